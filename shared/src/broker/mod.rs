@@ -1,0 +1,1 @@
+//! RabbitMQ: topology, envelope, publishing and consuming.

@@ -1,0 +1,1 @@
+//! PostgreSQL: the schema as sqlx migrations, and connecting.

@@ -1,0 +1,14 @@
+//! paygate's common library: what two or more of the services need.
+//!
+//! - [`domain`]: money, currencies and the identifiers, as types that parse rather than validate;
+//! - [`state_machine`]: the payment and refund state machines, as explicit transition tables;
+//! - [`db`]: the PostgreSQL schema (sqlx migrations) and connecting to it;
+//! - [`broker`]: the RabbitMQ topology, the message envelope, confirmed publishing and consuming;
+//! - [`runtime`]: what every service binary runs on: configuration, telemetry, health and metrics,
+//!   graceful shutdown.
+
+pub mod broker;
+pub mod db;
+pub mod domain;
+pub mod runtime;
+pub mod state_machine;

@@ -1,0 +1,1 @@
+//! The payment and refund state machines.

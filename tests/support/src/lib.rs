@@ -1,0 +1,14 @@
+//! Test helpers shared by every paygate test suite.
+//!
+//! Tests talk to the real PostgreSQL and RabbitMQ. To run in parallel and leave nothing behind,
+//! each test takes its own [`TestDb`] (a fresh database) and its own [`TestVhost`] (a fresh
+//! RabbitMQ virtual host); both are removed again when dropped. [`eventually`] replaces sleeps:
+//! it polls a condition until a deadline.
+
+mod database;
+mod poll;
+mod vhost;
+
+pub use database::TestDb;
+pub use poll::{eventually, eventually_some};
+pub use vhost::TestVhost;
