@@ -1,1 +1,11 @@
-fn main() {}
+//! The ingest binary: parse the command line, then run. See `startup.rs` for what it builds.
+
+use clap::Parser;
+use ingest::configuration::Cli;
+use ingest::startup::Application;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    paygate::runtime::entrypoint::main::<Application>(cli.command, cli.config)
+}

@@ -1,1 +1,16 @@
-fn main() {}
+//! The payctl binary: parse the command line, run the command, say what failed in one line.
+
+use clap::Parser;
+use payctl::cli::Cli;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match payctl::commands::run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("payctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,12 @@
-//! What every service binary runs on.
+//! What every service binary runs on: configuration from the environment, telemetry, the
+//! operational HTTP endpoints, reachability of the servers, clear start-up errors and graceful
+//! shutdown. A service's `startup.rs` assembles these; its `main.rs` only calls that.
+
+pub mod config;
+pub mod database;
+pub mod entrypoint;
+pub mod health;
+pub mod readiness;
+pub mod shutdown;
+pub mod startup_error;
+pub mod telemetry;

@@ -64,6 +64,17 @@ impl Drop for TestDb {
     }
 }
 
+/// Drops a database created outside [`TestDb`] (e.g. by a `migrate` under test).
+pub async fn drop_database(name: &str) {
+    let mut admin = PgConnection::connect(&admin_url()).await.expect("connect to PostgreSQL");
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.expect("drop database");
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// `url` with its path (the database name) replaced by `database`, keeping any query string.
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {

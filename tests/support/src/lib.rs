@@ -6,9 +6,12 @@
 //! it polls a condition until a deadline.
 
 mod database;
+pub mod service_checks;
 mod poll;
+mod process;
 mod vhost;
 
 pub use database::TestDb;
 pub use poll::{eventually, eventually_some};
+pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
 pub use vhost::TestVhost;

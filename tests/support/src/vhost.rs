@@ -61,6 +61,29 @@ impl TestVhost {
     }
 }
 
+impl TestVhost {
+    /// Whether a queue of that name exists in this vhost.
+    pub async fn queue_exists(&self, queue: &str) -> bool {
+        self.queue(queue).await.is_some()
+    }
+
+    /// The management API's view of a queue (arguments, message counts, consumers), if it exists.
+    pub async fn queue(&self, queue: &str) -> Option<serde_json::Value> {
+        let (base, user, pass) = split_credentials(&self.management);
+        let resp = client()
+            .get(format!("{base}/api/queues/{}/{queue}", self.name))
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .expect("management API");
+        if resp.status() == 404 {
+            return None;
+        }
+        assert!(resp.status().is_success(), "GET queue {queue}: {}", resp.status());
+        Some(resp.json().await.expect("queue JSON"))
+    }
+}
+
 impl Drop for TestVhost {
     fn drop(&mut self) {
         let (management, name) = (self.management.clone(), self.name.clone());

@@ -1,0 +1,181 @@
+//! Configuration every service shares, read from environment variables (and the same names as
+//! command-line flags, which win). Defaults point at the local servers the Quick start runs.
+//!
+//! A malformed value stops the service with a message that names the variable and the form it
+//! expects, e.g. `invalid value 'abc' for '--http-addr <HTTP_ADDR>': expected HOST:PORT, such as
+//! 127.0.0.1:8081`.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/paygate";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The settings every paygate service takes. Each service flattens this into its own CLI.
+#[derive(Debug, Clone, Args)]
+pub struct CommonConfig {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL,
+          value_parser = parse_postgres_url)]
+    pub database_url: String,
+
+    /// Largest number of PostgreSQL connections this process opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_name = "DATABASE_MAX_CONNECTIONS",
+          default_value_t = 16, value_parser = parse_pool_size)]
+    pub database_max_connections: u32,
+
+    /// RabbitMQ connection URL; the path is the vhost (%2f is "/").
+    #[arg(long, env = "AMQP_URL", value_name = "AMQP_URL", default_value = DEFAULT_AMQP_URL,
+          value_parser = parse_amqp_url)]
+    pub amqp_url: String,
+
+    /// Prefix of every exchange and queue name, so that several paygate systems can share a vhost.
+    #[arg(long, env = "AMQP_PREFIX", value_name = "AMQP_PREFIX", default_value = "paygate",
+          value_parser = parse_prefix)]
+    pub amqp_prefix: String,
+
+    /// Number of order shard queues behind the consistent-hash exchange. Every service of one
+    /// system must use the same number.
+    #[arg(long, env = "ORDER_SHARDS", value_name = "ORDER_SHARDS", default_value_t = 4,
+          value_parser = parse_shards)]
+    pub order_shards: u16,
+
+    /// How long a shutdown waits for messages in flight before handing them back to the broker.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value = "10",
+          value_parser = parse_seconds)]
+    pub shutdown_grace: Duration,
+
+    /// Log format: `text` for people, `json` for log shippers.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Where a service serves /healthz, /readyz and /metrics. Each service has its own default port,
+/// so this is not part of [`CommonConfig`]; services use [`parse_socket_addr`] for it.
+pub fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| "expected HOST:PORT, such as 127.0.0.1:8081 (port 0 picks a free port)".to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_postgres_url(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a URL of the form postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".to_owned())
+    }
+}
+
+fn parse_amqp_url(s: &str) -> Result<String, String> {
+    if s.starts_with("amqp://") || s.starts_with("amqps://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a URL of the form amqp://USER:PASSWORD@HOST:PORT/VHOST (%2f for the / vhost)".to_owned())
+    }
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(s.to_owned()) } else { Err("expected 1 to 64 characters of A-Z a-z 0-9 - _".to_owned()) }
+}
+
+fn parse_shards(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 256".to_owned()),
+    }
+}
+
+fn parse_pool_size(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 1000".to_owned()),
+    }
+}
+
+/// Whole seconds, e.g. `10`.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n <= 24 * 3600 => Ok(Duration::from_secs(n)),
+        _ => Err("expected a whole number of seconds from 0 to 86400".to_owned()),
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<CommonConfig, String> {
+        let argv = std::iter::once("svc").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.common).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_point_at_the_local_servers() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.amqp_url, DEFAULT_AMQP_URL);
+        assert_eq!(c.order_shards, 4);
+        assert_eq!(c.amqp_prefix, "paygate");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable_and_the_form() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&["--database-url", "mysql://x"], "DATABASE_URL", "postgres://USER"),
+            (&["--amqp-url", "http://x"], "AMQP_URL", "amqp://USER:PASSWORD@HOST:PORT/VHOST"),
+            (&["--order-shards", "0"], "ORDER_SHARDS", "from 1 to 256"),
+            (&["--order-shards", "many"], "ORDER_SHARDS", "from 1 to 256"),
+            (&["--amqp-prefix", "a.b"], "AMQP_PREFIX", "A-Z a-z 0-9 - _"),
+            (&["--database-max-connections", "0"], "DATABASE_MAX_CONNECTIONS", "from 1 to 1000"),
+            (&["--shutdown-grace", "1.5"], "SHUTDOWN_GRACE_SECS", "whole number of seconds"),
+            (&["--log-format", "xml"], "LOG_FORMAT", "text, json"),
+        ];
+        for (args, var, form) in cases {
+            let err = parse(args).expect_err("must be rejected");
+            assert!(err.contains(var), "{args:?}: {err}");
+            assert!(err.contains(form), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn socket_addresses_name_the_form() {
+        assert!(parse_socket_addr("127.0.0.1:0").is_ok());
+        assert!(parse_socket_addr("localhost").unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
+        assert_eq!(redact_url("postgres://postgres@h:5432/db"), "postgres://postgres@h:5432/db");
+        assert_eq!(redact_url("postgres://u:p%40ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("no-scheme"), "no-scheme");
+    }
+}
