@@ -2,10 +2,10 @@
 //! minor unit has: CNY 2, JPY 0, KWD 3).
 //!
 //! **The exponent is always ISO 4217's**, including where a provider disagrees. TWD has an ISO
-//! exponent of 2, but LINE Pay takes TWD (like JPY) in whole currency units; HUF and IDR are in
-//! the same position with some providers. We keep ISO because an amount is compared across
-//! upstream commands, notifications, bills and several providers, and those comparisons need one
-//! meaning for "minor unit". A provider's quirk belongs in its adapter (ARCHITECTURE.md, 7): the
+//! exponent of 2, but LINE Pay takes TWD (like JPY) in whole currency units. We keep ISO because
+//! an amount is compared across upstream commands, notifications, bills and several providers,
+//! and those comparisons need one meaning for "minor unit"; other providers (Stripe's minor units,
+//! bill files) follow ISO or state their own rule. A provider's quirk belongs in its adapter (ARCHITECTURE.md, 7): the
 //! LINE Pay adapter sends [`Money::whole_units`](super::Money::whole_units) and refuses an amount
 //! with a fractional part it cannot express, rather than rounding money away.
 //!

@@ -407,7 +407,7 @@ mod tests {
                     prop_assert!(
                         matches!(before.payment, PaymentState::Closed | PaymentState::Expired)
                             && model.payment == PaymentState::Succeeded,
-                        "{} left the final state {}", op_name(op), before.payment
+                        "{:?} left the final state {}", op, before.payment
                     );
                 }
                 // Refunds never leave a final state either.
@@ -438,10 +438,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn op_name(op: &Op) -> String {
-        format!("{op:?}")
     }
 
     #[test]
