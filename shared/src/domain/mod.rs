@@ -1,2 +1,17 @@
 //! The domain core: money and identifiers. Each type parses its input once, at the edge, and
 //! afterwards cannot hold an invalid value.
+//!
+//! Every parser returns a [`ValidationError`] that names the field and the rule it breaks, e.g.
+//! `merchant_order_no: must be 1 to 64 characters of A-Z a-z 0-9 _ - . (got 70 characters)`.
+//! Command validation reuses the same type, so a client always gets the same shape of answer.
+
+mod currency;
+mod error;
+mod ids;
+mod money;
+
+pub use currency::Currency;
+pub use error::ValidationError;
+pub(crate) use error::quote;
+pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderTxnId, RefundId, RefundNo};
+pub use money::{Money, MoneyError};
