@@ -2,7 +2,7 @@
 
 use crate::cli::{Cli, Command, TopologyCommand};
 use paygate::broker::definitions;
-use paygate::broker::topology::{Topology, TopologyConfig};
+use paygate::broker::topology::Topology;
 use paygate::runtime::database;
 use std::io::Write;
 
@@ -13,7 +13,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Topology(TopologyCommand::Definitions { out, vhost }) => {
-            let topology = Topology::new(TopologyConfig::from_common(&cli.common));
+            let topology = Topology::new(cli.common.topology_config())?;
             let json = definitions::render(&topology, &vhost);
             if out.as_os_str() == "-" {
                 std::io::stdout().write_all(json.as_bytes())?;

@@ -51,6 +51,17 @@ pub struct CommonConfig {
     pub log_format: LogFormat,
 }
 
+impl CommonConfig {
+    /// The RabbitMQ topology these settings describe (retry ladder and limits at their defaults).
+    pub fn topology_config(&self) -> crate::broker::topology::TopologyConfig {
+        crate::broker::topology::TopologyConfig {
+            prefix: self.amqp_prefix.clone(),
+            order_shards: self.order_shards,
+            ..Default::default()
+        }
+    }
+}
+
 /// Where a service serves /healthz, /readyz and /metrics. Each service has its own default port,
 /// so this is not part of [`CommonConfig`]; services use [`parse_socket_addr`] for it.
 pub fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {

@@ -4,7 +4,6 @@
 //!   one is not;
 //! - `GET /metrics`: Prometheus text exposition of the service's registry.
 
-use super::readiness::Reachability;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,8 @@ const DB_PING_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct HealthState {
     pub service: &'static str,
     pub db: PgPool,
-    pub broker: Reachability,
+    /// Whether the supervised broker connection is up.
+    pub broker: tokio::sync::watch::Receiver<bool>,
     pub registry: Arc<Registry>,
 }
 
@@ -42,7 +42,7 @@ async fn healthz(State(s): State<HealthState>) -> Json<serde_json::Value> {
 async fn readyz(State(s): State<HealthState>) -> Response {
     let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.db);
     let database = matches!(tokio::time::timeout(DB_PING_TIMEOUT, ping).await, Ok(Ok(1)));
-    let broker = s.broker.is_up();
+    let broker = *s.broker.borrow();
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
     let body = json!({
         "service": s.service,

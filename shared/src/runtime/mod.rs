@@ -7,6 +7,7 @@ pub mod database;
 pub mod entrypoint;
 pub mod health;
 pub mod readiness;
+pub mod service;
 pub mod shutdown;
 pub mod startup_error;
 pub mod telemetry;

@@ -1,15 +1,15 @@
 //! The parts every service application has, built in one place: the HTTP listener with the
-//! operational endpoints, the PostgreSQL pool (migrated), the broker connection (topology
-//! declared, reconnected with backoff when lost), and the metrics registry. A service's
-//! `startup.rs` builds a [`ServiceCore`], adds its own routes and workers, and serves.
+//! operational endpoints, the PostgreSQL pool (migrated), the RabbitMQ topology (declared), and
+//! the metrics registry. A service's `startup.rs` builds a [`ServiceCore`], adds its own routes
+//! and workers, and serves.
 
 use super::config::CommonConfig;
+use super::database;
 use super::health::{self, HealthState};
 use super::readiness::Reachability;
 use super::startup_error::StartupError;
-use super::database;
-use crate::broker::supervisor::BrokerSupervisor;
-use crate::broker::topology::{Topology, TopologyConfig};
+use crate::broker::connection::{Supervisor, connect_once};
+use crate::broker::topology::Topology;
 use axum::Router;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
@@ -23,14 +23,16 @@ pub struct ServiceCore {
     pub name: &'static str,
     pub common: CommonConfig,
     pub db: PgPool,
-    pub db_reachability: Reachability,
-    pub broker: BrokerSupervisor,
-    pub topology: Topology,
+    pub topology: Arc<Topology>,
     /// Register the service's own metrics here before calling [`ServiceCore::serve`].
     pub registry: Registry,
     listener: TcpListener,
     local_addr: SocketAddr,
 }
+
+/// What a service runs besides HTTP: long-lived tasks that watch the shutdown token and return
+/// `Ok` once they have finished or handed back their work.
+pub type Workers = JoinSet<anyhow::Result<()>>;
 
 impl ServiceCore {
     /// Binds `http_addr`, connects to PostgreSQL and applies migrations, connects to RabbitMQ and
@@ -40,22 +42,28 @@ impl ServiceCore {
         common: &CommonConfig,
         http_addr: SocketAddr,
     ) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(http_addr)
-            .await
-            .map_err(|e| StartupError::Bind { addr: http_addr.to_string(), reason: e.to_string() })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartupError::Bind { addr: http_addr.to_string(), reason: e.to_string() })?;
+        let bind_error = |e: std::io::Error| StartupError::Bind { addr: http_addr.to_string(), reason: e.to_string() };
+        let listener = TcpListener::bind(http_addr).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
         let db = database::connect_and_migrate(common).await?;
-        let topology = Topology::new(TopologyConfig::from_common(common));
-        let broker = BrokerSupervisor::connect(name, &common.amqp_url, topology.clone()).await?;
+
+        let topology = Topology::new(common.topology_config())
+            .map_err(|e| StartupError::Topology { reason: e.to_string() })?;
+        let conn = connect_once(&common.amqp_url, name).await.map_err(|e| StartupError::broker(&common.amqp_url, &e))?;
+        let declared = async {
+            let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+            topology.declare(&channel).await.map_err(|e| e.to_string())?;
+            channel.close(200, "declared".into()).await.map_err(|e| e.to_string())
+        };
+        let declared = declared.await;
+        let _ = conn.close(200, "declared".into()).await;
+        declared.map_err(|reason| StartupError::Topology { reason })?;
+
         Ok(Self {
             name,
             common: common.clone(),
             db,
-            db_reachability: Reachability::new("PostgreSQL"),
-            broker,
-            topology,
+            topology: Arc::new(topology),
             registry: Registry::with_prefix("paygate"),
             listener,
             local_addr,
@@ -69,28 +77,36 @@ impl ServiceCore {
 
     /// Serves the operational endpoints plus `routes`, and runs `workers`, until `shutdown` is
     /// cancelled. Then stops the HTTP server, waits for the workers to finish what they hold
-    /// (each watches the same token), and closes the connections.
-    pub async fn serve(
-        self,
-        routes: Router,
-        mut workers: JoinSet<anyhow::Result<()>>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        database::watch(self.db.clone(), self.db_reachability.clone(), shutdown.clone());
+    /// (each watches the same token), and closes the pool.
+    ///
+    /// Broker reachability for /readyz comes from a supervised connection of its own, which
+    /// re-declares the topology whenever it reconnects (so a broker that lost its definitions
+    /// gets them back) and logs when the broker is lost and when it is back.
+    pub async fn serve(self, routes: Router, mut workers: Workers, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let db_reachability = Reachability::new("PostgreSQL");
+        database::watch(self.db.clone(), db_reachability, shutdown.clone());
+
+        let supervisor = Supervisor::new(self.common.amqp_url.clone(), format!("{}/health", self.name))
+            .declaring(self.topology.clone());
+        let broker_connected = supervisor.connected();
+        let watch_stop = shutdown.clone();
+        let broker_watch = tokio::spawn(async move {
+            supervisor.run(&watch_stop, |conn| hold_until_lost(conn, watch_stop.clone())).await;
+        });
+
         let health = HealthState {
             service: self.name,
             db: self.db.clone(),
-            broker: self.broker.reachability(),
+            broker: broker_connected,
             registry: Arc::new(self.registry),
         };
         let app = routes.merge(health::router(health));
         tracing::info!(addr = %self.local_addr, "listening for HTTP (/healthz /readyz /metrics)");
         let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(self.listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
-        });
+        let server =
+            tokio::spawn(async move { axum::serve(self.listener, app).with_graceful_shutdown(stop.cancelled_owned()).await });
 
-        // A worker that fails ends the service: better to restart than to run half a service.
+        // A worker that ends on its own ends the service: a restart beats running half a service.
         let mut failure = None;
         tokio::select! {
             _ = shutdown.cancelled() => {}
@@ -104,16 +120,36 @@ impl ServiceCore {
             }
         }
         while let Some(done) = workers.join_next().await {
-            if let Ok(Err(e)) | Err(e @ _) = done.map_err(anyhow::Error::from) {
-                tracing::error!(error = %format!("{e:#}"), "a worker failed while stopping");
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "a worker failed while stopping"),
+                Err(e) => tracing::error!(error = %e, "a worker panicked while stopping"),
             }
         }
         server.await??;
-        self.broker.close().await;
+        broker_watch.await?;
         self.db.close().await;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(()),
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// A session that only keeps the connection open, ending when it breaks or at shutdown.
+async fn hold_until_lost(
+    conn: Arc<lapin::Connection>,
+    shutdown: CancellationToken,
+) -> Result<(), crate::broker::connection::SessionError> {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = conn.close(200, "shutting down".into()).await;
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                if !conn.status().connected() {
+                    return Err(crate::broker::connection::SessionError::Other("connection lost".into()));
+                }
+            }
         }
     }
 }
