@@ -16,6 +16,10 @@
 //!    - `Ok(Outcome::RetryLater)`: commit the handler's writes but not the inbox row, then retry;
 //!    - `Ok(Outcome::Reject)`: commit the handler's writes but not the inbox row, then dead-letter;
 //!    - `Err(HandlerError::Transient)` (or a database error on the way): roll back, then retry;
+//!      but if the database cannot be reached at all (connection refused or lost, pool timeout),
+//!      the message is not at fault: it is held and the transaction tried again, backing off up
+//!      to 5 s, until the database is back (or shutdown requeues it), without spending its
+//!      retries or deliveries;
 //!    - `Err(HandlerError::Permanent)`: roll back, then dead-letter with the reason.
 //! 5. A retry follows the consumer's [`RetryStrategy`]: for the order shards, a copy with
 //!    `attempt + 1` goes to the next tier of the TTL ladder and the original is acknowledged
@@ -39,6 +43,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -334,6 +340,7 @@ impl<H: Handler> Consumer<H> {
             tasks.spawn(job.run(delivery, permit, turn));
         };
         self.stop(&channel, &tag, tasks).await;
+        publisher.close().await;
         end
     }
 
@@ -362,6 +369,29 @@ impl<H: Handler> Consumer<H> {
         }
         tracing::info!(consumer = %config.name, queue = %config.queue, "stopped consuming");
     }
+}
+
+/// How a consumer waits for the database during an outage: 100 ms doubling to 5 s, jittered.
+const DB_OUTAGE_BACKOFF: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(5))
+    .with_jitter()
+    .without_max_times();
+
+/// Whether an error says the database cannot be reached (as opposed to a query that failed).
+fn database_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    })
 }
 
 fn report_panic(done: Result<(), tokio::task::JoinError>, consumer: &str) {
@@ -491,19 +521,43 @@ impl<H: Handler> Job<H> {
     }
 
     async fn handle(&self, delivery: &Delivery, msg: &Delivered) {
-        let step = match self.apply(msg).await {
-            Ok(step) => step,
-            Err(HandlerError::Transient(e)) => Step::Transient(format!("{e:#}")),
-            Err(HandlerError::Permanent(e)) => Step::Permanent(format!("{e:#}")),
+        let mut outage: Option<backon::ExponentialBackoff> = None;
+        let step = loop {
+            match self.apply(msg).await {
+                Ok(step) => break step,
+                // The database is down, not the message at fault: hold the message and try again,
+                // without spending its retries or deliveries.
+                Err(HandlerError::Transient(e)) if database_unavailable(&e) => {
+                    let delay = outage.get_or_insert_with(|| DB_OUTAGE_BACKOFF.build()).next();
+                    let delay = delay.unwrap_or(Duration::from_secs(5));
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?delay,
+                        "database unavailable: holding the message and trying again");
+                    let cfg = &self.inner.config;
+                    let labels = QueueLabels { consumer: cfg.name.clone(), queue: cfg.queue.clone() };
+                    self.inner.metrics.database_unavailable.get_or_create(&labels).inc();
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => {
+                            self.nack_requeue(delivery, "requeued").await;
+                            return;
+                        }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(HandlerError::Transient(e)) => break Step::Transient(format!("{e:#}")),
+                Err(HandlerError::Permanent(e)) => break Step::Permanent(format!("{e:#}")),
+            }
         };
+        if outage.is_some() {
+            tracing::info!("database available again");
+        }
         match step {
             Step::Done => {
                 tracing::debug!("handled");
-                self.ack(delivery, "done").await;
+                let _ = self.ack(delivery, "done").await;
             }
             Step::Duplicate => {
                 tracing::info!("already processed: acknowledging without handling again");
-                self.ack(delivery, "duplicate").await;
+                let _ = self.ack(delivery, "duplicate").await;
             }
             Step::Retry(reason) => {
                 tracing::info!(%reason, "handler asked to retry later");
@@ -564,11 +618,18 @@ impl<H: Handler> Job<H> {
         Ok(step)
     }
 
-    async fn ack(&self, delivery: &Delivery, outcome: &'static str) {
+    /// Acknowledges; `false` if the channel is gone (the message returns to the queue, and comes
+    /// back as a duplicate).
+    async fn ack(&self, delivery: &Delivery, outcome: &'static str) -> bool {
         match delivery.ack(BasicAckOptions::default()).await {
-            Ok(_) => self.count(outcome),
-            // The channel is gone: the message returns to the queue, and comes back as a duplicate.
-            Err(e) => tracing::warn!(error = %e, "ack failed; the message will be redelivered"),
+            Ok(_) => {
+                self.count(outcome);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+                false
+            }
         }
     }
 
@@ -603,7 +664,7 @@ impl<H: Handler> Job<H> {
                                 tier,
                             })
                             .inc();
-                        self.ack(delivery, "retried").await;
+                        let _ = self.ack(delivery, "retried").await;
                     }
                     Ok(RetryDecision::Exhausted { attempts }) => {
                         let reason =
@@ -644,17 +705,26 @@ impl<H: Handler> Job<H> {
             reason,
         )
         .await;
-        match published {
+        let done = match published {
             Ok(()) => self.ack(delivery, "dead_lettered").await,
             Err(e) => {
                 tracing::error!(error = %e, %reason,
                     "could not publish the dead-letter copy; rejecting so that the broker dead-letters it (without the reason)");
                 self.publish_failed();
                 match delivery.reject(BasicRejectOptions { requeue: false }).await {
-                    Ok(_) => self.count("dead_lettered"),
-                    Err(e) => tracing::warn!(error = %e, "reject failed; the message will be redelivered"),
+                    Ok(_) => {
+                        self.count("dead_lettered");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reject failed; the message will be redelivered");
+                        false
+                    }
                 }
             }
+        };
+        if !done {
+            return;
         }
         self.inner
             .metrics

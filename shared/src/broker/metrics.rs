@@ -10,6 +10,8 @@
 //!   `unparseable`, `rejected` (the handler said so), `permanent_error`, `retries_exhausted`;
 //! - `paygate_message_retries_total{consumer, queue, tier}`: delayed retries scheduled, by tier;
 //! - `paygate_message_handler_duration_seconds{consumer, queue}`: from delivery to ack;
+//! - `paygate_consumer_database_unavailable_total{consumer, queue}`: times a consumer found the
+//!   database unreachable and held its message to try again;
 //! - `paygate_outbox_published_total{exchange}` and `paygate_outbox_publish_failures_total`.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -62,6 +64,7 @@ pub struct BrokerMetrics {
     pub dead_lettered: Family<DeadLetterLabels, Counter>,
     pub retries: Family<RetryLabels, Counter>,
     pub handler_duration: Family<QueueLabels, Histogram, fn() -> Histogram>,
+    pub database_unavailable: Family<QueueLabels, Counter>,
     pub outbox_published: Family<ExchangeLabels, Counter>,
     pub outbox_publish_failures: Counter,
 }
@@ -74,6 +77,7 @@ impl Default for BrokerMetrics {
             dead_lettered: Family::default(),
             retries: Family::default(),
             handler_duration: Family::new_with_constructor(handler_histogram),
+            database_unavailable: Family::default(),
             outbox_published: Family::default(),
             outbox_publish_failures: Counter::default(),
         }
@@ -95,6 +99,11 @@ impl BrokerMetrics {
             "paygate_message_handler_duration_seconds",
             "Time from delivery to acknowledgement",
             m.handler_duration.clone(),
+        );
+        registry.register(
+            "paygate_consumer_database_unavailable",
+            "Times a consumer found the database unreachable and held its message to try again",
+            m.database_unavailable.clone(),
         );
         registry.register(
             "paygate_outbox_published",

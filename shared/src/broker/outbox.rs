@@ -144,13 +144,23 @@ impl OutboxRelay {
         shutdown: CancellationToken,
     ) -> Result<(), SessionError> {
         let publisher = Publisher::new(&conn).await?;
+        let result = self.relay_until_shutdown(&publisher, &shutdown).await;
+        publisher.close().await;
+        result
+    }
+
+    async fn relay_until_shutdown(
+        &self,
+        publisher: &Publisher,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionError> {
         let mut db_delays: Option<backon::ExponentialBackoff> = None;
         let mut publish_delays: Option<backon::ExponentialBackoff> = None;
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let wait = match self.relay_batch(&publisher).await {
+            let wait = match self.relay_batch(publisher).await {
                 // A full batch means more may be waiting: no pause.
                 Ok(n) => {
                     if db_delays.take().is_some() || publish_delays.take().is_some() {

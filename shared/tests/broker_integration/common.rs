@@ -18,6 +18,12 @@ use tokio::sync::Notify;
 
 pub const WITHIN: Duration = Duration::from_secs(20);
 
+/// Log output for the test that calls it, filtered by `RUST_LOG` (nothing by default).
+pub fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// The management API base URL and credentials (same defaults and variable as test-support).
 fn management() -> (String, String, String) {
     let url = std::env::var("PAYGATE_TEST_RABBITMQ_MANAGEMENT_URL")

@@ -8,7 +8,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::AMQPValue;
 use paygate::broker::consumer::{Consumer, ConsumerConfig, Handler, RetryStrategy};
 use paygate::broker::envelope::{Envelope, header_str, headers};
-use paygate::broker::metrics::HandledLabels;
+use paygate::broker::metrics::{HandledLabels, QueueLabels};
 use paygate::broker::{BrokerMetrics, Publisher, Routing, Supervisor, Topology};
 use paygate_test_support::{TestDb, TestVhost, eventually, eventually_some};
 use tokio::task::JoinHandle;
@@ -25,6 +25,7 @@ struct Running {
 }
 
 fn spawn<H: Handler>(consumer: Consumer<H>, url: &str, connection_name: &str) -> Running {
+    logs();
     let supervisor = Supervisor::new(url, connection_name);
     let connected = supervisor.connected();
     let token = CancellationToken::new();
@@ -419,4 +420,50 @@ async fn the_consumer_recovers_when_its_connection_is_closed() {
     .await;
     assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 2);
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_outage_holds_the_message_without_spending_its_retries() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    // The consumer's pool has one connection, which the test holds: the database is "down".
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(100))
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let held = pool.acquire().await.unwrap();
+    let metrics = BrokerMetrics::default();
+    let recorder = Recorder::new(Mode::Ok);
+    let consumers: Vec<_> = (0..topology.config().order_shards)
+        .map(|i| {
+            let config = ConsumerConfig::for_shard(NAME, &topology, i);
+            let c = Consumer::new(config, topology.clone(), pool.clone(), recorder.clone(), metrics.clone())
+                .unwrap();
+            spawn(c, &vhost.amqp_url, &format!("shard-{i}"))
+        })
+        .collect();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_4", ());
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    let waited = |q: String| {
+        metrics.database_unavailable.get_or_create(&QueueLabels { consumer: NAME.into(), queue: q }).get()
+    };
+    eventually("the consumer found the database unavailable, twice", WITHIN, || async {
+        topology.shard_queues().into_iter().map(waited).sum::<u64>() >= 2
+    })
+    .await;
+    drop(held); // the database is back
+    eventually("handled", WITHIN, || async { count(&db.pool, "SELECT count(*) FROM effects").await == 1 })
+        .await;
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0], "no retry was spent");
+    let retried: u64 = topology.shard_queues().iter().map(|q| handled(&metrics, q, "retried")).sum();
+    assert_eq!(retried, 0);
+    for c in consumers {
+        c.stop().await;
+    }
 }
