@@ -1,0 +1,39 @@
+//! Delayed retries on the TTL ladder (ARCHITECTURE.md, decision 6).
+//!
+//! To retry a message later, publish a copy with `attempt + 1` to the retry exchange with the
+//! tier's name as routing key, then acknowledge the original. The copy waits out the tier
+//! queue's TTL and is dead-lettered back to the orders exchange; the exchange hashes the
+//! `order-key` header, which the copy keeps, so it returns to the same shard. Only order messages
+//! can take this path: the ladder leads back to the orders exchange and nowhere else.
+
+use serde::Serialize;
+
+use super::envelope::Envelope;
+use super::publisher::{PublishError, Publisher, Routing};
+use super::topology::Topology;
+
+/// What [`schedule_retry`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// A copy with attempt `attempt` waits in tier `tier`.
+    Scheduled { tier: String, attempt: u32 },
+    /// The message has been through every tier; nothing was published. Dead-letter it.
+    Exhausted { attempts: u32 },
+}
+
+/// Publishes (with confirm) a copy of `envelope` with the attempt count raised by one to the tier
+/// for that attempt. The caller acknowledges the original only after this returned `Scheduled`.
+pub async fn schedule_retry<P: Serialize>(
+    publisher: &Publisher,
+    topology: &Topology,
+    envelope: &Envelope<P>,
+) -> Result<RetryDecision, PublishError> {
+    let attempt = envelope.attempt.saturating_add(1);
+    let Some(tier) = topology.retry_tier_for_attempt(attempt) else {
+        return Ok(RetryDecision::Exhausted { attempts: envelope.attempt });
+    };
+    let mut copy = envelope.as_ref();
+    copy.attempt = attempt;
+    publisher.publish(&topology.retry_exchange(), &tier.name, &copy, Routing::Mandatory).await?;
+    Ok(RetryDecision::Scheduled { tier: tier.name.clone(), attempt })
+}

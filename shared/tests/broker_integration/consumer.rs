@@ -1,0 +1,469 @@
+//! The consumer runtime: inbox deduplication, retries, dead-lettering, shutdown, recovery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
+use lapin::types::AMQPValue;
+use paygate::broker::consumer::{Consumer, ConsumerConfig, Handler, RetryStrategy};
+use paygate::broker::envelope::{Envelope, header_str, headers};
+use paygate::broker::metrics::{HandledLabels, QueueLabels};
+use paygate::broker::{BrokerMetrics, Publisher, Routing, Supervisor, Topology};
+use paygate_test_support::{TestDb, TestVhost, eventually, eventually_some};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::*;
+
+const NAME: &str = "test-consumer";
+
+struct Running {
+    token: CancellationToken,
+    handle: JoinHandle<()>,
+    connected: tokio::sync::watch::Receiver<bool>,
+}
+
+fn spawn<H: Handler>(consumer: Consumer<H>, url: &str, connection_name: &str) -> Running {
+    logs();
+    let supervisor = Supervisor::new(url, connection_name);
+    let connected = supervisor.connected();
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let handle = tokio::spawn(async move { consumer.run(&supervisor, &t).await });
+    Running { token, handle, connected }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(WITHIN, self.handle).await.expect("the consumer stops").unwrap();
+    }
+}
+
+fn handled(metrics: &BrokerMetrics, queue: &str, outcome: &'static str) -> u64 {
+    metrics
+        .handled
+        .get_or_create(&HandledLabels { consumer: NAME.into(), queue: queue.into(), outcome })
+        .get()
+}
+
+async fn publish_command<P: serde::Serialize>(publisher: &Publisher, topology: &Topology, env: &Envelope<P>) {
+    publisher
+        .publish(&topology.commands_exchange(), &env.message_type, env, Routing::Mandatory)
+        .await
+        .unwrap();
+}
+
+fn reason_of(p: &BasicProperties) -> String {
+    header_str(p, headers::REJECT_REASON).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn an_unparseable_message_goes_to_the_dlq_with_the_reason() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let consumer = Consumer::new(
+        ConsumerConfig::for_queue(NAME, &queue),
+        topology.clone(),
+        db.pool.clone(),
+        Recorder::new(Mode::Ok),
+        metrics.clone(),
+    )
+    .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "unparseable");
+
+    let ch = conn.create_channel().await.unwrap();
+    let props = BasicProperties::default().with_message_id("garbage-1".into()).with_delivery_mode(2);
+    ch.basic_publish(
+        topology.commands_exchange().into(),
+        "command.pay".into(),
+        BasicPublishOptions::default(),
+        b"{not json",
+        props,
+    )
+    .await
+    .unwrap();
+
+    let dlq = topology.dlq(&queue);
+    let (p, body) = eventually_some("the message in the DLQ", WITHIN, || get_one(&ch, &dlq)).await;
+    assert_eq!(body, b"{not json");
+    assert!(reason_of(&p).contains("not a valid envelope"), "{}", reason_of(&p));
+    assert_eq!(header_str(&p, headers::REJECTED_BY), Some(NAME));
+    assert_eq!(p.message_id().as_ref().unwrap().as_str(), "garbage-1");
+    eventually("counted", WITHIN, || async { handled(&metrics, &queue, "dead_lettered") == 1 }).await;
+    assert_eq!(ready_count(&conn, &queue).await, 0);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 0);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_effect_and_the_inbox_commit_together_and_a_redelivery_is_not_applied_twice() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let recorder = Recorder::new(Mode::Ok);
+    let consumer = Consumer::new(
+        ConsumerConfig::for_queue(NAME, &queue),
+        topology.clone(),
+        db.pool.clone(),
+        recorder.clone(),
+        metrics.clone(),
+    )
+    .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "dedup");
+
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("command.pay", "m1:o1", serde_json::json!({"amount": 100}));
+    publish_command(&publisher, &topology, &env).await;
+    eventually("handled once", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
+    // The same message again, as a redelivery or a repeated outbox publish would bring it.
+    publish_command(&publisher, &topology, &env).await;
+    eventually("recognised", WITHIN, || async { handled(&metrics, &queue, "duplicate") == 1 }).await;
+
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 1);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 1);
+    let (consumer_name, id): (String, uuid::Uuid) =
+        sqlx::query_as("SELECT consumer, message_id FROM processed_messages")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((consumer_name.as_str(), id), (NAME, env.message_id));
+    assert_eq!(recorder.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "the handler ran once");
+    assert_eq!(ready_count(&conn, &queue).await, 0);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_permanent_error_rolls_back_and_dead_letters_with_the_reason() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let consumer = Consumer::new(
+        ConsumerConfig::for_queue(NAME, &queue),
+        topology.clone(),
+        db.pool.clone(),
+        Recorder::new(Mode::Permanent),
+        BrokerMetrics::default(),
+    )
+    .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "permanent");
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("command.pay", "m1:o2", serde_json::json!({"amount": -1}));
+    publish_command(&publisher, &topology, &env).await;
+
+    let ch = conn.create_channel().await.unwrap();
+    let dlq = topology.dlq(&queue);
+    let (p, body) = eventually_some("the message in the DLQ", WITHIN, || get_one(&ch, &dlq)).await;
+    assert!(reason_of(&p).contains("the amount is negative"), "{}", reason_of(&p));
+    let back: Envelope<serde_json::Value> = Envelope::from_json(&body).unwrap();
+    assert_eq!(back.message_id, env.message_id);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 0, "rolled back");
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 0);
+    running.stop().await;
+}
+
+/// One consumer per shard, all with the same handler.
+fn spawn_shards(
+    topology: &Arc<Topology>,
+    db: &TestDb,
+    url: &str,
+    recorder: &Recorder,
+    metrics: &BrokerMetrics,
+) -> Vec<Running> {
+    (0..topology.config().order_shards)
+        .map(|i| {
+            let config = ConsumerConfig::for_shard(NAME, topology, i);
+            let c =
+                Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), metrics.clone())
+                    .unwrap();
+            spawn(c, url, &format!("shard-{i}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_transient_error_is_retried_through_the_ladder_on_the_same_shard() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 200), ("t2", 400)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let recorder = Recorder::new(Mode::TransientFirst);
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &recorder, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_1", serde_json::json!({}));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    eventually("the effect of the retry", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM effects").await == 1
+    })
+    .await;
+    let attempt: i32 = sqlx::query_scalar("SELECT attempt FROM effects").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(attempt, 1, "the first attempt rolled back, the retry committed");
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0, 1]);
+    let shard_queues = topology.shard_queues();
+    let retried: Vec<_> = shard_queues.iter().filter(|q| handled(&metrics, q, "retried") == 1).collect();
+    assert_eq!(retried.len(), 1);
+    eventually("done on the same shard", WITHIN, || async { handled(&metrics, retried[0], "done") == 1 })
+        .await;
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn when_the_ladder_is_exhausted_the_message_is_dead_lettered() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let recorder = Recorder::new(Mode::AlwaysTransient);
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &recorder, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_2", serde_json::json!({}));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    let ch = conn.create_channel().await.unwrap();
+    let dlqs: Vec<String> = topology.shard_queues().iter().map(|q| topology.dlq(q)).collect();
+    let (p, _) = eventually_some("the message in a shard DLQ", WITHIN, || async {
+        for dlq in &dlqs {
+            if let Some(m) = get_one(&ch, dlq).await {
+                return Some(m);
+            }
+        }
+        None
+    })
+    .await;
+    let reason = reason_of(&p);
+    assert!(
+        reason.contains("retries exhausted after 1 retries") && reason.contains("provider timed out"),
+        "{reason}"
+    );
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0, 1]);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 0);
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn requeued_failures_end_in_the_dlq_at_the_delivery_limit() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 2);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::AlwaysTransient);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_retry(RetryStrategy::Requeue {
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    });
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), BrokerMetrics::default())
+            .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "delivery-limit");
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("command.pay", "m1:o3", serde_json::json!({}));
+    publish_command(&publisher, &topology, &env).await;
+
+    let ch = conn.create_channel().await.unwrap();
+    let dlq = topology.dlq(&queue);
+    let (p, body) = eventually_some("the message in the DLQ", WITHIN, || get_one(&ch, &dlq)).await;
+    assert_eq!(Envelope::<serde_json::Value>::from_json(&body).unwrap().message_id, env.message_id);
+    // Dead-lettered by the broker: x-death says why.
+    let Some(AMQPValue::FieldArray(deaths)) = header(&p, "x-death") else { panic!("no x-death: {p:?}") };
+    let Some(AMQPValue::FieldTable(death)) = deaths.as_slice().first() else { panic!("{deaths:?}") };
+    let reason = match death.inner().get("reason") {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reason, "delivery_limit");
+    // Delivered 1 + limit times, then dead-lettered.
+    assert_eq!(recorder.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_handler_in_flight_finish_and_ack() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::Block);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_shutdown_grace(WITHIN);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), BrokerMetrics::default())
+            .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "graceful");
+    let publisher = Publisher::new(&conn).await.unwrap();
+    publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o4", ())).await;
+
+    tokio::time::timeout(WITHIN, recorder.entered.notified()).await.expect("the handler started");
+    running.token.cancel();
+    recorder.release.notify_one();
+    tokio::time::timeout(WITHIN, running.handle).await.expect("stops").unwrap();
+
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 1);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 1);
+    assert_eq!(ready_count(&conn, &queue).await, 0, "acknowledged, not returned");
+}
+
+#[tokio::test]
+async fn a_handler_cut_off_by_shutdown_rolls_back_and_the_next_consumer_applies_it_once() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_3", ());
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+    let mut shard = None;
+    for i in 0..topology.config().order_shards {
+        if ready_count(&conn, &topology.shard_queue(i)).await == 1 {
+            shard = Some(i);
+        }
+    }
+    let shard = shard.expect("the message is on one shard");
+
+    // A takes the message and never finishes; B waits behind it (single active consumer).
+    let blocked = Recorder::new(Mode::Block);
+    let config =
+        ConsumerConfig::for_shard(NAME, &topology, shard).with_shutdown_grace(Duration::from_millis(200));
+    let a = Consumer::new(
+        config.clone(),
+        topology.clone(),
+        db.pool.clone(),
+        blocked.clone(),
+        BrokerMetrics::default(),
+    )
+    .unwrap();
+    let a = spawn(a, &vhost.amqp_url, "a");
+    tokio::time::timeout(WITHIN, blocked.entered.notified()).await.expect("A's handler started");
+    let metrics = BrokerMetrics::default();
+    let b =
+        Consumer::new(config, topology.clone(), db.pool.clone(), Recorder::new(Mode::Ok), metrics.clone())
+            .unwrap();
+    let mut b = spawn(b, &vhost.amqp_url, "b");
+    b.connected.wait_for(|c| *c).await.unwrap();
+
+    a.stop().await; // the grace passes, A's handler is aborted, its channel closes
+    let queue = topology.shard_queue(shard);
+    eventually("B applied it", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM effects").await,
+        1,
+        "A's effect rolled back, B's committed"
+    );
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 1);
+    assert_eq!(ready_count(&conn, &queue).await, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_consumer_recovers_when_its_connection_is_closed() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let consumer = Consumer::new(
+        ConsumerConfig::for_queue(NAME, &queue),
+        topology.clone(),
+        db.pool.clone(),
+        Recorder::new(Mode::Ok),
+        metrics.clone(),
+    )
+    .unwrap();
+    let connection_name = format!("recovering-{}", uuid::Uuid::new_v4());
+    let running = spawn(consumer, &vhost.amqp_url, &connection_name);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o5", ())).await;
+    eventually("the first message", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
+
+    // An operator (or a broker restart) closes the consumer's connection.
+    let server_side_name = |except: Option<String>| {
+        let (vhost, connection_name) = (vhost.name.clone(), connection_name.clone());
+        move || {
+            let (vhost, connection_name, except) = (vhost.clone(), connection_name.clone(), except.clone());
+            async move {
+                let conns = mgmt_get(&["vhosts", &vhost, "connections"]).await?;
+                conns.as_array()?.iter().find_map(|c| {
+                    let name = c["name"].as_str()?.to_owned();
+                    (c["client_properties"]["connection_name"] == connection_name.as_str()
+                        && Some(&name) != except.as_ref())
+                    .then_some(name)
+                })
+            }
+        }
+    };
+    let first = eventually_some("the connection in the management API", WITHIN, server_side_name(None)).await;
+    assert!(mgmt_delete(&["connections", &first]).await.is_success());
+    eventually_some("a new connection", WITHIN, server_side_name(Some(first))).await;
+
+    publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o6", ())).await;
+    eventually("the message after the reconnection", WITHIN, || async {
+        handled(&metrics, &queue, "done") == 2
+    })
+    .await;
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 2);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_outage_holds_the_message_without_spending_its_retries() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    // The consumer's pool has one connection, which the test holds: the database is "down".
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(100))
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let held = pool.acquire().await.unwrap();
+    let metrics = BrokerMetrics::default();
+    let recorder = Recorder::new(Mode::Ok);
+    let consumers: Vec<_> = (0..topology.config().order_shards)
+        .map(|i| {
+            let config = ConsumerConfig::for_shard(NAME, &topology, i);
+            let c = Consumer::new(config, topology.clone(), pool.clone(), recorder.clone(), metrics.clone())
+                .unwrap();
+            spawn(c, &vhost.amqp_url, &format!("shard-{i}"))
+        })
+        .collect();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_4", ());
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    let waited = |q: String| {
+        metrics.database_unavailable.get_or_create(&QueueLabels { consumer: NAME.into(), queue: q }).get()
+    };
+    eventually("the consumer found the database unavailable, twice", WITHIN, || async {
+        topology.shard_queues().into_iter().map(waited).sum::<u64>() >= 2
+    })
+    .await;
+    drop(held); // the database is back
+    eventually("handled", WITHIN, || async { count(&db.pool, "SELECT count(*) FROM effects").await == 1 })
+        .await;
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0], "no retry was spent");
+    let retried: u64 = topology.shard_queues().iter().map(|q| handled(&metrics, q, "retried")).sum();
+    assert_eq!(retried, 0);
+    for c in consumers {
+        c.stop().await;
+    }
+}
