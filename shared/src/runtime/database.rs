@@ -2,20 +2,27 @@
 //! fails; afterwards the pool reconnects by itself, and a watcher logs when the database is lost
 //! and when it is back.
 
-use super::config::CommonConfig;
+use super::config::{CommonConfig, redact_url};
 use super::readiness::Reachability;
 use super::startup_error::StartupError;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Opens the pool and proves it with one connection, then applies pending migrations.
+/// Proves the server answers with one plain connection (whose error says why, where a pool
+/// would only say it timed out), then opens the pool and applies pending migrations.
 pub async fn connect_and_migrate(config: &CommonConfig) -> Result<PgPool, StartupError> {
+    let url = &config.database_url;
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url))
+        .await
+        .map_err(|_| StartupError::Database { url: redact_url(url), reason: "no answer within 5 s".into() })?
+        .map_err(|e| StartupError::database(url, &e))?;
+    let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(CONNECT_TIMEOUT)

@@ -56,7 +56,7 @@ impl fmt::Display for StartupError {
             Self::NoSuchDatabase { url, name } => write!(
                 f,
                 "PostgreSQL at {url} (DATABASE_URL) has no database \"{name}\"; create it with \
-                 `<service> migrate`, which creates the database and its tables"
+                 the `migrate` command (e.g. `payctl migrate`), which also creates the tables"
             ),
             Self::Migrations { reason } => write!(f, "applying the database migrations failed: {reason}"),
             Self::Broker { url, reason } => {
