@@ -3,6 +3,16 @@
 //! Every service applies the migrations at start, and `<service> migrate` applies them alone.
 //! sqlx records what it applied and takes an advisory lock while it works, so running them twice,
 //! or from several services starting at once, is harmless.
+//!
+//! Violations of named constraints come back typed through [`ConstraintViolation`] and
+//! [`is_unique_violation`]; the names the application reacts to are in [`constraints`].
+
+pub mod constraints;
+mod errors;
+
+pub use errors::{
+    ConstraintKind, ConstraintViolation, constraint_violation, is_unique_violation, is_violation,
+};
 
 use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};

@@ -47,12 +47,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin_url, name, pool) = (self.admin_url.clone(), self.name.clone(), self.pool.clone());
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside a runtime, so the async clean-up runs on a thread of its own.
+        // It must not await `self.pool`: the pool's connections and the tasks that return them to
+        // it belong to the test's runtime, which is blocked in `join` below, so `pool.close()`
+        // would wait for them forever (a deadlock seen when a test ends right after a query).
+        // `WITH (FORCE)` ends the pool's sessions on the server instead; the pool itself is
+        // dropped with `self`.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async move {
-                pool.close().await;
                 let mut admin = PgConnection::connect(&admin_url).await.ok()?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut admin)
