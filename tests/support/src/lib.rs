@@ -9,9 +9,11 @@ mod database;
 pub mod service_checks;
 mod poll;
 mod process;
+mod tcp_proxy;
 mod vhost;
 
 pub use database::TestDb;
 pub use poll::{eventually, eventually_some};
 pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
+pub use tcp_proxy::TcpProxy;
 pub use vhost::TestVhost;

@@ -122,7 +122,8 @@ macro_rules! service_binary_tests {
             unreachable_database_is_reported_in_one_line,
             unreachable_broker_is_reported_in_one_line,
             migrate_creates_the_database_and_is_repeatable,
-            starts_ready_and_stops_cleanly_on_sigterm);
+            starts_ready_and_stops_cleanly_on_sigterm,
+            survives_losing_and_regaining_the_servers);
     };
     (@each $bin:expr; $($check:ident),+) => {
         $(
@@ -132,4 +133,66 @@ macro_rules! service_binary_tests {
             }
         )+
     };
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+fn with_authority(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{userinfo}{addr}{tail}")
+}
+
+/// The index of the first output line at or after `from` that contains `needle`.
+fn line_after(service: &ServiceProcess, from: usize, needle: &str) -> Option<usize> {
+    service.output().iter().enumerate().skip(from).find(|(_, l)| l.contains(needle)).map(|(i, _)| i)
+}
+
+/// Losing RabbitMQ, then PostgreSQL, while running: /readyz reports which is gone, the logs say
+/// it was lost and when it is back, and the service recovers by itself.
+pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
+    let db = TestDb::new().await;
+    let vhost = TestVhost::new().await;
+    let pg = crate::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mq = crate::TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let (db_url, amqp_url) = (with_authority(&db.url, pg.addr()), with_authority(&vhost.amqp_url, mq.addr()));
+    let env = [("DATABASE_URL", db_url.as_str()), ("AMQP_URL", amqp_url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
+    let mut service = ServiceProcess::spawn(bin, &env);
+    let base = service.http_base(Duration::from_secs(60)).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let readyz = |want: u16, dependency: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let Ok(r) = http.get(format!("{base}/readyz")).send().await else { return false };
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            status == want && (want == 200 || body[dependency] == "unreachable")
+        }
+    };
+    let within = Duration::from_secs(60);
+    eventually("ready at start", within, || readyz(200, "")).await;
+
+    for (proxy, dependency, lost, back) in [
+        (&mq, "broker", "RabbitMQ unavailable, reconnecting", "RabbitMQ connection recovered"),
+        (&pg, "database", "PostgreSQL lost", "PostgreSQL reachable"),
+    ] {
+        let mark = service.output().len();
+        proxy.cut();
+        eventually(&format!("/readyz to report the {dependency} unreachable"), within, || readyz(503, dependency))
+            .await;
+        eventually(&format!("a log line saying: {lost}"), within, || async {
+            line_after(&service, mark, lost).is_some()
+        })
+        .await;
+        proxy.restore();
+        eventually(&format!("/readyz to recover after the {dependency} is back"), within, || readyz(200, "")).await;
+        eventually(&format!("a log line saying: {back}"), within, || async {
+            line_after(&service, mark, lost).zip(line_after(&service, mark, back)).is_some_and(|(l, b)| b > l)
+        })
+        .await;
+    }
+
+    service.signal("TERM").await;
+    assert_eq!(service.wait(Duration::from_secs(30)).await, Some(0), "{}", service.output().join("\n"));
 }
