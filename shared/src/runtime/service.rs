@@ -59,12 +59,14 @@ impl ServiceCore {
         let _ = conn.close(200, "declared".into()).await;
         declared.map_err(|reason| StartupError::Topology { reason })?;
 
+        let mut registry = Registry::with_prefix("paygate");
+        register_build_info(&mut registry, name);
         Ok(Self {
             name,
             common: common.clone(),
             db,
             topology: Arc::new(topology),
-            registry: Registry::with_prefix("paygate"),
+            registry,
             listener,
             local_addr,
         })
@@ -152,4 +154,13 @@ async fn hold_until_lost(
             }
         }
     }
+}
+
+/// `paygate_build_info{service, version} 1`: which build of which service answers on this port.
+fn register_build_info(registry: &mut Registry, service: &'static str) {
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    let info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
+    info.get_or_create(&vec![("service", service), ("version", env!("CARGO_PKG_VERSION"))]).set(1);
+    registry.register("build_info", "Which build of which service this is", info);
 }

@@ -100,7 +100,10 @@ pub async fn starts_ready_and_stops_cleanly_on_sigterm(bin: &str) {
     .await;
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
-    assert!(metrics.text().await.unwrap().contains("# EOF"), "metrics must be Prometheus text");
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("# EOF"), "metrics must be Prometheus text:\n{text}");
+    let name = bin.rsplit('/').next().unwrap();
+    assert!(text.contains(&format!("paygate_build_info{{service=\"{name}\"")), "no build info:\n{text}");
 
     for queue in ["paygate.commands.ingest", "paygate.orders.shard.0", "paygate.orders.shard.3"] {
         assert!(vhost.queue_exists(queue).await, "{queue} was not declared");
