@@ -1,0 +1,1 @@
+//! mockpay integration tests.
