@@ -90,11 +90,6 @@ impl MockPayHandle {
         }
         Ok(())
     }
-
-    /// Resolves when shutdown has been requested (e.g. by another clone of the token).
-    pub async fn stopped(&self) {
-        self.app.cancel.cancelled().await;
-    }
 }
 
 impl Drop for MockPayHandle {

@@ -76,6 +76,34 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_examples_are_right() {
+        let body = r#"{"orderId":"ord-1001","amount":1500,"currency":"JPY","description":"coffee beans","payMethod":"redirect","notifyUrl":"http://127.0.0.1:8083/notify/mockpay"}"#;
+        let readme = include_str!("../README.md");
+        assert!(readme.contains(body));
+        let m = request_message(
+            "POST",
+            "/v1/payments",
+            "1767225600",
+            "6f1c2a9e-0b7d-4b8e-9a51-2f3c4d5e6f70",
+            body.as_bytes(),
+        );
+        let sig = sign("secret1", &m);
+        assert_eq!(sig, "a68897a1a3eae3fb00c6b1151cda1e33a45868f29da8ce2815de3726cdbdc571");
+        assert!(readme.contains(&sig));
+        let sig = sign("secret1", &request_message("GET", "/v1/payments/ord-1001", "1767225601", "n-2", b""));
+        assert_eq!(sig, "8ff246aef9a146ff00c3912131c079b7d8be2b318d6399d0f239663494e9efb4");
+        assert!(readme.contains(&sig));
+        let n = r#"{"notificationId":"ntf_0199a0c0e7d07c3f8e7a4b5c6d7e8f90","eventType":"PAYMENT.SUCCEEDED","merchantId":"m1","orderId":"ord-1001","transactionId":"2000000123456789012","amount":1500,"currency":"JPY","occurredAt":"2026-01-01T00:00:05.123Z"}"#;
+        assert!(readme.contains(n));
+        let sig = sign(
+            "secret1",
+            &notification_message("1767225606", "b1946ac92492d2347c6235b4d2611184", n.as_bytes()),
+        );
+        assert_eq!(sig, "a688d860df29f594f07b7237074fabd54bf16948bceeb5bbc93100aad4a6da26");
+        assert!(readme.contains(&sig));
+    }
+
+    #[test]
     fn verify_accepts_only_the_right_signature() {
         let msg = request_message("POST", "/v1/payments", "1700000000", "n1", b"{}");
         assert_eq!(msg, b"POST\n/v1/payments\n1700000000\nn1\n{}");
