@@ -22,7 +22,7 @@ struct Cli {
 
     /// A merchant and its HMAC secret, as ID=SECRET. Repeatable; the variable takes a
     /// comma-separated list. Added to the config file's merchants.
-    #[arg(long = "merchant", env = "MOCKPAY_SECRETS", value_delimiter = ',', value_parser = parse_merchant)]
+    #[arg(long = "merchant", env = "MOCKPAY_SECRETS", hide_env_values = true, value_delimiter = ',', value_parser = parse_merchant)]
     merchants: Vec<(String, String)>,
 
     /// A JSON config file: {addr, publicUrl, merchants: {id: secret}, timestampToleranceSecs,

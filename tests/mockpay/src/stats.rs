@@ -40,6 +40,10 @@ impl StatsCounters {
     /// Counts one request of `operation` that ended with `outcome` (a return code, or
     /// `timeout`, `http_500`, `lost_response`).
     pub fn request(&mut self, operation: &str, outcome: &str) {
+        if let Some(count) = self.requests.get_mut(operation).and_then(|m| m.get_mut(outcome)) {
+            *count += 1;
+            return;
+        }
         *self.requests.entry(operation.to_owned()).or_default().entry(outcome.to_owned()).or_default() += 1;
     }
 
