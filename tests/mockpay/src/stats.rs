@@ -1,0 +1,87 @@
+//! Run totals for `GET /admin/stats`: requests by operation and outcome, money movements,
+//! notification deliveries.
+
+use crate::wire::admin::{NotificationStats, RefundStats, Stats};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+pub(crate) struct StatsCounters {
+    requests: BTreeMap<String, BTreeMap<String, u64>>,
+    charges: u64,
+    declines: u64,
+    refunds_created: u64,
+    refunds_succeeded: u64,
+    refunds_failed: u64,
+    notifications_created: u64,
+    notification_attempts: u64,
+    notifications_delivered: u64,
+    notifications_failed: u64,
+    notifications_dropped: u64,
+    notifications_duplicated: u64,
+}
+
+/// A money or notification event worth counting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    Charge,
+    Decline,
+    RefundCreated,
+    RefundSucceeded,
+    RefundFailed,
+    NotificationCreated,
+    NotificationAttempt,
+    NotificationDelivered,
+    NotificationGaveUp,
+    NotificationDropped,
+    NotificationDuplicated,
+}
+
+impl StatsCounters {
+    /// Counts one request of `operation` that ended with `outcome` (a return code, or
+    /// `timeout`, `http_500`, `lost_response`).
+    pub fn request(&mut self, operation: &str, outcome: &str) {
+        if let Some(count) = self.requests.get_mut(operation).and_then(|m| m.get_mut(outcome)) {
+            *count += 1;
+            return;
+        }
+        *self.requests.entry(operation.to_owned()).or_default().entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    pub fn event(&mut self, event: Event) {
+        let c = match event {
+            Event::Charge => &mut self.charges,
+            Event::Decline => &mut self.declines,
+            Event::RefundCreated => &mut self.refunds_created,
+            Event::RefundSucceeded => &mut self.refunds_succeeded,
+            Event::RefundFailed => &mut self.refunds_failed,
+            Event::NotificationCreated => &mut self.notifications_created,
+            Event::NotificationAttempt => &mut self.notification_attempts,
+            Event::NotificationDelivered => &mut self.notifications_delivered,
+            Event::NotificationGaveUp => &mut self.notifications_failed,
+            Event::NotificationDropped => &mut self.notifications_dropped,
+            Event::NotificationDuplicated => &mut self.notifications_duplicated,
+        };
+        *c += 1;
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            requests: self.requests.clone(),
+            charges: self.charges,
+            declines: self.declines,
+            refunds: RefundStats {
+                created: self.refunds_created,
+                succeeded: self.refunds_succeeded,
+                failed: self.refunds_failed,
+            },
+            notifications: NotificationStats {
+                created: self.notifications_created,
+                attempts: self.notification_attempts,
+                delivered: self.notifications_delivered,
+                failed: self.notifications_failed,
+                dropped: self.notifications_dropped,
+                duplicated: self.notifications_duplicated,
+            },
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Admin API shapes: the internal truth of a payment, run statistics, and the admin requests.
+
+use crate::model::{Notification, PaymentView, Refund};
+use crate::wire::time;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `GET /admin/payments/{orderId}`: what really happened to a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentTruth {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub transaction_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub pay_method: String,
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub paid_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub decline_code: Option<String>,
+    /// How many times money was actually taken. Exactly-once means this is 1 (or 0).
+    pub charges: u32,
+    /// The sum of the SUCCEEDED refunds.
+    pub refunded_amount: i64,
+    /// What can still be refunded (PROCESSING refunds hold their amount).
+    pub refundable_amount: i64,
+    pub notify_url: Option<String>,
+    pub refunds: Vec<RefundTruth>,
+    pub notifications: Vec<NotificationTruth>,
+}
+
+/// A refund as mockpay knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundTruth {
+    pub refund_id: String,
+    pub refund_transaction_id: String,
+    pub amount: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    /// `succeed`, `fail` or `processing_forever`, decided at creation.
+    pub fate: String,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+}
+
+/// A notification and every delivery attempt with the receiver's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationTruth {
+    pub notification_id: String,
+    pub event_type: String,
+    pub refund_id: Option<String>,
+    pub url: String,
+    /// PENDING, HELD, DELIVERED, FAILED or DROPPED.
+    pub state: String,
+    /// The injected fault, if any: `drop`, `duplicate`, `delay <n>ms`, `reorder`.
+    pub fault: Option<String>,
+    pub created_at: String,
+    /// The exact body sent.
+    pub body: String,
+    pub attempts: Vec<AttemptTruth>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptTruth {
+    /// 0 for the notification, 1 for its duplicate.
+    pub copy: u32,
+    /// 1-based within the copy.
+    pub attempt: u32,
+    pub at: String,
+    pub http_status: Option<u16>,
+    /// The receiver's answer (first 1000 characters).
+    pub response_body: Option<String>,
+    /// A transport error (connection refused, timeout, ...).
+    pub error: Option<String>,
+    pub acknowledged: bool,
+}
+
+/// `GET /admin/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// operation (`pay`, `query`, `close`, `refund`, `refund_query`, `auth`) → outcome (a return
+    /// code, or `timeout`, `http_500`, `lost_response`) → count.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Times money was taken.
+    pub charges: u64,
+    /// Charges declined.
+    pub declines: u64,
+    pub refunds: RefundStats,
+    pub notifications: NotificationStats,
+}
+
+/// Refund totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundStats {
+    pub created: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+/// Notification totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationStats {
+    pub created: u64,
+    /// HTTP attempts made (every retry and duplicate counts).
+    pub attempts: u64,
+    /// Notifications acknowledged (first copy).
+    pub delivered: u64,
+    /// Notifications given up after the last retry.
+    pub failed: u64,
+    /// Notifications lost by a fault.
+    pub dropped: u64,
+    /// Duplicate deliveries started.
+    pub duplicated: u64,
+}
+
+/// `POST /admin/merchants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddMerchant {
+    pub merchant_id: String,
+    pub secret: String,
+}
+
+/// `POST /admin/payments/{orderId}/decline` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeclineRequest {
+    /// `1101` (default) or `1102`.
+    #[serde(default)]
+    pub decline_code: Option<String>,
+}
+
+/// `POST /admin/refunds/{refundId}/complete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompleteRefund {
+    /// `SUCCEEDED` or `FAILED`.
+    pub status: String,
+}
+
+pub(crate) fn payment_truth(view: &PaymentView, notifications: Vec<&Notification>) -> PaymentTruth {
+    let p = &view.payment;
+    PaymentTruth {
+        merchant_id: p.key.merchant_id.clone(),
+        order_id: p.key.order_id.clone(),
+        transaction_id: p.transaction_id.clone(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        description: p.description.clone(),
+        pay_method: p.pay_method.as_str().to_owned(),
+        status: p.status.as_str().to_owned(),
+        created_at: time(p.created_at),
+        expires_at: p.expires_at.map(time),
+        paid_at: p.paid_at.map(time),
+        closed_at: p.closed_at.map(time),
+        decline_code: p.decline_code.map(|c| c.code().to_owned()),
+        charges: p.charges,
+        refunded_amount: view.refunded_amount(),
+        refundable_amount: view.refundable_amount(),
+        notify_url: p.notify_url.clone(),
+        refunds: view.refunds.iter().map(refund_truth).collect(),
+        notifications: notifications.into_iter().map(notification_truth).collect(),
+    }
+}
+
+fn refund_truth(r: &Refund) -> RefundTruth {
+    RefundTruth {
+        refund_id: r.key.refund_id.clone(),
+        refund_transaction_id: r.refund_transaction_id.clone(),
+        amount: r.amount,
+        status: r.status.as_str().to_owned(),
+        reason: r.reason.clone(),
+        fate: match r.fate {
+            crate::model::RefundFate::Succeed => "succeed",
+            crate::model::RefundFate::Fail => "fail",
+            crate::model::RefundFate::ProcessingForever => "processing_forever",
+        }
+        .to_owned(),
+        created_at: time(r.created_at),
+        completed_at: r.completed_at.map(time),
+    }
+}
+
+fn notification_truth(n: &Notification) -> NotificationTruth {
+    NotificationTruth {
+        notification_id: n.id.clone(),
+        event_type: n.event_type.as_str().to_owned(),
+        refund_id: n.refund_id.clone(),
+        url: n.url.clone(),
+        state: n.state.as_str().to_owned(),
+        fault: n.fault.clone(),
+        created_at: time(n.created_at),
+        body: n.body.clone(),
+        attempts: n
+            .attempts
+            .iter()
+            .map(|a| AttemptTruth {
+                copy: a.copy,
+                attempt: a.attempt,
+                at: time(a.at),
+                http_status: a.http_status,
+                response_body: a.response_body.clone(),
+                error: a.error.clone(),
+                acknowledged: a.acknowledged,
+            })
+            .collect(),
+    }
+}
