@@ -7,7 +7,12 @@ use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "compensation-scheduler", version, about = "compensation-scheduler: catches what fell through.", long_about = "compensation-scheduler: catches what fell through.\n\nIt re-queries payments and refunds stuck without a final answer, closes expired orders, and reconciles provider bills and settlements line by line.")]
+#[command(
+    name = "compensation-scheduler",
+    version,
+    about = "compensation-scheduler: catches what fell through.",
+    long_about = "compensation-scheduler: catches what fell through.\n\nIt re-queries payments and refunds stuck without a final answer, closes expired orders, and reconciles provider bills and settlements line by line."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<ServiceCommand>,

@@ -7,7 +7,12 @@ use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "ingest", version, about = "ingest: takes pay, refund, close and query commands from upstream.", long_about = "ingest: takes pay, refund, close and query commands from upstream.\n\nIt validates each command, de-duplicates it on the merchant's order number, writes the payment before anything else happens (pre-commit), and routes the work to the order's shard.")]
+#[command(
+    name = "ingest",
+    version,
+    about = "ingest: takes pay, refund, close and query commands from upstream.",
+    long_about = "ingest: takes pay, refund, close and query commands from upstream.\n\nIt validates each command, de-duplicates it on the merchant's order number, writes the payment before anything else happens (pre-commit), and routes the work to the order's shard."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<ServiceCommand>,

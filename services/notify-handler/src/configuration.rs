@@ -7,7 +7,12 @@ use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "notify-handler", version, about = "notify-handler: the webhook that payment providers call.", long_about = "notify-handler: the webhook that payment providers call.\n\nIt verifies each notification's signature, stores it raw, forwards it to the order's shard, and acknowledges in the provider's own format. A notification is a claim to verify, never a command.")]
+#[command(
+    name = "notify-handler",
+    version,
+    about = "notify-handler: the webhook that payment providers call.",
+    long_about = "notify-handler: the webhook that payment providers call.\n\nIt verifies each notification's signature, stores it raw, forwards it to the order's shard, and acknowledges in the provider's own format. A notification is a claim to verify, never a command."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<ServiceCommand>,

@@ -7,7 +7,12 @@ use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "provider-dispatcher", version, about = "provider-dispatcher: the only writer of an order's state once the order exists.", long_about = "provider-dispatcher: the only writer of an order's state once the order exists.\n\nIt consumes the order shards, calls providers through one adapter each, logs every raw exchange, and moves orders through the state machine in one transaction with their history and events.")]
+#[command(
+    name = "provider-dispatcher",
+    version,
+    about = "provider-dispatcher: the only writer of an order's state once the order exists.",
+    long_about = "provider-dispatcher: the only writer of an order's state once the order exists.\n\nIt consumes the order shards, calls providers through one adapter each, logs every raw exchange, and moves orders through the state machine in one transaction with their history and events."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<ServiceCommand>,

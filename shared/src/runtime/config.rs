@@ -86,7 +86,8 @@ fn parse_amqp_url(s: &str) -> Result<String, String> {
     if s.starts_with("amqp://") || s.starts_with("amqps://") {
         Ok(s.to_owned())
     } else {
-        Err("expected a URL of the form amqp://USER:PASSWORD@HOST:PORT/VHOST (%2f for the / vhost)".to_owned())
+        Err("expected a URL of the form amqp://USER:PASSWORD@HOST:PORT/VHOST (%2f for the / vhost)"
+            .to_owned())
     }
 }
 
@@ -184,7 +185,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
+        assert_eq!(
+            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
         assert_eq!(redact_url("postgres://postgres@h:5432/db"), "postgres://postgres@h:5432/db");
         assert_eq!(redact_url("postgres://u:p%40ss@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("no-scheme"), "no-scheme");

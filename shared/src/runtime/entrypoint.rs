@@ -30,7 +30,10 @@ pub trait Service: Sized + Send {
 
     fn common(config: &Self::Config) -> &CommonConfig;
     fn build(config: Self::Config) -> impl Future<Output = Result<Self, StartupError>> + Send;
-    fn run_until_stopped(self, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn run_until_stopped(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Runs `command` (default: run) for service `S` and returns the process exit code.
@@ -45,7 +48,9 @@ pub fn main<S: Service>(command: Option<ServiceCommand>, config: S::Config) -> E
     runtime.block_on(async move {
         telemetry::init(S::NAME, S::common(&config).log_format);
         let result = match command.unwrap_or(ServiceCommand::Run) {
-            ServiceCommand::Migrate => database::create_and_migrate(S::common(&config)).await.map_err(Into::into),
+            ServiceCommand::Migrate => {
+                database::create_and_migrate(S::common(&config)).await.map_err(Into::into)
+            }
             ServiceCommand::Run => run::<S>(config).await,
         };
         match result {

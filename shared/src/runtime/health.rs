@@ -57,11 +57,12 @@ async fn readyz(State(s): State<HealthState>) -> Response {
 async fn metrics(State(s): State<HealthState>) -> Response {
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &s.registry) {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-            text,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}")).into_response(),
+        Ok(()) => {
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                .into_response()
+        }
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}")).into_response()
+        }
     }
 }

@@ -42,14 +42,17 @@ impl ServiceCore {
         common: &CommonConfig,
         http_addr: SocketAddr,
     ) -> Result<Self, StartupError> {
-        let bind_error = |e: std::io::Error| StartupError::Bind { addr: http_addr.to_string(), reason: e.to_string() };
+        let bind_error =
+            |e: std::io::Error| StartupError::Bind { addr: http_addr.to_string(), reason: e.to_string() };
         let listener = TcpListener::bind(http_addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let db = database::connect_and_migrate(common).await?;
 
         let topology = Topology::new(common.topology_config())
             .map_err(|e| StartupError::Topology { reason: e.to_string() })?;
-        let conn = connect_once(&common.amqp_url, name).await.map_err(|e| StartupError::broker(&common.amqp_url, &e))?;
+        let conn = connect_once(&common.amqp_url, name)
+            .await
+            .map_err(|e| StartupError::broker(&common.amqp_url, &e))?;
         let declared = async {
             let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
             topology.declare(&channel).await.map_err(|e| e.to_string())?;
@@ -84,7 +87,12 @@ impl ServiceCore {
     /// Broker reachability for /readyz comes from a supervised connection of its own, which
     /// re-declares the topology whenever it reconnects (so a broker that lost its definitions
     /// gets them back) and logs when the broker is lost and when it is back.
-    pub async fn serve(self, routes: Router, mut workers: Workers, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        routes: Router,
+        mut workers: Workers,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let db_reachability = Reachability::new("PostgreSQL");
         database::watch(self.db.clone(), db_reachability, shutdown.clone());
 
@@ -105,8 +113,9 @@ impl ServiceCore {
         let app = routes.merge(health::router(health));
         tracing::info!(addr = %self.local_addr, "listening for HTTP (/healthz /readyz /metrics)");
         let stop = shutdown.clone();
-        let server =
-            tokio::spawn(async move { axum::serve(self.listener, app).with_graceful_shutdown(stop.cancelled_owned()).await });
+        let server = tokio::spawn(async move {
+            axum::serve(self.listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
+        });
 
         // A worker that ends on its own ends the service: a restart beats running half a service.
         let mut failure = None;

@@ -6,9 +6,9 @@
 //! it polls a condition until a deadline.
 
 mod database;
-pub mod service_checks;
 mod poll;
 mod process;
+pub mod service_checks;
 mod tcp_proxy;
 mod vhost;
 

@@ -91,10 +91,11 @@ impl ServiceProcess {
 
     /// Waits until the service logs the address it serves HTTP on, and returns `http://addr`.
     pub async fn http_base(&self, within: Duration) -> String {
-        let addr = crate::eventually_some(&format!("{} to log its HTTP address", self.name), within, || async {
-            self.logged_addr("listening")
-        })
-        .await;
+        let addr =
+            crate::eventually_some(&format!("{} to log its HTTP address", self.name), within, || async {
+                self.logged_addr("listening")
+            })
+            .await;
         format!("http://{addr}")
     }
 

@@ -26,7 +26,8 @@ fn single_line(stderr: &str) -> String {
 /// With PostgreSQL unreachable the service says so in one line, naming the URL, and exits non-zero.
 pub async fn unreachable_database_is_reported_in_one_line(bin: &str) {
     let url = "postgres://postgres@127.0.0.1:1/paygate";
-    let out = run_to_exit(bin, &[], &[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0")], EXIT_WITHIN).await;
+    let out =
+        run_to_exit(bin, &[], &[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0")], EXIT_WITHIN).await;
     assert_ne!(out.code, Some(0), "must exit non-zero");
     let line = single_line(&out.stderr);
     assert!(line.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/paygate"), "{line}");
@@ -67,13 +68,11 @@ pub async fn migrate_creates_the_database_and_is_repeatable(bin: &str) {
         let out = run_to_exit(bin, &["migrate"], &[("DATABASE_URL", url.as_str())], EXIT_WITHIN).await;
         assert_eq!(out.code, Some(0), "migrate failed: {}{}", out.stdout, out.stderr);
     }
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_database WHERE datname = $1",
-    )
-    .bind(&fresh)
-    .fetch_one(&db.pool)
-    .await
-    .expect("query pg_database");
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&fresh)
+        .fetch_one(&db.pool)
+        .await
+        .expect("query pg_database");
     assert_eq!(tables, 1, "migrate did not create {fresh}");
     crate::database::drop_database(&fresh).await;
 }
@@ -160,7 +159,8 @@ pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
     let pg = crate::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let mq = crate::TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let (db_url, amqp_url) = (with_authority(&db.url, pg.addr()), with_authority(&vhost.amqp_url, mq.addr()));
-    let env = [("DATABASE_URL", db_url.as_str()), ("AMQP_URL", amqp_url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
+    let env =
+        [("DATABASE_URL", db_url.as_str()), ("AMQP_URL", amqp_url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
     let mut service = ServiceProcess::spawn(bin, &env);
     let base = service.http_base(Duration::from_secs(60)).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -182,14 +182,17 @@ pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
     ] {
         let mark = service.output().len();
         proxy.cut();
-        eventually(&format!("/readyz to report the {dependency} unreachable"), within, || readyz(503, dependency))
-            .await;
+        eventually(&format!("/readyz to report the {dependency} unreachable"), within, || {
+            readyz(503, dependency)
+        })
+        .await;
         eventually(&format!("a log line saying: {lost}"), within, || async {
             line_after(&service, mark, lost).is_some()
         })
         .await;
         proxy.restore();
-        eventually(&format!("/readyz to recover after the {dependency} is back"), within, || readyz(200, "")).await;
+        eventually(&format!("/readyz to recover after the {dependency} is back"), within, || readyz(200, ""))
+            .await;
         eventually(&format!("a log line saying: {back}"), within, || async {
             line_after(&service, mark, lost).zip(line_after(&service, mark, back)).is_some_and(|(l, b)| b > l)
         })
