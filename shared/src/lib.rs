@@ -2,6 +2,7 @@
 //!
 //! - [`domain`]: money, currencies and the identifiers, as types that parse rather than validate;
 //! - [`state_machine`]: the payment and refund state machines, as explicit transition tables;
+//! - [`messages`]: the commands, order work and events, one type per message;
 //! - [`db`]: the PostgreSQL schema (sqlx migrations) and connecting to it;
 //! - [`broker`]: the RabbitMQ topology, the message envelope, confirmed publishing and consuming;
 //! - [`runtime`]: what every service binary runs on: configuration, telemetry, health and metrics,
@@ -10,5 +11,6 @@
 pub mod broker;
 pub mod db;
 pub mod domain;
+pub mod messages;
 pub mod runtime;
 pub mod state_machine;

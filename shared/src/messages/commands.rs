@@ -1,0 +1,345 @@
+//! The commands upstream systems publish to the commands exchange, and how ingest parses them.
+//!
+//! Each command arrives as an [`Envelope`](crate::broker::envelope::Envelope) whose
+//! `message_type` names it (`command.pay`, …) and whose `payload` is a JSON object. [`Command::parse`]
+//! turns the pair into domain types or into the first [`ValidationError`] found, which names the
+//! field and the rule (`amount: CNY allows at most 2 decimal places (got 3)`); ingest answers it
+//! with a `command.rejected` event. docs/messages.md shows one example of each.
+
+use super::fields::{Fields, text};
+use crate::domain::{Currency, MerchantId, MerchantOrderNo, Money, RefundNo, ValidationError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const PAY: &str = "command.pay";
+pub const REFUND: &str = "command.refund";
+pub const CLOSE: &str = "command.close";
+pub const QUERY: &str = "command.query";
+pub const APPROVE_REFUND: &str = "command.approve_refund";
+pub const REJECT_REFUND: &str = "command.reject_refund";
+pub const ALL: [&str; 6] = [PAY, REFUND, CLOSE, QUERY, APPROVE_REFUND, REJECT_REFUND];
+
+/// The largest `metadata` object we keep, serialised.
+pub const METADATA_MAX_BYTES: usize = 4096;
+
+/// How the customer pays: what kind of answer the provider should give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMethod {
+    /// The customer is sent to a URL (GET).
+    Redirect,
+    /// The customer's browser submits a form (POST).
+    Form,
+    /// The customer scans a QR code.
+    Qr,
+    /// The client confirms with a secret (Stripe-style).
+    ClientSecret,
+    /// Charged at once, no customer action (POS one-time key).
+    Direct,
+}
+
+impl PayMethod {
+    pub const ALL: [PayMethod; 5] = [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Form => "form",
+            Self::Qr => "qr",
+            Self::ClientSecret => "client_secret",
+            Self::Direct => "direct",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        Self::ALL.into_iter().find(|m| m.as_str() == input).ok_or_else(|| {
+            ValidationError::new(
+                "pay_method",
+                format!("must be one of redirect, form, qr, client_secret, direct (got {input:?})"),
+            )
+        })
+    }
+}
+
+/// A lower-case token used in names and routing keys: provider names and order types.
+fn token(field: &'static str, input: &str) -> Result<String, ValidationError> {
+    let ok = (1..=32).contains(&input.len())
+        && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(input.to_owned())
+    } else {
+        Err(ValidationError::new(field, format!("must be 1 to 32 characters of a-z 0-9 _ (got {input:?})")))
+    }
+}
+
+fn url(field: &'static str, input: &str) -> Result<String, ValidationError> {
+    let ok = (input.starts_with("https://") || input.starts_with("http://"))
+        && input.len() <= 1024
+        && !input.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(input.to_owned())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be an http:// or https:// URL of at most 1024 characters without spaces",
+        ))
+    }
+}
+
+fn timestamp(field: &'static str, input: &str) -> Result<DateTime<Utc>, ValidationError> {
+    DateTime::parse_from_rfc3339(input).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        ValidationError::new(
+            field,
+            format!("must be an RFC 3339 timestamp such as 2026-11-22T08:15:30Z (got {input:?})"),
+        )
+    })
+}
+
+/// Amount and currency together: the currency decides how many decimals the amount may have.
+fn money(f: &mut Fields) -> Result<Money, ValidationError> {
+    let amount = f.string("amount")?;
+    let currency = f.parsed("currency", Currency::parse)?;
+    let money = Money::parse(&amount, currency).map_err(|e| e.with_field("amount"))?;
+    if money.is_zero() {
+        return Err(ValidationError::new("amount", "must be greater than zero"));
+    }
+    Ok(money)
+}
+
+/// `pay`: take a payment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PayCommand {
+    pub merchant_id: MerchantId,
+    pub merchant_order_no: MerchantOrderNo,
+    pub amount: Money,
+    /// Which provider takes the money (`mockpay`, …); ingest checks it is configured.
+    pub provider: String,
+    pub pay_method: PayMethod,
+    /// The merchant's kind of order (`retail`, `subscription`, …); events are routed by it.
+    pub order_type: String,
+    /// What the customer sees on the provider's page.
+    pub subject: String,
+    pub return_url: Option<String>,
+    /// When an unpaid order expires; the provider's default when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Map<String, Value>,
+}
+
+/// `refund`: give back all or part of a captured payment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefundCommand {
+    pub merchant_id: MerchantId,
+    pub refund_no: RefundNo,
+    /// The payment being refunded.
+    pub merchant_order_no: MerchantOrderNo,
+    pub amount: Money,
+    pub reason: Option<String>,
+    /// Who asked for the refund; an approver must be someone else.
+    pub requested_by: String,
+}
+
+/// `close`: close an unpaid order (`close`) or ask for its current state (`query`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRef {
+    pub merchant_id: MerchantId,
+    pub merchant_order_no: MerchantOrderNo,
+}
+
+/// `query`: the current state of a payment, or of one of its refunds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryCommand {
+    pub merchant_id: MerchantId,
+    pub merchant_order_no: MerchantOrderNo,
+    pub refund_no: Option<RefundNo>,
+}
+
+/// `approve_refund` / `reject_refund`: a person's decision on a refund awaiting approval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefundDecision {
+    pub merchant_id: MerchantId,
+    pub refund_no: RefundNo,
+    pub approver: String,
+    /// Required to reject; optional to approve.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Pay(PayCommand),
+    Refund(RefundCommand),
+    Close(OrderRef),
+    Query(QueryCommand),
+    ApproveRefund(RefundDecision),
+    RejectRefund(RefundDecision),
+}
+
+impl Command {
+    /// Parses a command from its envelope's `message_type` and `payload`.
+    pub fn parse(message_type: &str, payload: Value) -> Result<Command, ValidationError> {
+        let mut f = Fields::of(payload)?;
+        let command = match message_type {
+            PAY => Command::Pay(PayCommand {
+                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
+                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
+                amount: money(&mut f)?,
+                provider: f.parsed("provider", |s| token("provider", s))?,
+                pay_method: f.parsed("pay_method", PayMethod::parse)?,
+                order_type: f.parsed("order_type", |s| token("order_type", s))?,
+                subject: f.parsed("subject", |s| text("subject", s, 128))?,
+                return_url: f.optional_parsed("return_url", |s| url("return_url", s))?,
+                expires_at: f.optional_parsed("expires_at", |s| timestamp("expires_at", s))?,
+                metadata: {
+                    let metadata = f.optional_object("metadata")?.unwrap_or_default();
+                    let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+                    if size > METADATA_MAX_BYTES {
+                        return Err(ValidationError::new(
+                            "metadata",
+                            format!("must be at most {METADATA_MAX_BYTES} bytes as JSON (got {size})"),
+                        ));
+                    }
+                    metadata
+                },
+            }),
+            REFUND => Command::Refund(RefundCommand {
+                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
+                refund_no: f.parsed("refund_no", RefundNo::parse)?,
+                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
+                amount: money(&mut f)?,
+                reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
+                requested_by: f.parsed("requested_by", |s| text("requested_by", s, 64))?,
+            }),
+            CLOSE => Command::Close(OrderRef {
+                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
+                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
+            }),
+            QUERY => Command::Query(QueryCommand {
+                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
+                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
+                refund_no: f.optional_parsed("refund_no", RefundNo::parse)?,
+            }),
+            APPROVE_REFUND | REJECT_REFUND => {
+                let decision = RefundDecision {
+                    merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
+                    refund_no: f.parsed("refund_no", RefundNo::parse)?,
+                    approver: f.parsed("approver", |s| text("approver", s, 64))?,
+                    reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
+                };
+                if message_type == APPROVE_REFUND {
+                    Command::ApproveRefund(decision)
+                } else if decision.reason.is_none() {
+                    return Err(ValidationError::new("reason", "is required to reject a refund"));
+                } else {
+                    Command::RejectRefund(decision)
+                }
+            }
+            other => {
+                return Err(ValidationError::new(
+                    "message_type",
+                    format!(
+                        "must be one of {} (got {:?})",
+                        ALL.join(", "),
+                        other.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        f.finish()?;
+        Ok(command)
+    }
+
+    /// The merchant the command is about.
+    pub fn merchant_id(&self) -> &MerchantId {
+        match self {
+            Command::Pay(c) => &c.merchant_id,
+            Command::Refund(c) => &c.merchant_id,
+            Command::Close(c) => &c.merchant_id,
+            Command::Query(c) => &c.merchant_id,
+            Command::ApproveRefund(c) | Command::RejectRefund(c) => &c.merchant_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pay() -> Value {
+        json!({
+            "merchant_id": "m-1001", "merchant_order_no": "order-0001", "amount": "12.34",
+            "currency": "CNY", "provider": "mockpay", "pay_method": "qr", "order_type": "retail",
+            "subject": "Coffee", "metadata": {"table": 7}
+        })
+    }
+
+    fn rejected(message_type: &str, payload: Value) -> String {
+        Command::parse(message_type, payload).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_pay_command_parses_into_domain_types() {
+        let Command::Pay(p) = Command::parse(PAY, pay()).unwrap() else { panic!("not a pay") };
+        assert_eq!(p.amount.minor_units(), 1234);
+        assert_eq!(p.amount.currency(), Currency::CNY);
+        assert_eq!(p.pay_method, PayMethod::Qr);
+        assert_eq!(p.metadata["table"], 7);
+    }
+
+    #[test]
+    fn every_mistake_names_the_field_and_the_rule() {
+        let with = |k: &str, v: Value| {
+            let mut p = pay();
+            p[k] = v;
+            p
+        };
+        let without = |k: &str| {
+            let mut p = pay();
+            p.as_object_mut().unwrap().remove(k);
+            p
+        };
+        let cases = [
+            (without("merchant_id"), "merchant_id: is required"),
+            (with("amount", json!(12.34)), "amount: must be a string (got a number)"),
+            (with("amount", json!("12.345")), "amount: CNY allows at most 2 decimal places (got 3)"),
+            (with("amount", json!("-1")), "amount: must not be negative"),
+            (with("amount", json!("0")), "amount: must be greater than zero"),
+            (with("currency", json!("XYZ")), "currency: must be an ISO 4217 currency code we support"),
+            (
+                with("pay_method", json!("cash")),
+                "pay_method: must be one of redirect, form, qr, client_secret, direct",
+            ),
+            (with("order_type", json!("Retail.X")), "order_type: must be 1 to 32 characters of a-z 0-9 _"),
+            (with("return_url", json!("ftp://x")), "return_url: must be an http:// or https:// URL"),
+            (with("expires_at", json!("tomorrow")), "expires_at: must be an RFC 3339 timestamp"),
+            (with("metadata", json!([1])), "metadata: must be a JSON object (got an array)"),
+            (with("metadata", json!({"x": "y".repeat(5000)})), "metadata: must be at most 4096 bytes"),
+            (with("amonut", json!("1")), "amonut: is not a known field"),
+        ];
+        for (payload, expected) in cases {
+            let got = rejected(PAY, payload);
+            assert!(got.starts_with(expected), "expected {expected:?}, got {got:?}");
+        }
+    }
+
+    #[test]
+    fn refunds_and_decisions() {
+        let refund = json!({"merchant_id": "m", "refund_no": "r-1", "merchant_order_no": "o-1",
+                            "amount": "5", "currency": "JPY", "requested_by": "alice"});
+        assert!(matches!(Command::parse(REFUND, refund).unwrap(), Command::Refund(_)));
+        let decision = json!({"merchant_id": "m", "refund_no": "r-1", "approver": "bob"});
+        assert!(matches!(
+            Command::parse(APPROVE_REFUND, decision.clone()).unwrap(),
+            Command::ApproveRefund(_)
+        ));
+        assert_eq!(rejected(REJECT_REFUND, decision), "reason: is required to reject a refund");
+    }
+
+    #[test]
+    fn an_unknown_command_names_the_known_ones() {
+        assert!(
+            rejected("command.capture", json!({})).starts_with("message_type: must be one of command.pay")
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The message catalogue: what travels in an [`Envelope`](crate::broker::envelope::Envelope).
+//!
+//! - [`commands`]: what upstream publishes (`command.pay`, `command.refund`, …), parsed into
+//!   domain types with errors that name the field and the rule;
+//! - [`orders`]: the work on the order shards that the provider-dispatcher applies;
+//! - [`events`]: what upstream receives (`payment.*`, `refund.*`, `command.rejected`).
+//!
+//! docs/messages.md documents each with an example, and a test parses every example.
+
+pub mod commands;
+pub mod events;
+mod fields;
+pub mod orders;

@@ -1,0 +1,102 @@
+//! The work messages on the order shards: what the provider-dispatcher is asked to do for one
+//! order. They carry ids, not state: the database is the truth, and the dispatcher reads the
+//! order under its row lock when the message is applied. Every one is published with the
+//! payment id as its `order_key`, so all work for one order is serialised on its shard.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One piece of work for one order. `message_type` is `order.<op>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OrderWork {
+    /// Send a newly created payment to its provider.
+    DispatchPay { payment_id: Uuid },
+    /// Ask the provider for the truth about a payment, or one of its refunds.
+    Query { payment_id: Uuid, refund_id: Option<Uuid>, reason: QueryReason },
+    /// Close an unpaid payment at its provider.
+    Close { payment_id: Uuid, reason: CloseReason },
+    /// Reserve and send a newly requested refund.
+    DispatchRefund { payment_id: Uuid, refund_id: Uuid },
+    /// A person decided on a refund that was awaiting approval.
+    DecideRefund {
+        payment_id: Uuid,
+        refund_id: Uuid,
+        approve: bool,
+        approver: String,
+        reason: Option<String>,
+    },
+    /// Re-emit the current state of the order (a duplicate command or a `query` command).
+    Report {
+        payment_id: Uuid,
+        refund_id: Option<Uuid>,
+        reply_to: Option<String>,
+        correlation_id: Option<String>,
+    },
+}
+
+impl OrderWork {
+    pub fn payment_id(&self) -> Uuid {
+        match self {
+            OrderWork::DispatchPay { payment_id }
+            | OrderWork::Query { payment_id, .. }
+            | OrderWork::Close { payment_id, .. }
+            | OrderWork::DispatchRefund { payment_id, .. }
+            | OrderWork::DecideRefund { payment_id, .. }
+            | OrderWork::Report { payment_id, .. } => *payment_id,
+        }
+    }
+
+    /// The envelope's `message_type`: `order.dispatch_pay`, `order.query`, ….
+    pub fn message_type(&self) -> &'static str {
+        match self {
+            OrderWork::DispatchPay { .. } => "order.dispatch_pay",
+            OrderWork::Query { .. } => "order.query",
+            OrderWork::Close { .. } => "order.close",
+            OrderWork::DispatchRefund { .. } => "order.dispatch_refund",
+            OrderWork::DecideRefund { .. } => "order.decide_refund",
+            OrderWork::Report { .. } => "order.report",
+        }
+    }
+}
+
+/// Why a query was scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryReason {
+    /// The provider's answer was ambiguous (timeout, 5xx, dropped connection).
+    OutcomeUnknown,
+    /// The payment or refund is still in progress at the provider.
+    StillProcessing,
+    /// Upstream asked.
+    Requested,
+    /// A notification claimed a change; the provider is asked before money state changes.
+    Notification,
+    /// The compensation scheduler found it stuck.
+    Stuck,
+}
+
+/// Why a close was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Requested,
+    Expired,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_is_tagged_by_op() {
+        let id = Uuid::now_v7();
+        let work = OrderWork::Query { payment_id: id, refund_id: None, reason: QueryReason::OutcomeUnknown };
+        let json = serde_json::to_value(&work).unwrap();
+        assert_eq!(json["op"], "query");
+        assert_eq!(json["reason"], "outcome_unknown");
+        assert_eq!(serde_json::from_value::<OrderWork>(json).unwrap(), work);
+        assert_eq!(work.message_type(), "order.query");
+        assert_eq!(work.payment_id(), id);
+    }
+}
