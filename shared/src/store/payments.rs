@@ -1,0 +1,279 @@
+//! Payments: creating one (pre-commit, idempotent on the merchant's order number), reading one
+//! under its row lock, and moving it through the state machine.
+
+use super::history::{self, TransitionRecord};
+use crate::domain::{Currency, Money, ValidationError};
+use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What went wrong reading or changing an order.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The state machine refuses the event in the current state; nothing was changed.
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    /// A stored row does not parse (a currency or state this build does not know).
+    #[error("payment {id}: stored row is not valid: {reason}")]
+    Corrupt { id: Uuid, reason: String },
+    /// The row changed under us although we held its lock: a bug, never retried silently.
+    #[error("payment {id}: version {expected} was changed concurrently")]
+    Concurrent { id: Uuid, expected: i64 },
+}
+
+/// A payment about to be created.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub merchant_order_no: String,
+    pub provider: String,
+    /// How the customer pays (`redirect`, `qr`, `direct`, …).
+    pub channel: String,
+    pub order_type: String,
+    pub amount: Money,
+    pub subject: String,
+    pub return_url: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+    /// A digest of the command's parameters: the same order number with another digest is an
+    /// idempotency conflict.
+    pub request_fingerprint: String,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub merchant_order_no: String,
+    pub provider: String,
+    pub channel: String,
+    pub order_type: String,
+    pub amount: Money,
+    pub state: PaymentState,
+    pub subject: String,
+    pub return_url: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+    pub provider_txn_id: Option<String>,
+    pub refunded: Money,
+    pub refund_in_flight: Money,
+    pub request_fingerprint: String,
+    pub flags: Vec<String>,
+    pub version: i64,
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub check_attempt: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    merchant_id: String,
+    merchant_order_no: String,
+    provider: String,
+    channel: String,
+    order_type: String,
+    amount_minor: i64,
+    currency: String,
+    state: String,
+    subject: String,
+    return_url: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    metadata: Value,
+    provider_txn_id: Option<String>,
+    refunded_minor: i64,
+    refund_in_flight_minor: i64,
+    request_fingerprint: String,
+    flags: Vec<String>,
+    version: i64,
+    next_check_at: Option<DateTime<Utc>>,
+    check_attempt: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for Payment {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let corrupt = |e: ValidationError| StoreError::Corrupt { id: r.id, reason: e.to_string() };
+        let currency = Currency::parse(&r.currency).map_err(corrupt)?;
+        let money = |minor: i64| Money::from_minor(minor, currency).map_err(corrupt);
+        Ok(Payment {
+            amount: money(r.amount_minor)?,
+            refunded: money(r.refunded_minor)?,
+            refund_in_flight: money(r.refund_in_flight_minor)?,
+            state: r.state.parse().map_err(corrupt)?,
+            id: r.id,
+            merchant_id: r.merchant_id,
+            merchant_order_no: r.merchant_order_no,
+            provider: r.provider,
+            channel: r.channel,
+            order_type: r.order_type,
+            subject: r.subject,
+            return_url: r.return_url,
+            expires_at: r.expires_at,
+            metadata: r.metadata,
+            provider_txn_id: r.provider_txn_id,
+            request_fingerprint: r.request_fingerprint,
+            flags: r.flags,
+            version: r.version,
+            next_check_at: r.next_check_at,
+            check_attempt: r.check_attempt,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
+     currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, refunded_minor, \
+     refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, check_attempt, created_at, updated_at";
+
+/// The outcome of [`create`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The payment is new; its creation is in the history.
+    New(Payment),
+    /// A payment with this merchant order number already existed; nothing was written. The
+    /// caller compares fingerprints to tell a duplicate from a conflict.
+    Existing(Payment),
+}
+
+/// Creates the payment in state `created` with its first history row, or returns the one that
+/// already has this (merchant, order number). Concurrent creations of the same order number
+/// are settled by the unique constraint: exactly one is `New`.
+pub async fn create(
+    conn: &mut PgConnection,
+    new: &NewPayment,
+    cause: Option<Uuid>,
+) -> Result<Created, StoreError> {
+    let sql = format!(
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+                               currency, state, subject, return_url, expires_at, metadata, request_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13)
+         ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(new.id)
+        .bind(&new.merchant_id)
+        .bind(&new.merchant_order_no)
+        .bind(&new.provider)
+        .bind(&new.channel)
+        .bind(&new.order_type)
+        .bind(new.amount.minor_units())
+        .bind(new.amount.currency().code())
+        .bind(&new.subject)
+        .bind(&new.return_url)
+        .bind(new.expires_at)
+        .bind(&new.metadata)
+        .bind(&new.request_fingerprint)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match inserted {
+        Some(row) => {
+            let payment = Payment::try_from(row)?;
+            let record = TransitionRecord {
+                payment_id: payment.id,
+                refund_id: None,
+                from_state: None,
+                to_state: PaymentState::Created.as_str(),
+                event: "created",
+                version: 0,
+                cause_message_id: cause,
+                detail: serde_json::json!({}),
+            };
+            history::append(conn, &record).await?;
+            Ok(Created::New(payment))
+        }
+        None => {
+            let existing = find_by_order(conn, &new.merchant_id, &new.merchant_order_no).await?;
+            // The row that won the race is visible once its transaction committed: the insert
+            // above waited for it on the unique index.
+            existing.map(Created::Existing).ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        }
+    }
+}
+
+/// The payment with this merchant order number, if any (no lock).
+pub async fn find_by_order(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    merchant_order_no: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_order_no = $2");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(merchant_id)
+        .bind(merchant_order_no)
+        .fetch_optional(conn)
+        .await?;
+    row.map(Payment::try_from).transpose()
+}
+
+/// The payment, locked for the rest of the caller's transaction (`FOR UPDATE`): the dispatcher
+/// applies each message under this lock.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(Payment::try_from).transpose()
+}
+
+/// What [`transition`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The payment moved; the history has the row for `version`.
+    Moved { from: PaymentState, to: PaymentState, version: i64 },
+    /// The state already reflects the event (a repeat): nothing was written.
+    AlreadyApplied,
+}
+
+/// Moves `payment` (locked by the caller) by `event`, through the state machine: updates the
+/// row under a version guard and appends the history row, in the caller's transaction. A refused
+/// event changes nothing and returns [`StoreError::Refused`].
+pub async fn transition(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    event: PaymentEvent,
+    cause: Option<Uuid>,
+    detail: Value,
+) -> Result<Applied, StoreError> {
+    let to = match machine::transition(payment.state, event) {
+        Ok(to) => to,
+        Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
+        Err(e) => return Err(StoreError::Refused(e)),
+    };
+    let updated =
+        sqlx::query("UPDATE payments SET state = $3, version = version + 1 WHERE id = $1 AND version = $2")
+            .bind(payment.id)
+            .bind(payment.version)
+            .bind(to.as_str())
+            .execute(&mut *conn)
+            .await?;
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::Concurrent { id: payment.id, expected: payment.version });
+    }
+    let from = payment.state;
+    let version = payment.version + 1;
+    let record = TransitionRecord {
+        payment_id: payment.id,
+        refund_id: None,
+        from_state: Some(from.as_str()),
+        to_state: to.as_str(),
+        event: event.as_str(),
+        version,
+        cause_message_id: cause,
+        detail,
+    };
+    history::append(conn, &record).await?;
+    payment.state = to;
+    payment.version = version;
+    Ok(Applied::Moved { from, to, version })
+}

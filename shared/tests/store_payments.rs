@@ -1,0 +1,130 @@
+//! The payment store against a real database: pre-commit creation that is idempotent on the
+//! merchant's order number, and state changes that only happen through the state machine and
+//! are always recorded.
+
+use paygate::domain::{Currency, Money};
+use paygate::state_machine::{PaymentEvent, PaymentState};
+use paygate::store::history;
+use paygate::store::payments::{self, Applied, Created, NewPayment, StoreError};
+use paygate_test_support::TestDb;
+use serde_json::json;
+use uuid::Uuid;
+
+async fn db() -> TestDb {
+    let db = TestDb::new().await;
+    paygate::db::migrate(&db.pool).await.expect("migrate");
+    db
+}
+
+fn new_payment(order_no: &str) -> NewPayment {
+    NewPayment {
+        id: Uuid::now_v7(),
+        merchant_id: "m-1".into(),
+        merchant_order_no: order_no.into(),
+        provider: "mockpay".into(),
+        channel: "qr".into(),
+        order_type: "retail".into(),
+        amount: Money::from_minor(1234, Currency::CNY).unwrap(),
+        subject: "Coffee".into(),
+        return_url: None,
+        expires_at: None,
+        metadata: json!({"table": 7}),
+        request_fingerprint: "fp-1".into(),
+    }
+}
+
+#[tokio::test]
+async fn creating_is_idempotent_on_the_order_number() {
+    let db = db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let first = payments::create(&mut conn, &new_payment("o-1"), None).await.unwrap();
+    let Created::New(created) = first else { panic!("the first creation must be new") };
+    assert_eq!(created.state, PaymentState::Created);
+    assert_eq!(created.amount, Money::from_minor(1234, Currency::CNY).unwrap());
+    assert_eq!(created.version, 0);
+
+    let again = payments::create(&mut conn, &new_payment("o-1"), None).await.unwrap();
+    let Created::Existing(existing) = again else { panic!("the second creation must find the first") };
+    assert_eq!(existing.id, created.id, "the existing payment, not the new id");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(rows, 1);
+    let h = history::of_payment(&mut conn, created.id).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!((h[0].from_state.as_deref(), h[0].to_state.as_str(), h[0].version), (None, "created", 0));
+}
+
+#[tokio::test]
+async fn concurrent_creations_of_one_order_make_one_payment() {
+    let db = db().await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let pool = db.pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.unwrap();
+                let created = payments::create(&mut tx, &new_payment("o-race"), None).await.unwrap();
+                tx.commit().await.unwrap();
+                matches!(created, Created::New(_))
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        new += usize::from(t.await.unwrap());
+    }
+    assert_eq!(new, 1, "exactly one creation wins");
+}
+
+#[tokio::test]
+async fn transitions_go_through_the_machine_and_are_recorded() {
+    let db = db().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let Created::New(p) = payments::create(&mut tx, &new_payment("o-2"), None).await.unwrap() else {
+        panic!()
+    };
+    let mut p = payments::lock(&mut tx, p.id).await.unwrap().unwrap();
+    let cause = Uuid::now_v7();
+
+    let moved = payments::transition(&mut tx, &mut p, PaymentEvent::Submitted, Some(cause), json!({})).await;
+    assert_eq!(
+        moved.unwrap(),
+        Applied::Moved { from: PaymentState::Created, to: PaymentState::Pending, version: 1 }
+    );
+    let moved =
+        payments::transition(&mut tx, &mut p, PaymentEvent::ProviderSucceeded, None, json!({"code": "0000"}));
+    assert!(matches!(moved.await.unwrap(), Applied::Moved { to: PaymentState::Succeeded, version: 2, .. }));
+
+    // A repeat of the same outcome writes nothing.
+    let repeat =
+        payments::transition(&mut tx, &mut p, PaymentEvent::ProviderSucceeded, None, json!({})).await;
+    assert_eq!(repeat.unwrap(), Applied::AlreadyApplied);
+    // A contradicting outcome is refused and writes nothing.
+    let refused = payments::transition(&mut tx, &mut p, PaymentEvent::ProviderFailed, None, json!({})).await;
+    assert!(matches!(refused, Err(StoreError::Refused(_))), "{refused:?}");
+    tx.commit().await.unwrap();
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let stored = payments::lock(&mut conn, p.id).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.version), (PaymentState::Succeeded, 2));
+    let h = history::of_payment(&mut conn, p.id).await.unwrap();
+    let steps: Vec<(&str, &str, i64)> =
+        h.iter().map(|r| (r.event.as_str(), r.to_state.as_str(), r.version)).collect();
+    assert_eq!(
+        steps,
+        [("created", "created", 0), ("submitted", "pending", 1), ("provider_succeeded", "succeeded", 2)]
+    );
+    assert_eq!(h[1].cause_message_id, Some(cause));
+    assert_eq!(h[2].detail, json!({"code": "0000"}));
+}
+
+#[tokio::test]
+async fn a_stale_version_is_refused() {
+    let db = db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let Created::New(mut p) = payments::create(&mut conn, &new_payment("o-3"), None).await.unwrap() else {
+        panic!()
+    };
+    let mut stale = p.clone();
+    payments::transition(&mut conn, &mut p, PaymentEvent::Submitted, None, json!({})).await.unwrap();
+    let result = payments::transition(&mut conn, &mut stale, PaymentEvent::Submitted, None, json!({})).await;
+    assert!(matches!(result, Err(StoreError::Concurrent { expected: 0, .. })), "{result:?}");
+}
