@@ -176,6 +176,9 @@ pub enum Mode {
     AlwaysTransient,
     /// Signals `entered`, then waits for `release`.
     Block,
+    /// Done, after working longer on earlier messages (payload `n`: 20 - n % 20 ms), so that
+    /// with concurrency later messages would overtake earlier ones unless kept in order.
+    SlowerFirst,
 }
 
 /// Writes an effect row, then behaves as its mode says.
@@ -186,6 +189,8 @@ pub struct Recorder {
     pub release: Arc<Notify>,
     pub calls: Arc<AtomicU32>,
     pub seen_attempts: Arc<Mutex<HashMap<uuid::Uuid, Vec<u32>>>>,
+    /// (order key, payload) in the order the handler started them.
+    pub seen_payloads: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Recorder {
@@ -196,6 +201,7 @@ impl Recorder {
             release: Arc::new(Notify::new()),
             calls: Arc::new(AtomicU32::new(0)),
             seen_attempts: Arc::default(),
+            seen_payloads: Arc::default(),
         }
     }
 }
@@ -209,6 +215,7 @@ impl Handler for Recorder {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let env = &msg.envelope;
         self.seen_attempts.lock().unwrap().entry(env.message_id).or_default().push(env.attempt);
+        self.seen_payloads.lock().unwrap().push((env.order_key.clone(), env.payload.clone()));
         sqlx::query("INSERT INTO effects (message_id, order_key, attempt) VALUES ($1, $2, $3)")
             .bind(env.message_id)
             .bind(&env.order_key)
@@ -223,6 +230,11 @@ impl Handler for Recorder {
             }
             Mode::TransientFirst => Ok(Outcome::Done),
             Mode::AlwaysTransient => Err(HandlerError::transient(anyhow::anyhow!("provider timed out"))),
+            Mode::SlowerFirst => {
+                let n = env.payload.as_u64().unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(20 - n % 20)).await;
+                Ok(Outcome::Done)
+            }
             Mode::Block => {
                 self.entered.notify_one();
                 self.release.notified().await;

@@ -467,3 +467,36 @@ async fn a_database_outage_holds_the_message_without_spending_its_retries() {
         c.stop().await;
     }
 }
+
+#[tokio::test]
+async fn with_concurrency_messages_of_one_order_stay_in_order() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::SlowerFirst);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_prefetch(50).with_concurrency(8);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), BrokerMetrics::default())
+            .unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    const N: u64 = 40;
+    for n in 0..N {
+        for key in ["a", "b", "c"] {
+            publish_command(&publisher, &topology, &Envelope::new("command.pay", key, n)).await;
+        }
+    }
+    let running = spawn(consumer, &vhost.amqp_url, "ordered");
+    eventually("all handled", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM effects").await == 3 * N as i64
+    })
+    .await;
+    let seen = recorder.seen_payloads.lock().unwrap().clone();
+    for key in ["a", "b", "c"] {
+        let order: Vec<u64> =
+            seen.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_u64().unwrap()).collect();
+        assert_eq!(order, (0..N).collect::<Vec<_>>(), "key {key}");
+    }
+    running.stop().await;
+}
