@@ -179,6 +179,7 @@ pub enum Mode {
     /// Done, after working longer on earlier messages (payload `n`: 20 - n % 20 ms), so that
     /// with concurrency later messages would overtake earlier ones unless kept in order.
     SlowerFirst,
+    Panic,
 }
 
 /// Writes an effect row, then behaves as its mode says.
@@ -235,6 +236,7 @@ impl Handler for Recorder {
                 tokio::time::sleep(Duration::from_millis(20 - n % 20)).await;
                 Ok(Outcome::Done)
             }
+            Mode::Panic => panic!("boom"),
             Mode::Block => {
                 self.entered.notify_one();
                 self.release.notified().await;

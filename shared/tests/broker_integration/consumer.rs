@@ -258,6 +258,38 @@ async fn when_the_ladder_is_exhausted_the_message_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_is_retried_then_dead_lettered() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let recorder = Recorder::new(Mode::Panic);
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &recorder, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_5", serde_json::json!({}));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    let ch = conn.create_channel().await.unwrap();
+    let dlqs: Vec<String> = topology.shard_queues().iter().map(|q| topology.dlq(q)).collect();
+    let (p, _) = eventually_some("the message in a shard DLQ", WITHIN, || async {
+        for dlq in &dlqs {
+            if let Some(m) = get_one(&ch, dlq).await {
+                return Some(m);
+            }
+        }
+        None
+    })
+    .await;
+    assert!(reason_of(&p).contains("the handler panicked: boom"), "{}", reason_of(&p));
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0, 1]);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 0);
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn requeued_failures_end_in_the_dlq_at_the_delivery_limit() {
     let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
     create_effects(&db.pool).await;
