@@ -245,3 +245,32 @@ impl Handler for Recorder {
         }
     }
 }
+
+/// The server-side name of the connection called `connection_name` in `vhost`, other than
+/// `except` (the management API lists connections with a few seconds' delay).
+pub async fn server_side_connection(
+    vhost: &str,
+    connection_name: &str,
+    except: Option<&str>,
+) -> Option<String> {
+    let conns = mgmt_get(&["vhosts", vhost, "connections"]).await?;
+    conns.as_array()?.iter().find_map(|c| {
+        let name = c["name"].as_str()?;
+        (c["client_properties"]["connection_name"] == connection_name && Some(name) != except)
+            .then(|| name.to_owned())
+    })
+}
+
+/// Closes the connection called `connection_name` server-side, as an operator or a broker
+/// restart would, and waits until its owner has connected again.
+pub async fn force_reconnect(vhost: &str, connection_name: &str) {
+    let first = paygate_test_support::eventually_some("the connection in the management API", WITHIN, || {
+        server_side_connection(vhost, connection_name, None)
+    })
+    .await;
+    assert!(mgmt_delete(&["connections", &first]).await.is_success());
+    paygate_test_support::eventually_some("a new connection", WITHIN, || {
+        server_side_connection(vhost, connection_name, Some(&first))
+    })
+    .await;
+}

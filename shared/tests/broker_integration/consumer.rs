@@ -426,24 +426,7 @@ async fn the_consumer_recovers_when_its_connection_is_closed() {
     eventually("the first message", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
 
     // An operator (or a broker restart) closes the consumer's connection.
-    let server_side_name = |except: Option<String>| {
-        let (vhost, connection_name) = (vhost.name.clone(), connection_name.clone());
-        move || {
-            let (vhost, connection_name, except) = (vhost.clone(), connection_name.clone(), except.clone());
-            async move {
-                let conns = mgmt_get(&["vhosts", &vhost, "connections"]).await?;
-                conns.as_array()?.iter().find_map(|c| {
-                    let name = c["name"].as_str()?.to_owned();
-                    (c["client_properties"]["connection_name"] == connection_name.as_str()
-                        && Some(&name) != except.as_ref())
-                    .then_some(name)
-                })
-            }
-        }
-    };
-    let first = eventually_some("the connection in the management API", WITHIN, server_side_name(None)).await;
-    assert!(mgmt_delete(&["connections", &first]).await.is_success());
-    eventually_some("a new connection", WITHIN, server_side_name(Some(first))).await;
+    force_reconnect(&vhost.name, &connection_name).await;
 
     publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o6", ())).await;
     eventually("the message after the reconnection", WITHIN, || async {
