@@ -52,11 +52,7 @@ impl Drop for TestDb {
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async move {
-                // Bounded: when a test panics, connections still checked out by tasks of the
-                // test's runtime (which is blocked in this drop) never come back, and an unbounded
-                // close() would hang the failing test instead of reporting it. FORCE below ends
-                // whatever is left.
-                let _ = tokio::time::timeout(Duration::from_secs(5), pool.close()).await;
+                pool.close().await;
                 let mut admin = PgConnection::connect(&admin_url).await.ok()?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut admin)
