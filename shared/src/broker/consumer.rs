@@ -27,6 +27,9 @@
 //!    requeued after a short backoff, and the queue's delivery limit sends it to the DLQ if it
 //!    keeps failing.
 //!
+//! A handler that panics is treated like a transient error (rolled back, retried, eventually
+//! dead-lettered with the panic message as reason).
+//!
 //! Acknowledgement always comes after the commit and after any confirmed publish, so a crash
 //! anywhere means a redelivery, which step 3 recognises.
 //!
@@ -46,7 +49,9 @@ use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 
-use futures_util::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
@@ -302,6 +307,9 @@ impl<H: Handler> Consumer<H> {
         tracing::info!(consumer = %config.name, queue = %config.queue, "consuming");
 
         let broken = CancellationToken::new();
+        // Cancelled when this session stops, for whatever reason: handlers waiting (for the
+        // database, or out a requeue delay) give their message back at once.
+        let stopping = shutdown.child_token();
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let order = KeyOrder::default();
         let mut tasks = JoinSet::new();
@@ -334,11 +342,12 @@ impl<H: Handler> Consumer<H> {
             let job = Job {
                 inner: self.inner.clone(),
                 publisher: publisher.clone(),
-                shutdown: shutdown.clone(),
+                stopping: stopping.clone(),
                 broken: broken.clone(),
             };
             tasks.spawn(job.run(delivery, permit, turn));
         };
+        stopping.cancel();
         self.stop(&channel, &tag, tasks).await;
         publisher.close().await;
         end
@@ -394,11 +403,19 @@ fn database_unavailable(e: &anyhow::Error) -> bool {
     })
 }
 
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("?")
+}
+
 fn report_panic(done: Result<(), tokio::task::JoinError>, consumer: &str) {
     if let Err(e) = done
         && e.is_panic()
     {
-        tracing::error!(consumer, error = %e, "a message handler panicked; its message returns to the queue when the channel closes");
+        tracing::error!(consumer, error = %e, "a message task panicked");
     }
 }
 
@@ -455,7 +472,7 @@ enum Step {
 struct Job<H> {
     inner: Arc<Inner<H>>,
     publisher: Publisher,
-    shutdown: CancellationToken,
+    stopping: CancellationToken,
     broken: CancellationToken,
 }
 
@@ -523,7 +540,16 @@ impl<H: Handler> Job<H> {
     async fn handle(&self, delivery: &Delivery, msg: &Delivered) {
         let mut outage: Option<backon::ExponentialBackoff> = None;
         let step = loop {
-            match self.apply(msg).await {
+            let applied = match AssertUnwindSafe(self.apply(msg)).catch_unwind().await {
+                Ok(applied) => applied,
+                // A bug: the transaction is rolled back (dropped); retry, so that a fix deployed
+                // in time can still handle the message, and the DLQ gets it otherwise.
+                Err(panic) => Err(HandlerError::Transient(anyhow::anyhow!(
+                    "the handler panicked: {}",
+                    panic_text(&panic)
+                ))),
+            };
+            match applied {
                 Ok(step) => break step,
                 // The database is down, not the message at fault: hold the message and try again,
                 // without spending its retries or deliveries.
@@ -536,7 +562,7 @@ impl<H: Handler> Job<H> {
                     let labels = QueueLabels { consumer: cfg.name.clone(), queue: cfg.queue.clone() };
                     self.inner.metrics.database_unavailable.get_or_create(&labels).inc();
                     tokio::select! {
-                        _ = self.shutdown.cancelled() => {
+                        _ = self.stopping.cancelled() => {
                             self.nack_requeue(delivery, "requeued").await;
                             return;
                         }
@@ -683,7 +709,7 @@ impl<H: Handler> Job<H> {
                 let factor = 1u32 << msg.delivery_count.min(16);
                 let delay = min_delay.saturating_mul(factor).min(max_delay);
                 tokio::select! {
-                    _ = self.shutdown.cancelled() => {}
+                    _ = self.stopping.cancelled() => {}
                     _ = tokio::time::sleep(delay) => {}
                 }
                 self.nack_requeue(delivery, "requeued").await;

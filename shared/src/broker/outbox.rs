@@ -79,8 +79,11 @@ pub struct RelayConfig {
     pub batch_size: u32,
     /// The wait between batches when the outbox is empty.
     pub poll_interval: Duration,
-    /// Backoff after a database error.
-    pub db_backoff: ExponentialBuilder,
+    /// Backoff after a database error or a failed publish.
+    pub error_backoff: ExponentialBuilder,
+    /// How long to wait for the broker's confirms of a batch (the claimed rows stay locked
+    /// meanwhile). After that the session is restarted on a new connection.
+    pub confirm_timeout: Duration,
 }
 
 impl Default for RelayConfig {
@@ -88,11 +91,12 @@ impl Default for RelayConfig {
         Self {
             batch_size: 100,
             poll_interval: Duration::from_millis(50),
-            db_backoff: ExponentialBuilder::default()
+            error_backoff: ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(100))
                 .with_max_delay(Duration::from_secs(5))
                 .with_jitter()
                 .without_max_times(),
+            confirm_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -160,6 +164,11 @@ impl OutboxRelay {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
+            // Notice a lost connection even while there is nothing to publish, so that the
+            // supervisor reconnects (and reports not ready) at once.
+            if !publisher.is_open() {
+                return Err(SessionError::Other("the outbox publishing channel closed".into()));
+            }
             let wait = match self.relay_batch(publisher).await {
                 // A full batch means more may be waiting: no pause.
                 Ok(n) => {
@@ -172,17 +181,18 @@ impl OutboxRelay {
                     self.config.poll_interval
                 }
                 Err(RelayError::Db(e)) => {
-                    let delay = db_delays.get_or_insert_with(|| self.config.db_backoff.build()).next();
+                    let delay = db_delays.get_or_insert_with(|| self.config.error_backoff.build()).next();
                     let delay = delay.unwrap_or(Duration::from_secs(5));
                     tracing::warn!(error = %e, retry_in = ?delay, "outbox relay: database unavailable");
                     delay
                 }
                 Err(RelayError::Publish(e)) => {
                     self.metrics.outbox_publish_failures.inc();
-                    if !publisher.is_open() {
+                    if !publisher.is_open() || matches!(e, PublishError::ConfirmTimeout { .. }) {
                         return Err(SessionError::Other(format!("outbox publishing channel broke: {e}")));
                     }
-                    let delay = publish_delays.get_or_insert_with(|| self.config.db_backoff.build()).next();
+                    let delay =
+                        publish_delays.get_or_insert_with(|| self.config.error_backoff.build()).next();
                     let delay = delay.unwrap_or(Duration::from_secs(5));
                     tracing::warn!(error = %e, retry_in = ?delay, "outbox relay: publish failed");
                     delay
@@ -232,8 +242,10 @@ impl OutboxRelay {
             }
         }
         let mut published = Vec::with_capacity(pending.len());
+        let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
         for (id, exchange, p) in pending {
-            match p.confirmed().await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match p.confirmed_within(left).await {
                 Ok(()) => {
                     published.push(id);
                     self.metrics

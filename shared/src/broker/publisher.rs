@@ -51,6 +51,10 @@ pub enum PublishError {
     },
     #[error("the broker refused (nacked) the message for {exchange:?} / {routing_key:?}")]
     Nacked { exchange: String, routing_key: String },
+    #[error(
+        "no confirm from the broker within {timeout:?} for {exchange:?} (is it blocked by a resource alarm?)"
+    )]
+    ConfirmTimeout { exchange: String, timeout: std::time::Duration },
     #[error("the channel used to publish to {exchange:?} is not in confirm mode")]
     NotConfirmed { exchange: String },
     #[error("unroutable: no queue is bound for {exchange:?} / {routing_key:?} ({reply})")]
@@ -139,6 +143,15 @@ impl Publisher {
 }
 
 impl Pending {
+    /// [`Pending::confirmed`], giving up after `timeout` (the message may still be confirmed
+    /// later; treat the channel as unreliable and publish again on a new one).
+    pub async fn confirmed_within(self, timeout: std::time::Duration) -> Result<(), PublishError> {
+        let exchange = self.exchange.clone();
+        tokio::time::timeout(timeout, self.confirmed())
+            .await
+            .unwrap_or(Err(PublishError::ConfirmTimeout { exchange, timeout }))
+    }
+
     /// Waits for the broker's confirm: `Ok` only for an ack of a message that was routed (when
     /// routing is mandatory).
     pub async fn confirmed(self) -> Result<(), PublishError> {

@@ -19,6 +19,14 @@
 //! message ends in its `.dlq` on every version. Shards have a single active consumer: one
 //! dispatcher at a time works a shard, and another takes over when it goes away.
 //!
+//! Checked on RabbitMQ 3.10.8 (shared/tests/broker_integration): the consistent-hash exchange
+//! takes `hash-header` as an exchange argument; quorum queues accept single active consumer,
+//! `x-message-ttl` and at-least-once dead-lettering; with `x-delivery-limit: n` a message that
+//! keeps being requeued is delivered n + 1 times, then dead-lettered with `x-death` reason
+//! `delivery_limit`; a message dead-lettered from a tier queue keeps its headers and gains an
+//! `x-death` entry naming the tier queue. RabbitMQ 4.x gives quorum queues a default delivery
+//! limit of 20, hence the explicit argument.
+//!
 //! Any service may declare the whole topology at start (and again after reconnecting):
 //! declaring is idempotent as long as the arguments do not change. Changing an argument of an
 //! existing queue (say the delivery limit, or a tier's TTL) makes RabbitMQ refuse the declaration

@@ -176,6 +176,10 @@ pub enum Mode {
     AlwaysTransient,
     /// Signals `entered`, then waits for `release`.
     Block,
+    /// Done, after working longer on earlier messages (payload `n`: 20 - n % 20 ms), so that
+    /// with concurrency later messages would overtake earlier ones unless kept in order.
+    SlowerFirst,
+    Panic,
 }
 
 /// Writes an effect row, then behaves as its mode says.
@@ -186,6 +190,8 @@ pub struct Recorder {
     pub release: Arc<Notify>,
     pub calls: Arc<AtomicU32>,
     pub seen_attempts: Arc<Mutex<HashMap<uuid::Uuid, Vec<u32>>>>,
+    /// (order key, payload) in the order the handler started them.
+    pub seen_payloads: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Recorder {
@@ -196,6 +202,7 @@ impl Recorder {
             release: Arc::new(Notify::new()),
             calls: Arc::new(AtomicU32::new(0)),
             seen_attempts: Arc::default(),
+            seen_payloads: Arc::default(),
         }
     }
 }
@@ -209,6 +216,7 @@ impl Handler for Recorder {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let env = &msg.envelope;
         self.seen_attempts.lock().unwrap().entry(env.message_id).or_default().push(env.attempt);
+        self.seen_payloads.lock().unwrap().push((env.order_key.clone(), env.payload.clone()));
         sqlx::query("INSERT INTO effects (message_id, order_key, attempt) VALUES ($1, $2, $3)")
             .bind(env.message_id)
             .bind(&env.order_key)
@@ -223,6 +231,12 @@ impl Handler for Recorder {
             }
             Mode::TransientFirst => Ok(Outcome::Done),
             Mode::AlwaysTransient => Err(HandlerError::transient(anyhow::anyhow!("provider timed out"))),
+            Mode::SlowerFirst => {
+                let n = env.payload.as_u64().unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(20 - n % 20)).await;
+                Ok(Outcome::Done)
+            }
+            Mode::Panic => panic!("boom"),
             Mode::Block => {
                 self.entered.notify_one();
                 self.release.notified().await;
@@ -230,4 +244,33 @@ impl Handler for Recorder {
             }
         }
     }
+}
+
+/// The server-side name of the connection called `connection_name` in `vhost`, other than
+/// `except` (the management API lists connections with a few seconds' delay).
+pub async fn server_side_connection(
+    vhost: &str,
+    connection_name: &str,
+    except: Option<&str>,
+) -> Option<String> {
+    let conns = mgmt_get(&["vhosts", vhost, "connections"]).await?;
+    conns.as_array()?.iter().find_map(|c| {
+        let name = c["name"].as_str()?;
+        (c["client_properties"]["connection_name"] == connection_name && Some(name) != except)
+            .then(|| name.to_owned())
+    })
+}
+
+/// Closes the connection called `connection_name` server-side, as an operator or a broker
+/// restart would, and waits until its owner has connected again.
+pub async fn force_reconnect(vhost: &str, connection_name: &str) {
+    let first = paygate_test_support::eventually_some("the connection in the management API", WITHIN, || {
+        server_side_connection(vhost, connection_name, None)
+    })
+    .await;
+    assert!(mgmt_delete(&["connections", &first]).await.is_success());
+    paygate_test_support::eventually_some("a new connection", WITHIN, || {
+        server_side_connection(vhost, connection_name, Some(&first))
+    })
+    .await;
 }

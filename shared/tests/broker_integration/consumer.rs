@@ -258,6 +258,38 @@ async fn when_the_ladder_is_exhausted_the_message_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_is_retried_then_dead_lettered() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let recorder = Recorder::new(Mode::Panic);
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &recorder, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_5", serde_json::json!({}));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    let ch = conn.create_channel().await.unwrap();
+    let dlqs: Vec<String> = topology.shard_queues().iter().map(|q| topology.dlq(q)).collect();
+    let (p, _) = eventually_some("the message in a shard DLQ", WITHIN, || async {
+        for dlq in &dlqs {
+            if let Some(m) = get_one(&ch, dlq).await {
+                return Some(m);
+            }
+        }
+        None
+    })
+    .await;
+    assert!(reason_of(&p).contains("the handler panicked: boom"), "{}", reason_of(&p));
+    assert_eq!(recorder.seen_attempts.lock().unwrap()[&env.message_id], vec![0, 1]);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 0);
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn requeued_failures_end_in_the_dlq_at_the_delivery_limit() {
     let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
     create_effects(&db.pool).await;
@@ -394,24 +426,7 @@ async fn the_consumer_recovers_when_its_connection_is_closed() {
     eventually("the first message", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
 
     // An operator (or a broker restart) closes the consumer's connection.
-    let server_side_name = |except: Option<String>| {
-        let (vhost, connection_name) = (vhost.name.clone(), connection_name.clone());
-        move || {
-            let (vhost, connection_name, except) = (vhost.clone(), connection_name.clone(), except.clone());
-            async move {
-                let conns = mgmt_get(&["vhosts", &vhost, "connections"]).await?;
-                conns.as_array()?.iter().find_map(|c| {
-                    let name = c["name"].as_str()?.to_owned();
-                    (c["client_properties"]["connection_name"] == connection_name.as_str()
-                        && Some(&name) != except.as_ref())
-                    .then_some(name)
-                })
-            }
-        }
-    };
-    let first = eventually_some("the connection in the management API", WITHIN, server_side_name(None)).await;
-    assert!(mgmt_delete(&["connections", &first]).await.is_success());
-    eventually_some("a new connection", WITHIN, server_side_name(Some(first))).await;
+    force_reconnect(&vhost.name, &connection_name).await;
 
     publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o6", ())).await;
     eventually("the message after the reconnection", WITHIN, || async {
@@ -466,4 +481,37 @@ async fn a_database_outage_holds_the_message_without_spending_its_retries() {
     for c in consumers {
         c.stop().await;
     }
+}
+
+#[tokio::test]
+async fn with_concurrency_messages_of_one_order_stay_in_order() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::SlowerFirst);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_prefetch(50).with_concurrency(8);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), BrokerMetrics::default())
+            .unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    const N: u64 = 40;
+    for n in 0..N {
+        for key in ["a", "b", "c"] {
+            publish_command(&publisher, &topology, &Envelope::new("command.pay", key, n)).await;
+        }
+    }
+    let running = spawn(consumer, &vhost.amqp_url, "ordered");
+    eventually("all handled", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM effects").await == 3 * N as i64
+    })
+    .await;
+    let seen = recorder.seen_payloads.lock().unwrap().clone();
+    for key in ["a", "b", "c"] {
+        let order: Vec<u64> =
+            seen.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_u64().unwrap()).collect();
+        assert_eq!(order, (0..N).collect::<Vec<_>>(), "key {key}");
+    }
+    running.stop().await;
 }

@@ -97,3 +97,51 @@ async fn the_relay_publishes_committed_rows_once_and_republishes_unmarked_ones()
     shutdown.cancel();
     tokio::time::timeout(WITHIN, handle).await.expect("the relay stops").unwrap();
 }
+
+#[tokio::test]
+async fn the_relay_recovers_when_its_connection_is_closed() {
+    logs();
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    paygate::db::migrate(&db.pool).await.unwrap();
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let ch = conn.create_channel().await.unwrap();
+    let relay = OutboxRelay::new(db.pool.clone(), topology.clone(), BrokerMetrics::default());
+    let connection_name = format!("relay-{}", uuid::Uuid::new_v4());
+    let supervisor = Supervisor::new(&vhost.amqp_url, &connection_name).declaring(topology.clone());
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let handle = tokio::spawn(async move { relay.run(&supervisor, &token).await });
+
+    let orders = topology.orders_exchange();
+    let enqueue_one = |key: &'static str| {
+        let pool = db.pool.clone();
+        let orders = orders.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            enqueue(&mut tx, &orders, "order.dispatch", &Envelope::new("order.dispatch", key, ()))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    enqueue_one("pay_1").await;
+    eventually("published", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM outbox WHERE published_at IS NULL").await == 0
+    })
+    .await;
+    force_reconnect(&vhost.name, &connection_name).await;
+    enqueue_one("pay_2").await;
+    eventually("published after the reconnection", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM outbox WHERE published_at IS NULL").await == 0
+    })
+    .await;
+    let mut in_shards = 0;
+    for q in topology.shard_queues() {
+        in_shards += ready_count(&conn, &q).await;
+    }
+    assert_eq!(in_shards, 2);
+    drop(ch);
+    shutdown.cancel();
+    tokio::time::timeout(WITHIN, handle).await.expect("the relay stops").unwrap();
+}

@@ -93,3 +93,17 @@ async fn the_definitions_file_imports_to_what_declare_declares() {
     let conn = connect(&vhost.amqp_url).await;
     topology.declare(&conn.create_channel().await.unwrap()).await.expect("declare after import");
 }
+
+#[tokio::test]
+async fn bad_credentials_and_unknown_vhosts_are_refused_with_a_clear_error() {
+    for (url, says) in [
+        ("amqp://guest:wrong@127.0.0.1:5672/%2f", "ACCESS_REFUSED"),
+        ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "vhost no-such-vhost not found"),
+    ] {
+        let e = paygate::broker::connect_once(url, "probe").await.unwrap_err();
+        let text = e.to_string();
+        assert!(e.is_refused(), "{text}");
+        assert!(text.contains(says) && text.contains("amqp://guest@127.0.0.1:5672/"), "{text}");
+        assert!(!text.contains("wrong") && !text.contains("guest:guest"), "{text}");
+    }
+}
