@@ -199,6 +199,7 @@ pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
         .await;
     }
 
-    service.signal("TERM").await;
+    // SIGINT (Ctrl-C) stops as cleanly as SIGTERM does.
+    service.signal("INT").await;
     assert_eq!(service.wait(Duration::from_secs(30)).await, Some(0), "{}", service.output().join("\n"));
 }
