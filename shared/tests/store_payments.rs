@@ -128,3 +128,32 @@ async fn a_stale_version_is_refused() {
     let result = payments::transition(&mut conn, &mut stale, PaymentEvent::Submitted, None, json!({})).await;
     assert!(matches!(result, Err(StoreError::Concurrent { expected: 0, .. })), "{result:?}");
 }
+
+#[tokio::test]
+async fn attention_has_one_open_item_per_subject_and_kind() {
+    use paygate::store::attention::{self, Raise};
+    let db = db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let Created::New(p) = payments::create(&mut conn, &new_payment("o-4"), None).await.unwrap() else {
+        panic!()
+    };
+    let item = Raise {
+        payment_id: p.id,
+        refund_id: None,
+        kind: "unknown_after_last_retry",
+        detail: json!({"attempts": 5}),
+    };
+    assert!(attention::raise(&mut conn, &item).await.unwrap(), "the first raise opens an item");
+    assert!(!attention::raise(&mut conn, &item).await.unwrap(), "raising it again is harmless");
+    let open = attention::open(&mut conn, 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].detail, json!({"attempts": 5}));
+
+    assert!(attention::resolve(&mut conn, open[0].id, "ops-alice", "queried by hand: paid").await.unwrap());
+    assert!(
+        !attention::resolve(&mut conn, open[0].id, "ops-bob", "again").await.unwrap(),
+        "already resolved"
+    );
+    assert!(attention::open(&mut conn, 10).await.unwrap().is_empty());
+    assert!(attention::raise(&mut conn, &item).await.unwrap(), "a resolved item does not block a new one");
+}

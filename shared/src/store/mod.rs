@@ -5,5 +5,6 @@
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
 
+pub mod attention;
 pub mod history;
 pub mod payments;

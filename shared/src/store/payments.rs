@@ -61,6 +61,8 @@ pub struct Payment {
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Value,
     pub provider_txn_id: Option<String>,
+    /// What the customer must do, once the provider said (`messages::events::CustomerAction`).
+    pub customer_action: Option<Value>,
     pub refunded: Money,
     pub refund_in_flight: Money,
     pub request_fingerprint: String,
@@ -88,6 +90,7 @@ struct Row {
     expires_at: Option<DateTime<Utc>>,
     metadata: Value,
     provider_txn_id: Option<String>,
+    customer_action: Option<Value>,
     refunded_minor: i64,
     refund_in_flight_minor: i64,
     request_fingerprint: String,
@@ -122,6 +125,7 @@ impl TryFrom<Row> for Payment {
             expires_at: r.expires_at,
             metadata: r.metadata,
             provider_txn_id: r.provider_txn_id,
+            customer_action: r.customer_action,
             request_fingerprint: r.request_fingerprint,
             flags: r.flags,
             version: r.version,
@@ -134,7 +138,7 @@ impl TryFrom<Row> for Payment {
 }
 
 const COLUMNS: &str = "id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
-     currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, refunded_minor, \
+     currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, customer_action, refunded_minor, \
      refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, check_attempt, created_at, updated_at";
 
 /// The outcome of [`create`].
@@ -276,4 +280,26 @@ pub async fn transition(
     payment.state = to;
     payment.version = version;
     Ok(Applied::Moved { from, to, version })
+}
+
+/// Records what the provider told us about the payment besides its state: its transaction id and
+/// what the customer must do. Only fills in: a known transaction id is never replaced by another
+/// (two ids for one order is a discrepancy for reconciliation, not an update).
+pub async fn record_provider_facts(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    provider_txn_id: Option<&str>,
+    customer_action: Option<&Value>,
+) -> Result<(), StoreError> {
+    let txn = payment.provider_txn_id.as_deref().or(provider_txn_id).map(str::to_owned);
+    let action = customer_action.cloned().or_else(|| payment.customer_action.clone());
+    sqlx::query("UPDATE payments SET provider_txn_id = $2, customer_action = $3 WHERE id = $1")
+        .bind(payment.id)
+        .bind(&txn)
+        .bind(&action)
+        .execute(conn)
+        .await?;
+    payment.provider_txn_id = txn;
+    payment.customer_action = action;
+    Ok(())
 }
