@@ -1,0 +1,70 @@
+//! Follow-up queries on the retry ladder: when the provider's answer is ambiguous or still in
+//! progress, the dispatcher asks again later instead of re-sending money. The query travels
+//! through the retry exchange to the tier for its attempt, and comes back to the order's shard
+//! after the tier's wait. When the ladder is exhausted the order goes on the needs-attention list.
+
+use paygate::broker::envelope::Envelope;
+use paygate::broker::outbox::{self, OutboxError};
+use paygate::broker::topology::Topology;
+use paygate::messages::orders::{OrderWork, QueryReason};
+use paygate::store::attention::{self, Raise};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What [`schedule_query`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp {
+    /// A query waits on this tier; it is the `attempt`-th.
+    Scheduled { tier: String, attempt: u32 },
+    /// No tier is left: the order is on the needs-attention list.
+    NeedsAttention { attempts: u32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowUpError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Schedules the `attempt`-th follow-up query (1 is the first) for a payment or one of its
+/// refunds, in the caller's transaction; or, past the last tier, raises a needs-attention item.
+pub async fn schedule_query<P>(
+    conn: &mut PgConnection,
+    topology: &Topology,
+    payment_id: Uuid,
+    refund_id: Option<Uuid>,
+    reason: QueryReason,
+    attempt: u32,
+    cause: &Envelope<P>,
+) -> Result<FollowUp, FollowUpError> {
+    let Some(tier) = topology.retry_tier_for_attempt(attempt) else {
+        let attempts = attempt.saturating_sub(1);
+        let item = Raise {
+            payment_id,
+            refund_id,
+            kind: "unresolved_after_last_retry",
+            detail: json!({"reason": reason, "queries": attempts}),
+        };
+        attention::raise(conn, &item).await?;
+        return Ok(FollowUp::NeedsAttention { attempts });
+    };
+    let work = OrderWork::Query { payment_id, refund_id, reason };
+    let mut envelope = Envelope::new(work.message_type(), payment_id.to_string(), work).caused_by(cause);
+    envelope.attempt = attempt;
+    outbox::enqueue(conn, &topology.retry_exchange(), &tier.name, &envelope).await?;
+    let ttl_ms = i64::try_from(tier.ttl.as_millis()).unwrap_or(i64::MAX);
+    let table = if refund_id.is_some() { "refunds" } else { "payments" };
+    let sql = format!(
+        "UPDATE {table} SET check_attempt = $2, next_check_at = now() + $3 * interval '1 millisecond' WHERE id = $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(refund_id.unwrap_or(payment_id))
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(ttl_ms)
+        .execute(conn)
+        .await?;
+    Ok(FollowUp::Scheduled { tier: tier.name.clone(), attempt })
+}
