@@ -3,6 +3,7 @@
 //! - [`domain`]: money, currencies and the identifiers, as types that parse rather than validate;
 //! - [`state_machine`]: the payment and refund state machines, as explicit transition tables;
 //! - [`messages`]: the commands, order work and events, one type per message;
+//! - [`providers`]: the provider adapter trait, code tables and the raw exchange record;
 //! - [`store`]: payments and refunds in PostgreSQL, and the one place their state changes;
 //! - [`db`]: the PostgreSQL schema (sqlx migrations) and connecting to it;
 //! - [`broker`]: the RabbitMQ topology, the message envelope, confirmed publishing and consuming;
@@ -13,6 +14,7 @@ pub mod broker;
 pub mod db;
 pub mod domain;
 pub mod messages;
+pub mod providers;
 pub mod runtime;
 pub mod state_machine;
 pub mod store;

@@ -1,0 +1,90 @@
+//! The provider adapter trait: everything paygate asks of a payment provider, in our terms.
+//!
+//! An adapter turns a request into the provider's wire form (signing it), sends it, and turns the
+//! answer back into [`PaymentFacts`] or [`RefundFacts`] through its code table. It never decides a
+//! state transition: the dispatcher does, from the [`CallOutcome`]. It never retries a call that
+//! moves money: an ambiguous end is [`CallOutcome::Unknown`] and the dispatcher queries
+//! (ARCHITECTURE.md, decision 3).
+//!
+//! Every call carries our idempotency key to the provider (decision 2): the payment's trade number
+//! for pay, query and close, the refund's for refund and refund query. Every call returns the raw
+//! exchange, redacted, for the exchange log, whatever its outcome.
+
+use super::answers::{Called, PaymentFacts, RefundFacts};
+use crate::domain::Money;
+use crate::messages::commands::PayMethod;
+use chrono::{DateTime, Utc};
+
+/// Ask the provider to take a payment.
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    /// Our trade number: the provider's idempotency key for this payment (`out_trade_no`,
+    /// `orderId`, `Idempotency-Key`). [`trade_no`] derives it from the payment id.
+    pub trade_no: String,
+    pub amount: Money,
+    pub subject: String,
+    pub pay_method: PayMethod,
+    /// Where the provider sends its notifications (notify-handler), if we want them.
+    pub notify_url: Option<String>,
+    /// Where the customer's browser comes back to.
+    pub return_url: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Ask the provider to refund (part of) a payment.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    /// The payment's trade number.
+    pub trade_no: String,
+    /// Our refund number: the provider's idempotency key for this refund (`out_request_no`,
+    /// `out_refund_no`, `refundId`).
+    pub refund_trade_no: String,
+    pub amount: Money,
+    /// The payment's full amount (WeChat wants it with every refund).
+    pub payment_amount: Money,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+}
+
+/// The trade number we send providers for a payment or refund id: the UUID's 32 lower-case hex
+/// digits. Unique across all merchants (two merchants may share a provider account), and inside
+/// every provider's limits (WeChat allows 6 to 32 characters of `[A-Za-z0-9_-|*]`).
+pub fn trade_no(id: uuid::Uuid) -> String {
+    id.simple().to_string()
+}
+
+/// One payment provider. Implementations hold their credentials and HTTP client; they are shared
+/// across tasks (`Arc<dyn ProviderAdapter>`).
+#[async_trait::async_trait]
+pub trait ProviderAdapter: Send + Sync + 'static {
+    /// The provider's name as commands and rows spell it (`mockpay`, `alipay`, …).
+    fn name(&self) -> &'static str;
+
+    /// Does the provider finish refunds asynchronously (a `processing` answer to a refund)?
+    fn refunds_are_asynchronous(&self) -> bool;
+
+    /// Creates (and for `direct`, charges) the payment. Repeating it with the same trade number
+    /// never charges twice: the provider answers the original.
+    async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts>;
+
+    /// The payment as the provider knows it. [`super::PaymentStatus::NotFound`] means the provider
+    /// never processed a pay request with this trade number.
+    async fn query(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts>;
+
+    /// Closes an unpaid payment. A payment the provider says is already paid comes back as an
+    /// answer with [`super::PaymentStatus::Succeeded`], so that the caller records the payment
+    /// instead of the close.
+    async fn close(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts>;
+
+    /// Starts a refund. Repeating it with the same refund number never refunds twice.
+    async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts>;
+
+    /// The refund as the provider knows it. [`super::RefundStatus::NotFound`] means the provider
+    /// never processed a refund with this number.
+    async fn refund_query(
+        &self,
+        trade_no: &str,
+        refund_trade_no: &str,
+        currency: crate::domain::Currency,
+    ) -> Called<RefundFacts>;
+}

@@ -1,0 +1,23 @@
+//! Providers: one adapter per payment provider behind one trait (ARCHITECTURE.md, decision 8).
+//!
+//! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
+//! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
+//!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
+//! - [`codes`]: the unified return codes and the per-provider code tables (decision 10);
+//! - [`exchange`]: the raw request/response record of every call, redacted (decision 11);
+//! - [`registry`]: the configured adapters by provider name.
+//!
+//! Each provider lives in its own folder, with its wire types and their conversions
+//! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).
+
+pub mod adapter;
+pub mod answers;
+pub mod codes;
+pub mod exchange;
+pub mod registry;
+
+pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
+pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
+pub use codes::{CodeRule, MappedCode, UnifiedCode};
+pub use exchange::Exchange;
+pub use registry::ProviderRegistry;
