@@ -34,6 +34,10 @@
 //!   `--provider_failed--> failed`: the definitive outcome, from the call's answer, a
 //!   notification or a query.
 //!
+//! - `requested --refused--> failed`: the dispatcher re-checks the refundable amount under the
+//!   payment's row lock before sending; a refund that lost the race for the remainder to another
+//!   refund ends here, never sent. (Ingest's earlier check reads without the lock.)
+//!
 //! `provider_failed` must mean the money did not and will not move, because it releases the
 //! amount for another refund. An outcome that needs a person (WeChat ABNORMAL: the refund could
 //! not reach the customer's card) is not `provider_failed`: the adapter reports no event, the
@@ -80,6 +84,9 @@ string_enum! {
         ProviderSucceeded => "provider_succeeded",
         /// The provider definitively did not refund the money.
         ProviderFailed => "provider_failed",
+        /// Refused before anything was sent: under the payment's lock the amount was no longer
+        /// refundable (another refund took the remainder first).
+        Refused => "refused",
     }
 }
 
@@ -102,6 +109,7 @@ pub static TRANSITIONS: &[(RefundState, RefundEvent, RefundState)] = &[
     (S::Submitted, E::ProviderFailed, S::Failed),
     (S::Processing, E::ProviderFailed, S::Failed),
     (S::Unknown, E::ProviderFailed, S::Failed),
+    (S::Requested, E::Refused, S::Failed),
 ];
 
 /// `(state, event)` pairs where the state already reflects the event: a harmless repeat.
@@ -113,6 +121,7 @@ pub static ALREADY_APPLIED: &[(RefundState, RefundEvent)] = &[
     (S::Unknown, E::OutcomeUnknown),
     (S::Succeeded, E::ProviderSucceeded),
     (S::Failed, E::ProviderFailed),
+    (S::Failed, E::Refused),
 ];
 
 /// The state `event` moves `from` to, according to [`TRANSITIONS`]; otherwise an error saying
@@ -158,6 +167,7 @@ mod tests {
         outcome_unknown         -   -   un  -   =   -   -   -
         provider_succeeded      -   -   su  su  su  =   -   -
         provider_failed         -   -   fa  fa  fa  -   =   -
+        refused                 fa  -   -   -   -   -   =   -
     ";
 
     fn abbreviated(s: &str) -> RefundState {
@@ -199,7 +209,7 @@ mod tests {
             }
         }
         assert_eq!(events, RefundEvent::ALL, "the grid's rows are every event, in order");
-        assert_eq!(checked, 64);
+        assert_eq!(checked, 72);
     }
 
     #[test]
@@ -241,7 +251,8 @@ mod tests {
                 "provider_processing",
                 "outcome_unknown",
                 "provider_succeeded",
-                "provider_failed"
+                "provider_failed",
+                "refused"
             ]
         );
         for &s in RefundState::ALL {
@@ -254,7 +265,7 @@ mod tests {
         assert_eq!(
             "done".parse::<RefundEvent>().map_err(|e| e.to_string()),
             Err("refund_event: must be one of approval_required, approved, approval_rejected, submitted, \
-                 provider_processing, outcome_unknown, provider_succeeded, provider_failed (got \"done\")"
+                 provider_processing, outcome_unknown, provider_succeeded, provider_failed, refused (got \"done\")"
                 .to_owned())
         );
     }
