@@ -5,6 +5,7 @@ use clap::Parser;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,4 +30,49 @@ pub struct Config {
     #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8082",
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
+
+    /// Messages of different orders handled at once on each shard (one order's stay in order).
+    #[arg(long, env = "SHARD_CONCURRENCY", value_name = "SHARD_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shard_concurrency: u16,
+
+    /// Where providers send notifications: notify-handler's public base URL. The adapter appends
+    /// `/notify/<provider>/<trade no>`. Without it no notifications are asked for, and queries
+    /// alone find outcomes.
+    #[arg(long, env = "NOTIFY_BASE_URL", value_name = "NOTIFY_BASE_URL")]
+    pub notify_base_url: Option<String>,
+
+    #[command(flatten)]
+    pub mockpay: MockpayConfig,
+}
+
+/// The mockpay sandbox provider. It is configured when `MOCKPAY_URL` is set.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockpayConfig {
+    /// mockpay's base URL, e.g. http://127.0.0.1:7070.
+    #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
+    pub url: Option<String>,
+
+    /// Our merchant id at mockpay.
+    #[arg(long = "mockpay-merchant", env = "MOCKPAY_MERCHANT", value_name = "MOCKPAY_MERCHANT",
+          default_value = "paygate")]
+    pub merchant: String,
+
+    /// The signing secret of that merchant.
+    #[arg(long = "mockpay-secret", env = "MOCKPAY_SECRET", value_name = "MOCKPAY_SECRET",
+          hide_env_values = true, default_value = "")]
+    pub secret: String,
+
+    /// How long one call to mockpay may take before its outcome counts as unknown.
+    #[arg(long = "mockpay-timeout-ms", env = "MOCKPAY_TIMEOUT_MS", value_name = "MOCKPAY_TIMEOUT_MS",
+          default_value = "10000", value_parser = parse_millis)]
+    pub timeout: Duration,
+}
+
+fn parse_millis(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("expected a whole number of milliseconds above 0, such as 10000 (got {s:?})"))
 }

@@ -8,9 +8,10 @@
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
-use paygate::messages::events::{CustomerAction, OrderEvent, event_id};
+use paygate::messages::events::{CustomerAction, OrderEvent, RefundSummary, event_id};
 use paygate::state_machine::PaymentState;
 use paygate::store::payments::Payment;
+use paygate::store::refunds::Refund;
 use sqlx::PgConnection;
 
 /// The payment's current state as an event (`payment.<state>`), with `reason` when there is one.
@@ -43,16 +44,56 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
     }
 }
 
-/// Puts `event` in the outbox for the events exchange (routing key `<kind>.<order_type>`), and,
-/// when the work that caused it asked for a reply, a copy to `reply_to`.
+/// A refund's current state as an event (`refund.<state>`), with the payment's state beside it.
+/// Its id is stable per refund version.
+pub fn refund_event(payment: &Payment, refund: &Refund, reason: Option<String>) -> OrderEvent {
+    OrderEvent {
+        event_id: event_id(refund.id, refund.version),
+        kind: format!("refund.{}", refund.state.as_str()),
+        refund: Some(RefundSummary {
+            refund_id: refund.id,
+            refund_no: refund.refund_no.clone(),
+            state: refund.state.as_str().to_owned(),
+            amount: refund.amount,
+        }),
+        action: None,
+        occurred_at: refund.updated_at.max(payment.updated_at),
+        ..payment_event(payment, reason)
+    }
+}
+
+/// Where a copy of an event goes besides the events exchange: upstream's `reply_to` queue, with
+/// its correlation id.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyTo<'a> {
+    pub queue: &'a str,
+    pub correlation_id: Option<&'a str>,
+}
+
+/// Puts `event` in the outbox for the events exchange (routing key `<kind>.<order_type>`), and a
+/// copy for `reply` (or, when `reply` is `None`, for the `reply_to` of the work that caused it,
+/// if it asked for one). The copy is published to the default exchange, which routes on the
+/// queue name; it is a message of its own (its own message id) carrying the same event id.
 pub async fn emit<P>(
     conn: &mut PgConnection,
     topology: &Topology,
     event: &OrderEvent,
     cause: &Envelope<P>,
+    reply: Option<ReplyTo<'_>>,
 ) -> Result<(), OutboxError> {
     let envelope = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
-    outbox::enqueue(conn, &topology.events_exchange(), &event.routing_key(), &envelope).await
+    outbox::enqueue(&mut *conn, &topology.events_exchange(), &event.routing_key(), &envelope).await?;
+    let reply = reply.or_else(|| {
+        cause.reply_to.as_deref().map(|queue| ReplyTo { queue, correlation_id: cause.correlation_id.as_deref() })
+    });
+    if let Some(reply) = reply {
+        let mut copy = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
+        if let Some(id) = reply.correlation_id {
+            copy = copy.with_correlation_id(id);
+        }
+        outbox::enqueue(conn, "", reply.queue, &copy).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

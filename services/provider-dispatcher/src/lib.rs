@@ -4,10 +4,22 @@
 //! exchange, and moves orders through the state machine in one transaction with their history
 //! and events.
 //!
+//! - [`dispatcher`]: the shard handler: lock the order, route the work;
+//! - [`order`]: the order under its lock and the moves every kind of work makes;
+//! - [`work`]: one file per kind of work (pay, query, close, refund, report);
+//! - [`events`], [`followup`]: what the work emits: events for upstream, queries for later;
+//! - [`exchange_log`]: the raw provider exchanges, committed on their own;
+//! - [`fault_points`]: named crash points for the fault tests.
+//!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
 pub mod configuration;
+pub mod dispatcher;
 pub mod events;
+pub mod exchange_log;
+pub mod fault_points;
 pub mod followup;
+pub mod order;
 pub mod startup;
+pub mod work;

@@ -1,17 +1,36 @@
 //! Building the provider-dispatcher application: everything that can fail at start-up happens in
 //! [`Application::build`], so that tests start the real service on a random port against a
 //! fresh database and vhost, exactly as `main` does.
+//!
+//! It runs one consumer per order shard (each shard queue has a single active consumer across
+//! all dispatcher instances, so an order is handled by one instance at a time and a dead
+//! instance's shards pass to another), and an outbox relay for the events and follow-ups the
+//! work emits.
 
-use crate::configuration::Config;
+use crate::configuration::{Config, MockpayConfig};
+use crate::dispatcher::{Deps, Dispatcher};
+use crate::exchange_log::ExchangeLog;
+use paygate::broker::connection::Supervisor;
+use paygate::broker::consumer::{Consumer, ConsumerConfig};
+use paygate::broker::metrics::BrokerMetrics;
+use paygate::broker::outbox::OutboxRelay;
+use paygate::providers::ProviderRegistry;
+use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig as AdapterConfig};
 use paygate::runtime::entrypoint::Service;
-use paygate::runtime::service::ServiceCore;
+use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
+use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
-use tokio::task::JoinSet;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Connections of the exchange log's own pool (see `exchange_log`).
+const EXCHANGE_LOG_CONNECTIONS: u32 = 4;
 
 pub struct Application {
     core: ServiceCore,
+    config: Config,
+    providers: ProviderRegistry,
 }
 
 impl Application {
@@ -19,6 +38,33 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         self.core.local_addr()
     }
+}
+
+/// The adapters this configuration enables.
+pub fn providers(config: &Config) -> Result<ProviderRegistry, StartupError> {
+    let mut registry = ProviderRegistry::new();
+    if let Some(adapter) = mockpay(&config.mockpay)? {
+        registry = registry.with(Arc::new(adapter));
+    }
+    Ok(registry)
+}
+
+fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupError> {
+    let Some(url) = &config.url else { return Ok(None) };
+    if config.secret.is_empty() {
+        return Err(StartupError::Settings {
+            setting: "MOCKPAY_SECRET",
+            reason: "must be set when MOCKPAY_URL is (the merchant's signing secret at mockpay)".into(),
+        });
+    }
+    let adapter = MockpayAdapter::new(AdapterConfig {
+        base_url: url.clone(),
+        merchant_id: config.merchant.clone(),
+        secret: config.secret.clone(),
+        timeout: config.timeout,
+    })
+    .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: e.to_string() })?;
+    Ok(Some(adapter))
 }
 
 impl Service for Application {
@@ -30,11 +76,51 @@ impl Service for Application {
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
+        let providers = providers(&config)?;
+        if providers.names().is_empty() {
+            tracing::warn!("no provider is configured (set MOCKPAY_URL): every order will be dead-lettered");
+        }
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core })
+        Ok(Self { core, config, providers })
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.core.serve(axum::Router::new(), JoinSet::new(), shutdown).await
+    async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let core = &mut self.core;
+        let metrics = BrokerMetrics::new(&mut core.registry);
+        let log_pool = PgPoolOptions::new()
+            .max_connections(EXCHANGE_LOG_CONNECTIONS)
+            .connect_lazy(&core.common.database_url)?;
+        let dispatcher = Dispatcher::new(Deps {
+            providers: self.providers.clone(),
+            topology: core.topology.clone(),
+            exchanges: ExchangeLog::new(log_pool),
+            notify_base_url: self.config.notify_base_url.clone(),
+        });
+        let amqp_url = core.common.amqp_url.clone();
+        let mut workers = Workers::new();
+        for shard in 0..core.topology.config().order_shards {
+            let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
+                .with_concurrency(usize::from(self.config.shard_concurrency))
+                .with_prefetch(self.config.shard_concurrency.saturating_mul(2))
+                .with_shutdown_grace(core.common.shutdown_grace);
+            let consumer =
+                Consumer::new(config, core.topology.clone(), core.db.clone(), dispatcher.clone(), metrics.clone())?;
+            let supervisor = Supervisor::new(amqp_url.clone(), format!("{}/shard-{shard}", Self::NAME))
+                .declaring(core.topology.clone());
+            let stop = shutdown.clone();
+            workers.spawn(async move {
+                consumer.run(&supervisor, &stop).await;
+                Ok(())
+            });
+        }
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), metrics);
+        let supervisor =
+            Supervisor::new(amqp_url, format!("{}/outbox", Self::NAME)).declaring(core.topology.clone());
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            relay.run(&supervisor, &stop).await;
+            Ok(())
+        });
+        self.core.serve(axum::Router::new(), workers, shutdown).await
     }
 }

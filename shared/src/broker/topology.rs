@@ -405,10 +405,13 @@ impl Topology {
         dlq_of(queue)
     }
     /// Whether a message published to `exchange` must reach a queue (publish with `mandatory`,
-    /// and treat a return as an error). True for every exchange but the events exchange, whose
-    /// queues belong to upstream: an event nobody has bound a queue for is not an error of ours.
+    /// and treat a return as an error). True for every exchange but the events exchange and the
+    /// default exchange.
     pub fn requires_route(&self, exchange: &str) -> bool {
-        exchange != self.events_exchange()
+        // The events exchange and the default exchange (replies to upstream's `reply_to` queues)
+        // lead to queues upstream owns: nobody listening is not our error and must not block the
+        // outbox.
+        !exchange.is_empty() && exchange != self.events_exchange()
     }
 }
 

@@ -20,6 +20,8 @@ pub enum StartupError {
     Topology { reason: String },
     /// The HTTP address could not be bound.
     Bind { addr: String, reason: String },
+    /// Settings that parse one by one but do not work together (a provider URL without its secret).
+    Settings { setting: &'static str, reason: String },
 }
 
 impl StartupError {
@@ -69,6 +71,7 @@ impl fmt::Display for StartupError {
                  rabbitmq_consistent_hash_exchange`)"
             ),
             Self::Bind { addr, reason } => write!(f, "cannot listen on {addr} (HTTP_ADDR): {reason}"),
+            Self::Settings { setting, reason } => write!(f, "{setting}: {reason}"),
         }
     }
 }

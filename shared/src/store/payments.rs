@@ -303,3 +303,18 @@ pub async fn record_provider_facts(
     payment.customer_action = action;
     Ok(())
 }
+
+/// Adds `flag` (e.g. `paid_after_close`) to the payment's flags, once. Flags are facts worth
+/// telling that are not states; the events carry them.
+pub async fn add_flag(conn: &mut PgConnection, payment: &mut Payment, flag: &str) -> Result<(), StoreError> {
+    if payment.flags.iter().any(|f| f == flag) {
+        return Ok(());
+    }
+    sqlx::query("UPDATE payments SET flags = array_append(flags, $2) WHERE id = $1")
+        .bind(payment.id)
+        .bind(flag)
+        .execute(conn)
+        .await?;
+    payment.flags.push(flag.to_owned());
+    Ok(())
+}

@@ -71,6 +71,11 @@ impl ServiceProcess {
         self.child.id().expect("the process is running")
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Every line printed so far.
     pub fn output(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()

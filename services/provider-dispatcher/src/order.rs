@@ -1,0 +1,232 @@
+//! One order while one message is applied to it: the payment, locked for the transaction; the
+//! provider's adapter; and the few moves every kind of work makes. A state change goes through the
+//! state machine and is recorded (`store::payments::transition`); what the provider said is
+//! checked against the order before it moves anything; and the order's new state is told to
+//! upstream once, when the work is done.
+
+use crate::dispatcher::Deps;
+use crate::events;
+use crate::followup::{self, FollowUpError};
+use paygate::broker::consumer::HandlerError;
+use paygate::broker::envelope::Envelope;
+use paygate::broker::outbox::OutboxError;
+use paygate::messages::orders::QueryReason;
+use paygate::providers::adapter::trade_no;
+use paygate::providers::{Exchange, MappedCode, PaymentFacts, PaymentStatus, ProviderAdapter};
+use paygate::state_machine::{PaymentEvent, PaymentState, payment as machine};
+use paygate::store::attention::{self, Raise};
+use paygate::store::payments::{self, Payment, StoreError};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The flag on a payment that the provider reports paid after we closed or expired it.
+pub const PAID_AFTER_CLOSE: &str = "paid_after_close";
+
+/// Why a piece of work could not be applied. Database and broker trouble is transient (the
+/// message is retried; nothing committed); a corrupt row or a broken invariant is permanent.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    FollowUp(#[from] FollowUpError),
+    #[error("recording the provider exchange failed: {0}")]
+    ExchangeLog(sqlx::Error),
+    #[error("{0}")]
+    Invariant(String),
+}
+
+impl From<sqlx::Error> for WorkError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Database(e))
+    }
+}
+
+impl From<WorkError> for HandlerError {
+    fn from(e: WorkError) -> Self {
+        let transient = match &e {
+            WorkError::Store(StoreError::Database(_)) | WorkError::ExchangeLog(_) => true,
+            WorkError::Outbox(OutboxError::Db(_)) => true,
+            WorkError::FollowUp(FollowUpError::Database(_) | FollowUpError::Outbox(OutboxError::Db(_))) => true,
+            _ => false,
+        };
+        if transient { HandlerError::transient(e) } else { HandlerError::permanent(e) }
+    }
+}
+
+/// The order a message is being applied to. See the module documentation.
+pub struct Order<'a> {
+    pub conn: &'a mut PgConnection,
+    pub payment: Payment,
+    pub adapter: Arc<dyn ProviderAdapter>,
+    pub deps: &'a Deps,
+    pub cause: &'a Envelope<Value>,
+    /// The payment's version when the work began: the work tells upstream if it moved.
+    start_version: i64,
+    /// Why the last transition happened, for the event.
+    reason: Option<String>,
+}
+
+impl<'a> Order<'a> {
+    pub fn new(
+        conn: &'a mut PgConnection,
+        payment: Payment,
+        adapter: Arc<dyn ProviderAdapter>,
+        deps: &'a Deps,
+        cause: &'a Envelope<Value>,
+    ) -> Self {
+        let start_version = payment.version;
+        Self { conn, payment, adapter, deps, cause, start_version, reason: None }
+    }
+
+    /// Our trade number for this payment at the provider.
+    pub fn trade_no(&self) -> String {
+        trade_no(self.payment.id)
+    }
+
+    /// Where the provider should notify us about this payment, if notifications are configured.
+    pub fn notify_url(&self) -> Option<String> {
+        let base = self.deps.notify_base_url.as_deref()?;
+        Some(format!("{}/notify/{}/{}", base.trim_end_matches('/'), self.payment.provider, self.trade_no()))
+    }
+
+    /// Logs a provider exchange (committed on its own; see `exchange_log`).
+    pub async fn log_exchange(&self, refund_id: Option<Uuid>, exchange: &Exchange) -> Result<(), WorkError> {
+        self.deps.exchanges.record(self.payment.id, refund_id, exchange).await.map_err(WorkError::ExchangeLog)
+    }
+
+    /// Moves the payment by `event` if the state machine allows it, recording the transition.
+    /// A repeat is a no-op. An event the machine refuses is a contradiction between what we know
+    /// and what we were told: nothing moves, and the order goes on the needs-attention list.
+    /// Returns whether the payment moved.
+    pub async fn transition(&mut self, event: PaymentEvent, detail: Value) -> Result<bool, WorkError> {
+        match machine::transition(self.payment.state, event) {
+            Ok(_) => {
+                payments::transition(self.conn, &mut self.payment, event, Some(self.cause.message_id), detail)
+                    .await?;
+                Ok(true)
+            }
+            Err(e) if e.is_already_applied() => Ok(false),
+            Err(e) => {
+                tracing::warn!(payment_id = %self.payment.id, error = %e, "contradicting answer; needs a person");
+                self.raise("contradicting_provider_answer", json!({"refused": e.to_string(), "detail": detail}))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Puts the payment (or one of its refunds) on the needs-attention list.
+    pub async fn raise(&mut self, kind: &str, detail: Value) -> Result<(), WorkError> {
+        self.raise_for(None, kind, detail).await
+    }
+
+    pub async fn raise_for(&mut self, refund_id: Option<Uuid>, kind: &str, detail: Value) -> Result<(), WorkError> {
+        attention::raise(self.conn, &Raise { payment_id: self.payment.id, refund_id, kind, detail }).await?;
+        Ok(())
+    }
+
+    /// Sets the reason the event will carry.
+    pub fn because(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into());
+    }
+
+    /// Applies what the provider said about the payment: first checks it is about this payment
+    /// (the amount and currency must match ours), records the provider's transaction id and the
+    /// customer's action, then moves the state. A success after we closed or expired the order
+    /// is recorded as paid after close. [`PaymentStatus::NotFound`] moves nothing here: what it
+    /// means depends on the call, so the caller decides.
+    pub async fn apply_facts(&mut self, facts: &PaymentFacts, code: &MappedCode) -> Result<(), WorkError> {
+        if let Some(amount) = facts.amount
+            && amount != self.payment.amount
+        {
+            tracing::warn!(payment_id = %self.payment.id, ours = %self.payment.amount, theirs = %amount, "amount mismatch");
+            return self
+                .raise(
+                    "amount_mismatch",
+                    json!({"ours": self.payment.amount, "provider": amount, "status": format!("{:?}", facts.status)}),
+                )
+                .await;
+        }
+        let action = facts.action.as_ref().map(|a| serde_json::to_value(a).unwrap_or(Value::Null));
+        let txn_changes = facts.provider_txn_id.is_some() && self.payment.provider_txn_id.is_none();
+        let action_changes = action.is_some() && action != self.payment.customer_action;
+        if txn_changes || action_changes {
+            payments::record_provider_facts(
+                self.conn,
+                &mut self.payment,
+                facts.provider_txn_id.as_deref(),
+                action.as_ref(),
+            )
+            .await?;
+        }
+        if let (Some(ours), Some(theirs)) = (&self.payment.provider_txn_id, &facts.provider_txn_id)
+            && ours != theirs
+        {
+            self.raise("two_provider_transactions", json!({"known": ours, "reported": theirs})).await?;
+        }
+        let event = match facts.status {
+            PaymentStatus::WaitingForCustomer => PaymentEvent::ActionRequired,
+            PaymentStatus::Processing => PaymentEvent::ProviderProcessing,
+            PaymentStatus::Succeeded => PaymentEvent::ProviderSucceeded,
+            PaymentStatus::Failed => PaymentEvent::ProviderFailed,
+            PaymentStatus::Closed => PaymentEvent::Closed,
+            PaymentStatus::Expired => PaymentEvent::Expired,
+            PaymentStatus::NotFound => return Ok(()),
+        };
+        let was = self.payment.state;
+        let detail = json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
+        if self.transition(event, detail).await? {
+            self.because(code.describe());
+            if event == PaymentEvent::ProviderSucceeded && matches!(was, PaymentState::Closed | PaymentState::Expired) {
+                tracing::warn!(payment_id = %self.payment.id, was = %was, "paid after close");
+                payments::add_flag(self.conn, &mut self.payment, PAID_AFTER_CLOSE).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps asking the provider while the payment is not settled: the next query waits on the
+    /// retry ladder. An UNKNOWN payment still unknown after the last tier goes on the
+    /// needs-attention list; a payment waiting for its customer is left to the compensation
+    /// scheduler once the ladder is done (it expires at the provider; that is not an incident).
+    pub async fn follow_up(&mut self) -> Result<(), WorkError> {
+        let attempt = self.cause.attempt.saturating_add(1);
+        let reason = match self.payment.state {
+            PaymentState::Unknown => QueryReason::OutcomeUnknown,
+            PaymentState::Pending | PaymentState::ActionRequired => {
+                if self.deps.topology.retry_tier_for_attempt(attempt).is_none() {
+                    return Ok(());
+                }
+                QueryReason::StillProcessing
+            }
+            _ => return Ok(()),
+        };
+        let done = followup::schedule_query(
+            self.conn,
+            &self.deps.topology,
+            self.payment.id,
+            None,
+            reason,
+            attempt,
+            self.cause,
+        )
+        .await?;
+        tracing::debug!(payment_id = %self.payment.id, ?done, "follow-up");
+        Ok(())
+    }
+
+    /// Tells upstream the payment's state if the work moved it (one event per message handled,
+    /// with an id stable per version).
+    pub async fn finish(self) -> Result<(), WorkError> {
+        if self.payment.version != self.start_version {
+            let event = events::payment_event(&self.payment, self.reason.clone());
+            events::emit(self.conn, &self.deps.topology, &event, self.cause, None).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! One file per kind of order work, each reading top to bottom: what the work asks, the call to
+//! the provider, and what the answer does to the order.
+//!
+//! - [`pay`]: send a new payment to its provider;
+//! - [`query`]: ask the provider for the truth about a payment;
+//! - [`close`]: close an unpaid payment;
+//! - [`refund`]: reserve, approve, send and follow a refund;
+//! - [`report`]: tell upstream an order's current state again.
+
+pub mod close;
+pub mod pay;
+pub mod query;
+pub mod refund;
+pub mod report;

@@ -1,0 +1,306 @@
+//! Refunds: `order.dispatch_refund`, `order.decide_refund` and `order.query` for a refund.
+//!
+//! Everything happens under the payment's row lock, so refunds of one payment are applied one at
+//! a time whatever the concurrency upstream:
+//! 1. **Reserve.** A new refund's amount is reserved from the payment's refundable balance
+//!    (captured − refunded − in flight). A refund that no longer fits (another took the
+//!    remainder first) is refused and never sent.
+//! 2. **Approve.** Above the merchant's threshold it waits for a person, who must not be the
+//!    requester (seed 003). A rejection releases the amount.
+//! 3. **Send** with the refund's own trade number as the provider's idempotency key, so a
+//!    redelivery after a crash cannot refund twice.
+//! 4. **Follow.** Most providers refund asynchronously: a refund still processing, or whose call
+//!    ended ambiguously, is queried on the retry ladder until it is final. An UNKNOWN refund the
+//!    provider has no record of is sent again under the same key (the query decided, not a
+//!    blind re-send). Success settles the amount and moves the payment to partially refunded or
+//!    refunded; failure releases it.
+
+use crate::events;
+use crate::fault_points;
+use crate::followup;
+use crate::order::{Order, WorkError};
+use paygate::broker::consumer::Outcome;
+use paygate::messages::orders::QueryReason;
+use paygate::providers::adapter::trade_no;
+use paygate::providers::{CallOutcome, Called, MappedCode, RefundFacts, RefundRequest, RefundStatus};
+use paygate::state_machine::{RefundEvent, RefundState};
+use paygate::store::balance;
+use paygate::store::policies;
+use paygate::store::refunds::{self, Refund};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A refund being worked on, with what its event needs.
+struct Work {
+    refund: Refund,
+    start_version: i64,
+    reason: Option<String>,
+}
+
+pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome, WorkError> {
+    let Some(mut work) = lock(order, refund_id).await? else {
+        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+    };
+    if work.refund.state != RefundState::Requested || work.refund.approved_by.is_some() {
+        // Handled already (a redelivery), or approved and sent by the decision's own work.
+        return Ok(Outcome::Done);
+    }
+    if let Err(refused) = balance::reserve(order.conn, &mut order.payment, work.refund.amount).await {
+        let refused = match refused {
+            balance::Error::Store(e) => return Err(e.into()),
+            other => other.to_string(),
+        };
+        transition(order, &mut work, RefundEvent::Refused, json!({"rule": refused})).await?;
+        work.reason = Some(refused);
+        return finish(order, work).await;
+    }
+    let policy = policies::get(order.conn, &order.payment.merchant_id, order.payment.amount.currency()).await?;
+    if policy.refund_needs_approval(work.refund.amount) {
+        let detail = json!({"over": policy.refund_approval_over});
+        transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
+        work.reason = Some("awaiting approval: above the merchant's approval threshold".into());
+        return finish(order, work).await;
+    }
+    submit(order, &mut work).await?;
+    finish(order, work).await
+}
+
+pub async fn decide(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    approve: bool,
+    approver: &str,
+    reason: Option<&str>,
+) -> Result<Outcome, WorkError> {
+    let Some(mut work) = lock(order, refund_id).await? else {
+        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+    };
+    if work.refund.state != RefundState::AwaitingApproval {
+        // Decided already: the first decision stands.
+        return Ok(Outcome::Done);
+    }
+    if approve && approver == work.refund.requested_by {
+        return Ok(Outcome::Reject {
+            reason: format!("refund {refund_id}: the approver must not be the requester ({approver})"),
+        });
+    }
+    let detail = json!({"by": approver, "reason": reason});
+    if approve {
+        refunds::record_decision(order.conn, &mut work.refund, Some(approver), reason).await?;
+        transition(order, &mut work, RefundEvent::Approved, detail).await?;
+        submit(order, &mut work).await?;
+    } else {
+        refunds::record_decision(order.conn, &mut work.refund, None, reason).await?;
+        transition(order, &mut work, RefundEvent::ApprovalRejected, detail).await?;
+        release(order, &work.refund).await?;
+        work.reason = Some(format!("approval rejected by {approver}: {}", reason.unwrap_or("")));
+    }
+    finish(order, work).await
+}
+
+pub async fn query(order: &mut Order<'_>, refund_id: Uuid, reason: QueryReason) -> Result<Outcome, WorkError> {
+    let Some(mut work) = lock(order, refund_id).await? else {
+        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+    };
+    if !matches!(work.refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown) {
+        return Ok(Outcome::Done);
+    }
+    let currency = order.payment.amount.currency();
+    let called =
+        order.adapter.refund_query(&order.trade_no(), &trade_no(work.refund.id), currency).await;
+    order.log_exchange(Some(work.refund.id), &called.exchange).await?;
+    match called.outcome {
+        CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => match work.refund.state {
+            RefundState::Unknown => {
+                let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
+                transition(order, &mut work, RefundEvent::Submitted, detail).await?;
+                let called = send(order, &work.refund).await?;
+                apply_call(order, &mut work, called).await?;
+            }
+            RefundState::Processing => {
+                order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
+            }
+            // Submitted and busy at the provider: the next query will tell.
+            _ => {}
+        },
+        CallOutcome::Answer { facts, code } => apply_facts(order, &mut work, &facts, &code).await?,
+        CallOutcome::Refused { code } => {
+            let detail = json!({"code": code.unified, "message": code.message});
+            order.raise_for(Some(work.refund.id), "refund_query_refused", detail).await?;
+        }
+        CallOutcome::RetryLater { .. } | CallOutcome::Unknown { .. } => {}
+    }
+    if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
+        follow_up(order, &work).await?;
+    }
+    finish(order, work).await
+}
+
+async fn lock(order: &mut Order<'_>, refund_id: Uuid) -> Result<Option<Work>, WorkError> {
+    let Some(refund) = refunds::lock(order.conn, refund_id).await? else { return Ok(None) };
+    if refund.payment_id != order.payment.id {
+        return Err(WorkError::Invariant(format!(
+            "refund {refund_id} belongs to payment {}, not {}",
+            refund.payment_id, order.payment.id
+        )));
+    }
+    let start_version = refund.version;
+    Ok(Some(Work { refund, start_version, reason: None }))
+}
+
+/// Sends the refund (state `submitted`) and applies the answer.
+async fn submit(order: &mut Order<'_>, work: &mut Work) -> Result<(), WorkError> {
+    let detail = json!({"refund_trade_no": trade_no(work.refund.id)});
+    transition(order, work, RefundEvent::Submitted, detail).await?;
+    let called = send(order, &work.refund).await?;
+    apply_call(order, work, called).await?;
+    follow_up(order, work).await
+}
+
+async fn send(order: &mut Order<'_>, refund: &Refund) -> Result<Called<RefundFacts>, WorkError> {
+    let request = RefundRequest {
+        trade_no: order.trade_no(),
+        refund_trade_no: trade_no(refund.id),
+        amount: refund.amount,
+        payment_amount: order.payment.amount,
+        reason: refund.reason.clone(),
+        notify_url: order.notify_url(),
+    };
+    let called = order.adapter.refund(&request).await;
+    order.log_exchange(Some(refund.id), &called.exchange).await?;
+    fault_points::reached(fault_points::AFTER_PROVIDER_CALL);
+    Ok(called)
+}
+
+/// What the refund call's end does to a `submitted` refund.
+async fn apply_call(order: &mut Order<'_>, work: &mut Work, called: Called<RefundFacts>) -> Result<(), WorkError> {
+    match called.outcome {
+        CallOutcome::Answer { facts, code } if facts.status != RefundStatus::NotFound => {
+            apply_facts(order, work, &facts, &code).await
+        }
+        CallOutcome::Answer { code, .. } | CallOutcome::Unknown { code: Some(code), .. } => {
+            let detail = json!({"code": code.unified, "message": code.message});
+            transition(order, work, RefundEvent::OutcomeUnknown, detail).await?;
+            work.reason = Some(code.describe());
+            Ok(())
+        }
+        CallOutcome::Unknown { reason, code: None } => {
+            transition(order, work, RefundEvent::OutcomeUnknown, json!({"reason": reason})).await?;
+            work.reason = Some(format!("outcome unknown: {reason}"));
+            Ok(())
+        }
+        CallOutcome::Refused { code } => {
+            let detail = json!({"code": code.unified, "message": code.message});
+            if transition(order, work, RefundEvent::ProviderFailed, detail).await? {
+                release(order, &work.refund).await?;
+            }
+            work.reason = Some(code.describe());
+            Ok(())
+        }
+        CallOutcome::RetryLater { code } => {
+            work.reason = Some(code.describe());
+            Ok(())
+        }
+    }
+}
+
+/// Applies what the provider said about the refund.
+async fn apply_facts(
+    order: &mut Order<'_>,
+    work: &mut Work,
+    facts: &RefundFacts,
+    code: &MappedCode,
+) -> Result<(), WorkError> {
+    if let Some(amount) = facts.amount
+        && amount != work.refund.amount
+    {
+        let detail = json!({"ours": work.refund.amount, "provider": amount});
+        return order.raise_for(Some(work.refund.id), "refund_amount_mismatch", detail).await;
+    }
+    if let Some(id) = &facts.provider_refund_id {
+        refunds::record_provider_refund_id(order.conn, &mut work.refund, id).await?;
+    }
+    let detail = json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
+    let moved = match facts.status {
+        RefundStatus::Processing => transition(order, work, RefundEvent::ProviderProcessing, detail).await?,
+        RefundStatus::Succeeded => {
+            let moved = transition(order, work, RefundEvent::ProviderSucceeded, detail).await?;
+            if moved {
+                let event = balance::settle(order.conn, &mut order.payment, work.refund.amount)
+                    .await
+                    .map_err(balance_error)?;
+                let detail = json!({"refund_id": work.refund.id, "amount": work.refund.amount});
+                order.transition(event, detail).await?;
+            }
+            moved
+        }
+        RefundStatus::Failed => {
+            let moved = transition(order, work, RefundEvent::ProviderFailed, detail).await?;
+            if moved {
+                release(order, &work.refund).await?;
+            }
+            moved
+        }
+        RefundStatus::NotFound => false,
+    };
+    if moved {
+        work.reason = Some(code.describe());
+    }
+    Ok(())
+}
+
+/// Moves the refund through its state machine, recording the transition. A repeat is a no-op; an
+/// event the machine refuses is a contradiction for a person.
+async fn transition(order: &mut Order<'_>, work: &mut Work, event: RefundEvent, detail: Value) -> Result<bool, WorkError> {
+    match refunds::transition(order.conn, &mut work.refund, event, Some(order.cause.message_id), detail.clone()).await {
+        Ok(applied) => Ok(applied.moved()),
+        Err(paygate::store::payments::StoreError::Refused(e)) => {
+            tracing::warn!(refund_id = %work.refund.id, error = %e, "contradicting answer; needs a person");
+            let detail = json!({"refused": e.to_string(), "detail": detail});
+            order.raise_for(Some(work.refund.id), "contradicting_provider_answer", detail).await?;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn release(order: &mut Order<'_>, refund: &Refund) -> Result<(), WorkError> {
+    balance::release(order.conn, &mut order.payment, refund.amount).await.map_err(balance_error)
+}
+
+fn balance_error(e: balance::Error) -> WorkError {
+    match e {
+        balance::Error::Store(e) => e.into(),
+        other => WorkError::Invariant(format!("refund balance: {other}")),
+    }
+}
+
+/// Keeps asking about a refund that is not final, on the retry ladder.
+async fn follow_up(order: &mut Order<'_>, work: &Work) -> Result<(), WorkError> {
+    let reason = match work.refund.state {
+        RefundState::Unknown => QueryReason::OutcomeUnknown,
+        RefundState::Submitted | RefundState::Processing => QueryReason::StillProcessing,
+        _ => return Ok(()),
+    };
+    let attempt = order.cause.attempt.saturating_add(1);
+    followup::schedule_query(
+        order.conn,
+        &order.deps.topology,
+        order.payment.id,
+        Some(work.refund.id),
+        reason,
+        attempt,
+        order.cause,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Tells upstream the refund's state if the work moved it.
+async fn finish(order: &mut Order<'_>, work: Work) -> Result<Outcome, WorkError> {
+    if work.refund.version != work.start_version {
+        let event = events::refund_event(&order.payment, &work.refund, work.reason);
+        events::emit(order.conn, &order.deps.topology, &event, order.cause, None).await?;
+    }
+    Ok(Outcome::Done)
+}

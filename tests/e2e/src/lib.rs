@@ -1,0 +1,12 @@
+//! End-to-end support: a whole paygate system for one test (ingest and provider-dispatcher
+//! against mockpay, a fresh database and a fresh vhost), and an upstream that publishes commands
+//! and collects the events that come back.
+//!
+//! - [`system`]: starting and stopping the services, in-process or as real processes;
+//! - [`upstream`]: the upstream side of the message contract.
+
+pub mod system;
+pub mod upstream;
+
+pub use system::{System, SystemOptions};
+pub use upstream::Upstream;

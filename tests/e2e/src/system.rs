@@ -1,0 +1,279 @@
+//! One whole paygate system for one test: mockpay (in-process), a fresh database, a fresh vhost,
+//! ingest and one or more provider-dispatchers, and an [`Upstream`]. The services run in-process
+//! (fast, for lifecycle tests) or as real processes (for crash and fail-over tests, which kill
+//! them with SIGKILL).
+
+use crate::upstream::Upstream;
+use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
+use paygate::runtime::entrypoint::Service;
+use paygate::store::history::{self, HistoryRow};
+use paygate::store::payments::{self, Payment};
+use paygate_test_support::{ServiceProcess, TestDb, TestVhost, workspace_binary};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Our merchant at mockpay in tests.
+pub const MOCKPAY_MERCHANT: &str = "paygate";
+pub const MOCKPAY_SECRET: &str = "e2e-signing-secret";
+/// The prefix of every exchange and queue in a test's vhost.
+pub const PREFIX: &str = "paygate";
+
+#[derive(Debug, Clone)]
+pub struct SystemOptions {
+    /// How many provider-dispatcher instances to run.
+    pub dispatchers: usize,
+    /// Run the services as real processes instead of in-process tasks.
+    pub processes: bool,
+    pub order_shards: u16,
+    /// How long one call to mockpay may take before its outcome is unknown.
+    pub provider_timeout_ms: u64,
+    pub mockpay: Settings,
+    /// Extra environment for dispatcher processes (e.g. `FAILPOINTS`).
+    pub dispatcher_env: Vec<(String, String)>,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        Self {
+            dispatchers: 1,
+            processes: false,
+            order_shards: 2,
+            provider_timeout_ms: 1_000,
+            mockpay: Settings { refund_delay_ms: 50, timeout_hold_ms: 5_000, ..Settings::default() },
+            dispatcher_env: Vec::new(),
+        }
+    }
+}
+
+enum Running {
+    Task { name: &'static str, stop: CancellationToken, handle: JoinHandle<anyhow::Result<()>> },
+    Process(ServiceProcess),
+}
+
+pub struct System {
+    pub upstream: Upstream,
+    pub mockpay: MockPayHandle,
+    pub vhost: TestVhost,
+    pub db: TestDb,
+    pub options: SystemOptions,
+    ingest: Option<Running>,
+    dispatchers: Vec<Running>,
+}
+
+impl System {
+    /// A system with the default options: one ingest and one dispatcher, in-process.
+    pub async fn start() -> Self {
+        Self::with(SystemOptions::default()).await
+    }
+
+    pub async fn with(options: SystemOptions) -> Self {
+        let db = TestDb::new().await;
+        paygate::db::migrate(&db.pool).await.expect("migrate the test database");
+        let vhost = TestVhost::new().await;
+        let mockpay = MockPay::start(
+            MockpayConfig::default().with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET).with_settings(options.mockpay.clone()),
+        )
+        .await
+        .expect("start mockpay");
+        declare_topology(&vhost.amqp_url, options.order_shards).await;
+        let mut system = Self {
+            upstream: Upstream::connect(&vhost.amqp_url, &format!("{PREFIX}.commands"), &format!("{PREFIX}.events"))
+                .await
+                .expect("upstream connects"),
+            mockpay,
+            vhost,
+            db,
+            options,
+            ingest: None,
+            dispatchers: Vec::new(),
+        };
+        system.ingest = Some(system.start_ingest().await);
+        for _ in 0..system.options.dispatchers {
+            let d = system.start_dispatcher().await;
+            system.dispatchers.push(d);
+        }
+        system
+    }
+
+    fn common_args(&self) -> Vec<(String, String)> {
+        vec![
+            ("DATABASE_URL".into(), self.db.url.clone()),
+            ("DATABASE_MAX_CONNECTIONS".into(), "8".into()),
+            ("AMQP_URL".into(), self.vhost.amqp_url.clone()),
+            ("AMQP_PREFIX".into(), PREFIX.into()),
+            ("ORDER_SHARDS".into(), self.options.order_shards.to_string()),
+            ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
+            ("SHUTDOWN_GRACE_SECS".into(), "5".into()),
+        ]
+    }
+
+    fn dispatcher_args(&self) -> Vec<(String, String)> {
+        let mut args = self.common_args();
+        args.extend([
+            ("MOCKPAY_URL".into(), self.mockpay.base_url().to_owned()),
+            ("MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
+            ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
+            ("MOCKPAY_TIMEOUT_MS".into(), self.options.provider_timeout_ms.to_string()),
+        ]);
+        args
+    }
+
+    async fn start_ingest(&self) -> Running {
+        let env = self.common_args();
+        if self.options.processes {
+            return spawn_process("ingest", &env, &[]).await;
+        }
+        let config = parse::<ingest::configuration::Cli>("ingest", &env).config;
+        let app = ingest::startup::Application::build(config).await.expect("ingest starts");
+        spawn_task("ingest", app)
+    }
+
+    async fn start_dispatcher(&self) -> Running {
+        let env = self.dispatcher_args();
+        if self.options.processes {
+            return spawn_process("provider-dispatcher", &env, &self.options.dispatcher_env).await;
+        }
+        let config = parse::<provider_dispatcher::configuration::Cli>("provider-dispatcher", &env).config;
+        let app = provider_dispatcher::startup::Application::build(config).await.expect("dispatcher starts");
+        spawn_task("provider-dispatcher", app)
+    }
+
+    /// Starts one more dispatcher instance; returns its index.
+    pub async fn add_dispatcher(&mut self, extra_env: &[(&str, &str)]) -> usize {
+        let saved = self.options.dispatcher_env.clone();
+        self.options.dispatcher_env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let d = self.start_dispatcher().await;
+        self.options.dispatcher_env = saved;
+        self.dispatchers.push(d);
+        self.dispatchers.len() - 1
+    }
+
+    /// The process of dispatcher `i` (process mode only).
+    pub fn dispatcher_process(&self, i: usize) -> &ServiceProcess {
+        match &self.dispatchers[i] {
+            Running::Process(p) => p,
+            Running::Task { .. } => panic!("dispatcher {i} runs in-process"),
+        }
+    }
+
+    /// Kills dispatcher `i` with SIGKILL and waits for it to be gone (process mode only).
+    pub async fn kill_dispatcher(&mut self, i: usize) {
+        let Running::Process(p) = &mut self.dispatchers[i] else { panic!("dispatcher {i} runs in-process") };
+        p.signal("KILL").await;
+        p.wait(Duration::from_secs(10)).await;
+    }
+
+    /// Stops every service gracefully, asserting each stops cleanly.
+    pub async fn stop(mut self) {
+        let mut all: Vec<Running> = self.dispatchers.drain(..).collect();
+        all.extend(self.ingest.take());
+        for running in all {
+            match running {
+                Running::Task { name, stop, handle } => {
+                    stop.cancel();
+                    let done = tokio::time::timeout(Duration::from_secs(30), handle).await;
+                    let done = done.unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
+                    done.expect("the service task").unwrap_or_else(|e| panic!("{name} stopped with {e:#}"));
+                }
+                Running::Process(mut p) => {
+                    if p.is_running() {
+                        p.signal("TERM").await;
+                        p.wait(Duration::from_secs(30)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The payment of `merchant_order_no` for merchant `m-1`.
+    pub async fn payment(&self, merchant_order_no: &str) -> Option<Payment> {
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        payments::find_by_order(&mut conn, MERCHANT, merchant_order_no).await.expect("read the payment")
+    }
+
+    /// Waits until the payment exists and is in `state`.
+    pub async fn payment_in(&self, merchant_order_no: &str, state: &str, within: Duration) -> Payment {
+        paygate_test_support::eventually_some(&format!("{merchant_order_no} to be {state}"), within, || async {
+            self.payment(merchant_order_no).await.filter(|p| p.state.as_str() == state)
+        })
+        .await
+    }
+
+    pub async fn history(&self, payment_id: Uuid) -> Vec<HistoryRow> {
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        history::of_payment(&mut conn, payment_id).await.expect("read the history")
+    }
+
+    /// mockpay's internal truth about a payment.
+    pub async fn truth(&self, payment_id: Uuid) -> mockpay::wire::admin::PaymentTruth {
+        let trade_no = paygate::providers::adapter::trade_no(payment_id);
+        self.mockpay.admin().payment(&trade_no).await.expect("mockpay admin").expect("mockpay knows the payment")
+    }
+
+    /// Publishes a `pay` command for merchant `m-1`.
+    pub async fn pay(&self, merchant_order_no: &str, amount: &str, pay_method: &str) -> Uuid {
+        self.upstream.command("command.pay", merchant_order_no, pay_command(merchant_order_no, amount, pay_method)).await
+    }
+
+    /// Publishes a `refund` command for merchant `m-1`.
+    pub async fn refund(&self, merchant_order_no: &str, refund_no: &str, amount: &str, by: &str) -> Uuid {
+        let payload = json!({
+            "merchant_id": MERCHANT, "refund_no": refund_no, "merchant_order_no": merchant_order_no,
+            "amount": amount, "currency": "CNY", "requested_by": by, "reason": "test"
+        });
+        self.upstream.command("command.refund", merchant_order_no, payload).await
+    }
+}
+
+/// The merchant every test uses.
+pub const MERCHANT: &str = "m-1";
+
+/// A `pay` command's payload, in CNY.
+pub fn pay_command(merchant_order_no: &str, amount: &str, pay_method: &str) -> Value {
+    json!({
+        "merchant_id": MERCHANT, "merchant_order_no": merchant_order_no, "amount": amount,
+        "currency": "CNY", "provider": "mockpay", "pay_method": pay_method, "order_type": "retail",
+        "subject": "e2e order"
+    })
+}
+
+/// Declares the topology in the test's vhost, as every service would, so that the upstream can
+/// bind its events queue before the services start.
+async fn declare_topology(amqp_url: &str, order_shards: u16) {
+    use paygate::broker::topology::{Topology, TopologyConfig};
+    let topology = Topology::new(TopologyConfig { prefix: PREFIX.into(), order_shards, ..TopologyConfig::default() })
+        .expect("a valid topology");
+    let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .expect("connect to declare the topology");
+    let channel = conn.create_channel().await.expect("a channel");
+    topology.declare(&channel).await.expect("declare the topology");
+    let _ = conn.close(200, "declared".into()).await;
+}
+
+fn parse<C: clap::Parser>(bin: &str, env: &[(String, String)]) -> C {
+    let mut args = vec![bin.to_owned()];
+    for (k, v) in env {
+        args.push(format!("--{}", k.to_lowercase().replace('_', "-")));
+        args.push(v.clone());
+    }
+    C::try_parse_from(args).unwrap_or_else(|e| panic!("{bin} configuration: {e}"))
+}
+
+fn spawn_task<S: Service + 'static>(name: &'static str, app: S) -> Running {
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let handle = tokio::spawn(async move { app.run_until_stopped(token).await });
+    Running::Task { name, stop, handle }
+}
+
+async fn spawn_process(bin: &str, env: &[(String, String)], extra: &[(String, String)]) -> Running {
+    let all: Vec<(&str, &str)> =
+        env.iter().chain(extra).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let process = ServiceProcess::spawn(&workspace_binary(bin), &all);
+    process.http_base(Duration::from_secs(60)).await;
+    Running::Process(process)
+}
