@@ -5,6 +5,8 @@
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
 //! - [`codes`]: the unified return codes and the per-provider code tables (decision 10);
 //! - [`exchange`]: the raw request/response record of every call, redacted (decision 11);
+//! - [`http`]: sending one signed request with a timeout, and recording its exchange redacted;
+//! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`registry`]: the configured adapters by provider name.
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
@@ -14,6 +16,8 @@ pub mod adapter;
 pub mod answers;
 pub mod codes;
 pub mod exchange;
+pub mod http;
+pub mod mockpay;
 pub mod registry;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};

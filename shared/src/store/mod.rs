@@ -4,7 +4,10 @@
 //! [`payments::transition`] (and the refund equivalent), which asks the state machine, updates
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
+//!
+//! [`exchanges`] keeps the raw provider exchange log beside them.
 
 pub mod attention;
+pub mod exchanges;
 pub mod history;
 pub mod payments;

@@ -1,0 +1,572 @@
+//! The mockpay adapter: paygate's side of the sandbox provider's protocol
+//! (tests/mockpay/README.md, written from that document only).
+//!
+//! This file is the flow: build the wire request ([`transformers`]), sign it ([`signing`]), send
+//! it ([`ProviderHttp`]), and decide what the answer means for each operation through the code
+//! table ([`codes`]). The rules, in a payments engineer's terms:
+//!
+//! | operation | answer | refused | retry later | unknown |
+//! |---|---|---|---|---|
+//! | pay | `0000` (WAITING with its action, SUCCEEDED, or the current status of a repeat); `1101`/`1102` → Failed | `1106`, `1110`, `1172` | `1145`, `1198` | `9000`, HTTP 5xx, timeout, transport, unreadable, any other code |
+//! | query | `0000`; `1150` → NotFound | `1106`, `1110` | — | `9000`, timeout, transport, unreadable, any other code |
+//! | close | `0000` (CLOSED, EXPIRED, DECLINED → Failed); `1160` → Succeeded; `1150` → NotFound | `1106`, `1110` | `1145`, `1198` | as above |
+//! | refund | `0000` (PROCESSING, SUCCEEDED, FAILED) | `1106`, `1110`, `1150`, `1164`, `1165`, `1172`, `1180` | `1145`, `1198` | as above |
+//! | refund query | `0000`; `1150` → NotFound | `1106`, `1110` | — | as above |
+//!
+//! An ambiguous end never looks like success or failure: a code mockpay does not document for an
+//! operation is UNKNOWN, and so is an answer about another order. Every call returns its exchange,
+//! with the signature redacted, whatever happened.
+
+pub mod codes;
+pub mod signing;
+pub mod transformers;
+
+use crate::domain::Currency;
+use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
+use crate::providers::answers::{
+    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
+};
+use crate::providers::codes::{MappedCode, UnifiedCode};
+use crate::providers::exchange::{Exchange, ExchangeOutcome};
+use crate::providers::http::{ExchangeDraft, HttpEnd, OutboundRequest, ProviderHttp, Redaction, Sent};
+use reqwest::Method;
+use signing::Secret;
+use std::time::Duration;
+use transformers::{
+    Envelope, PaymentCreate, PaymentCreated, PaymentInfo, PaymentStatusInfo, RefundCreate, RefundInfo,
+    Unreadable,
+};
+
+/// The provider's name in commands, rows and the registry.
+pub const NAME: &str = "mockpay";
+
+/// The path notify-handler serves mockpay's notifications on, below [`MockpayConfig::notify_url_base`].
+pub const NOTIFY_PATH: &str = "/notify/mockpay";
+
+/// The request timeout when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach mockpay as one merchant.
+#[derive(Debug, Clone)]
+pub struct MockpayConfig {
+    /// mockpay's base URL, e.g. `http://127.0.0.1:7070` (a path prefix is allowed and signed).
+    pub base_url: String,
+    pub merchant_id: String,
+    pub secret: Secret,
+    /// How long one request may take, connect to last byte; after it the call is UNKNOWN.
+    pub request_timeout: Duration,
+    /// notify-handler's public base URL. When a request names no notification URL, mockpay is
+    /// told `<notify_url_base>/notify/mockpay`; without either, it sends no notifications.
+    pub notify_url_base: Option<String>,
+}
+
+impl MockpayConfig {
+    /// A configuration with the default timeout and no notification URL.
+    pub fn new(
+        base_url: impl Into<String>,
+        merchant_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            merchant_id: merchant_id.into(),
+            secret: Secret::new(secret),
+            request_timeout: DEFAULT_TIMEOUT,
+            notify_url_base: None,
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    pub fn with_notify_url_base(mut self, base: impl Into<String>) -> Self {
+        self.notify_url_base = Some(base.into());
+        self
+    }
+}
+
+/// A configuration the adapter cannot work with.
+#[derive(Debug, thiserror::Error)]
+pub enum MockpaySetupError {
+    #[error("mockpay base URL {url:?} is not usable: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("mockpay merchant id must not be empty")]
+    EmptyMerchantId,
+    #[error("mockpay merchant secret must not be empty")]
+    EmptySecret,
+    #[error("mockpay request timeout must be more than zero")]
+    ZeroTimeout,
+    #[error("building the HTTP client for mockpay failed: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// The mockpay adapter. Cheap to share: `Arc<MockpayAdapter>` in the registry.
+#[derive(Debug)]
+pub struct MockpayAdapter {
+    /// Without a trailing slash.
+    base_url: String,
+    /// The base URL's path, without a trailing slash: signed in front of every API path.
+    path_prefix: String,
+    merchant_id: String,
+    secret: Secret,
+    notify_url_base: Option<String>,
+    timeout: Duration,
+    http: ProviderHttp,
+}
+
+/// The valid form of `orderId` and `refundId`: 1 to 64 characters of `A-Z a-z 0-9 - _ . :`.
+fn valid_number(n: &str) -> bool {
+    (1..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// How the transport and envelope part of an answer reads, before the operation gives the code a
+/// meaning.
+enum Read {
+    /// An envelope with its mapped code, from a non-5xx answer.
+    Coded { code: MappedCode, envelope: Envelope },
+    /// Nothing decided: no answer, a broken one, or a 5xx.
+    Undecided { reason: String, code: MappedCode, exchange: ExchangeOutcome },
+}
+
+/// An operation's verdict, with what the exchange log says of it.
+struct Verdict<T> {
+    outcome: CallOutcome<T>,
+    exchange: ExchangeOutcome,
+    error: Option<String>,
+}
+
+impl<T> Verdict<T> {
+    fn answer(facts: T, code: MappedCode) -> Self {
+        let exchange = if code.unified == UnifiedCode::Success {
+            ExchangeOutcome::Ok
+        } else {
+            ExchangeOutcome::Declined
+        };
+        let error = (code.unified != UnifiedCode::Success).then(|| code.describe());
+        Self { outcome: CallOutcome::Answer { facts, code }, exchange, error }
+    }
+
+    fn refused(code: MappedCode) -> Self {
+        // A bad signature decides nothing about the business: the log calls it an error.
+        let exchange = if code.unified == UnifiedCode::AuthenticationFailed {
+            ExchangeOutcome::Error
+        } else {
+            ExchangeOutcome::Declined
+        };
+        Self { error: Some(code.describe()), outcome: CallOutcome::Refused { code }, exchange }
+    }
+
+    fn retry_later(code: MappedCode) -> Self {
+        Self {
+            error: Some(code.describe()),
+            outcome: CallOutcome::RetryLater { code },
+            exchange: ExchangeOutcome::Error,
+        }
+    }
+
+    fn unknown(reason: String, code: MappedCode, exchange: ExchangeOutcome) -> Self {
+        Self {
+            error: Some(reason.clone()),
+            outcome: CallOutcome::Unknown { reason, code: Some(code) },
+            exchange,
+        }
+    }
+
+    /// A provider code this operation does not expect, or an answer we cannot read.
+    fn unexpected(operation: &str, code: MappedCode) -> Self {
+        let reason = format!(
+            "mockpay answered {operation} with {}, which it does not document for {operation}; the outcome is unknown",
+            code.describe()
+        );
+        Self::unknown(reason, code, ExchangeOutcome::Error)
+    }
+
+    fn unreadable(operation: &str, code: &MappedCode, e: Unreadable) -> Self {
+        let reason = format!("{operation} answered {} but {e}; the outcome is unknown", code.provider_code);
+        Self::unknown(reason, MappedCode::local(UnifiedCode::UnreadableAnswer, e.0), ExchangeOutcome::Error)
+    }
+}
+
+impl MockpayAdapter {
+    pub fn new(config: MockpayConfig) -> Result<Self, MockpaySetupError> {
+        let url = reqwest::Url::parse(&config.base_url).map_err(|e| MockpaySetupError::BaseUrl {
+            url: config.base_url.clone(),
+            reason: e.to_string(),
+        })?;
+        let bad = |reason: &str| MockpaySetupError::BaseUrl {
+            url: config.base_url.clone(),
+            reason: reason.to_owned(),
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("it must not have a query or a fragment"));
+        }
+        if config.merchant_id.is_empty() {
+            return Err(MockpaySetupError::EmptyMerchantId);
+        }
+        if config.secret.is_empty() {
+            return Err(MockpaySetupError::EmptySecret);
+        }
+        if config.request_timeout.is_zero() {
+            return Err(MockpaySetupError::ZeroTimeout);
+        }
+        let http = ProviderHttp::new(
+            NAME,
+            config.request_timeout,
+            Redaction::headers(&[signing::HEADER_SIGNATURE]),
+        )?;
+        Ok(Self {
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            path_prefix: url.path().trim_end_matches('/').to_owned(),
+            merchant_id: config.merchant_id,
+            secret: config.secret,
+            notify_url_base: config.notify_url_base.map(|b| b.trim_end_matches('/').to_owned()),
+            timeout: config.request_timeout,
+            http,
+        })
+    }
+
+    fn notify_url(&self, asked: &Option<String>) -> Option<String> {
+        asked.clone().or_else(|| self.notify_url_base.as_ref().map(|base| format!("{base}{NOTIFY_PATH}")))
+    }
+
+    /// Signs and sends one request. `path` is below the base URL, e.g. `/v1/payments`.
+    async fn send(&self, operation: &'static str, method: Method, path: &str, body: Option<String>) -> Sent {
+        let path_and_query = format!("{}{path}", self.path_prefix);
+        let signed = signing::sign_now(
+            &self.merchant_id,
+            &self.secret,
+            method.as_str(),
+            &path_and_query,
+            body.as_deref().unwrap_or(""),
+        );
+        let mut headers = Vec::with_capacity(5);
+        if body.is_some() {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        }
+        headers.extend(signed.pairs());
+        let url = format!("{}{path}", self.base_url);
+        self.http.send(OutboundRequest { operation, method, url, headers, body }).await
+    }
+
+    /// Reads the transport end and the envelope.
+    fn read(&self, operation: &str, end: HttpEnd) -> Read {
+        match end {
+            HttpEnd::TimedOut { error } => Read::Undecided {
+                reason: format!(
+                    "no answer to {operation} within {:?}; it may or may not have happened",
+                    self.timeout
+                ),
+                code: MappedCode::local(UnifiedCode::Timeout, error),
+                exchange: ExchangeOutcome::Timeout,
+            },
+            HttpEnd::TransportFailed { error } => Read::Undecided {
+                reason: format!(
+                    "the connection failed during {operation} ({error}); it may or may not have happened"
+                ),
+                code: MappedCode::local(UnifiedCode::TransportError, error),
+                exchange: ExchangeOutcome::TransportError,
+            },
+            HttpEnd::Answered(answer) => {
+                let envelope = match Envelope::parse(&answer.body) {
+                    Ok(envelope) => envelope,
+                    Err(e) => {
+                        return Read::Undecided {
+                            reason: format!(
+                                "HTTP {} to {operation}: {e}; the outcome is unknown",
+                                answer.status
+                            ),
+                            code: MappedCode::local(UnifiedCode::UnreadableAnswer, e.0),
+                            exchange: ExchangeOutcome::Error,
+                        };
+                    }
+                };
+                let code =
+                    MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message.clone());
+                if answer.status >= 500 {
+                    // Nothing the body says is taken at its word from a server error.
+                    return Read::Undecided {
+                        reason: format!(
+                            "HTTP {} with {} to {operation}; the outcome is unknown",
+                            answer.status,
+                            code.describe()
+                        ),
+                        code,
+                        exchange: ExchangeOutcome::Error,
+                    };
+                }
+                Read::Coded { code, envelope }
+            }
+        }
+    }
+
+    /// Sends, reads, lets `decide` give the code its meaning, and finishes the exchange.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        decide: impl FnOnce(MappedCode, Envelope) -> Verdict<T>,
+    ) -> Called<T> {
+        let Sent { end, draft } = self.send(operation, method, path, body).await;
+        let verdict = match self.read(operation, end) {
+            Read::Undecided { reason, code, exchange } => Verdict::unknown(reason, code, exchange),
+            Read::Coded { code, envelope } => decide(code, envelope),
+        };
+        finish(draft, verdict)
+    }
+
+    /// A request we refuse to send (a trade number mockpay cannot take): definitive, nothing sent.
+    fn refuse_locally<T>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        why: String,
+    ) -> Called<T> {
+        let code = MappedCode {
+            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
+            unified: UnifiedCode::InvalidRequest,
+            retryable: false,
+            definitive: true,
+            message: why.clone(),
+        };
+        let url = format!("{}{path}", self.base_url);
+        let draft = ExchangeDraft::not_sent(NAME, operation, method.as_str(), &url, &why);
+        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
+        Called { outcome: CallOutcome::Refused { code }, exchange }
+    }
+
+    fn check_numbers(numbers: &[(&str, &str)]) -> Result<(), String> {
+        for (field, n) in numbers {
+            if !valid_number(n) {
+                return Err(format!(
+                    "{field} {n:?} is not 1 to 64 characters of A-Z a-z 0-9 - _ . :, which mockpay requires"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn finish<T>(draft: ExchangeDraft, verdict: Verdict<T>) -> Called<T> {
+    let exchange: Exchange = draft.finish(verdict.exchange, verdict.outcome.code(), verdict.error);
+    Called { outcome: verdict.outcome, exchange }
+}
+
+fn json_body<B: serde::Serialize>(body: &B) -> String {
+    // Plain structs of strings and integers: serialising them cannot fail.
+    serde_json::to_string(body).expect("mockpay request bodies serialise")
+}
+
+#[async_trait::async_trait]
+impl ProviderAdapter for MockpayAdapter {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn refunds_are_asynchronous(&self) -> bool {
+        true
+    }
+
+    async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
+        const OP: &str = "pay";
+        let path = "/v1/payments";
+        if let Err(why) = Self::check_numbers(&[("trade number", &request.trade_no)]) {
+            return self.refuse_locally(OP, Method::POST, path, why);
+        }
+        let body = json_body(&PaymentCreate::from_request(request, self.notify_url(&request.notify_url)));
+        let order_id = request.trade_no.as_str();
+        self.call(OP, Method::POST, path, Some(body), |code, envelope| match code.provider_code.as_str() {
+            codes::SUCCESS => {
+                match envelope.info::<PaymentCreated>("a payment").and_then(|i| i.into_facts(order_id)) {
+                    Ok(facts) => Verdict::answer(facts, code),
+                    Err(e) => Verdict::unreadable(OP, &code, e),
+                }
+            }
+            "1101" | "1102" => {
+                // A decline is final. Its info, when present, must agree that it is DECLINED.
+                let facts = match &envelope.info {
+                    None => Ok(PaymentFacts::status(PaymentStatus::Failed)),
+                    Some(_) => envelope
+                        .info::<PaymentCreated>("the declined payment")
+                        .and_then(|i| i.into_facts(order_id)),
+                };
+                match facts {
+                    Ok(facts) if facts.status == PaymentStatus::Failed => Verdict::answer(facts, code),
+                    Ok(facts) => Verdict::unreadable(
+                        OP,
+                        &code,
+                        Unreadable(format!("a decline whose payment is {:?}, not DECLINED", facts.status)),
+                    ),
+                    Err(e) => Verdict::unreadable(OP, &code, e),
+                }
+            }
+            "1145" | "1198" => Verdict::retry_later(code),
+            "1106" | "1110" | "1172" => Verdict::refused(code),
+            _ => Verdict::unexpected(OP, code),
+        })
+        .await
+    }
+
+    async fn query(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
+        const OP: &str = "query";
+        let path = format!("/v1/payments/{trade_no}");
+        if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
+            return self.refuse_locally(OP, Method::GET, &path, why);
+        }
+        self.call(OP, Method::GET, &path, None, |code, envelope| match code.provider_code.as_str() {
+            codes::SUCCESS => {
+                match envelope.info::<PaymentInfo>("a payment").and_then(|i| i.into_facts(trade_no)) {
+                    Ok(facts) => Verdict::answer(facts, code),
+                    Err(e) => Verdict::unreadable(OP, &code, e),
+                }
+            }
+            codes::NOT_FOUND => Verdict::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+            "1106" | "1110" => Verdict::refused(code),
+            _ => Verdict::unexpected(OP, code),
+        })
+        .await
+    }
+
+    async fn close(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
+        const OP: &str = "close";
+        let path = format!("/v1/payments/{trade_no}/close");
+        if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
+            return self.refuse_locally(OP, Method::POST, &path, why);
+        }
+        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |code, envelope| {
+            match code.provider_code.as_str() {
+                codes::SUCCESS => {
+                    match envelope
+                        .info::<PaymentStatusInfo>("a payment status")
+                        .and_then(|i| i.into_facts(trade_no))
+                    {
+                        Ok(facts) => Verdict::answer(facts, code),
+                        Err(e) => Verdict::unreadable(OP, &code, e),
+                    }
+                }
+                codes::ALREADY_PAID => {
+                    // Paid before the close arrived: the caller records the payment instead.
+                    let txn = envelope
+                        .info::<PaymentStatusInfo>("a payment status")
+                        .ok()
+                        .filter(|i| i.order_id == trade_no)
+                        .map(|i| i.transaction_id);
+                    let facts = PaymentFacts {
+                        provider_txn_id: txn,
+                        ..PaymentFacts::status(PaymentStatus::Succeeded)
+                    };
+                    Verdict::answer(facts, code)
+                }
+                codes::NOT_FOUND => Verdict::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+                "1145" | "1198" => Verdict::retry_later(code),
+                "1106" | "1110" => Verdict::refused(code),
+                _ => Verdict::unexpected(OP, code),
+            }
+        })
+        .await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts> {
+        const OP: &str = "refund";
+        let path = "/v1/refunds";
+        if let Err(why) = Self::check_numbers(&[
+            ("trade number", &request.trade_no),
+            ("refund number", &request.refund_trade_no),
+        ]) {
+            return self.refuse_locally(OP, Method::POST, path, why);
+        }
+        let body = json_body(&RefundCreate::from_request(request, self.notify_url(&request.notify_url)));
+        let currency = request.amount.currency();
+        self.call(OP, Method::POST, path, Some(body), |code, envelope| match code.provider_code.as_str() {
+            codes::SUCCESS => match envelope
+                .info::<RefundInfo>("a refund")
+                .and_then(|i| i.into_facts(&request.trade_no, &request.refund_trade_no, currency))
+            {
+                Ok(facts) => Verdict::answer(facts, code),
+                Err(e) => Verdict::unreadable(OP, &code, e),
+            },
+            "1106" | "1110" | "1150" | "1164" | "1165" | "1172" | "1180" => Verdict::refused(code),
+            "1145" | "1198" => Verdict::retry_later(code),
+            _ => Verdict::unexpected(OP, code),
+        })
+        .await
+    }
+
+    async fn refund_query(
+        &self,
+        trade_no: &str,
+        refund_trade_no: &str,
+        currency: Currency,
+    ) -> Called<RefundFacts> {
+        const OP: &str = "refund_query";
+        let path = format!("/v1/refunds/{refund_trade_no}");
+        if let Err(why) =
+            Self::check_numbers(&[("trade number", trade_no), ("refund number", refund_trade_no)])
+        {
+            return self.refuse_locally(OP, Method::GET, &path, why);
+        }
+        self.call(OP, Method::GET, &path, None, |code, envelope| match code.provider_code.as_str() {
+            codes::SUCCESS => match envelope
+                .info::<RefundInfo>("a refund")
+                .and_then(|i| i.into_facts(trade_no, refund_trade_no, currency))
+            {
+                Ok(facts) => Verdict::answer(facts, code),
+                Err(e) => Verdict::unreadable(OP, &code, e),
+            },
+            codes::NOT_FOUND => Verdict::answer(RefundFacts::status(RefundStatus::NotFound), code),
+            "1106" | "1110" => Verdict::refused(code),
+            _ => Verdict::unexpected(OP, code),
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trade_numbers_are_checked_against_mockpays_alphabet() {
+        assert!(valid_number("0190a1b2c3d4e5f60718293a4b5c6d7e"));
+        assert!(valid_number("ord-1001.a_b:c"));
+        assert!(!valid_number(""));
+        assert!(!valid_number("a/b"));
+        assert!(!valid_number(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn a_bad_configuration_is_named() {
+        let err = MockpayAdapter::new(MockpayConfig::new("not a url", "m1", "s")).unwrap_err();
+        assert!(err.to_string().contains("not a url"), "{err}");
+        let err = MockpayAdapter::new(MockpayConfig::new("http://127.0.0.1:1", "", "s")).unwrap_err();
+        assert!(matches!(err, MockpaySetupError::EmptyMerchantId));
+        let err = MockpayAdapter::new(MockpayConfig::new("http://127.0.0.1:1", "m1", "")).unwrap_err();
+        assert!(matches!(err, MockpaySetupError::EmptySecret));
+    }
+
+    #[test]
+    fn the_notification_url_comes_from_the_request_or_the_base() {
+        let adapter = MockpayAdapter::new(
+            MockpayConfig::new("http://127.0.0.1:1/", "m1", "s").with_notify_url_base("http://n:8083/"),
+        )
+        .unwrap();
+        assert_eq!(adapter.notify_url(&None).as_deref(), Some("http://n:8083/notify/mockpay"));
+        assert_eq!(adapter.notify_url(&Some("http://x/y".into())).as_deref(), Some("http://x/y"));
+        assert_eq!(adapter.base_url, "http://127.0.0.1:1");
+        assert_eq!(adapter.path_prefix, "");
+    }
+
+    #[test]
+    fn the_secret_does_not_show_in_the_adapters_debug() {
+        let adapter =
+            MockpayAdapter::new(MockpayConfig::new("http://127.0.0.1:1", "m1", "very-secret")).unwrap();
+        assert!(!format!("{adapter:?}").contains("very-secret"));
+    }
+}
