@@ -14,7 +14,7 @@
 
 use super::payments::{Payment, StoreError};
 use crate::domain::Money;
-use crate::state_machine::{BalanceError, PaymentEvent, PaymentState, PaymentBalance};
+use crate::state_machine::{BalanceError, PaymentBalance, PaymentEvent, PaymentState};
 use sqlx::PgConnection;
 
 /// Why a balance operation did not happen. Nothing was written in either case.
@@ -63,7 +63,11 @@ pub async fn release(conn: &mut PgConnection, payment: &mut Payment, amount: Mon
 /// event that follows ([`PaymentEvent::RefundSucceededFull`] when nothing captured remains,
 /// otherwise [`PaymentEvent::RefundSucceededPartial`]), which the caller applies with
 /// [`super::payments::transition`] in the same transaction.
-pub async fn settle(conn: &mut PgConnection, payment: &mut Payment, amount: Money) -> Result<PaymentEvent, Error> {
+pub async fn settle(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    amount: Money,
+) -> Result<PaymentEvent, Error> {
     let mut balance = of(payment)?;
     let event = balance.settle(amount)?;
     write(conn, payment, balance).await?;

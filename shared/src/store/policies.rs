@@ -41,7 +41,11 @@ impl Policy {
 }
 
 /// The policy of `merchant_id` in `currency`, or the defaults ([`Policy::default_for`]).
-pub async fn get(conn: &mut PgConnection, merchant_id: &str, currency: Currency) -> Result<Policy, StoreError> {
+pub async fn get(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    currency: Currency,
+) -> Result<Policy, StoreError> {
     let row: Option<(Option<i64>, bool)> = sqlx::query_as(
         "SELECT refund_approval_over_minor, auto_refund_paid_after_close FROM merchant_policies
           WHERE merchant_id = $1 AND currency = $2",
@@ -51,10 +55,8 @@ pub async fn get(conn: &mut PgConnection, merchant_id: &str, currency: Currency)
     .fetch_optional(conn)
     .await?;
     let Some((over, auto_refund)) = row else { return Ok(Policy::default_for(merchant_id, currency)) };
-    let refund_approval_over = over
-        .map(|minor| Money::from_minor(minor, currency))
-        .transpose()
-        .map_err(|e: ValidationError| {
+    let refund_approval_over =
+        over.map(|minor| Money::from_minor(minor, currency)).transpose().map_err(|e: ValidationError| {
             let reason = format!("merchant policy {merchant_id}/{currency}: stored row is not valid: {e}");
             StoreError::Database(sqlx::Error::Decode(reason.into()))
         })?;

@@ -127,7 +127,11 @@ pub enum Created {
 ///
 /// Creating a refund reserves nothing: the dispatcher reserves its amount in the payment's
 /// balance ([`super::balance::reserve`]) under the payment's lock when it applies the refund.
-pub async fn create(conn: &mut PgConnection, new: &NewRefund, cause: Option<Uuid>) -> Result<Created, StoreError> {
+pub async fn create(
+    conn: &mut PgConnection,
+    new: &NewRefund,
+    cause: Option<Uuid>,
+) -> Result<Created, StoreError> {
     let sql = format!(
         "INSERT INTO refunds (id, payment_id, merchant_id, refund_no, amount_minor, currency, state, reason,
                               requested_by, request_fingerprint)
@@ -178,8 +182,11 @@ pub async fn find_by_no(
     refund_no: &str,
 ) -> Result<Option<Refund>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND refund_no = $2");
-    let row: Option<Row> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(merchant_id).bind(refund_no).fetch_optional(conn).await?;
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(merchant_id)
+        .bind(refund_no)
+        .fetch_optional(conn)
+        .await?;
     row.map(Refund::try_from).transpose()
 }
 
