@@ -205,6 +205,7 @@ async fn migrations_apply_cleanly_and_create_every_table() {
         "provider_exchanges",
         "notifications",
         "attention",
+        "merchant_policies",
     ] {
         assert!(tables.iter().any(|t| t == expected), "table {expected} missing from {tables:?}");
     }
@@ -812,4 +813,38 @@ async fn violation_kinds_are_told_apart() {
     let name = constraints::PAYMENTS_MERCHANT_ORDER_UNIQUE;
     assert!(is_violation(&err, ConstraintKind::Unique, name));
     assert!(!is_violation(&err, ConstraintKind::Check, name));
+}
+
+#[tokio::test]
+async fn merchant_policies_are_one_per_merchant_and_currency_with_sane_thresholds() {
+    let db = migrated().await;
+    let pool = &db.pool;
+    let insert = |merchant: &'static str, currency: &'static str, over: Option<i64>| {
+        sqlx::query(
+            "INSERT INTO merchant_policies (merchant_id, currency, refund_approval_over_minor) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(merchant)
+        .bind(currency)
+        .bind(over)
+        .execute(pool)
+    };
+    insert("m-1", "CNY", Some(10_000)).await.unwrap();
+    insert("m-1", "USD", None).await.unwrap();
+    assert_refused_by(insert("m-1", "CNY", None).await, ConstraintKind::Unique, "merchant_policies_pkey");
+    assert_refused_by(
+        insert("m-2", "CNY", Some(-1)).await,
+        ConstraintKind::Check,
+        "merchant_policies_threshold_non_negative",
+    );
+    assert_refused_by(
+        insert("m-2", "cny", None).await,
+        ConstraintKind::Check,
+        "merchant_policies_currency_iso4217",
+    );
+    assert_refused_by(
+        insert(" ", "CNY", None).await,
+        ConstraintKind::Check,
+        "merchant_policies_merchant_not_blank",
+    );
 }

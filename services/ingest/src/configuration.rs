@@ -29,4 +29,68 @@ pub struct Config {
     #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8081",
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
+
+    /// The payment providers this system takes payments through, comma-separated. A pay command
+    /// naming another provider is rejected.
+    #[arg(long, env = "PROVIDERS", value_name = "PROVIDERS", default_value = "mockpay",
+          value_parser = parse_providers)]
+    pub providers: Providers,
+}
+
+/// The configured provider names (at least one; each a lower-case token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Providers(Vec<String>);
+
+impl Providers {
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn contains(&self, provider: &str) -> bool {
+        self.0.iter().any(|p| p == provider)
+    }
+}
+
+fn parse_providers(s: &str) -> Result<Providers, String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in s.split(',').map(str::trim) {
+        let ok = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(format!(
+                "expected a comma-separated list of provider names of a-z 0-9 _, such as mockpay,stripe (got {name:?})"
+            ));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(Providers(names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("ingest").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn providers_default_to_mockpay_and_take_a_list() {
+        assert_eq!(parse(&[]).unwrap().providers.names(), ["mockpay"]);
+        let c = parse(&["--providers", "mockpay, stripe,mockpay"]).unwrap();
+        assert_eq!(c.providers.names(), ["mockpay", "stripe"]);
+        assert!(c.providers.contains("stripe") && !c.providers.contains("alipay"));
+    }
+
+    #[test]
+    fn a_malformed_provider_list_names_the_variable_and_the_form() {
+        for bad in ["", "mockpay,", "Stripe", "a b"] {
+            let err = parse(&["--providers", bad]).expect_err(bad);
+            assert!(err.contains("PROVIDERS") && err.contains("comma-separated"), "{bad:?}: {err}");
+        }
+    }
 }

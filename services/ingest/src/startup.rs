@@ -1,17 +1,28 @@
 //! Building the ingest application: everything that can fail at start-up happens in
 //! [`Application::build`], so that tests start the real service on a random port against a
 //! fresh database and vhost, exactly as `main` does.
+//!
+//! It runs two workers besides the HTTP endpoints, each on its own broker connection under its
+//! own [`Supervisor`] (docs/broker.md): the consumer of the commands queue (retries by requeue,
+//! since the TTL ladder leads only back to the orders exchange) and the outbox relay that
+//! publishes the work and the rejections the handler committed.
 
 use crate::configuration::Config;
+use crate::handler::CommandHandler;
+use crate::metrics::CommandMetrics;
+use paygate::broker::connection::Supervisor;
+use paygate::broker::consumer::{Consumer, ConsumerConfig};
+use paygate::broker::{BrokerMetrics, OutboxRelay};
 use paygate::runtime::entrypoint::Service;
-use paygate::runtime::service::ServiceCore;
+use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
 use std::net::SocketAddr;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     core: ServiceCore,
+    consumer: Consumer<CommandHandler>,
+    relay: OutboxRelay,
 }
 
 impl Application {
@@ -30,11 +41,47 @@ impl Service for Application {
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
-        let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core })
+        let mut core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
+        let broker_metrics = BrokerMetrics::new(&mut core.registry);
+        let handler = CommandHandler::new(
+            core.topology.clone(),
+            config.providers.clone(),
+            CommandMetrics::new(&mut core.registry),
+        );
+        let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())
+            .with_shutdown_grace(config.common.shutdown_grace);
+        let consumer = Consumer::new(
+            consumer_config,
+            core.topology.clone(),
+            core.db.clone(),
+            handler,
+            broker_metrics.clone(),
+        )
+        .map_err(|e| StartupError::Topology { reason: e.to_string() })?;
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics);
+        Ok(Self { core, consumer, relay })
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.core.serve(axum::Router::new(), JoinSet::new(), shutdown).await
+        let Application { core, consumer, relay } = self;
+        let amqp_url = core.common.amqp_url.clone();
+        let mut workers = Workers::new();
+
+        let supervisor =
+            Supervisor::new(amqp_url.clone(), "ingest/commands").declaring(core.topology.clone());
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            consumer.run(&supervisor, &stop).await;
+            Ok(())
+        });
+
+        let supervisor = Supervisor::new(amqp_url, "ingest/outbox").declaring(core.topology.clone());
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            relay.run(&supervisor, &stop).await;
+            Ok(())
+        });
+
+        core.serve(axum::Router::new(), workers, shutdown).await
     }
 }

@@ -405,15 +405,18 @@ impl Topology {
         dlq_of(queue)
     }
     /// Whether a message published to `exchange` must reach a queue (publish with `mandatory`,
-    /// and treat a return as an error). True for every exchange but the events exchange and the
-    /// default exchange.
+    /// and treat a return as an error). True for every exchange but the events exchange, whose
+    /// queues belong to upstream: an event nobody has bound a queue for is not an error of ours.
+    /// The same holds for replies, published to the default exchange (`""`) with the requester's
+    /// `reply_to` queue as routing key: that queue is upstream's, and a reply queue that is gone
+    /// must not hold up the outbox (a returned mandatory message would be retried for ever).
     pub fn requires_route(&self, exchange: &str) -> bool {
-        // The events exchange and the default exchange (replies to upstream's `reply_to` queues)
-        // lead to queues upstream owns: nobody listening is not our error and must not block the
-        // outbox.
-        !exchange.is_empty() && exchange != self.events_exchange()
+        exchange != self.events_exchange() && exchange != DEFAULT_EXCHANGE
     }
 }
+
+/// The AMQP default exchange: routes to the queue named by the routing key (replies go here).
+pub const DEFAULT_EXCHANGE: &str = "";
 
 fn dlq_of(queue: &str) -> String {
     format!("{queue}{DLQ_SUFFIX}")
@@ -479,6 +482,15 @@ mod tests {
         assert_eq!(t.events_exchange(), "paygate.events");
         assert_eq!(t.dlx(), "paygate.dlx");
         assert_eq!(t.dlq(&t.shard_queue(0)), "paygate.orders.shard.0.dlq");
+    }
+
+    #[test]
+    fn only_our_own_exchanges_require_a_route() {
+        let t = Topology::default();
+        assert!(t.requires_route(&t.orders_exchange()));
+        assert!(t.requires_route(&t.retry_exchange()));
+        assert!(!t.requires_route(&t.events_exchange()), "upstream's queues");
+        assert!(!t.requires_route(DEFAULT_EXCHANGE), "replies to upstream's reply_to queue");
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Persistence of orders: payments and refunds, and the one place their state changes.
 //!
 //! A state change is never an `UPDATE … SET state` written by hand: it goes through
-//! [`payments::transition`] (and the refund equivalent), which asks the state machine, updates
+//! [`payments::transition`] (and [`refunds::transition`]), which asks the state machine, updates
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
 //!
 //! [`exchanges`] keeps the raw provider exchange log beside them.
 
 pub mod attention;
+pub mod balance;
 pub mod exchanges;
 pub mod history;
 pub mod payments;
+pub mod policies;
+pub mod refunds;

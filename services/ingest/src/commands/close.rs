@@ -1,0 +1,29 @@
+//! `command.close`: close an unpaid payment.
+//!
+//! parse: [`OrderRef`] (merchant and order number).
+//! apply: the payment must exist. Whether it can still be closed is the dispatcher's to decide
+//! under the payment's lock (a payment may be paid while the close is on its way).
+//! emit: `order.close` with reason `requested`.
+
+use super::{Context, Rejection, Verdict, route, store_error};
+use paygate::broker::consumer::HandlerError;
+use paygate::domain::ValidationError;
+use paygate::messages::commands::OrderRef;
+use paygate::messages::orders::{CloseReason, OrderWork};
+use paygate::store::payments;
+use sqlx::PgConnection;
+
+pub async fn apply(
+    conn: &mut PgConnection,
+    ctx: &Context<'_>,
+    cmd: &OrderRef,
+) -> Result<Verdict, HandlerError> {
+    let merchant = cmd.merchant_id.as_str();
+    let order_no = cmd.merchant_order_no.as_str();
+    let Some(payment) = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)? else {
+        let rule = format!("no payment with this number for merchant {merchant}");
+        return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("merchant_order_no", rule)));
+    };
+    route(conn, ctx, &OrderWork::Close { payment_id: payment.id, reason: CloseReason::Requested }).await?;
+    Ok(Verdict::Accepted)
+}

@@ -1,0 +1,167 @@
+//! The commands ingest takes, one module each: every module reads as parse → apply → emit.
+//! Parsing is [`Command::parse`](paygate::messages::commands::Command::parse) (shared, so the
+//! contract in docs/messages.md is tested in one place); `apply` checks the command against the
+//! database, pre-commits what is new, and routes the work to the order's shard through the
+//! outbox, all in the consumer's transaction. A refused command becomes a [`Verdict::Rejected`],
+//! which the handler turns into a `command.rejected` event (`crate::rejection`).
+//!
+//! Ingest never changes an order that exists: that is the provider-dispatcher's alone
+//! (ARCHITECTURE.md, decision 1). It inserts new payments and refunds, and emits work.
+
+pub mod close;
+pub mod decide_refund;
+pub mod pay;
+pub mod query;
+pub mod refund;
+
+use crate::configuration::Providers;
+use paygate::broker::consumer::HandlerError;
+use paygate::broker::envelope::Envelope;
+use paygate::broker::outbox::{self, OutboxError};
+use paygate::broker::topology::Topology;
+use paygate::domain::ValidationError;
+use paygate::messages::orders::OrderWork;
+use paygate::store::payments::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+/// What every command's `apply` needs besides the database.
+pub struct Context<'a> {
+    pub topology: &'a Topology,
+    pub providers: &'a Providers,
+    /// The command's envelope: its message id is the cause in the history, its correlation id
+    /// and `reply_to` travel on with the work.
+    pub cause: &'a Envelope<Value>,
+}
+
+/// What became of a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// New work was routed to the order's shard.
+    Accepted,
+    /// The same command was seen before: the order's current state is reported again.
+    Duplicate,
+    /// Refused, with the field and the rule.
+    Rejected(Rejection),
+}
+
+impl Verdict {
+    /// The metrics label: `accepted`, `duplicate` or `rejected`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// A refused command: the broken rule, and which merchant order it was about when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub error: ValidationError,
+    pub merchant_id: Option<String>,
+    pub merchant_order_no: Option<String>,
+}
+
+impl Rejection {
+    /// A rejection about a known merchant (and order, when the command names one).
+    pub fn of(merchant_id: &str, merchant_order_no: Option<&str>, error: ValidationError) -> Verdict {
+        Verdict::Rejected(Rejection {
+            error,
+            merchant_id: Some(merchant_id.to_owned()),
+            merchant_order_no: merchant_order_no.map(str::to_owned),
+        })
+    }
+}
+
+/// The request fingerprint of a parsed command: `sha256:` and the hex SHA-256 of its canonical
+/// JSON (object keys sorted at every level, no whitespace). The same command gives the same
+/// fingerprint whatever the order of the fields upstream sent; any parameter that differs gives
+/// another, which is how a repeat is told from an idempotency conflict.
+pub fn fingerprint<T: Serialize>(command: &T) -> String {
+    let value = serde_json::to_value(command).unwrap_or(Value::Null);
+    let mut canonical = String::new();
+    write_canonical(&value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in digest.iter() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Puts `work` in the outbox for the orders exchange, keyed on its payment id so that it lands
+/// on the order's shard. It carries the command's correlation id and `reply_to`.
+pub async fn route(conn: &mut PgConnection, ctx: &Context<'_>, work: &OrderWork) -> Result<(), HandlerError> {
+    let order_key = work.payment_id().to_string();
+    let mut envelope = Envelope::new(work.message_type(), order_key.clone(), work).caused_by(ctx.cause);
+    envelope.reply_to = ctx.cause.reply_to.clone();
+    outbox::enqueue(conn, &ctx.topology.orders_exchange(), &order_key, &envelope).await.map_err(outbox_error)
+}
+
+/// A store error as the consumer sees it: the database may work next time; anything else will
+/// not (a corrupt row, a refused transition, a lost race under a lock).
+pub fn store_error(e: StoreError) -> HandlerError {
+    match e {
+        StoreError::Database(e) => HandlerError::from(e),
+        other => HandlerError::permanent(other),
+    }
+}
+
+/// An outbox error as the consumer sees it: only a database error is worth retrying.
+pub fn outbox_error(e: OutboxError) -> HandlerError {
+    match e {
+        OutboxError::Db(e) => HandlerError::from(e),
+        other => HandlerError::permanent(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprints_ignore_field_order_and_see_every_value() {
+        let a = fingerprint(&json!({"b": 1, "a": {"y": [1, 2], "x": "s"}}));
+        let b = fingerprint(&json!({"a": {"x": "s", "y": [1, 2]}, "b": 1}));
+        assert_eq!(a, b);
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 64, "{a}");
+        assert_ne!(a, fingerprint(&json!({"a": {"x": "s", "y": [2, 1]}, "b": 1})));
+        assert_ne!(a, fingerprint(&json!({"a": {"x": "s", "y": [1, 2]}, "b": "1"})));
+    }
+}

@@ -1,0 +1,72 @@
+//! The consumer's handler for the commands queue: parse the envelope's payload into a
+//! [`Command`], apply it (`crate::commands`), and answer a refusal with `command.rejected`
+//! (`crate::rejection`), all in the transaction the consumer gives (effect, outbox and inbox row
+//! commit together).
+//!
+//! A command is always `Done` once decided, accepted or rejected: a rejection is an answer, not
+//! a failure, and retrying it would only say the same again. Database trouble is a transient
+//! error (the consumer retries). A body that is not an envelope never reaches this handler: the
+//! consumer dead-letters it with the reason (`paygate::broker::consumer`, step 1).
+
+use crate::commands::{self, Context, Verdict};
+use crate::configuration::Providers;
+use crate::metrics::CommandMetrics;
+use crate::rejection;
+use paygate::broker::consumer::{Delivered, Handler, HandlerError, Outcome};
+use paygate::broker::topology::Topology;
+use paygate::messages::commands::Command;
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::sync::Arc;
+
+pub struct CommandHandler {
+    topology: Arc<Topology>,
+    providers: Providers,
+    metrics: CommandMetrics,
+}
+
+impl CommandHandler {
+    pub fn new(topology: Arc<Topology>, providers: Providers, metrics: CommandMetrics) -> Self {
+        Self { topology, providers, metrics }
+    }
+
+    async fn decide(&self, conn: &mut PgConnection, msg: &Delivered) -> Result<Verdict, HandlerError> {
+        let cause = &msg.envelope;
+        let command = match Command::parse(&cause.message_type, cause.payload.clone()) {
+            Ok(command) => command,
+            Err(error) => return Ok(Verdict::Rejected(rejection::unparsed(error, &cause.payload))),
+        };
+        let ctx = Context { topology: &self.topology, providers: &self.providers, cause };
+        match &command {
+            Command::Pay(c) => commands::pay::apply(conn, &ctx, c).await,
+            Command::Refund(c) => commands::refund::apply(conn, &ctx, c).await,
+            Command::Close(c) => commands::close::apply(conn, &ctx, c).await,
+            Command::Query(c) => commands::query::apply(conn, &ctx, c).await,
+            Command::ApproveRefund(c) => commands::decide_refund::apply(conn, &ctx, c, true).await,
+            Command::RejectRefund(c) => commands::decide_refund::apply(conn, &ctx, c, false).await,
+        }
+    }
+}
+
+impl Handler for CommandHandler {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msg: &Delivered,
+    ) -> Result<Outcome, HandlerError> {
+        let conn: &mut PgConnection = tx;
+        let verdict = self.decide(conn, msg).await?;
+        if let Verdict::Rejected(rejection) = &verdict {
+            tracing::info!(
+                message_id = %msg.envelope.message_id,
+                command = %msg.envelope.message_type,
+                field = rejection.error.field(),
+                rule = rejection.error.rule(),
+                "command rejected"
+            );
+            rejection::emit(conn, &self.topology, &msg.envelope, rejection).await?;
+        }
+        // Counted before the consumer commits: a commit that fails is retried and counted again.
+        self.metrics.count(&msg.envelope.message_type, verdict.outcome());
+        Ok(Outcome::Done)
+    }
+}

@@ -1,0 +1,316 @@
+//! Refunds: creating one (pre-commit, idempotent on the merchant's refund number), reading one,
+//! locking one, and moving it through the refund state machine.
+//!
+//! Ingest only creates refunds (state `requested`); the provider-dispatcher is the only writer
+//! of a refund once it exists, through [`transition`] and the balance operations in
+//! [`super::balance`], under the payment's row lock.
+
+use super::history::{self, TransitionRecord};
+use super::payments::StoreError;
+use crate::domain::{Currency, Money, ValidationError};
+use crate::state_machine::{RefundEvent, RefundState, refund as machine};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A refund about to be created.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub merchant_id: String,
+    pub refund_no: String,
+    /// In the payment's currency (the composite foreign key refuses another).
+    pub amount: Money,
+    pub reason: Option<String>,
+    /// Who asked for it; an approver must be someone else.
+    pub requested_by: String,
+    /// A digest of the command's parameters: the same refund number with another digest is an
+    /// idempotency conflict.
+    pub request_fingerprint: String,
+}
+
+/// A refund as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refund {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub merchant_id: String,
+    pub refund_no: String,
+    pub amount: Money,
+    pub state: RefundState,
+    pub reason: Option<String>,
+    pub requested_by: String,
+    pub approved_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+    pub provider_refund_id: Option<String>,
+    pub request_fingerprint: String,
+    pub version: i64,
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub check_attempt: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    payment_id: Uuid,
+    merchant_id: String,
+    refund_no: String,
+    amount_minor: i64,
+    currency: String,
+    state: String,
+    reason: Option<String>,
+    requested_by: String,
+    approved_by: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+    decision_reason: Option<String>,
+    provider_refund_id: Option<String>,
+    request_fingerprint: String,
+    version: i64,
+    next_check_at: Option<DateTime<Utc>>,
+    check_attempt: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for Refund {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let corrupt = |e: ValidationError| StoreError::Corrupt { id: r.id, reason: e.to_string() };
+        let currency = Currency::parse(&r.currency).map_err(corrupt)?;
+        Ok(Refund {
+            amount: Money::from_minor(r.amount_minor, currency).map_err(corrupt)?,
+            state: r.state.parse().map_err(corrupt)?,
+            id: r.id,
+            payment_id: r.payment_id,
+            merchant_id: r.merchant_id,
+            refund_no: r.refund_no,
+            reason: r.reason,
+            requested_by: r.requested_by,
+            approved_by: r.approved_by,
+            decided_at: r.decided_at,
+            decision_reason: r.decision_reason,
+            provider_refund_id: r.provider_refund_id,
+            request_fingerprint: r.request_fingerprint,
+            version: r.version,
+            next_check_at: r.next_check_at,
+            check_attempt: r.check_attempt,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, payment_id, merchant_id, refund_no, amount_minor, currency::text AS currency, state, \
+     reason, requested_by, approved_by, decided_at, decision_reason, provider_refund_id, request_fingerprint, \
+     version, next_check_at, check_attempt, created_at, updated_at";
+
+/// The outcome of [`create`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The refund is new; its creation is in the history.
+    New(Refund),
+    /// A refund with this merchant refund number already existed; nothing was written. The
+    /// caller compares fingerprints to tell a duplicate from a conflict.
+    Existing(Refund),
+}
+
+/// Creates the refund in state `requested` with its first history row, or returns the one that
+/// already has this (merchant, refund number). Concurrent creations of the same refund number
+/// are settled by the unique constraint: exactly one is `New`. A payment that does not exist,
+/// or has another merchant or currency, is refused by the database (`refunds_payment_fk`).
+///
+/// Creating a refund reserves nothing: the dispatcher reserves its amount in the payment's
+/// balance ([`super::balance::reserve`]) under the payment's lock when it applies the refund.
+pub async fn create(
+    conn: &mut PgConnection,
+    new: &NewRefund,
+    cause: Option<Uuid>,
+) -> Result<Created, StoreError> {
+    let sql = format!(
+        "INSERT INTO refunds (id, payment_id, merchant_id, refund_no, amount_minor, currency, state, reason,
+                              requested_by, request_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9)
+         ON CONFLICT (merchant_id, refund_no) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(new.id)
+        .bind(new.payment_id)
+        .bind(&new.merchant_id)
+        .bind(&new.refund_no)
+        .bind(new.amount.minor_units())
+        .bind(new.amount.currency().code())
+        .bind(&new.reason)
+        .bind(&new.requested_by)
+        .bind(&new.request_fingerprint)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match inserted {
+        Some(row) => {
+            let refund = Refund::try_from(row)?;
+            let record = TransitionRecord {
+                payment_id: refund.payment_id,
+                refund_id: Some(refund.id),
+                from_state: None,
+                to_state: RefundState::Requested.as_str(),
+                event: "created",
+                version: 0,
+                cause_message_id: cause,
+                detail: serde_json::json!({}),
+            };
+            history::append(conn, &record).await?;
+            Ok(Created::New(refund))
+        }
+        None => {
+            // As for payments: the insert waited on the unique index for the winner to commit.
+            let existing = find_by_no(conn, &new.merchant_id, &new.refund_no).await?;
+            existing.map(Created::Existing).ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        }
+    }
+}
+
+/// The refund with this merchant refund number, if any (no lock).
+pub async fn find_by_no(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    refund_no: &str,
+) -> Result<Option<Refund>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND refund_no = $2");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(merchant_id)
+        .bind(refund_no)
+        .fetch_optional(conn)
+        .await?;
+    row.map(Refund::try_from).transpose()
+}
+
+/// The refund with this id, if any (no lock).
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(Refund::try_from).transpose()
+}
+
+/// The refund, locked for the rest of the caller's transaction (`FOR UPDATE`). The dispatcher
+/// locks the payment first ([`super::payments::lock`]), then the refund, always in that order.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 FOR UPDATE");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(Refund::try_from).transpose()
+}
+
+/// Every refund of a payment, oldest first (no lock).
+pub async fn of_payment(conn: &mut PgConnection, payment_id: Uuid) -> Result<Vec<Refund>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id");
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(payment_id).fetch_all(conn).await?;
+    rows.into_iter().map(Refund::try_from).collect()
+}
+
+/// What [`transition`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The refund moved; the history has the row for `version`.
+    Moved { from: RefundState, to: RefundState, version: i64 },
+    /// The state already reflects the event (a repeat): nothing was written.
+    AlreadyApplied,
+}
+
+impl Applied {
+    /// Whether anything changed.
+    pub fn moved(&self) -> bool {
+        matches!(self, Applied::Moved { .. })
+    }
+}
+
+/// Moves `refund` (locked by the caller) by `event`, through the refund state machine: updates
+/// the row under a version guard and appends the history row, in the caller's transaction. A
+/// refused event changes nothing and returns [`StoreError::Refused`]. Exactly like
+/// [`super::payments::transition`]; the balance operations are separate ([`super::balance`]).
+pub async fn transition(
+    conn: &mut PgConnection,
+    refund: &mut Refund,
+    event: RefundEvent,
+    cause: Option<Uuid>,
+    detail: Value,
+) -> Result<Applied, StoreError> {
+    let to = match machine::transition(refund.state, event) {
+        Ok(to) => to,
+        Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
+        Err(e) => return Err(StoreError::Refused(e)),
+    };
+    let updated =
+        sqlx::query("UPDATE refunds SET state = $3, version = version + 1 WHERE id = $1 AND version = $2")
+            .bind(refund.id)
+            .bind(refund.version)
+            .bind(to.as_str())
+            .execute(&mut *conn)
+            .await?;
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::Concurrent { id: refund.id, expected: refund.version });
+    }
+    let from = refund.state;
+    let version = refund.version + 1;
+    let record = TransitionRecord {
+        payment_id: refund.payment_id,
+        refund_id: Some(refund.id),
+        from_state: Some(from.as_str()),
+        to_state: to.as_str(),
+        event: event.as_str(),
+        version,
+        cause_message_id: cause,
+        detail,
+    };
+    history::append(conn, &record).await?;
+    refund.state = to;
+    refund.version = version;
+    Ok(Applied::Moved { from, to, version })
+}
+
+/// Records a person's decision on a refund awaiting approval, with the same transaction's
+/// [`transition`] (`approved` or `approval_rejected`): `approved_by` only for an approval
+/// (the database refuses an approver who is the requester, `refunds_approver_not_requester`),
+/// `decided_at` and `decision_reason` for both. Who rejected belongs in the transition's detail.
+pub async fn record_decision(
+    conn: &mut PgConnection,
+    refund: &mut Refund,
+    approved_by: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let decided_at: DateTime<Utc> = sqlx::query_scalar(
+        "UPDATE refunds SET approved_by = $2, decided_at = now(), decision_reason = $3 WHERE id = $1
+         RETURNING decided_at",
+    )
+    .bind(refund.id)
+    .bind(approved_by)
+    .bind(reason)
+    .fetch_one(conn)
+    .await?;
+    refund.approved_by = approved_by.map(str::to_owned);
+    refund.decided_at = Some(decided_at);
+    refund.decision_reason = reason.map(str::to_owned);
+    Ok(())
+}
+
+/// Records the provider's id for the refund. Only fills in: a known id is never replaced.
+pub async fn record_provider_refund_id(
+    conn: &mut PgConnection,
+    refund: &mut Refund,
+    provider_refund_id: &str,
+) -> Result<(), StoreError> {
+    if refund.provider_refund_id.is_some() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE refunds SET provider_refund_id = $2 WHERE id = $1 AND provider_refund_id IS NULL")
+        .bind(refund.id)
+        .bind(provider_refund_id)
+        .execute(conn)
+        .await?;
+    refund.provider_refund_id = Some(provider_refund_id.to_owned());
+    Ok(())
+}
