@@ -1,0 +1,442 @@
+//! ingest against real PostgreSQL and RabbitMQ: commands published to the commands exchange, and
+//! what comes out of it: payment and refund rows, work on the order shards, `command.rejected`
+//! events (and replies), dead letters, metrics. Each test runs the real application on a fresh
+//! database and vhost (`support`), and waits by polling, never by sleeping.
+
+#[path = "commands/support.rs"]
+mod support;
+
+use paygate::broker::envelope::Envelope;
+use serde_json::{Value, json};
+use support::{Ingest, REPLIES, Seen};
+
+fn pay(order_no: &str) -> Value {
+    json!({
+        "merchant_id": "m-1", "merchant_order_no": order_no, "amount": "12.34", "currency": "CNY",
+        "provider": "mockpay", "pay_method": "qr", "order_type": "retail", "subject": "Coffee",
+        "metadata": {"table": 7}
+    })
+}
+
+fn command(message_type: &str, payload: Value) -> Envelope<Value> {
+    let key = format!(
+        "{}:{}",
+        payload["merchant_id"].as_str().unwrap_or("m"),
+        payload["merchant_order_no"].as_str().or(payload["refund_no"].as_str()).unwrap_or("x")
+    );
+    Envelope::new(message_type, key, payload).with_correlation_id(format!("req-{}", uuid::Uuid::now_v7()))
+}
+
+fn field(seen: &Seen) -> &str {
+    seen.envelope.payload["field"].as_str().unwrap_or_default()
+}
+
+fn message(seen: &Seen) -> &str {
+    seen.envelope.payload["message"].as_str().unwrap_or_default()
+}
+
+/// Pays `order_no` through ingest, waits for its dispatch, and marks it succeeded as the
+/// dispatcher would once the provider confirms (ingest itself never does). Returns its id.
+async fn paid(app: &Ingest, order_no: &str, amount: &str) -> uuid::Uuid {
+    let mut payload = pay(order_no);
+    payload["amount"] = json!(amount);
+    app.publish(&command("command.pay", payload)).await;
+    let id: uuid::Uuid =
+        paygate_test_support::eventually_some("the payment row", support::WITHIN, || async {
+            sqlx::query_scalar("SELECT id FROM payments WHERE merchant_order_no = $1")
+                .bind(order_no)
+                .fetch_optional(&app.db.pool)
+                .await
+                .unwrap()
+        })
+        .await;
+    let expected = json!(id);
+    app.wait_for("the dispatch", "order.dispatch_pay", |s| s.envelope.payload["payment_id"] == expected)
+        .await;
+    sqlx::query("UPDATE payments SET state = 'succeeded' WHERE id = $1")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_pay_creates_the_payment_and_dispatches_it() {
+    let app = Ingest::start().await;
+    let cmd = command("command.pay", pay("o-1"));
+    app.publish(&cmd).await;
+    let work = app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+
+    let (id, state, amount, currency, channel, fingerprint): (
+        uuid::Uuid,
+        String,
+        i64,
+        String,
+        String,
+        String,
+    ) = sqlx::query_as(
+        "SELECT id, state, amount_minor, currency::text, channel, request_fingerprint FROM payments \
+             WHERE merchant_id = 'm-1' AND merchant_order_no = 'o-1'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), amount, currency.as_str(), channel.as_str()), ("created", 1234, "CNY", "qr"));
+    assert!(fingerprint.starts_with("sha256:"), "{fingerprint}");
+    assert_eq!(id.get_version_num(), 7);
+    assert_eq!(work.envelope.payload, json!({"op": "dispatch_pay", "payment_id": id}));
+    assert_eq!(work.envelope.order_key, id.to_string(), "work is keyed on the payment id");
+    assert_eq!(work.envelope.correlation_id, cmd.correlation_id);
+    // The creation is in the history, caused by the command.
+    let cause: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT cause_message_id FROM state_transitions WHERE payment_id = $1 AND version = 0",
+    )
+    .bind(id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(cause, Some(cmd.message_id));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_pay_again_makes_one_payment_and_a_report() {
+    let app = Ingest::start().await;
+    app.publish(&command("command.pay", pay("o-1"))).await;
+    app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+    // The same parameters in another order, in a new message asking for a reply.
+    let mut again = pay("o-1");
+    let metadata = again.as_object_mut().unwrap().remove("metadata").unwrap();
+    again["metadata"] = metadata;
+    let again = command("command.pay", again).with_reply_to(REPLIES);
+    app.publish(&again).await;
+    let report = app.wait_for("order.report", "order.report", |_| true).await;
+
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1);
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM payments").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(
+        report.envelope.payload,
+        json!({"op": "report", "payment_id": id, "refund_id": null, "reply_to": REPLIES,
+               "correlation_id": again.correlation_id})
+    );
+    let dispatches = app.orders().iter().filter(|s| s.envelope.message_type == "order.dispatch_pay").count();
+    assert_eq!(dispatches, 1, "never dispatched twice");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_conflicting_pay_is_rejected_naming_merchant_order_no() {
+    let app = Ingest::start().await;
+    app.publish(&command("command.pay", pay("o-1"))).await;
+    app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+    let mut other = pay("o-1");
+    other["amount"] = json!("99.00");
+    let conflicting = command("command.pay", other);
+    app.publish(&conflicting).await;
+
+    let rejected = app.rejection_of(&conflicting).await;
+    assert_eq!(field(&rejected), "merchant_order_no");
+    assert_eq!(
+        message(&rejected),
+        "merchant_order_no: idempotency conflict: already used for a payment with different parameters"
+    );
+    assert_eq!(rejected.routing_key, "command.rejected.pay");
+    assert_eq!(rejected.envelope.payload["merchant_id"], "m-1");
+    assert_eq!(rejected.envelope.payload["merchant_order_no"], "o-1");
+    assert_eq!(rejected.envelope.correlation_id, conflicting.correlation_id);
+    let amount: i64 =
+        sqlx::query_scalar("SELECT amount_minor FROM payments").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(amount, 1234, "the first payment is untouched");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_amount_is_rejected_naming_amount_and_the_reply_queue_gets_it_too() {
+    let app = Ingest::start().await;
+    let mut payload = pay("o-1");
+    payload["amount"] = json!("12.345");
+    let cmd = command("command.pay", payload).with_reply_to(REPLIES);
+    app.publish(&cmd).await;
+
+    let rejected = app.rejection_of(&cmd).await;
+    assert_eq!(message(&rejected), "amount: CNY allows at most 2 decimal places (got 3)");
+    let id = cmd.message_id.to_string();
+    let reply = app
+        .wait_for("the reply", "command.rejected", |s| {
+            s.queue == REPLIES && s.envelope.payload["command_message_id"] == id.as_str()
+        })
+        .await;
+    assert_eq!(
+        reply.envelope.payload["event_id"], rejected.envelope.payload["event_id"],
+        "one event, one id"
+    );
+    assert_eq!(reply.envelope.correlation_id, cmd.correlation_id);
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_rejected() {
+    let app = Ingest::start().await;
+    let mut payload = pay("o-1");
+    payload["provider"] = json!("stripe");
+    let cmd = command("command.pay", payload);
+    app.publish(&cmd).await;
+    let rejected = app.rejection_of(&cmd).await;
+    assert_eq!(message(&rejected), r#"provider: must be one of mockpay (got "stripe")"#);
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
+    let app = Ingest::start().await;
+    let not_object = command("command.close", json!(["m-1", "o-1"]));
+    let mut misspelt = pay("o-1");
+    misspelt["amonut"] = json!("1");
+    let misspelt = command("command.pay", misspelt);
+    let unknown_type = command("command.capture", json!({"merchant_id": "m-1"}));
+    for cmd in [&not_object, &misspelt, &unknown_type] {
+        app.publish(cmd).await;
+    }
+    assert_eq!(
+        message(&app.rejection_of(&not_object).await),
+        "payload: must be a JSON object (got an array)"
+    );
+    let rejected = app.rejection_of(&misspelt).await;
+    assert_eq!(field(&rejected), "amonut");
+    assert!(message(&rejected).starts_with("amonut: is not a known field"), "{}", message(&rejected));
+    let rejected = app.rejection_of(&unknown_type).await;
+    assert_eq!(field(&rejected), "message_type");
+    assert_eq!(rejected.routing_key, "command.rejected.capture");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_envelope_that_does_not_parse_is_dead_lettered_with_the_reason() {
+    let app = Ingest::start().await;
+    let props = lapin::BasicProperties::default().with_content_type("application/json".into());
+    app.publish_raw("pay", b"{not json".to_vec(), props).await;
+    let dead = app.wait_for("the dead letter", "unparseable", |_| true).await;
+    assert_eq!(dead.queue, app.topology.dlq(&app.topology.ingest_queue()));
+    assert!(app.seen().iter().all(|s| s.envelope.message_type != "command.rejected"), "nothing to answer");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refunds_are_checked_against_the_payment() {
+    let app = Ingest::start().await;
+    let refund = |refund_no: &str, order_no: &str, amount: &str| {
+        command(
+            "command.refund",
+            json!({"merchant_id": "m-1", "refund_no": refund_no, "merchant_order_no": order_no,
+                   "amount": amount, "currency": "CNY", "requested_by": "alice"}),
+        )
+    };
+
+    // No such payment.
+    let missing = refund("r-0", "o-404", "1.00");
+    app.publish(&missing).await;
+    assert_eq!(
+        message(&app.rejection_of(&missing).await),
+        "merchant_order_no: no payment with this number for merchant m-1"
+    );
+
+    // Not paid yet.
+    app.publish(&command("command.pay", pay("o-unpaid"))).await;
+    app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+    let unpaid = refund("r-1", "o-unpaid", "1.00");
+    app.publish(&unpaid).await;
+    let rejected = app.rejection_of(&unpaid).await;
+    assert_eq!(
+        message(&rejected),
+        "merchant_order_no: the payment is created; only a succeeded or partially_refunded payment can be refunded"
+    );
+
+    // Paid 12.34, of which 2.00 already refunded and 10.00 in flight: 0.34 left.
+    let id = paid(&app, "o-paid", "12.34").await;
+    sqlx::query("UPDATE payments SET refunded_minor = 200, refund_in_flight_minor = 1000 WHERE id = $1")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let too_much = refund("r-2", "o-paid", "0.35");
+    app.publish(&too_much).await;
+    assert_eq!(
+        message(&app.rejection_of(&too_much).await),
+        "amount: refund of 0.35 CNY exceeds the refundable 0.34 CNY"
+    );
+    let mut usd = refund("r-3", "o-paid", "0.10");
+    usd.payload["currency"] = json!("USD");
+    app.publish(&usd).await;
+    assert_eq!(
+        message(&app.rejection_of(&usd).await),
+        "currency: must be the payment's currency CNY (got USD)"
+    );
+
+    // What is left can be refunded: pre-committed, then dispatched.
+    let fits = refund("r-4", "o-paid", "0.34");
+    app.publish(&fits).await;
+    let work = app.wait_for("order.dispatch_refund", "order.dispatch_refund", |_| true).await;
+    let (refund_id, state, amount): (uuid::Uuid, String, i64) =
+        sqlx::query_as("SELECT id, state, amount_minor FROM refunds WHERE refund_no = 'r-4'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), amount), ("requested", 34));
+    assert_eq!(
+        work.envelope.payload,
+        json!({"op": "dispatch_refund", "payment_id": id, "refund_id": refund_id})
+    );
+    assert_eq!(work.envelope.order_key, id.to_string());
+    // Ingest reserved nothing: the balance is the dispatcher's.
+    let in_flight: i64 = sqlx::query_scalar("SELECT refund_in_flight_minor FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(in_flight, 1000);
+
+    // The same refund again: a report of it, even though nothing is refundable any more once
+    // the dispatcher reserved it; another amount under the same number: a conflict.
+    sqlx::query("UPDATE payments SET refund_in_flight_minor = 1034 WHERE id = $1")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    app.publish(&refund("r-4", "o-paid", "0.34")).await;
+    let report = app.wait_for("order.report", "order.report", |_| true).await;
+    assert_eq!(report.envelope.payload["refund_id"], json!(refund_id));
+    let conflict = refund("r-4", "o-paid", "0.30");
+    app.publish(&conflict).await;
+    assert_eq!(field(&app.rejection_of(&conflict).await), "refund_no");
+    assert_eq!(app.count("SELECT count(*) FROM refunds").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refund_decisions_need_a_refund_awaiting_approval_and_four_eyes() {
+    let app = Ingest::start().await;
+    let id = paid(&app, "o-1", "100.00").await;
+    app.publish(&command(
+        "command.refund",
+        json!({"merchant_id": "m-1", "refund_no": "r-1", "merchant_order_no": "o-1",
+               "amount": "60.00", "currency": "CNY", "requested_by": "alice"}),
+    ))
+    .await;
+    app.wait_for("order.dispatch_refund", "order.dispatch_refund", |_| true).await;
+    let decision = |kind: &str, approver: &str| {
+        command(
+            kind,
+            json!({"merchant_id": "m-1", "refund_no": "r-1", "approver": approver, "reason": "checked"}),
+        )
+    };
+
+    // Still `requested`: nothing to decide.
+    let early = decision("command.approve_refund", "bob");
+    app.publish(&early).await;
+    assert_eq!(
+        message(&app.rejection_of(&early).await),
+        "refund_no: the refund is requested; only a refund awaiting_approval can be approved"
+    );
+
+    // What the dispatcher does when policy asks for approval.
+    sqlx::query("UPDATE refunds SET state = 'awaiting_approval' WHERE refund_no = 'r-1'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let own = decision("command.approve_refund", "alice").with_reply_to(REPLIES);
+    app.publish(&own).await;
+    assert_eq!(
+        message(&app.rejection_of(&own).await),
+        "approver: must not be the person who requested the refund"
+    );
+    let unknown = command(
+        "command.reject_refund",
+        json!({"merchant_id": "m-1", "refund_no": "r-9", "approver": "bob", "reason": "no"}),
+    );
+    app.publish(&unknown).await;
+    assert_eq!(
+        message(&app.rejection_of(&unknown).await),
+        "refund_no: no refund with this number for merchant m-1"
+    );
+
+    app.publish(&decision("command.approve_refund", "bob")).await;
+    let work = app.wait_for("order.decide_refund", "order.decide_refund", |_| true).await;
+    let refund_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM refunds").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(
+        work.envelope.payload,
+        json!({"op": "decide_refund", "payment_id": id, "refund_id": refund_id, "approve": true,
+               "approver": "bob", "reason": "checked"})
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM refunds").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(state, "awaiting_approval", "ingest never moves a refund");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn close_and_query_need_the_payment_and_route_work() {
+    let app = Ingest::start().await;
+    let missing = command("command.close", json!({"merchant_id": "m-1", "merchant_order_no": "o-404"}));
+    app.publish(&missing).await;
+    assert_eq!(field(&app.rejection_of(&missing).await), "merchant_order_no");
+
+    app.publish(&command("command.pay", pay("o-1"))).await;
+    app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+    app.publish(&command("command.close", json!({"merchant_id": "m-1", "merchant_order_no": "o-1"}))).await;
+    let close = app.wait_for("order.close", "order.close", |_| true).await;
+    assert_eq!(close.envelope.payload["reason"], "requested");
+
+    let no_refund = command(
+        "command.query",
+        json!({"merchant_id": "m-1", "merchant_order_no": "o-1", "refund_no": "r-404"}),
+    );
+    app.publish(&no_refund).await;
+    assert_eq!(
+        message(&app.rejection_of(&no_refund).await),
+        "refund_no: no refund with this number for payment o-1 of merchant m-1"
+    );
+    let query = command("command.query", json!({"merchant_id": "m-1", "merchant_order_no": "o-1"}))
+        .with_reply_to(REPLIES);
+    app.publish(&query).await;
+    let report = app.wait_for("order.report", "order.report", |_| true).await;
+    assert_eq!(report.envelope.payload["reply_to"], REPLIES);
+    assert_eq!(report.envelope.payload["correlation_id"], json!(query.correlation_id));
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM payments").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(state, "created", "ingest never moves a payment");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn commands_are_counted_by_type_and_outcome() {
+    let app = Ingest::start().await;
+    app.publish(&command("command.pay", pay("o-1"))).await;
+    app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
+    app.publish(&command("command.pay", pay("o-1"))).await;
+    app.wait_for("order.report", "order.report", |_| true).await;
+    let bad = command("command.pay", json!({}));
+    app.publish(&bad).await;
+    app.rejection_of(&bad).await;
+
+    let url = format!("http://{}/metrics", app.addr);
+    let body = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for outcome in ["accepted", "duplicate", "rejected"] {
+        let line = format!(r#"paygate_ingest_commands_total{{command="command.pay",outcome="{outcome}"}} 1"#);
+        assert!(body.contains(&line), "{line} missing from:\n{body}");
+    }
+    app.stop().await;
+}
