@@ -54,13 +54,22 @@ pub struct MockpayConfig {
     pub url: Option<String>,
 
     /// Our merchant id at mockpay.
-    #[arg(long = "mockpay-merchant", env = "MOCKPAY_MERCHANT", value_name = "MOCKPAY_MERCHANT",
-          default_value = "paygate")]
+    #[arg(
+        long = "mockpay-merchant",
+        env = "MOCKPAY_MERCHANT",
+        value_name = "MOCKPAY_MERCHANT",
+        default_value = "paygate"
+    )]
     pub merchant: String,
 
     /// The signing secret of that merchant.
-    #[arg(long = "mockpay-secret", env = "MOCKPAY_SECRET", value_name = "MOCKPAY_SECRET",
-          hide_env_values = true, default_value = "")]
+    #[arg(
+        long = "mockpay-secret",
+        env = "MOCKPAY_SECRET",
+        value_name = "MOCKPAY_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub secret: String,
 
     /// How long one call to mockpay may take before its outcome counts as unknown.

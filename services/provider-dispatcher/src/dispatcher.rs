@@ -61,7 +61,7 @@ impl Dispatcher {
         work: OrderWork,
     ) -> Result<Outcome, HandlerError> {
         let payment_id = work.payment_id();
-        let Some(payment) = payments::lock(&mut **tx, payment_id).await.map_err(WorkError::from)? else {
+        let Some(payment) = payments::lock(tx, payment_id).await.map_err(WorkError::from)? else {
             return Ok(Outcome::Reject { reason: format!("no payment {payment_id}") });
         };
         let Some(adapter) = self.deps.providers.get(&payment.provider).cloned() else {
@@ -73,7 +73,7 @@ impl Dispatcher {
                 ),
             });
         };
-        let mut order = Order::new(&mut **tx, payment, adapter, &self.deps, &msg.envelope);
+        let mut order = Order::new(tx, payment, adapter, &self.deps, &msg.envelope);
         let outcome = match work {
             OrderWork::DispatchPay { .. } => work::pay::apply(&mut order).await,
             OrderWork::Query { refund_id: None, reason, .. } => work::query::apply(&mut order, reason).await,
@@ -81,7 +81,9 @@ impl Dispatcher {
                 work::refund::query(&mut order, refund_id, reason).await
             }
             OrderWork::Close { reason, .. } => work::close::apply(&mut order, reason).await,
-            OrderWork::DispatchRefund { refund_id, .. } => work::refund::dispatch(&mut order, refund_id).await,
+            OrderWork::DispatchRefund { refund_id, .. } => {
+                work::refund::dispatch(&mut order, refund_id).await
+            }
             OrderWork::DecideRefund { refund_id, approve, approver, reason, .. } => {
                 work::refund::decide(&mut order, refund_id, approve, &approver, reason.as_deref()).await
             }

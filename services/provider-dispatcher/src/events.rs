@@ -84,10 +84,14 @@ pub async fn emit<P>(
     let envelope = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
     outbox::enqueue(&mut *conn, &topology.events_exchange(), &event.routing_key(), &envelope).await?;
     let reply = reply.or_else(|| {
-        cause.reply_to.as_deref().map(|queue| ReplyTo { queue, correlation_id: cause.correlation_id.as_deref() })
+        cause
+            .reply_to
+            .as_deref()
+            .map(|queue| ReplyTo { queue, correlation_id: cause.correlation_id.as_deref() })
     });
     if let Some(reply) = reply {
-        let mut copy = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
+        let mut copy =
+            Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
         if let Some(id) = reply.correlation_id {
             copy = copy.with_correlation_id(id);
         }

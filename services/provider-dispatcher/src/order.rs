@@ -48,12 +48,13 @@ impl From<sqlx::Error> for WorkError {
 
 impl From<WorkError> for HandlerError {
     fn from(e: WorkError) -> Self {
-        let transient = match &e {
-            WorkError::Store(StoreError::Database(_)) | WorkError::ExchangeLog(_) => true,
-            WorkError::Outbox(OutboxError::Db(_)) => true,
-            WorkError::FollowUp(FollowUpError::Database(_) | FollowUpError::Outbox(OutboxError::Db(_))) => true,
-            _ => false,
-        };
+        let transient = matches!(
+            &e,
+            WorkError::Store(StoreError::Database(_))
+                | WorkError::ExchangeLog(_)
+                | WorkError::Outbox(OutboxError::Db(_))
+                | WorkError::FollowUp(FollowUpError::Database(_) | FollowUpError::Outbox(OutboxError::Db(_)))
+        );
         if transient { HandlerError::transient(e) } else { HandlerError::permanent(e) }
     }
 }
@@ -106,15 +107,24 @@ impl<'a> Order<'a> {
     pub async fn transition(&mut self, event: PaymentEvent, detail: Value) -> Result<bool, WorkError> {
         match machine::transition(self.payment.state, event) {
             Ok(_) => {
-                payments::transition(self.conn, &mut self.payment, event, Some(self.cause.message_id), detail)
-                    .await?;
+                payments::transition(
+                    self.conn,
+                    &mut self.payment,
+                    event,
+                    Some(self.cause.message_id),
+                    detail,
+                )
+                .await?;
                 Ok(true)
             }
             Err(e) if e.is_already_applied() => Ok(false),
             Err(e) => {
                 tracing::warn!(payment_id = %self.payment.id, error = %e, "contradicting answer; needs a person");
-                self.raise("contradicting_provider_answer", json!({"refused": e.to_string(), "detail": detail}))
-                    .await?;
+                self.raise(
+                    "contradicting_provider_answer",
+                    json!({"refused": e.to_string(), "detail": detail}),
+                )
+                .await?;
                 Ok(false)
             }
         }
@@ -125,7 +135,12 @@ impl<'a> Order<'a> {
         self.raise_for(None, kind, detail).await
     }
 
-    pub async fn raise_for(&mut self, refund_id: Option<Uuid>, kind: &str, detail: Value) -> Result<(), WorkError> {
+    pub async fn raise_for(
+        &mut self,
+        refund_id: Option<Uuid>,
+        kind: &str,
+        detail: Value,
+    ) -> Result<(), WorkError> {
         attention::raise(self.conn, &Raise { payment_id: self.payment.id, refund_id, kind, detail }).await?;
         Ok(())
     }
@@ -179,10 +194,13 @@ impl<'a> Order<'a> {
             PaymentStatus::NotFound => return Ok(()),
         };
         let was = self.payment.state;
-        let detail = json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
+        let detail =
+            json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
         if self.transition(event, detail).await? {
             self.because(code.describe());
-            if event == PaymentEvent::ProviderSucceeded && matches!(was, PaymentState::Closed | PaymentState::Expired) {
+            if event == PaymentEvent::ProviderSucceeded
+                && matches!(was, PaymentState::Closed | PaymentState::Expired)
+            {
                 tracing::warn!(payment_id = %self.payment.id, was = %was, "paid after close");
                 payments::add_flag(self.conn, &mut self.payment, PAID_AFTER_CLOSE).await?;
             }

@@ -57,12 +57,10 @@ fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupErro
             reason: "must be set when MOCKPAY_URL is (the merchant's signing secret at mockpay)".into(),
         });
     }
-    let adapter = MockpayAdapter::new(AdapterConfig {
-        base_url: url.clone(),
-        merchant_id: config.merchant.clone(),
-        secret: config.secret.clone(),
-        timeout: config.timeout,
-    })
+    let adapter = MockpayAdapter::new(
+        AdapterConfig::new(url.clone(), config.merchant.clone(), config.secret.clone())
+            .with_timeout(config.timeout),
+    )
     .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: e.to_string() })?;
     Ok(Some(adapter))
 }
@@ -103,8 +101,13 @@ impl Service for Application {
                 .with_concurrency(usize::from(self.config.shard_concurrency))
                 .with_prefetch(self.config.shard_concurrency.saturating_mul(2))
                 .with_shutdown_grace(core.common.shutdown_grace);
-            let consumer =
-                Consumer::new(config, core.topology.clone(), core.db.clone(), dispatcher.clone(), metrics.clone())?;
+            let consumer = Consumer::new(
+                config,
+                core.topology.clone(),
+                core.db.clone(),
+                dispatcher.clone(),
+                metrics.clone(),
+            )?;
             let supervisor = Supervisor::new(amqp_url.clone(), format!("{}/shard-{shard}", Self::NAME))
                 .declaring(core.topology.clone());
             let stop = shutdown.clone();

@@ -222,10 +222,14 @@ pub async fn find_by_order(
     row.map(Payment::try_from).transpose()
 }
 
-/// The payment, locked for the rest of the caller's transaction (`FOR UPDATE`): the dispatcher
-/// applies each message under this lock.
+/// The payment, locked for the rest of the caller's transaction: the dispatcher applies each
+/// message under this lock. `FOR NO KEY UPDATE`, not `FOR UPDATE`: it excludes every other writer
+/// of the row just the same, but not the key-share locks that inserts referencing the payment
+/// take (a refund created by ingest, an exchange logged on its own connection while the lock is
+/// held across the provider call), which `FOR UPDATE` would block — and, for the exchange log,
+/// deadlock against ourselves.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE");
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR NO KEY UPDATE");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     row.map(Payment::try_from).transpose()
 }

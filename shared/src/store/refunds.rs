@@ -197,10 +197,10 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, St
     row.map(Refund::try_from).transpose()
 }
 
-/// The refund, locked for the rest of the caller's transaction (`FOR UPDATE`). The dispatcher
+/// The refund, locked for the rest of the caller's transaction (`FOR NO KEY UPDATE`, as [`super::payments::lock`] explains). The dispatcher
 /// locks the payment first ([`super::payments::lock`]), then the refund, always in that order.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 FOR UPDATE");
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 FOR NO KEY UPDATE");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     row.map(Refund::try_from).transpose()
 }

@@ -70,19 +70,32 @@ impl System {
     }
 
     pub async fn with(options: SystemOptions) -> Self {
+        // The services' logs, when RUST_LOG asks for them (captured per test by the harness).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let db = TestDb::new().await;
         paygate::db::migrate(&db.pool).await.expect("migrate the test database");
         let vhost = TestVhost::new().await;
         let mockpay = MockPay::start(
-            MockpayConfig::default().with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET).with_settings(options.mockpay.clone()),
+            MockpayConfig::default()
+                .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
+                .with_settings(options.mockpay.clone()),
         )
         .await
         .expect("start mockpay");
         declare_topology(&vhost.amqp_url, options.order_shards).await;
         let mut system = Self {
-            upstream: Upstream::connect(&vhost.amqp_url, &format!("{PREFIX}.commands"), &format!("{PREFIX}.events"))
-                .await
-                .expect("upstream connects"),
+            upstream: Upstream::connect(
+                &vhost.amqp_url,
+                &format!("{PREFIX}.commands"),
+                &format!("{PREFIX}.events"),
+            )
+            .await
+            .expect("upstream connects"),
             mockpay,
             vhost,
             db,
@@ -196,9 +209,11 @@ impl System {
 
     /// Waits until the payment exists and is in `state`.
     pub async fn payment_in(&self, merchant_order_no: &str, state: &str, within: Duration) -> Payment {
-        paygate_test_support::eventually_some(&format!("{merchant_order_no} to be {state}"), within, || async {
-            self.payment(merchant_order_no).await.filter(|p| p.state.as_str() == state)
-        })
+        paygate_test_support::eventually_some(
+            &format!("{merchant_order_no} to be {state}"),
+            within,
+            || async { self.payment(merchant_order_no).await.filter(|p| p.state.as_str() == state) },
+        )
         .await
     }
 
@@ -210,12 +225,19 @@ impl System {
     /// mockpay's internal truth about a payment.
     pub async fn truth(&self, payment_id: Uuid) -> mockpay::wire::admin::PaymentTruth {
         let trade_no = paygate::providers::adapter::trade_no(payment_id);
-        self.mockpay.admin().payment(&trade_no).await.expect("mockpay admin").expect("mockpay knows the payment")
+        self.mockpay
+            .admin()
+            .payment(&trade_no)
+            .await
+            .expect("mockpay admin")
+            .expect("mockpay knows the payment")
     }
 
     /// Publishes a `pay` command for merchant `m-1`.
     pub async fn pay(&self, merchant_order_no: &str, amount: &str, pay_method: &str) -> Uuid {
-        self.upstream.command("command.pay", merchant_order_no, pay_command(merchant_order_no, amount, pay_method)).await
+        self.upstream
+            .command("command.pay", merchant_order_no, pay_command(merchant_order_no, amount, pay_method))
+            .await
     }
 
     /// Publishes a `refund` command for merchant `m-1`.
@@ -244,8 +266,9 @@ pub fn pay_command(merchant_order_no: &str, amount: &str, pay_method: &str) -> V
 /// bind its events queue before the services start.
 async fn declare_topology(amqp_url: &str, order_shards: u16) {
     use paygate::broker::topology::{Topology, TopologyConfig};
-    let topology = Topology::new(TopologyConfig { prefix: PREFIX.into(), order_shards, ..TopologyConfig::default() })
-        .expect("a valid topology");
+    let topology =
+        Topology::new(TopologyConfig { prefix: PREFIX.into(), order_shards, ..TopologyConfig::default() })
+            .expect("a valid topology");
     let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
         .await
         .expect("connect to declare the topology");
@@ -257,7 +280,13 @@ async fn declare_topology(amqp_url: &str, order_shards: u16) {
 fn parse<C: clap::Parser>(bin: &str, env: &[(String, String)]) -> C {
     let mut args = vec![bin.to_owned()];
     for (k, v) in env {
-        args.push(format!("--{}", k.to_lowercase().replace('_', "-")));
+        // Each flag is its variable's name in kebab case, but for this one.
+        let flag = if k == "SHUTDOWN_GRACE_SECS" {
+            "shutdown-grace".to_owned()
+        } else {
+            k.to_lowercase().replace('_', "-")
+        };
+        args.push(format!("--{flag}"));
         args.push(v.clone());
     }
     C::try_parse_from(args).unwrap_or_else(|e| panic!("{bin} configuration: {e}"))
@@ -271,8 +300,7 @@ fn spawn_task<S: Service + 'static>(name: &'static str, app: S) -> Running {
 }
 
 async fn spawn_process(bin: &str, env: &[(String, String)], extra: &[(String, String)]) -> Running {
-    let all: Vec<(&str, &str)> =
-        env.iter().chain(extra).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let all: Vec<(&str, &str)> = env.iter().chain(extra).map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let process = ServiceProcess::spawn(&workspace_binary(bin), &all);
     process.http_base(Duration::from_secs(60)).await;
     Running::Process(process)

@@ -26,7 +26,11 @@ pub struct Upstream {
 
 impl Upstream {
     /// Connects to `amqp_url` and starts collecting events from `events_exchange`.
-    pub async fn connect(amqp_url: &str, commands_exchange: &str, events_exchange: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        amqp_url: &str,
+        commands_exchange: &str,
+        events_exchange: &str,
+    ) -> anyhow::Result<Self> {
         let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -48,7 +52,12 @@ impl Upstream {
             )
             .await?;
         let mut deliveries = consume
-            .basic_consume(queue.name().clone(), "upstream".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.name().clone(),
+                "upstream".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();

@@ -27,7 +27,8 @@ pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
             match order.payment.state {
                 PaymentState::Unknown | PaymentState::Pending => {
-                    let detail = json!({"code": code.unified, "proof": "the provider has no record of the trade"});
+                    let detail =
+                        json!({"code": code.unified, "proof": "the provider has no record of the trade"});
                     if order.transition(PaymentEvent::Closed, detail).await? {
                         order.because("closed: the provider never received the payment request");
                     }

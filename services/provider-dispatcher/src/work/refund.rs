@@ -39,7 +39,9 @@ struct Work {
 
 pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome, WorkError> {
     let Some(mut work) = lock(order, refund_id).await? else {
-        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+        return Ok(Outcome::Reject {
+            reason: format!("no refund {refund_id} of payment {}", order.payment.id),
+        });
     };
     if work.refund.state != RefundState::Requested || work.refund.approved_by.is_some() {
         // Handled already (a redelivery), or approved and sent by the decision's own work.
@@ -54,7 +56,8 @@ pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome,
         work.reason = Some(refused);
         return finish(order, work).await;
     }
-    let policy = policies::get(order.conn, &order.payment.merchant_id, order.payment.amount.currency()).await?;
+    let policy =
+        policies::get(order.conn, &order.payment.merchant_id, order.payment.amount.currency()).await?;
     if policy.refund_needs_approval(work.refund.amount) {
         let detail = json!({"over": policy.refund_approval_over});
         transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
@@ -73,7 +76,9 @@ pub async fn decide(
     reason: Option<&str>,
 ) -> Result<Outcome, WorkError> {
     let Some(mut work) = lock(order, refund_id).await? else {
-        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+        return Ok(Outcome::Reject {
+            reason: format!("no refund {refund_id} of payment {}", order.payment.id),
+        });
     };
     if work.refund.state != RefundState::AwaitingApproval {
         // Decided already: the first decision stands.
@@ -98,31 +103,38 @@ pub async fn decide(
     finish(order, work).await
 }
 
-pub async fn query(order: &mut Order<'_>, refund_id: Uuid, reason: QueryReason) -> Result<Outcome, WorkError> {
+pub async fn query(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    reason: QueryReason,
+) -> Result<Outcome, WorkError> {
     let Some(mut work) = lock(order, refund_id).await? else {
-        return Ok(Outcome::Reject { reason: format!("no refund {refund_id} of payment {}", order.payment.id) });
+        return Ok(Outcome::Reject {
+            reason: format!("no refund {refund_id} of payment {}", order.payment.id),
+        });
     };
     if !matches!(work.refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown) {
         return Ok(Outcome::Done);
     }
     let currency = order.payment.amount.currency();
-    let called =
-        order.adapter.refund_query(&order.trade_no(), &trade_no(work.refund.id), currency).await;
+    let called = order.adapter.refund_query(&order.trade_no(), &trade_no(work.refund.id), currency).await;
     order.log_exchange(Some(work.refund.id), &called.exchange).await?;
     match called.outcome {
-        CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => match work.refund.state {
-            RefundState::Unknown => {
-                let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
-                transition(order, &mut work, RefundEvent::Submitted, detail).await?;
-                let called = send(order, &work.refund).await?;
-                apply_call(order, &mut work, called).await?;
+        CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => {
+            match work.refund.state {
+                RefundState::Unknown => {
+                    let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
+                    transition(order, &mut work, RefundEvent::Submitted, detail).await?;
+                    let called = send(order, &work.refund).await?;
+                    apply_call(order, &mut work, called).await?;
+                }
+                RefundState::Processing => {
+                    order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
+                }
+                // Submitted and busy at the provider: the next query will tell.
+                _ => {}
             }
-            RefundState::Processing => {
-                order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
-            }
-            // Submitted and busy at the provider: the next query will tell.
-            _ => {}
-        },
+        }
         CallOutcome::Answer { facts, code } => apply_facts(order, &mut work, &facts, &code).await?,
         CallOutcome::Refused { code } => {
             let detail = json!({"code": code.unified, "message": code.message});
@@ -173,7 +185,11 @@ async fn send(order: &mut Order<'_>, refund: &Refund) -> Result<Called<RefundFac
 }
 
 /// What the refund call's end does to a `submitted` refund.
-async fn apply_call(order: &mut Order<'_>, work: &mut Work, called: Called<RefundFacts>) -> Result<(), WorkError> {
+async fn apply_call(
+    order: &mut Order<'_>,
+    work: &mut Work,
+    called: Called<RefundFacts>,
+) -> Result<(), WorkError> {
     match called.outcome {
         CallOutcome::Answer { facts, code } if facts.status != RefundStatus::NotFound => {
             apply_facts(order, work, &facts, &code).await
@@ -251,8 +267,21 @@ async fn apply_facts(
 
 /// Moves the refund through its state machine, recording the transition. A repeat is a no-op; an
 /// event the machine refuses is a contradiction for a person.
-async fn transition(order: &mut Order<'_>, work: &mut Work, event: RefundEvent, detail: Value) -> Result<bool, WorkError> {
-    match refunds::transition(order.conn, &mut work.refund, event, Some(order.cause.message_id), detail.clone()).await {
+async fn transition(
+    order: &mut Order<'_>,
+    work: &mut Work,
+    event: RefundEvent,
+    detail: Value,
+) -> Result<bool, WorkError> {
+    match refunds::transition(
+        order.conn,
+        &mut work.refund,
+        event,
+        Some(order.cause.message_id),
+        detail.clone(),
+    )
+    .await
+    {
         Ok(applied) => Ok(applied.moved()),
         Err(paygate::store::payments::StoreError::Refused(e)) => {
             tracing::warn!(refund_id = %work.refund.id, error = %e, "contradicting answer; needs a person");
