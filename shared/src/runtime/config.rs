@@ -41,6 +41,13 @@ pub struct CommonConfig {
           value_parser = parse_shards)]
     pub order_shards: u16,
 
+    /// The delayed-retry ladder: comma-separated waits, shortest first, each a whole number with
+    /// a unit (ms, s, m, h). Every service of one system must use the same ladder (the tier
+    /// queues are declared with these TTLs).
+    #[arg(long, env = "RETRY_TIERS", value_name = "RETRY_TIERS", default_value = "5s,30s,2m,10m,1h",
+          value_parser = parse_retry_tiers)]
+    pub retry_tiers: RetryTiers,
+
     /// How long a shutdown waits for messages in flight before handing them back to the broker.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value = "10",
           value_parser = parse_seconds)]
@@ -57,6 +64,7 @@ impl CommonConfig {
         crate::broker::topology::TopologyConfig {
             prefix: self.amqp_prefix.clone(),
             order_shards: self.order_shards,
+            retry_tiers: self.retry_tiers.0.clone(),
             ..Default::default()
         }
     }
@@ -120,6 +128,35 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The retry ladder as configured; see [`CommonConfig::retry_tiers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryTiers(pub Vec<crate::broker::topology::RetryTier>);
+
+/// Parses `5s,30s,2m,10m,1h` into tiers named by their text.
+pub fn parse_retry_tiers(s: &str) -> Result<RetryTiers, String> {
+    const FORM: &str = "expected comma-separated waits, shortest first, each a whole number above 0 with \
+                        a unit of ms, s, m or h, such as 5s,30s,2m,10m,1h";
+    let mut tiers: Vec<crate::broker::topology::RetryTier> = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
+        let (number, unit) = item.split_at(split);
+        let n: u64 =
+            number.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("{FORM} (got {item:?})"))?;
+        let ttl = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(format!("{FORM} (got {item:?})")),
+        };
+        if tiers.last().is_some_and(|last| last.ttl >= ttl) {
+            return Err(format!("{FORM} ({item:?} is not longer than the wait before it)"));
+        }
+        tiers.push(crate::broker::topology::RetryTier::new(item, ttl));
+    }
+    Ok(RetryTiers(tiers))
+}
+
 /// The URL with any password replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
@@ -169,12 +206,31 @@ mod tests {
             (&["--database-max-connections", "0"], "DATABASE_MAX_CONNECTIONS", "from 1 to 1000"),
             (&["--shutdown-grace", "1.5"], "SHUTDOWN_GRACE_SECS", "whole number of seconds"),
             (&["--log-format", "xml"], "LOG_FORMAT", "text, json"),
+            (&["--retry-tiers", "5s,1m,30s"], "RETRY_TIERS", "is not longer than the wait before it"),
+            (&["--retry-tiers", "5 s"], "RETRY_TIERS", "a unit of ms, s, m or h"),
+            (&["--retry-tiers", "0s"], "RETRY_TIERS", "whole number above 0"),
         ];
         for (args, var, form) in cases {
             let err = parse(args).expect_err("must be rejected");
             assert!(err.contains(var), "{args:?}: {err}");
             assert!(err.contains(form), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_default_ladder_is_the_topologys_and_another_can_be_chosen() {
+        let default = parse(&[]).unwrap().topology_config();
+        assert_eq!(default, crate::broker::topology::TopologyConfig::default());
+        let fast = parse(&["--retry-tiers", "200ms,1s,2m"]).unwrap().topology_config();
+        let tiers: Vec<(String, Duration)> = fast.retry_tiers.into_iter().map(|t| (t.name, t.ttl)).collect();
+        assert_eq!(
+            tiers,
+            [
+                ("200ms".to_owned(), Duration::from_millis(200)),
+                ("1s".to_owned(), Duration::from_secs(1)),
+                ("2m".to_owned(), Duration::from_secs(120))
+            ]
+        );
     }
 
     #[test]

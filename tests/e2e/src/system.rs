@@ -5,6 +5,7 @@
 
 use crate::upstream::Upstream;
 use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
+use paygate::messages::events::OrderEvent;
 use paygate::runtime::entrypoint::Service;
 use paygate::store::history::{self, HistoryRow};
 use paygate::store::payments::{self, Payment};
@@ -31,6 +32,8 @@ pub struct SystemOptions {
     /// How long one call to mockpay may take before its outcome is unknown.
     pub provider_timeout_ms: u64,
     pub mockpay: Settings,
+    /// The retry ladder (`RETRY_TIERS`): short in tests, so follow-up queries come soon.
+    pub retry_tiers: String,
     /// Extra environment for dispatcher processes (e.g. `FAILPOINTS`).
     pub dispatcher_env: Vec<(String, String)>,
 }
@@ -43,6 +46,7 @@ impl Default for SystemOptions {
             order_shards: 2,
             provider_timeout_ms: 1_000,
             mockpay: Settings { refund_delay_ms: 50, timeout_hold_ms: 5_000, ..Settings::default() },
+            retry_tiers: "1s,2s,3s,5s".into(),
             dispatcher_env: Vec::new(),
         }
     }
@@ -87,7 +91,7 @@ impl System {
         )
         .await
         .expect("start mockpay");
-        declare_topology(&vhost.amqp_url, options.order_shards).await;
+        declare_topology(&vhost.amqp_url, options.order_shards, &options.retry_tiers).await;
         let mut system = Self {
             upstream: Upstream::connect(
                 &vhost.amqp_url,
@@ -120,6 +124,7 @@ impl System {
             ("ORDER_SHARDS".into(), self.options.order_shards.to_string()),
             ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
             ("SHUTDOWN_GRACE_SECS".into(), "5".into()),
+            ("RETRY_TIERS".into(), self.options.retry_tiers.clone()),
         ]
     }
 
@@ -217,6 +222,48 @@ impl System {
         .await
     }
 
+    /// Waits for an order event of `kind` about `merchant_order_no`; on timeout, fails with the
+    /// order's history and exchange log, so that a failure explains itself.
+    pub async fn wait_for(&self, merchant_order_no: &str, kind: &str, within: Duration) -> OrderEvent {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(e) =
+                self.upstream.order_events(merchant_order_no).into_iter().find(|e| e.kind == kind)
+            {
+                return e;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {within:?} waiting for {kind} for {merchant_order_no}\n{}",
+                    self.story(merchant_order_no).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// An order's story as text: its transitions, its provider exchanges, and the events upstream got.
+    pub async fn story(&self, merchant_order_no: &str) -> String {
+        let Some(payment) = self.payment(merchant_order_no).await else {
+            return format!("no payment {merchant_order_no}");
+        };
+        let mut out = format!("payment {} ({}):\n", payment.id, payment.state);
+        for h in self.history(payment.id).await {
+            out += &format!(
+                "  {} v{} {:?} --{}--> {} {}\n",
+                h.entity, h.version, h.from_state, h.event, h.to_state, h.detail
+            );
+        }
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        for x in paygate::store::exchanges::of_payment(&mut conn, payment.id).await.expect("read exchanges") {
+            out += &format!("  exchange {:?}\n", x);
+        }
+        for e in self.upstream.order_events(merchant_order_no) {
+            out += &format!("  event {} {:?}\n", e.kind, e.reason);
+        }
+        out
+    }
+
     pub async fn history(&self, payment_id: Uuid) -> Vec<HistoryRow> {
         let mut conn = self.db.pool.acquire().await.expect("a connection");
         history::of_payment(&mut conn, payment_id).await.expect("read the history")
@@ -264,11 +311,16 @@ pub fn pay_command(merchant_order_no: &str, amount: &str, pay_method: &str) -> V
 
 /// Declares the topology in the test's vhost, as every service would, so that the upstream can
 /// bind its events queue before the services start.
-async fn declare_topology(amqp_url: &str, order_shards: u16) {
+async fn declare_topology(amqp_url: &str, order_shards: u16, retry_tiers: &str) {
     use paygate::broker::topology::{Topology, TopologyConfig};
-    let topology =
-        Topology::new(TopologyConfig { prefix: PREFIX.into(), order_shards, ..TopologyConfig::default() })
-            .expect("a valid topology");
+    let tiers = paygate::runtime::config::parse_retry_tiers(retry_tiers).expect("valid retry tiers").0;
+    let config = TopologyConfig {
+        prefix: PREFIX.into(),
+        order_shards,
+        retry_tiers: tiers,
+        ..TopologyConfig::default()
+    };
+    let topology = Topology::new(config).expect("a valid topology");
     let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
         .await
         .expect("connect to declare the topology");
