@@ -4,6 +4,7 @@
 //! locks the order and routes.
 
 use crate::exchange_log::ExchangeLog;
+use crate::metrics::DispatcherMetrics;
 use crate::order::{Order, WorkError};
 use crate::work;
 use paygate::broker::consumer::{Delivered, Handler, HandlerError, Outcome};
@@ -22,6 +23,7 @@ pub struct Deps {
     pub exchanges: ExchangeLog,
     /// notify-handler's public base URL, if providers should notify us.
     pub notify_base_url: Option<String>,
+    pub metrics: DispatcherMetrics,
 }
 
 /// The [`Handler`] for the order shards. Cheap to clone: one per shard consumer.

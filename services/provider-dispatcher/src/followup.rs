@@ -12,6 +12,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// The needs-attention kind of an order still unsettled after the last retry tier.
+pub const UNRESOLVED: &str = "unresolved_after_last_retry";
+
 /// What [`schedule_query`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowUp {
@@ -45,7 +48,7 @@ pub async fn schedule_query<P>(
         let item = Raise {
             payment_id,
             refund_id,
-            kind: "unresolved_after_last_retry",
+            kind: UNRESOLVED,
             detail: json!({"reason": reason, "queries": attempts}),
         };
         attention::raise(conn, &item).await?;

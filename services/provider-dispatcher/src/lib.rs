@@ -9,6 +9,7 @@
 //! - [`work`]: one file per kind of work (pay, query, close, refund, report);
 //! - [`events`], [`followup`]: what the work emits: events for upstream, queries for later;
 //! - [`exchange_log`]: the raw provider exchanges, committed on their own;
+//! - [`metrics`]: provider calls, their latency, and orders raised for a person;
 //! - [`fault_points`]: named crash points for the fault tests.
 //!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
@@ -20,6 +21,7 @@ pub mod events;
 pub mod exchange_log;
 pub mod fault_points;
 pub mod followup;
+pub mod metrics;
 pub mod order;
 pub mod startup;
 pub mod work;

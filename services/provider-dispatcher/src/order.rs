@@ -6,7 +6,7 @@
 
 use crate::dispatcher::Deps;
 use crate::events;
-use crate::followup::{self, FollowUpError};
+use crate::followup::{self, FollowUp, FollowUpError};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::OutboxError;
@@ -97,6 +97,7 @@ impl<'a> Order<'a> {
 
     /// Logs a provider exchange (committed on its own; see `exchange_log`).
     pub async fn log_exchange(&self, refund_id: Option<Uuid>, exchange: &Exchange) -> Result<(), WorkError> {
+        self.deps.metrics.call(exchange);
         self.deps.exchanges.record(self.payment.id, refund_id, exchange).await.map_err(WorkError::ExchangeLog)
     }
 
@@ -141,7 +142,36 @@ impl<'a> Order<'a> {
         kind: &str,
         detail: Value,
     ) -> Result<(), WorkError> {
-        attention::raise(self.conn, &Raise { payment_id: self.payment.id, refund_id, kind, detail }).await?;
+        if attention::raise(self.conn, &Raise { payment_id: self.payment.id, refund_id, kind, detail })
+            .await?
+        {
+            self.deps.metrics.attention(kind);
+        }
+        Ok(())
+    }
+
+    /// Schedules the next follow-up query for the payment or one of its refunds on the retry
+    /// ladder; past the last tier the order goes on the needs-attention list instead.
+    pub async fn schedule_query(
+        &mut self,
+        refund_id: Option<Uuid>,
+        reason: QueryReason,
+    ) -> Result<(), WorkError> {
+        let attempt = self.cause.attempt.saturating_add(1);
+        let done = followup::schedule_query(
+            self.conn,
+            &self.deps.topology,
+            self.payment.id,
+            refund_id,
+            reason,
+            attempt,
+            self.cause,
+        )
+        .await?;
+        if let FollowUp::NeedsAttention { attempts } = done {
+            tracing::warn!(payment_id = %self.payment.id, ?refund_id, attempts, "unresolved after the last retry tier");
+            self.deps.metrics.attention(followup::UNRESOLVED);
+        }
         Ok(())
     }
 
@@ -224,18 +254,7 @@ impl<'a> Order<'a> {
             }
             _ => return Ok(()),
         };
-        let done = followup::schedule_query(
-            self.conn,
-            &self.deps.topology,
-            self.payment.id,
-            None,
-            reason,
-            attempt,
-            self.cause,
-        )
-        .await?;
-        tracing::debug!(payment_id = %self.payment.id, ?done, "follow-up");
-        Ok(())
+        self.schedule_query(None, reason).await
     }
 
     /// Tells upstream the payment's state if the work moved it (one event per message handled,

@@ -10,6 +10,7 @@
 use crate::configuration::{Config, MockpayConfig};
 use crate::dispatcher::{Deps, Dispatcher};
 use crate::exchange_log::ExchangeLog;
+use crate::metrics::DispatcherMetrics;
 use paygate::broker::connection::Supervisor;
 use paygate::broker::consumer::{Consumer, ConsumerConfig};
 use paygate::broker::metrics::BrokerMetrics;
@@ -85,6 +86,7 @@ impl Service for Application {
     async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let core = &mut self.core;
         let metrics = BrokerMetrics::new(&mut core.registry);
+        let dispatcher_metrics = DispatcherMetrics::new(&mut core.registry);
         let log_pool = PgPoolOptions::new()
             .max_connections(EXCHANGE_LOG_CONNECTIONS)
             .connect_lazy(&core.common.database_url)?;
@@ -93,6 +95,7 @@ impl Service for Application {
             topology: core.topology.clone(),
             exchanges: ExchangeLog::new(log_pool),
             notify_base_url: self.config.notify_base_url.clone(),
+            metrics: dispatcher_metrics,
         });
         let amqp_url = core.common.amqp_url.clone();
         let mut workers = Workers::new();

@@ -88,30 +88,30 @@ impl BrokerMetrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
-        registry.register("paygate_messages_handled", "Deliveries handled, by outcome", m.handled.clone());
+        registry.register("messages_handled", "Deliveries handled, by outcome", m.handled.clone());
         registry.register(
-            "paygate_messages_dead_lettered",
+            "messages_dead_lettered",
             "Messages dead-lettered by a consumer, by reason",
             m.dead_lettered.clone(),
         );
-        registry.register("paygate_message_retries", "Delayed retries scheduled, by tier", m.retries.clone());
+        registry.register("message_retries", "Delayed retries scheduled, by tier", m.retries.clone());
         registry.register(
-            "paygate_message_handler_duration_seconds",
+            "message_handler_duration_seconds",
             "Time from delivery to acknowledgement",
             m.handler_duration.clone(),
         );
         registry.register(
-            "paygate_consumer_database_unavailable",
+            "consumer_database_unavailable",
             "Times a consumer found the database unreachable and held its message to try again",
             m.database_unavailable.clone(),
         );
         registry.register(
-            "paygate_outbox_published",
+            "outbox_published",
             "Outbox rows published and confirmed",
             m.outbox_published.clone(),
         );
         registry.register(
-            "paygate_outbox_publish_failures",
+            "outbox_publish_failures",
             "Outbox publish attempts that failed (the rows stay unpublished and are tried again)",
             m.outbox_publish_failures.clone(),
         );
@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn registered_metrics_encode() {
-        let mut registry = Registry::default();
+        // As services build it: the registry adds the `paygate_` prefix (once).
+        let mut registry = Registry::with_prefix("paygate");
         let m = BrokerMetrics::new(&mut registry);
         let q = |outcome| HandledLabels { consumer: "c".into(), queue: "q".into(), outcome };
         m.handled.get_or_create(&q("done")).inc();
@@ -139,5 +140,6 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("paygate_message_handler_duration_seconds_bucket"), "{out}");
+        assert!(!out.contains("paygate_paygate_"), "the prefix is added once: {out}");
     }
 }

@@ -53,8 +53,8 @@ impl Default for SystemOptions {
 }
 
 enum Running {
-    Task { name: &'static str, stop: CancellationToken, handle: JoinHandle<anyhow::Result<()>> },
-    Process(ServiceProcess),
+    Task { name: &'static str, stop: CancellationToken, handle: JoinHandle<anyhow::Result<()>>, http: String },
+    Process(ServiceProcess, String),
 }
 
 pub struct System {
@@ -146,7 +146,8 @@ impl System {
         }
         let config = parse::<ingest::configuration::Cli>("ingest", &env).config;
         let app = ingest::startup::Application::build(config).await.expect("ingest starts");
-        spawn_task("ingest", app)
+        let http = format!("http://{}", app.local_addr());
+        spawn_task("ingest", app, http)
     }
 
     async fn start_dispatcher(&self) -> Running {
@@ -156,7 +157,8 @@ impl System {
         }
         let config = parse::<provider_dispatcher::configuration::Cli>("provider-dispatcher", &env).config;
         let app = provider_dispatcher::startup::Application::build(config).await.expect("dispatcher starts");
-        spawn_task("provider-dispatcher", app)
+        let http = format!("http://{}", app.local_addr());
+        spawn_task("provider-dispatcher", app, http)
     }
 
     /// Starts one more dispatcher instance; returns its index.
@@ -169,17 +171,33 @@ impl System {
         self.dispatchers.len() - 1
     }
 
+    /// The base URL of dispatcher `i`'s /healthz, /readyz and /metrics.
+    pub fn dispatcher_http(&self, i: usize) -> &str {
+        match &self.dispatchers[i] {
+            Running::Task { http, .. } | Running::Process(_, http) => http,
+        }
+    }
+
+    /// Dispatcher `i`'s /metrics text.
+    pub async fn dispatcher_metrics(&self, i: usize) -> String {
+        let url = format!("{}/metrics", self.dispatcher_http(i));
+        let body = async { reqwest::get(&url).await?.error_for_status()?.text().await };
+        body.await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
     /// The process of dispatcher `i` (process mode only).
     pub fn dispatcher_process(&self, i: usize) -> &ServiceProcess {
         match &self.dispatchers[i] {
-            Running::Process(p) => p,
+            Running::Process(p, _) => p,
             Running::Task { .. } => panic!("dispatcher {i} runs in-process"),
         }
     }
 
     /// Kills dispatcher `i` with SIGKILL and waits for it to be gone (process mode only).
     pub async fn kill_dispatcher(&mut self, i: usize) {
-        let Running::Process(p) = &mut self.dispatchers[i] else { panic!("dispatcher {i} runs in-process") };
+        let Running::Process(p, _) = &mut self.dispatchers[i] else {
+            panic!("dispatcher {i} runs in-process")
+        };
         p.signal("KILL").await;
         p.wait(Duration::from_secs(10)).await;
     }
@@ -190,13 +208,13 @@ impl System {
         all.extend(self.ingest.take());
         for running in all {
             match running {
-                Running::Task { name, stop, handle } => {
+                Running::Task { name, stop, handle, .. } => {
                     stop.cancel();
                     let done = tokio::time::timeout(Duration::from_secs(30), handle).await;
                     let done = done.unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
                     done.expect("the service task").unwrap_or_else(|e| panic!("{name} stopped with {e:#}"));
                 }
-                Running::Process(mut p) => {
+                Running::Process(mut p, _) => {
                     if p.is_running() {
                         p.signal("TERM").await;
                         p.wait(Duration::from_secs(30)).await;
@@ -344,16 +362,16 @@ fn parse<C: clap::Parser>(bin: &str, env: &[(String, String)]) -> C {
     C::try_parse_from(args).unwrap_or_else(|e| panic!("{bin} configuration: {e}"))
 }
 
-fn spawn_task<S: Service + 'static>(name: &'static str, app: S) -> Running {
+fn spawn_task<S: Service + 'static>(name: &'static str, app: S, http: String) -> Running {
     let stop = CancellationToken::new();
     let token = stop.clone();
     let handle = tokio::spawn(async move { app.run_until_stopped(token).await });
-    Running::Task { name, stop, handle }
+    Running::Task { name, stop, handle, http }
 }
 
 async fn spawn_process(bin: &str, env: &[(String, String)], extra: &[(String, String)]) -> Running {
     let all: Vec<(&str, &str)> = env.iter().chain(extra).map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let process = ServiceProcess::spawn(&workspace_binary(bin), &all);
-    process.http_base(Duration::from_secs(60)).await;
-    Running::Process(process)
+    let http = process.http_base(Duration::from_secs(60)).await;
+    Running::Process(process, http)
 }

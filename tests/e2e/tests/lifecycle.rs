@@ -314,3 +314,37 @@ async fn a_refund_whose_answer_was_lost_is_queried_not_resent() {
     assert_eq!((truth.refunds.len(), truth.refunded_amount), (1, 200));
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_still_unknown_after_the_last_tier_needs_a_person() {
+    let system = System::start().await;
+    // Nothing answers: the pay and every follow-up query time out.
+    let faults = mockpay::FaultSettings { timeout_ppm: 1_000_000, ..Default::default() };
+    system.mockpay.admin().set_faults(&faults).await.unwrap();
+    system.pay("o-stuck", "1.00", "direct").await;
+    system.wait_for("o-stuck", "payment.unknown", WITHIN).await;
+    let payment = system.payment("o-stuck").await.unwrap();
+    let item =
+        paygate_test_support::eventually_some("the order on the needs-attention list", WITHIN, || async {
+            let mut conn = system.db.pool.acquire().await.unwrap();
+            let open = paygate::store::attention::open(&mut conn, 10).await.unwrap();
+            open.into_iter().find(|i| i.payment_id == Some(payment.id))
+        })
+        .await;
+    assert_eq!(item.kind, "unresolved_after_last_retry");
+    let queries = item.detail["queries"].as_u64().unwrap();
+    assert_eq!(queries, 4, "one query per tier of the ladder (1s,2s,3s,5s)");
+    let metrics = system.dispatcher_metrics(0).await;
+    assert!(
+        metrics.contains(r#"paygate_attention_raised_total{kind="unresolved_after_last_retry"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"paygate_provider_calls_total{provider="mockpay",operation="query",outcome="timeout"} 4"#
+        ),
+        "{metrics}"
+    );
+    assert_eq!(system.payment("o-stuck").await.unwrap().state.as_str(), "unknown", "never guessed");
+    system.stop().await;
+}

@@ -17,7 +17,6 @@
 
 use crate::events;
 use crate::fault_points;
-use crate::followup;
 use crate::order::{Order, WorkError};
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
@@ -311,18 +310,7 @@ async fn follow_up(order: &mut Order<'_>, work: &Work) -> Result<(), WorkError> 
         RefundState::Submitted | RefundState::Processing => QueryReason::StillProcessing,
         _ => return Ok(()),
     };
-    let attempt = order.cause.attempt.saturating_add(1);
-    followup::schedule_query(
-        order.conn,
-        &order.deps.topology,
-        order.payment.id,
-        Some(work.refund.id),
-        reason,
-        attempt,
-        order.cause,
-    )
-    .await?;
-    Ok(())
+    order.schedule_query(Some(work.refund.id), reason).await
 }
 
 /// Tells upstream the refund's state if the work moved it.

@@ -1,0 +1,93 @@
+//! provider-dispatcher's own metrics, beside the broker's (`BrokerMetrics`):
+//! - `paygate_provider_calls_total{provider, operation, outcome}`: every provider call, by how
+//!   it ended (`ok`, `declined`, `error`, `timeout`, `transport_error`);
+//! - `paygate_provider_call_duration_seconds{provider, operation}`: their latency;
+//! - `paygate_attention_raised_total{kind}`: orders put in front of a person (an UNKNOWN payment
+//!   after the last retry tier, a contradicting or mismatching answer). Alert on any increase;
+//!   `payctl attention list` shows the items.
+
+use paygate::providers::Exchange;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub provider: &'static str,
+    pub operation: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub provider: &'static str,
+    pub operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttentionLabels {
+    pub kind: String,
+}
+
+fn call_histogram() -> Histogram {
+    // 250 µs .. ~16 s
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+}
+
+/// Cheap to clone: clones share the series.
+#[derive(Clone)]
+pub struct DispatcherMetrics {
+    pub calls: Family<CallLabels, Counter>,
+    pub call_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pub attention: Family<AttentionLabels, Counter>,
+}
+
+impl Default for DispatcherMetrics {
+    fn default() -> Self {
+        Self {
+            calls: Family::default(),
+            call_duration: Family::new_with_constructor(call_histogram),
+            attention: Family::default(),
+        }
+    }
+}
+
+impl DispatcherMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "provider_calls",
+            "Provider calls, by provider, operation and outcome",
+            m.calls.clone(),
+        );
+        registry.register(
+            "provider_call_duration_seconds",
+            "Provider call latency, by provider and operation",
+            m.call_duration.clone(),
+        );
+        registry.register(
+            "attention_raised",
+            "Orders put on the needs-attention list, by kind",
+            m.attention.clone(),
+        );
+        m
+    }
+
+    /// Counts one provider call from its exchange record.
+    pub fn call(&self, exchange: &Exchange) {
+        let (provider, operation) = (exchange.provider, exchange.operation);
+        self.calls
+            .get_or_create(&CallLabels { provider, operation, outcome: exchange.outcome.as_str() })
+            .inc();
+        let seconds =
+            std::time::Duration::from_micros(u64::try_from(exchange.latency_us).unwrap_or(0)).as_secs_f64();
+        self.call_duration.get_or_create(&OperationLabels { provider, operation }).observe(seconds);
+    }
+
+    pub fn attention(&self, kind: &str) {
+        self.attention.get_or_create(&AttentionLabels { kind: kind.to_owned() }).inc();
+    }
+}
