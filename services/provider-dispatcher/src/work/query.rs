@@ -21,6 +21,15 @@ pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome
         // Never sent: there is nothing to ask. The dispatch message on this shard will send it.
         return Ok(Outcome::Done);
     }
+    let unsettled = matches!(
+        order.payment.state,
+        PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown
+    );
+    if !unsettled && matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
+        // A follow-up of a chain that something else (a notification, another query) already
+        // settled: nothing left to find out.
+        return Ok(Outcome::Done);
+    }
     let called = order.adapter.query(&order.trade_no(), order.payment.amount.currency()).await;
     order.log_exchange(None, &called.exchange).await?;
     match called.outcome {
