@@ -9,6 +9,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub common: CommonConfig,
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,6 +23,35 @@ pub enum Command {
     /// The RabbitMQ topology.
     #[command(subcommand)]
     Topology(TopologyCommand),
+    /// Payments: an order's whole story.
+    #[command(subcommand)]
+    Payment(PaymentCommand),
+    /// The needs-attention list: what paygate could not settle by itself.
+    #[command(subcommand)]
+    Attention(AttentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentCommand {
+    /// The payment's timeline: its transitions and its refunds', the raw provider exchanges
+    /// (redacted), notifications and needs-attention items.
+    Show {
+        /// The payment id (a UUID), or the merchant's order number with --merchant.
+        payment: String,
+        /// The merchant whose order number `payment` is.
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionCommand {
+    /// Open items, oldest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! What each payctl command does.
 
-use crate::cli::{Cli, Command, TopologyCommand};
+use crate::cli::{AttentionCommand, Cli, Command, PaymentCommand, TopologyCommand};
+use crate::{attention, timeline};
 use paygate::broker::definitions;
 use paygate::broker::topology::Topology;
 use paygate::runtime::database;
@@ -21,6 +22,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::fs::write(&out, json)?;
                 eprintln!("wrote {}", out.display());
             }
+        }
+        Command::Payment(PaymentCommand::Show { payment, merchant }) => {
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            timeline::show(&pool, &payment, merchant.as_deref(), cli.json).await?;
+        }
+        Command::Attention(AttentionCommand::List { limit }) => {
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            attention::list(&pool, limit, cli.json).await?;
         }
     }
     Ok(())

@@ -34,7 +34,7 @@ pub async fn raise(conn: &mut PgConnection, item: &Raise<'_>) -> Result<bool, sq
     Ok(inserted.rows_affected() == 1)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Item {
     pub id: i64,
     pub payment_id: Option<Uuid>,

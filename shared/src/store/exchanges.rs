@@ -46,7 +46,7 @@ pub async fn record(
 }
 
 /// One logged exchange, as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct ExchangeRow {
     pub id: i64,
     pub payment_id: Option<Uuid>,

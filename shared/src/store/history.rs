@@ -42,7 +42,7 @@ pub async fn append(conn: &mut PgConnection, t: &TransitionRecord<'_>) -> Result
 }
 
 /// A row of an order's history, oldest first.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct HistoryRow {
     pub refund_id: Option<Uuid>,
     pub entity: String,

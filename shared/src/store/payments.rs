@@ -46,7 +46,7 @@ pub struct NewPayment {
 }
 
 /// A payment as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Payment {
     pub id: Uuid,
     pub merchant_id: String,
@@ -219,6 +219,13 @@ pub async fn find_by_order(
         .bind(merchant_order_no)
         .fetch_optional(conn)
         .await?;
+    row.map(Payment::try_from).transpose()
+}
+
+/// The payment with this id, if any (no lock).
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     row.map(Payment::try_from).transpose()
 }
 

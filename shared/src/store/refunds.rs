@@ -32,7 +32,7 @@ pub struct NewRefund {
 }
 
 /// A refund as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Refund {
     pub id: Uuid,
     pub payment_id: Uuid,
