@@ -22,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("wrote {}", out.display());
             }
         }
+        Command::Demo(args) => crate::demo::run(&cli.common, &args).await?,
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! payctl: the operators' and SREs' command line for paygate.
 //!
-//! Today it applies migrations and writes the RabbitMQ definitions for SREs; the order timeline,
-//! the attention list, reconciliation and refund approval join it as those features land.
+//! Today it applies migrations, writes the RabbitMQ definitions for SREs, and runs the Quick
+//! start's demo batch against a running system (`payctl demo`); the order timeline, the attention
+//! list, reconciliation and refund approval join it as those features land.
 
 pub mod cli;
 pub mod commands;
+pub mod demo;
