@@ -12,7 +12,8 @@ pub struct MockpayAdmin {
 
 impl MockpayAdmin {
     pub fn new(base_url: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build()?;
+        let http =
+            reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build()?;
         Ok(Self { base_url: base_url.trim_end_matches('/').to_owned(), http })
     }
 
@@ -34,10 +35,12 @@ impl MockpayAdmin {
         Ok(())
     }
 
-    /// The customer's payment `trade_no` is declined with `decline_code` (`1101`, `1102`).
+    /// The customer's payment `trade_no` is declined with `decline_code` (`1101`, `1102`): mockpay
+    /// answers with that code when it declined.
     pub async fn decline(&self, trade_no: &str, decline_code: &str) -> anyhow::Result<()> {
         let body = json!({"declineCode": decline_code});
-        self.call(reqwest::Method::POST, &format!("/admin/payments/{trade_no}/decline"), Some(body)).await?;
+        let path = format!("/admin/payments/{trade_no}/decline");
+        self.call_accepting(reqwest::Method::POST, &path, Some(body), &["0000", decline_code]).await?;
         Ok(())
     }
 
@@ -48,6 +51,17 @@ impl MockpayAdmin {
 
     /// Calls `path` and returns the envelope's `info`, or an error with mockpay's return code.
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        self.call_accepting(method, path, body, &["0000"]).await
+    }
+
+    /// Calls `path` and returns the envelope's `info` when the return code is one of `accepted`.
+    async fn call_accepting(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        accepted: &[&str],
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(body) = body {
@@ -62,7 +76,9 @@ impl MockpayAdmin {
             .await
             .map_err(|e| anyhow::anyhow!("mockpay admin {method} {url}: the answer is not JSON: {e}"))?;
         match envelope["returnCode"].as_str() {
-            Some("0000") => Ok(envelope.get("info").cloned().unwrap_or(Value::Null)),
+            Some(code) if accepted.contains(&code) => {
+                Ok(envelope.get("info").cloned().unwrap_or(Value::Null))
+            }
             code => anyhow::bail!(
                 "mockpay admin {method} {url} answered {}: {}",
                 code.unwrap_or("no returnCode"),

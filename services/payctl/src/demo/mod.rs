@@ -148,7 +148,11 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
     let mockpay = MockpayAdmin::new(&args.mockpay_url)?;
     mockpay.check().await?;
     let upstream = Upstream::connect(&common.amqp_url, &topology, ORDER_TYPE).await?;
-    let run = format!("{}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..4]);
+    let run = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        &uuid::Uuid::new_v4().simple().to_string()[..4]
+    );
     println!(
         "demo run {run}: merchant {}, order type {ORDER_TYPE}, events on {}, mockpay at {}",
         args.merchant_id,
@@ -192,7 +196,8 @@ const REFUND_SETTLED: [&str; 3] = ["succeeded", "failed", "rejected"];
 
 impl Demo {
     async fn play(&self, run: String) -> Report {
-        let batch = async { tokio::join!(self.direct_and_refunds(), self.customer_pays(), self.bank_declines()) };
+        let batch =
+            async { tokio::join!(self.direct_and_refunds(), self.customer_pays(), self.bank_declines()) };
         tokio::pin!(batch);
         let mut printed = 0;
         let mut arrivals = self.upstream.arrivals();
@@ -208,13 +213,7 @@ impl Demo {
             }
         };
         self.print_new(printed);
-        Report {
-            run,
-            payments: vec![direct, qr, declined],
-            refunds,
-            checks,
-            elapsed: self.started.elapsed(),
-        }
+        Report { run, payments: vec![direct, qr, declined], refunds, checks, elapsed: self.started.elapsed() }
     }
 
     fn order_no(&self, suffix: &str) -> String {
@@ -230,7 +229,13 @@ impl Demo {
     }
 
     /// Publishes a command about `order_no`; the correlation id is `<order_no>:<tag>`.
-    async fn command(&self, message_type: &str, order_no: &str, tag: &str, payload: Value) -> Result<Envelope<Value>, String> {
+    async fn command(
+        &self,
+        message_type: &str,
+        order_no: &str,
+        tag: &str,
+        payload: Value,
+    ) -> Result<Envelope<Value>, String> {
         let envelope = Envelope::new(message_type, format!("{}:{order_no}", self.merchant), payload)
             .with_correlation_id(format!("{order_no}:{tag}"));
         self.upstream.send(&envelope).await.map_err(|e| format!("publishing {message_type}: {e:#}"))?;
@@ -238,12 +243,18 @@ impl Demo {
     }
 
     /// The first order event about `order_no` that `pick` accepts.
-    async fn event(&self, order_no: &str, what: &str, pick: impl Fn(&OrderEvent) -> bool) -> Result<OrderEvent, String> {
+    async fn event(
+        &self,
+        order_no: &str,
+        what: &str,
+        pick: impl Fn(&OrderEvent) -> bool,
+    ) -> Result<OrderEvent, String> {
         let merchant = self.merchant.as_str();
         let found = self
             .upstream
             .wait_for(what, self.deadline, |envelope| {
-                order_event(envelope).filter(|e| e.merchant_id == merchant && e.merchant_order_no == order_no && pick(e))
+                order_event(envelope)
+                    .filter(|e| e.merchant_id == merchant && e.merchant_order_no == order_no && pick(e))
             })
             .await;
         found.map_err(|e| match self.last_seen(order_no) {
@@ -253,14 +264,26 @@ impl Demo {
     }
 
     fn last_seen(&self, order_no: &str) -> Option<String> {
-        self.upstream.received_since(0).iter().filter_map(order_event).filter(|e| e.merchant_order_no == order_no).last().map(|e| e.kind)
+        self.upstream
+            .received_since(0)
+            .iter()
+            .filter_map(order_event)
+            .filter(|e| e.merchant_order_no == order_no)
+            .last()
+            .map(|e| e.kind)
     }
 
     /// Waits for `order_no` to settle and checks it settled in `expected`.
     async fn settled(&self, order_no: &str, expected: &str) -> Result<OrderEvent, String> {
         let what = format!("{order_no} to become {expected}");
-        let event = self.event(order_no, &what, |e| e.kind.starts_with("payment.") && SETTLED.contains(&e.state.as_str())).await?;
-        if event.state == expected { Ok(event) } else { Err(format!("{order_no} ended {} instead of {expected}{}", event.state, because(&event))) }
+        let event = self
+            .event(order_no, &what, |e| e.kind.starts_with("payment.") && SETTLED.contains(&e.state.as_str()))
+            .await?;
+        if event.state == expected {
+            Ok(event)
+        } else {
+            Err(format!("{order_no} ended {} instead of {expected}{}", event.state, because(&event)))
+        }
     }
 
     /// `direct` pay, its duplicate, a partial and a full refund, and a refund too many.
@@ -270,7 +293,12 @@ impl Demo {
         let r1 = self.order_no("refund-1");
         let r2 = self.order_no("refund-2");
         let r3 = self.order_no("refund-3");
-        let refund_lines = || vec![Line::new(&r1, format!("refund of {order_no}"), "5.00 CNY"), Line::new(&r2, format!("refund of {order_no}"), "7.34 CNY")];
+        let refund_lines = || {
+            vec![
+                Line::new(&r1, format!("refund of {order_no}"), "5.00 CNY"),
+                Line::new(&r2, format!("refund of {order_no}"), "7.34 CNY"),
+            ]
+        };
         let payload = self.pay_payload(&order_no, "12.34", "direct");
         let paid = match self.command("command.pay", &order_no, "pay", payload.clone()).await {
             Ok(_) => self.settled(&order_no, "succeeded").await,
@@ -281,7 +309,11 @@ impl Demo {
             Err(why) => {
                 let skip = "the payment did not succeed";
                 let checks = vec![Line::new("duplicate command.pay", "idempotency", "-").skipped(skip)];
-                return (line.failed(why), refund_lines().into_iter().map(|l| l.skipped(skip)).collect(), checks);
+                return (
+                    line.failed(why),
+                    refund_lines().into_iter().map(|l| l.skipped(skip)).collect(),
+                    checks,
+                );
             }
         };
         line.state = paid.state.clone();
@@ -292,7 +324,9 @@ impl Demo {
 
         let mut refunds = Vec::new();
         let mut blocked: Option<String> = None;
-        for (refund_no, amount, expected_payment) in [(&r1, "5.00", "partially_refunded"), (&r2, "7.34", "refunded")] {
+        for (refund_no, amount, expected_payment) in
+            [(&r1, "5.00", "partially_refunded"), (&r2, "7.34", "refunded")]
+        {
             let refund = Line::new(refund_no, format!("refund of {order_no}"), format!("{amount} CNY"));
             let refund = match &blocked {
                 Some(why) => refund.skipped(why.clone()),
@@ -340,11 +374,15 @@ impl Demo {
         line.state = answer.state.clone();
         line.provider_txn = answer.provider_txn_id.clone().unwrap_or_default();
         if answer.event_id != paid.event_id {
-            return line.failed(format!("reported with event_id {} instead of {}", answer.event_id, paid.event_id));
+            return line
+                .failed(format!("reported with event_id {} instead of {}", answer.event_id, paid.event_id));
         }
         match self.mockpay.truth(&trade_no(paid.payment_id)).await {
             Ok(truth) if truth["charges"] == 1 => {
-                line.note = format!("reported again as {} with the same event_id {}; mockpay charged once", answer.kind, answer.event_id);
+                line.note = format!(
+                    "reported again as {} with the same event_id {} (on the events exchange and, as reply_to asked, on the demo's queue); mockpay charged once",
+                    answer.kind, answer.event_id
+                );
                 line
             }
             Ok(truth) => line.failed(format!("mockpay counts {} charges for one order", truth["charges"])),
@@ -353,7 +391,15 @@ impl Demo {
     }
 
     /// A refund of `amount` that should succeed and leave the payment `expected_payment`.
-    async fn refund(&self, order_no: &str, refund_no: &str, amount: &str, expected_payment: &str, paid: &OrderEvent, mut line: Line) -> Line {
+    async fn refund(
+        &self,
+        order_no: &str,
+        refund_no: &str,
+        amount: &str,
+        expected_payment: &str,
+        paid: &OrderEvent,
+        mut line: Line,
+    ) -> Line {
         let payload = json!({
             "merchant_id": self.merchant, "refund_no": refund_no, "merchant_order_no": order_no,
             "amount": amount, "currency": "CNY", "reason": "paygate demo", "requested_by": "demo"
@@ -364,7 +410,9 @@ impl Demo {
         let what = format!("{refund_no} to succeed");
         let settled = self
             .event(order_no, &what, |e| {
-                e.refund.as_ref().is_some_and(|r| r.refund_no == refund_no && REFUND_SETTLED.contains(&r.state.as_str()))
+                e.refund
+                    .as_ref()
+                    .is_some_and(|r| r.refund_no == refund_no && REFUND_SETTLED.contains(&r.state.as_str()))
             })
             .await;
         let event = match settled {
@@ -376,7 +424,9 @@ impl Demo {
         line.note = format!("payment {}", event.state);
         if let Ok(truth) = self.mockpay.truth(&trade_no(paid.payment_id)).await {
             let ours = trade_no(refund.refund_id);
-            if let Some(txn) = truth["refunds"].as_array().into_iter().flatten().find(|r| r["refundId"] == ours.as_str()) {
+            if let Some(txn) =
+                truth["refunds"].as_array().into_iter().flatten().find(|r| r["refundId"] == ours.as_str())
+            {
                 line.provider_txn = txn["refundTransactionId"].as_str().unwrap_or("-").to_owned();
             }
         }
@@ -384,7 +434,10 @@ impl Demo {
             return line.failed(format!("{refund_no} ended {}{}", refund.state, because(&event)));
         }
         if event.state != expected_payment {
-            return line.failed(format!("the payment is {} after {refund_no}, expected {expected_payment}", event.state));
+            return line.failed(format!(
+                "the payment is {} after {refund_no}, expected {expected_payment}",
+                event.state
+            ));
         }
         line
     }
@@ -423,8 +476,10 @@ impl Demo {
     async fn customer_pays(&self) -> Line {
         let order_no = self.order_no("qr");
         let line = Line::new(&order_no, "qr", "8.00 CNY");
-        self.with_customer(order_no, "8.00", "qr", line, "succeeded", |admin, trade_no| async move { admin.pay(&trade_no).await })
-            .await
+        self.with_customer(order_no, "8.00", "qr", line, "succeeded", |admin, trade_no| async move {
+            admin.pay(&trade_no).await
+        })
+        .await
     }
 
     /// A `redirect` pay the customer's bank declines (mockpay `1101`): it ends `failed`.
@@ -439,21 +494,39 @@ impl Demo {
 
     /// Pays with a method that needs the customer, waits for the action, lets `customer` act at
     /// mockpay, and waits for the payment to settle in `expected`.
-    async fn with_customer<'a, F, Fut>(&'a self, order_no: String, amount: &str, method: &str, mut line: Line, expected: &str, customer: F) -> Line
+    async fn with_customer<'a, F, Fut>(
+        &'a self,
+        order_no: String,
+        amount: &str,
+        method: &str,
+        mut line: Line,
+        expected: &str,
+        customer: F,
+    ) -> Line
     where
         F: FnOnce(&'a MockpayAdmin, String) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
     {
-        if let Err(why) = self.command("command.pay", &order_no, "pay", self.pay_payload(&order_no, amount, method)).await {
+        if let Err(why) =
+            self.command("command.pay", &order_no, "pay", self.pay_payload(&order_no, amount, method)).await
+        {
             return line.failed(why);
         }
         let what = format!("{order_no} to ask for the customer's action");
         let waiting = self
-            .event(&order_no, &what, |e| e.kind == "payment.action_required" || SETTLED.contains(&e.state.as_str()))
+            .event(&order_no, &what, |e| {
+                e.kind == "payment.action_required" || SETTLED.contains(&e.state.as_str())
+            })
             .await;
         let waiting = match waiting {
             Ok(e) if e.kind == "payment.action_required" => e,
-            Ok(e) => return line.failed(format!("{order_no} ended {} before the customer acted{}", e.state, because(&e))),
+            Ok(e) => {
+                return line.failed(format!(
+                    "{order_no} ended {} before the customer acted{}",
+                    e.state,
+                    because(&e)
+                ));
+            }
             Err(why) => return line.failed(why),
         };
         let shown = waiting.action.as_ref().map_or_else(|| "no action".to_owned(), describe_action);
@@ -464,10 +537,11 @@ impl Demo {
             Ok(event) => {
                 line.state = event.state.clone();
                 line.provider_txn = event.provider_txn_id.clone().unwrap_or_default();
-                line.note = match &event.reason {
-                    Some(reason) => format!("customer shown {shown}; {reason}"),
-                    None => format!("customer shown {shown}; a follow-up query found it"),
-                };
+                line.note = format!(
+                    "customer shown {shown}; a follow-up query found it {}{}",
+                    event.state,
+                    because_failed(&event)
+                );
                 line
             }
             Err(why) => line.failed(why),
@@ -480,7 +554,8 @@ impl Demo {
         for envelope in &received {
             let at = self.started.elapsed().as_secs_f32();
             if let Some(e) = order_event(envelope).filter(|e| e.merchant_order_no.starts_with(&self.prefix)) {
-                let mut line = format!("  {at:>5.1}s  {:<26} {:<34} {}", e.kind, e.merchant_order_no, e.amount);
+                let mut line =
+                    format!("  {at:>5.1}s  {:<26} {:<34} {}", e.kind, e.merchant_order_no, e.amount);
                 if let Some(r) = &e.refund {
                     line.push_str(&format!("  {} {} → payment {}", r.refund_no, r.amount, e.state));
                 }
@@ -495,7 +570,9 @@ impl Demo {
                 }
                 println!("{line}");
             } else if let Ok(r) = serde_json::from_value::<CommandRejected>(envelope.payload.clone()) {
-                if r.merchant_order_no.as_deref().is_some_and(|o| o.starts_with(&self.prefix)) || envelope.order_key.contains(&self.prefix) {
+                if r.merchant_order_no.as_deref().is_some_and(|o| o.starts_with(&self.prefix))
+                    || envelope.order_key.contains(&self.prefix)
+                {
                     println!("  {at:>5.1}s  {:<26} {}", "command.rejected", r.message);
                 }
             }
@@ -516,6 +593,11 @@ fn because(event: &OrderEvent) -> String {
     event.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
 }
 
+/// The reason of a failed payment, in brackets.
+fn because_failed(event: &OrderEvent) -> String {
+    if event.state == "failed" { because(event) } else { String::new() }
+}
+
 fn describe_action(action: &CustomerAction) -> String {
     match action {
         CustomerAction::Redirect { url, .. } => format!("GET {url}"),
@@ -527,15 +609,24 @@ fn describe_action(action: &CustomerAction) -> String {
 
 fn print_report(report: &Report) {
     let row = |l: &Line| {
-        let mark = match &l.verdict {
-            Verdict::AsExpected => "ok  ".to_owned(),
-            Verdict::Failed(why) => format!("FAIL {why}\n        "),
-            Verdict::Skipped(why) => format!("SKIP {why}\n        "),
+        let (mark, why) = match &l.verdict {
+            Verdict::AsExpected => ("ok", None),
+            Verdict::Failed(why) => ("FAIL", Some(why)),
+            Verdict::Skipped(why) => ("SKIP", Some(why)),
         };
-        println!("  {mark}{:<34} {:<28} {:>10}  {:<18} {:<20} {}", l.name, l.what, l.amount, l.state, l.provider_txn, l.note);
+        println!(
+            "  {mark:<4}{:<34} {:<28} {:>10}  {:<18} {:<20} {}",
+            l.name, l.what, l.amount, l.state, l.provider_txn, l.note
+        );
+        if let Some(why) = why {
+            println!("        {why}");
+        }
     };
     println!("\npayments");
-    println!("  {:<4}{:<34} {:<28} {:>10}  {:<18} {:<20} {}", "", "order no", "method", "amount", "state", "provider txn", "");
+    println!(
+        "  {:<4}{:<34} {:<28} {:>10}  {:<18} {:<20} {}",
+        "", "order no", "method", "amount", "state", "provider txn", ""
+    );
     report.payments.iter().for_each(row);
     println!("refunds");
     report.refunds.iter().for_each(row);

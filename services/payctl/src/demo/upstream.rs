@@ -53,7 +53,8 @@ impl Upstream {
             )
             .await?;
         let events_exchange = topology.events_exchange();
-        for key in [format!("payment.*.{order_type}"), format!("refund.*.{order_type}"), "command.rejected.*".into()]
+        for key in
+            [format!("payment.*.{order_type}"), format!("refund.*.{order_type}"), "command.rejected.*".into()]
         {
             consume
                 .queue_bind(
