@@ -268,8 +268,7 @@ impl Demo {
             .received_since(0)
             .iter()
             .filter_map(order_event)
-            .filter(|e| e.merchant_order_no == order_no)
-            .last()
+            .rfind(|e| e.merchant_order_no == order_no)
             .map(|e| e.kind)
     }
 
@@ -569,12 +568,11 @@ impl Demo {
                     line.push_str(&format!("  (answer to {c})"));
                 }
                 println!("{line}");
-            } else if let Ok(r) = serde_json::from_value::<CommandRejected>(envelope.payload.clone()) {
-                if r.merchant_order_no.as_deref().is_some_and(|o| o.starts_with(&self.prefix))
-                    || envelope.order_key.contains(&self.prefix)
-                {
-                    println!("  {at:>5.1}s  {:<26} {}", "command.rejected", r.message);
-                }
+            } else if let Ok(r) = serde_json::from_value::<CommandRejected>(envelope.payload.clone())
+                && (r.merchant_order_no.as_deref().is_some_and(|o| o.starts_with(&self.prefix))
+                    || envelope.order_key.contains(&self.prefix))
+            {
+                println!("  {at:>5.1}s  {:<26} {}", "command.rejected", r.message);
             }
         }
         from + received.len()
@@ -623,10 +621,7 @@ fn print_report(report: &Report) {
         }
     };
     println!("\npayments");
-    println!(
-        "  {:<4}{:<34} {:<28} {:>10}  {:<18} {:<20} {}",
-        "", "order no", "method", "amount", "state", "provider txn", ""
-    );
+    println!("      {:<34} {:<28} {:>10}  {:<18} provider txn", "order no", "method", "amount", "state");
     report.payments.iter().for_each(row);
     println!("refunds");
     report.refunds.iter().for_each(row);
