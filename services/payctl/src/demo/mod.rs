@@ -536,11 +536,17 @@ impl Demo {
             Ok(event) => {
                 line.state = event.state.clone();
                 line.provider_txn = event.provider_txn_id.clone().unwrap_or_default();
-                line.note = format!(
-                    "customer shown {shown}; a follow-up query found it {}{}",
-                    event.state,
-                    because_failed(&event)
-                );
+                let declined = if event.state == "failed" {
+                    let truth = self.mockpay.truth(&trade_no(event.payment_id)).await.unwrap_or_default();
+                    format!(
+                        "; mockpay declined it ({})",
+                        truth["declineCode"].as_str().unwrap_or("no declineCode")
+                    )
+                } else {
+                    String::new()
+                };
+                line.note =
+                    format!("customer shown {shown}{declined}; a follow-up query found it {}", event.state);
                 line
             }
             Err(why) => line.failed(why),
@@ -589,11 +595,6 @@ fn order_event(envelope: &Envelope<Value>) -> Option<OrderEvent> {
 
 fn because(event: &OrderEvent) -> String {
     event.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-}
-
-/// The reason of a failed payment, in brackets.
-fn because_failed(event: &OrderEvent) -> String {
-    if event.state == "failed" { because(event) } else { String::new() }
 }
 
 fn describe_action(action: &CustomerAction) -> String {
