@@ -23,6 +23,10 @@ pub enum Command {
     /// The RabbitMQ topology.
     #[command(subcommand)]
     Topology(TopologyCommand),
+    /// Drive a small demo batch of payments and refunds through a running system (with mockpay
+    /// as its provider) and print what happened; exits non-zero if any did not reach its
+    /// expected state before the deadline.
+    Demo(crate::demo::DemoArgs),
     /// Payments: an order's whole story.
     #[command(subcommand)]
     Payment(PaymentCommand),

@@ -46,3 +46,66 @@ async fn migrate_applies_the_schema() {
         sqlx::query_scalar("SELECT to_regclass('outbox')::text").fetch_one(&db.pool).await.unwrap();
     assert_eq!(outbox.as_deref(), Some("outbox"));
 }
+
+/// `payctl demo` against a whole system (ingest and a dispatcher with mockpay, from the e2e
+/// harness): every demo payment and refund reaches its expected state, and it exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_drives_its_batch_through_a_whole_system() {
+    let system = paygate_e2e::System::start().await;
+    let env = [
+        ("AMQP_URL", system.vhost.amqp_url.as_str()),
+        ("AMQP_PREFIX", paygate_e2e::system::PREFIX),
+        ("MOCKPAY_URL", system.mockpay.base_url()),
+        ("DEMO_DEADLINE_SECS", "60"),
+    ];
+    let out = run_to_exit(BIN, &["demo"], &env, Duration::from_secs(90)).await;
+    assert_eq!(out.code, Some(0), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": 7 of 7 as expected"), "{}", out.stdout);
+    for expected in [
+        "payment.action_required",
+        "payment.failed",
+        "refund.succeeded",
+        "payment.refunded",
+        "command.rejected",
+    ] {
+        assert!(out.stdout.contains(expected), "no {expected} in:\n{}", out.stdout);
+    }
+    system.stop().await;
+}
+
+/// When the provider declines every charge, the demo's payments do not reach their expected
+/// states: it says which and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_fails_when_a_payment_misses_its_expected_state() {
+    let system = paygate_e2e::System::start().await;
+    let declines = mockpay::FaultSettings { decline_ppm: 1_000_000, ..Default::default() };
+    system.mockpay.admin().set_faults(&declines).await.unwrap();
+    let env = [
+        ("AMQP_URL", system.vhost.amqp_url.as_str()),
+        ("AMQP_PREFIX", paygate_e2e::system::PREFIX),
+        ("MOCKPAY_URL", system.mockpay.base_url()),
+        ("DEMO_DEADLINE_SECS", "20"),
+    ];
+    let out = run_to_exit(BIN, &["demo"], &env, Duration::from_secs(60)).await;
+    assert_eq!(out.code, Some(1), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("FAIL") && out.stdout.contains("ended failed instead of succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("did not reach their expected state"), "{}", out.stderr);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_demo_setting_names_its_flag_and_the_rule() {
+    let out = run_to_exit(BIN, &["demo", "--deadline-secs", "0"], &[], WITHIN).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DEMO_DEADLINE_SECS") && out.stderr.contains("from 1 to 3600"),
+        "{}",
+        out.stderr
+    );
+    let out = run_to_exit(BIN, &["demo", "--mockpay-url", "127.0.0.1:7070"], &[], WITHIN).await;
+    assert!(out.stderr.contains("MOCKPAY_URL") && out.stderr.contains("http://"), "{}", out.stderr);
+}
