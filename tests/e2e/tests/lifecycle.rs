@@ -348,3 +348,17 @@ async fn a_payment_still_unknown_after_the_last_tier_needs_a_person() {
     assert_eq!(system.payment("o-stuck").await.unwrap().state.as_str(), "unknown", "never guessed");
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_found_by_a_query_says_why() {
+    let system = System::start().await;
+    system.pay("o-qr-decline", "6.00", "qr").await;
+    system.wait_for("o-qr-decline", "payment.action_required", WITHIN).await;
+    let p = system.payment("o-qr-decline").await.unwrap();
+    let trade_no = paygate::providers::adapter::trade_no(p.id);
+    system.mockpay.admin().decline(&trade_no, Some("1102")).await.unwrap();
+    let failed = system.wait_for("o-qr-decline", "payment.failed", WITHIN).await;
+    let reason = failed.reason.expect("a failure says why");
+    assert!(reason.contains("declined_account_suspended (1102"), "{reason}");
+    system.stop().await;
+}

@@ -422,7 +422,17 @@ impl ProviderAdapter for MockpayAdapter {
         }
         self.call(OP, Method::GET, &path, None, |code, envelope| match code.provider_code.as_str() {
             codes::SUCCESS => {
-                match envelope.info::<PaymentInfo>("a payment").and_then(|i| i.into_facts(trade_no)) {
+                let info = envelope.info::<PaymentInfo>("a payment");
+                let decline_code = info.as_ref().ok().and_then(|i| i.decline_code.clone());
+                match info.and_then(|i| i.into_facts(trade_no)) {
+                    // A declined payment answers the query with 0000: the decline's own code is
+                    // what tells why, so it is the code the answer carries.
+                    Ok(facts) if facts.status == PaymentStatus::Failed && decline_code.is_some() => {
+                        let decline = decline_code.unwrap_or_default();
+                        let declined =
+                            MappedCode::lookup(codes::CODES, &decline, "declined (found by a query)");
+                        Verdict::answer(facts, declined)
+                    }
                     Ok(facts) => Verdict::answer(facts, code),
                     Err(e) => Verdict::unreadable(OP, &code, e),
                 }
