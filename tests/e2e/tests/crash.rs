@@ -52,7 +52,11 @@ async fn system(dispatcher_env: Vec<(String, String)>) -> System {
         processes: true,
         dispatchers: 1,
         dispatcher_env,
-        mockpay: mockpay::Settings { refund_delay_ms: 0, timeout_hold_ms: 5_000, ..mockpay::Settings::default() },
+        mockpay: mockpay::Settings {
+            refund_delay_ms: 0,
+            timeout_hold_ms: 5_000,
+            ..mockpay::Settings::default()
+        },
         ..SystemOptions::default()
     })
     .await

@@ -141,7 +141,10 @@ async fn publish_all(system: &System) -> usize {
     let mut published = 0;
     let close = |i: usize| async move {
         let no = Kind::QrClosed.order_no(i);
-        system.upstream.command("command.close", &no, json!({"merchant_id": MERCHANT, "merchant_order_no": no})).await;
+        system
+            .upstream
+            .command("command.close", &no, json!({"merchant_id": MERCHANT, "merchant_order_no": no}))
+            .await;
     };
     for i in 0..ORDERS {
         let kind = Kind::of(i);
@@ -176,7 +179,8 @@ fn amount(i: usize) -> String {
 /// Until every order is final: pays the `qp` orders at mockpay as soon as they wait for the
 /// customer, and kills the busiest dispatcher once a third of the orders are final.
 async fn drive(system: &System) -> Kill {
-    let deadline = Instant::now() + DEADLINE;
+    let started = Instant::now();
+    let deadline = started + DEADLINE;
     let mut paid: HashSet<String> = HashSet::new();
     let mut kill: Option<Kill> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -204,12 +208,17 @@ async fn drive(system: &System) -> Kill {
             assert_eq!(answer.return_code, "0000", "the customer pays {no}: {}", answer.return_message);
             paid.insert(no);
         }
-        let done = payments
-            .iter()
-            .filter(|(no, (_, state))| state == Kind::of_order_no(no).final_state())
-            .count();
+        let done =
+            payments.iter().filter(|(no, (_, state))| state == Kind::of_order_no(no).final_state()).count();
         if kill.is_none() && done >= ORDERS / 3 {
             kill = Some(kill_busiest(system, done).await);
+        }
+        if std::env::var_os("SCALE_OUT_PROGRESS").is_some() {
+            let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+            for (_, state) in payments.values() {
+                *by_state.entry(state.as_str()).or_default() += 1;
+            }
+            eprintln!("{:.1?} {by_state:?}", started.elapsed());
         }
         if done == ORDERS && payments.len() == ORDERS {
             return kill.expect("the kill happened before the last order was final");
@@ -384,9 +393,12 @@ async fn assert_events(system: &System, payments: &BTreeMap<String, (Uuid, Strin
 /// Nothing was dead-lettered: every work queue's DLQ is empty.
 async fn assert_dead_letter_queues_empty(system: &System) {
     use paygate::broker::topology::{Topology, TopologyConfig};
-    let topology =
-        Topology::new(TopologyConfig { prefix: PREFIX.into(), order_shards: SHARDS, ..TopologyConfig::default() })
-            .expect("the topology");
+    let topology = Topology::new(TopologyConfig {
+        prefix: PREFIX.into(),
+        order_shards: SHARDS,
+        ..TopologyConfig::default()
+    })
+    .expect("the topology");
     let mut queues = topology.shard_queues();
     queues.push(topology.ingest_queue());
     for queue in queues {
