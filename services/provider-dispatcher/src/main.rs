@@ -7,6 +7,5 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    provider_dispatcher::fault_points::setup();
     paygate::runtime::entrypoint::main::<Application>(cli.command, cli.config)
 }

@@ -31,7 +31,9 @@
 //! dead-lettered with the panic message as reason).
 //!
 //! Acknowledgement always comes after the commit and after any confirmed publish, so a crash
-//! anywhere means a redelivery, which step 3 recognises.
+//! anywhere means a redelivery, which step 3 recognises. The crash tests stop a process exactly
+//! between the two with the fault point `consumer.after_commit`
+//! ([`fault_points`](crate::runtime::fault_points)); it is inert in production builds.
 //!
 //! Messages with the same order key are handled one after the other, in delivery order, even
 //! when `concurrency > 1`; messages for different orders run concurrently.
@@ -73,6 +75,7 @@ use super::metrics::{BrokerMetrics, DeadLetterLabels, HandledLabels, QueueLabels
 use super::publisher::Publisher;
 use super::retry::{RetryDecision, schedule_retry};
 use super::topology::Topology;
+use crate::runtime::fault_points;
 
 /// A message as the handler sees it.
 #[derive(Clone, Debug)]
@@ -641,6 +644,9 @@ impl<H: Handler> Job<H> {
                 .await?;
         }
         tx.commit().await?;
+        // Committed, not yet acknowledged: a crash here must mean a redelivery that step 3
+        // recognises (or, for a retry or a rejection, a handler run again), never a lost effect.
+        fault_points::reached(fault_points::AFTER_COMMIT);
         Ok(step)
     }
 

@@ -7,7 +7,7 @@
 
 use super::config::CommonConfig;
 use super::startup_error::StartupError;
-use super::{database, shutdown, telemetry};
+use super::{database, fault_points, shutdown, telemetry};
 use std::future::Future;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,9 @@ pub trait Service: Sized + Send {
 }
 
 /// Runs `command` (default: run) for service `S` and returns the process exit code.
+/// Fault points (crash tests only) are armed first, from `FAILPOINTS` (see [`fault_points`]).
 pub fn main<S: Service>(command: Option<ServiceCommand>, config: S::Config) -> ExitCode {
+    fault_points::setup();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

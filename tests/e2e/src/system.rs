@@ -202,6 +202,14 @@ impl System {
         p.wait(Duration::from_secs(10)).await;
     }
 
+    /// Stops dispatcher `i` with SIGTERM and waits for it to be gone (process mode only).
+    pub async fn stop_dispatcher(&mut self, i: usize) {
+        let Running::Process(p) = &mut self.dispatchers[i] else { panic!("dispatcher {i} runs in-process") };
+        p.signal("TERM").await;
+        let code = p.wait(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(0), "dispatcher {i} stops cleanly; output:\n{}", p.output().join("\n"));
+    }
+
     /// Stops every service gracefully, asserting each stops cleanly.
     pub async fn stop(mut self) {
         let mut all: Vec<Running> = self.dispatchers.drain(..).collect();

@@ -35,7 +35,7 @@ pub async fn apply(order: &mut Order<'_>) -> Result<Outcome, WorkError> {
     };
     let called = order.adapter.pay(&request).await;
     order.log_exchange(None, &called.exchange).await?;
-    crate::fault_points::reached("dispatcher.after_provider_call");
+    crate::fault_points::reached(crate::fault_points::AFTER_PROVIDER_CALL);
 
     order.transition(PaymentEvent::Submitted, json!({"trade_no": request.trade_no})).await?;
     match called.outcome {
