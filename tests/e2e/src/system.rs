@@ -204,7 +204,9 @@ impl System {
 
     /// Stops dispatcher `i` with SIGTERM and waits for it to be gone (process mode only).
     pub async fn stop_dispatcher(&mut self, i: usize) {
-        let Running::Process(p) = &mut self.dispatchers[i] else { panic!("dispatcher {i} runs in-process") };
+        let Running::Process(p, _) = &mut self.dispatchers[i] else {
+            panic!("dispatcher {i} runs in-process")
+        };
         p.signal("TERM").await;
         let code = p.wait(Duration::from_secs(30)).await;
         assert_eq!(code, Some(0), "dispatcher {i} stops cleanly; output:\n{}", p.output().join("\n"));
