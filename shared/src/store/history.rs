@@ -22,6 +22,40 @@ pub struct TransitionRecord<'a> {
     pub detail: Value,
 }
 
+/// The tables whose rows move through a state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Versioned {
+    Payments,
+    Refunds,
+}
+
+/// The write every transition makes: the row of `table` with `id` takes `record.to_state` and
+/// `record.version`, guarded on still being at the version before it, and the history row is
+/// appended. Returns false, having written nothing, when the guard fails (the row changed
+/// concurrently). The state machine has been asked before this is called.
+pub(crate) async fn record_transition(
+    conn: &mut PgConnection,
+    table: Versioned,
+    id: Uuid,
+    record: &TransitionRecord<'_>,
+) -> Result<bool, sqlx::Error> {
+    let sql = match table {
+        Versioned::Payments => {
+            "UPDATE payments SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2"
+        }
+        Versioned::Refunds => {
+            "UPDATE refunds SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2"
+        }
+    };
+    let updated =
+        sqlx::query(sql).bind(id).bind(record.version - 1).bind(record.to_state).execute(&mut *conn).await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    append(conn, record).await?;
+    Ok(true)
+}
+
 pub async fn append(conn: &mut PgConnection, t: &TransitionRecord<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO state_transitions

@@ -1,7 +1,7 @@
 //! Payments: creating one (pre-commit, idempotent on the merchant's order number), reading one
 //! under its row lock, and moving it through the state machine.
 
-use super::history::{self, TransitionRecord};
+use super::history::{self, TransitionRecord, Versioned};
 use crate::domain::{Currency, Money, ValidationError};
 use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
 use chrono::{DateTime, Utc};
@@ -265,16 +265,6 @@ pub async fn transition(
         Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
         Err(e) => return Err(StoreError::Refused(e)),
     };
-    let updated =
-        sqlx::query("UPDATE payments SET state = $3, version = version + 1 WHERE id = $1 AND version = $2")
-            .bind(payment.id)
-            .bind(payment.version)
-            .bind(to.as_str())
-            .execute(&mut *conn)
-            .await?;
-    if updated.rows_affected() != 1 {
-        return Err(StoreError::Concurrent { id: payment.id, expected: payment.version });
-    }
     let from = payment.state;
     let version = payment.version + 1;
     let record = TransitionRecord {
@@ -287,7 +277,9 @@ pub async fn transition(
         cause_message_id: cause,
         detail,
     };
-    history::append(conn, &record).await?;
+    if !history::record_transition(conn, Versioned::Payments, payment.id, &record).await? {
+        return Err(StoreError::Concurrent { id: payment.id, expected: payment.version });
+    }
     payment.state = to;
     payment.version = version;
     Ok(Applied::Moved { from, to, version })

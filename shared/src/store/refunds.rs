@@ -5,7 +5,7 @@
 //! of a refund once it exists, through [`transition`] and the balance operations in
 //! [`super::balance`], under the payment's row lock.
 
-use super::history::{self, TransitionRecord};
+use super::history::{self, TransitionRecord, Versioned};
 use super::payments::StoreError;
 use crate::domain::{Currency, Money, ValidationError};
 use crate::state_machine::{RefundEvent, RefundState, refund as machine};
@@ -244,16 +244,6 @@ pub async fn transition(
         Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
         Err(e) => return Err(StoreError::Refused(e)),
     };
-    let updated =
-        sqlx::query("UPDATE refunds SET state = $3, version = version + 1 WHERE id = $1 AND version = $2")
-            .bind(refund.id)
-            .bind(refund.version)
-            .bind(to.as_str())
-            .execute(&mut *conn)
-            .await?;
-    if updated.rows_affected() != 1 {
-        return Err(StoreError::Concurrent { id: refund.id, expected: refund.version });
-    }
     let from = refund.state;
     let version = refund.version + 1;
     let record = TransitionRecord {
@@ -266,7 +256,9 @@ pub async fn transition(
         cause_message_id: cause,
         detail,
     };
-    history::append(conn, &record).await?;
+    if !history::record_transition(conn, Versioned::Refunds, refund.id, &record).await? {
+        return Err(StoreError::Concurrent { id: refund.id, expected: refund.version });
+    }
     refund.state = to;
     refund.version = version;
     Ok(Applied::Moved { from, to, version })
