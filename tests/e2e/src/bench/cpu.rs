@@ -38,8 +38,14 @@ pub fn snapshot(services: &[(String, u32)]) -> Snapshot {
         *ticks.entry(group).or_default() += used;
     }
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let cpu: Vec<u64> =
-        stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
     ticks.insert("idle".into(), cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0));
     Snapshot { ticks }
 }
@@ -50,7 +56,8 @@ pub fn report(a: &Snapshot, b: &Snapshot, elapsed_ms: u64, payments: u64) -> Str
     let order = ["bench+mockpay", "ingest", "provider-dispatcher", "postgres", "rabbitmq", "other", "idle"];
     let mut parts = Vec::new();
     for group in order {
-        let used = b.ticks.get(group).copied().unwrap_or(0).saturating_sub(a.ticks.get(group).copied().unwrap_or(0));
+        let used =
+            b.ticks.get(group).copied().unwrap_or(0).saturating_sub(a.ticks.get(group).copied().unwrap_or(0));
         let cpu_ms = used * 10;
         let pct = cpu_ms * 100 / elapsed_ms.max(1);
         if group == "idle" {

@@ -28,8 +28,14 @@ use tokio::sync::{Notify, Semaphore};
 
 /// The events that end a payment's or a refund's story, as routing-key patterns on the events
 /// exchange (`<kind>.<order_type>`), plus rejections (which end a command's).
-const FINAL_EVENTS: [&str; 6] =
-    ["payment.succeeded.#", "payment.failed.#", "refund.succeeded.#", "refund.failed.#", "refund.refused.#", "command.rejected.#"];
+const FINAL_EVENTS: [&str; 6] = [
+    "payment.succeeded.#",
+    "payment.failed.#",
+    "refund.succeeded.#",
+    "refund.failed.#",
+    "refund.refused.#",
+    "command.rejected.#",
+];
 const EVENTS_QUEUE: &str = "bench.upstream.events";
 
 /// What to drive.
@@ -251,7 +257,8 @@ pub async fn run(
     events_exchange: &str,
     drive: Drive,
 ) -> anyhow::Result<Driven> {
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await.context("upstream connects")?;
+    let conn =
+        Connection::connect(amqp_url, ConnectionProperties::default()).await.context("upstream connects")?;
     let consume = bind_events(&conn, events_exchange).await?;
     consume.basic_qos(512, BasicQosOptions::default()).await?;
     let commands = conn.create_channel().await?;
@@ -272,7 +279,12 @@ pub async fn run(
     });
 
     let mut deliveries = consume
-        .basic_consume(EVENTS_QUEUE.into(), "bench".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            EVENTS_QUEUE.into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let sink = {
         let shared = shared.clone();

@@ -109,7 +109,8 @@ pub async fn run(run: &FloorRun) -> anyhow::Result<FloorResult> {
         .with_context(|| format!("no RESULT line in the floor's output:\n{stdout}"))?
         .to_owned();
     let payments_per_sec = parse_rate(&result_line)?;
-    let steps_line = stdout.lines().find(|l| l.trim_start().starts_with("step_ms")).map(|l| l.trim().to_owned());
+    let steps_line =
+        stdout.lines().find(|l| l.trim_start().starts_with("step_ms")).map(|l| l.trim().to_owned());
     Ok(FloorResult { payments_per_sec, result_line, steps_line })
 }
 

@@ -147,7 +147,11 @@ async fn spawn(bin: &Path, env: &[(String, String)]) -> anyhow::Result<ServicePr
             return Ok(process);
         }
         if Instant::now() > deadline {
-            bail!("{} did not become ready within 60 s; output:\n{}", process.name, process.output().join("\n"));
+            bail!(
+                "{} did not become ready within 60 s; output:\n{}",
+                process.name,
+                process.output().join("\n")
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

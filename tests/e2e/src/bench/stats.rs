@@ -88,7 +88,10 @@ pub struct Milli(pub u64);
 impl Milli {
     /// `count` events over `elapsed_us` microseconds, per second.
     pub fn rate(count: u64, elapsed_us: u64) -> Self {
-        Self(u64::try_from(u128::from(count) * 1_000_000_000 / u128::from(elapsed_us.max(1))).unwrap_or(u64::MAX))
+        Self(
+            u64::try_from(u128::from(count) * 1_000_000_000 / u128::from(elapsed_us.max(1)))
+                .unwrap_or(u64::MAX),
+        )
     }
 
     /// `self / other`.
@@ -110,7 +113,8 @@ impl Milli {
 
     /// Parses a non-negative decimal such as `1234`, `1234.5` or `0.1` (at most 3 decimals).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("expected a non-negative decimal with at most 3 decimals, such as 0.1 (got {s:?})");
+        let bad =
+            || format!("expected a non-negative decimal with at most 3 decimals, such as 0.1 (got {s:?})");
         let (int, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
         if int.is_empty() && frac.is_empty() || frac.len() > 3 {
             return Err(bad());
