@@ -3,8 +3,10 @@
 //! and collects the events that come back.
 //!
 //! - [`system`]: starting and stopping the services, in-process or as real processes;
-//! - [`upstream`]: the upstream side of the message contract.
+//! - [`upstream`]: the upstream side of the message contract;
+//! - [`bench`]: the `paygate-bench` benchmark (payments/s and latency against the floor).
 
+pub mod bench;
 pub mod system;
 pub mod upstream;
 

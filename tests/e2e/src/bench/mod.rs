@@ -1,0 +1,243 @@
+//! `paygate-bench`: end-to-end payments per second and latency, against the floor measured in
+//! the same run (issue "Pay, refund, close and query end to end").
+//!
+//! One run:
+//! 1. starts a fresh paygate system ([`services`]): database, vhost, mockpay in-process with no
+//!    added latency, ingest and provider-dispatcher as release-built processes;
+//! 2. drives it ([`driver`]): `count` direct pays, a refund after a share of the successes, each
+//!    timed from its command's publish to its final event at upstream;
+//! 3. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
+//!    machine, at its best setting and with quorum queues as paygate uses;
+//! 4. prints the figures, ending with
+//!    `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`.
+
+pub mod cpu;
+pub mod driver;
+pub mod floor;
+pub mod services;
+pub mod stats;
+
+use anyhow::bail;
+use clap::Parser;
+use stats::{Milli, Millis};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The bench's command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "paygate-bench",
+    about = "End-to-end payments/s and latency of paygate, against the floor in the same run",
+    long_about = "End-to-end payments/s and latency of paygate, against the floor in the same run.\n\n\
+        Build first: cargo build --release --workspace --bins. The last line printed is\n\
+        `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`."
+)]
+pub struct BenchArgs {
+    /// Pay commands to publish.
+    #[arg(long, default_value_t = 5000)]
+    pub count: u64,
+    /// Share of the payments that get a refund after their success (0 to 1, at most 3 decimals).
+    #[arg(long, default_value = "0.1", value_parser = parse_share)]
+    pub refund_share: Milli,
+    /// At most this many payments in the system at once (0: publish as fast as confirms allow).
+    #[arg(long, visible_alias = "concurrency", default_value_t = 1000)]
+    pub inflight: usize,
+    /// Publisher tasks of the driver, each awaiting its own confirm.
+    #[arg(long, default_value_t = 32)]
+    pub publishers: usize,
+    /// Hard time bound of the paygate run, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub max_secs: u64,
+
+    /// Where ingest and provider-dispatcher are (default: beside this binary, target/release).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// ORDER_SHARDS of the system.
+    #[arg(long, default_value_t = 4)]
+    pub shards: u16,
+    /// SHARD_CONCURRENCY of the dispatcher.
+    #[arg(long, default_value_t = 8)]
+    pub shard_concurrency: u16,
+    /// DATABASE_MAX_CONNECTIONS of each service.
+    #[arg(long, default_value_t = 16)]
+    pub db_connections: u32,
+    /// provider-dispatcher instances.
+    #[arg(long, default_value_t = 1)]
+    pub dispatchers: usize,
+    /// More environment for the services, KEY=VALUE (repeatable).
+    #[arg(long = "service-env", value_parser = parse_env)]
+    pub service_env: Vec<(String, String)>,
+    /// RUST_LOG of the services.
+    #[arg(long, default_value = "info")]
+    pub service_log: String,
+
+    /// Do not run the floor (the last line then says `floor: skipped`).
+    #[arg(long)]
+    pub skip_floor: bool,
+    /// The floor binary (default: build ../shared/bench/floor into target/floor).
+    #[arg(long)]
+    pub floor_bin: Option<PathBuf>,
+    /// Payments the floor drives (its README's best setting uses 25000).
+    #[arg(long, default_value_t = 25000)]
+    pub floor_count: u64,
+    /// The floor's consumers per stage, prefetch and pool: its best setting.
+    #[arg(long, default_value_t = 2)]
+    pub floor_consumers: u32,
+    #[arg(long, default_value_t = 128)]
+    pub floor_prefetch: u32,
+    #[arg(long, default_value_t = 16)]
+    pub floor_pool: u32,
+}
+
+fn parse_share(s: &str) -> Result<Milli, String> {
+    let share = Milli::parse(s)?;
+    if share.0 > 1000 {
+        return Err(format!("expected a share from 0 to 1 (got {s})"));
+    }
+    Ok(share)
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE (got {s:?})"))
+}
+
+/// The workspace root (this crate is tests/e2e).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the whole bench and prints its report; the last line is the summary.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    // Build (or find) the floor first, so a broken floor does not waste a paygate run.
+    let floor_bin = if args.skip_floor {
+        None
+    } else if let Some(bin) = &args.floor_bin {
+        Some(bin.clone())
+    } else {
+        let root = workspace_root();
+        Some(floor::build(&floor::default_manifest(&root), &floor::default_target_dir(&root)).await?)
+    };
+
+    let settings = services::ServiceSettings {
+        bin_dir,
+        order_shards: args.shards,
+        shard_concurrency: args.shard_concurrency,
+        database_max_connections: args.db_connections,
+        dispatchers: args.dispatchers,
+        extra_env: args.service_env.clone(),
+        log: args.service_log.clone(),
+    };
+    eprintln!("bench: starting paygate ({settings:?})");
+    let system = services::BenchSystem::start(&settings).await?;
+    let drive = driver::Drive {
+        count: args.count,
+        refund_permille: args.refund_share.0,
+        publishers: args.publishers,
+        inflight: args.inflight,
+        max_secs: args.max_secs,
+    };
+    eprintln!("bench: driving {drive:?}");
+    let pids = system.pids();
+    let cpu0 = (cpu::snapshot(&pids), Instant::now());
+    let driven = driver::run(
+        &system.vhost.amqp_url,
+        &system.topology.commands_exchange(),
+        &system.topology.events_exchange(),
+        drive,
+    )
+    .await;
+    let cpu_line = cpu::report(
+        &cpu0.0,
+        &cpu::snapshot(&pids),
+        u64::try_from(cpu0.1.elapsed().as_millis()).unwrap_or(u64::MAX),
+        args.count,
+    );
+    system.stop().await;
+    let driven = driven?;
+
+    let floor = match floor_bin {
+        None => None,
+        Some(bin) => Some(
+            floor::run(&floor::FloorRun {
+                bin,
+                queue_type: "quorum".into(),
+                count: args.floor_count,
+                consumers: args.floor_consumers,
+                prefetch: args.floor_prefetch,
+                pool: args.floor_pool,
+                max_secs: 180,
+            })
+            .await?,
+        ),
+    };
+
+    let e2e = Milli::rate(driven.payments_final, driven.last_final_us);
+    let pay = driven.pay_latency.summary();
+    println!(
+        "paygate: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); \
+         refunds complete in mockpay's answer (refundDelayMs 0)",
+        args.count,
+        driven.payments_succeeded,
+        driven.payments_failed,
+        driven.rejected,
+        driven.refunds_sent,
+        driven.refunds_succeeded,
+        driven.refunds_failed
+    );
+    println!(
+        "paygate: wall {} s from first publish to last final event (publishing took {} s), inflight window {}, \
+         {} shards x concurrency {}, {} dispatcher(s), pool {}",
+        Millis(driven.last_final_us / 1000), // µs → ms, shown as s
+        Millis(driven.last_publish_us / 1000),
+        args.inflight,
+        args.shards,
+        args.shard_concurrency,
+        args.dispatchers,
+        args.db_connections,
+    );
+    if let Some(s) = pay {
+        println!("paygate: pay command -> payment final event: {s}");
+    }
+    if let Some(s) = driven.refund_latency.summary() {
+        println!("paygate: refund command -> refund final event: {s}");
+    }
+    println!("paygate: {cpu_line}");
+    for p in &driven.problems {
+        println!("paygate: problem: {p}");
+    }
+    if let Some(f) = &floor {
+        println!("floor: {}", f.result_line);
+        if let Some(steps) = &f.steps_line {
+            println!("floor: {steps}");
+        }
+    }
+    let p99 = pay.map_or_else(|| "-".to_owned(), |s| Millis(s.p99_us).to_string());
+    match &floor {
+        Some(f) => println!(
+            "e2e: {} payments/s, floor: {} payments/s, ratio: {}, p99: {p99} ms",
+            e2e.show(1),
+            f.payments_per_sec.show(0),
+            e2e.ratio(f.payments_per_sec).show(2)
+        ),
+        None => println!("e2e: {} payments/s, floor: skipped, ratio: -, p99: {p99} ms", e2e.show(1)),
+    }
+    if driven.timed_out {
+        bail!(
+            "the run timed out after {} s: {} of {} payments complete",
+            args.max_secs,
+            driven.payments_final,
+            args.count
+        );
+    }
+    Ok(())
+}

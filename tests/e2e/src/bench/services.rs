@@ -1,0 +1,158 @@
+//! The paygate system the bench measures: a fresh database (migrated) and a fresh vhost, mockpay
+//! in-process, and ingest and provider-dispatcher as real release-built processes, configured
+//! through their environment exactly as an operator would. Everything is removed again when the
+//! [`BenchSystem`] is stopped (or dropped).
+
+use anyhow::{Context, bail};
+use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
+use paygate::broker::topology::{Topology, TopologyConfig};
+use paygate_test_support::{ServiceProcess, TestDb, TestVhost};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Our merchant at mockpay.
+pub const MOCKPAY_MERCHANT: &str = "paygate";
+pub const MOCKPAY_SECRET: &str = "bench-signing-secret";
+/// The prefix of every exchange and queue in the bench's vhost.
+pub const PREFIX: &str = "paygate";
+
+/// How the services are run.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Where `ingest` and `provider-dispatcher` are (target/release).
+    pub bin_dir: PathBuf,
+    pub order_shards: u16,
+    pub shard_concurrency: u16,
+    pub database_max_connections: u32,
+    pub dispatchers: usize,
+    /// Extra environment for every service (`KEY=VALUE`), e.g. tuning knobs.
+    pub extra_env: Vec<(String, String)>,
+    /// `RUST_LOG` of the services.
+    pub log: String,
+}
+
+/// The running system.
+pub struct BenchSystem {
+    pub db: TestDb,
+    pub vhost: TestVhost,
+    pub mockpay: MockPayHandle,
+    pub topology: Topology,
+    processes: Vec<ServiceProcess>,
+}
+
+impl BenchSystem {
+    pub async fn start(settings: &ServiceSettings) -> anyhow::Result<Self> {
+        let bins = ["ingest", "provider-dispatcher"].map(|b| settings.bin_dir.join(b));
+        for bin in &bins {
+            if !bin.exists() {
+                bail!(
+                    "{} is not built: run `cargo build --release --workspace --bins` first (or pass --bin-dir)",
+                    bin.display()
+                );
+            }
+        }
+        let db = TestDb::new().await;
+        paygate::db::migrate(&db.pool).await.context("migrate the bench database")?;
+        let vhost = TestVhost::new().await;
+        let mockpay = MockPay::start(
+            MockpayConfig { nonce_capacity: 1_000_000, ..MockpayConfig::default() }
+                .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
+                .with_settings(Settings {
+                    // Refunds finish in the create answer: the bench measures paygate, not a
+                    // provider's refund delay (which a query on the 5 s retry tier would wait out).
+                    refund_delay_ms: 0,
+                    default_expiry_secs: None,
+                    ..Settings::default()
+                }),
+        )
+        .await
+        .context("start mockpay")?;
+        let topology = Topology::new(TopologyConfig {
+            prefix: PREFIX.into(),
+            order_shards: settings.order_shards,
+            ..TopologyConfig::default()
+        })?;
+        declare(&vhost.amqp_url, &topology).await?;
+        let mut system = Self { db, vhost, mockpay, topology, processes: Vec::new() };
+        let common = system.common_env(settings);
+        let mut dispatcher_env = common.clone();
+        dispatcher_env.extend([
+            ("MOCKPAY_URL".to_owned(), system.mockpay.base_url().to_owned()),
+            ("MOCKPAY_MERCHANT".to_owned(), MOCKPAY_MERCHANT.to_owned()),
+            ("MOCKPAY_SECRET".to_owned(), MOCKPAY_SECRET.to_owned()),
+            ("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()),
+        ]);
+        system.processes.push(spawn(&bins[0], &common).await?);
+        for _ in 0..settings.dispatchers {
+            system.processes.push(spawn(&bins[1], &dispatcher_env).await?);
+        }
+        Ok(system)
+    }
+
+    fn common_env(&self, settings: &ServiceSettings) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("DATABASE_URL".to_owned(), self.db.url.clone()),
+            ("DATABASE_MAX_CONNECTIONS".to_owned(), settings.database_max_connections.to_string()),
+            ("AMQP_URL".to_owned(), self.vhost.amqp_url.clone()),
+            ("AMQP_PREFIX".to_owned(), PREFIX.to_owned()),
+            ("ORDER_SHARDS".to_owned(), settings.order_shards.to_string()),
+            ("HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned()),
+            ("RUST_LOG".to_owned(), settings.log.clone()),
+        ];
+        env.extend(settings.extra_env.iter().cloned());
+        env
+    }
+
+    /// The service processes' ids, by name (for CPU accounting).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.processes.iter().map(|p| (p.name.clone(), p.pid())).collect()
+    }
+
+    /// Stops the services gracefully (SIGTERM), then removes mockpay, the vhost and the database.
+    pub async fn stop(mut self) {
+        for p in &mut self.processes {
+            if p.is_running() {
+                p.signal("TERM").await;
+            }
+        }
+        for p in &mut self.processes {
+            let _ = tokio::time::timeout(Duration::from_secs(30), p.wait(Duration::from_secs(30))).await;
+        }
+        let _ = self.mockpay.shutdown().await;
+        // The database and the vhost are dropped (removed) with `self.db` and `self.vhost`.
+    }
+}
+
+/// Declares the topology, as every service would, so the upstream can bind before they start.
+async fn declare(amqp_url: &str, topology: &Topology) -> anyhow::Result<()> {
+    let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    topology.declare(&channel).await?;
+    let _ = conn.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// Starts a service and waits until it reports ready (`/readyz` answers 200).
+async fn spawn(bin: &Path, env: &[(String, String)]) -> anyhow::Result<ServiceProcess> {
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let process = ServiceProcess::spawn(&bin.to_string_lossy(), &vars);
+    let base = process.http_base(Duration::from_secs(60)).await;
+    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(process);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not become ready within 60 s; output:\n{}",
+                process.name,
+                process.output().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
