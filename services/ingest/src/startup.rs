@@ -48,8 +48,10 @@ impl Service for Application {
             config.providers.clone(),
             CommandMetrics::new(&mut core.registry),
         );
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
         let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())
-            .with_shutdown_grace(config.common.shutdown_grace);
+            .with_shutdown_grace(config.common.shutdown_grace)
+            .waking(relay.waker());
         let consumer = Consumer::new(
             consumer_config,
             core.topology.clone(),
@@ -58,7 +60,6 @@ impl Service for Application {
             broker_metrics.clone(),
         )
         .map_err(|e| StartupError::Topology { reason: e.to_string() })?;
-        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics);
         Ok(Self { core, consumer, relay })
     }
 

@@ -27,8 +27,14 @@ impl ExchangeLog {
         refund_id: Option<Uuid>,
         exchange: &Exchange,
     ) -> Result<(), sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        exchanges::record(&mut conn, Some(payment_id), refund_id, exchange).await?;
+        let mut tx = self.pool.begin().await?;
+        // No wait for the WAL flush: the order's own transaction, which commits after this one
+        // with a synchronous commit, flushes the WAL up to and including this row. Only a
+        // database crash in the same instant, before the order's commit, could lose it, and
+        // then the call is repeated and logged again under the same idempotency key.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
+        exchanges::record(&mut tx, Some(payment_id), refund_id, exchange).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Connections of the exchange log's own pool (see `exchange_log`).
-const EXCHANGE_LOG_CONNECTIONS: u32 = 4;
+const EXCHANGE_LOG_CONNECTIONS: u32 = 8;
 
 pub struct Application {
     core: ServiceCore,
@@ -98,12 +98,14 @@ impl Service for Application {
             metrics: dispatcher_metrics,
         });
         let amqp_url = core.common.amqp_url.clone();
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), metrics.clone());
         let mut workers = Workers::new();
         for shard in 0..core.topology.config().order_shards {
             let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
                 .with_concurrency(usize::from(self.config.shard_concurrency))
                 .with_prefetch(self.config.shard_concurrency.saturating_mul(2))
-                .with_shutdown_grace(core.common.shutdown_grace);
+                .with_shutdown_grace(core.common.shutdown_grace)
+                .waking(relay.waker());
             let consumer = Consumer::new(
                 config,
                 core.topology.clone(),
@@ -119,7 +121,6 @@ impl Service for Application {
                 Ok(())
             });
         }
-        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), metrics);
         let supervisor =
             Supervisor::new(amqp_url, format!("{}/outbox", Self::NAME)).declaring(core.topology.clone());
         let stop = shutdown.clone();

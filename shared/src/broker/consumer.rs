@@ -180,6 +180,9 @@ pub struct ConsumerConfig {
     pub retry: RetryStrategy,
     /// How long in-flight handlers get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Woken after every commit, so the service's outbox relay publishes what the handler
+    /// enqueued now rather than at its next poll ([`OutboxRelay::waker`](super::outbox::OutboxRelay::waker)).
+    pub wake_after_commit: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The default requeue strategy: 200 ms doubling to 5 s.
@@ -196,6 +199,7 @@ impl ConsumerConfig {
             concurrency: 8,
             retry: DEFAULT_REQUEUE,
             shutdown_grace: Duration::from_secs(10),
+            wake_after_commit: None,
         }
     }
 
@@ -218,6 +222,11 @@ impl ConsumerConfig {
     }
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+    /// Wakes `relay_waker` after every commit (see [`ConsumerConfig::wake_after_commit`]).
+    pub fn waking(mut self, relay_waker: Arc<tokio::sync::Notify>) -> Self {
+        self.wake_after_commit = Some(relay_waker);
         self
     }
 }
@@ -644,6 +653,9 @@ impl<H: Handler> Job<H> {
                 .await?;
         }
         tx.commit().await?;
+        if let Some(relay) = &self.inner.config.wake_after_commit {
+            relay.notify_one();
+        }
         // Committed, not yet acknowledged: a crash here must mean a redelivery that step 3
         // recognises (or, for a retry or a rejection, a handler run again), never a lost effect.
         fault_points::reached(fault_points::AFTER_COMMIT);

@@ -210,6 +210,10 @@ impl OutboxRelay {
     /// confirmed are marked even if others failed (then the first failure is returned).
     pub async fn relay_batch(&self, publisher: &Publisher) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
+        // Marking rows published need not wait for the WAL flush: a mark lost with a database
+        // crash only means the rows are published again, which consumers recognise (inbox,
+        // stable event ids). It saves a flush per batch on the hot path.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, exchange, routing_key, envelope FROM outbox WHERE published_at IS NULL \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
