@@ -106,14 +106,27 @@ impl<'a> Order<'a> {
     /// and what we were told: nothing moves, and the order goes on the needs-attention list.
     /// Returns whether the payment moved.
     pub async fn transition(&mut self, event: PaymentEvent, detail: Value) -> Result<bool, WorkError> {
+        self.transition_recording(event, detail, (None, None)).await
+    }
+
+    /// [`Order::transition`], recording in the same statement the provider's transaction id and
+    /// the customer's action, when the payment moves.
+    async fn transition_recording(
+        &mut self,
+        event: PaymentEvent,
+        detail: Value,
+        (provider_txn_id, customer_action): (Option<&str>, Option<&Value>),
+    ) -> Result<bool, WorkError> {
         match machine::transition(self.payment.state, event) {
             Ok(_) => {
-                payments::transition(
+                payments::transition_recording(
                     self.conn,
                     &mut self.payment,
                     event,
                     Some(self.cause.message_id),
                     detail,
+                    provider_txn_id,
+                    customer_action,
                 )
                 .await?;
                 Ok(true)
@@ -198,9 +211,26 @@ impl<'a> Order<'a> {
                 .await;
         }
         let action = facts.action.as_ref().map(|a| serde_json::to_value(a).unwrap_or(Value::Null));
+        if let (Some(ours), Some(theirs)) = (&self.payment.provider_txn_id, &facts.provider_txn_id)
+            && ours != theirs
+        {
+            self.raise("two_provider_transactions", json!({"known": ours, "reported": theirs})).await?;
+        }
+        let event = match facts.status {
+            PaymentStatus::WaitingForCustomer => Some(PaymentEvent::ActionRequired),
+            PaymentStatus::Processing => Some(PaymentEvent::ProviderProcessing),
+            PaymentStatus::Succeeded => Some(PaymentEvent::ProviderSucceeded),
+            PaymentStatus::Failed => Some(PaymentEvent::ProviderFailed),
+            PaymentStatus::Closed => Some(PaymentEvent::Closed),
+            PaymentStatus::Expired => Some(PaymentEvent::Expired),
+            PaymentStatus::NotFound => None,
+        };
+        let moves = event.is_some_and(|e| machine::transition(self.payment.state, e).is_ok());
         let txn_changes = facts.provider_txn_id.is_some() && self.payment.provider_txn_id.is_none();
         let action_changes = action.is_some() && action != self.payment.customer_action;
-        if txn_changes || action_changes {
+        if !moves && (txn_changes || action_changes) {
+            // Nothing moves, but the provider told us something new: record it on its own. (When
+            // the payment moves, the transition's own statement records it.)
             payments::record_provider_facts(
                 self.conn,
                 &mut self.payment,
@@ -209,24 +239,12 @@ impl<'a> Order<'a> {
             )
             .await?;
         }
-        if let (Some(ours), Some(theirs)) = (&self.payment.provider_txn_id, &facts.provider_txn_id)
-            && ours != theirs
-        {
-            self.raise("two_provider_transactions", json!({"known": ours, "reported": theirs})).await?;
-        }
-        let event = match facts.status {
-            PaymentStatus::WaitingForCustomer => PaymentEvent::ActionRequired,
-            PaymentStatus::Processing => PaymentEvent::ProviderProcessing,
-            PaymentStatus::Succeeded => PaymentEvent::ProviderSucceeded,
-            PaymentStatus::Failed => PaymentEvent::ProviderFailed,
-            PaymentStatus::Closed => PaymentEvent::Closed,
-            PaymentStatus::Expired => PaymentEvent::Expired,
-            PaymentStatus::NotFound => return Ok(()),
-        };
+        let Some(event) = event else { return Ok(()) };
         let was = self.payment.state;
         let detail =
             json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
-        if self.transition(event, detail).await? {
+        let facts_now = (facts.provider_txn_id.as_deref(), action.as_ref());
+        if self.transition_recording(event, detail, facts_now).await? {
             self.because(code.describe());
             if event == PaymentEvent::ProviderSucceeded
                 && matches!(was, PaymentState::Closed | PaymentState::Expired)

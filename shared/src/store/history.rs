@@ -22,10 +22,11 @@ pub struct TransitionRecord<'a> {
     pub detail: Value,
 }
 
-/// The tables whose rows move through a state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Versioned {
-    Payments,
+/// The tables whose rows move through a state machine. A payment's transition can record, in the
+/// same statement, what the provider told us besides the state (only filling in what is unknown).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Versioned<'a> {
+    Payments { provider_txn_id: Option<&'a str>, customer_action: Option<&'a Value> },
     Refunds,
 }
 
@@ -35,20 +36,31 @@ pub(crate) enum Versioned {
 /// concurrently). The state machine has been asked before this is called.
 pub(crate) async fn record_transition(
     conn: &mut PgConnection,
-    table: Versioned,
+    table: Versioned<'_>,
     id: Uuid,
     record: &TransitionRecord<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let sql = match table {
-        Versioned::Payments => {
-            "UPDATE payments SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2"
-        }
+    let before = record.version - 1;
+    let updated = match table {
+        Versioned::Payments { provider_txn_id, customer_action } => sqlx::query(
+            "UPDATE payments SET state = $3, version = $2 + 1,
+                    provider_txn_id = COALESCE(provider_txn_id, $4), customer_action = COALESCE($5, customer_action)
+              WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(before)
+        .bind(record.to_state)
+        .bind(provider_txn_id)
+        .bind(customer_action),
         Versioned::Refunds => {
-            "UPDATE refunds SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2"
+            sqlx::query("UPDATE refunds SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2")
+                .bind(id)
+                .bind(before)
+                .bind(record.to_state)
         }
-    };
-    let updated =
-        sqlx::query(sql).bind(id).bind(record.version - 1).bind(record.to_state).execute(&mut *conn).await?;
+    }
+    .execute(&mut *conn)
+    .await?;
     if updated.rows_affected() != 1 {
         return Ok(false);
     }

@@ -260,6 +260,20 @@ pub async fn transition(
     cause: Option<Uuid>,
     detail: Value,
 ) -> Result<Applied, StoreError> {
+    transition_recording(conn, payment, event, cause, detail, None, None).await
+}
+
+/// [`transition`], also recording in the same statement the provider's transaction id and the
+/// customer's action, as [`record_provider_facts`] would (only filling in an unknown id).
+pub async fn transition_recording(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    event: PaymentEvent,
+    cause: Option<Uuid>,
+    detail: Value,
+    provider_txn_id: Option<&str>,
+    customer_action: Option<&Value>,
+) -> Result<Applied, StoreError> {
     let to = match machine::transition(payment.state, event) {
         Ok(to) => to,
         Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
@@ -277,8 +291,15 @@ pub async fn transition(
         cause_message_id: cause,
         detail,
     };
-    if !history::record_transition(conn, Versioned::Payments, payment.id, &record).await? {
+    let table = Versioned::Payments { provider_txn_id, customer_action };
+    if !history::record_transition(conn, table, payment.id, &record).await? {
         return Err(StoreError::Concurrent { id: payment.id, expected: payment.version });
+    }
+    if payment.provider_txn_id.is_none() {
+        payment.provider_txn_id = provider_txn_id.map(str::to_owned);
+    }
+    if let Some(action) = customer_action {
+        payment.customer_action = Some(action.clone());
     }
     payment.state = to;
     payment.version = version;
