@@ -40,12 +40,12 @@ pub struct Config {
     pub stuck_schedule: StuckSchedule,
 
     /// How often the scheduler looks for due orders, in milliseconds.
-    #[arg(long, env = "SCHEDULER_POLL_MS", value_name = "SCHEDULER_POLL_MS", default_value = "1000",
+    #[arg(long = "scheduler-poll-ms", env = "SCHEDULER_POLL_MS", value_name = "SCHEDULER_POLL_MS", default_value = "1000",
           value_parser = parse_poll)]
     pub poll_interval: Duration,
 
     /// Orders claimed per transaction.
-    #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
+    #[arg(long = "scheduler-batch-size", env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
 }
