@@ -1,10 +1,10 @@
 //! compensation-scheduler's command line and configuration: the settings every service shares, plus its own.
 //! Every setting is also an environment variable; `compensation-scheduler --help` lists them.
 
+use crate::schedule::StuckSchedule;
 use clap::Parser;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
-use crate::schedule::StuckSchedule;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -51,9 +51,7 @@ pub struct Config {
 }
 
 fn parse_poll(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|ms| (10..=3_600_000).contains(ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("expected a whole number of milliseconds from 10 to 3600000, such as 1000 (got {s:?})"))
+    s.parse::<u64>().ok().filter(|ms| (10..=3_600_000).contains(ms)).map(Duration::from_millis).ok_or_else(
+        || format!("expected a whole number of milliseconds from 10 to 3600000, such as 1000 (got {s:?})"),
+    )
 }

@@ -56,7 +56,8 @@ impl Scheduler {
                 Err(e) => {
                     self.metrics.scan_errors.inc();
                     failures = failures.saturating_add(1);
-                    let wait = self.poll_interval.saturating_mul(failures).min(MAX_BACKOFF.max(self.poll_interval));
+                    let wait =
+                        self.poll_interval.saturating_mul(failures).min(MAX_BACKOFF.max(self.poll_interval));
                     tracing::warn!(error = %e, retry_in = ?wait, "scheduler: poll failed");
                     wait
                 }

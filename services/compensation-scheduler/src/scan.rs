@@ -161,13 +161,18 @@ impl Scanner {
             if scan != Scan::Expired && young {
                 // Due by next_check_at (the creation default, or a follow-up that has passed)
                 // but not yet past the provider's threshold: look again when it is.
-                let at = row.created_at + chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::MAX);
+                let at =
+                    row.created_at + chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::MAX);
                 next.push(Next { id: row.id, at, stuck_checks: 0 });
                 counts.deferred += 1;
                 continue;
             }
             let checks = row.stuck_checks.saturating_add(1);
-            next.push(Next { id: row.id, at: after(self.schedule.wait(&row.provider, checks)), stuck_checks: checks });
+            next.push(Next {
+                id: row.id,
+                at: after(self.schedule.wait(&row.provider, checks)),
+                stuck_checks: checks,
+            });
             let order = match scan {
                 Scan::Expired => {
                     counts.expiry_closes += 1;
@@ -175,11 +180,19 @@ impl Scanner {
                 }
                 Scan::StuckPayments => {
                     counts.payment_queries += 1;
-                    OrderWork::Query { payment_id: row.payment_id, refund_id: None, reason: QueryReason::Stuck }
+                    OrderWork::Query {
+                        payment_id: row.payment_id,
+                        refund_id: None,
+                        reason: QueryReason::Stuck,
+                    }
                 }
                 Scan::StuckRefunds => {
                     counts.refund_queries += 1;
-                    OrderWork::Query { payment_id: row.payment_id, refund_id: Some(row.id), reason: QueryReason::Stuck }
+                    OrderWork::Query {
+                        payment_id: row.payment_id,
+                        refund_id: Some(row.id),
+                        reason: QueryReason::Stuck,
+                    }
                 }
             };
             work.push(order);

@@ -96,7 +96,8 @@ fn tiers_of(s: &str) -> Result<Vec<Duration>, String> {
 fn wait_of(item: &str) -> Result<Duration, String> {
     let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
     let (number, unit) = item.split_at(split);
-    let n: u64 = number.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("{FORM} (got tier {item:?})"))?;
+    let n: u64 =
+        number.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("{FORM} (got tier {item:?})"))?;
     let secs = |factor: u64| Duration::from_secs(n.saturating_mul(factor));
     match unit {
         "ms" => Ok(Duration::from_millis(n)),

@@ -25,7 +25,13 @@ fn scanner(db: &TestDb, batch_size: u32) -> Scanner {
 
 /// A payment row as the scheduler sees it. `age`, `due_in` and `expires_in` are SQL intervals
 /// relative to now (`next_check_at` defaults to the creation time when `due_in` is None).
-async fn payment(db: &TestDb, state: &str, age: &str, due_in: Option<&str>, expires_in: Option<&str>) -> Uuid {
+async fn payment(
+    db: &TestDb,
+    state: &str,
+    age: &str,
+    due_in: Option<&str>,
+    expires_in: Option<&str>,
+) -> Uuid {
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
@@ -53,7 +59,10 @@ async fn payment(db: &TestDb, state: &str, age: &str, due_in: Option<&str>, expi
 
 /// The payloads in the outbox, in order.
 async fn outbox(db: &TestDb) -> Vec<Value> {
-    sqlx::query_scalar("SELECT envelope->'payload' FROM outbox ORDER BY id").fetch_all(&db.pool).await.unwrap()
+    sqlx::query_scalar("SELECT envelope->'payload' FROM outbox ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
 }
 
 async fn schedule_of(db: &TestDb, id: Uuid) -> (i32, f64) {
@@ -81,10 +90,7 @@ async fn two_schedulers_at_once_enqueue_each_due_order_exactly_once() {
     // Small batches, so that the two interleave over many transactions.
     let (a, b) = (scanner(&db, 7), scanner(&db, 7));
     let stop = CancellationToken::new();
-    let (ca, cb) = tokio::join!(
-        a.drain(Scan::StuckPayments, &stop),
-        b.drain(Scan::StuckPayments, &stop)
-    );
+    let (ca, cb) = tokio::join!(a.drain(Scan::StuckPayments, &stop), b.drain(Scan::StuckPayments, &stop));
     let (ca, cb) = (ca.unwrap(), cb.unwrap());
     assert_eq!(ca.payment_queries + cb.payment_queries, 300, "{ca:?} {cb:?}");
     let messages = outbox(&db).await;
@@ -128,12 +134,13 @@ async fn final_not_due_and_young_orders_are_left_alone_and_the_due_move_by_the_s
 async fn a_new_payment_is_never_invisible_to_the_stuck_scan() {
     let db = migrated().await;
     let id = payment(&db, "pending", "0 seconds", None, None).await;
-    let next: Option<f64> =
-        sqlx::query_scalar("SELECT EXTRACT(EPOCH FROM next_check_at - created_at)::float8 FROM payments WHERE id = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    let next: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM next_check_at - created_at)::float8 FROM payments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(next, Some(0.0), "next_check_at defaults to the creation time");
 }
 
@@ -148,11 +155,14 @@ async fn expired_unpaid_payments_get_one_close_per_due_time() {
     let s = scanner(&db, 100);
     let counts = s.drain(Scan::Expired, &CancellationToken::new()).await.unwrap();
     assert_eq!(counts.expiry_closes, 2);
-    let closed: BTreeSet<String> =
-        outbox(&db).await.iter().map(|m| {
+    let closed: BTreeSet<String> = outbox(&db)
+        .await
+        .iter()
+        .map(|m| {
             assert_eq!((m["op"].as_str(), m["reason"].as_str()), (Some("close"), Some("expired")));
             m["payment_id"].as_str().unwrap().to_owned()
-        }).collect();
+        })
+        .collect();
     assert_eq!(closed, [created.to_string(), waiting.to_string()].into());
     // Asked once: the next poll does not ask again before the provider's wait.
     assert_eq!(s.scan_all(&CancellationToken::new()).await.unwrap(), Counts::default());

@@ -7,7 +7,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The payment `reference` names: a payment id, or with `merchant` that merchant's order number.
-pub async fn payment(conn: &mut PgConnection, reference: &str, merchant: Option<&str>) -> anyhow::Result<Payment> {
+pub async fn payment(
+    conn: &mut PgConnection,
+    reference: &str,
+    merchant: Option<&str>,
+) -> anyhow::Result<Payment> {
     let found = match (Uuid::parse_str(reference), merchant) {
         (_, Some(merchant)) => payments::find_by_order(conn, merchant, reference).await?,
         (Ok(id), None) => payments::get(conn, id).await?,
@@ -16,12 +20,19 @@ pub async fn payment(conn: &mut PgConnection, reference: &str, merchant: Option<
         ),
     };
     found.ok_or_else(|| {
-        anyhow::anyhow!("payment: no payment {reference}{}", merchant.map(|m| format!(" for merchant {m}")).unwrap_or_default())
+        anyhow::anyhow!(
+            "payment: no payment {reference}{}",
+            merchant.map(|m| format!(" for merchant {m}")).unwrap_or_default()
+        )
     })
 }
 
 /// The refund `reference` names: a refund id, or with `merchant` that merchant's refund number.
-pub async fn refund(conn: &mut PgConnection, reference: &str, merchant: Option<&str>) -> anyhow::Result<Refund> {
+pub async fn refund(
+    conn: &mut PgConnection,
+    reference: &str,
+    merchant: Option<&str>,
+) -> anyhow::Result<Refund> {
     let found = match (Uuid::parse_str(reference), merchant) {
         (_, Some(merchant)) => refunds::find_by_no(conn, merchant, reference).await?,
         (Ok(id), None) => refunds::get(conn, id).await?,
@@ -30,6 +41,9 @@ pub async fn refund(conn: &mut PgConnection, reference: &str, merchant: Option<&
         ),
     };
     found.ok_or_else(|| {
-        anyhow::anyhow!("refund: no refund {reference}{}", merchant.map(|m| format!(" for merchant {m}")).unwrap_or_default())
+        anyhow::anyhow!(
+            "refund: no refund {reference}{}",
+            merchant.map(|m| format!(" for merchant {m}")).unwrap_or_default()
+        )
     })
 }

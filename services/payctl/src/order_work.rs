@@ -52,7 +52,11 @@ pub async fn query(
         refund_no: None,
         state: payment.state.to_string(),
     };
-    print(&sent, json, "query sent: the dispatcher asks the provider and applies the answer (see `payctl payment show`)")
+    print(
+        &sent,
+        json,
+        "query sent: the dispatcher asks the provider and applies the answer (see `payctl payment show`)",
+    )
 }
 
 /// A person's decision on a refund awaiting approval.
@@ -121,7 +125,8 @@ fn print(sent: &Sent, json: bool, note: &str) -> anyhow::Result<()> {
     if json {
         return output::json(sent);
     }
-    let mut table = output::table(&["message", "op", "payment", "merchant", "order no", "refund", "refund no", "state"]);
+    let mut table =
+        output::table(&["message", "op", "payment", "merchant", "order no", "refund", "refund no", "state"]);
     table.add_row(vec![
         sent.message_id.to_string(),
         sent.op.to_owned(),

@@ -67,35 +67,75 @@ async fn refunds_are_approved_and_rejected_by_a_second_person() {
     system.refund("o-four-eyes", "r-approve", "5.00", "alice").await;
     system.refund("o-four-eyes", "r-reject", "6.00", "alice").await;
     paygate_test_support::eventually("two refunds awaiting approval", WITHIN, || async {
-        system.upstream.order_events("o-four-eyes").iter().filter(|e| e.kind == "refund.awaiting_approval").count()
+        system
+            .upstream
+            .order_events("o-four-eyes")
+            .iter()
+            .filter(|e| e.kind == "refund.awaiting_approval")
+            .count()
             == 2
     })
     .await;
 
     // Four eyes: the requester may not approve.
-    let out = payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "alice"]).await;
+    let out =
+        payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "alice"])
+            .await;
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains("approver: must not be the person who requested the refund"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("approver: must not be the person who requested the refund"),
+        "{}",
+        out.stderr
+    );
 
-    let out = payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "bob"]).await;
+    let out =
+        payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "bob"])
+            .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stdout.contains("order.decide_refund") && out.stdout.contains("approval sent"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("order.decide_refund") && out.stdout.contains("approval sent"),
+        "{}",
+        out.stdout
+    );
     system.wait_for("o-four-eyes", "refund.succeeded", WITHIN).await;
 
     // A rejection needs a reason: clap says so before anything is looked up.
-    let out = payctl(&system, &["refund", "reject", "r-reject", "--merchant", MERCHANT, "--approver", "bob"]).await;
+    let out =
+        payctl(&system, &["refund", "reject", "r-reject", "--merchant", MERCHANT, "--approver", "bob"]).await;
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("--reason"), "{}", out.stderr);
     let out = payctl(
         &system,
-        &["refund", "reject", "r-reject", "--merchant", MERCHANT, "--approver", "bob", "--reason", " ", "--json"],
+        &[
+            "refund",
+            "reject",
+            "r-reject",
+            "--merchant",
+            MERCHANT,
+            "--approver",
+            "bob",
+            "--reason",
+            " ",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("reason: must not be empty"), "{}", out.stderr);
     let out = payctl(
         &system,
-        &["refund", "reject", "r-reject", "--merchant", MERCHANT, "--approver", "bob", "--reason", "duplicate", "--json"],
+        &[
+            "refund",
+            "reject",
+            "r-reject",
+            "--merchant",
+            MERCHANT,
+            "--approver",
+            "bob",
+            "--reason",
+            "duplicate",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -104,14 +144,19 @@ async fn refunds_are_approved_and_rejected_by_a_second_person() {
     system.wait_for("o-four-eyes", "refund.rejected", WITHIN).await;
 
     // Decided already: nothing left to approve.
-    let out = payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "carol"]).await;
+    let out =
+        payctl(&system, &["refund", "approve", "r-approve", "--merchant", MERCHANT, "--approver", "carol"])
+            .await;
     assert_eq!(out.code, Some(1));
     assert!(
-        out.stderr.contains("refund: the refund is succeeded; only a refund awaiting_approval can be approved"),
+        out.stderr
+            .contains("refund: the refund is succeeded; only a refund awaiting_approval can be approved"),
         "{}",
         out.stderr
     );
-    let out = payctl(&system, &["refund", "approve", "r-nope", "--merchant", MERCHANT, "--approver", "carol"]).await;
+    let out =
+        payctl(&system, &["refund", "approve", "r-nope", "--merchant", MERCHANT, "--approver", "carol"])
+            .await;
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("refund: no refund r-nope for merchant m-1"), "{}", out.stderr);
     system.stop().await;

@@ -182,8 +182,10 @@ impl System {
         if self.options.processes {
             return spawn_process("compensation-scheduler", &env, &[]).await;
         }
-        let config = parse::<compensation_scheduler::configuration::Cli>("compensation-scheduler", &env).config;
-        let app = compensation_scheduler::startup::Application::build(config).await.expect("scheduler starts");
+        let config =
+            parse::<compensation_scheduler::configuration::Cli>("compensation-scheduler", &env).config;
+        let app =
+            compensation_scheduler::startup::Application::build(config).await.expect("scheduler starts");
         let http = format!("http://{}", app.local_addr());
         spawn_task("compensation-scheduler", app, http)
     }
@@ -240,7 +242,7 @@ impl System {
     /// Stops every service gracefully, asserting each stops cleanly.
     pub async fn stop(mut self) {
         let mut all: Vec<Running> = self.schedulers.drain(..).collect();
-        all.extend(self.dispatchers.drain(..));
+        all.append(&mut self.dispatchers);
         all.extend(self.ingest.take());
         for running in all {
             match running {

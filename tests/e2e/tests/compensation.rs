@@ -3,9 +3,9 @@
 //! is closed; a payment paid at the last moment before its expiry close wins (one charge) and is
 //! flagged; and two schedulers at once close each expired payment exactly once.
 
+use paygate::providers::adapter::trade_no;
 use paygate_e2e::system::{MERCHANT, pay_command};
 use paygate_e2e::{System, SystemOptions};
-use paygate::providers::adapter::trade_no;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -36,7 +36,10 @@ async fn a_payment_stranded_after_its_follow_ups_is_found_by_a_stuck_query() {
     let system = System::with(options).await;
     let admin = system.mockpay.admin();
     // The pay request's answer is lost (the charge was taken): UNKNOWN.
-    admin.set_faults(&mockpay::FaultSettings { lost_response_ppm: 1_000_000, ..Default::default() }).await.unwrap();
+    admin
+        .set_faults(&mockpay::FaultSettings { lost_response_ppm: 1_000_000, ..Default::default() })
+        .await
+        .unwrap();
     system.pay("o-stranded", "15.00", "direct").await;
     system.wait_for("o-stranded", "payment.unknown", WITHIN).await;
     // Every query fails too, so the ladder's one follow-up learns nothing and gives up.
@@ -58,16 +61,20 @@ async fn a_payment_stranded_after_its_follow_ups_is_found_by_a_stuck_query() {
     system.wait_for("o-stranded", "payment.succeeded", WITHIN).await;
     let history = system.history(payment.id).await;
     let settled = history.iter().find(|h| h.to_state == "succeeded").unwrap();
-    let reason: Option<String> = sqlx::query_scalar(
-        "SELECT envelope->'payload'->>'reason' FROM outbox WHERE message_id = $1",
-    )
-    .bind(settled.cause_message_id)
-    .fetch_one(&system.db.pool)
-    .await
-    .unwrap();
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT envelope->'payload'->>'reason' FROM outbox WHERE message_id = $1")
+            .bind(settled.cause_message_id)
+            .fetch_one(&system.db.pool)
+            .await
+            .unwrap();
     assert_eq!(reason.as_deref(), Some("stuck"), "settled by the scheduler's query");
     assert_eq!(system.truth(payment.id).await.charges, 1, "never charged twice");
-    assert!(system.scheduler_metrics(0).await.contains("paygate_scheduler_enqueued_total{kind=\"payment_query\"}"));
+    assert!(
+        system
+            .scheduler_metrics(0)
+            .await
+            .contains("paygate_scheduler_enqueued_total{kind=\"payment_query\"}")
+    );
     system.stop().await;
 }
 

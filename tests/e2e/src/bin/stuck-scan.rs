@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
-#[command(name = "stuck-scan", about = "Times the compensation scheduler's stuck scan over a large payments table")]
+#[command(
+    name = "stuck-scan",
+    about = "Times the compensation scheduler's stuck scan over a large payments table"
+)]
 struct Args {
     /// Payments to load.
     #[arg(long, default_value_t = 1_000_000)]
@@ -56,10 +59,17 @@ async fn main() -> anyhow::Result<()> {
     let loaded = Instant::now();
     load(&db, &args).await?;
     sqlx::query("ANALYZE payments").execute(&db.pool).await?;
-    eprintln!("loaded {} payments ({} stuck, {} not due) in {} ms", args.payments, args.stuck, args.not_due, loaded.elapsed().as_millis());
+    eprintln!(
+        "loaded {} payments ({} stuck, {} not due) in {} ms",
+        args.payments,
+        args.stuck,
+        args.not_due,
+        loaded.elapsed().as_millis()
+    );
 
     let topology = Arc::new(Topology::new(TopologyConfig::default())?);
-    let scanner = Scanner::new(db.pool.clone(), topology, Arc::new(StuckSchedule::default()), args.batch_size);
+    let scanner =
+        Scanner::new(db.pool.clone(), topology, Arc::new(StuckSchedule::default()), args.batch_size);
     let started = Instant::now();
     let counts = scanner.scan_all(&CancellationToken::new()).await?;
     let elapsed = started.elapsed();
@@ -77,17 +87,26 @@ async fn main() -> anyhow::Result<()> {
 async fn load(db: &TestDb, args: &Args) -> anyhow::Result<()> {
     let mut conn = db.pool.acquire().await?;
     let now = chrono::Utc::now();
-    let ts = |secs: i64| (now + chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
+    let ts =
+        |secs: i64| (now + chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
     let created = ts(-2 * 3600);
     let mut copy = conn.copy_in_raw(COPY).await?;
     let mut chunk = String::new();
     for i in 0..args.payments {
         let (state, next_check_at, expires_at) = if i < args.stuck {
-            (["pending", "action_required", "unknown"][(i % 3) as usize], ts(-1 - (i % 3600) as i64), "\\N".to_owned())
+            (
+                ["pending", "action_required", "unknown"][(i % 3) as usize],
+                ts(-1 - (i % 3600) as i64),
+                "\\N".to_owned(),
+            )
         } else if i < args.stuck + args.not_due {
             (["pending", "action_required"][(i % 2) as usize], ts(3600), ts(86_400))
         } else {
-            (["succeeded", "failed", "closed", "expired", "refunded"][(i % 5) as usize], created.clone(), "\\N".to_owned())
+            (
+                ["succeeded", "failed", "closed", "expired", "refunded"][(i % 5) as usize],
+                created.clone(),
+                "\\N".to_owned(),
+            )
         };
         writeln!(
             chunk,
