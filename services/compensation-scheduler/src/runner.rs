@@ -13,17 +13,20 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest wait after failed polls.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the oldest-open-payment gauge is measured.
+const GAUGE_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Scheduler {
     scanner: Scanner,
     metrics: SchedulerMetrics,
     poll_interval: Duration,
     relay: Option<Arc<Notify>>,
+    gauged: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Scheduler {
     pub fn new(scanner: Scanner, metrics: SchedulerMetrics, poll_interval: Duration) -> Self {
-        Self { scanner, metrics, poll_interval, relay: None }
+        Self { scanner, metrics, poll_interval, relay: None, gauged: std::sync::Mutex::new(None) }
     }
 
     /// Wakes this outbox relay after a poll that enqueued something.
@@ -69,7 +72,7 @@ impl Scheduler {
         }
     }
 
-    /// One poll: every scan, then the oldest-open-payment gauge.
+    /// One poll: every scan, then (every [`GAUGE_EVERY`]) the oldest-open-payment gauge.
     pub async fn poll(&self, shutdown: &CancellationToken) -> Result<Counts, ScanError> {
         let counts = self.scanner.scan_all(shutdown).await?;
         self.metrics.count(&counts);
@@ -78,7 +81,15 @@ impl Scheduler {
         {
             relay.notify_one();
         }
-        self.metrics.oldest_open_payment(self.scanner.oldest_open_payment_age().await?);
+        let due = {
+            let last = self.gauged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            last.is_none_or(|at| at.elapsed() >= GAUGE_EVERY)
+        };
+        if due {
+            self.metrics.oldest_open_payment(self.scanner.oldest_open_payment_age().await?);
+            *self.gauged.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(std::time::Instant::now());
+        }
         Ok(counts)
     }
 }

@@ -214,7 +214,9 @@ impl Scanner {
     }
 
     /// The age of the oldest payment that is not final (created, pending, action required,
-    /// unknown), if any: one probe of payments_open_by_age.
+    /// unknown), if any. It reads every non-final payment (through payments_expiry_scan, whose
+    /// predicate is exactly these states): cheap next to the table, but not one probe, so the
+    /// runner asks only every so often.
     pub async fn oldest_open_payment_age(&self) -> Result<Option<Duration>, ScanError> {
         let secs: Option<f64> = sqlx::query_scalar(
             "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM payments

@@ -31,8 +31,14 @@ async fn calls(system: &System, payment_id: Uuid, operation: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_stranded_after_its_follow_ups_is_found_by_a_stuck_query() {
-    // One retry tier: the dispatcher's follow-up ladder ends after one query.
-    let options = SystemOptions { retry_tiers: "1s".into(), schedulers: 1, ..SystemOptions::default() };
+    // One retry tier: the dispatcher's follow-up ladder ends after one query, 3 s after the pay
+    // request (time enough to break queries first). The scheduler's threshold is 5 s, then 1 s.
+    let options = SystemOptions {
+        retry_tiers: "3s".into(),
+        schedulers: 1,
+        stuck_schedule: "5s,1s".into(),
+        ..SystemOptions::default()
+    };
     let system = System::with(options).await;
     let admin = system.mockpay.admin();
     // The pay request's answer is lost (the charge was taken): UNKNOWN.
