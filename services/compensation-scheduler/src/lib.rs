@@ -2,8 +2,17 @@
 //!
 //! It re-queries payments and refunds stuck without a final answer, closes expired orders, and reconciles provider bills and settlements line by line.
 //!
+//! - [`scan`]: the stuck and expiry scans (claim with SKIP LOCKED, enqueue, reschedule: one
+//!   transaction per batch);
+//! - [`schedule`]: the per-provider stuck schedule (`STUCK_SCHEDULE`);
+//! - [`runner`]: the poll loop; [`metrics`]: what it reports.
+//!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
 pub mod configuration;
+pub mod metrics;
+pub mod runner;
+pub mod scan;
+pub mod schedule;
 pub mod startup;

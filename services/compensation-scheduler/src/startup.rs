@@ -1,17 +1,28 @@
 //! Building the compensation-scheduler application: everything that can fail at start-up happens in
 //! [`Application::build`], so that tests start the real service on a random port against a
 //! fresh database and vhost, exactly as `main` does.
+//!
+//! It runs the stuck and expiry scans ([`Scheduler`]) and an outbox relay for the work they
+//! enqueue. Any number of instances may run against one database (the scans claim rows with
+//! SKIP LOCKED).
 
 use crate::configuration::Config;
+use crate::metrics::SchedulerMetrics;
+use crate::runner::Scheduler;
+use crate::scan::Scanner;
+use paygate::broker::connection::Supervisor;
+use paygate::broker::metrics::BrokerMetrics;
+use paygate::broker::outbox::OutboxRelay;
 use paygate::runtime::entrypoint::Service;
-use paygate::runtime::service::ServiceCore;
+use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
 use std::net::SocketAddr;
-use tokio::task::JoinSet;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     core: ServiceCore,
+    config: Config,
 }
 
 impl Application {
@@ -31,10 +42,34 @@ impl Service for Application {
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core })
+        Ok(Self { core, config })
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.core.serve(axum::Router::new(), JoinSet::new(), shutdown).await
+    async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let core = &mut self.core;
+        let broker_metrics = BrokerMetrics::new(&mut core.registry);
+        let metrics = SchedulerMetrics::new(&mut core.registry);
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics);
+        let scanner = Scanner::new(
+            core.db.clone(),
+            core.topology.clone(),
+            Arc::new(self.config.stuck_schedule.clone()),
+            self.config.batch_size,
+        );
+        let scheduler = Scheduler::new(scanner, metrics, self.config.poll_interval).waking(relay.waker());
+        let mut workers = Workers::new();
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            scheduler.run(&stop).await;
+            Ok(())
+        });
+        let supervisor = Supervisor::new(core.common.amqp_url.clone(), format!("{}/outbox", Self::NAME))
+            .declaring(core.topology.clone());
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            relay.run(&supervisor, &stop).await;
+            Ok(())
+        });
+        self.core.serve(axum::Router::new(), workers, shutdown).await
     }
 }

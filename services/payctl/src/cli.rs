@@ -33,6 +33,9 @@ pub enum Command {
     /// The needs-attention list: what paygate could not settle by itself.
     #[command(subcommand)]
     Attention(AttentionCommand),
+    /// Refunds: decide on one awaiting approval.
+    #[command(subcommand)]
+    Refund(RefundCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +48,47 @@ pub enum PaymentCommand {
         /// The merchant whose order number `payment` is.
         #[arg(long)]
         merchant: Option<String>,
+    },
+    /// Ask the provider about the payment now: sends a query to the order's shard; the
+    /// dispatcher applies the answer.
+    Query {
+        /// The payment id (a UUID), or the merchant's order number with --merchant.
+        payment: String,
+        /// The merchant whose order number `payment` is.
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefundCommand {
+    /// Approve a refund awaiting approval (the approver must not be its requester).
+    Approve {
+        /// The refund id (a UUID), or the merchant's refund number with --merchant.
+        refund: String,
+        /// The merchant whose refund number `refund` is.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Who approves.
+        #[arg(long)]
+        approver: String,
+        /// Why (optional).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a refund awaiting approval.
+    Reject {
+        /// The refund id (a UUID), or the merchant's refund number with --merchant.
+        refund: String,
+        /// The merchant whose refund number `refund` is.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Who rejects.
+        #[arg(long)]
+        approver: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
     },
 }
 

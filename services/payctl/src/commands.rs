@@ -1,6 +1,7 @@
 //! What each payctl command does.
 
-use crate::cli::{AttentionCommand, Cli, Command, PaymentCommand, TopologyCommand};
+use crate::cli::{AttentionCommand, Cli, Command, PaymentCommand, RefundCommand, TopologyCommand};
+use crate::order_work::{self, Decision};
 use crate::{attention, timeline};
 use paygate::broker::definitions;
 use paygate::broker::topology::Topology;
@@ -26,6 +27,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payment(PaymentCommand::Show { payment, merchant }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;
             timeline::show(&pool, &payment, merchant.as_deref(), cli.json).await?;
+        }
+        Command::Payment(PaymentCommand::Query { payment, merchant }) => {
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            order_work::query(&pool, &cli.common, &payment, merchant.as_deref(), cli.json).await?;
+        }
+        Command::Refund(command) => {
+            let (refund, merchant, decision) = match &command {
+                RefundCommand::Approve { refund, merchant, approver, reason } => {
+                    (refund, merchant, Decision { approve: true, approver, reason: reason.as_deref() })
+                }
+                RefundCommand::Reject { refund, merchant, approver, reason } => {
+                    (refund, merchant, Decision { approve: false, approver, reason: Some(reason.as_str()) })
+                }
+            };
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            order_work::decide(&pool, &cli.common, refund, merchant.as_deref(), &decision, cli.json).await?;
         }
         Command::Attention(AttentionCommand::List { limit }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;

@@ -5,7 +5,7 @@
 use crate::output::{self, at, or_dash};
 use paygate::store::exchanges::{self, ExchangeRow};
 use paygate::store::history::{self, HistoryRow};
-use paygate::store::payments::{self, Payment};
+use paygate::store::payments::Payment;
 use paygate::store::refunds::{self, Refund};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -46,19 +46,7 @@ struct Story {
 
 pub async fn show(pool: &PgPool, reference: &str, merchant: Option<&str>, json: bool) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
-    let payment = match (Uuid::parse_str(reference), merchant) {
-        (_, Some(merchant)) => payments::find_by_order(&mut conn, merchant, reference).await?,
-        (Ok(id), None) => payments::get(&mut conn, id).await?,
-        (Err(_), None) => anyhow::bail!(
-            "payment: {reference:?} is not a payment id (a UUID); to look up a merchant order number, add --merchant"
-        ),
-    };
-    let Some(payment) = payment else {
-        anyhow::bail!(
-            "payment: no payment {reference}{}",
-            merchant.map(|m| format!(" for merchant {m}")).unwrap_or_default()
-        );
-    };
+    let payment = crate::lookup::payment(&mut conn, reference, merchant).await?;
     let story = Story {
         refunds: refunds::of_payment(&mut conn, payment.id).await?,
         transitions: history::of_payment(&mut conn, payment.id).await?,

@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 /// The flag on a payment that the provider reports paid after we closed or expired it.
 pub const PAID_AFTER_CLOSE: &str = "paid_after_close";
+/// The flag on a payment whose expiry close found it paid: the customer paid at the last
+/// moment, the payment wins, and an operator can see it was a near thing.
+pub const PAID_AT_EXPIRY: &str = "paid_at_expiry";
 
 /// Why a piece of work could not be applied. Database and broker trouble is transient (the
 /// message is retried; nothing committed); a corrupt row or a broken invariant is permanent.

@@ -72,6 +72,47 @@ pub async fn enqueue<P: Serialize>(
     Ok(())
 }
 
+/// One message for [`enqueue_all`]: the exchange, the routing key and the envelope.
+pub type Outgoing<'a, P> = (&'a str, &'a str, &'a Envelope<P>);
+
+/// [`enqueue`] for many messages in one statement (one round trip), in the caller's
+/// transaction: what a batch job (the compensation scheduler's scans) uses. Every envelope is
+/// checked as [`enqueue`] checks it before anything is inserted.
+pub async fn enqueue_all<P: Serialize>(
+    conn: &mut PgConnection,
+    messages: &[Outgoing<'_, P>],
+) -> Result<(), OutboxError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(messages.len());
+    let mut exchanges = Vec::with_capacity(messages.len());
+    let mut keys = Vec::with_capacity(messages.len());
+    let mut bodies = Vec::with_capacity(messages.len());
+    for (exchange, routing_key, envelope) in messages {
+        envelope.amqp_properties()?;
+        ShortString::try_new(*exchange)
+            .map_err(|_| OutboxError::InvalidName { what: "exchange", name: (*exchange).into() })?;
+        ShortString::try_new(*routing_key)
+            .map_err(|_| OutboxError::InvalidName { what: "routing key", name: (*routing_key).into() })?;
+        ids.push(envelope.message_id);
+        exchanges.push(*exchange);
+        keys.push(*routing_key);
+        bodies.push(serde_json::to_value(envelope).map_err(EnvelopeError::Encode)?);
+    }
+    sqlx::query(
+        "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",
+    )
+    .bind(&ids)
+    .bind(&exchanges)
+    .bind(&keys)
+    .bind(&bodies)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// How the relay works.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {

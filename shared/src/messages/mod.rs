@@ -9,5 +9,5 @@
 
 pub mod commands;
 pub mod events;
-mod fields;
+pub mod fields;
 pub mod orders;

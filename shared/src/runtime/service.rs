@@ -120,6 +120,9 @@ impl ServiceCore {
         // A worker that ends on its own ends the service: a restart beats running half a service.
         let mut failure = None;
         tokio::select! {
+            // Shutdown first: a worker that returns promptly once the token is cancelled must not
+            // be taken for one that stopped on its own (select! would pick at random).
+            biased;
             _ = shutdown.cancelled() => {}
             Some(done) = workers.join_next() => {
                 failure = Some(match done {

@@ -1,5 +1,5 @@
 //! One whole paygate system for one test: mockpay (in-process), a fresh database, a fresh vhost,
-//! ingest and one or more provider-dispatchers, and an [`Upstream`]. The services run in-process
+//! ingest, one or more provider-dispatchers, optionally compensation-schedulers, and an [`Upstream`]. The services run in-process
 //! (fast, for lifecycle tests) or as real processes (for crash and fail-over tests, which kill
 //! them with SIGKILL).
 
@@ -36,6 +36,10 @@ pub struct SystemOptions {
     pub retry_tiers: String,
     /// Extra environment for dispatcher processes (e.g. `FAILPOINTS`).
     pub dispatcher_env: Vec<(String, String)>,
+    /// How many compensation-scheduler instances to run (none by default).
+    pub schedulers: usize,
+    /// The schedulers' `STUCK_SCHEDULE`: short in tests.
+    pub stuck_schedule: String,
 }
 
 impl Default for SystemOptions {
@@ -48,6 +52,8 @@ impl Default for SystemOptions {
             mockpay: Settings { refund_delay_ms: 50, timeout_hold_ms: 5_000, ..Settings::default() },
             retry_tiers: "1s,2s,3s,5s".into(),
             dispatcher_env: Vec::new(),
+            schedulers: 0,
+            stuck_schedule: "1s,2s".into(),
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct System {
     pub options: SystemOptions,
     ingest: Option<Running>,
     dispatchers: Vec<Running>,
+    schedulers: Vec<Running>,
 }
 
 impl System {
@@ -106,11 +113,16 @@ impl System {
             options,
             ingest: None,
             dispatchers: Vec::new(),
+            schedulers: Vec::new(),
         };
         system.ingest = Some(system.start_ingest().await);
         for _ in 0..system.options.dispatchers {
             let d = system.start_dispatcher().await;
             system.dispatchers.push(d);
+        }
+        for _ in 0..system.options.schedulers {
+            let s = system.start_scheduler().await;
+            system.schedulers.push(s);
         }
         system
     }
@@ -159,6 +171,31 @@ impl System {
         let app = provider_dispatcher::startup::Application::build(config).await.expect("dispatcher starts");
         let http = format!("http://{}", app.local_addr());
         spawn_task("provider-dispatcher", app, http)
+    }
+
+    async fn start_scheduler(&self) -> Running {
+        let mut env = self.common_args();
+        env.extend([
+            ("STUCK_SCHEDULE".into(), self.options.stuck_schedule.clone()),
+            ("SCHEDULER_POLL_MS".into(), "100".into()),
+        ]);
+        if self.options.processes {
+            return spawn_process("compensation-scheduler", &env, &[]).await;
+        }
+        let config =
+            parse::<compensation_scheduler::configuration::Cli>("compensation-scheduler", &env).config;
+        let app =
+            compensation_scheduler::startup::Application::build(config).await.expect("scheduler starts");
+        let http = format!("http://{}", app.local_addr());
+        spawn_task("compensation-scheduler", app, http)
+    }
+
+    /// Scheduler `i`'s /metrics text.
+    pub async fn scheduler_metrics(&self, i: usize) -> String {
+        let (Running::Task { http, .. } | Running::Process(_, http)) = &self.schedulers[i];
+        let url = format!("{http}/metrics");
+        let body = async { reqwest::get(&url).await?.error_for_status()?.text().await };
+        body.await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
     }
 
     /// Starts one more dispatcher instance; returns its index.
@@ -214,7 +251,8 @@ impl System {
 
     /// Stops every service gracefully, asserting each stops cleanly.
     pub async fn stop(mut self) {
-        let mut all: Vec<Running> = self.dispatchers.drain(..).collect();
+        let mut all: Vec<Running> = self.schedulers.drain(..).collect();
+        all.append(&mut self.dispatchers);
         all.extend(self.ingest.take());
         for running in all {
             match running {

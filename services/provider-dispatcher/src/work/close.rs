@@ -2,14 +2,17 @@
 //!
 //! A payment never sent is closed here alone. One the provider has is closed only when the
 //! provider confirms; if the provider answers that it was paid, the payment becomes succeeded and
-//! nothing is closed. A close that ends ambiguously is simply asked again later: closing moves no
+//! nothing is closed (an expiry close that finds it paid flags it `paid_at_expiry`). The close is
+//! the expiry's final query: the provider closes only what is unpaid, so its answer cannot race
+//! the customer the way a query followed by a close would. A close that ends ambiguously is simply asked again later: closing moves no
 //! money, so repeating it is safe.
 
-use crate::order::{Order, WorkError};
+use crate::order::{Order, PAID_AT_EXPIRY, WorkError};
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::CloseReason;
 use paygate::providers::{CallOutcome, PaymentStatus};
 use paygate::state_machine::{PaymentEvent, PaymentState};
+use paygate::store::payments;
 use serde_json::json;
 
 pub async fn apply(order: &mut Order<'_>, reason: CloseReason) -> Result<Outcome, WorkError> {
@@ -49,7 +52,15 @@ pub async fn apply(order: &mut Order<'_>, reason: CloseReason) -> Result<Outcome
             if reason == CloseReason::Expired && facts.status == PaymentStatus::Closed {
                 facts.status = PaymentStatus::Expired;
             }
+            let was = order.payment.state;
             order.apply_facts(&facts, &code).await?;
+            if reason == CloseReason::Expired
+                && was != PaymentState::Succeeded
+                && order.payment.state == PaymentState::Succeeded
+            {
+                tracing::warn!(payment_id = %order.payment.id, "paid at the last moment: the expiry close found it paid");
+                payments::add_flag(order.conn, &mut order.payment, PAID_AT_EXPIRY).await?;
+            }
         }
         CallOutcome::Refused { code } => {
             tracing::error!(payment_id = %order.payment.id, code = %code.describe(), "the provider refused a close");

@@ -1,0 +1,72 @@
+//! The scheduler's own metrics:
+//! - `paygate_scheduler_enqueued_total{kind}`: work put in the outbox, by kind (`payment_query`,
+//!   `refund_query`, `expiry_close`);
+//! - `paygate_scheduler_deferred_total`: due rows moved to their provider's threshold, nothing sent;
+//! - `paygate_scheduler_scan_errors_total`: polls that failed (nothing of the failed batch committed);
+//! - `paygate_scheduler_oldest_open_payment_age_seconds`: the age of the oldest payment that is not
+//!   final (ARCHITECTURE.md decision 13), 0 when there is none.
+//!
+//! The broker's metrics (the outbox relay's) are [`BrokerMetrics`](paygate::broker::BrokerMetrics)'.
+
+use crate::scan::Counts;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+/// Cheap to clone: clones share the series.
+#[derive(Clone, Default)]
+pub struct SchedulerMetrics {
+    pub enqueued: Family<KindLabels, Counter>,
+    pub deferred: Counter,
+    pub scan_errors: Counter,
+    pub oldest_open_payment_age: Gauge<f64, AtomicU64>,
+}
+
+impl SchedulerMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "scheduler_enqueued",
+            "Work the compensation scheduler enqueued, by kind (payment_query, refund_query, expiry_close)",
+            m.enqueued.clone(),
+        );
+        registry.register(
+            "scheduler_deferred",
+            "Due orders younger than their provider's stuck threshold, moved to it without a query",
+            m.deferred.clone(),
+        );
+        registry.register("scheduler_scan_errors", "Scheduler polls that failed", m.scan_errors.clone());
+        registry.register(
+            "scheduler_oldest_open_payment_age_seconds",
+            "Age of the oldest payment that is not final (created, pending, action_required, unknown)",
+            m.oldest_open_payment_age.clone(),
+        );
+        m
+    }
+
+    /// Counts what one poll did.
+    pub fn count(&self, c: &Counts) {
+        for (kind, n) in [
+            ("payment_query", c.payment_queries),
+            ("refund_query", c.refund_queries),
+            ("expiry_close", c.expiry_closes),
+        ] {
+            self.enqueued.get_or_create(&KindLabels { kind }).inc_by(n);
+        }
+        self.deferred.inc_by(c.deferred);
+    }
+
+    pub fn oldest_open_payment(&self, age: Option<Duration>) {
+        self.oldest_open_payment_age.set(age.map_or(0.0, |a| a.as_secs_f64()));
+    }
+}

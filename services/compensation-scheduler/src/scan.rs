@@ -1,0 +1,296 @@
+//! The scans: find what is due, ask the dispatcher to look at it, and say when to look next — in
+//! one transaction per batch, so that an order is asked about once per due time however many
+//! scheduler instances run.
+//!
+//! Each batch:
+//! 1. claims due rows with `... ORDER BY <due column> LIMIT n FOR NO KEY UPDATE SKIP LOCKED`, on a
+//!    partial index that holds only non-final orders (payments_stuck_scan, refunds_stuck_scan,
+//!    payments_expiry_scan): the cost is what is stuck, not what exists. The `WHERE` repeats each
+//!    index's exact state list, or the planner cannot use it. A row another instance (or the
+//!    dispatcher, which holds the payment's lock while it calls the provider) has locked is skipped,
+//!    not waited for; PostgreSQL re-checks the condition on the newest row version, so a row whose
+//!    `next_check_at` someone just pushed forward is not claimed;
+//! 2. puts the work in the outbox (`order.query` with reason `stuck`, or `order.close` with reason
+//!    `expired`) for the orders exchange, keyed on the payment id so it lands on the order's shard;
+//! 3. moves `next_check_at` (and `stuck_checks`, `expiry_close_at`) forward by the provider's
+//!    schedule, and commits.
+//!
+//! The scheduler never changes an order's state: the dispatcher stays its only writer. It writes
+//! only its own scheduling columns, and never bumps `version`.
+//!
+//! Expiry: an unpaid payment past `expires_at` gets an `order.close` with reason `expired` and no
+//! separate query first. The provider's answer to the close is the final query, and the only one
+//! that cannot race the customer: the provider closes only what is unpaid, and answers "already
+//! paid" (mockpay 1160) otherwise, which the dispatcher records as succeeded (and flags
+//! `paid_at_expiry`). A query first would leave a window between its answer and the close in
+//! which the customer could still pay.
+
+use crate::schedule::StuckSchedule;
+use chrono::{DateTime, Utc};
+use paygate::broker::envelope::Envelope;
+use paygate::broker::outbox::{self, OutboxError};
+use paygate::broker::topology::Topology;
+use paygate::messages::orders::{CloseReason, OrderWork, QueryReason};
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A scan failed; nothing of its batch was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("scan: database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("scan: {0}")]
+    Outbox(#[from] OutboxError),
+}
+
+/// What the scans did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// `order.query` (stuck) for payments.
+    pub payment_queries: u64,
+    /// `order.query` (stuck) for refunds.
+    pub refund_queries: u64,
+    /// `order.close` (expired).
+    pub expiry_closes: u64,
+    /// Due rows younger than their provider's threshold: moved to the threshold, nothing sent.
+    pub deferred: u64,
+}
+
+impl Counts {
+    /// Messages enqueued.
+    pub fn enqueued(&self) -> u64 {
+        self.payment_queries + self.refund_queries + self.expiry_closes
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.payment_queries += other.payment_queries;
+        self.refund_queries += other.refund_queries;
+        self.expiry_closes += other.expiry_closes;
+        self.deferred += other.deferred;
+    }
+}
+
+/// The three scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// Unpaid payments past `expires_at` → `order.close` (expired).
+    Expired,
+    /// Payments pending, action required or unknown past `next_check_at` → `order.query` (stuck).
+    StuckPayments,
+    /// Refunds submitted, processing or unknown past `next_check_at` → `order.query` (stuck).
+    StuckRefunds,
+}
+
+impl Scan {
+    pub const ALL: [Scan; 3] = [Scan::Expired, Scan::StuckPayments, Scan::StuckRefunds];
+}
+
+/// Runs the scans against one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Scanner {
+    pool: PgPool,
+    topology: Arc<Topology>,
+    schedule: Arc<StuckSchedule>,
+    batch_size: u32,
+}
+
+/// One claimed row, as a scan needs it.
+struct Due {
+    id: Uuid,
+    payment_id: Uuid,
+    provider: String,
+    stuck_checks: i32,
+    created_at: DateTime<Utc>,
+}
+
+/// What to write back for one claimed row.
+struct Next {
+    id: Uuid,
+    at: DateTime<Utc>,
+    stuck_checks: i32,
+}
+
+impl Scanner {
+    pub fn new(pool: PgPool, topology: Arc<Topology>, schedule: Arc<StuckSchedule>, batch_size: u32) -> Self {
+        Self { pool, topology, schedule, batch_size: batch_size.max(1) }
+    }
+
+    /// Runs every scan until nothing due is left (or `shutdown`): expiry first, so that an
+    /// expired order gets its close rather than one more query.
+    pub async fn scan_all(&self, shutdown: &CancellationToken) -> Result<Counts, ScanError> {
+        let mut total = Counts::default();
+        for scan in Scan::ALL {
+            total.add(self.drain(scan, shutdown).await?);
+        }
+        Ok(total)
+    }
+
+    /// Runs `scan` batch after batch while batches come back full.
+    pub async fn drain(&self, scan: Scan, shutdown: &CancellationToken) -> Result<Counts, ScanError> {
+        let mut total = Counts::default();
+        while !shutdown.is_cancelled() {
+            let (counts, claimed) = self.batch(scan).await?;
+            total.add(counts);
+            if claimed < self.batch_size as usize {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// One batch of `scan`, in one transaction. Returns what it did and how many rows it claimed.
+    pub async fn batch(&self, scan: Scan) -> Result<(Counts, usize), ScanError> {
+        let mut tx = self.pool.begin().await?;
+        // A batch's writes (the outbox rows and the new next_check_at) commit or vanish together,
+        // so a commit lost in a crash (asynchronous commit) only means the rows are due again
+        // and are claimed by the next poll: nothing is lost, and no fsync is waited for.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+        let due = claim(&mut tx, scan, i64::from(self.batch_size)).await?;
+        let mut counts = Counts::default();
+        let mut work = Vec::with_capacity(due.len());
+        let mut next = Vec::with_capacity(due.len());
+        for row in &due {
+            let after = |d: Duration| now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+            let threshold = self.schedule.threshold(&row.provider);
+            let age = (now - row.created_at).to_std().unwrap_or_default();
+            let young = row.stuck_checks == 0 && age < threshold;
+            if scan != Scan::Expired && young {
+                // Due by next_check_at (the creation default, or a follow-up that has passed)
+                // but not yet past the provider's threshold: look again when it is.
+                let at =
+                    row.created_at + chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::MAX);
+                next.push(Next { id: row.id, at, stuck_checks: 0 });
+                counts.deferred += 1;
+                continue;
+            }
+            let checks = row.stuck_checks.saturating_add(1);
+            next.push(Next {
+                id: row.id,
+                at: after(self.schedule.wait(&row.provider, checks)),
+                stuck_checks: checks,
+            });
+            let order = match scan {
+                Scan::Expired => {
+                    counts.expiry_closes += 1;
+                    OrderWork::Close { payment_id: row.payment_id, reason: CloseReason::Expired }
+                }
+                Scan::StuckPayments => {
+                    counts.payment_queries += 1;
+                    OrderWork::Query {
+                        payment_id: row.payment_id,
+                        refund_id: None,
+                        reason: QueryReason::Stuck,
+                    }
+                }
+                Scan::StuckRefunds => {
+                    counts.refund_queries += 1;
+                    OrderWork::Query {
+                        payment_id: row.payment_id,
+                        refund_id: Some(row.id),
+                        reason: QueryReason::Stuck,
+                    }
+                }
+            };
+            work.push(order);
+        }
+        let exchange = self.topology.orders_exchange();
+        let envelopes: Vec<(String, Envelope<&OrderWork>)> = work
+            .iter()
+            .map(|w| {
+                let key = w.payment_id().to_string();
+                (key.clone(), Envelope::new(w.message_type(), key, w))
+            })
+            .collect();
+        let outgoing: Vec<outbox::Outgoing<'_, &OrderWork>> =
+            envelopes.iter().map(|(key, env)| (exchange.as_str(), key.as_str(), env)).collect();
+        outbox::enqueue_all(&mut tx, &outgoing).await?;
+        reschedule(&mut tx, scan, &next).await?;
+        tx.commit().await?;
+        Ok((counts, due.len()))
+    }
+
+    /// The age of the oldest payment that is not final (created, pending, action required,
+    /// unknown), if any. It reads every non-final payment (through payments_expiry_scan, whose
+    /// predicate is exactly these states): cheap next to the table, but not one probe, so the
+    /// runner asks only every so often.
+    pub async fn oldest_open_payment_age(&self) -> Result<Option<Duration>, ScanError> {
+        let secs: Option<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM payments
+              WHERE state IN ('created', 'pending', 'action_required', 'unknown')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+    }
+}
+
+/// Claims up to `limit` due rows of `scan`, locked for the caller's transaction.
+async fn claim(conn: &mut PgConnection, scan: Scan, limit: i64) -> Result<Vec<Due>, sqlx::Error> {
+    // Each state list repeats its partial index's exactly (migrations 0003, 0004, 0012).
+    let sql = match scan {
+        Scan::StuckPayments => {
+            "SELECT id, id, provider, stuck_checks, created_at FROM payments
+              WHERE state IN ('pending', 'action_required', 'unknown') AND next_check_at <= now()
+              ORDER BY next_check_at LIMIT $1
+              FOR NO KEY UPDATE SKIP LOCKED"
+        }
+        Scan::StuckRefunds => {
+            "SELECT r.id, r.payment_id, p.provider, r.stuck_checks, r.created_at
+               FROM refunds r JOIN payments p ON p.id = r.payment_id
+              WHERE r.state IN ('submitted', 'processing', 'unknown') AND r.next_check_at <= now()
+              ORDER BY r.next_check_at LIMIT $1
+              FOR NO KEY UPDATE OF r SKIP LOCKED"
+        }
+        Scan::Expired => {
+            "SELECT id, id, provider, stuck_checks, created_at FROM payments
+              WHERE state IN ('created', 'pending', 'action_required', 'unknown') AND expires_at <= now()
+                AND (expiry_close_at IS NULL OR expiry_close_at <= now())
+              ORDER BY expires_at LIMIT $1
+              FOR NO KEY UPDATE SKIP LOCKED"
+        }
+    };
+    let rows: Vec<(Uuid, Uuid, String, i32, DateTime<Utc>)> =
+        sqlx::query_as(sql).bind(limit).fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, payment_id, provider, stuck_checks, created_at)| Due {
+            id,
+            payment_id,
+            provider,
+            stuck_checks,
+            created_at,
+        })
+        .collect())
+}
+
+/// Writes back when to look next at the claimed rows, in one statement.
+async fn reschedule(conn: &mut PgConnection, scan: Scan, next: &[Next]) -> Result<(), sqlx::Error> {
+    if next.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = next.iter().map(|n| n.id).collect();
+    let ats: Vec<DateTime<Utc>> = next.iter().map(|n| n.at).collect();
+    let checks: Vec<i32> = next.iter().map(|n| n.stuck_checks).collect();
+    let sql = match scan {
+        Scan::StuckPayments => {
+            "UPDATE payments p SET next_check_at = u.at, stuck_checks = u.checks
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE p.id = u.id"
+        }
+        Scan::StuckRefunds => {
+            "UPDATE refunds r SET next_check_at = u.at, stuck_checks = u.checks
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE r.id = u.id"
+        }
+        // The stuck scan need not also query an order whose close was just asked for.
+        Scan::Expired => {
+            "UPDATE payments p SET expiry_close_at = u.at, stuck_checks = u.checks,
+                    next_check_at = GREATEST(p.next_check_at, u.at)
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE p.id = u.id"
+        }
+    };
+    sqlx::query(sql).bind(&ids).bind(&ats).bind(&checks).execute(conn).await?;
+    Ok(())
+}
