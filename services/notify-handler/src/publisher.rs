@@ -53,7 +53,7 @@ impl ShardPublisher {
         let envelope = Envelope::new(work.message_type(), work.payment_id().to_string(), work);
         let exchange = self.topology.orders_exchange();
         let routing = self.topology.routing_for(&exchange);
-        let pending = publisher.send(&exchange, "", &envelope, routing).await?;
+        let pending = publisher.send(&exchange, &envelope.order_key, &envelope, routing).await?;
         pending.confirmed_within(self.confirm_timeout).await?;
         Ok(())
     }

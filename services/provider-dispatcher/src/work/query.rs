@@ -17,12 +17,20 @@ use paygate::state_machine::{PaymentEvent, PaymentState};
 use serde_json::json;
 
 pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome, WorkError> {
+    ask(order, reason).await?;
+    Ok(Outcome::Done)
+}
+
+/// Asks and applies the answer; returns whether the provider gave a definitive answer (a
+/// notification waits for one before it is decided).
+pub async fn ask(order: &mut Order<'_>, reason: QueryReason) -> Result<bool, WorkError> {
     if order.payment.state == PaymentState::Created {
         // Never sent: there is nothing to ask. The dispatch message on this shard will send it.
-        return Ok(Outcome::Done);
+        return Ok(false);
     }
     let called = order.adapter.query(&order.trade_no(), order.payment.amount.currency()).await;
     order.log_exchange(None, &called.exchange).await?;
+    let answered = matches!(called.outcome, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
     match called.outcome {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
             match order.payment.state {
@@ -51,5 +59,5 @@ pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome
     if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         order.follow_up().await?;
     }
-    Ok(Outcome::Done)
+    Ok(answered)
 }
