@@ -34,13 +34,13 @@ pub struct Config {
 
     /// The largest notification body taken, in bytes; a larger one is refused (413) and kept
     /// truncated as evidence.
-    #[arg(long, env = "NOTIFY_BODY_LIMIT_BYTES", value_name = "NOTIFY_BODY_LIMIT_BYTES",
+    #[arg(long = "notify-body-limit-bytes", env = "NOTIFY_BODY_LIMIT_BYTES", value_name = "NOTIFY_BODY_LIMIT_BYTES",
           default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(256..=16_777_216))]
     pub body_limit: u32,
 
     /// How long to wait for the broker's confirm of a forwarded notification before answering
     /// the provider with a failure (it retries).
-    #[arg(long, env = "NOTIFY_CONFIRM_TIMEOUT_MS", value_name = "NOTIFY_CONFIRM_TIMEOUT_MS",
+    #[arg(long = "notify-confirm-timeout-ms", env = "NOTIFY_CONFIRM_TIMEOUT_MS", value_name = "NOTIFY_CONFIRM_TIMEOUT_MS",
           default_value = "3000", value_parser = parse_millis)]
     pub confirm_timeout: Duration,
 
