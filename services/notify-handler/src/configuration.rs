@@ -38,8 +38,8 @@ pub struct Config {
           default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(256..=16_777_216))]
     pub body_limit: u32,
 
-    /// How long to wait for the broker's confirm of a forwarded notification before answering
-    /// the provider with a failure (it retries).
+    /// How long to wait for the database to store a notification, and then for the broker's
+    /// confirm of its forward, before answering the provider with a failure (it retries).
     #[arg(long = "notify-confirm-timeout-ms", env = "NOTIFY_CONFIRM_TIMEOUT_MS", value_name = "NOTIFY_CONFIRM_TIMEOUT_MS",
           default_value = "3000", value_parser = parse_millis)]
     pub confirm_timeout: Duration,

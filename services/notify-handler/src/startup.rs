@@ -81,6 +81,7 @@ impl Service for Application {
             publisher: publisher.clone(),
             metrics,
             body_limit: usize::try_from(self.config.body_limit).unwrap_or(usize::MAX),
+            store_timeout: self.config.confirm_timeout,
         });
         let supervisor = Supervisor::new(self.core.common.amqp_url.clone(), format!("{}/forward", Self::NAME))
             .declaring(self.core.topology.clone());

@@ -23,6 +23,8 @@ pub struct AppState {
     pub publisher: ShardPublisher,
     pub metrics: NotifyMetrics,
     pub body_limit: usize,
+    /// How long storing a notification may take before the provider is told to retry.
+    pub store_timeout: std::time::Duration,
 }
 
 impl AppState {

@@ -13,7 +13,7 @@
 //! 5. `order.notification` is published to the order's shard with a publisher confirm.
 //!
 //! Only then is the answer the provider's acknowledgement. If the database or the broker is down
-//! the answer is 503 in the provider's failure format, so that it retries; nothing is lost. A
+//! (or does not answer within `NOTIFY_CONFIRM_TIMEOUT_MS`) the answer is 503 in the provider's failure format, so that it retries; nothing is lost. A
 //! duplicate of a notification still undecided is forwarded again (the first forward may have
 //! failed; the dispatcher ignores a row already decided), one already decided is acknowledged.
 
@@ -126,9 +126,15 @@ pub async fn handle(
     answer(verifier.acknowledgement())
 }
 
-async fn store(app: &AppState, received: &Received<'_>) -> Result<Stored, sqlx::Error> {
-    let mut conn = app.db.acquire().await?;
-    notifications::store_received(&mut conn, received).await
+async fn store(app: &AppState, received: &Received<'_>) -> Result<Stored, String> {
+    let stored = async {
+        let mut conn = app.db.acquire().await?;
+        notifications::store_received(&mut conn, received).await
+    };
+    match tokio::time::timeout(app.store_timeout, stored).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer from the database within {:?}", app.store_timeout)),
+    }
 }
 
 /// The request as received, for the inbox.
@@ -160,10 +166,13 @@ async fn reject(
         reason: &text,
     };
     let kept = async {
-        let mut conn = app.db.acquire().await?;
-        notifications::store_rejected(&mut conn, &rejected).await
+        let mut conn = app.db.acquire().await.map_err(|e| e.to_string())?;
+        notifications::store_rejected(&mut conn, &rejected).await.map_err(|e| e.to_string())
     };
-    if let Err(e) = kept.await {
+    let kept = tokio::time::timeout(app.store_timeout, kept)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer from the database within {:?}", app.store_timeout)));
+    if let Err(e) = kept {
         tracing::error!(provider = label, reason = %text, error = %e, "could not keep a refused notification");
         let message = format!("refused ({text}), and keeping the evidence failed");
         return match provider {
