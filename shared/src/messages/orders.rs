@@ -106,4 +106,13 @@ mod tests {
         assert_eq!(work.message_type(), "order.query");
         assert_eq!(work.payment_id(), id);
     }
+
+    #[test]
+    fn the_notification_work_reads_as_docs_messages_md_shows_it() {
+        let json = r#"{"op": "notification", "payment_id": "01936d3c-8f10-7b1a-9c4d-2e5f6a7b8c99", "notification_id": 4711}"#;
+        let work: OrderWork = serde_json::from_str(json).unwrap();
+        assert_eq!(work.message_type(), "order.notification");
+        assert!(matches!(work, OrderWork::Notification { notification_id: 4711, .. }));
+        assert!(include_str!("../../../docs/messages.md").contains(json));
+    }
 }
