@@ -66,7 +66,9 @@ impl Service for Application {
     async fn build(config: Config) -> Result<Self, StartupError> {
         let verifiers = verifiers(&config);
         if verifiers.is_empty() {
-            tracing::warn!("no provider's notifications are configured (set MOCKPAY_SECRET): every notification will be refused");
+            tracing::warn!(
+                "no provider's notifications are configured (set MOCKPAY_SECRET): every notification will be refused"
+            );
         }
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
         Ok(Self { core, config, verifiers })
@@ -83,8 +85,9 @@ impl Service for Application {
             body_limit: usize::try_from(self.config.body_limit).unwrap_or(usize::MAX),
             store_timeout: self.config.confirm_timeout,
         });
-        let supervisor = Supervisor::new(self.core.common.amqp_url.clone(), format!("{}/forward", Self::NAME))
-            .declaring(self.core.topology.clone());
+        let supervisor =
+            Supervisor::new(self.core.common.amqp_url.clone(), format!("{}/forward", Self::NAME))
+                .declaring(self.core.topology.clone());
         let mut workers = Workers::new();
         let stop = shutdown.clone();
         workers.spawn(async move {

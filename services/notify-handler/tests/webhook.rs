@@ -62,7 +62,11 @@ impl Harness {
         let stop = CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move { app.run_until_stopped(token).await });
-        let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         let harness = Self { base, db, vhost, stop, task, http };
         // Ready: the forwarding connection is up once /readyz says the broker is.
         paygate_test_support::eventually("notify-handler ready", WITHIN, || async {
@@ -157,18 +161,67 @@ async fn every_rejection_is_kept_with_its_status_and_reason_and_counted() {
 
     // (what, path, headers, body, status, stored reason prefix)
     let cases: Vec<(&str, String, Vec<(&str, String)>, String, u16, &str)> = vec![
-        ("unknown provider", format!("/notify/nopay/{trade}"), signed(&good, now), good.clone(), 404, "unknown_provider"),
+        (
+            "unknown provider",
+            format!("/notify/nopay/{trade}"),
+            signed(&good, now),
+            good.clone(),
+            404,
+            "unknown_provider",
+        ),
         ("too large", path.clone(), signed(&big, now), big.clone(), 413, "body_too_large"),
         ("content type", path.clone(), text_plain, good.clone(), 415, "unsupported_media_type"),
         ("missing header", path.clone(), no_nonce, good.clone(), 401, "missing_header: X-Mockpay-Nonce"),
         ("forged signature", path.clone(), forged, good.clone(), 401, "bad_signature"),
         ("tampered body", path.clone(), signed(&good, now), tampered.clone(), 401, "bad_signature"),
-        ("stale", path.clone(), signed(&good, now - chrono::Duration::seconds(900)), good.clone(), 401, "stale_timestamp"),
-        ("malformed", path.clone(), signed(&float_amount, now), float_amount.clone(), 400, "malformed_body: amount"),
-        ("path mismatch", format!("/notify/mockpay/{unknown_payment}"), signed(&good, now), good.clone(), 400, "path_mismatch: orderId"),
-        ("not our trade no", "/notify/mockpay/ord-1001".into(), signed(&body("ntf_2", "ord-1001", 5), now), body("ntf_2", "ord-1001", 5), 404, "unknown_order"),
-        ("unknown order", format!("/notify/mockpay/{unknown_payment}"), signed(&body("ntf_3", &unknown_payment, 5), now), body("ntf_3", &unknown_payment, 5), 404, "unknown_order"),
-        ("unknown refund", path.clone(), signed(&refund_body, now), refund_body.clone(), 404, "unknown_refund"),
+        (
+            "stale",
+            path.clone(),
+            signed(&good, now - chrono::Duration::seconds(900)),
+            good.clone(),
+            401,
+            "stale_timestamp",
+        ),
+        (
+            "malformed",
+            path.clone(),
+            signed(&float_amount, now),
+            float_amount.clone(),
+            400,
+            "malformed_body: amount",
+        ),
+        (
+            "path mismatch",
+            format!("/notify/mockpay/{unknown_payment}"),
+            signed(&good, now),
+            good.clone(),
+            400,
+            "path_mismatch: orderId",
+        ),
+        (
+            "not our trade no",
+            "/notify/mockpay/ord-1001".into(),
+            signed(&body("ntf_2", "ord-1001", 5), now),
+            body("ntf_2", "ord-1001", 5),
+            404,
+            "unknown_order",
+        ),
+        (
+            "unknown order",
+            format!("/notify/mockpay/{unknown_payment}"),
+            signed(&body("ntf_3", &unknown_payment, 5), now),
+            body("ntf_3", &unknown_payment, 5),
+            404,
+            "unknown_order",
+        ),
+        (
+            "unknown refund",
+            path.clone(),
+            signed(&refund_body, now),
+            refund_body.clone(),
+            404,
+            "unknown_refund",
+        ),
     ];
     for (i, (what, path, headers, body, status, reason)) in cases.iter().enumerate() {
         let (got, answer) = h.post(path, headers, body).await;
@@ -214,7 +267,8 @@ async fn every_rejection_is_kept_with_its_status_and_reason_and_counted() {
 
 /// Collects `order.*` messages from every shard queue until `count` have arrived.
 async fn shard_messages(h: &Harness, count: usize) -> Vec<Envelope<Value>> {
-    let conn = lapin::Connection::connect(&h.vhost.amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
+    let conn =
+        lapin::Connection::connect(&h.vhost.amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for shard in 0..2 {
@@ -273,7 +327,10 @@ async fn a_genuine_notification_is_stored_once_forwarded_to_its_shard_and_acknow
     let (status, _) = h.notify(&trade, &good).await;
     assert_eq!(status, 200);
     let metrics = h.http.get(format!("{}/metrics", h.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"paygate_notifications_received_total{provider="mockpay",outcome="duplicate"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"paygate_notifications_received_total{provider="mockpay",outcome="duplicate"} 2"#),
+        "{metrics}"
+    );
     h.stop().await;
 }
 
@@ -283,12 +340,18 @@ async fn the_return_sends_the_customer_on_with_paygates_status_and_asks_for_a_qu
     let with_url = h.payment(500, Some("https://shop.example/back?x=1")).await;
     let without = h.payment(500, None).await;
     let trade = trade_no(with_url);
-    let url = format!("{}/return/mockpay/{trade}?orderId={trade}&transactionId=2000000000000000001&status=SUCCEEDED", h.base);
+    let url = format!(
+        "{}/return/mockpay/{trade}?orderId={trade}&transactionId=2000000000000000001&status=SUCCEEDED",
+        h.base
+    );
     let response = h.http.get(url).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     // The customer's claim (SUCCEEDED) is not believed: the status is paygate's.
-    assert_eq!(location, format!("https://shop.example/back?x=1&merchant_order_no=o-{with_url}&status=created"));
+    assert_eq!(
+        location,
+        format!("https://shop.example/back?x=1&merchant_order_no=o-{with_url}&status=created")
+    );
     let messages = shard_messages(&h, 1).await;
     let work: OrderWork = messages[0].decode_payload().unwrap();
     assert_eq!(
@@ -307,9 +370,11 @@ async fn the_return_sends_the_customer_on_with_paygates_status_and_asks_for_a_qu
     assert_eq!(form.status(), 200);
     assert!(form.text().await.unwrap().contains(": created"));
 
-    let mismatch = h.http.get(format!("{}/return/mockpay/{trade}?orderId=other", h.base)).send().await.unwrap();
+    let mismatch =
+        h.http.get(format!("{}/return/mockpay/{trade}?orderId=other", h.base)).send().await.unwrap();
     assert_eq!(mismatch.status(), 400);
-    let unknown = h.http.get(format!("{}/return/mockpay/{}", h.base, trade_no(Uuid::now_v7()))).send().await.unwrap();
+    let unknown =
+        h.http.get(format!("{}/return/mockpay/{}", h.base, trade_no(Uuid::now_v7()))).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     let provider = h.http.get(format!("{}/return/nopay/{trade}", h.base)).send().await.unwrap();
     assert_eq!(provider.status(), 404);

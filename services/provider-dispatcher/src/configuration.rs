@@ -2,8 +2,8 @@
 //! Every setting is also an environment variable; `provider-dispatcher --help` lists them.
 
 use clap::Parser;
-use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::providers::NotificationPolicy;
+use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -249,7 +249,8 @@ impl<'a> Order<'a> {
     /// (refund number `auto-<payment id>`, requested by `paygate`, dispatched through the outbox
     /// in this transaction); without the policy a person is asked.
     async fn paid_after_close(&mut self, was: PaymentState) -> Result<(), WorkError> {
-        let policy = policies::get(self.conn, &self.payment.merchant_id, self.payment.amount.currency()).await?;
+        let policy =
+            policies::get(self.conn, &self.payment.merchant_id, self.payment.amount.currency()).await?;
         if !policy.auto_refund_paid_after_close {
             let detail = json!({"was": was, "amount": self.payment.amount});
             return self.raise(PAID_AFTER_CLOSE, detail).await;

@@ -82,9 +82,7 @@ pub enum RejectReason {
     MissingHeader(&'static str),
     #[error("bad_signature: {0}")]
     BadSignature(String),
-    #[error(
-        "stale_timestamp: {header} must be within {window_secs} s of our clock (got {got}, now {now})"
-    )]
+    #[error("stale_timestamp: {header} must be within {window_secs} s of our clock (got {got}, now {now})")]
     StaleTimestamp { header: &'static str, window_secs: i64, got: String, now: i64 },
     #[error("malformed_body: {field}: {rule}")]
     MalformedBody { field: String, rule: String },

@@ -65,7 +65,12 @@ async fn exchanges(system: &System, payment_id: Uuid) -> Vec<paygate::store::exc
 
 async fn open_attention(system: &System, kind: &str) -> Vec<paygate::store::attention::Item> {
     let mut conn = system.db.pool.acquire().await.unwrap();
-    paygate::store::attention::open(&mut conn, 100).await.unwrap().into_iter().filter(|i| i.kind == kind).collect()
+    paygate::store::attention::open(&mut conn, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.kind == kind)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,9 +130,15 @@ async fn a_refunds_notification_before_the_payments_converges() {
 async fn close_our_side(system: &System, id: Uuid) {
     let mut tx = system.db.pool.begin().await.unwrap();
     let mut p = paygate::store::payments::lock(&mut tx, id).await.unwrap().unwrap();
-    paygate::store::payments::transition(&mut tx, &mut p, PaymentEvent::Closed, None, json!({"test": "close race"}))
-        .await
-        .unwrap();
+    paygate::store::payments::transition(
+        &mut tx,
+        &mut p,
+        PaymentEvent::Closed,
+        None,
+        json!({"test": "close race"}),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -140,8 +151,10 @@ async fn paid_after_close_becomes_succeeded_flagged_and_the_policy_refunds_it() 
     system.mockpay.admin().pay(&trade_a).await.unwrap();
     let event = system.wait_for("o-late-a", "payment.succeeded", WITHIN).await;
     assert_eq!(event.flags, ["paid_after_close"], "upstream hears it and decides");
-    eventually("a person is asked", WITHIN, || async { !open_attention(&system, "paid_after_close").await.is_empty() })
-        .await;
+    eventually("a person is asked", WITHIN, || async {
+        !open_attention(&system, "paid_after_close").await.is_empty()
+    })
+    .await;
     assert_eq!(decided(&system, a, 1).await[0].status, "applied");
 
     // With the merchant's policy: refunded in full, by paygate.
@@ -149,7 +162,8 @@ async fn paid_after_close_becomes_succeeded_flagged_and_the_policy_refunds_it() 
         use paygate::domain::Currency;
         use paygate::store::policies::{self, Policy};
         let mut conn = system.db.pool.acquire().await.unwrap();
-        let policy = Policy { auto_refund_paid_after_close: true, ..Policy::default_for(MERCHANT, Currency::CNY) };
+        let policy =
+            Policy { auto_refund_paid_after_close: true, ..Policy::default_for(MERCHANT, Currency::CNY) };
         policies::set(&mut conn, &policy).await.unwrap();
     }
     let (b, trade_b) = waiting(&system, "o-late-b", "7.00").await;
@@ -164,7 +178,8 @@ async fn paid_after_close_becomes_succeeded_flagged_and_the_policy_refunds_it() 
     assert_eq!((refunds[0].requested_by.as_str(), refunds[0].amount.minor_units()), ("paygate", 700));
     let truth = system.truth(b).await;
     assert_eq!((truth.charges, truth.refunded_amount), (1, 700));
-    let states: Vec<String> = system.history(b).await.into_iter().filter(|h| h.entity == "payment").map(|h| h.to_state).collect();
+    let states: Vec<String> =
+        system.history(b).await.into_iter().filter(|h| h.entity == "payment").map(|h| h.to_state).collect();
     assert_eq!(states, ["created", "pending", "action_required", "closed", "succeeded", "refunded"]);
     system.stop().await;
 }
@@ -215,8 +230,14 @@ async fn a_tampered_amount_is_flagged_and_the_order_is_not_touched() {
     assert_eq!(payment.state.as_str(), "action_required", "the order was not touched");
     assert_eq!(queries(&exchanges(&system, id).await), 0, "nothing was even asked");
     let metrics = system.dispatcher_metrics(0).await;
-    assert!(metrics.contains(r#"paygate_notifications_decided_total{provider="mockpay",outcome="flagged"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"paygate_attention_raised_total{kind="notification_mismatch"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"paygate_notifications_decided_total{provider="mockpay",outcome="flagged"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"paygate_attention_raised_total{kind="notification_mismatch"} 1"#),
+        "{metrics}"
+    );
     system.stop().await;
 }
 

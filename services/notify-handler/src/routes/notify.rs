@@ -44,13 +44,25 @@ pub async fn handle(
     let (body, too_large) = read_limited(body, app.body_limit).await;
     let raw = Raw { provider: &provider, trade_no: &trade_no, headers: headers_json(&headers), body: &body };
     let Some((name, verifier)) = app.verifier(&provider) else {
-        return reject(&app, None, &raw, RejectReason::UnknownProvider(truncated(&provider, 64).to_owned()), started)
-            .await;
+        return reject(
+            &app,
+            None,
+            &raw,
+            RejectReason::UnknownProvider(truncated(&provider, 64).to_owned()),
+            started,
+        )
+        .await;
     };
     let verifier = verifier.as_ref();
     if too_large {
-        return reject(&app, Some((name, verifier)), &raw, RejectReason::BodyTooLarge { limit: app.body_limit }, started)
-            .await;
+        return reject(
+            &app,
+            Some((name, verifier)),
+            &raw,
+            RejectReason::BodyTooLarge { limit: app.body_limit },
+            started,
+        )
+        .await;
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type_accepted(content_type, verifier.content_types()) {
@@ -73,15 +85,22 @@ pub async fn handle(
         return reject(&app, Some((name, verifier)), &raw, reason, started).await;
     }
     let Some(payment_id) = payment_id_of(&trade_no) else {
-        return reject(&app, Some((name, verifier)), &raw, RejectReason::UnknownOrder(trade_no.clone()), started)
-            .await;
+        return reject(
+            &app,
+            Some((name, verifier)),
+            &raw,
+            RejectReason::UnknownOrder(trade_no.clone()),
+            started,
+        )
+        .await;
     };
     let refund_id = match &notification.refund_trade_no {
         None => None,
         Some(refund) => match payment_id_of(refund) {
             Some(id) => Some(id),
             None => {
-                let reason = RejectReason::UnknownRefund { trade_no: trade_no.clone(), refund: refund.clone() };
+                let reason =
+                    RejectReason::UnknownRefund { trade_no: trade_no.clone(), refund: refund.clone() };
                 return reject(&app, Some((name, verifier)), &raw, reason, started).await;
             }
         },
@@ -98,7 +117,15 @@ pub async fn handle(
     };
     let stored = match store(&app, &received).await {
         Ok(stored) => stored,
-        Err(e) => return unavailable(&app, name, verifier, &format!("storing the notification failed: {e}"), started),
+        Err(e) => {
+            return unavailable(
+                &app,
+                name,
+                verifier,
+                &format!("storing the notification failed: {e}"),
+                started,
+            );
+        }
     };
     let (id, outcome) = match stored {
         Stored::New { id } => (id, "stored"),
@@ -108,8 +135,14 @@ pub async fn handle(
             return answer(verifier.acknowledgement());
         }
         Stored::UnknownOrder => {
-            return reject(&app, Some((name, verifier)), &raw, RejectReason::UnknownOrder(trade_no.clone()), started)
-                .await;
+            return reject(
+                &app,
+                Some((name, verifier)),
+                &raw,
+                RejectReason::UnknownOrder(trade_no.clone()),
+                started,
+            )
+            .await;
         }
         Stored::UnknownRefund => {
             let refund = notification.refund_trade_no.clone().unwrap_or_default();
@@ -119,7 +152,13 @@ pub async fn handle(
     };
     let work = OrderWork::Notification { payment_id, notification_id: id };
     if let Err(e) = app.publisher.forward(&work).await {
-        return unavailable(&app, name, verifier, &format!("forwarding the notification failed: {e}"), started);
+        return unavailable(
+            &app,
+            name,
+            verifier,
+            &format!("forwarding the notification failed: {e}"),
+            started,
+        );
     }
     tracing::debug!(provider = name, %payment_id, notification = id, outcome, "notification stored and forwarded");
     app.metrics.outcome(name, outcome, started.elapsed());

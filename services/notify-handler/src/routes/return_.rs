@@ -61,7 +61,8 @@ async fn handle(app: &AppState, provider: &str, trade_no: &str, params: &[(Strin
         Ok(None) => return not_found("trade number: no such payment".into()),
         Err(e) => {
             tracing::warn!(error = %e, "return: the database is unavailable");
-            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable; please reload").into_response();
+            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable; please reload")
+                .into_response();
         }
     };
     let work = OrderWork::Query { payment_id, refund_id: None, reason: QueryReason::CustomerReturned };
@@ -71,8 +72,11 @@ async fn handle(app: &AppState, provider: &str, trade_no: &str, params: &[(Strin
     match return_url {
         Some(url) => {
             let sep = if url.contains('?') { '&' } else { '?' };
-            let location =
-                format!("{url}{sep}merchant_order_no={}&status={}", encode(&merchant_order_no), encode(&state));
+            let location = format!(
+                "{url}{sep}merchant_order_no={}&status={}",
+                encode(&merchant_order_no),
+                encode(&state)
+            );
             (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
         }
         None => (StatusCode::OK, format!("payment {merchant_order_no}: {state}\n")).into_response(),

@@ -114,14 +114,21 @@ pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcom
 }
 
 /// The first of account, currency and amount that does not match the order, with the rule.
-fn mismatch(order: &Order<'_>, claim: &Notification, refund: Option<&Refund>) -> Option<(&'static str, String)> {
+fn mismatch(
+    order: &Order<'_>,
+    claim: &Notification,
+    refund: Option<&Refund>,
+) -> Option<(&'static str, String)> {
     let account = order.adapter.notifications().account();
     if claim.account != account {
         return Some(("merchantId", format!("names account {:?}, ours is {account:?}", claim.account)));
     }
     let ours = refund.map_or(order.payment.amount, |r| r.amount);
     if claim.amount.currency() != ours.currency() {
-        return Some(("currency", format!("claims {}, the order is in {}", claim.amount.currency(), ours.currency())));
+        return Some((
+            "currency",
+            format!("claims {}, the order is in {}", claim.amount.currency(), ours.currency()),
+        ));
     }
     if claim.amount != ours {
         let what = if refund.is_some() { "refund" } else { "payment" };
@@ -182,8 +189,11 @@ fn payment_claim(claim: &Notification) -> (PaymentFacts, MappedCode) {
 }
 
 fn refund_claim(claim: &Notification) -> (RefundFacts, MappedCode) {
-    let status =
-        if claim.event == ClaimedEvent::RefundSucceeded { RefundStatus::Succeeded } else { RefundStatus::Failed };
+    let status = if claim.event == ClaimedEvent::RefundSucceeded {
+        RefundStatus::Succeeded
+    } else {
+        RefundStatus::Failed
+    };
     let facts = RefundFacts { status, provider_refund_id: None, amount: Some(claim.amount) };
     (facts, claim_code(claim))
 }

@@ -29,8 +29,8 @@ use crate::providers::answers::{
 };
 use crate::providers::codes::{MappedCode, UnifiedCode};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
-use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use crate::providers::http::{ExchangeDraft, HttpEnd, OutboundRequest, ProviderHttp, Redaction, Sent};
+use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use reqwest::Method;
 use signing::Secret;
 use std::time::Duration;

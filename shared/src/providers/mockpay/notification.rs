@@ -119,7 +119,10 @@ pub fn parse(body: &[u8]) -> Result<Notification, RejectReason> {
     };
     let notification_id = string(&o, "notificationId")?;
     if notification_id.chars().count() > MAX_ID_CHARS {
-        return Err(RejectReason::malformed("notificationId", format!("must be at most {MAX_ID_CHARS} characters")));
+        return Err(RejectReason::malformed(
+            "notificationId",
+            format!("must be at most {MAX_ID_CHARS} characters"),
+        ));
     }
     let event_type = string(&o, "eventType")?;
     let event = match event_type.as_str() {
@@ -143,7 +146,10 @@ pub fn parse(body: &[u8]) -> Result<Notification, RejectReason> {
     let trade_no = number(&o, "orderId")?;
     let provider_txn_id = string(&o, "transactionId")?;
     if provider_txn_id.len() > 32 || !provider_txn_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(RejectReason::malformed("transactionId", "must be a string of at most 32 decimal digits"));
+        return Err(RejectReason::malformed(
+            "transactionId",
+            "must be a string of at most 32 decimal digits",
+        ));
     }
     let refund_trade_no = match (event.is_refund(), o.get("refundId")) {
         (true, _) => Some(number(&o, "refundId")?),
@@ -160,8 +166,10 @@ pub fn parse(body: &[u8]) -> Result<Notification, RejectReason> {
         None => return Err(RejectReason::malformed("amount", "is required")),
     };
     let currency = string(&o, "currency")?;
-    let currency = Currency::parse(&currency).map_err(|e| RejectReason::malformed("currency", e.to_string()))?;
-    let amount = Money::from_minor(amount, currency).map_err(|e| RejectReason::malformed("amount", e.to_string()))?;
+    let currency =
+        Currency::parse(&currency).map_err(|e| RejectReason::malformed("currency", e.to_string()))?;
+    let amount =
+        Money::from_minor(amount, currency).map_err(|e| RejectReason::malformed("amount", e.to_string()))?;
     let occurred_at = string(&o, "occurredAt")?;
     let occurred_at = DateTime::parse_from_rfc3339(&occurred_at)
         .map_err(|e| RejectReason::malformed("occurredAt", format!("must be an RFC 3339 time ({e})")))?
@@ -198,7 +206,12 @@ fn number(o: &Map<String, Value>, field: &'static str) -> Result<String, RejectR
 }
 
 /// A signed notification as mockpay would send it: the headers, for tests and the benchmark.
-pub fn signed_headers(secret: &Secret, body: &[u8], at: DateTime<Utc>, nonce: &str) -> Vec<(&'static str, String)> {
+pub fn signed_headers(
+    secret: &Secret,
+    body: &[u8],
+    at: DateTime<Utc>,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
     let timestamp = at.timestamp().to_string();
     let signature = signing::notification_signature(secret, &timestamp, nonce, body);
     vec![
@@ -296,7 +309,9 @@ mod tests {
 
     #[test]
     fn a_refund_notification_names_its_refund() {
-        let body = BODY.replace("PAYMENT.SUCCEEDED", "REFUND.SUCCEEDED").replace("\"amount\"", "\"refundId\":\"r-1\",\"amount\"");
+        let body = BODY
+            .replace("PAYMENT.SUCCEEDED", "REFUND.SUCCEEDED")
+            .replace("\"amount\"", "\"refundId\":\"r-1\",\"amount\"");
         let n = parse(body.as_bytes()).unwrap();
         assert_eq!(n.event, ClaimedEvent::RefundSucceeded);
         assert_eq!(n.refund_trade_no.as_deref(), Some("r-1"));

@@ -120,7 +120,13 @@ pub fn notification_signature(secret: &Secret, timestamp: &str, nonce: &str, bod
 
 /// Whether `signature` (hex, either case) is the HMAC of the notification under `secret`,
 /// compared in constant time (`Mac::verify_slice`).
-pub fn verify_notification(secret: &Secret, timestamp: &str, nonce: &str, body: &[u8], signature: &str) -> bool {
+pub fn verify_notification(
+    secret: &Secret,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+    signature: &str,
+) -> bool {
     let Ok(expected) = hex::decode(signature) else { return false };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes a key of any length");
     mac.update(&notification_message(timestamp, nonce, body));

@@ -141,8 +141,12 @@ async fn main() -> anyhow::Result<()> {
                     "amount": 1000, "currency": "CNY", "occurredAt": "2026-01-01T00:00:05.123Z"
                 })
                 .to_string();
-                let headers =
-                    signed_headers(&Secret::new(SECRET), body.as_bytes(), now, &Uuid::new_v4().simple().to_string());
+                let headers = signed_headers(
+                    &Secret::new(SECRET),
+                    body.as_bytes(),
+                    now,
+                    &Uuid::new_v4().simple().to_string(),
+                );
                 Prepared { path: format!("/notify/mockpay/{trade}"), headers, body }
             })
             .collect()
@@ -212,7 +216,13 @@ async fn fixed_rate(client: &reqwest::Client, base: &str, requests: Vec<Prepared
 }
 
 /// `workers` closed loops, each sending its share back to back, for at most `limit`.
-async fn saturate(client: &reqwest::Client, base: &str, requests: Vec<Prepared>, workers: usize, limit: Duration) -> Run {
+async fn saturate(
+    client: &reqwest::Client,
+    base: &str,
+    requests: Vec<Prepared>,
+    workers: usize,
+    limit: Duration,
+) -> Run {
     let start = Instant::now();
     let mut shares: Vec<Vec<Prepared>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, r) in requests.into_iter().enumerate() {
@@ -308,7 +318,11 @@ struct Floor {
     exchange: String,
 }
 
-async fn floor_handler(State(floor): State<Arc<Floor>>, Path((_provider, trade)): Path<(String, String)>, body: String) -> (StatusCode, &'static str) {
+async fn floor_handler(
+    State(floor): State<Arc<Floor>>,
+    Path((_provider, trade)): Path<(String, String)>,
+    body: String,
+) -> (StatusCode, &'static str) {
     let Ok(payment_id) = Uuid::try_parse(&trade) else { return (StatusCode::NOT_FOUND, "") };
     let id = Uuid::now_v7().to_string();
     let inserted: Result<Option<(i64,)>, sqlx::Error> = sqlx::query_as(
@@ -325,7 +339,8 @@ async fn floor_handler(State(floor): State<Arc<Floor>>, Path((_provider, trade))
     let work = OrderWork::Notification { payment_id, notification_id: row };
     let envelope = Envelope::new(work.message_type(), payment_id.to_string(), work);
     let routing = paygate::broker::publisher::Routing::Mandatory;
-    let confirmed = match floor.publisher.send(&floor.exchange, &envelope.order_key, &envelope, routing).await {
+    let confirmed = match floor.publisher.send(&floor.exchange, &envelope.order_key, &envelope, routing).await
+    {
         Ok(pending) => pending.confirmed_within(Duration::from_secs(3)).await.is_ok(),
         Err(_) => false,
     };
