@@ -123,6 +123,9 @@ impl Harness {
     }
 }
 
+/// One refused request: what it is, path, headers, body, the status and the stored reason prefix.
+type Case = (&'static str, String, Vec<(&'static str, String)>, String, u16, &'static str);
+
 fn signed(body: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
     signed_headers(&Secret::new(SECRET), body.as_bytes(), at, &Uuid::new_v4().simple().to_string())
 }
@@ -160,7 +163,7 @@ async fn every_rejection_is_kept_with_its_status_and_reason_and_counted() {
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(4096));
 
     // (what, path, headers, body, status, stored reason prefix)
-    let cases: Vec<(&str, String, Vec<(&str, String)>, String, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "unknown provider",
             format!("/notify/nopay/{trade}"),
