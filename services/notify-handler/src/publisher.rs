@@ -5,15 +5,18 @@
 //! latency to every answer, and the provider is waiting). [`ShardPublisher::run`] keeps one
 //! connection and one [`Publisher`] under a [`Supervisor`]; while the broker is down there is no
 //! publisher, every publish fails at once, and the webhook answers non-2xx so the provider
-//! retries. The supervisor reconnects with backoff and the next retry goes through.
+//! retries. A request that finds no publisher waits for one up to the confirm timeout (the
+//! moment after start-up, a reconnect in progress) before it gives up. The supervisor
+//! reconnects with backoff and the provider's next retry goes through.
 
 use paygate::broker::connection::{SessionError, Supervisor};
 use paygate::broker::envelope::Envelope;
 use paygate::broker::publisher::{PublishError, Publisher};
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Why a notification could not be forwarded.
@@ -28,28 +31,32 @@ pub enum ForwardError {
 /// The current publisher, shared by every request. Cheap to clone.
 #[derive(Clone)]
 pub struct ShardPublisher {
-    current: Arc<RwLock<Option<Publisher>>>,
+    current: Arc<watch::Sender<Option<Publisher>>>,
     topology: Arc<Topology>,
     confirm_timeout: Duration,
 }
 
 impl ShardPublisher {
     pub fn new(topology: Arc<Topology>, confirm_timeout: Duration) -> Self {
-        Self { current: Arc::new(RwLock::new(None)), topology, confirm_timeout }
+        Self { current: Arc::new(watch::Sender::new(None)), topology, confirm_timeout }
     }
 
-    fn get(&self) -> Option<Publisher> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The open publisher, waiting up to the confirm timeout for one.
+    async fn get(&self) -> Option<Publisher> {
+        let mut rx = self.current.subscribe();
+        let open = |p: &Option<Publisher>| p.as_ref().is_some_and(Publisher::is_open);
+        let found = tokio::time::timeout(self.confirm_timeout, rx.wait_for(open)).await;
+        found.ok()?.ok().and_then(|p| p.clone())
     }
 
     fn set(&self, publisher: Option<Publisher>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = publisher;
+        self.current.send_replace(publisher);
     }
 
     /// Publishes `work` to the orders exchange (it lands on the order's shard) and waits for the
     /// confirm.
     pub async fn forward(&self, work: &OrderWork) -> Result<(), ForwardError> {
-        let publisher = self.get().filter(Publisher::is_open).ok_or(ForwardError::NotConnected)?;
+        let publisher = self.get().await.ok_or(ForwardError::NotConnected)?;
         let envelope = Envelope::new(work.message_type(), work.payment_id().to_string(), work);
         let exchange = self.topology.orders_exchange();
         let routing = self.topology.routing_for(&exchange);
