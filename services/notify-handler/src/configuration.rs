@@ -5,6 +5,7 @@ use clap::Parser;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,8 +26,62 @@ pub struct Config {
     #[command(flatten)]
     pub common: CommonConfig,
 
-    /// Address for /healthz, /readyz and /metrics.
+    /// Address for the webhooks (/notify/<provider>/<trade no>, /return/<provider>/<trade no>)
+    /// and /healthz, /readyz and /metrics.
     #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8083",
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
+
+    /// The largest notification body taken, in bytes; a larger one is refused (413) and kept
+    /// truncated as evidence.
+    #[arg(long = "notify-body-limit-bytes", env = "NOTIFY_BODY_LIMIT_BYTES", value_name = "NOTIFY_BODY_LIMIT_BYTES",
+          default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(256..=16_777_216))]
+    pub body_limit: u32,
+
+    /// How long to wait for the database to store a notification, and then for the broker's
+    /// confirm of its forward, before answering the provider with a failure (it retries).
+    #[arg(long = "notify-confirm-timeout-ms", env = "NOTIFY_CONFIRM_TIMEOUT_MS", value_name = "NOTIFY_CONFIRM_TIMEOUT_MS",
+          default_value = "3000", value_parser = parse_millis)]
+    pub confirm_timeout: Duration,
+
+    #[command(flatten)]
+    pub mockpay: MockpayConfig,
+}
+
+/// mockpay's notifications. They are taken when `MOCKPAY_SECRET` is set. Only the signing
+/// secret is needed: notify-handler never calls the provider.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockpayConfig {
+    /// Our merchant id at mockpay (genuine notifications name it).
+    #[arg(
+        long = "mockpay-merchant",
+        env = "MOCKPAY_MERCHANT",
+        value_name = "MOCKPAY_MERCHANT",
+        default_value = "paygate"
+    )]
+    pub merchant: String,
+
+    /// The signing secret of that merchant.
+    #[arg(
+        long = "mockpay-secret",
+        env = "MOCKPAY_SECRET",
+        value_name = "MOCKPAY_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub secret: String,
+
+    /// How far a notification's timestamp may be from our clock, in seconds.
+    #[arg(long = "mockpay-notify-window-secs", env = "MOCKPAY_NOTIFY_WINDOW_SECS",
+          value_name = "MOCKPAY_NOTIFY_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub window_secs: u32,
+}
+
+fn parse_millis(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("expected a whole number of milliseconds above 0, such as 3000 (got {s:?})"))
 }

@@ -2,6 +2,7 @@
 //! Every setting is also an environment variable; `provider-dispatcher --help` lists them.
 
 use clap::Parser;
+use paygate::providers::NotificationPolicy;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
@@ -71,6 +72,13 @@ pub struct MockpayConfig {
         default_value = ""
     )]
     pub secret: String,
+
+    /// What a verified mockpay notification may do: `query_back` (ask mockpay before money
+    /// state changes) or `verified` (apply the claim once its account and amount match).
+    #[arg(long = "mockpay-notification-policy", env = "MOCKPAY_NOTIFICATION_POLICY",
+          value_name = "MOCKPAY_NOTIFICATION_POLICY", default_value = "query_back",
+          value_parser = NotificationPolicy::parse)]
+    pub notification_policy: NotificationPolicy,
 
     /// How long one call to mockpay may take before its outcome counts as unknown.
     #[arg(long = "mockpay-timeout-ms", env = "MOCKPAY_TIMEOUT_MS", value_name = "MOCKPAY_TIMEOUT_MS",

@@ -89,6 +89,9 @@ impl Dispatcher {
             OrderWork::DecideRefund { refund_id, approve, approver, reason, .. } => {
                 work::refund::decide(&mut order, refund_id, approve, &approver, reason.as_deref()).await
             }
+            OrderWork::Notification { notification_id, .. } => {
+                work::notification::apply(&mut order, notification_id).await
+            }
             OrderWork::Report { refund_id, reply_to, correlation_id, .. } => {
                 work::report::apply(&mut order, refund_id, reply_to, correlation_id).await
             }

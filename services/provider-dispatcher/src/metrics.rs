@@ -5,6 +5,9 @@
 //! - `paygate_attention_raised_total{kind}`: orders put in front of a person (an UNKNOWN payment
 //!   after the last retry tier, a contradicting or mismatching answer). Alert on any increase;
 //!   `payctl attention list` shows the items.
+//! - `paygate_notifications_decided_total{provider, outcome}`: provider notifications checked
+//!   and confirmed (`applied`, `ignored`, `flagged`: it contradicts its order, and a
+//!   `notification_mismatch` is raised for a person).
 
 use paygate::providers::Exchange;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,6 +30,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    pub provider: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttentionLabels {
     pub kind: String,
 }
@@ -42,6 +51,7 @@ pub struct DispatcherMetrics {
     pub calls: Family<CallLabels, Counter>,
     pub call_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     pub attention: Family<AttentionLabels, Counter>,
+    pub notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for DispatcherMetrics {
@@ -50,6 +60,7 @@ impl Default for DispatcherMetrics {
             calls: Family::default(),
             call_duration: Family::new_with_constructor(call_histogram),
             attention: Family::default(),
+            notifications: Family::default(),
         }
     }
 }
@@ -73,7 +84,16 @@ impl DispatcherMetrics {
             "Orders put on the needs-attention list, by kind",
             m.attention.clone(),
         );
+        registry.register(
+            "notifications_decided",
+            "Provider notifications checked against their order, by provider and outcome (applied, ignored, flagged)",
+            m.notifications.clone(),
+        );
         m
+    }
+
+    pub fn notification(&self, provider: &'static str, outcome: &'static str) {
+        self.notifications.get_or_create(&NotificationLabels { provider, outcome }).inc();
     }
 
     /// Counts one provider call from its exchange record.

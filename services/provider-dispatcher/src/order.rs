@@ -9,23 +9,28 @@ use crate::events;
 use crate::followup::{self, FollowUp, FollowUpError};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::envelope::Envelope;
-use paygate::broker::outbox::OutboxError;
-use paygate::messages::orders::QueryReason;
+use paygate::broker::outbox::{self, OutboxError};
+use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{Exchange, MappedCode, PaymentFacts, PaymentStatus, ProviderAdapter};
 use paygate::state_machine::{PaymentEvent, PaymentState, payment as machine};
 use paygate::store::attention::{self, Raise};
 use paygate::store::payments::{self, Payment, StoreError};
+use paygate::store::policies;
+use paygate::store::refunds::{self, NewRefund};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The flag on a payment that the provider reports paid after we closed or expired it.
+/// The flag on a payment that the provider reports paid after we closed or expired it (and the
+/// needs-attention kind when no policy refunds it).
 pub const PAID_AFTER_CLOSE: &str = "paid_after_close";
 /// The flag on a payment whose expiry close found it paid: the customer paid at the last
 /// moment, the payment wins, and an operator can see it was a near thing.
 pub const PAID_AT_EXPIRY: &str = "paid_at_expiry";
+/// Who requests the refund of a payment paid after close, when the merchant's policy does.
+pub const AUTO_REFUND_REQUESTER: &str = "paygate";
 
 /// Why a piece of work could not be applied. Database and broker trouble is transient (the
 /// message is retried; nothing committed); a corrupt row or a broken invariant is permanent.
@@ -254,8 +259,41 @@ impl<'a> Order<'a> {
             {
                 tracing::warn!(payment_id = %self.payment.id, was = %was, "paid after close");
                 payments::add_flag(self.conn, &mut self.payment, PAID_AFTER_CLOSE).await?;
+                self.paid_after_close(was).await?;
             }
         }
+        Ok(())
+    }
+
+    /// A payment paid after we closed or expired it: the event (flagged `paid_after_close`) lets
+    /// upstream decide; the merchant's policy `auto_refund_paid_after_close` refunds it in full
+    /// (refund number `auto-<payment id>`, requested by `paygate`, dispatched through the outbox
+    /// in this transaction); without the policy a person is asked.
+    async fn paid_after_close(&mut self, was: PaymentState) -> Result<(), WorkError> {
+        let policy =
+            policies::get(self.conn, &self.payment.merchant_id, self.payment.amount.currency()).await?;
+        if !policy.auto_refund_paid_after_close {
+            let detail = json!({"was": was, "amount": self.payment.amount});
+            return self.raise(PAID_AFTER_CLOSE, detail).await;
+        }
+        let new = NewRefund {
+            id: Uuid::now_v7(),
+            payment_id: self.payment.id,
+            merchant_id: self.payment.merchant_id.clone(),
+            refund_no: format!("auto-{}", self.payment.id),
+            amount: self.payment.amount,
+            reason: Some(format!("paid after the payment was {was}: refunded by the merchant's policy")),
+            requested_by: AUTO_REFUND_REQUESTER.to_owned(),
+            request_fingerprint: "auto_refund_paid_after_close".to_owned(),
+        };
+        let refund_id = match refunds::create(self.conn, &new, Some(self.cause.message_id)).await? {
+            refunds::Created::New(r) | refunds::Created::Existing(r) => r.id,
+        };
+        let work = OrderWork::DispatchRefund { payment_id: self.payment.id, refund_id };
+        let key = self.payment.id.to_string();
+        let envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(self.cause);
+        outbox::enqueue(&mut *self.conn, &self.deps.topology.orders_exchange(), &key, &envelope).await?;
+        tracing::info!(payment_id = %self.payment.id, %refund_id, "paid after close: refunding by policy");
         Ok(())
     }
 

@@ -60,7 +60,8 @@ fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupErro
     }
     let adapter = MockpayAdapter::new(
         AdapterConfig::new(url.clone(), config.merchant.clone(), config.secret.clone())
-            .with_timeout(config.timeout),
+            .with_timeout(config.timeout)
+            .with_notification_policy(config.notification_policy),
     )
     .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: e.to_string() })?;
     Ok(Some(adapter))

@@ -26,6 +26,9 @@ pub enum OrderWork {
         approver: String,
         reason: Option<String>,
     },
+    /// A provider notification about the order was stored (notify-handler): verify the claim
+    /// against the order and confirm it. `notification_id` is the inbox row (`notifications.id`).
+    Notification { payment_id: Uuid, notification_id: i64 },
     /// Re-emit the current state of the order (a duplicate command or a `query` command).
     Report {
         payment_id: Uuid,
@@ -43,6 +46,7 @@ impl OrderWork {
             | OrderWork::Close { payment_id, .. }
             | OrderWork::DispatchRefund { payment_id, .. }
             | OrderWork::DecideRefund { payment_id, .. }
+            | OrderWork::Notification { payment_id, .. }
             | OrderWork::Report { payment_id, .. } => *payment_id,
         }
     }
@@ -55,6 +59,7 @@ impl OrderWork {
             OrderWork::Close { .. } => "order.close",
             OrderWork::DispatchRefund { .. } => "order.dispatch_refund",
             OrderWork::DecideRefund { .. } => "order.decide_refund",
+            OrderWork::Notification { .. } => "order.notification",
             OrderWork::Report { .. } => "order.report",
         }
     }
@@ -72,6 +77,8 @@ pub enum QueryReason {
     Requested,
     /// A notification claimed a change; the provider is asked before money state changes.
     Notification,
+    /// The customer's browser came back from the provider (the sync return): a claim too.
+    CustomerReturned,
     /// The compensation scheduler found it stuck.
     Stuck,
 }
@@ -98,5 +105,14 @@ mod tests {
         assert_eq!(serde_json::from_value::<OrderWork>(json).unwrap(), work);
         assert_eq!(work.message_type(), "order.query");
         assert_eq!(work.payment_id(), id);
+    }
+
+    #[test]
+    fn the_notification_work_reads_as_docs_messages_md_shows_it() {
+        let json = r#"{"op": "notification", "payment_id": "01936d3c-8f10-7b1a-9c4d-2e5f6a7b8c99", "notification_id": 4711}"#;
+        let work: OrderWork = serde_json::from_str(json).unwrap();
+        assert_eq!(work.message_type(), "order.notification");
+        assert!(matches!(work, OrderWork::Notification { notification_id: 4711, .. }));
+        assert!(include_str!("../../../docs/messages.md").contains(json));
     }
 }

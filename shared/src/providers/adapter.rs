@@ -11,6 +11,7 @@
 //! exchange, redacted, for the exchange log, whatever its outcome.
 
 use super::answers::{Called, PaymentFacts, RefundFacts};
+use super::notification::{NotificationPolicy, NotificationVerifier};
 use crate::domain::Money;
 use crate::messages::commands::PayMethod;
 use chrono::{DateTime, Utc};
@@ -62,6 +63,13 @@ pub trait ProviderAdapter: Send + Sync + 'static {
 
     /// Does the provider finish refunds asynchronously (a `processing` answer to a refund)?
     fn refunds_are_asynchronous(&self) -> bool;
+
+    /// How the provider's notifications are verified and read (the dispatcher re-reads stored
+    /// ones with [`NotificationVerifier::parse`] and checks their account).
+    fn notifications(&self) -> &dyn NotificationVerifier;
+
+    /// Whether a verified notification is enough or the provider is queried back first.
+    fn notification_policy(&self) -> NotificationPolicy;
 
     /// Creates (and for `direct`, charges) the payment. Repeating it with the same trade number
     /// never charges twice: the provider answers the original.

@@ -7,6 +7,7 @@
 //! - [`exchange`]: the raw request/response record of every call, redacted (decision 11);
 //! - [`http`]: sending one signed request with a timeout, and recording its exchange redacted;
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
+//! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
 //! - [`registry`]: the configured adapters by provider name.
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
@@ -18,10 +19,12 @@ pub mod codes;
 pub mod exchange;
 pub mod http;
 pub mod mockpay;
+pub mod notification;
 pub mod registry;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
 pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
 pub use codes::{CodeRule, MappedCode, UnifiedCode};
 pub use exchange::Exchange;
+pub use notification::{ClaimedEvent, Notification, NotificationPolicy, NotificationVerifier, RejectReason};
 pub use registry::ProviderRegistry;

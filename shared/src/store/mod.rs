@@ -5,12 +5,14 @@
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
 //!
-//! [`exchanges`] keeps the raw provider exchange log beside them.
+//! [`exchanges`] keeps the raw provider exchange log beside them, and [`notifications`] the inbox
+//! of raw inbound provider notifications.
 
 pub mod attention;
 pub mod balance;
 pub mod exchanges;
 pub mod history;
+pub mod notifications;
 pub mod payments;
 pub mod policies;
 pub mod refunds;

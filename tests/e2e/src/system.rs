@@ -9,7 +9,7 @@ use paygate::messages::events::OrderEvent;
 use paygate::runtime::entrypoint::Service;
 use paygate::store::history::{self, HistoryRow};
 use paygate::store::payments::{self, Payment};
-use paygate_test_support::{ServiceProcess, TestDb, TestVhost, workspace_binary};
+use paygate_test_support::{ServiceProcess, TcpProxy, TestDb, TestVhost, workspace_binary};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -40,6 +40,14 @@ pub struct SystemOptions {
     pub schedulers: usize,
     /// The schedulers' `STUCK_SCHEDULE`: short in tests.
     pub stuck_schedule: String,
+    /// Run a notify-handler too, and tell the dispatchers its address (`NOTIFY_BASE_URL`), so
+    /// that mockpay notifies it.
+    pub notify_handler: bool,
+    /// notify-handler reaches PostgreSQL and RabbitMQ through cuttable proxies
+    /// ([`System::notify_db_proxy`], [`System::notify_broker_proxy`]).
+    pub notify_handler_proxied: bool,
+    /// Extra environment for dispatchers (e.g. `MOCKPAY_NOTIFICATION_POLICY`), in-process too.
+    pub dispatcher_config: Vec<(String, String)>,
 }
 
 impl Default for SystemOptions {
@@ -54,6 +62,9 @@ impl Default for SystemOptions {
             dispatcher_env: Vec::new(),
             schedulers: 0,
             stuck_schedule: "1s,2s".into(),
+            notify_handler: false,
+            notify_handler_proxied: false,
+            dispatcher_config: Vec::new(),
         }
     }
 }
@@ -72,6 +83,11 @@ pub struct System {
     ingest: Option<Running>,
     dispatchers: Vec<Running>,
     schedulers: Vec<Running>,
+    notify: Option<Running>,
+    /// notify-handler's way to PostgreSQL, when `notify_handler_proxied`.
+    pub notify_db_proxy: Option<TcpProxy>,
+    /// notify-handler's way to RabbitMQ, when `notify_handler_proxied`.
+    pub notify_broker_proxy: Option<TcpProxy>,
 }
 
 impl System {
@@ -114,8 +130,18 @@ impl System {
             ingest: None,
             dispatchers: Vec::new(),
             schedulers: Vec::new(),
+            notify: None,
+            notify_db_proxy: None,
+            notify_broker_proxy: None,
         };
         system.ingest = Some(system.start_ingest().await);
+        if system.options.notify_handler {
+            if system.options.notify_handler_proxied {
+                system.notify_db_proxy = Some(TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await);
+                system.notify_broker_proxy = Some(TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await);
+            }
+            system.notify = Some(system.start_notify_handler().await);
+        }
         for _ in 0..system.options.dispatchers {
             let d = system.start_dispatcher().await;
             system.dispatchers.push(d);
@@ -148,7 +174,60 @@ impl System {
             ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
             ("MOCKPAY_TIMEOUT_MS".into(), self.options.provider_timeout_ms.to_string()),
         ]);
+        if let Some(base) = self.notify_http() {
+            args.push(("NOTIFY_BASE_URL".into(), base.to_owned()));
+        }
+        args.extend(self.options.dispatcher_config.iter().cloned());
         args
+    }
+
+    fn notify_args(&self) -> Vec<(String, String)> {
+        let mut args = self.common_args();
+        if let (Some(pg), Some(mq)) = (&self.notify_db_proxy, &self.notify_broker_proxy) {
+            for (k, v) in &mut args {
+                if k == "DATABASE_URL" {
+                    *v = with_authority(v, pg.addr());
+                } else if k == "AMQP_URL" {
+                    *v = with_authority(v, mq.addr());
+                }
+            }
+        }
+        args.extend([
+            ("MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
+            ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
+        ]);
+        args
+    }
+
+    async fn start_notify_handler(&self) -> Running {
+        let env = self.notify_args();
+        if self.options.processes {
+            return spawn_process("notify-handler", &env, &[]).await;
+        }
+        let config = parse::<notify_handler::configuration::Cli>("notify-handler", &env).config;
+        let app = notify_handler::startup::Application::build(config).await.expect("notify-handler starts");
+        let http = format!("http://{}", app.local_addr());
+        spawn_task("notify-handler", app, http)
+    }
+
+    /// notify-handler's base URL (webhooks, /healthz, /readyz, /metrics), if it runs.
+    pub fn notify_http(&self) -> Option<&str> {
+        match self.notify.as_ref()? {
+            Running::Task { http, .. } | Running::Process(_, http) => Some(http),
+        }
+    }
+
+    /// notify-handler's /metrics text.
+    pub async fn notify_metrics(&self) -> String {
+        let url = format!("{}/metrics", self.notify_http().expect("notify-handler runs"));
+        let body = async { reqwest::get(&url).await?.error_for_status()?.text().await };
+        body.await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
+    /// The notification inbox rows of a payment.
+    pub async fn notifications(&self, payment_id: Uuid) -> Vec<paygate::store::notifications::Row> {
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        paygate::store::notifications::of_payment(&mut conn, payment_id).await.expect("read the inbox")
     }
 
     async fn start_ingest(&self) -> Running {
@@ -254,6 +333,7 @@ impl System {
         let mut all: Vec<Running> = self.schedulers.drain(..).collect();
         all.append(&mut self.dispatchers);
         all.extend(self.ingest.take());
+        all.extend(self.notify.take());
         for running in all {
             match running {
                 Running::Task { name, stop, handle, .. } => {
@@ -323,6 +403,9 @@ impl System {
         let mut conn = self.db.pool.acquire().await.expect("a connection");
         for x in paygate::store::exchanges::of_payment(&mut conn, payment.id).await.expect("read exchanges") {
             out += &format!("  exchange {:?}\n", x);
+        }
+        for n in self.notifications(payment.id).await {
+            out += &format!("  notification {} {} {:?}: {}\n", n.id, n.status, n.reason, n.body);
         }
         for e in self.upstream.order_events(merchant_order_no) {
             out += &format!("  event {} {:?}\n", e.kind, e.reason);
@@ -422,4 +505,13 @@ async fn spawn_process(bin: &str, env: &[(String, String)], extra: &[(String, St
     let process = ServiceProcess::spawn(&workspace_binary(bin), &all);
     let http = process.http_base(Duration::from_secs(60)).await;
     Running::Process(process, http)
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+fn with_authority(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{userinfo}{addr}{tail}")
 }

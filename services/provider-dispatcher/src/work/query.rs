@@ -17,9 +17,16 @@ use paygate::state_machine::{PaymentEvent, PaymentState};
 use serde_json::json;
 
 pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome, WorkError> {
+    ask(order, reason).await?;
+    Ok(Outcome::Done)
+}
+
+/// Asks and applies the answer; returns whether the provider gave a definitive answer (a
+/// notification waits for one before it is decided).
+pub async fn ask(order: &mut Order<'_>, reason: QueryReason) -> Result<bool, WorkError> {
     if order.payment.state == PaymentState::Created {
         // Never sent: there is nothing to ask. The dispatch message on this shard will send it.
-        return Ok(Outcome::Done);
+        return Ok(false);
     }
     let unsettled = matches!(
         order.payment.state,
@@ -28,10 +35,11 @@ pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome
     if !unsettled && matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         // A follow-up of a chain that something else (a notification, another query) already
         // settled: nothing left to find out.
-        return Ok(Outcome::Done);
+        return Ok(true);
     }
     let called = order.adapter.query(&order.trade_no(), order.payment.amount.currency()).await;
     order.log_exchange(None, &called.exchange).await?;
+    let answered = matches!(called.outcome, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
     match called.outcome {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
             match order.payment.state {
@@ -60,5 +68,5 @@ pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome
     if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         order.follow_up().await?;
     }
-    Ok(Outcome::Done)
+    Ok(answered)
 }

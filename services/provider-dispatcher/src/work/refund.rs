@@ -107,17 +107,27 @@ pub async fn query(
     refund_id: Uuid,
     reason: QueryReason,
 ) -> Result<Outcome, WorkError> {
+    Ok(ask(order, refund_id, reason).await?.0)
+}
+
+/// Asks about the refund and applies the answer; returns the outcome and whether the provider
+/// gave a definitive answer (or there was nothing to ask: the refund is not in flight).
+pub async fn ask(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    reason: QueryReason,
+) -> Result<(Outcome, bool), WorkError> {
     let Some(mut work) = lock(order, refund_id).await? else {
-        return Ok(Outcome::Reject {
-            reason: format!("no refund {refund_id} of payment {}", order.payment.id),
-        });
+        let reason = format!("no refund {refund_id} of payment {}", order.payment.id);
+        return Ok((Outcome::Reject { reason }, true));
     };
     if !matches!(work.refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown) {
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, true));
     }
     let currency = order.payment.amount.currency();
     let called = order.adapter.refund_query(&order.trade_no(), &trade_no(work.refund.id), currency).await;
     order.log_exchange(Some(work.refund.id), &called.exchange).await?;
+    let answered = matches!(called.outcome, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
     match called.outcome {
         CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => {
             match work.refund.state {
@@ -144,6 +154,26 @@ pub async fn query(
     if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         follow_up(order, &work).await?;
     }
+    Ok((finish(order, work).await?, answered))
+}
+
+/// Applies a verified notification's claim about a refund as the provider's facts (the
+/// provider's policy says a verified notification is enough). Only a refund in flight moves.
+pub async fn apply_claim(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    facts: &RefundFacts,
+    code: &MappedCode,
+) -> Result<Outcome, WorkError> {
+    let Some(mut work) = lock(order, refund_id).await? else {
+        return Ok(Outcome::Reject {
+            reason: format!("no refund {refund_id} of payment {}", order.payment.id),
+        });
+    };
+    if !matches!(work.refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown) {
+        return Ok(Outcome::Done);
+    }
+    apply_facts(order, &mut work, facts, code).await?;
     finish(order, work).await
 }
 

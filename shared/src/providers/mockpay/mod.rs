@@ -18,6 +18,7 @@
 //! with the signature redacted, whatever happened.
 
 pub mod codes;
+pub mod notification;
 pub mod signing;
 pub mod transformers;
 
@@ -29,6 +30,7 @@ use crate::providers::answers::{
 use crate::providers::codes::{MappedCode, UnifiedCode};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::{ExchangeDraft, HttpEnd, OutboundRequest, ProviderHttp, Redaction, Sent};
+use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use reqwest::Method;
 use signing::Secret;
 use std::time::Duration;
@@ -58,6 +60,8 @@ pub struct MockpayConfig {
     /// notify-handler's public base URL. When a request names no notification URL, mockpay is
     /// told `<notify_url_base>/notify/mockpay`; without either, it sends no notifications.
     pub notify_url_base: Option<String>,
+    /// Whether a verified notification is enough, or mockpay is queried back (the default).
+    pub notification_policy: NotificationPolicy,
 }
 
 impl MockpayConfig {
@@ -73,7 +77,13 @@ impl MockpayConfig {
             secret: Secret::new(secret),
             request_timeout: DEFAULT_TIMEOUT,
             notify_url_base: None,
+            notification_policy: NotificationPolicy::AlwaysQueryBack,
         }
+    }
+
+    pub fn with_notification_policy(mut self, policy: NotificationPolicy) -> Self {
+        self.notification_policy = policy;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -114,6 +124,8 @@ pub struct MockpayAdapter {
     notify_url_base: Option<String>,
     timeout: Duration,
     http: ProviderHttp,
+    notifications: notification::MockpayNotifications,
+    notification_policy: NotificationPolicy,
 }
 
 /// The valid form of `orderId` and `refundId`: 1 to 64 characters of `A-Z a-z 0-9 - _ . :`.
@@ -222,6 +234,11 @@ impl MockpayAdapter {
         Ok(Self {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             path_prefix: url.path().trim_end_matches('/').to_owned(),
+            notifications: notification::MockpayNotifications::new(
+                config.merchant_id.clone(),
+                config.secret.clone(),
+            ),
+            notification_policy: config.notification_policy,
             merchant_id: config.merchant_id,
             secret: config.secret,
             notify_url_base: config.notify_url_base.map(|b| b.trim_end_matches('/').to_owned()),
@@ -372,6 +389,14 @@ impl ProviderAdapter for MockpayAdapter {
 
     fn refunds_are_asynchronous(&self) -> bool {
         true
+    }
+
+    fn notifications(&self) -> &dyn NotificationVerifier {
+        &self.notifications
+    }
+
+    fn notification_policy(&self) -> NotificationPolicy {
+        self.notification_policy
     }
 
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {

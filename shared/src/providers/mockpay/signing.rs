@@ -98,6 +98,41 @@ pub fn sign_now(
     sign_with(merchant, secret, method, path_and_query, body, Utc::now(), &nonce)
 }
 
+/// The exact message mockpay signs for a notification: `TIMESTAMP\nNONCE\nBODY`, over the body's
+/// bytes as received.
+pub fn notification_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(timestamp.len() + nonce.len() + body.len() + 2);
+    message.extend_from_slice(timestamp.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(nonce.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(body);
+    message
+}
+
+/// Lowercase hex HMAC-SHA256 of a notification (what mockpay sends in `X-Mockpay-Signature`);
+/// for tests and the benchmark, which play mockpay.
+pub fn notification_signature(secret: &Secret, timestamp: &str, nonce: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes a key of any length");
+    mac.update(&notification_message(timestamp, nonce, body));
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `signature` (hex, either case) is the HMAC of the notification under `secret`,
+/// compared in constant time (`Mac::verify_slice`).
+pub fn verify_notification(
+    secret: &Secret,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+    signature: &str,
+) -> bool {
+    let Ok(expected) = hex::decode(signature) else { return false };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes a key of any length");
+    mac.update(&notification_message(timestamp, nonce, body));
+    mac.verify_slice(&expected).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +176,19 @@ mod tests {
         let b = sign_now("m1", &secret(), "GET", "/v1/payments/o", "");
         assert_ne!(a.nonce, b.nonce);
         assert_ne!(a.signature, b.signature);
+    }
+
+    #[test]
+    fn the_readmes_notification_example() {
+        let body = br#"{"notificationId":"ntf_0199a0c0e7d07c3f8e7a4b5c6d7e8f90","eventType":"PAYMENT.SUCCEEDED","merchantId":"m1","orderId":"ord-1001","transactionId":"2000000123456789012","amount":1500,"currency":"JPY","occurredAt":"2026-01-01T00:00:05.123Z"}"#;
+        let (ts, nonce) = ("1767225606", "b1946ac92492d2347c6235b4d2611184");
+        let sig = "a688d860df29f594f07b7237074fabd54bf16948bceeb5bbc93100aad4a6da26";
+        assert_eq!(notification_signature(&secret(), ts, nonce, body), sig);
+        assert!(verify_notification(&secret(), ts, nonce, body, sig));
+        assert!(verify_notification(&secret(), ts, nonce, body, &sig.to_uppercase()));
+        assert!(!verify_notification(&secret(), ts, nonce, &body[1..], sig));
+        assert!(!verify_notification(&secret(), ts, nonce, body, "zz"));
+        assert!(!verify_notification(&Secret::new("other"), ts, nonce, body, sig));
     }
 
     #[test]
