@@ -5,7 +5,8 @@
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
 //!
-//! [`exchanges`] keeps the raw provider exchange log beside them.
+//! [`exchanges`] keeps the raw provider exchange log beside them; [`recon`] keeps reconciliation's
+//! batches, discrepancies and the audit of their resolutions.
 
 pub mod attention;
 pub mod balance;
@@ -13,4 +14,5 @@ pub mod exchanges;
 pub mod history;
 pub mod payments;
 pub mod policies;
+pub mod recon;
 pub mod refunds;
