@@ -29,4 +29,7 @@ pub struct Config {
     #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8084",
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub recon: crate::recon::args::ReconArgs,
 }

@@ -6,4 +6,5 @@
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
 pub mod configuration;
+pub mod recon;
 pub mod startup;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     core: ServiceCore,
+    reconciler: crate::recon::schedule::Reconciler,
 }
 
 impl Application {
@@ -31,10 +32,25 @@ impl Service for Application {
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core })
+        let providers = config.recon.providers().map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: format!("{e:#}") })?;
+        let reconciler = crate::recon::schedule::Reconciler {
+            pool: core.db.clone(),
+            topology: core.topology.clone(),
+            providers,
+            config: config.recon.config(),
+            daily_at: config.recon.daily_at,
+        };
+        Ok(Self { core, reconciler })
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.core.serve(axum::Router::new(), JoinSet::new(), shutdown).await
+        let mut tasks = JoinSet::new();
+        let reconciler = self.reconciler;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            reconciler.run(stop).await;
+            Ok(())
+        });
+        self.core.serve(axum::Router::new(), tasks, shutdown).await
     }
 }
