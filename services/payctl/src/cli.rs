@@ -33,6 +33,10 @@ pub enum Command {
     /// The needs-attention list: what paygate could not settle by itself.
     #[command(subcommand)]
     Attention(AttentionCommand),
+    /// Reconciliation: run a provider's bill or settlement, list and show batches, resolve
+    /// discrepancies.
+    #[command(subcommand)]
+    Recon(crate::recon::ReconCommand),
 }
 
 #[derive(Debug, Subcommand)]

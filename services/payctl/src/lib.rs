@@ -2,10 +2,11 @@
 //!
 //! - `payment show`: an order's whole story ([`timeline`]);
 //! - `attention list`: what needs a person ([`attention`]);
+//! - `recon run|list|show|resolve|bench`: reconciliation ([`recon`], [`recon_bench`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
 //!
-//! Reconciliation and refund approval join it as those features land. Every command prints a
+//! Refund approval joins it as that feature lands. Every command prints a
 //! readable table, or JSON with `--json` ([`output`]).
 
 pub mod attention;
@@ -13,4 +14,6 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod output;
+pub mod recon;
+pub mod recon_bench;
 pub mod timeline;

@@ -2,19 +2,60 @@
 //! and record the outcome (see the module documentation of [`super`]).
 
 use super::{Kind, Progress, Run, load, matching, proofs};
+use chrono::NaiveDate;
+use futures_util::future::BoxFuture;
 use paygate::broker::topology::Topology;
-use paygate::providers::ProviderAdapter;
+use paygate::providers::bill::{BillError, BillStream};
+use paygate::providers::{Exchange, ProviderAdapter};
 use paygate::store::{exchanges, recon};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 
-/// Runs (or resumes, or re-runs) the batch of `run`. A failure is recorded on the batch
-/// (`failed`, with the error; the cursor kept) and returned.
+/// An opened file: its items, and the exchange to log if it came from a provider call.
+pub struct Opened {
+    pub items: BillStream,
+    pub exchange: Option<Exchange>,
+}
+
+/// Where a batch's lines come from: the provider's adapter, or (the benchmark) a file read
+/// through the same provider's streaming parser.
+pub trait BillSource: Send + Sync {
+    fn open(&self, kind: Kind, day: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>>;
+}
+
+/// The provider's own download.
+pub struct FromAdapter<'a>(pub &'a dyn ProviderAdapter);
+
+impl BillSource for FromAdapter<'_> {
+    fn open(&self, kind: Kind, day: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
+        Box::pin(async move {
+            let download = match kind {
+                Kind::Trade => self.0.bill(day).await,
+                Kind::Settlement => self.0.settlement(day).await,
+            }?;
+            Ok(Opened { items: download.items, exchange: Some(download.exchange) })
+        })
+    }
+}
+
+/// Runs (or resumes, or re-runs) the batch of `run` from the provider's download. A failure is
+/// recorded on the batch (`failed`, with the error; the cursor kept) and returned.
 pub async fn run(
     pool: &PgPool,
     topology: &Topology,
     adapter: &dyn ProviderAdapter,
+    run: Run<'_>,
+    progress: &dyn Progress,
+) -> anyhow::Result<recon::Batch> {
+    run_from(pool, topology, &FromAdapter(adapter), run, progress).await
+}
+
+/// [`run`], with the lines from `source`.
+pub async fn run_from(
+    pool: &PgPool,
+    topology: &Topology,
+    source: &dyn BillSource,
     run: Run<'_>,
     progress: &dyn Progress,
 ) -> anyhow::Result<recon::Batch> {
@@ -41,7 +82,7 @@ pub async fn run(
     if !locked {
         anyhow::bail!("batch {batch_id} ({} {} {}) is being run elsewhere right now", run.provider, run.day, run.kind.as_str());
     }
-    let outcome = work(pool, topology, adapter, run, batch_id, progress).await;
+    let outcome = work(pool, topology, source, run, batch_id, progress).await;
     if let Err(e) = &outcome {
         sqlx::query("UPDATE recon_batches SET state = 'failed', error = $2, finished_at = now() WHERE id = $1")
             .bind(batch_id)
@@ -61,7 +102,7 @@ pub async fn run(
 async fn work(
     pool: &PgPool,
     topology: &Topology,
-    adapter: &dyn ProviderAdapter,
+    source: &dyn BillSource,
     run: Run<'_>,
     batch_id: i64,
     progress: &dyn Progress,
@@ -70,11 +111,7 @@ async fn work(
     let batch = recon::batch(&mut conn, batch_id).await?.ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
     if !batch.download_complete {
         progress.phase("downloading");
-        let opened = match run.kind {
-            Kind::Trade => adapter.bill(run.day).await,
-            Kind::Settlement => adapter.settlement(run.day).await,
-        };
-        let download = match opened {
+        let download = match source.open(run.kind, run.day).await {
             Ok(d) => d,
             Err((e, exchange)) => {
                 if let Some(x) = exchange {
@@ -83,7 +120,9 @@ async fn work(
                 return Err(e.into());
             }
         };
-        exchanges::record(&mut conn, None, None, &download.exchange).await?;
+        if let Some(x) = &download.exchange {
+            exchanges::record(&mut conn, None, None, x).await?;
+        }
         let skip = u64::try_from(batch.lines_loaded).unwrap_or(0);
         let (totals, lines) = load::load(pool, batch_id, skip, download.items, progress).await?;
         sqlx::query("UPDATE recon_batches SET download_complete = true, totals = $2, lines_loaded = $3 WHERE id = $1")
