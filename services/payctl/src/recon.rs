@@ -3,9 +3,9 @@
 //! why, never a silent edit.
 
 use crate::output::{self, at, or_dash};
+use chrono::NaiveDate;
 use compensation_scheduler::recon::args::ReconArgs;
 use compensation_scheduler::recon::{Kind, Progress, Run, engine, proofs};
-use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use paygate::broker::topology::Topology;
 use paygate::runtime::config::CommonConfig;
@@ -96,8 +96,10 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
             if json {
                 return output::json(&batches);
             }
-            let mut table =
-                output::table(&["id", "provider", "day", "kind", "state", "lines", "found", "open", "waiting", "runs", "finished"]);
+            let mut table = output::table(&[
+                "id", "provider", "day", "kind", "state", "lines", "found", "open", "waiting", "runs",
+                "finished",
+            ]);
             for b in &batches {
                 table.add_row(vec![
                     b.id.to_string(),
@@ -118,7 +120,8 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
         }
         ReconCommand::Show { id } => {
             let mut conn = pool.acquire().await?;
-            let batch = recon::batch(&mut conn, id).await?.ok_or_else(|| anyhow::anyhow!("id: no batch {id}"))?;
+            let batch =
+                recon::batch(&mut conn, id).await?.ok_or_else(|| anyhow::anyhow!("id: no batch {id}"))?;
             let found = recon::discrepancies(&mut conn, id).await?;
             print_batch(&batch, &found, json)
         }
@@ -131,7 +134,13 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
                 let row = recon::resolve(
                     &mut tx,
                     id,
-                    &recon::Action { action: &action, actor: &by, reason: &reason, to_state: "resolved", proof: None },
+                    &recon::Action {
+                        action: &action,
+                        actor: &by,
+                        reason: &reason,
+                        to_state: "resolved",
+                        proof: None,
+                    },
                 )
                 .await?;
                 tx.commit().await?;
@@ -179,7 +188,8 @@ fn print_batch(batch: &recon::Batch, found: &[recon::Discrepancy], json: bool) -
         println!("no discrepancies");
         return Ok(());
     }
-    let mut table = output::table(&["id", "kind", "state", "payment", "refund", "provider txn", "detail", "resolution"]);
+    let mut table =
+        output::table(&["id", "kind", "state", "payment", "refund", "provider txn", "detail", "resolution"]);
     for d in found {
         table.add_row(vec![
             d.id.to_string(),
@@ -189,7 +199,9 @@ fn print_batch(batch: &recon::Batch, found: &[recon::Discrepancy], json: bool) -
             or_dash(d.refund_id),
             or_dash(d.provider_txn_id.clone()),
             d.detail.clone(),
-            or_dash(d.resolution.as_ref().map(|r| format!("{r} ({})", d.resolved_by.clone().unwrap_or_default()))),
+            or_dash(
+                d.resolution.as_ref().map(|r| format!("{r} ({})", d.resolved_by.clone().unwrap_or_default())),
+            ),
         ]);
     }
     println!("{table}");

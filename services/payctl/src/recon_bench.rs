@@ -6,14 +6,14 @@
 //! and nothing else was found. Only the reconciliation is timed. The last line is
 //! `recon: <n> lines in <s> s, peak <MB> MB, found <k>/<planted>` (peak = VmHWM of this process).
 
+use chrono::{NaiveDate, Utc};
 use compensation_scheduler::recon::engine::{self, BillSource, Opened};
 use compensation_scheduler::recon::{Kind, Quiet, ReconConfig, Run};
-use chrono::{NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 use paygate::broker::topology::Topology;
 use paygate::providers::Exchange;
-use paygate::providers::bill::BillError;
 use paygate::providers::adapter::trade_no;
+use paygate::providers::bill::BillError;
 use paygate::runtime::config::CommonConfig;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
@@ -40,8 +40,14 @@ pub struct BenchArgs {
 }
 
 const FEE_PPM: u64 = 6_000;
-const KINDS: [&str; 6] =
-    ["amount_mismatch", "fee_mismatch", "status_mismatch", "missing_at_provider", "missing_locally", "duplicate_payment"];
+const KINDS: [&str; 6] = [
+    "amount_mismatch",
+    "fee_mismatch",
+    "status_mismatch",
+    "missing_at_provider",
+    "missing_locally",
+    "duplicate_payment",
+];
 
 fn id(i: u64) -> Uuid {
     Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i))
@@ -67,12 +73,17 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 pub async fn run(common: &CommonConfig, args: &BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.planted > 0 && args.planted * 10 <= args.payments, "planted: must be 1 to a tenth of payments");
+    anyhow::ensure!(
+        args.planted > 0 && args.planted * 10 <= args.payments,
+        "planted: must be 1 to a tenth of payments"
+    );
     let mut admin = PgConnection::connect(&with_database(&common.database_url, "postgres")).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", args.database)))
         .execute(&mut admin)
         .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{}\"", args.database))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{}\"", args.database)))
+        .execute(&mut admin)
+        .await?;
     let mut config = common.clone();
     config.database_url = with_database(&common.database_url, &args.database);
     let pool = paygate::runtime::database::connect_and_migrate(&config).await?;
@@ -82,31 +93,46 @@ pub async fn run(common: &CommonConfig, args: &BenchArgs) -> anyhow::Result<()> 
     eprintln!("bench: {} local payments loaded in {:.1} s", args.payments, started.elapsed().as_secs_f64());
     let started = Instant::now();
     let (lines, planted) = write_bill(args, day)?;
-    eprintln!("bench: {lines}-line bill written to {} in {:.1} s", args.bill.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: {lines}-line bill written to {} in {:.1} s",
+        args.bill.display(),
+        started.elapsed().as_secs_f64()
+    );
     sqlx::query("ANALYZE payments").execute(&pool).await?;
 
     let topology = Topology::new(config.topology_config())?;
-    let run = Run { provider: "mockpay", day, kind: Kind::Trade, config: ReconConfig { window_days: 0, fee_ppm: 6_000 } };
+    let run = Run {
+        provider: "mockpay",
+        day,
+        kind: Kind::Trade,
+        config: ReconConfig { window_days: 0, fee_ppm: 6_000 },
+    };
     let started = Instant::now();
     let batch = engine::run_from(&pool, &topology, &FileBill(args.bill.clone()), run, &Quiet).await?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT kind, coalesce(trade_no, '') FROM recon_discrepancies WHERE batch_id = $1",
-    )
-    .bind(batch.id)
-    .fetch_all(&pool)
-    .await?;
+    let found: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, coalesce(trade_no, '') FROM recon_discrepancies WHERE batch_id = $1")
+            .bind(batch.id)
+            .fetch_all(&pool)
+            .await?;
     let found: BTreeSet<(String, String)> = found.into_iter().collect();
     let hits = planted.intersection(&found).count();
     let extra = found.difference(&planted).count();
     if extra > 0 {
-        eprintln!("bench: {extra} discrepancies found that were not planted, e.g. {:?}", found.difference(&planted).next());
+        eprintln!(
+            "bench: {extra} discrepancies found that were not planted, e.g. {:?}",
+            found.difference(&planted).next()
+        );
     }
     eprintln!("bench: batch {} counts {}", batch.id, batch.counts);
     let peak_mb = peak_rss_kb()? / 1024;
     println!("recon: {lines} lines in {seconds:.1} s, peak {peak_mb} MB, found {hits}/{}", args.planted);
-    anyhow::ensure!(extra == 0 && hits == planted.len(), "found {hits} of {} planted and {extra} others", planted.len());
+    anyhow::ensure!(
+        extra == 0 && hits == planted.len(),
+        "found {hits} of {} planted and {extra} others",
+        planted.len()
+    );
     Ok(())
 }
 
@@ -159,7 +185,12 @@ fn write_bill(args: &BenchArgs, day: NaiveDate) -> anyhow::Result<(u64, BTreeSet
     let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut planted = BTreeSet::new();
     let mut lines = 0u64;
-    let mut line = |out: &mut std::io::BufWriter<std::fs::File>, trade: &str, txn: &str, amount: i64, fee: i64, status: &str| {
+    let mut line = |out: &mut std::io::BufWriter<std::fs::File>,
+                    trade: &str,
+                    txn: &str,
+                    amount: i64,
+                    fee: i64,
+                    status: &str| {
         lines += 1;
         writeln!(out, "PAYMENT,{trade},,{txn},,{amount},{fee},CNY,{status},{at}")
     };
@@ -179,7 +210,8 @@ fn write_bill(args: &BenchArgs, day: NaiveDate) -> anyhow::Result<(u64, BTreeSet
             Some(4) => {
                 line(&mut out, &trade, &txn, a, fee(a), "SUCCEEDED")?;
                 planted.remove(&(KINDS[4].to_owned(), trade.clone()));
-                let stranger = trade_no(Uuid::from_u128(0x0290_0000_0000_7000_8000_0000_0000_0000 | u128::from(i)));
+                let stranger =
+                    trade_no(Uuid::from_u128(0x0290_0000_0000_7000_8000_0000_0000_0000 | u128::from(i)));
                 planted.insert((KINDS[4].to_owned(), stranger.clone()));
                 line(&mut out, &stranger, &format!("4{i:018}"), a, fee(a), "SUCCEEDED")?;
             }
@@ -201,7 +233,10 @@ impl BillSource for FileBill {
     fn open(&self, _: Kind, _: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let file = tokio::fs::File::open(&self.0).await.map_err(|e| {
-                (BillError::Download { operation: "bill", reason: format!("{}: {e}", self.0.display()) }, None)
+                (
+                    BillError::Download { operation: "bill", reason: format!("{}: {e}", self.0.display()) },
+                    None,
+                )
             })?;
             let chunks = futures_util::stream::unfold(Some(file), |file| async move {
                 let mut file = file?;

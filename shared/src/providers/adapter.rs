@@ -15,10 +15,10 @@
 //! exchange whose body is a summary, never the file.
 
 use super::answers::{Called, PaymentFacts, RefundFacts};
-use crate::domain::Money;
-use crate::messages::commands::PayMethod;
 use super::bill::{BillDownload, BillError};
 use super::exchange::Exchange;
+use crate::domain::Money;
+use crate::messages::commands::PayMethod;
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Ask the provider to take a payment.

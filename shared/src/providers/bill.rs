@@ -128,11 +128,7 @@ impl LineSplitter {
 
     /// Feeds one chunk; `each` gets every complete line with its number. Stops at the first
     /// error `each` returns.
-    pub fn feed<E>(
-        &mut self,
-        chunk: &[u8],
-        mut each: impl FnMut(u64, &str) -> Result<(), E>,
-    ) -> Result<(), E>
+    pub fn feed<E>(&mut self, chunk: &[u8], mut each: impl FnMut(u64, &str) -> Result<(), E>) -> Result<(), E>
     where
         E: From<BillError>,
     {

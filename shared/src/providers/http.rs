@@ -380,19 +380,20 @@ impl ProviderHttp {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let response = match builder.send().await {
-            Err(e) => Err(failure(&e)),
-            Ok(response) => {
-                draft.response_status = Some(response.status().as_u16());
-                draft.response_headers = Some(self.redaction.headers_json(
-                    response
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())),
-                ));
-                Ok(response)
-            }
-        };
+        let response =
+            match builder.send().await {
+                Err(e) => Err(failure(&e)),
+                Ok(response) => {
+                    draft.response_status = Some(response.status().as_u16());
+                    draft.response_headers =
+                        Some(self.redaction.headers_json(
+                            response.headers().iter().map(|(n, v)| {
+                                (n.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            }),
+                        ));
+                    Ok(response)
+                }
+            };
         draft.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         if let Err(HttpEnd::TimedOut { error } | HttpEnd::TransportFailed { error }) = &response {
             draft.error = Some(error.clone());

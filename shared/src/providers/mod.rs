@@ -23,8 +23,8 @@ pub mod mockpay;
 pub mod registry;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
-pub use bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
+pub use bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 pub use codes::{CodeRule, MappedCode, UnifiedCode};
 pub use exchange::Exchange;
 pub use registry::ProviderRegistry;

@@ -80,14 +80,19 @@ const DISCREPANCY: &str = "id, batch_id, kind, subject, payment_id, refund_id, t
 
 /// The most recent batches, newest day first.
 pub async fn batches(conn: &mut PgConnection, limit: i64) -> Result<Vec<Batch>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {BATCH} FROM recon_batches ORDER BY day DESC, id DESC LIMIT $1")))
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH} FROM recon_batches ORDER BY day DESC, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 pub async fn batch(conn: &mut PgConnection, id: i64) -> Result<Option<Batch>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {BATCH} FROM recon_batches WHERE id = $1"))).bind(id).fetch_optional(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {BATCH} FROM recon_batches WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn batch_of(
@@ -96,24 +101,31 @@ pub async fn batch_of(
     day: NaiveDate,
     kind: &str,
 ) -> Result<Option<Batch>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {BATCH} FROM recon_batches WHERE provider = $1 AND day = $2 AND kind = $3")))
-        .bind(provider)
-        .bind(day)
-        .bind(kind)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {BATCH} FROM recon_batches WHERE provider = $1 AND day = $2 AND kind = $3"
+    )))
+    .bind(provider)
+    .bind(day)
+    .bind(kind)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A batch's discrepancies, in the order they were found.
 pub async fn discrepancies(conn: &mut PgConnection, batch_id: i64) -> Result<Vec<Discrepancy>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DISCREPANCY} FROM recon_discrepancies WHERE batch_id = $1 ORDER BY id")))
-        .bind(batch_id)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DISCREPANCY} FROM recon_discrepancies WHERE batch_id = $1 ORDER BY id"
+    )))
+    .bind(batch_id)
+    .fetch_all(conn)
+    .await
 }
 
 /// Open discrepancies of every batch, oldest first.
-pub async fn open_discrepancies(conn: &mut PgConnection, limit: i64) -> Result<Vec<Discrepancy>, sqlx::Error> {
+pub async fn open_discrepancies(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<Discrepancy>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DISCREPANCY} FROM recon_discrepancies WHERE state = 'open' ORDER BY created_at, id LIMIT $1"
     )))
@@ -123,14 +135,19 @@ pub async fn open_discrepancies(conn: &mut PgConnection, limit: i64) -> Result<V
 }
 
 pub async fn discrepancy(conn: &mut PgConnection, id: i64) -> Result<Option<Discrepancy>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DISCREPANCY} FROM recon_discrepancies WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DISCREPANCY} FROM recon_discrepancies WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The audit trail of a discrepancy, in order.
-pub async fn resolutions(conn: &mut PgConnection, discrepancy_id: i64) -> Result<Vec<Resolution>, sqlx::Error> {
+pub async fn resolutions(
+    conn: &mut PgConnection,
+    discrepancy_id: i64,
+) -> Result<Vec<Resolution>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, discrepancy_id, from_state, to_state, action, actor, reason, proof, at
          FROM recon_resolutions WHERE discrepancy_id = $1 ORDER BY id",
@@ -168,7 +185,11 @@ pub enum ResolveError {
 
 /// Applies `action` to an open discrepancy and records it in the audit trail, in the caller's
 /// transaction, under the discrepancy's row lock. Returns the audit row.
-pub async fn resolve(conn: &mut PgConnection, id: i64, action: &Action<'_>) -> Result<Resolution, ResolveError> {
+pub async fn resolve(
+    conn: &mut PgConnection,
+    id: i64,
+    action: &Action<'_>,
+) -> Result<Resolution, ResolveError> {
     if action.reason.trim().is_empty() {
         return Err(ResolveError::Invalid { field: "reason", rule: "must say why, in words".into() });
     }
@@ -181,11 +202,12 @@ pub async fn resolve(conn: &mut PgConnection, id: i64, action: &Action<'_>) -> R
             rule: format!("must be open, resolved or auto_resolved, got {}", action.to_state),
         });
     }
-    let current: Option<(String, Option<String>, Option<DateTime<Utc>>)> =
-        sqlx::query_as("SELECT state, resolved_by, resolved_at FROM recon_discrepancies WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let current: Option<(String, Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT state, resolved_by, resolved_at FROM recon_discrepancies WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some((state, by, at)) = current else { return Err(ResolveError::NotFound(id)) };
     if state != "open" {
         return Err(ResolveError::AlreadySettled {

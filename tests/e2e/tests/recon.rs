@@ -24,18 +24,24 @@ fn today() -> NaiveDate {
 }
 
 fn adapter(system: &System) -> MockpayAdapter {
-    MockpayAdapter::new(MockpayConfig::new(system.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET)).unwrap()
+    MockpayAdapter::new(MockpayConfig::new(system.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET))
+        .unwrap()
 }
 
 fn topology(system: &System) -> Topology {
-    let config =
-        TopologyConfig { prefix: PREFIX.into(), order_shards: system.options.order_shards, ..TopologyConfig::default() };
+    let config = TopologyConfig {
+        prefix: PREFIX.into(),
+        order_shards: system.options.order_shards,
+        ..TopologyConfig::default()
+    };
     Topology::new(config).unwrap()
 }
 
 async fn reconcile(system: &System, kind: Kind, day: NaiveDate, window_days: u32) -> recon::Batch {
     let run = Run { provider: "mockpay", day, kind, config: ReconConfig { window_days, fee_ppm: 6_000 } };
-    engine::run(&system.db.pool, &topology(system), &adapter(system), run, &Quiet).await.expect("the batch runs")
+    engine::run(&system.db.pool, &topology(system), &adapter(system), run, &Quiet)
+        .await
+        .expect("the batch runs")
 }
 
 async fn found(system: &System, batch: &recon::Batch) -> Vec<recon::Discrepancy> {
@@ -59,7 +65,10 @@ async fn paid(system: &System, order: &str, amount: &str) -> Uuid {
 async fn refund_in(system: &System, refund_no: &str, state: &str) -> refunds::Refund {
     paygate_test_support::eventually_some(&format!("{refund_no} to be {state}"), WITHIN, || async {
         let mut conn = system.db.pool.acquire().await.unwrap();
-        refunds::find_by_no(&mut conn, MERCHANT, refund_no).await.unwrap().filter(|r| r.state.as_str() == state)
+        refunds::find_by_no(&mut conn, MERCHANT, refund_no)
+            .await
+            .unwrap()
+            .filter(|r| r.state.as_str() == state)
     })
     .await
 }
@@ -91,7 +100,10 @@ async fn every_trade_discrepancy_kind_is_found_and_lost_notifications_are_proven
     let refund_dropped = refund_in(&system, "rf-dropped", "succeeded").await;
     // A refund whose success we never hear about: PROCESSING until mockpay completes it.
     let slow_refund_order = paid(&system, "r-slow-refund", "10.00").await;
-    admin.script_fault(&trade_no(slow_refund_order), Operation::Refund, Fault::ProcessingForever, 1).await.unwrap();
+    admin
+        .script_fault(&trade_no(slow_refund_order), Operation::Refund, Fault::ProcessingForever, 1)
+        .await
+        .unwrap();
     system.refund("r-slow-refund", "rf-slow", "4.00", "alice").await;
     let slow = refund_in(&system, "rf-slow", "processing").await;
     admin.complete_refund(&trade_no(slow.id), true).await.unwrap();
@@ -108,7 +120,11 @@ async fn every_trade_discrepancy_kind_is_found_and_lost_notifications_are_proven
         BillFault::new(BillFaultKind::Fee).order(trade_no(fee)).fee(60),
         BillFault::new(BillFaultKind::Status).order(trade_no(status)).status("REVERSED"),
         BillFault::new(BillFaultKind::DuplicatePayment).order(trade_no(twice)),
-        BillFault::new(BillFaultKind::AddPayment).order(trade_no(never)).amount(500).currency("CNY").date(day),
+        BillFault::new(BillFaultKind::AddPayment)
+            .order(trade_no(never))
+            .amount(500)
+            .currency("CNY")
+            .date(day),
         BillFault::new(BillFaultKind::Amount).refund(trade_no(refund_amount.id)).amount(350),
         BillFault::new(BillFaultKind::DropLine).refund(trade_no(refund_dropped.id)),
         BillFault::new(BillFaultKind::AddRefund)
@@ -232,7 +248,11 @@ async fn a_run_that_broke_off_resumes_from_its_cursor() {
     assert_eq!(first.counts["lines"], 5);
     assert_eq!(first.lines_loaded, 5);
     // As if the process died after committing the first two lines.
-    sqlx::query("DELETE FROM recon_lines WHERE batch_id = $1 AND line_no > 2").bind(first.id).execute(&system.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM recon_lines WHERE batch_id = $1 AND line_no > 2")
+        .bind(first.id)
+        .execute(&system.db.pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE recon_batches SET download_complete = false, lines_loaded = 2, state = 'failed', error = 'killed' WHERE id = $1")
         .bind(first.id)
         .execute(&system.db.pool)
@@ -252,9 +272,18 @@ async fn a_settlement_short_by_a_fee_and_a_bank_refund_are_reported() {
     let a = paid(&system, "s-a", "10.00").await;
     paid(&system, "s-b", "20.00").await;
     let day = today();
-    admin.bill_fault(&BillFault::new(BillFaultKind::SettlementShort).amount(6).currency("CNY").date(day)).await.unwrap();
     admin
-        .bill_fault(&BillFault::new(BillFaultKind::BankRefund).order(trade_no(a)).amount(500).currency("CNY").date(day))
+        .bill_fault(&BillFault::new(BillFaultKind::SettlementShort).amount(6).currency("CNY").date(day))
+        .await
+        .unwrap();
+    admin
+        .bill_fault(
+            &BillFault::new(BillFaultKind::BankRefund)
+                .order(trade_no(a))
+                .amount(500)
+                .currency("CNY")
+                .date(day),
+        )
         .await
         .unwrap();
     let batch = reconcile(&system, Kind::Settlement, day, 3).await;
@@ -274,12 +303,18 @@ async fn a_settlement_short_by_a_fee_and_a_bank_refund_are_reported() {
 async fn a_persons_resolution_is_audited_and_final() {
     let system = System::with(patient()).await;
     let a = paid(&system, "p-a", "10.00").await;
-    system.mockpay.admin().bill_fault(&BillFault::new(BillFaultKind::Fee).order(trade_no(a)).fee(1)).await.unwrap();
+    system
+        .mockpay
+        .admin()
+        .bill_fault(&BillFault::new(BillFaultKind::Fee).order(trade_no(a)).fee(1))
+        .await
+        .unwrap();
     let batch = reconcile(&system, Kind::Trade, today(), 0).await;
     let d = found(&system, &batch).await.pop().unwrap();
     assert_eq!(d.kind, "fee_mismatch");
     let mut tx = system.db.pool.begin().await.unwrap();
-    let empty = recon::Action { action: "accept", actor: "carol", reason: " ", to_state: "resolved", proof: None };
+    let empty =
+        recon::Action { action: "accept", actor: "carol", reason: " ", to_state: "resolved", proof: None };
     let e = recon::resolve(&mut tx, d.id, &empty).await.unwrap_err();
     assert!(e.to_string().starts_with("reason:"), "{e}");
     let action = recon::Action {

@@ -306,7 +306,9 @@ pub(crate) fn lines(
             transaction_id: p.transaction_id.clone(),
             refund_transaction_id: String::new(),
             amount,
-            fee: find(BillFaultKind::Fee, order, None).and_then(|f| f.fee).unwrap_or_else(|| fee(amount, fee_ppm)),
+            fee: find(BillFaultKind::Fee, order, None)
+                .and_then(|f| f.fee)
+                .unwrap_or_else(|| fee(amount, fee_ppm)),
             currency: p.currency.clone(),
             status: find(BillFaultKind::Status, order, None)
                 .and_then(|f| f.status.clone())
@@ -323,7 +325,9 @@ pub(crate) fn lines(
         out.push(line);
     }
     for r in ledger.refunds.values() {
-        if r.key.merchant_id != merchant_id || r.status != RefundStatus::Succeeded || !on_day(r.completed_at, day)
+        if r.key.merchant_id != merchant_id
+            || r.status != RefundStatus::Succeeded
+            || !on_day(r.completed_at, day)
         {
             continue;
         }
@@ -366,7 +370,12 @@ pub(crate) fn lines(
         };
         match f.kind {
             BillFaultKind::AddPayment => {
-                let mut l = base(LineType::Payment, String::new(), String::new(), fee(f.amount.unwrap_or(0), fee_ppm));
+                let mut l = base(
+                    LineType::Payment,
+                    String::new(),
+                    String::new(),
+                    fee(f.amount.unwrap_or(0), fee_ppm),
+                );
                 l.transaction_id = f.transaction_id.clone().unwrap_or_default();
                 out.push(l);
             }
@@ -377,7 +386,12 @@ pub(crate) fn lines(
                 0,
             )),
             BillFaultKind::BankRefund if settlement => {
-                out.push(base(LineType::BankRefund, String::new(), f.transaction_id.clone().unwrap_or_default(), 0));
+                out.push(base(
+                    LineType::BankRefund,
+                    String::new(),
+                    f.transaction_id.clone().unwrap_or_default(),
+                    0,
+                ));
             }
             _ => {}
         }

@@ -13,10 +13,20 @@ use std::time::Duration;
 pub struct ReconArgs {
     /// Days our unmatched payments and refunds wait for a bill line before they count as missing
     /// at the provider.
-    #[arg(long = "recon-window-days", env = "RECON_WINDOW_DAYS", value_name = "RECON_WINDOW_DAYS", default_value_t = 3)]
+    #[arg(
+        long = "recon-window-days",
+        env = "RECON_WINDOW_DAYS",
+        value_name = "RECON_WINDOW_DAYS",
+        default_value_t = 3
+    )]
     pub window_days: u32,
     /// The provider's agreed fee, in parts per million of a payment's amount (6000 = 0.6 %).
-    #[arg(long = "recon-fee-ppm", env = "RECON_FEE_PPM", value_name = "RECON_FEE_PPM", default_value_t = 6_000)]
+    #[arg(
+        long = "recon-fee-ppm",
+        env = "RECON_FEE_PPM",
+        value_name = "RECON_FEE_PPM",
+        default_value_t = 6_000
+    )]
     pub fee_ppm: u32,
     /// When (UTC, HH:MM) the scheduler reconciles yesterday's bill and settlement every day.
     #[arg(long = "recon-daily-at", env = "RECON_DAILY_AT", value_name = "RECON_DAILY_AT", default_value = "02:00",
@@ -26,14 +36,29 @@ pub struct ReconArgs {
     #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
     pub mockpay_url: Option<String>,
     /// Our merchant id at mockpay.
-    #[arg(long = "mockpay-merchant", env = "MOCKPAY_MERCHANT", value_name = "MOCKPAY_MERCHANT", default_value = "paygate")]
+    #[arg(
+        long = "mockpay-merchant",
+        env = "MOCKPAY_MERCHANT",
+        value_name = "MOCKPAY_MERCHANT",
+        default_value = "paygate"
+    )]
     pub mockpay_merchant: String,
     /// Our signing secret at mockpay.
-    #[arg(long = "mockpay-secret", env = "MOCKPAY_SECRET", value_name = "MOCKPAY_SECRET", default_value = "",
-          hide_env_values = true)]
+    #[arg(
+        long = "mockpay-secret",
+        env = "MOCKPAY_SECRET",
+        value_name = "MOCKPAY_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub mockpay_secret: String,
     /// How long mockpay may take to connect or to send the next bytes of a bill (ms).
-    #[arg(long = "mockpay-timeout-ms", env = "MOCKPAY_TIMEOUT_MS", value_name = "MOCKPAY_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long = "mockpay-timeout-ms",
+        env = "MOCKPAY_TIMEOUT_MS",
+        value_name = "MOCKPAY_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub mockpay_timeout_ms: u64,
 }
 
@@ -53,8 +78,9 @@ impl ReconArgs {
             if self.mockpay_secret.is_empty() {
                 anyhow::bail!("MOCKPAY_SECRET: must be set when MOCKPAY_URL is");
             }
-            let config = MockpayConfig::new(url.clone(), self.mockpay_merchant.clone(), self.mockpay_secret.clone())
-                .with_timeout(Duration::from_millis(self.mockpay_timeout_ms.max(1)));
+            let config =
+                MockpayConfig::new(url.clone(), self.mockpay_merchant.clone(), self.mockpay_secret.clone())
+                    .with_timeout(Duration::from_millis(self.mockpay_timeout_ms.max(1)));
             registry = registry.with(Arc::new(MockpayAdapter::new(config)?));
         }
         Ok(registry)

@@ -21,14 +21,22 @@ pub struct Opened {
 /// Where a batch's lines come from: the provider's adapter, or (the benchmark) a file read
 /// through the same provider's streaming parser.
 pub trait BillSource: Send + Sync {
-    fn open(&self, kind: Kind, day: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>>;
+    fn open(
+        &self,
+        kind: Kind,
+        day: NaiveDate,
+    ) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>>;
 }
 
 /// The provider's own download.
 pub struct FromAdapter<'a>(pub &'a dyn ProviderAdapter);
 
 impl BillSource for FromAdapter<'_> {
-    fn open(&self, kind: Kind, day: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
+    fn open(
+        &self,
+        kind: Kind,
+        day: NaiveDate,
+    ) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let download = match kind {
                 Kind::Trade => self.0.bill(day).await,
@@ -80,15 +88,22 @@ pub async fn run_from(
         .fetch_one(&mut *lock)
         .await?;
     if !locked {
-        anyhow::bail!("batch {batch_id} ({} {} {}) is being run elsewhere right now", run.provider, run.day, run.kind.as_str());
+        anyhow::bail!(
+            "batch {batch_id} ({} {} {}) is being run elsewhere right now",
+            run.provider,
+            run.day,
+            run.kind.as_str()
+        );
     }
     let outcome = work(pool, topology, source, run, batch_id, progress).await;
     if let Err(e) = &outcome {
-        sqlx::query("UPDATE recon_batches SET state = 'failed', error = $2, finished_at = now() WHERE id = $1")
-            .bind(batch_id)
-            .bind(format!("{e:#}"))
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "UPDATE recon_batches SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+        )
+        .bind(batch_id)
+        .bind(format!("{e:#}"))
+        .execute(pool)
+        .await?;
     }
     let _ = sqlx::query("SELECT pg_advisory_unlock(872341, $1::int)")
         .bind(i32::try_from(batch_id).unwrap_or(i32::MAX))
@@ -96,7 +111,9 @@ pub async fn run_from(
         .await;
     outcome?;
     let mut conn = pool.acquire().await?;
-    Ok(recon::batch(&mut conn, batch_id).await?.ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?)
+    Ok(recon::batch(&mut conn, batch_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?)
 }
 
 async fn work(
@@ -108,7 +125,9 @@ async fn work(
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
-    let batch = recon::batch(&mut conn, batch_id).await?.ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
+    let batch = recon::batch(&mut conn, batch_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
     if !batch.download_complete {
         progress.phase("downloading");
         let download = match source.open(run.kind, run.day).await {
@@ -125,12 +144,14 @@ async fn work(
         }
         let skip = u64::try_from(batch.lines_loaded).unwrap_or(0);
         let (totals, lines) = load::load(pool, batch_id, skip, download.items, progress).await?;
-        sqlx::query("UPDATE recon_batches SET download_complete = true, totals = $2, lines_loaded = $3 WHERE id = $1")
-            .bind(batch_id)
-            .bind(serde_json::to_value(&totals)?)
-            .bind(i64::try_from(lines).unwrap_or(i64::MAX))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE recon_batches SET download_complete = true, totals = $2, lines_loaded = $3 WHERE id = $1",
+        )
+        .bind(batch_id)
+        .bind(serde_json::to_value(&totals)?)
+        .bind(i64::try_from(lines).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?;
     }
     progress.phase("matching");
     let waiting = matching::match_lines(
@@ -144,7 +165,9 @@ async fn work(
     )
     .await?;
     if run.kind == Kind::Settlement {
-        let batch = recon::batch(&mut conn, batch_id).await?.ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
+        let batch = recon::batch(&mut conn, batch_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
         let totals: Vec<paygate::providers::SettlementTotal> = serde_json::from_value(batch.totals)?;
         matching::settlement_totals(&mut conn, batch_id, run.provider, run.day, &totals).await?;
     }

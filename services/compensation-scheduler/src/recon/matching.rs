@@ -206,7 +206,15 @@ fn waiting() -> String {
     )
 }
 
-async fn exec(conn: &mut PgConnection, sql: String, batch: i64, provider: &str, day: NaiveDate, window: u32, fee_ppm: u32) -> Result<u64, sqlx::Error> {
+async fn exec(
+    conn: &mut PgConnection,
+    sql: String,
+    batch: i64,
+    provider: &str,
+    day: NaiveDate,
+    window: u32,
+    fee_ppm: u32,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(batch)
         .bind(provider)
@@ -300,7 +308,9 @@ pub async fn settlement_totals(
     let record = |currency: String, ours: Ours, theirs: Option<&SettlementTotal>| {
         let expected = ours.gross - ours.refunds;
         let (received, internal_ok) = match theirs {
-            Some(t) => (t.net_minor + t.fees_minor, t.gross_minor - t.refunds_minor - t.fees_minor == t.net_minor),
+            Some(t) => {
+                (t.net_minor + t.fees_minor, t.gross_minor - t.refunds_minor - t.fees_minor == t.net_minor)
+            }
             None => (0, true),
         };
         if received == expected && internal_ok {

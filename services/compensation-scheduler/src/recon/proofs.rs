@@ -38,7 +38,11 @@ pub async fn request_proofs(pool: &PgPool, topology: &Topology, batch_id: i64) -
     .fetch_all(&mut *tx)
     .await?;
     for (id, payment_id, refund_id) in &due {
-        let work = OrderWork::Query { payment_id: *payment_id, refund_id: *refund_id, reason: QueryReason::Reconciliation };
+        let work = OrderWork::Query {
+            payment_id: *payment_id,
+            refund_id: *refund_id,
+            reason: QueryReason::Reconciliation,
+        };
         let order_key = payment_id.to_string();
         let envelope = Envelope::new(work.message_type(), order_key.clone(), &work)
             .with_correlation_id(format!("recon-discrepancy-{id}"));
@@ -56,8 +60,9 @@ pub async fn request_proofs(pool: &PgPool, topology: &Topology, batch_id: i64) -
 /// returns how many.
 pub async fn settle_proven(pool: &PgPool) -> anyhow::Result<usize> {
     // Payments: paid now, with the line's transaction id. Refunds: succeeded now.
-    let proven: Vec<(i64, i64, String, String, serde_json::Value, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT d.id, t.id, t.event, t.to_state, t.detail, t.occurred_at
+    let proven: Vec<(i64, i64, String, String, serde_json::Value, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as(
+            "SELECT d.id, t.id, t.event, t.to_state, t.detail, t.occurred_at
          FROM recon_discrepancies d
          JOIN payments p ON p.id = d.payment_id
          LEFT JOIN refunds r ON r.id = d.refund_id
@@ -72,9 +77,9 @@ pub async fn settle_proven(pool: &PgPool) -> anyhow::Result<usize> {
                     THEN p.state IN ('succeeded', 'partially_refunded', 'refunded')
                          AND p.provider_txn_id IS NOT DISTINCT FROM d.provider_txn_id
                     ELSE r.state = 'succeeded' END",
-    )
-    .fetch_all(pool)
-    .await?;
+        )
+        .fetch_all(pool)
+        .await?;
     let mut settled = 0;
     for (id, transition_id, event, to_state, detail, at) in proven {
         let mut tx = pool.begin().await?;
@@ -85,7 +90,9 @@ pub async fn settle_proven(pool: &PgPool) -> anyhow::Result<usize> {
         let action = recon::Action {
             action: "auto_proof",
             actor: ACTOR,
-            reason: &format!("the provider's answer to our query moved the order to {to_state}, as the bill says"),
+            reason: &format!(
+                "the provider's answer to our query moved the order to {to_state}, as the bill says"
+            ),
             to_state: "auto_resolved",
             proof: Some(proof),
         };

@@ -54,8 +54,12 @@ pub fn parse_line(line_no: u64, line: &str) -> Result<Option<BillItem>, BillErro
     let trade_no = non_empty("orderId", f[1])?;
     let refund_trade_no = optional(f[2]);
     match (kind, &refund_trade_no) {
-        (BillLineKind::Payment, Some(_)) => return Err(err("refundId", "must be empty on a PAYMENT line".into())),
-        (BillLineKind::Refund, None) => return Err(err("refundId", "must not be empty on a REFUND line".into())),
+        (BillLineKind::Payment, Some(_)) => {
+            return Err(err("refundId", "must be empty on a PAYMENT line".into()));
+        }
+        (BillLineKind::Refund, None) => {
+            return Err(err("refundId", "must not be empty on a REFUND line".into()));
+        }
         _ => {}
     }
     let provider_txn_id = non_empty("transactionId", f[3])?;
@@ -91,7 +95,11 @@ pub fn parse_line(line_no: u64, line: &str) -> Result<Option<BillItem>, BillErro
     })))
 }
 
-fn integer(field: &'static str, v: &str, err: &impl Fn(&'static str, String) -> BillError) -> Result<i64, BillError> {
+fn integer(
+    field: &'static str,
+    v: &str,
+    err: &impl Fn(&'static str, String) -> BillError,
+) -> Result<i64, BillError> {
     v.parse::<i64>().map_err(|_| err(field, format!("must be an integer of minor units, got {v:?}")))
 }
 
@@ -109,7 +117,10 @@ fn parse_total(
 ) -> Result<SettlementTotal, BillError> {
     let f: Vec<&str> = rest.split(',').collect();
     if f.len() != 6 {
-        return Err(err("#TOTAL", format!("must have currency,gross,refunds,fees,net,count, has {} fields", f.len())));
+        return Err(err(
+            "#TOTAL",
+            format!("must have currency,gross,refunds,fees,net,count, has {} fields", f.len()),
+        ));
     }
     let count = f[5].parse::<u64>().map_err(|_| err("count", format!("must be a count, got {:?}", f[5])))?;
     Ok(SettlementTotal {
@@ -135,7 +146,12 @@ where
         ready: VecDeque<Result<BillItem, BillError>>,
         done: bool,
     }
-    let state = State { chunks: Box::pin(chunks), splitter: LineSplitter::new(), ready: VecDeque::new(), done: false };
+    let state = State {
+        chunks: Box::pin(chunks),
+        splitter: LineSplitter::new(),
+        ready: VecDeque::new(),
+        done: false,
+    };
     futures_util::stream::unfold(state, move |mut st| async move {
         loop {
             if let Some(item) = st.ready.pop_front() {
@@ -188,7 +204,9 @@ mod tests {
         let Some(BillItem::Line(line)) = parse_line(2, l).unwrap() else { panic!() };
         assert_eq!((line.amount_minor, line.fee_minor, line.succeeded), (1250, 8, true));
         assert_eq!(line.refund_trade_no, None);
-        let Some(BillItem::Total(t)) = parse_line(9, "#TOTAL,JPY,3000,400,18,2582,3").unwrap() else { panic!() };
+        let Some(BillItem::Total(t)) = parse_line(9, "#TOTAL,JPY,3000,400,18,2582,3").unwrap() else {
+            panic!()
+        };
         assert_eq!((t.gross_minor, t.net_minor, t.count), (3000, 2582, 3));
         assert_eq!(parse_line(1, HEADER).unwrap(), None);
     }
@@ -208,11 +226,13 @@ mod tests {
         let file = format!(
             "{HEADER}\nPAYMENT,a,,2001,,100,1,CNY,SUCCEEDED,2026-01-01T00:00:00Z\nREFUND,a,r,2001,3001,40,0,CNY,SUCCEEDED,2026-01-01T00:00:01Z\n"
         );
-        let chunks: Vec<Result<Vec<u8>, String>> = file.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
+        let chunks: Vec<Result<Vec<u8>, String>> =
+            file.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
         let got: Vec<_> = items("bill", futures_util::stream::iter(chunks)).collect().await;
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.iter().all(Result::is_ok));
-        let broken: Vec<Result<Vec<u8>, String>> = vec![Ok(file.as_bytes()[..60].to_vec()), Err("reset".into())];
+        let broken: Vec<Result<Vec<u8>, String>> =
+            vec![Ok(file.as_bytes()[..60].to_vec()), Err("reset".into())];
         let got: Vec<_> = items("bill", futures_util::stream::iter(broken)).collect().await;
         assert!(matches!(got.last(), Some(Err(BillError::BrokeOff { line: 1, .. }))), "{got:?}");
     }

@@ -31,9 +31,9 @@ use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
+use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
-use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::http::{
     ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
 };
@@ -381,7 +381,8 @@ impl MockpayAdapter {
         let path_and_query = format!("{}{path}", self.path_prefix);
         let signed = signing::sign_now(&self.merchant_id, &self.secret, "GET", &path_and_query, "");
         let url = format!("{}{path}", self.base_url);
-        let request = OutboundRequest { operation, method: Method::GET, url, headers: signed.pairs(), body: None };
+        let request =
+            OutboundRequest { operation, method: Method::GET, url, headers: signed.pairs(), body: None };
         let Opened { response, draft } = self.downloads.open(request).await;
         let fail = |draft: ExchangeDraft, outcome, code: Option<&MappedCode>, reason: String| {
             let exchange = draft.finish(outcome, code, Some(reason.clone()));
@@ -390,7 +391,12 @@ impl MockpayAdapter {
         let response = match response {
             Ok(r) => r,
             Err(HttpEnd::TimedOut { error }) => {
-                return Err(fail(draft, ExchangeOutcome::Timeout, None, format!("no answer within {:?}: {error}", self.timeout)));
+                return Err(fail(
+                    draft,
+                    ExchangeOutcome::Timeout,
+                    None,
+                    format!("no answer within {:?}: {error}", self.timeout),
+                ));
             }
             Err(HttpEnd::TransportFailed { error } | HttpEnd::Answered(HttpAnswer { body: error, .. })) => {
                 return Err(fail(draft, ExchangeOutcome::TransportError, None, error));
@@ -408,7 +414,8 @@ impl MockpayAdapter {
             let draft = draft.summarise_body(body.clone());
             return Err(match Envelope::parse(&body) {
                 Ok(envelope) => {
-                    let code = MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message);
+                    let code =
+                        MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message);
                     let reason = format!("HTTP {status} with {}", code.describe());
                     fail(draft, ExchangeOutcome::Error, Some(&code), reason)
                 }
@@ -416,7 +423,9 @@ impl MockpayAdapter {
             });
         }
         let exchange = draft
-            .summarise_body(format!("{operation} file streamed to reconciliation; the lines are kept there, not here"))
+            .summarise_body(format!(
+                "{operation} file streamed to reconciliation; the lines are kept there, not here"
+            ))
             .finish(ExchangeOutcome::Ok, None, None);
         let chunks = futures_util::stream::unfold(Some(response), |response| async move {
             let mut response = response?;

@@ -59,10 +59,13 @@ fn serve(app: &App, date: &str, signed: &Signed, settlement: bool, operation: &s
     app.stats().request(operation, ReturnCode::Success.code());
     let head = std::iter::once(Bytes::from(format!("{HEADER}\n")));
     let chunks: Vec<Vec<bill::Line>> = lines.chunks(CHUNK_LINES).map(<[bill::Line]>::to_vec).collect();
-    let body = chunks.into_iter().map(|chunk| Bytes::from(chunk.iter().map(bill::Line::render).collect::<String>()));
+    let body =
+        chunks.into_iter().map(|chunk| Bytes::from(chunk.iter().map(bill::Line::render).collect::<String>()));
     let tail = trailer.into_iter().map(Bytes::from);
     let stream = futures_util::stream::iter(head.chain(body).chain(tail).map(Ok::<Bytes, std::io::Error>));
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/csv; charset=utf-8"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/csv; charset=utf-8"));
     response
 }

@@ -54,7 +54,10 @@ async fn a_bill_lists_the_days_payments_and_refunds_with_fees_sorted_by_order() 
 #[tokio::test]
 async fn bills_are_signed_and_dates_are_checked() {
     let env = Env::start().await;
-    let (status, _) = reqwest::get(format!("{}/v1/bills/{}", env.mp.base_url(), today())).await.map(|r| (r.status().as_u16(), ())).unwrap();
+    let (status, _) = reqwest::get(format!("{}/v1/bills/{}", env.mp.base_url(), today()))
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
     assert_eq!(status, 401);
     let (status, text) = env.client.get_text("/v1/bills/2026-13-01").await.unwrap();
     assert_eq!(status, 200);
@@ -87,7 +90,12 @@ async fn every_bill_fault_shows_in_the_bill() {
         BillFault::new(BillFaultKind::AddPayment).order(&never).amount(500).currency("JPY").date(day),
         BillFault::new(BillFaultKind::DropLine).refund(&r_drop),
         BillFault::new(BillFaultKind::Amount).refund(&r_amount).amount(250),
-        BillFault::new(BillFaultKind::AddRefund).order(&refunded).refund(&foreign_refund).amount(50).currency("JPY").date(day),
+        BillFault::new(BillFaultKind::AddRefund)
+            .order(&refunded)
+            .refund(&foreign_refund)
+            .amount(50)
+            .currency("JPY")
+            .date(day),
     ];
     for f in &faults {
         env.admin.bill_fault(f).await.expect("fault accepted");
@@ -125,7 +133,9 @@ async fn a_settlement_has_the_lines_bank_refunds_and_totals_and_can_be_short() {
     let lines = bill(&env, &path).await;
     assert_eq!(lines.last().unwrap(), "#TOTAL,JPY,3000,400,18,2582,3");
     env.admin
-        .bill_fault(&BillFault::new(BillFaultKind::BankRefund).order(&a).amount(100).currency("JPY").date(day))
+        .bill_fault(
+            &BillFault::new(BillFaultKind::BankRefund).order(&a).amount(100).currency("JPY").date(day),
+        )
         .await
         .unwrap();
     env.admin
