@@ -154,8 +154,13 @@ async fn work(
         .await?;
     }
     progress.phase("matching");
+    // Fresh statistics, so the planner joins a big bill by hashing rather than by probing.
+    sqlx::query("ANALYZE recon_lines").execute(&mut *conn).await?;
+    // All kinds in one transaction: a re-run sees all of a run's findings or none.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL statement_timeout = '30min'").execute(&mut *tx).await?;
     let waiting = matching::match_lines(
-        &mut conn,
+        &mut tx,
         batch_id,
         run.provider,
         run.day,
@@ -165,12 +170,13 @@ async fn work(
     )
     .await?;
     if run.kind == Kind::Settlement {
-        let batch = recon::batch(&mut conn, batch_id)
+        let batch = recon::batch(&mut tx, batch_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
         let totals: Vec<paygate::providers::SettlementTotal> = serde_json::from_value(batch.totals)?;
-        matching::settlement_totals(&mut conn, batch_id, run.provider, run.day, &totals).await?;
+        matching::settlement_totals(&mut tx, batch_id, run.provider, run.day, &totals).await?;
     }
+    tx.commit().await?;
     progress.phase("proving");
     proofs::request_proofs(pool, topology, batch_id).await?;
     proofs::settle_proven(pool).await?;

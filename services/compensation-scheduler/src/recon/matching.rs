@@ -36,7 +36,9 @@ const THEIRS: &str = "jsonb_build_object('line_no', l.line_no, 'type', l.kind, '
     'provider_txn_id', l.provider_txn_id, 'provider_refund_id', l.provider_refund_id, \
     'refund_trade_no', l.refund_trade_no, 'completed_at', l.completed_at)";
 
-fn payment_lines(join: &str) -> String {
+/// `lines`: the payment lines to look at (a table expression aliased `l`); `join`: how they find
+/// our payment `p`.
+fn payment_lines(lines: &str, join: &str) -> String {
     format!(
         "INSERT INTO recon_discrepancies
              (batch_id, kind, subject, payment_id, trade_no, provider_txn_id, ours, theirs, detail, provable)
@@ -45,7 +47,7 @@ fn payment_lines(join: &str) -> String {
                                    'provider_txn_id', p.provider_txn_id, 'succeeded_at', p.succeeded_at,
                                    'expected_fee_minor', ef.fee),
                 {THEIRS}, k.detail, k.provable
-         FROM recon_lines l
+         FROM {lines}
          JOIN payments p ON {join}
          CROSS JOIN LATERAL (SELECT div(l.amount_minor::numeric * $5 + 500000, 1000000)::bigint AS fee) ef
          CROSS JOIN LATERAL (SELECT p.provider_txn_id IS NOT NULL AND p.provider_txn_id <> l.provider_txn_id AS dup) d
@@ -63,7 +65,7 @@ fn payment_lines(join: &str) -> String {
              ('fee_mismatch', l.fee_minor <> ef.fee,
               'the provider charged a fee of ' || l.fee_minor || '; the agreed rate gives ' || ef.fee, false)
          ) k(kind, hit, detail, provable)
-         WHERE l.batch_id = $1 AND l.kind = 'payment' AND k.hit
+         WHERE k.hit
          ON CONFLICT (batch_id, kind, subject) DO NOTHING"
     )
 }
@@ -227,7 +229,9 @@ async fn exec(
 }
 
 /// Finds every line-level discrepancy of the batch (and, for a trade bill, our rows missing at
-/// the provider). Returns how many of our rows are still waiting inside the window.
+/// the provider), in the caller's transaction (the engine lifts the statement timeout there: a
+/// big bill's joins take longer than an order's statements may). Returns how many of our rows
+/// are still waiting inside the window.
 pub async fn match_lines(
     conn: &mut PgConnection,
     batch: i64,
@@ -237,12 +241,14 @@ pub async fn match_lines(
     window: u32,
     fee_ppm: u32,
 ) -> Result<i64, sqlx::Error> {
-    let id_join = "p.id = l.payment_id AND p.provider = $2";
-    let txn_join = "p.provider = $2 AND p.provider_txn_id = l.provider_txn_id \
-                    AND NOT EXISTS (SELECT 1 FROM payments q WHERE q.id = l.payment_id AND q.provider = $2)";
+    let all = "(SELECT * FROM recon_lines WHERE batch_id = $1 AND kind = 'payment') l";
+    // Lines whose trade number is not one of our payments: anti-joined once, before the join on
+    // the provider's transaction id.
+    let not_ours = "(SELECT * FROM recon_lines r WHERE r.batch_id = $1 AND r.kind = 'payment' \
+                    AND NOT EXISTS (SELECT 1 FROM payments q WHERE q.id = r.payment_id AND q.provider = $2)) l";
     let mut statements = vec![
-        payment_lines(id_join),
-        payment_lines(txn_join),
+        payment_lines(all, "p.id = l.payment_id AND p.provider = $2"),
+        payment_lines(not_ours, "p.provider = $2 AND p.provider_txn_id = l.provider_txn_id"),
         unknown_payment_lines(),
         refund_lines(),
         unknown_refund_lines(),
