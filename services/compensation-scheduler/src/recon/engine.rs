@@ -111,9 +111,7 @@ pub async fn run_from(
         .await;
     outcome?;
     let mut conn = pool.acquire().await?;
-    Ok(recon::batch(&mut conn, batch_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?)
+    recon::batch(&mut conn, batch_id).await?.ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))
 }
 
 async fn work(

@@ -26,12 +26,6 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/settlements/{date}", get(download_settlement))
 }
 
-fn parse_date(date: &str) -> Result<NaiveDate, Response> {
-    NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
-        respond::<()>(ReturnCode::InvalidRequest, Some(format!("date: {date:?} is not yyyy-mm-dd")), None)
-    })
-}
-
 async fn download_bill(State(app): State<App>, Path(date): Path<String>, signed: Signed) -> Response {
     serve(&app, &date, &signed, false, "bill")
 }
@@ -41,12 +35,13 @@ async fn download_settlement(State(app): State<App>, Path(date): Path<String>, s
 }
 
 fn serve(app: &App, date: &str, signed: &Signed, settlement: bool, operation: &str) -> Response {
-    let day = match parse_date(date) {
-        Ok(d) => d,
-        Err(r) => {
-            app.stats().request(operation, ReturnCode::InvalidRequest.code());
-            return r;
-        }
+    let Ok(day) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+        app.stats().request(operation, ReturnCode::InvalidRequest.code());
+        return respond::<()>(
+            ReturnCode::InvalidRequest,
+            Some(format!("date: {date:?} is not yyyy-mm-dd")),
+            None,
+        );
     };
     let faults = lock(&app.bill_faults).clone();
     let fee_ppm = app.settings().fee_ppm;
