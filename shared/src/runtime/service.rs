@@ -118,8 +118,10 @@ impl ServiceCore {
         });
 
         // A worker that ends on its own ends the service: a restart beats running half a service.
+        // Biased: a worker that ends because shutdown was asked for is not "on its own".
         let mut failure = None;
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => {}
             Some(done) = workers.join_next() => {
                 failure = Some(match done {

@@ -42,12 +42,19 @@ impl Reconciler {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            if let Err(e) = proofs::settle_proven(&self.pool).await {
-                tracing::warn!(error = %format!("{e:#}"), "settling proven discrepancies failed");
-            }
-            if Utc::now() >= next_daily {
-                self.daily().await;
-                next_daily = next_run(Utc::now(), self.daily_at);
+            // Shutdown never waits for a pass (a batch resumes from its cursor next time).
+            let pass = async {
+                if let Err(e) = proofs::settle_proven(&self.pool).await {
+                    tracing::warn!(error = %format!("{e:#}"), "settling proven discrepancies failed");
+                }
+                if Utc::now() >= next_daily {
+                    self.daily().await;
+                    next_daily = next_run(Utc::now(), self.daily_at);
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = pass => {}
             }
         }
     }

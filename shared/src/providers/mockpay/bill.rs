@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.iter().all(Result::is_ok));
         let broken: Vec<Result<Vec<u8>, String>> =
-            vec![Ok(file.as_bytes()[..60].to_vec()), Err("reset".into())];
+            vec![Ok(file.as_bytes()[..HEADER.len() + 10].to_vec()), Err("reset".into())];
         let got: Vec<_> = items("bill", futures_util::stream::iter(broken)).collect().await;
         assert!(matches!(got.last(), Some(Err(BillError::BrokeOff { line: 1, .. }))), "{got:?}");
     }
