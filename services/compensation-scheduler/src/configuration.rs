@@ -48,6 +48,9 @@ pub struct Config {
     #[arg(long = "scheduler-batch-size", env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
+
+    #[command(flatten)]
+    pub recon: crate::recon::args::ReconArgs,
 }
 
 fn parse_poll(s: &str) -> Result<Duration, String> {

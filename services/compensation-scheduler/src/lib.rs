@@ -12,6 +12,7 @@
 
 pub mod configuration;
 pub mod metrics;
+pub mod recon;
 pub mod runner;
 pub mod scan;
 pub mod schedule;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Application {
     core: ServiceCore,
     config: Config,
+    reconciler: crate::recon::schedule::Reconciler,
 }
 
 impl Application {
@@ -42,7 +43,18 @@ impl Service for Application {
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core, config })
+        let providers = config
+            .recon
+            .providers()
+            .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: format!("{e:#}") })?;
+        let reconciler = crate::recon::schedule::Reconciler {
+            pool: core.db.clone(),
+            topology: core.topology.clone(),
+            providers,
+            config: config.recon.config(),
+            daily_at: config.recon.daily_at,
+        };
+        Ok(Self { core, config, reconciler })
     }
 
     async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -58,6 +70,12 @@ impl Service for Application {
         );
         let scheduler = Scheduler::new(scanner, metrics, self.config.poll_interval).waking(relay.waker());
         let mut workers = Workers::new();
+        let reconciler = self.reconciler;
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            reconciler.run(stop).await;
+            Ok(())
+        });
         let stop = shutdown.clone();
         workers.spawn(async move {
             scheduler.run(&stop).await;

@@ -36,6 +36,10 @@ pub enum Command {
     /// Refunds: decide on one awaiting approval.
     #[command(subcommand)]
     Refund(RefundCommand),
+    /// Reconciliation: run a provider's bill or settlement, list and show batches, resolve
+    /// discrepancies.
+    #[command(subcommand)]
+    Recon(crate::recon::ReconCommand),
 }
 
 #[derive(Debug, Subcommand)]

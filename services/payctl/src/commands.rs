@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = database::connect_and_migrate(&cli.common).await?;
             attention::list(&pool, limit, cli.json).await?;
         }
+        Command::Recon(command) => crate::recon::run(&cli.common, command, cli.json).await?,
         Command::Demo(args) => crate::demo::run(&cli.common, &args).await?,
     }
     Ok(())

@@ -4,10 +4,11 @@
 //! - `payment query`, `refund approve|reject`: work sent to an order's shard ([`order_work`],
 //!   [`send`]; references resolved by [`lookup`]);
 //! - `attention list`: what needs a person ([`attention`]);
+//! - `recon run|list|show|resolve|bench`: reconciliation ([`recon`], [`recon_bench`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
 //!
-//! Reconciliation joins it as that feature lands. Every command prints a
+//! Every command prints a
 //! readable table, or JSON with `--json` ([`output`]).
 
 pub mod attention;
@@ -17,5 +18,7 @@ pub mod demo;
 pub mod lookup;
 pub mod order_work;
 pub mod output;
+pub mod recon;
+pub mod recon_bench;
 pub mod send;
 pub mod timeline;

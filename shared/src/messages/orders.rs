@@ -81,6 +81,9 @@ pub enum QueryReason {
     CustomerReturned,
     /// The compensation scheduler found it stuck.
     Stuck,
+    /// Reconciliation found the provider's bill disagreeing with our record, in a way a query
+    /// can prove (e.g. a lost success notification); the answer settles the discrepancy.
+    Reconciliation,
 }
 
 /// Why a close was asked for.

@@ -9,12 +9,18 @@
 //! Every call carries our idempotency key to the provider (decision 2): the payment's trade number
 //! for pay, query and close, the refund's for refund and refund query. Every call returns the raw
 //! exchange, redacted, for the exchange log, whatever its outcome.
+//!
+//! Bills and settlements are downloads, not calls: [`ProviderAdapter::bill`] and
+//! [`ProviderAdapter::settlement`] return a stream of parsed lines ([`super::bill`]) and an
+//! exchange whose body is a summary, never the file.
 
 use super::answers::{Called, PaymentFacts, RefundFacts};
+use super::bill::{BillDownload, BillError};
+use super::exchange::Exchange;
 use super::notification::{NotificationPolicy, NotificationVerifier};
 use crate::domain::Money;
 use crate::messages::commands::PayMethod;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// Ask the provider to take a payment.
 #[derive(Debug, Clone)]
@@ -45,6 +51,16 @@ pub struct RefundRequest {
     pub payment_amount: Money,
     pub reason: Option<String>,
     pub notify_url: Option<String>,
+}
+
+/// The payment or refund id behind one of our trade numbers, if it is one (32 lower-case hex
+/// digits): how a bill line finds its local row. A number we never issued gives `None`.
+pub fn id_of_trade_no(trade_no: &str) -> Option<uuid::Uuid> {
+    if trade_no.len() == 32 && trade_no.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        uuid::Uuid::try_parse(trade_no).ok()
+    } else {
+        None
+    }
 }
 
 /// The trade number we send providers for a payment or refund id: the UUID's 32 lower-case hex
@@ -95,4 +111,12 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         refund_trade_no: &str,
         currency: crate::domain::Currency,
     ) -> Called<RefundFacts>;
+
+    /// Opens the trade bill of `day` (the provider's day; UTC for mockpay): every payment and
+    /// refund that completed that day, streamed line by line, never read whole (decision 12).
+    async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)>;
+
+    /// Opens the settlement of `day`'s transactions: its lines (bank-initiated refunds included)
+    /// and its totals per currency, streamed like [`ProviderAdapter::bill`].
+    async fn settlement(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)>;
 }

@@ -317,6 +317,91 @@ impl ProviderHttp {
     }
 }
 
+/// A download whose body the caller reads itself, chunk by chunk (bills, settlements).
+#[derive(Debug)]
+pub struct Opened {
+    /// The response with its body unread, or how the request ended without one.
+    pub response: Result<reqwest::Response, HttpEnd>,
+    /// The record so far (request, status, headers, latency to the headers); the body is never
+    /// kept: [`ExchangeDraft::summarise_body`] says what it was.
+    pub draft: ExchangeDraft,
+}
+
+impl ExchangeDraft {
+    /// Records `summary` in place of a response body that was streamed and not kept.
+    pub fn summarise_body(mut self, summary: impl Into<String>) -> Self {
+        self.response_body = Some(summary.into());
+        self
+    }
+
+    /// The HTTP status, if an answer arrived.
+    pub fn response_status(&self) -> Option<u16> {
+        self.response_status
+    }
+}
+
+impl ProviderHttp {
+    /// A client for long downloads: `timeout` bounds connecting and each wait for the next bytes,
+    /// not the whole transfer (a big bill may take minutes).
+    pub fn for_downloads(
+        provider: &'static str,
+        timeout: Duration,
+        redaction: Redaction,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().connect_timeout(timeout).read_timeout(timeout).build()?;
+        Ok(Self { provider, client, redaction })
+    }
+
+    /// Sends `request` once and returns as soon as the response head is in, leaving the body to
+    /// the caller ([`reqwest::Response::chunk`]).
+    pub async fn open(&self, request: OutboundRequest) -> Opened {
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let mut draft = ExchangeDraft {
+            provider: self.provider,
+            operation: request.operation,
+            request_method: request.method.as_str().to_owned(),
+            request_url: request.url.clone(),
+            request_headers: self
+                .redaction
+                .headers_json(request.headers.iter().map(|(n, v)| (n.as_str(), v.clone()))),
+            request_body: request.body.as_deref().map(|b| self.redaction.body(b)),
+            response_status: None,
+            response_headers: None,
+            response_body: None,
+            latency_us: 0,
+            error: None,
+            started_at,
+        };
+        let mut builder = self.client.request(request.method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let response =
+            match builder.send().await {
+                Err(e) => Err(failure(&e)),
+                Ok(response) => {
+                    draft.response_status = Some(response.status().as_u16());
+                    draft.response_headers =
+                        Some(self.redaction.headers_json(
+                            response.headers().iter().map(|(n, v)| {
+                                (n.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            }),
+                        ));
+                    Ok(response)
+                }
+            };
+        draft.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        if let Err(HttpEnd::TimedOut { error } | HttpEnd::TransportFailed { error }) = &response {
+            draft.error = Some(error.clone());
+        }
+        Opened { response, draft }
+    }
+}
+
 /// Classifies a reqwest error: a timeout, or anything else that broke the connection.
 fn failure(e: &reqwest::Error) -> HttpEnd {
     let error = error_chain(e);

@@ -1,6 +1,7 @@
 //! Providers: one adapter per payment provider behind one trait (ARCHITECTURE.md, decision 8).
 //!
 //! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
+//! - [`bill`]: bill and settlement lines in our terms, streamed ([`bill::BillStream`]);
 //! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
 //! - [`codes`]: the unified return codes and the per-provider code tables (decision 10);
@@ -15,6 +16,7 @@
 
 pub mod adapter;
 pub mod answers;
+pub mod bill;
 pub mod codes;
 pub mod exchange;
 pub mod http;
@@ -24,6 +26,7 @@ pub mod registry;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
 pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
+pub use bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 pub use codes::{CodeRule, MappedCode, UnifiedCode};
 pub use exchange::Exchange;
 pub use notification::{ClaimedEvent, Notification, NotificationPolicy, NotificationVerifier, RejectReason};

@@ -118,6 +118,7 @@ impl ServiceCore {
         });
 
         // A worker that ends on its own ends the service: a restart beats running half a service.
+        // Biased: a worker that ends because shutdown was asked for is not "on its own".
         let mut failure = None;
         tokio::select! {
             // Shutdown first: a worker that returns promptly once the token is cancelled must not

@@ -5,8 +5,9 @@
 //! the row under a version guard, and appends the history row, in the caller's transaction. So
 //! every change passes the transition table and every change is recorded.
 //!
-//! [`exchanges`] keeps the raw provider exchange log beside them, and [`notifications`] the inbox
-//! of raw inbound provider notifications.
+//! [`exchanges`] keeps the raw provider exchange log beside them, [`notifications`] the inbox
+//! of raw inbound provider notifications, and [`recon`] reconciliation's batches, discrepancies
+//! and the audit of their resolutions.
 
 pub mod attention;
 pub mod balance;
@@ -15,4 +16,5 @@ pub mod history;
 pub mod notifications;
 pub mod payments;
 pub mod policies;
+pub mod recon;
 pub mod refunds;

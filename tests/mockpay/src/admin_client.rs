@@ -1,5 +1,6 @@
 //! A small typed client for the admin API, for tests, the demo and the benchmark.
 
+use crate::bill::BillFault;
 use crate::config::Settings;
 use crate::faults::FaultSettings;
 use crate::script::{Fault, Operation, ScriptEntry};
@@ -155,6 +156,22 @@ impl AdminClient {
     pub async fn add_merchant(&self, merchant_id: &str, secret: &str) -> Result<(), AdminError> {
         let body = AddMerchant { merchant_id: merchant_id.to_owned(), secret: secret.to_owned() };
         self.expect::<_, Vec<String>>(reqwest::Method::POST, "/admin/merchants", Some(&body)).await.map(drop)
+    }
+
+    /// `POST /admin/bill-faults`: the fault as registered (with the transaction id of a line it
+    /// adds).
+    pub async fn bill_fault(&self, fault: &BillFault) -> Result<BillFault, AdminError> {
+        self.expect(reqwest::Method::POST, "/admin/bill-faults", Some(fault)).await
+    }
+
+    /// `GET /admin/bill-faults`.
+    pub async fn bill_faults(&self) -> Result<Vec<BillFault>, AdminError> {
+        self.expect::<(), _>(reqwest::Method::GET, "/admin/bill-faults", None).await
+    }
+
+    /// `DELETE /admin/bill-faults`.
+    pub async fn clear_bill_faults(&self) -> Result<(), AdminError> {
+        self.expect::<(), Vec<BillFault>>(reqwest::Method::DELETE, "/admin/bill-faults", None).await.map(drop)
     }
 
     /// `GET /admin/stats`.

@@ -27,6 +27,8 @@ pub(crate) struct AppInner {
     pub stats: Mutex<StatsCounters>,
     /// Idempotency keys of requests being processed right now (for 1198 / 1145).
     pub in_flight: Mutex<HashSet<String>>,
+    /// The bill faults (`/admin/bill-faults`), oldest first.
+    pub bill_faults: Mutex<Vec<crate::bill::BillFault>>,
     pub ids: IdGenerator,
     pub http: reqwest::Client,
     pub cancel: CancellationToken,
@@ -63,6 +65,7 @@ impl App {
             nonces: Mutex::new(NonceCache::new(config.nonce_capacity)),
             stats: Mutex::new(StatsCounters::default()),
             in_flight: Mutex::new(HashSet::new()),
+            bill_faults: Mutex::new(Vec::new()),
             ids: IdGenerator::new(),
             http,
             cancel: CancellationToken::new(),
@@ -104,13 +107,14 @@ impl App {
         ids
     }
 
-    /// Forgets every payment, refund, notification, scripted fault, nonce and statistic, and
+    /// Forgets every payment, refund, notification, scripted fault, bill fault, nonce and statistic, and
     /// goes back to the start-up faults and settings. Merchants stay.
     pub fn reset(&self) {
         self.ledger().reset();
         self.faults().reset(self.initial_faults.clone());
         *self.stats() = StatsCounters::default();
         lock(&self.nonces).clear();
+        lock(&self.bill_faults).clear();
         self.set_settings(self.initial_settings.clone());
     }
 

@@ -31,6 +31,9 @@ pub struct Settings {
     pub default_expiry_secs: Option<u64>,
     /// How long a notification held back to be overtaken (the reorder fault) waits at most.
     pub reorder_max_hold_ms: u64,
+    /// The fee on every payment, in parts per million of its amount (integer minor units,
+    /// rounded half up), as bills and settlements show it. Refunds carry no fee.
+    pub fee_ppm: u64,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             timeout_hold_ms: 60_000,
             default_expiry_secs: Some(1_800),
             reorder_max_hold_ms: 2_000,
+            fee_ppm: 6_000,
         }
     }
 }

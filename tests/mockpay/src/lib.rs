@@ -22,6 +22,7 @@
 
 mod admin_client;
 mod app;
+pub mod bill;
 pub mod codes;
 mod config;
 mod faults;
@@ -40,6 +41,7 @@ pub mod testkit;
 pub mod wire;
 
 pub use admin_client::{AdminClient, AdminError};
+pub use bill::{BillFault, BillFaultKind};
 pub use codes::ReturnCode;
 pub use config::{Config, Settings, parse_merchant};
 pub use faults::{FaultSettings, Latency, LatencyPoint, PPM};

@@ -91,6 +91,24 @@ impl SignedClient {
         self.send("GET", path, Vec::new(), Tweak::default()).await
     }
 
+    /// Signed GET of a text answer (a bill or settlement CSV): the HTTP status and the body.
+    pub async fn get_text(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let signature = sign_request(&self.secret, "GET", path, &timestamp, &nonce, b"");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .header(headers::MERCHANT, &self.merchant_id)
+            .header(headers::TIMESTAMP, &timestamp)
+            .header(headers::NONCE, &nonce)
+            .header(headers::SIGNATURE, &signature)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
     /// A request with the given method, path (and query) and body, signed with `tweak` applied.
     pub async fn send(
         &self,

@@ -13,10 +13,15 @@
 //! | refund | `0000` (PROCESSING, SUCCEEDED, FAILED) | `1106`, `1110`, `1150`, `1164`, `1165`, `1172`, `1180` | `1145`, `1198` | as above |
 //! | refund query | `0000`; `1150` → NotFound | `1106`, `1110` | — | as above |
 //!
+//! Bills and settlements (`GET /v1/bills/{date}`, `GET /v1/settlements/{date}`) are streamed CSV
+//! downloads, read by [`bill`]; an answer that is not `200 text/csv` is read as the envelope and
+//! its code reported as the download's failure. Their exchanges keep a summary, not the file.
+//!
 //! An ambiguous end never looks like success or failure: a code mockpay does not document for an
 //! operation is UNKNOWN, and so is an answer about another order. Every call returns its exchange,
 //! with the signature redacted, whatever happened.
 
+pub mod bill;
 pub mod codes;
 pub mod notification;
 pub mod signing;
@@ -27,10 +32,14 @@ use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
+use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
-use crate::providers::http::{ExchangeDraft, HttpEnd, OutboundRequest, ProviderHttp, Redaction, Sent};
+use crate::providers::http::{
+    ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
+};
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
+use chrono::NaiveDate;
 use reqwest::Method;
 use signing::Secret;
 use std::time::Duration;
@@ -126,6 +135,8 @@ pub struct MockpayAdapter {
     http: ProviderHttp,
     notifications: notification::MockpayNotifications,
     notification_policy: NotificationPolicy,
+    /// For bills: the timeout bounds each wait for bytes, not the whole download.
+    downloads: ProviderHttp,
 }
 
 /// The valid form of `orderId` and `refundId`: 1 to 64 characters of `A-Z a-z 0-9 - _ . :`.
@@ -231,6 +242,11 @@ impl MockpayAdapter {
             config.request_timeout,
             Redaction::headers(&[signing::HEADER_SIGNATURE]),
         )?;
+        let downloads = ProviderHttp::for_downloads(
+            NAME,
+            config.request_timeout,
+            Redaction::headers(&[signing::HEADER_SIGNATURE]),
+        )?;
         Ok(Self {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             path_prefix: url.path().trim_end_matches('/').to_owned(),
@@ -244,6 +260,7 @@ impl MockpayAdapter {
             notify_url_base: config.notify_url_base.map(|b| b.trim_end_matches('/').to_owned()),
             timeout: config.request_timeout,
             http,
+            downloads,
         })
     }
 
@@ -371,6 +388,74 @@ impl MockpayAdapter {
     }
 }
 
+impl MockpayAdapter {
+    /// Opens `GET <path>` as a streamed CSV download.
+    async fn download(
+        &self,
+        operation: &'static str,
+        path: String,
+    ) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        let path_and_query = format!("{}{path}", self.path_prefix);
+        let signed = signing::sign_now(&self.merchant_id, &self.secret, "GET", &path_and_query, "");
+        let url = format!("{}{path}", self.base_url);
+        let request =
+            OutboundRequest { operation, method: Method::GET, url, headers: signed.pairs(), body: None };
+        let Opened { response, draft } = self.downloads.open(request).await;
+        let fail = |draft: ExchangeDraft, outcome, code: Option<&MappedCode>, reason: String| {
+            let exchange = draft.finish(outcome, code, Some(reason.clone()));
+            (BillError::Download { operation, reason }, Some(exchange))
+        };
+        let response = match response {
+            Ok(r) => r,
+            Err(HttpEnd::TimedOut { error }) => {
+                return Err(fail(
+                    draft,
+                    ExchangeOutcome::Timeout,
+                    None,
+                    format!("no answer within {:?}: {error}", self.timeout),
+                ));
+            }
+            Err(HttpEnd::TransportFailed { error } | HttpEnd::Answered(HttpAnswer { body: error, .. })) => {
+                return Err(fail(draft, ExchangeOutcome::TransportError, None, error));
+            }
+        };
+        let csv = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/csv"));
+        if response.status().as_u16() != 200 || !csv {
+            // An envelope: its code says why (1106, 1110, 9000, ...).
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            let draft = draft.summarise_body(body.clone());
+            return Err(match Envelope::parse(&body) {
+                Ok(envelope) => {
+                    let code =
+                        MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message);
+                    let reason = format!("HTTP {status} with {}", code.describe());
+                    fail(draft, ExchangeOutcome::Error, Some(&code), reason)
+                }
+                Err(e) => fail(draft, ExchangeOutcome::Error, None, format!("HTTP {status}: {e}")),
+            });
+        }
+        let exchange = draft
+            .summarise_body(format!(
+                "{operation} file streamed to reconciliation; the lines are kept there, not here"
+            ))
+            .finish(ExchangeOutcome::Ok, None, None);
+        let chunks = futures_util::stream::unfold(Some(response), |response| async move {
+            let mut response = response?;
+            match response.chunk().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(response))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e.to_string()), None)),
+            }
+        });
+        Ok(BillDownload { items: bill::items(operation, chunks), exchange })
+    }
+}
+
 fn finish<T>(draft: ExchangeDraft, verdict: Verdict<T>) -> Called<T> {
     let exchange: Exchange = draft.finish(verdict.exchange, verdict.outcome.code(), verdict.error);
     Called { outcome: verdict.outcome, exchange }
@@ -437,6 +522,14 @@ impl ProviderAdapter for MockpayAdapter {
             _ => Verdict::unexpected(OP, code),
         })
         .await
+    }
+
+    async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        self.download("bill", format!("/v1/bills/{}", day.format("%Y-%m-%d"))).await
+    }
+
+    async fn settlement(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        self.download("settlement", format!("/v1/settlements/{}", day.format("%Y-%m-%d"))).await
     }
 
     async fn query(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {

@@ -1,4 +1,4 @@
-//! The admin API (unsigned; bind mockpay to a private address): faults, scripted faults,
+//! The admin API (unsigned; bind mockpay to a private address): faults, scripted faults, bill faults,
 //! settings, merchants, the customer's actions, internal truth, statistics and reset.
 
 use crate::app::App;
@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/admin/payments/{order_id}/decline", post(decline))
         .route("/admin/payments/{order_id}/expire", post(expire))
         .route("/admin/refunds/{refund_id}/complete", post(complete_refund))
+        .route("/admin/bill-faults", get(get_bill_faults).post(post_bill_fault).delete(delete_bill_faults))
         .route("/admin/stats", get(get_stats))
         .route("/admin/reset", post(reset))
 }
@@ -186,6 +187,31 @@ async fn complete_refund(
     };
     let o = refunds::complete(&app, &key, target, None);
     respond(o.code, o.message, o.value.map(|r| refund_info(&r)))
+}
+
+async fn get_bill_faults(State(app): State<App>) -> Response {
+    ok(crate::app::lock(&app.bill_faults).clone())
+}
+
+async fn post_bill_fault(State(app): State<App>, body: Bytes) -> Response {
+    use crate::bill::{BillFault, BillFaultKind};
+    let mut fault = match wire::parse::<BillFault>(&body).and_then(|f| f.validate().map(|()| f)) {
+        Ok(f) => f,
+        Err(m) => return invalid(m),
+    };
+    // Lines a fault adds get their provider ids now, so every download is the same.
+    fault.transaction_id = match fault.kind {
+        BillFaultKind::DuplicatePayment | BillFaultKind::AddPayment => Some(app.ids.transaction_id()),
+        BillFaultKind::AddRefund | BillFaultKind::BankRefund => Some(app.ids.refund_transaction_id()),
+        _ => None,
+    };
+    crate::app::lock(&app.bill_faults).push(fault.clone());
+    ok(fault)
+}
+
+async fn delete_bill_faults(State(app): State<App>) -> Response {
+    crate::app::lock(&app.bill_faults).clear();
+    ok(Vec::<crate::bill::BillFault>::new())
 }
 
 async fn get_stats(State(app): State<App>) -> Response {

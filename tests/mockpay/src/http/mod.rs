@@ -1,8 +1,9 @@
-//! The HTTP surface: the signed merchant API, the customer's pay pages and the admin API.
+//! The HTTP surface: the signed merchant API (with bill and settlement downloads), the customer's pay pages and the admin API.
 
 mod admin;
 mod api;
 mod auth;
+mod bills;
 mod customer;
 mod transport;
 
@@ -13,6 +14,7 @@ use axum::routing::get;
 pub(crate) fn router(app: App) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(bills::routes())
         .merge(customer::routes())
         .merge(admin::routes())
         .route("/healthz", get(|| async { "ok" }))

@@ -1,6 +1,7 @@
 //! mockpay's integration tests: one test binary, one module per concern.
 
 mod admin;
+mod bills;
 mod binary;
 mod notifications;
 mod payments;

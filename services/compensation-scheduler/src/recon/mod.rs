@@ -1,0 +1,97 @@
+//! Reconciliation (ARCHITECTURE.md, decision 12; seeds 001 and 003): compare a provider's trade
+//! bill or settlement of one day with our payments and refunds, record every difference, prove
+//! what a query can prove, and leave the rest to a person.
+//!
+//! The flow of one batch ([`engine::run`]), per (provider, day, kind):
+//!
+//! 1. **Batch.** `recon_batches` has one row per (provider, day, kind); a re-run reuses it and
+//!    holds a PostgreSQL advisory lock on it for the run, so two runs never interleave.
+//! 2. **Load** ([`load`]). The adapter streams the file ([`paygate::providers::bill`]); lines are
+//!    COPYed into `recon_lines` in chunks of [`load::CHUNK_LINES`], each chunk committed with the
+//!    batch's cursor. A run that dies resumes after the last committed chunk: the first
+//!    `lines_loaded` lines of the new download are skipped. Memory holds one chunk.
+//! 3. **Match** ([`matching`]). Set-based SQL over the loaded lines joined to `payments` and
+//!    `refunds` on our ids (the trade numbers) and on the provider's transaction ids: every kind
+//!    of discrepancy is one `INSERT … SELECT … ON CONFLICT DO NOTHING`, so a re-run adds only
+//!    what is new. The database does the join; our process streams.
+//! 4. **Window.** Our rows that no bill of the provider has listed wait `window_days` (default
+//!    3): a row that completed on day X is "missing at the provider" when the bill of X + window
+//!    has been reconciled and still no line of any bill matched it. Until then it is counted as
+//!    waiting.
+//! 5. **Prove** ([`proofs`]). A discrepancy a query can prove (our payment or refund still
+//!    unsettled, the provider's line says the money moved: a lost notification) gets an
+//!    `order.query` with reason `reconciliation`, enqueued in the outbox in the same transaction
+//!    that marks it, on the order's shard: the dispatcher, the only writer of an order's state,
+//!    asks the provider and applies the answer. [`proofs::settle_proven`] (run by the scheduler
+//!    every few seconds, and at the end of every batch) marks a discrepancy `auto_resolved` once
+//!    our record agrees with the line, with the dispatcher's transition as the proof.
+//! 6. **State.** `matched` when nothing was found, `discrepancies` otherwise, `failed` (with the
+//!    error, cursor kept) when the run failed.
+
+pub mod args;
+pub mod engine;
+pub mod load;
+pub mod matching;
+pub mod proofs;
+pub mod schedule;
+
+use chrono::NaiveDate;
+
+/// What is reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The trade bill: every payment and refund completed that day.
+    Trade,
+    /// The settlement of that day's transactions (T+1): the money, then each transaction.
+    Settlement,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Trade => "trade",
+            Kind::Settlement => "settlement",
+        }
+    }
+}
+
+/// How to reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconConfig {
+    /// Days our unmatched rows wait for a bill line before they are missing at the provider.
+    pub window_days: u32,
+    /// The provider's fee, in parts per million of a payment's amount (rounded half up).
+    pub fee_ppm: u32,
+}
+
+impl Default for ReconConfig {
+    fn default() -> Self {
+        Self { window_days: 3, fee_ppm: 6_000 }
+    }
+}
+
+/// What a run reports as it goes (payctl shows a progress bar; the scheduler logs).
+pub trait Progress: Send + Sync {
+    /// A new phase began: `downloading`, `matching`, `proving`.
+    fn phase(&self, name: &str);
+    /// `total` lines are loaded so far.
+    fn lines(&self, total: u64);
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&self, _: &str) {}
+    fn lines(&self, _: u64) {}
+}
+
+/// The request of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub provider: &'a str,
+    pub day: NaiveDate,
+    pub kind: Kind,
+    pub config: ReconConfig,
+}
