@@ -258,11 +258,9 @@ impl ProviderHttp {
         self.provider
     }
 
-    /// Sends `request` once. Never retries: whether a retry is safe is the caller's decision.
-    pub async fn send(&self, request: OutboundRequest) -> Sent {
-        let started_at = Utc::now();
-        let started = Instant::now();
-        let mut draft = ExchangeDraft {
+    /// The redacted record of `request` so far, and the request ready to send.
+    fn prepare(&self, request: OutboundRequest) -> (ExchangeDraft, reqwest::RequestBuilder) {
+        let draft = ExchangeDraft {
             provider: self.provider,
             operation: request.operation,
             request_method: request.method.as_str().to_owned(),
@@ -276,9 +274,8 @@ impl ProviderHttp {
             response_body: None,
             latency_us: 0,
             error: None,
-            started_at,
+            started_at: Utc::now(),
         };
-
         let mut builder = self.client.request(request.method, &request.url);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -286,6 +283,13 @@ impl ProviderHttp {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
+        (draft, builder)
+    }
+
+    /// Sends `request` once. Never retries: whether a retry is safe is the caller's decision.
+    pub async fn send(&self, request: OutboundRequest) -> Sent {
+        let started = Instant::now();
+        let (mut draft, builder) = self.prepare(request);
 
         let end =
             match builder.send().await {
@@ -355,31 +359,8 @@ impl ProviderHttp {
     /// Sends `request` once and returns as soon as the response head is in, leaving the body to
     /// the caller ([`reqwest::Response::chunk`]).
     pub async fn open(&self, request: OutboundRequest) -> Opened {
-        let started_at = Utc::now();
         let started = Instant::now();
-        let mut draft = ExchangeDraft {
-            provider: self.provider,
-            operation: request.operation,
-            request_method: request.method.as_str().to_owned(),
-            request_url: request.url.clone(),
-            request_headers: self
-                .redaction
-                .headers_json(request.headers.iter().map(|(n, v)| (n.as_str(), v.clone()))),
-            request_body: request.body.as_deref().map(|b| self.redaction.body(b)),
-            response_status: None,
-            response_headers: None,
-            response_body: None,
-            latency_us: 0,
-            error: None,
-            started_at,
-        };
-        let mut builder = self.client.request(request.method, &request.url);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
+        let (mut draft, builder) = self.prepare(request);
         let response =
             match builder.send().await {
                 Err(e) => Err(failure(&e)),
