@@ -52,24 +52,8 @@ pub struct Config {
 /// secret is needed: notify-handler never calls the provider.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MockpayConfig {
-    /// Our merchant id at mockpay (genuine notifications name it).
-    #[arg(
-        long = "mockpay-merchant",
-        env = "MOCKPAY_MERCHANT",
-        value_name = "MOCKPAY_MERCHANT",
-        default_value = "paygate"
-    )]
-    pub merchant: String,
-
-    /// The signing secret of that merchant.
-    #[arg(
-        long = "mockpay-secret",
-        env = "MOCKPAY_SECRET",
-        value_name = "MOCKPAY_SECRET",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    pub secret: String,
+    #[command(flatten)]
+    pub account: paygate::providers::mockpay::MockpayAccount,
 
     /// How far a notification's timestamp may be from our clock, in seconds.
     #[arg(long = "mockpay-notify-window-secs", env = "MOCKPAY_NOTIFY_WINDOW_SECS",

@@ -46,12 +46,15 @@ pub fn verifiers(config: &Config) -> BTreeMap<&'static str, Arc<dyn Notification
 }
 
 fn mockpay(config: &MockpayConfig) -> Option<MockpayNotifications> {
-    if config.secret.is_empty() {
+    if config.account.secret.is_empty() {
         return None;
     }
     Some(
-        MockpayNotifications::new(config.merchant.clone(), Secret::new(config.secret.clone()))
-            .with_window_secs(i64::from(config.window_secs)),
+        MockpayNotifications::new(
+            config.account.merchant.clone(),
+            Secret::new(config.account.secret.clone()),
+        )
+        .with_window_secs(i64::from(config.window_secs)),
     )
 }
 

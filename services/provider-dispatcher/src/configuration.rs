@@ -54,24 +54,8 @@ pub struct MockpayConfig {
     #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
     pub url: Option<String>,
 
-    /// Our merchant id at mockpay.
-    #[arg(
-        long = "mockpay-merchant",
-        env = "MOCKPAY_MERCHANT",
-        value_name = "MOCKPAY_MERCHANT",
-        default_value = "paygate"
-    )]
-    pub merchant: String,
-
-    /// The signing secret of that merchant.
-    #[arg(
-        long = "mockpay-secret",
-        env = "MOCKPAY_SECRET",
-        value_name = "MOCKPAY_SECRET",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    pub secret: String,
+    #[command(flatten)]
+    pub account: paygate::providers::mockpay::MockpayAccount,
 
     /// What a verified mockpay notification may do: `query_back` (ask mockpay before money
     /// state changes) or `verified` (apply the claim once its account and amount match).

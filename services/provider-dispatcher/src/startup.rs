@@ -52,14 +52,14 @@ pub fn providers(config: &Config) -> Result<ProviderRegistry, StartupError> {
 
 fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupError> {
     let Some(url) = &config.url else { return Ok(None) };
-    if config.secret.is_empty() {
+    if config.account.secret.is_empty() {
         return Err(StartupError::Settings {
             setting: "MOCKPAY_SECRET",
             reason: "must be set when MOCKPAY_URL is (the merchant's signing secret at mockpay)".into(),
         });
     }
     let adapter = MockpayAdapter::new(
-        AdapterConfig::new(url.clone(), config.merchant.clone(), config.secret.clone())
+        AdapterConfig::new(url.clone(), config.account.merchant.clone(), config.account.secret.clone())
             .with_timeout(config.timeout)
             .with_notification_policy(config.notification_policy),
     )

@@ -35,23 +35,8 @@ pub struct ReconArgs {
     /// mockpay's base URL; without it no provider's bills are reconciled.
     #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
     pub mockpay_url: Option<String>,
-    /// Our merchant id at mockpay.
-    #[arg(
-        long = "mockpay-merchant",
-        env = "MOCKPAY_MERCHANT",
-        value_name = "MOCKPAY_MERCHANT",
-        default_value = "paygate"
-    )]
-    pub mockpay_merchant: String,
-    /// Our signing secret at mockpay.
-    #[arg(
-        long = "mockpay-secret",
-        env = "MOCKPAY_SECRET",
-        value_name = "MOCKPAY_SECRET",
-        default_value = "",
-        hide_env_values = true
-    )]
-    pub mockpay_secret: String,
+    #[command(flatten)]
+    pub mockpay: paygate::providers::mockpay::MockpayAccount,
     /// How long mockpay may take to connect or to send the next bytes of a bill (ms).
     #[arg(
         long = "mockpay-timeout-ms",
@@ -75,11 +60,11 @@ impl ReconArgs {
     pub fn providers(&self) -> anyhow::Result<ProviderRegistry> {
         let mut registry = ProviderRegistry::new();
         if let Some(url) = &self.mockpay_url {
-            if self.mockpay_secret.is_empty() {
+            if self.mockpay.secret.is_empty() {
                 anyhow::bail!("MOCKPAY_SECRET: must be set when MOCKPAY_URL is");
             }
             let config =
-                MockpayConfig::new(url.clone(), self.mockpay_merchant.clone(), self.mockpay_secret.clone())
+                MockpayConfig::new(url.clone(), self.mockpay.merchant.clone(), self.mockpay.secret.clone())
                     .with_timeout(Duration::from_millis(self.mockpay_timeout_ms.max(1)));
             registry = registry.with(Arc::new(MockpayAdapter::new(config)?));
         }

@@ -21,6 +21,7 @@
 //! operation is UNKNOWN, and so is an answer about another order. Every call returns its exchange,
 //! with the signature redacted, whatever happened.
 
+pub mod account;
 pub mod bill;
 pub mod codes;
 pub mod notification;
@@ -39,6 +40,7 @@ use crate::providers::http::{
     ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
 };
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
+pub use account::MockpayAccount;
 use chrono::NaiveDate;
 use reqwest::Method;
 use signing::Secret;
