@@ -6,6 +6,8 @@
 use paygate::providers::Exchange;
 use paygate::store::exchanges;
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use uuid::Uuid;
 
 #[derive(Clone, Debug)]
@@ -14,27 +16,33 @@ pub struct ExchangeLog {
 }
 
 impl ExchangeLog {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// The log on its own pool of `connections` to `database_url`, opened as they are needed.
+    ///
+    /// Its connections commit without waiting for the WAL flush (`synchronous_commit = off`,
+    /// set when each connection opens, so a record is one statement and one round trip): the
+    /// order's own transaction, which commits after the record with a synchronous commit,
+    /// flushes the WAL up to and including it. Only a database crash in the same instant, before
+    /// the order's commit, could lose a record, and then the order's work never committed either:
+    /// the message is redelivered, the call repeated under the same idempotency key, and logged
+    /// again.
+    pub fn connect_lazy(database_url: &str, connections: u32) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(database_url)?
+            .options([("synchronous_commit", "off"), ("statement_timeout", "30s")]);
+        let pool = PgPoolOptions::new().max_connections(connections).connect_lazy_with(options);
+        Ok(Self { pool })
     }
 
-    /// Records one exchange for a payment (and refund). A failure is returned: the caller treats
-    /// it as transient, so the message is retried and the call repeated under its idempotency key
-    /// rather than an exchange going unrecorded.
+    /// Records one exchange for a payment (and refund), committed on its own. A failure is
+    /// returned: the caller treats it as transient, so the message is retried and the call
+    /// repeated under its idempotency key rather than an exchange going unrecorded.
     pub async fn record(
         &self,
         payment_id: Uuid,
         refund_id: Option<Uuid>,
         exchange: &Exchange,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        // No wait for the WAL flush: the order's own transaction, which commits after this one
-        // with a synchronous commit, flushes the WAL up to and including this row. Only a
-        // database crash in the same instant, before the order's commit, could lose it, and
-        // then the call is repeated and logged again under the same idempotency key.
-        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
-        exchanges::record(&mut tx, Some(payment_id), refund_id, exchange).await?;
-        tx.commit().await?;
+        let mut conn = self.pool.acquire().await?;
+        exchanges::record(&mut conn, Some(payment_id), refund_id, exchange).await?;
         Ok(())
     }
 }

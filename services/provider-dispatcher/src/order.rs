@@ -1,8 +1,13 @@
 //! One order while one message is applied to it: the payment, locked for the transaction; the
 //! provider's adapter; and the few moves every kind of work makes. A state change goes through the
-//! state machine and is recorded (`store::payments::transition`); what the provider said is
-//! checked against the order before it moves anything; and the order's new state is told to
+//! state machine and is recorded (`store::payments::advance` and `record`); what the provider said
+//! is checked against the order before it moves anything; and the order's new state is told to
 //! upstream once, when the work is done.
+//!
+//! The steps a piece of work takes (say `created → pending → succeeded` for one answer) are
+//! written together: the row's update and all their history rows in one statement, when the work
+//! ends or before anything else touches the database ([`Order::db`] is the only way to the
+//! transaction, and it writes them first). Same transaction, same history, fewer round trips.
 
 use crate::dispatcher::Deps;
 use crate::events;
@@ -69,8 +74,11 @@ impl From<WorkError> for HandlerError {
 
 /// The order a message is being applied to. See the module documentation.
 pub struct Order<'a> {
-    pub conn: &'a mut PgConnection,
+    /// The message's transaction: reach it through [`Order::db`], which writes the steps taken.
+    conn: &'a mut PgConnection,
     pub payment: Payment,
+    /// Steps the payment has taken in memory and not yet written (see the module documentation).
+    unwritten: Vec<payments::Step>,
     pub adapter: Arc<dyn ProviderAdapter>,
     pub deps: &'a Deps,
     pub cause: &'a Envelope<Value>,
@@ -89,7 +97,18 @@ impl<'a> Order<'a> {
         cause: &'a Envelope<Value>,
     ) -> Self {
         let start_version = payment.version;
-        Self { conn, payment, adapter, deps, cause, start_version, reason: None }
+        Self { conn, payment, adapter, deps, cause, start_version, reason: None, unwritten: Vec::new() }
+    }
+
+    /// The transaction and the payment, once every step taken so far is written: what any other
+    /// read or write of the order must go through, so that it sees (and guards on) the stored
+    /// state.
+    pub async fn db(&mut self) -> Result<Db<'_>, WorkError> {
+        if !self.unwritten.is_empty() {
+            payments::record(self.conn, &self.payment, &self.unwritten).await?;
+            self.unwritten.clear();
+        }
+        Ok(Db { conn: self.conn, payment: &mut self.payment })
     }
 
     /// Our trade number for this payment at the provider.
@@ -127,16 +146,17 @@ impl<'a> Order<'a> {
     ) -> Result<bool, WorkError> {
         match machine::transition(self.payment.state, event) {
             Ok(_) => {
-                payments::transition_recording(
-                    self.conn,
+                let cause = Some(self.cause.message_id);
+                let step = payments::advance(
                     &mut self.payment,
                     event,
-                    Some(self.cause.message_id),
+                    cause,
                     detail,
                     provider_txn_id,
                     customer_action,
                 )
-                .await?;
+                .map_err(StoreError::Refused)?;
+                self.unwritten.extend(step);
                 Ok(true)
             }
             Err(e) if e.is_already_applied() => Ok(false),
@@ -163,9 +183,8 @@ impl<'a> Order<'a> {
         kind: &str,
         detail: Value,
     ) -> Result<(), WorkError> {
-        if attention::raise(self.conn, &Raise { payment_id: self.payment.id, refund_id, kind, detail })
-            .await?
-        {
+        let payment_id = self.payment.id;
+        if attention::raise(self.db().await?.conn, &Raise { payment_id, refund_id, kind, detail }).await? {
             self.deps.metrics.attention(kind);
         }
         Ok(())
@@ -179,16 +198,11 @@ impl<'a> Order<'a> {
         reason: QueryReason,
     ) -> Result<(), WorkError> {
         let attempt = self.cause.attempt.saturating_add(1);
-        let done = followup::schedule_query(
-            self.conn,
-            &self.deps.topology,
-            self.payment.id,
-            refund_id,
-            reason,
-            attempt,
-            self.cause,
-        )
-        .await?;
+        let (deps, cause, payment_id) = (self.deps, self.cause, self.payment.id);
+        let conn = self.db().await?.conn;
+        let done =
+            followup::schedule_query(conn, &deps.topology, payment_id, refund_id, reason, attempt, cause)
+                .await?;
         if let FollowUp::NeedsAttention { attempts } = done {
             tracing::warn!(payment_id = %self.payment.id, ?refund_id, attempts, "unresolved after the last retry tier");
             self.deps.metrics.attention(followup::UNRESOLVED);
@@ -239,9 +253,10 @@ impl<'a> Order<'a> {
         if !moves && (txn_changes || action_changes) {
             // Nothing moves, but the provider told us something new: record it on its own. (When
             // the payment moves, the transition's own statement records it.)
+            let db = self.db().await?;
             payments::record_provider_facts(
-                self.conn,
-                &mut self.payment,
+                db.conn,
+                db.payment,
                 facts.provider_txn_id.as_deref(),
                 action.as_ref(),
             )
@@ -258,7 +273,8 @@ impl<'a> Order<'a> {
                 && matches!(was, PaymentState::Closed | PaymentState::Expired)
             {
                 tracing::warn!(payment_id = %self.payment.id, was = %was, "paid after close");
-                payments::add_flag(self.conn, &mut self.payment, PAID_AFTER_CLOSE).await?;
+                let db = self.db().await?;
+                payments::add_flag(db.conn, db.payment, PAID_AFTER_CLOSE).await?;
                 self.paid_after_close(was).await?;
             }
         }
@@ -270,8 +286,8 @@ impl<'a> Order<'a> {
     /// (refund number `auto-<payment id>`, requested by `paygate`, dispatched through the outbox
     /// in this transaction); without the policy a person is asked.
     async fn paid_after_close(&mut self, was: PaymentState) -> Result<(), WorkError> {
-        let policy =
-            policies::get(self.conn, &self.payment.merchant_id, self.payment.amount.currency()).await?;
+        let db = self.db().await?;
+        let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
         if !policy.auto_refund_paid_after_close {
             let detail = json!({"was": was, "amount": self.payment.amount});
             return self.raise(PAID_AFTER_CLOSE, detail).await;
@@ -286,13 +302,15 @@ impl<'a> Order<'a> {
             requested_by: AUTO_REFUND_REQUESTER.to_owned(),
             request_fingerprint: "auto_refund_paid_after_close".to_owned(),
         };
-        let refund_id = match refunds::create(self.conn, &new, Some(self.cause.message_id)).await? {
+        let cause = Some(self.cause.message_id);
+        let refund_id = match refunds::create(self.db().await?.conn, &new, cause).await? {
             refunds::Created::New(r) | refunds::Created::Existing(r) => r.id,
         };
         let work = OrderWork::DispatchRefund { payment_id: self.payment.id, refund_id };
         let key = self.payment.id.to_string();
         let envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(self.cause);
-        outbox::enqueue(&mut *self.conn, &self.deps.topology.orders_exchange(), &key, &envelope).await?;
+        let exchange = self.deps.topology.orders_exchange();
+        outbox::enqueue(self.db().await?.conn, &exchange, &key, &envelope).await?;
         tracing::info!(payment_id = %self.payment.id, %refund_id, "paid after close: refunding by policy");
         Ok(())
     }
@@ -318,11 +336,20 @@ impl<'a> Order<'a> {
 
     /// Tells upstream the payment's state if the work moved it (one event per message handled,
     /// with an id stable per version).
-    pub async fn finish(self) -> Result<(), WorkError> {
-        if self.payment.version != self.start_version {
-            let event = events::payment_event(&self.payment, self.reason.clone());
-            events::emit(self.conn, &self.deps.topology, &event, self.cause, None).await?;
+    pub async fn finish(mut self) -> Result<(), WorkError> {
+        let (deps, cause, start_version, reason) =
+            (self.deps, self.cause, self.start_version, self.reason.take());
+        let db = self.db().await?;
+        if db.payment.version != start_version {
+            let event = events::payment_event(db.payment, reason);
+            events::emit(db.conn, &deps.topology, &event, cause, None).await?;
         }
         Ok(())
     }
+}
+
+/// The order's transaction and payment, with every step taken written ([`Order::db`]).
+pub struct Db<'o> {
+    pub conn: &'o mut PgConnection,
+    pub payment: &'o mut Payment,
 }

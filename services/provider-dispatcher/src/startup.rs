@@ -20,7 +20,6 @@ use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig as AdapterConfig
 use paygate::runtime::entrypoint::Service;
 use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
-use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -88,13 +87,11 @@ impl Service for Application {
         let core = &mut self.core;
         let metrics = BrokerMetrics::new(&mut core.registry);
         let dispatcher_metrics = DispatcherMetrics::new(&mut core.registry);
-        let log_pool = PgPoolOptions::new()
-            .max_connections(EXCHANGE_LOG_CONNECTIONS)
-            .connect_lazy(&core.common.database_url)?;
+        let exchanges = ExchangeLog::connect_lazy(&core.common.database_url, EXCHANGE_LOG_CONNECTIONS)?;
         let dispatcher = Dispatcher::new(Deps {
             providers: self.providers.clone(),
             topology: core.topology.clone(),
-            exchanges: ExchangeLog::new(log_pool),
+            exchanges,
             notify_base_url: self.config.notify_base_url.clone(),
             metrics: dispatcher_metrics,
         });

@@ -30,42 +30,82 @@ pub(crate) enum Versioned<'a> {
     Refunds,
 }
 
-/// The write every transition makes: the row of `table` with `id` takes `record.to_state` and
-/// `record.version`, guarded on still being at the version before it, and the history row is
-/// appended. Returns false, having written nothing, when the guard fails (the row changed
-/// concurrently). The state machine has been asked before this is called.
-pub(crate) async fn record_transition(
+/// The write every transition makes: the row of `table` with `id` moves from version
+/// `records[0].version - 1` to the last record's state and version, and the history rows are
+/// appended, all in one statement (a data-modifying CTE: one round trip, however many steps a
+/// piece of work took). Returns false, having written nothing, when the version guard fails (the
+/// row changed concurrently). The state machine has been asked for every step before this is
+/// called, and the records are consecutive steps of the same entity.
+pub(crate) async fn record_transitions(
     conn: &mut PgConnection,
     table: Versioned<'_>,
     id: Uuid,
-    record: &TransitionRecord<'_>,
+    records: &[TransitionRecord<'_>],
 ) -> Result<bool, sqlx::Error> {
-    let before = record.version - 1;
-    let updated = match table {
-        Versioned::Payments { provider_txn_id, customer_action } => sqlx::query(
-            "UPDATE payments SET state = $3, version = $2 + 1,
-                    provider_txn_id = COALESCE(provider_txn_id, $4), customer_action = COALESCE($5, customer_action)
-              WHERE id = $1 AND version = $2",
-        )
-        .bind(id)
-        .bind(before)
-        .bind(record.to_state)
-        .bind(provider_txn_id)
-        .bind(customer_action),
-        Versioned::Refunds => {
-            sqlx::query("UPDATE refunds SET state = $3, version = $2 + 1 WHERE id = $1 AND version = $2")
-                .bind(id)
-                .bind(before)
-                .bind(record.to_state)
+    let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(true) };
+    // `$1`…`$8` are the history rows' columns; `$9`… guard and set the row.
+    const HISTORY: &str = "
+        INSERT INTO state_transitions
+            (payment_id, refund_id, entity, from_state, to_state, event, version, cause_message_id, detail)
+        SELECT h.payment_id, h.refund_id, CASE WHEN h.refund_id IS NULL THEN 'payment' ELSE 'refund' END,
+               h.from_state, h.to_state, h.event, h.version, h.cause_message_id, h.detail
+          FROM moved,
+               UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::uuid[],
+                      $8::jsonb[])
+                 AS h(payment_id, refund_id, from_state, to_state, event, version, cause_message_id, detail)
+         ORDER BY h.version";
+    let moved = match table {
+        Versioned::Payments { .. } => {
+            "UPDATE payments SET state = $11, version = $12,
+                    provider_txn_id = COALESCE(provider_txn_id, $13), customer_action = COALESCE($14, customer_action)
+              WHERE id = $9 AND version = $10"
         }
+        Versioned::Refunds => "UPDATE refunds SET state = $11, version = $12 WHERE id = $9 AND version = $10",
+    };
+    let sql = format!("WITH moved AS ({moved} RETURNING 1) {HISTORY}");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(records.iter().map(|r| r.payment_id).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.refund_id).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.from_state).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.to_state).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.event).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.cause_message_id).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.detail.clone()).collect::<Vec<_>>())
+        .bind(id)
+        .bind(first.version - 1)
+        .bind(last.to_state)
+        .bind(last.version);
+    if let Versioned::Payments { provider_txn_id, customer_action } = table {
+        query = query.bind(provider_txn_id).bind(customer_action);
     }
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() != 1 {
-        return Ok(false);
-    }
-    append(conn, record).await?;
-    Ok(true)
+    let inserted = query.execute(&mut *conn).await?;
+    Ok(inserted.rows_affected() == records.len() as u64)
+}
+
+/// `insert` (an `INSERT … RETURNING` of a new payment or refund, in state `state`, returning
+/// the columns `payment_column` and `refund_column` name) made to also append the entity's first
+/// history row (event `created`, version 0, caused by the message in parameter `$cause_param`),
+/// in the same statement. It returns what `insert` returns; nothing is recorded when `insert`
+/// inserts nothing (`ON CONFLICT DO NOTHING`).
+pub(crate) fn with_first_row(
+    insert: &str,
+    payment_column: &str,
+    refund_column: &str,
+    state: &str,
+    cause_param: usize,
+) -> String {
+    format!(
+        "WITH created AS ({insert}),
+              recorded AS (
+                INSERT INTO state_transitions
+                    (payment_id, refund_id, entity, from_state, to_state, event, version, cause_message_id, detail)
+                SELECT {payment_column}, {refund_column},
+                       CASE WHEN {refund_column} IS NULL THEN 'payment' ELSE 'refund' END,
+                       NULL, '{state}', 'created', 0, ${cause_param}::uuid, '{{}}'::jsonb
+                  FROM created)
+         SELECT * FROM created"
+    )
 }
 
 pub async fn append(conn: &mut PgConnection, t: &TransitionRecord<'_>) -> Result<(), sqlx::Error> {

@@ -166,6 +166,8 @@ pub async fn create(
          ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
          RETURNING {COLUMNS}"
     );
+    // The payment and its first history row, in one statement.
+    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 14);
     let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(&new.merchant_id)
@@ -180,24 +182,11 @@ pub async fn create(
         .bind(new.expires_at)
         .bind(&new.metadata)
         .bind(&new.request_fingerprint)
+        .bind(cause)
         .fetch_optional(&mut *conn)
         .await?;
     match inserted {
-        Some(row) => {
-            let payment = Payment::try_from(row)?;
-            let record = TransitionRecord {
-                payment_id: payment.id,
-                refund_id: None,
-                from_state: None,
-                to_state: PaymentState::Created.as_str(),
-                event: "created",
-                version: 0,
-                cause_message_id: cause,
-                detail: serde_json::json!({}),
-            };
-            history::append(conn, &record).await?;
-            Ok(Created::New(payment))
-        }
+        Some(row) => Ok(Created::New(Payment::try_from(row)?)),
         None => {
             let existing = find_by_order(conn, &new.merchant_id, &new.merchant_order_no).await?;
             // The row that won the race is visible once its transaction committed: the insert
@@ -274,27 +263,50 @@ pub async fn transition_recording(
     provider_txn_id: Option<&str>,
     customer_action: Option<&Value>,
 ) -> Result<Applied, StoreError> {
-    let to = match machine::transition(payment.state, event) {
-        Ok(to) => to,
-        Err(e) if e.is_already_applied() => return Ok(Applied::AlreadyApplied),
+    let mut moved = payment.clone();
+    let step = match advance(&mut moved, event, cause, detail, provider_txn_id, customer_action) {
+        Ok(Some(step)) => step,
+        Ok(None) => return Ok(Applied::AlreadyApplied),
         Err(e) => return Err(StoreError::Refused(e)),
     };
-    let from = payment.state;
-    let version = payment.version + 1;
-    let record = TransitionRecord {
+    record(conn, &moved, std::slice::from_ref(&step)).await?;
+    let applied = Applied::Moved { from: payment.state, to: moved.state, version: moved.version };
+    *payment = moved;
+    Ok(applied)
+}
+
+/// One step of a payment through the state machine, decided by [`advance`] and written by
+/// [`record`].
+pub type Step = TransitionRecord<'static>;
+
+/// Moves `payment` by `event` in memory only, through the state machine: the new state and
+/// version, and the provider's transaction id (only filling in an unknown one) and customer
+/// action. Returns the step to [`record`], `None` for a repeat (nothing changes), or the
+/// machine's refusal (nothing changes). A piece of work can take several steps and record them
+/// together, in one statement.
+pub fn advance(
+    payment: &mut Payment,
+    event: PaymentEvent,
+    cause: Option<Uuid>,
+    detail: Value,
+    provider_txn_id: Option<&str>,
+    customer_action: Option<&Value>,
+) -> Result<Option<Step>, TransitionError> {
+    let to = match machine::transition(payment.state, event) {
+        Ok(to) => to,
+        Err(e) if e.is_already_applied() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let step = TransitionRecord {
         payment_id: payment.id,
         refund_id: None,
-        from_state: Some(from.as_str()),
+        from_state: Some(payment.state.as_str()),
         to_state: to.as_str(),
         event: event.as_str(),
-        version,
+        version: payment.version + 1,
         cause_message_id: cause,
         detail,
     };
-    let table = Versioned::Payments { provider_txn_id, customer_action };
-    if !history::record_transition(conn, table, payment.id, &record).await? {
-        return Err(StoreError::Concurrent { id: payment.id, expected: payment.version });
-    }
     if payment.provider_txn_id.is_none() {
         payment.provider_txn_id = provider_txn_id.map(str::to_owned);
     }
@@ -302,8 +314,25 @@ pub async fn transition_recording(
         payment.customer_action = Some(action.clone());
     }
     payment.state = to;
-    payment.version = version;
-    Ok(Applied::Moved { from, to, version })
+    payment.version = step.version;
+    Ok(Some(step))
+}
+
+/// Writes `steps` (consecutive, from [`advance`]) and brings the stored payment to `payment`'s
+/// state, version, transaction id and customer action: one statement, under the guard that the
+/// stored version is still the one before the first step. A failed guard (the row changed
+/// although the caller holds its lock) is [`StoreError::Concurrent`], and nothing is written.
+pub async fn record(conn: &mut PgConnection, payment: &Payment, steps: &[Step]) -> Result<(), StoreError> {
+    let Some(first) = steps.first() else { return Ok(()) };
+    debug_assert_eq!(steps.last().map(|s| s.version), Some(payment.version));
+    let table = Versioned::Payments {
+        provider_txn_id: payment.provider_txn_id.as_deref(),
+        customer_action: payment.customer_action.as_ref(),
+    };
+    if !history::record_transitions(conn, table, payment.id, steps).await? {
+        return Err(StoreError::Concurrent { id: payment.id, expected: first.version - 1 });
+    }
+    Ok(())
 }
 
 /// Records what the provider told us about the payment besides its state: its transaction id and

@@ -139,6 +139,8 @@ pub async fn create(
          ON CONFLICT (merchant_id, refund_no) DO NOTHING
          RETURNING {COLUMNS}"
     );
+    // The refund and its first history row, in one statement.
+    let sql = history::with_first_row(&sql, "payment_id", "id", RefundState::Requested.as_str(), 10);
     let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(new.payment_id)
@@ -149,24 +151,11 @@ pub async fn create(
         .bind(&new.reason)
         .bind(&new.requested_by)
         .bind(&new.request_fingerprint)
+        .bind(cause)
         .fetch_optional(&mut *conn)
         .await?;
     match inserted {
-        Some(row) => {
-            let refund = Refund::try_from(row)?;
-            let record = TransitionRecord {
-                payment_id: refund.payment_id,
-                refund_id: Some(refund.id),
-                from_state: None,
-                to_state: RefundState::Requested.as_str(),
-                event: "created",
-                version: 0,
-                cause_message_id: cause,
-                detail: serde_json::json!({}),
-            };
-            history::append(conn, &record).await?;
-            Ok(Created::New(refund))
-        }
+        Some(row) => Ok(Created::New(Refund::try_from(row)?)),
         None => {
             // As for payments: the insert waited on the unique index for the winner to commit.
             let existing = find_by_no(conn, &new.merchant_id, &new.refund_no).await?;
@@ -256,7 +245,9 @@ pub async fn transition(
         cause_message_id: cause,
         detail,
     };
-    if !history::record_transition(conn, Versioned::Refunds, refund.id, &record).await? {
+    if !history::record_transitions(conn, Versioned::Refunds, refund.id, std::slice::from_ref(&record))
+        .await?
+    {
         return Err(StoreError::Concurrent { id: refund.id, expected: refund.version });
     }
     refund.state = to;

@@ -59,7 +59,8 @@ pub async fn apply(order: &mut Order<'_>, reason: CloseReason) -> Result<Outcome
                 && order.payment.state == PaymentState::Succeeded
             {
                 tracing::warn!(payment_id = %order.payment.id, "paid at the last moment: the expiry close found it paid");
-                payments::add_flag(order.conn, &mut order.payment, PAID_AT_EXPIRY).await?;
+                let db = order.db().await?;
+                payments::add_flag(db.conn, db.payment, PAID_AT_EXPIRY).await?;
             }
         }
         CallOutcome::Refused { code } => {

@@ -33,7 +33,7 @@ use serde_json::json;
 pub const MISMATCH: &str = "notification_mismatch";
 
 pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcome, WorkError> {
-    let Some(row) = notifications::lock(order.conn, notification_id).await? else {
+    let Some(row) = notifications::lock(order.db().await?.conn, notification_id).await? else {
         return Ok(Outcome::Reject { reason: format!("no notification {notification_id} in the inbox") });
     };
     if row.payment_id != Some(order.payment.id) {
@@ -57,7 +57,7 @@ pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcom
     };
     let refund = match (claim.event.is_refund(), row.refund_id) {
         (false, _) => None,
-        (true, Some(id)) => refunds::get(order.conn, id).await?,
+        (true, Some(id)) => refunds::get(order.db().await?.conn, id).await?,
         (true, None) => None,
     };
     if claim.event.is_refund() && refund.is_none() {
@@ -94,20 +94,20 @@ pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcom
         return Ok(Outcome::RetryLater { reason });
     }
     let refund_now = match &refund {
-        Some(r) => refunds::get(order.conn, r.id).await?,
+        Some(r) => refunds::get(order.db().await?.conn, r.id).await?,
         None => None,
     };
     let moved =
         order.payment.version != payment_version || refund_now.as_ref().map(|r| r.version) != refund_version;
     if moved {
-        notifications::decide(order.conn, row.id, Status::Applied, None).await?;
+        notifications::decide(order.db().await?.conn, row.id, Status::Applied, None).await?;
     } else {
         let state = match &refund_now {
             Some(r) => format!("refund {} is {}", r.refund_no, r.state.as_str()),
             None => format!("payment is {}", order.payment.state.as_str()),
         };
         let reason = format!("changed nothing: confirmed, and the {state} already");
-        notifications::decide(order.conn, row.id, Status::Ignored, Some(&reason)).await?;
+        notifications::decide(order.db().await?.conn, row.id, Status::Ignored, Some(&reason)).await?;
     }
     order.deps.metrics.notification(provider, if moved { "applied" } else { "ignored" });
     Ok(outcome)
@@ -147,7 +147,7 @@ async fn flag(
 ) -> Result<Outcome, WorkError> {
     let text = format!("mismatch: {field}: {reason}");
     tracing::warn!(payment_id = %order.payment.id, notification = row.id, reason = %text, "notification flagged");
-    notifications::decide(order.conn, row.id, Status::Flagged, Some(&text)).await?;
+    notifications::decide(order.db().await?.conn, row.id, Status::Flagged, Some(&text)).await?;
     let detail = json!({
         "notification_id": row.id,
         "provider_notification_id": row.provider_notification_id,

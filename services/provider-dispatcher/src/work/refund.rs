@@ -46,7 +46,8 @@ pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome,
         // Handled already (a redelivery), or approved and sent by the decision's own work.
         return Ok(Outcome::Done);
     }
-    if let Err(refused) = balance::reserve(order.conn, &mut order.payment, work.refund.amount).await {
+    let db = order.db().await?;
+    if let Err(refused) = balance::reserve(db.conn, db.payment, work.refund.amount).await {
         let refused = match refused {
             balance::Error::Store(e) => return Err(e.into()),
             other => other.to_string(),
@@ -55,8 +56,8 @@ pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome,
         work.reason = Some(refused);
         return finish(order, work).await;
     }
-    let policy =
-        policies::get(order.conn, &order.payment.merchant_id, order.payment.amount.currency()).await?;
+    let db = order.db().await?;
+    let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
     if policy.refund_needs_approval(work.refund.amount) {
         let detail = json!({"over": policy.refund_approval_over});
         transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
@@ -90,11 +91,11 @@ pub async fn decide(
     }
     let detail = json!({"by": approver, "reason": reason});
     if approve {
-        refunds::record_decision(order.conn, &mut work.refund, Some(approver), reason).await?;
+        refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver), reason).await?;
         transition(order, &mut work, RefundEvent::Approved, detail).await?;
         submit(order, &mut work).await?;
     } else {
-        refunds::record_decision(order.conn, &mut work.refund, None, reason).await?;
+        refunds::record_decision(order.db().await?.conn, &mut work.refund, None, reason).await?;
         transition(order, &mut work, RefundEvent::ApprovalRejected, detail).await?;
         release(order, &work.refund).await?;
         work.reason = Some(format!("approval rejected by {approver}: {}", reason.unwrap_or("")));
@@ -178,7 +179,7 @@ pub async fn apply_claim(
 }
 
 async fn lock(order: &mut Order<'_>, refund_id: Uuid) -> Result<Option<Work>, WorkError> {
-    let Some(refund) = refunds::lock(order.conn, refund_id).await? else { return Ok(None) };
+    let Some(refund) = refunds::lock(order.db().await?.conn, refund_id).await? else { return Ok(None) };
     if refund.payment_id != order.payment.id {
         return Err(WorkError::Invariant(format!(
             "refund {refund_id} belongs to payment {}, not {}",
@@ -263,7 +264,7 @@ async fn apply_facts(
         return order.raise_for(Some(work.refund.id), "refund_amount_mismatch", detail).await;
     }
     if let Some(id) = &facts.provider_refund_id {
-        refunds::record_provider_refund_id(order.conn, &mut work.refund, id).await?;
+        refunds::record_provider_refund_id(order.db().await?.conn, &mut work.refund, id).await?;
     }
     let detail = json!({"code": code.unified, "provider_code": code.provider_code, "message": code.message});
     let moved = match facts.status {
@@ -271,9 +272,9 @@ async fn apply_facts(
         RefundStatus::Succeeded => {
             let moved = transition(order, work, RefundEvent::ProviderSucceeded, detail).await?;
             if moved {
-                let event = balance::settle(order.conn, &mut order.payment, work.refund.amount)
-                    .await
-                    .map_err(balance_error)?;
+                let db = order.db().await?;
+                let event =
+                    balance::settle(db.conn, db.payment, work.refund.amount).await.map_err(balance_error)?;
                 let detail = json!({"refund_id": work.refund.id, "amount": work.refund.amount});
                 order.transition(event, detail).await?;
             }
@@ -302,15 +303,8 @@ async fn transition(
     event: RefundEvent,
     detail: Value,
 ) -> Result<bool, WorkError> {
-    match refunds::transition(
-        order.conn,
-        &mut work.refund,
-        event,
-        Some(order.cause.message_id),
-        detail.clone(),
-    )
-    .await
-    {
+    let cause = Some(order.cause.message_id);
+    match refunds::transition(order.db().await?.conn, &mut work.refund, event, cause, detail.clone()).await {
         Ok(applied) => Ok(applied.moved()),
         Err(paygate::store::payments::StoreError::Refused(e)) => {
             tracing::warn!(refund_id = %work.refund.id, error = %e, "contradicting answer; needs a person");
@@ -323,7 +317,8 @@ async fn transition(
 }
 
 async fn release(order: &mut Order<'_>, refund: &Refund) -> Result<(), WorkError> {
-    balance::release(order.conn, &mut order.payment, refund.amount).await.map_err(balance_error)
+    let db = order.db().await?;
+    balance::release(db.conn, db.payment, refund.amount).await.map_err(balance_error)
 }
 
 fn balance_error(e: balance::Error) -> WorkError {
@@ -346,8 +341,10 @@ async fn follow_up(order: &mut Order<'_>, work: &Work) -> Result<(), WorkError> 
 /// Tells upstream the refund's state if the work moved it.
 async fn finish(order: &mut Order<'_>, work: Work) -> Result<Outcome, WorkError> {
     if work.refund.version != work.start_version {
-        let event = events::refund_event(&order.payment, &work.refund, work.reason);
-        events::emit(order.conn, &order.deps.topology, &event, order.cause, None).await?;
+        let (deps, cause) = (order.deps, order.cause);
+        let db = order.db().await?;
+        let event = events::refund_event(db.payment, &work.refund, work.reason);
+        events::emit(db.conn, &deps.topology, &event, cause, None).await?;
     }
     Ok(Outcome::Done)
 }

@@ -17,13 +17,14 @@ pub async fn apply(
     let event = match refund_id {
         None => events::payment_event(&order.payment, None),
         Some(id) => {
-            let Some(refund) = refunds::get(order.conn, id).await? else {
+            let Some(refund) = refunds::get(order.db().await?.conn, id).await? else {
                 return Ok(Outcome::Reject { reason: format!("no refund {id}") });
             };
             events::refund_event(&order.payment, &refund, None)
         }
     };
     let reply = reply_to.as_deref().map(|queue| ReplyTo { queue, correlation_id: correlation_id.as_deref() });
-    events::emit(order.conn, &order.deps.topology, &event, order.cause, reply).await?;
+    let (deps, cause) = (order.deps, order.cause);
+    events::emit(order.db().await?.conn, &deps.topology, &event, cause, reply).await?;
     Ok(Outcome::Done)
 }
