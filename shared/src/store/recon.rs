@@ -173,9 +173,11 @@ pub struct Action<'a> {
 /// Why an action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("discrepancy {0} does not exist")]
+    #[error("id: no discrepancy {0}")]
     NotFound(i64),
-    #[error("discrepancy {id} is already {state} (by {by} at {at}); a settled discrepancy is not changed")]
+    #[error(
+        "id: discrepancy {id} is already {state} (by {by} at {at}); a settled discrepancy is not changed"
+    )]
     AlreadySettled { id: i64, state: String, by: String, at: DateTime<Utc> },
     #[error("{field}: {rule}")]
     Invalid { field: &'static str, rule: String },
