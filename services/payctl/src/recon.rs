@@ -109,7 +109,7 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
                     b.state.clone(),
                     b.lines_loaded.to_string(),
                     count(&b.counts["discrepancies"]),
-                    count(&b.counts["by_state"]["open"]),
+                    b.open.to_string(),
                     count(&b.counts["waiting"]),
                     b.runs.to_string(),
                     or_dash(b.finished_at.map(at)),
