@@ -215,9 +215,13 @@ impl Bar {
     fn new(json: bool) -> Self {
         let bar = if json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}: {human_pos} lines ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            // `per_sec:0`: whole lines a second (indicatif's default shows four decimals).
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {msg}: {human_pos} lines ({per_sec:0})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        bar.set_message("starting");
         bar.enable_steady_tick(Duration::from_millis(120));
         Self(bar)
     }
