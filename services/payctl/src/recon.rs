@@ -109,7 +109,7 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
                     b.state.clone(),
                     b.lines_loaded.to_string(),
                     count(&b.counts["discrepancies"]),
-                    count(&b.counts["by_state"]["open"]),
+                    b.open.to_string(),
                     count(&b.counts["waiting"]),
                     b.runs.to_string(),
                     or_dash(b.finished_at.map(at)),
@@ -215,9 +215,13 @@ impl Bar {
     fn new(json: bool) -> Self {
         let bar = if json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}: {human_pos} lines ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            // `per_sec:0`: whole lines a second (indicatif's default shows four decimals).
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {msg}: {human_pos} lines ({per_sec:0})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        bar.set_message("starting");
         bar.enable_steady_tick(Duration::from_millis(120));
         Self(bar)
     }

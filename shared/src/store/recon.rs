@@ -31,6 +31,9 @@ pub struct Batch {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// Its discrepancies still open now, counted when the batch is read (`counts` is the last
+    /// run's snapshot, which a person's resolution does not change).
+    pub open: i64,
 }
 
 /// One difference between the provider's books and ours.
@@ -73,7 +76,9 @@ pub struct Resolution {
 }
 
 const BATCH: &str = "id, provider, day, kind, state, window_days, lines_loaded, download_complete, counts, \
-                     totals, runs, started_at, finished_at, error";
+                     totals, runs, started_at, finished_at, error, \
+                     (SELECT count(*) FROM recon_discrepancies d \
+                      WHERE d.batch_id = recon_batches.id AND d.state = 'open') AS open";
 const DISCREPANCY: &str = "id, batch_id, kind, subject, payment_id, refund_id, trade_no, provider_txn_id, ours, \
                            theirs, detail, provable, proof_requested_at, state, proof, resolution, resolved_by, \
                            resolved_at, created_at";
@@ -173,9 +178,11 @@ pub struct Action<'a> {
 /// Why an action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("discrepancy {0} does not exist")]
+    #[error("id: no discrepancy {0}")]
     NotFound(i64),
-    #[error("discrepancy {id} is already {state} (by {by} at {at}); a settled discrepancy is not changed")]
+    #[error(
+        "id: discrepancy {id} is already {state} (by {by} at {at}); a settled discrepancy is not changed"
+    )]
     AlreadySettled { id: i64, state: String, by: String, at: DateTime<Utc> },
     #[error("{field}: {rule}")]
     Invalid { field: &'static str, rule: String },

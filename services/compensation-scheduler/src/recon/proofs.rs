@@ -121,7 +121,7 @@ pub async fn requery(
     let mut tx = pool.begin().await?;
     let d = recon::discrepancy(&mut tx, id).await?.ok_or(recon::ResolveError::NotFound(id))?;
     let Some(payment_id) = d.payment_id else {
-        anyhow::bail!("discrepancy {id}: no order of ours to query (payment_id is empty)");
+        anyhow::bail!("action: requery asks the provider about an order of ours; discrepancy {id} has none");
     };
     let row = recon::resolve(
         &mut tx,
