@@ -6,7 +6,7 @@
 //! re-emits after a duplicate command, answers to queries.
 
 use paygate::broker::envelope::Envelope;
-use paygate::broker::outbox::{self, OutboxError};
+use paygate::broker::outbox::{self, OutboxError, Prepared};
 use paygate::broker::topology::Topology;
 use paygate::messages::events::{CustomerAction, OrderEvent, RefundSummary, event_id};
 use paygate::state_machine::PaymentState;
@@ -81,8 +81,19 @@ pub async fn emit<P>(
     cause: &Envelope<P>,
     reply: Option<ReplyTo<'_>>,
 ) -> Result<(), OutboxError> {
+    Ok(outbox::enqueue_prepared(conn, &messages(topology, event, cause, reply)?).await?)
+}
+
+/// The messages [`emit`] puts in the outbox, prepared, for a caller that inserts them in the same
+/// statement as the change they tell of.
+pub fn messages<P>(
+    topology: &Topology,
+    event: &OrderEvent,
+    cause: &Envelope<P>,
+    reply: Option<ReplyTo<'_>>,
+) -> Result<Vec<Prepared>, OutboxError> {
     let envelope = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
-    outbox::enqueue(&mut *conn, &topology.events_exchange(), &event.routing_key(), &envelope).await?;
+    let mut messages = vec![outbox::prepare(&topology.events_exchange(), &event.routing_key(), &envelope)?];
     let reply = reply.or_else(|| {
         cause
             .reply_to
@@ -95,9 +106,9 @@ pub async fn emit<P>(
         if let Some(id) = reply.correlation_id {
             copy = copy.with_correlation_id(id);
         }
-        outbox::enqueue(conn, "", reply.queue, &copy).await?;
+        messages.push(outbox::prepare("", reply.queue, &copy)?);
     }
-    Ok(())
+    Ok(messages)
 }
 
 #[cfg(test)]

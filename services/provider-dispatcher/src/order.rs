@@ -335,15 +335,17 @@ impl<'a> Order<'a> {
     }
 
     /// Tells upstream the payment's state if the work moved it (one event per message handled,
-    /// with an id stable per version).
+    /// with an id stable per version): the event goes in the outbox in the same statement that
+    /// writes the steps taken.
     pub async fn finish(mut self) -> Result<(), WorkError> {
-        let (deps, cause, start_version, reason) =
-            (self.deps, self.cause, self.start_version, self.reason.take());
-        let db = self.db().await?;
-        if db.payment.version != start_version {
-            let event = events::payment_event(db.payment, reason);
-            events::emit(db.conn, &deps.topology, &event, cause, None).await?;
+        if self.payment.version == self.start_version {
+            self.db().await?;
+            return Ok(());
         }
+        let event = events::payment_event(&self.payment, self.reason.take());
+        let messages = events::messages(&self.deps.topology, &event, self.cause, None)?;
+        payments::record_announcing(self.conn, &self.payment, &self.unwritten, &messages).await?;
+        self.unwritten.clear();
         Ok(())
     }
 }

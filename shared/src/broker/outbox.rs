@@ -48,28 +48,76 @@ pub enum OutboxError {
     Db(#[from] sqlx::Error),
 }
 
-/// Adds a message to the outbox in the caller's transaction (pass `&mut *tx`). The envelope is
-/// checked for what would make it unpublishable (an empty order key, an over-long type), so a
-/// bad message fails here, in the transaction that made it, not later in the relay.
+/// A message checked and encoded for the outbox, not yet inserted: [`enqueue_prepared`] inserts
+/// it, or a store function inserts it in the same statement as the change that emits it (one
+/// round trip for both; see `store::payments::record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    pub message_id: uuid::Uuid,
+    pub exchange: String,
+    pub routing_key: String,
+    pub envelope: serde_json::Value,
+}
+
+/// Checks `envelope` for what would make it unpublishable (an empty order key, an over-long
+/// type, an over-long exchange or routing key), so that a bad message fails in the transaction
+/// that made it, not later in the relay; and encodes it.
+pub fn prepare<P: Serialize>(
+    exchange: &str,
+    routing_key: &str,
+    envelope: &Envelope<P>,
+) -> Result<Prepared, OutboxError> {
+    envelope.amqp_properties()?;
+    ShortString::try_new(exchange)
+        .map_err(|_| OutboxError::InvalidName { what: "exchange", name: exchange.into() })?;
+    ShortString::try_new(routing_key)
+        .map_err(|_| OutboxError::InvalidName { what: "routing key", name: routing_key.into() })?;
+    Ok(Prepared {
+        message_id: envelope.message_id,
+        exchange: exchange.to_owned(),
+        routing_key: routing_key.to_owned(),
+        envelope: serde_json::to_value(envelope).map_err(EnvelopeError::Encode)?,
+    })
+}
+
+/// The outbox's columns of `messages`, as arrays: what a statement inserting them binds, in this
+/// order, for `UNNEST($n::uuid[], $n+1::text[], $n+2::text[], $n+3::jsonb[])`.
+pub type Columns = (Vec<uuid::Uuid>, Vec<String>, Vec<String>, Vec<serde_json::Value>);
+
+/// See [`Columns`].
+pub fn columns(messages: &[Prepared]) -> Columns {
+    let mut c: Columns = Default::default();
+    for m in messages {
+        c.0.push(m.message_id);
+        c.1.push(m.exchange.clone());
+        c.2.push(m.routing_key.clone());
+        c.3.push(m.envelope.clone());
+    }
+    c
+}
+
+/// The part of a statement that inserts messages bound as [`Columns`] from parameter `$first`
+/// on, as a CTE named `queued`, when the CTE `guard` returned a row (the change they tell of
+/// happened).
+pub fn queued_cte(guard: &str, first: usize) -> String {
+    let (a, b, c, d) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "queued AS (
+            INSERT INTO outbox (message_id, exchange, routing_key, envelope)
+            SELECT * FROM UNNEST(${a}::uuid[], ${b}::text[], ${c}::text[], ${d}::jsonb[])
+             WHERE EXISTS (SELECT 1 FROM {guard}))"
+    )
+}
+
+/// Adds a message to the outbox in the caller's transaction (pass `&mut *tx`), checked as
+/// [`prepare`] checks it.
 pub async fn enqueue<P: Serialize>(
     conn: &mut PgConnection,
     exchange: &str,
     routing_key: &str,
     envelope: &Envelope<P>,
 ) -> Result<(), OutboxError> {
-    envelope.amqp_properties()?;
-    ShortString::try_new(exchange)
-        .map_err(|_| OutboxError::InvalidName { what: "exchange", name: exchange.into() })?;
-    ShortString::try_new(routing_key)
-        .map_err(|_| OutboxError::InvalidName { what: "routing key", name: routing_key.into() })?;
-    sqlx::query("INSERT INTO outbox (message_id, exchange, routing_key, envelope) VALUES ($1, $2, $3, $4)")
-        .bind(envelope.message_id)
-        .bind(exchange)
-        .bind(routing_key)
-        .bind(sqlx::types::Json(envelope))
-        .execute(conn)
-        .await?;
-    Ok(())
+    Ok(enqueue_prepared(conn, &[prepare(exchange, routing_key, envelope)?]).await?)
 }
 
 /// One message for [`enqueue_all`]: the exchange, the routing key and the envelope.
@@ -77,29 +125,24 @@ pub type Outgoing<'a, P> = (&'a str, &'a str, &'a Envelope<P>);
 
 /// [`enqueue`] for many messages in one statement (one round trip), in the caller's
 /// transaction: what a batch job (the compensation scheduler's scans) uses. Every envelope is
-/// checked as [`enqueue`] checks it before anything is inserted.
+/// checked before anything is inserted.
 pub async fn enqueue_all<P: Serialize>(
     conn: &mut PgConnection,
     messages: &[Outgoing<'_, P>],
 ) -> Result<(), OutboxError> {
+    let prepared = messages
+        .iter()
+        .map(|(exchange, routing_key, envelope)| prepare(exchange, routing_key, envelope))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(enqueue_prepared(conn, &prepared).await?)
+}
+
+/// Inserts prepared messages in one statement, in the caller's transaction.
+pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
     if messages.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(messages.len());
-    let mut exchanges = Vec::with_capacity(messages.len());
-    let mut keys = Vec::with_capacity(messages.len());
-    let mut bodies = Vec::with_capacity(messages.len());
-    for (exchange, routing_key, envelope) in messages {
-        envelope.amqp_properties()?;
-        ShortString::try_new(*exchange)
-            .map_err(|_| OutboxError::InvalidName { what: "exchange", name: (*exchange).into() })?;
-        ShortString::try_new(*routing_key)
-            .map_err(|_| OutboxError::InvalidName { what: "routing key", name: (*routing_key).into() })?;
-        ids.push(envelope.message_id);
-        exchanges.push(*exchange);
-        keys.push(*routing_key);
-        bodies.push(serde_json::to_value(envelope).map_err(EnvelopeError::Encode)?);
-    }
+    let (ids, exchanges, keys, bodies) = columns(messages);
     sqlx::query(
         "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",

@@ -2,6 +2,7 @@
 //! updates and deletes; a duplicate `(entity, version)` is refused too, so no transition can be
 //! recorded twice.
 
+use crate::broker::outbox;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -32,15 +33,17 @@ pub(crate) enum Versioned<'a> {
 
 /// The write every transition makes: the row of `table` with `id` moves from version
 /// `records[0].version - 1` to the last record's state and version, and the history rows are
-/// appended, all in one statement (a data-modifying CTE: one round trip, however many steps a
-/// piece of work took). Returns false, having written nothing, when the version guard fails (the
-/// row changed concurrently). The state machine has been asked for every step before this is
-/// called, and the records are consecutive steps of the same entity.
+/// appended, with the `messages` that tell of the change put in the outbox, all in one statement
+/// (a data-modifying CTE: one round trip, however many steps a piece of work took). Returns
+/// false, having written nothing, when the version guard fails (the row changed concurrently).
+/// The state machine has been asked for every step before this is called, and the records are
+/// consecutive steps of the same entity.
 pub(crate) async fn record_transitions(
     conn: &mut PgConnection,
     table: Versioned<'_>,
     id: Uuid,
     records: &[TransitionRecord<'_>],
+    messages: &[outbox::Prepared],
 ) -> Result<bool, sqlx::Error> {
     let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(true) };
     // `$1`…`$8` are the history rows' columns; `$9`… guard and set the row.
@@ -62,7 +65,12 @@ pub(crate) async fn record_transitions(
         }
         Versioned::Refunds => "UPDATE refunds SET state = $11, version = $12 WHERE id = $9 AND version = $10",
     };
-    let sql = format!("WITH moved AS ({moved} RETURNING 1) {HISTORY}");
+    let queued = match (messages.is_empty(), table) {
+        (true, _) => String::new(),
+        (false, Versioned::Payments { .. }) => format!(", {}", outbox::queued_cte("moved", 15)),
+        (false, Versioned::Refunds) => format!(", {}", outbox::queued_cte("moved", 13)),
+    };
+    let sql = format!("WITH moved AS ({moved} RETURNING 1){queued} {HISTORY}");
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(records.iter().map(|r| r.payment_id).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.refund_id).collect::<Vec<_>>())
@@ -79,6 +87,10 @@ pub(crate) async fn record_transitions(
     if let Versioned::Payments { provider_txn_id, customer_action } = table {
         query = query.bind(provider_txn_id).bind(customer_action);
     }
+    if !messages.is_empty() {
+        let (ids, exchanges, keys, bodies) = outbox::columns(messages);
+        query = query.bind(ids).bind(exchanges).bind(keys).bind(bodies);
+    }
     let inserted = query.execute(&mut *conn).await?;
     Ok(inserted.rows_affected() == records.len() as u64)
 }
@@ -86,15 +98,18 @@ pub(crate) async fn record_transitions(
 /// `insert` (an `INSERT … RETURNING` of a new payment or refund, in state `state`, returning
 /// the columns `payment_column` and `refund_column` name) made to also append the entity's first
 /// history row (event `created`, version 0, caused by the message in parameter `$cause_param`),
-/// in the same statement. It returns what `insert` returns; nothing is recorded when `insert`
-/// inserts nothing (`ON CONFLICT DO NOTHING`).
+/// and, with `messages_from`, the messages bound as `outbox::Columns` from that parameter on, in
+/// the same statement. It returns what `insert` returns; nothing is recorded or queued when
+/// `insert` inserts nothing (`ON CONFLICT DO NOTHING`).
 pub(crate) fn with_first_row(
     insert: &str,
     payment_column: &str,
     refund_column: &str,
     state: &str,
     cause_param: usize,
+    messages_from: Option<usize>,
 ) -> String {
+    let queued = messages_from.map(|n| format!(", {}", outbox::queued_cte("created", n))).unwrap_or_default();
     format!(
         "WITH created AS ({insert}),
               recorded AS (
@@ -103,7 +118,7 @@ pub(crate) fn with_first_row(
                 SELECT {payment_column}, {refund_column},
                        CASE WHEN {refund_column} IS NULL THEN 'payment' ELSE 'refund' END,
                        NULL, '{state}', 'created', 0, ${cause_param}::uuid, '{{}}'::jsonb
-                  FROM created)
+                  FROM created){queued}
          SELECT * FROM created"
     )
 }

@@ -2,6 +2,7 @@
 //! under its row lock, and moving it through the state machine.
 
 use super::history::{self, TransitionRecord, Versioned};
+use crate::broker::outbox;
 use crate::domain::{Currency, Money, ValidationError};
 use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
 use chrono::{DateTime, Utc};
@@ -159,6 +160,17 @@ pub async fn create(
     new: &NewPayment,
     cause: Option<Uuid>,
 ) -> Result<Created, StoreError> {
+    create_announcing(conn, new, cause, &[]).await
+}
+
+/// [`create`], also putting `messages` in the outbox in the same statement if (and only if) the
+/// payment is new: how ingest creates a payment and routes its dispatch in one round trip.
+pub async fn create_announcing(
+    conn: &mut PgConnection,
+    new: &NewPayment,
+    cause: Option<Uuid>,
+    messages: &[outbox::Prepared],
+) -> Result<Created, StoreError> {
     let sql = format!(
         "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
                                currency, state, subject, return_url, expires_at, metadata, request_fingerprint)
@@ -167,8 +179,9 @@ pub async fn create(
          RETURNING {COLUMNS}"
     );
     // The payment and its first history row, in one statement.
-    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 14);
-    let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let messages_from = (!messages.is_empty()).then_some(15);
+    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 14, messages_from);
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(&new.merchant_id)
         .bind(&new.merchant_order_no)
@@ -182,9 +195,12 @@ pub async fn create(
         .bind(new.expires_at)
         .bind(&new.metadata)
         .bind(&new.request_fingerprint)
-        .bind(cause)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .bind(cause);
+    if !messages.is_empty() {
+        let (ids, exchanges, keys, bodies) = outbox::columns(messages);
+        query = query.bind(ids).bind(exchanges).bind(keys).bind(bodies);
+    }
+    let inserted: Option<Row> = query.fetch_optional(&mut *conn).await?;
     match inserted {
         Some(row) => Ok(Created::New(Payment::try_from(row)?)),
         None => {
@@ -323,13 +339,27 @@ pub fn advance(
 /// stored version is still the one before the first step. A failed guard (the row changed
 /// although the caller holds its lock) is [`StoreError::Concurrent`], and nothing is written.
 pub async fn record(conn: &mut PgConnection, payment: &Payment, steps: &[Step]) -> Result<(), StoreError> {
-    let Some(first) = steps.first() else { return Ok(()) };
+    record_announcing(conn, payment, steps, &[]).await
+}
+
+/// [`record`], also putting `messages` (the events telling of the change) in the outbox in the
+/// same statement, if the steps are written.
+pub async fn record_announcing(
+    conn: &mut PgConnection,
+    payment: &Payment,
+    steps: &[Step],
+    messages: &[outbox::Prepared],
+) -> Result<(), StoreError> {
+    let Some(first) = steps.first() else {
+        // No step to write: the messages go in on their own.
+        return Ok(outbox::enqueue_prepared(conn, messages).await?);
+    };
     debug_assert_eq!(steps.last().map(|s| s.version), Some(payment.version));
     let table = Versioned::Payments {
         provider_txn_id: payment.provider_txn_id.as_deref(),
         customer_action: payment.customer_action.as_ref(),
     };
-    if !history::record_transitions(conn, table, payment.id, steps).await? {
+    if !history::record_transitions(conn, table, payment.id, steps, messages).await? {
         return Err(StoreError::Concurrent { id: payment.id, expected: first.version - 1 });
     }
     Ok(())

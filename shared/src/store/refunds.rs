@@ -140,7 +140,7 @@ pub async fn create(
          RETURNING {COLUMNS}"
     );
     // The refund and its first history row, in one statement.
-    let sql = history::with_first_row(&sql, "payment_id", "id", RefundState::Requested.as_str(), 10);
+    let sql = history::with_first_row(&sql, "payment_id", "id", RefundState::Requested.as_str(), 10, None);
     let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(new.payment_id)
@@ -245,7 +245,7 @@ pub async fn transition(
         cause_message_id: cause,
         detail,
     };
-    if !history::record_transitions(conn, Versioned::Refunds, refund.id, std::slice::from_ref(&record))
+    if !history::record_transitions(conn, Versioned::Refunds, refund.id, std::slice::from_ref(&record), &[])
         .await?
     {
         return Err(StoreError::Concurrent { id: refund.id, expected: refund.version });

@@ -127,10 +127,17 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// Puts `work` in the outbox for the orders exchange, keyed on its payment id so that it lands
 /// on the order's shard. It carries the command's correlation id and `reply_to`.
 pub async fn route(conn: &mut PgConnection, ctx: &Context<'_>, work: &OrderWork) -> Result<(), HandlerError> {
+    let message = routed(ctx, work)?;
+    outbox::enqueue_prepared(conn, &[message]).await.map_err(HandlerError::from)
+}
+
+/// The message [`route`] puts in the outbox, prepared, for a store function that inserts it in the
+/// same statement as the change it follows from.
+pub fn routed(ctx: &Context<'_>, work: &OrderWork) -> Result<outbox::Prepared, HandlerError> {
     let order_key = work.payment_id().to_string();
     let mut envelope = Envelope::new(work.message_type(), order_key.clone(), work).caused_by(ctx.cause);
     envelope.reply_to = ctx.cause.reply_to.clone();
-    outbox::enqueue(conn, &ctx.topology.orders_exchange(), &order_key, &envelope).await.map_err(outbox_error)
+    outbox::prepare(&ctx.topology.orders_exchange(), &order_key, &envelope).map_err(outbox_error)
 }
 
 /// A store error as the consumer sees it: the database may work next time; anything else will

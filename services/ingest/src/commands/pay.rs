@@ -7,7 +7,7 @@
 //! `order.report`, so upstream gets the current state; the order number with other parameters →
 //! rejected, naming `merchant_order_no`.
 
-use super::{Context, Rejection, Verdict, fingerprint, route, store_error};
+use super::{Context, Rejection, Verdict, fingerprint, route, routed, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::PayCommand;
@@ -42,11 +42,12 @@ pub async fn apply(
         metadata: Value::Object(cmd.metadata.clone()),
         request_fingerprint: fingerprint(cmd),
     };
-    match payments::create(conn, &new, Some(ctx.cause.message_id)).await.map_err(store_error)? {
-        Created::New(payment) => {
-            route(conn, ctx, &OrderWork::DispatchPay { payment_id: payment.id }).await?;
-            Ok(Verdict::Accepted)
-        }
+    // The payment, its first history row and its dispatch, in one statement (the dispatch is
+    // queued only if the payment is new).
+    let dispatch = [routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?];
+    let created = payments::create_announcing(conn, &new, Some(ctx.cause.message_id), &dispatch);
+    match created.await.map_err(store_error)? {
+        Created::New(_) => Ok(Verdict::Accepted),
         Created::Existing(payment) if payment.request_fingerprint == new.request_fingerprint => {
             let report = OrderWork::Report {
                 payment_id: payment.id,
