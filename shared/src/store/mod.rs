@@ -2,8 +2,10 @@
 //!
 //! A state change is never an `UPDATE … SET state` written by hand: it goes through
 //! [`payments::transition`] (and [`refunds::transition`]), which asks the state machine, updates
-//! the row under a version guard, and appends the history row, in the caller's transaction. So
-//! every change passes the transition table and every change is recorded.
+//! the row under a version guard, and appends the history row, in the caller's transaction and in
+//! one statement. A caller that takes several steps in one piece of work asks the machine for
+//! each ([`payments::advance`]) and writes them together ([`payments::record`]). So every change
+//! passes the transition table and every change is recorded.
 //!
 //! [`exchanges`] keeps the raw provider exchange log beside them, [`notifications`] the inbox
 //! of raw inbound provider notifications, and [`recon`] reconciliation's batches, discrepancies
