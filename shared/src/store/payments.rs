@@ -265,22 +265,8 @@ pub async fn transition(
     cause: Option<Uuid>,
     detail: Value,
 ) -> Result<Applied, StoreError> {
-    transition_recording(conn, payment, event, cause, detail, None, None).await
-}
-
-/// [`transition`], also recording in the same statement the provider's transaction id and the
-/// customer's action, as [`record_provider_facts`] would (only filling in an unknown id).
-pub async fn transition_recording(
-    conn: &mut PgConnection,
-    payment: &mut Payment,
-    event: PaymentEvent,
-    cause: Option<Uuid>,
-    detail: Value,
-    provider_txn_id: Option<&str>,
-    customer_action: Option<&Value>,
-) -> Result<Applied, StoreError> {
     let mut moved = payment.clone();
-    let step = match advance(&mut moved, event, cause, detail, provider_txn_id, customer_action) {
+    let step = match advance(&mut moved, event, cause, detail, None, None) {
         Ok(Some(step)) => step,
         Ok(None) => return Ok(Applied::AlreadyApplied),
         Err(e) => return Err(StoreError::Refused(e)),
