@@ -49,8 +49,58 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
 
+    /// How long published outbox rows are kept as the record of what was sent (a whole number
+    /// with a unit of s, m, h or d; from 1m to 3650d).
+    #[arg(long, env = "OUTBOX_RETENTION", value_name = "OUTBOX_RETENTION", default_value = "7d",
+          value_parser = parse_outbox_retention)]
+    pub outbox_retention: Duration,
+
+    /// How long the inbox remembers a processed message id (at least 1d: a message may come again
+    /// until then; at most 3650d).
+    #[arg(long, env = "INBOX_RETENTION", value_name = "INBOX_RETENTION", default_value = "7d",
+          value_parser = parse_inbox_retention)]
+    pub inbox_retention: Duration,
+
+    /// How often old rows are pruned (from 1s to 1d).
+    #[arg(long, env = "RETENTION_INTERVAL", value_name = "RETENTION_INTERVAL", default_value = "1h",
+          value_parser = parse_retention_interval)]
+    pub retention_interval: Duration,
+
     #[command(flatten)]
     pub recon: crate::recon::args::ReconArgs,
+}
+
+impl Config {
+    /// The retention settings together.
+    pub fn retention(&self) -> crate::retention::Retention {
+        crate::retention::Retention {
+            outbox: self.outbox_retention,
+            inbox: self.inbox_retention,
+            interval: self.retention_interval,
+        }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A wait with a unit (`crate::schedule::parse_wait`) from `min` to `max`, or an error that
+/// names the form and the range.
+fn parse_span(s: &str, min: Duration, max: Duration, range: &str) -> Result<Duration, String> {
+    crate::schedule::parse_wait(s.trim()).filter(|d| (min..=max).contains(d)).ok_or_else(|| {
+        format!("expected a whole number with a unit of ms, s, m, h or d, {range}, such as 7d (got {s:?})")
+    })
+}
+
+fn parse_outbox_retention(s: &str) -> Result<Duration, String> {
+    parse_span(s, Duration::from_secs(60), DAY * 3650, "from 1m to 3650d")
+}
+
+fn parse_inbox_retention(s: &str) -> Result<Duration, String> {
+    parse_span(s, crate::retention::MIN_INBOX_RETENTION, DAY * 3650, "from 1d to 3650d")
+}
+
+fn parse_retention_interval(s: &str) -> Result<Duration, String> {
+    parse_span(s, Duration::from_secs(1), DAY, "from 1s to 1d")
 }
 
 fn parse_poll(s: &str) -> Result<Duration, String> {

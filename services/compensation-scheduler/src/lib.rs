@@ -5,7 +5,8 @@
 //! - [`scan`]: the stuck and expiry scans (claim with SKIP LOCKED, enqueue, reschedule: one
 //!   transaction per batch);
 //! - [`schedule`]: the per-provider stuck schedule (`STUCK_SCHEDULE`);
-//! - [`runner`]: the poll loop; [`metrics`]: what it reports.
+//! - [`runner`]: the poll loop; [`metrics`]: what it reports;
+//! - [`retention`]: pruning published outbox rows and old inbox rows.
 //!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
@@ -13,6 +14,7 @@
 pub mod configuration;
 pub mod metrics;
 pub mod recon;
+pub mod retention;
 pub mod runner;
 pub mod scan;
 pub mod schedule;

@@ -4,7 +4,9 @@
 //! - `paygate_scheduler_deferred_total`: due rows moved to their provider's threshold, nothing sent;
 //! - `paygate_scheduler_scan_errors_total`: polls that failed (nothing of the failed batch committed);
 //! - `paygate_scheduler_oldest_open_payment_age_seconds`: the age of the oldest payment that is not
-//!   final (ARCHITECTURE.md decision 13), 0 when there is none.
+//!   final (ARCHITECTURE.md decision 13), 0 when there is none;
+//! - `paygate_retention_pruned_total{table}`: rows pruned past their retention (`outbox`,
+//!   `processed_messages`; see `retention`).
 //!
 //! The broker's metrics (the outbox relay's) are [`BrokerMetrics`](paygate::broker::BrokerMetrics)'.
 
@@ -29,6 +31,12 @@ pub struct SchedulerMetrics {
     pub deferred: Counter,
     pub scan_errors: Counter,
     pub oldest_open_payment_age: Gauge<f64, AtomicU64>,
+    pub pruned: Family<TableLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub table: &'static str,
 }
 
 impl SchedulerMetrics {
@@ -51,7 +59,14 @@ impl SchedulerMetrics {
             "Age of the oldest payment that is not final (created, pending, action_required, unknown)",
             m.oldest_open_payment_age.clone(),
         );
+        registry.register("retention_pruned", "Rows pruned past their retention, by table", m.pruned.clone());
         m
+    }
+
+    /// Counts what one pruning run deleted.
+    pub fn pruned(&self, p: &crate::retention::Pruned) {
+        self.pruned.get_or_create(&TableLabels { table: "outbox" }).inc_by(p.outbox);
+        self.pruned.get_or_create(&TableLabels { table: "processed_messages" }).inc_by(p.inbox);
     }
 
     /// Counts what one poll did.

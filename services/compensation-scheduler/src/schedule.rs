@@ -94,18 +94,23 @@ fn tiers_of(s: &str) -> Result<Vec<Duration>, String> {
 }
 
 fn wait_of(item: &str) -> Result<Duration, String> {
+    parse_wait(item).ok_or_else(|| format!("{FORM} (got tier {item:?})"))
+}
+
+/// A positive whole number with a unit of ms, s, m, h or d (`90s`, `7d`), as the schedule's tiers
+/// and the retention settings are written; `None` for anything else.
+pub fn parse_wait(item: &str) -> Option<Duration> {
     let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
     let (number, unit) = item.split_at(split);
-    let n: u64 =
-        number.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("{FORM} (got tier {item:?})"))?;
+    let n: u64 = number.parse().ok().filter(|&n| n > 0)?;
     let secs = |factor: u64| Duration::from_secs(n.saturating_mul(factor));
     match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(secs(1)),
-        "m" => Ok(secs(60)),
-        "h" => Ok(secs(3600)),
-        "d" => Ok(secs(86_400)),
-        _ => Err(format!("{FORM} (got tier {item:?})")),
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(secs(1)),
+        "m" => Some(secs(60)),
+        "h" => Some(secs(3600)),
+        "d" => Some(secs(86_400)),
+        _ => None,
     }
 }
 

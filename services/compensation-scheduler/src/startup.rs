@@ -2,8 +2,8 @@
 //! [`Application::build`], so that tests start the real service on a random port against a
 //! fresh database and vhost, exactly as `main` does.
 //!
-//! It runs the stuck and expiry scans ([`Scheduler`]) and an outbox relay for the work they
-//! enqueue. Any number of instances may run against one database (the scans claim rows with
+//! It runs the stuck and expiry scans ([`Scheduler`]), an outbox relay for the work they
+//! enqueue, reconciliation, and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
 //! SKIP LOCKED).
 
 use crate::configuration::Config;
@@ -68,8 +68,14 @@ impl Service for Application {
             Arc::new(self.config.stuck_schedule.clone()),
             self.config.batch_size,
         );
+        let retention = self.config.retention();
+        let (pool, pruning_metrics, stop) = (core.db.clone(), metrics.clone(), shutdown.clone());
         let scheduler = Scheduler::new(scanner, metrics, self.config.poll_interval).waking(relay.waker());
         let mut workers = Workers::new();
+        workers.spawn(async move {
+            retention.run(&pool, &pruning_metrics, &stop).await;
+            Ok(())
+        });
         let reconciler = self.reconciler;
         let stop = shutdown.clone();
         workers.spawn(async move {
