@@ -9,6 +9,8 @@
 //! - [`work`]: one file per kind of work (pay, query, close, refund, report);
 //! - [`events`], [`followup`]: what the work emits: events for upstream, queries for later;
 //! - [`exchange_log`]: the raw provider exchanges, committed on their own;
+//! - [`shard_leases`]: which instance consumes which shard (a fair share each, taken over when an
+//!   instance dies);
 //! - [`metrics`]: provider calls, their latency, and orders raised for a person;
 //! - [`fault_points`]: named crash points for the fault tests.
 //!
@@ -23,5 +25,6 @@ pub mod fault_points;
 pub mod followup;
 pub mod metrics;
 pub mod order;
+pub mod shard_leases;
 pub mod startup;
 pub mod work;

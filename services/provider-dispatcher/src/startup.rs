@@ -11,6 +11,7 @@ use crate::configuration::{Config, MockpayConfig};
 use crate::dispatcher::{Deps, Dispatcher};
 use crate::exchange_log::ExchangeLog;
 use crate::metrics::DispatcherMetrics;
+use crate::shard_leases::ShardLeases;
 use paygate::broker::connection::Supervisor;
 use paygate::broker::consumer::{Consumer, ConsumerConfig};
 use paygate::broker::metrics::BrokerMetrics;
@@ -20,6 +21,7 @@ use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig as AdapterConfig
 use paygate::runtime::entrypoint::Service;
 use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +100,9 @@ impl Service for Application {
         let amqp_url = core.common.amqp_url.clone();
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), metrics.clone());
         let mut workers = Workers::new();
+        // One consumer per shard, built now (so that a bad setting fails the start), run while
+        // this instance holds the shard's lease (`shard_leases`).
+        let mut consumers = BTreeMap::new();
         for shard in 0..core.topology.config().order_shards {
             let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
                 .with_concurrency(usize::from(self.config.shard_concurrency))
@@ -111,14 +116,25 @@ impl Service for Application {
                 dispatcher.clone(),
                 metrics.clone(),
             )?;
-            let supervisor = Supervisor::new(amqp_url.clone(), format!("{}/shard-{shard}", Self::NAME))
-                .declaring(core.topology.clone());
-            let stop = shutdown.clone();
-            workers.spawn(async move {
-                consumer.run(&supervisor, &stop).await;
-                Ok(())
-            });
+            consumers.insert(shard, consumer);
         }
+        let (topology, url) = (core.topology.clone(), amqp_url.clone());
+        let start = move |shard: u16, stop: CancellationToken| {
+            let consumer = consumers.get(&shard).cloned();
+            let supervisor = Supervisor::new(url.clone(), format!("{}/shard-{shard}", Self::NAME))
+                .declaring(topology.clone());
+            async move {
+                if let Some(consumer) = consumer {
+                    consumer.run(&supervisor, &stop).await;
+                }
+            }
+        };
+        let leases = ShardLeases::new(core.db.clone(), core.topology.config().order_shards, start);
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            leases.run(&stop).await;
+            Ok(())
+        });
         let supervisor =
             Supervisor::new(amqp_url, format!("{}/outbox", Self::NAME)).declaring(core.topology.clone());
         let stop = shutdown.clone();

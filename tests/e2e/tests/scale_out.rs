@@ -2,9 +2,10 @@
 //! with interleaved pay, close and query commands, and the dispatcher doing the work killed with
 //! SIGKILL once about a third of the orders are final.
 //!
-//! Single active consumer on every shard queue means the surviving instance takes over the dead
-//! one's shards; the test measures and prints how long after the kill the survivor handled its
-//! first message from them. At the end every order must be in its right final state (none
+//! The instances share the shards (each consumes the ones it holds a lease on, a fair share:
+//! `provider-dispatcher`'s `shard_leases`), so both handle work before the kill; the surviving
+//! instance takes the dead one's shards over once their leases expire, and the test measures and
+//! prints how long after the kill the survivor handled its first message from them. At the end every order must be in its right final state (none
 //! lost), mockpay must never have charged an order more than once, and the history must hold no
 //! transition twice (per entity, versions 0..n without a gap or a repeat) and read, per order,
 //! like one of the clean runs its kind allows.
@@ -118,7 +119,7 @@ async fn two_dispatchers_a_thousand_orders_one_killed_mid_run() {
     println!(
         "scale-out: {ORDERS} orders ({published} commands) final in {elapsed:.1?}; dispatcher {} killed \
          with {} orders final, handling {:?}; the survivor handled its first message from those \
-         shards {takeover:.0?} after the kill",
+         shards {takeover:.1?} after the kill",
         kill.victim, kill.final_orders_at_kill, kill.shards
     );
 
@@ -231,12 +232,25 @@ async fn drive(system: &System) -> Kill {
     }
 }
 
-/// SIGKILLs the dispatcher that has handled the most messages (single active consumer puts a
-/// shard on one instance at a time; the first to subscribe usually holds them all).
+/// SIGKILLs the dispatcher that has handled the most messages, once both have handled some (they
+/// share the shards).
 async fn kill_busiest(system: &System, final_orders: usize) -> Kill {
     let handled: Vec<Vec<Handled>> = (0..2).map(|i| handled(system, i)).collect();
+    assert!(
+        handled.iter().all(|h| !h.is_empty()),
+        "both instances handle work (they share the shards): handled {} and {}",
+        handled[0].len(),
+        handled[1].len()
+    );
     let victim = if handled[0].len() >= handled[1].len() { 0 } else { 1 };
-    let shards = handled[victim].iter().map(|h| h.queue.clone()).collect();
+    // The shards the victim holds now: those it handled lately and the other instance did not
+    // (at the start the first instance holds all four, until it hands two over).
+    let lately = |i: usize| -> HashSet<String> {
+        let since = Utc::now() - chrono::Duration::seconds(2);
+        handled[i].iter().filter(|h| h.at >= since).map(|h| h.queue.clone()).collect()
+    };
+    let survivors = lately(1 - victim);
+    let shards = lately(victim).into_iter().filter(|q| !survivors.contains(q)).collect();
     let process = system.dispatcher_process(victim);
     process.signal("KILL").await;
     let at = Utc::now();
@@ -407,4 +421,64 @@ async fn assert_dead_letter_queues_empty(system: &System) {
         let messages = info["messages"].as_u64().unwrap_or(0);
         assert_eq!(messages, 0, "{dlq} holds {messages} messages");
     }
+}
+
+/// The shards' leases by owner (instance id → shards held).
+async fn lease_owners(system: &System) -> BTreeMap<Uuid, Vec<i32>> {
+    let rows: Vec<(Uuid, i32)> =
+        sqlx::query_as("SELECT owner, shard FROM shard_leases WHERE expires_at > now() ORDER BY shard")
+            .fetch_all(&system.db.pool)
+            .await
+            .expect("read the shard leases");
+    let mut owners: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
+    for (owner, shard) in rows {
+        owners.entry(owner).or_default().push(shard);
+    }
+    owners
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_hold_two_shards_each_and_the_survivor_takes_all_four() {
+    let mut system = System::with(SystemOptions {
+        processes: true,
+        dispatchers: 2,
+        order_shards: SHARDS,
+        ..SystemOptions::default()
+    })
+    .await;
+    paygate_test_support::eventually(
+        "each instance to hold two of the four shards",
+        Duration::from_secs(30),
+        || async {
+            let owners = lease_owners(&system).await;
+            owners.len() == 2 && owners.values().all(|shards| shards.len() == 2)
+        },
+    )
+    .await;
+    let before = lease_owners(&system).await;
+    let killed_at = Instant::now();
+    system.kill_dispatcher(0).await;
+    let survivor = paygate_test_support::eventually_some(
+        "the survivor to hold all four shards",
+        Duration::from_secs(30),
+        || async {
+            let owners = lease_owners(&system).await;
+            (owners.len() == 1 && owners.values().all(|s| s.len() == usize::from(SHARDS)))
+                .then(|| owners.keys().next().copied())
+                .flatten()
+        },
+    )
+    .await;
+    println!(
+        "shard leases: {before:?}; after the kill the survivor held all four in {:.1?}",
+        killed_at.elapsed()
+    );
+    assert!(before.contains_key(&survivor), "the survivor is one of the two instances");
+    // And it consumes them: an order on any shard is dispatched.
+    for i in 0..8 {
+        let order = format!("after-kill-{i}");
+        system.pay(&order, "1.00", "direct").await;
+        system.wait_for(&order, "payment.succeeded", Duration::from_secs(30)).await;
+    }
+    system.stop().await;
 }
