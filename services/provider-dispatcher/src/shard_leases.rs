@@ -122,15 +122,17 @@ where
         .await?;
         let held: Vec<u16> = held.into_iter().filter_map(|s| u16::try_from(s).ok()).collect();
 
-        // Leases lost (expired while we could not renew, and taken): stop those consumers.
+        // Leases lost (expired while we could not renew, and taken): stop those consumers. (The
+        // new owner's consumer waits behind ours, single active consumer, until ours stops.)
         let lost: Vec<u16> = self.consuming.keys().copied().filter(|s| !held.contains(s)).collect();
         for shard in lost {
             tracing::warn!(shard, "shard leases: lease lost; stopping its consumer");
             if let Some(c) = self.consuming.remove(&shard) {
                 c.stop.cancel();
+                self.releasing.insert(shard, c.task);
             }
         }
-        // Stopped consumers: give their leases up.
+        // Stopped consumers: give their leases up (a lost one is not ours: nothing to delete).
         let stopped: Vec<u16> =
             self.releasing.iter().filter(|(_, task)| task.is_finished()).map(|(s, _)| *s).collect();
         for shard in stopped {
