@@ -7,12 +7,15 @@
 //!   `payctl attention list` shows the items.
 //! - `paygate_notifications_decided_total{provider, outcome}`: provider notifications checked
 //!   and confirmed (`applied`, `ignored`, `flagged`: it contradicts its order, and a
-//!   `notification_mismatch` is raised for a person).
+//!   `notification_mismatch` is raised for a person);
+//! - `paygate_dispatcher_shards_consumed`: the order shards this instance consumes now (its
+//!   leases, `shard_leases`); across the instances they add up to `ORDER_SHARDS`.
 
 use paygate::providers::Exchange;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,6 +55,7 @@ pub struct DispatcherMetrics {
     pub call_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     pub attention: Family<AttentionLabels, Counter>,
     pub notifications: Family<NotificationLabels, Counter>,
+    pub shards_consumed: Gauge,
 }
 
 impl Default for DispatcherMetrics {
@@ -61,6 +65,7 @@ impl Default for DispatcherMetrics {
             call_duration: Family::new_with_constructor(call_histogram),
             attention: Family::default(),
             notifications: Family::default(),
+            shards_consumed: Gauge::default(),
         }
     }
 }
@@ -88,6 +93,11 @@ impl DispatcherMetrics {
             "notifications_decided",
             "Provider notifications checked against their order, by provider and outcome (applied, ignored, flagged)",
             m.notifications.clone(),
+        );
+        registry.register(
+            "dispatcher_shards_consumed",
+            "Order shards this instance consumes now (held under its leases)",
+            m.shards_consumed.clone(),
         );
         m
     }

@@ -19,6 +19,7 @@
 //! meanwhile); if another instance takes a lease over, single active consumer keeps the new
 //! consumer waiting until the old one stops, which it does as soon as it sees the lease lost.
 
+use prometheus_client::metrics::gauge::Gauge;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -46,6 +47,8 @@ pub struct ShardLeases<S> {
     /// Starts consuming a shard until the token is cancelled.
     start: S,
     consuming: BTreeMap<u16, Consuming>,
+    /// How many shards this instance consumes, for SREs.
+    gauge: Gauge,
     /// Shards being stopped, whose leases are given up once their consumers have stopped.
     releasing: BTreeMap<u16, JoinHandle<()>>,
 }
@@ -55,13 +58,14 @@ where
     S: Fn(u16, CancellationToken) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
-    pub fn new(pool: PgPool, shards: u16, start: S) -> Self {
+    pub fn new(pool: PgPool, shards: u16, gauge: Gauge, start: S) -> Self {
         Self {
             pool,
             me: Uuid::now_v7(),
             shards,
             start,
             consuming: BTreeMap::new(),
+            gauge,
             releasing: BTreeMap::new(),
         }
     }
@@ -74,11 +78,13 @@ where
             if let Err(e) = self.round().await {
                 tracing::warn!(error = %e, "shard leases: a round failed; consumers keep running");
             }
+            self.gauge.set(i64::try_from(self.consuming.len()).unwrap_or(i64::MAX));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(TICK) => {}
             }
         }
+        self.gauge.set(0);
         for (_, consuming) in std::mem::take(&mut self.consuming) {
             consuming.stop.cancel();
             let _ = consuming.task.await;

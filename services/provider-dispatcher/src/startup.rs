@@ -89,6 +89,7 @@ impl Service for Application {
         let core = &mut self.core;
         let metrics = BrokerMetrics::new(&mut core.registry);
         let dispatcher_metrics = DispatcherMetrics::new(&mut core.registry);
+        let shards_gauge = dispatcher_metrics.shards_consumed.clone();
         let exchanges = ExchangeLog::connect_lazy(&core.common.database_url, EXCHANGE_LOG_CONNECTIONS)?;
         let dispatcher = Dispatcher::new(Deps {
             providers: self.providers.clone(),
@@ -129,7 +130,8 @@ impl Service for Application {
                 }
             }
         };
-        let leases = ShardLeases::new(core.db.clone(), core.topology.config().order_shards, start);
+        let leases =
+            ShardLeases::new(core.db.clone(), core.topology.config().order_shards, shards_gauge, start);
         let stop = shutdown.clone();
         workers.spawn(async move {
             leases.run(&stop).await;

@@ -456,6 +456,20 @@ async fn two_dispatchers_hold_two_shards_each_and_the_survivor_takes_all_four() 
     )
     .await;
     let before = lease_owners(&system).await;
+    for i in 0..2 {
+        paygate_test_support::eventually(
+            "each instance to report its two shards",
+            Duration::from_secs(5),
+            || async {
+                system
+                    .dispatcher_metrics(i)
+                    .await
+                    .lines()
+                    .any(|l| l == "paygate_dispatcher_shards_consumed 2")
+            },
+        )
+        .await;
+    }
     let killed_at = Instant::now();
     system.kill_dispatcher(0).await;
     let survivor = paygate_test_support::eventually_some(
