@@ -56,7 +56,8 @@ pub struct Prepared {
     pub message_id: uuid::Uuid,
     pub exchange: String,
     pub routing_key: String,
-    pub envelope: serde_json::Value,
+    /// The envelope as JSON text (stored as `jsonb`).
+    pub envelope: String,
 }
 
 /// Checks `envelope` for what would make it unpublishable (an empty order key, an over-long
@@ -76,22 +77,23 @@ pub fn prepare<P: Serialize>(
         message_id: envelope.message_id,
         exchange: exchange.to_owned(),
         routing_key: routing_key.to_owned(),
-        envelope: serde_json::to_value(envelope).map_err(EnvelopeError::Encode)?,
+        envelope: serde_json::to_string(envelope).map_err(EnvelopeError::Encode)?,
     })
 }
 
-/// The outbox's columns of `messages`, as arrays: what a statement inserting them binds, in this
-/// order, for `UNNEST($n::uuid[], $n+1::text[], $n+2::text[], $n+3::jsonb[])`.
-pub type Columns = (Vec<uuid::Uuid>, Vec<String>, Vec<String>, Vec<serde_json::Value>);
+/// The outbox's columns of `messages`, as arrays borrowed from them: what a statement inserting
+/// them binds, in this order, for `UNNEST($n::uuid[], $n+1::text[], $n+2::text[],
+/// $n+3::text[]::jsonb[])`.
+pub type Columns<'m> = (Vec<uuid::Uuid>, Vec<&'m str>, Vec<&'m str>, Vec<&'m str>);
 
 /// See [`Columns`].
-pub fn columns(messages: &[Prepared]) -> Columns {
-    let mut c: Columns = Default::default();
+pub fn columns(messages: &[Prepared]) -> Columns<'_> {
+    let mut c: Columns<'_> = Default::default();
     for m in messages {
         c.0.push(m.message_id);
-        c.1.push(m.exchange.clone());
-        c.2.push(m.routing_key.clone());
-        c.3.push(m.envelope.clone());
+        c.1.push(&m.exchange);
+        c.2.push(&m.routing_key);
+        c.3.push(&m.envelope);
     }
     c
 }
@@ -104,7 +106,7 @@ pub fn queued_cte(guard: &str, first: usize) -> String {
     format!(
         "queued AS (
             INSERT INTO outbox (message_id, exchange, routing_key, envelope)
-            SELECT * FROM UNNEST(${a}::uuid[], ${b}::text[], ${c}::text[], ${d}::jsonb[])
+            SELECT * FROM UNNEST(${a}::uuid[], ${b}::text[], ${c}::text[], ${d}::text[]::jsonb[])
              WHERE EXISTS (SELECT 1 FROM {guard}))"
     )
 }
@@ -145,7 +147,7 @@ pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) ->
     let (ids, exchanges, keys, bodies) = columns(messages);
     sqlx::query(
         "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[])",
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[])",
     )
     .bind(&ids)
     .bind(&exchanges)

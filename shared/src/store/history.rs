@@ -65,10 +65,15 @@ pub(crate) async fn record_transitions(
         }
         Versioned::Refunds => "UPDATE refunds SET state = $11, version = $12 WHERE id = $9 AND version = $10",
     };
-    let queued = match (messages.is_empty(), table) {
-        (true, _) => String::new(),
-        (false, Versioned::Payments { .. }) => format!(", {}", outbox::queued_cte("moved", 15)),
-        (false, Versioned::Refunds) => format!(", {}", outbox::queued_cte("moved", 13)),
+    let queued = if messages.is_empty() {
+        String::new()
+    } else {
+        // The messages' parameters follow the row's.
+        let first = match table {
+            Versioned::Payments { .. } => 15,
+            Versioned::Refunds => 13,
+        };
+        format!(", {}", outbox::queued_cte("moved", first))
     };
     let sql = format!("WITH moved AS ({moved} RETURNING 1){queued} {HISTORY}");
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -121,25 +126,6 @@ pub(crate) fn with_first_row(
                   FROM created){queued}
          SELECT * FROM created"
     )
-}
-
-pub async fn append(conn: &mut PgConnection, t: &TransitionRecord<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO state_transitions
-             (payment_id, refund_id, entity, from_state, to_state, event, version, cause_message_id, detail)
-         VALUES ($1, $2, CASE WHEN $2::uuid IS NULL THEN 'payment' ELSE 'refund' END, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(t.payment_id)
-    .bind(t.refund_id)
-    .bind(t.from_state)
-    .bind(t.to_state)
-    .bind(t.event)
-    .bind(t.version)
-    .bind(t.cause_message_id)
-    .bind(&t.detail)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// A row of an order's history, oldest first.
