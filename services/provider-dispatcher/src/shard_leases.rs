@@ -85,9 +85,10 @@ where
             }
         }
         self.gauge.set(0);
-        for (_, consuming) in std::mem::take(&mut self.consuming) {
+        // Every consumer drains at the same time, each within its own grace.
+        for (shard, consuming) in std::mem::take(&mut self.consuming) {
             consuming.stop.cancel();
-            let _ = consuming.task.await;
+            self.releasing.insert(shard, consuming.task);
         }
         for (_, task) in std::mem::take(&mut self.releasing) {
             let _ = task.await;
