@@ -3,6 +3,11 @@
 //! (`crate::rejection`), all in the transaction the consumer gives (effect, outbox and inbox row
 //! commit together).
 //!
+//! A batch of commands ([`Handler::handle_batch`]) is applied in one transaction: its pay
+//! commands together (`commands::pay::apply_many`, one statement for all the new payments), then
+//! every other command, and every pay command that batch could not settle, as above, one after
+//! the other.
+//!
 //! A command is always `Done` once decided, accepted or rejected: a rejection is an answer, not
 //! a failure, and retrying it would only say the same again. Database trouble is a transient
 //! error (the consumer retries). A body that is not an envelope never reaches this handler: the
@@ -12,9 +17,9 @@ use crate::commands::{self, Context, Verdict};
 use crate::configuration::Providers;
 use crate::metrics::CommandMetrics;
 use crate::rejection;
-use paygate::broker::consumer::{Delivered, Handler, HandlerError, Outcome};
+use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
 use paygate::broker::topology::Topology;
-use paygate::messages::commands::Command;
+use paygate::messages::commands::{Command, PayCommand};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
 
@@ -68,5 +73,42 @@ impl Handler for CommandHandler {
         // Counted before the consumer commits: a commit that fails is retried and counted again.
         self.metrics.count(&msg.envelope.message_type, verdict.outcome());
         Ok(Outcome::Done)
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msgs: &[Delivered],
+    ) -> Result<Batched, HandlerError> {
+        let mut pays = Vec::new();
+        let mut others = Vec::new();
+        for msg in msgs {
+            match Command::parse(&msg.envelope.message_type, msg.envelope.payload.clone()) {
+                Ok(Command::Pay(cmd)) => pays.push((msg, cmd)),
+                _ => others.push(msg),
+            }
+        }
+        let commands: Vec<(Context<'_>, &PayCommand)> = pays
+            .iter()
+            .map(|(msg, cmd)| {
+                let ctx =
+                    Context { topology: &self.topology, providers: &self.providers, cause: &msg.envelope };
+                (ctx, cmd)
+            })
+            .collect();
+        let unsettled = commands::pay::apply_many(tx, &commands).await?;
+        for (i, (msg, _)) in pays.iter().enumerate() {
+            if unsettled.binary_search(&i).is_ok() {
+                others.push(msg);
+            } else {
+                self.metrics.count(&msg.envelope.message_type, Verdict::Accepted.outcome());
+            }
+        }
+        for msg in others {
+            if self.handle(tx, msg).await? != Outcome::Done {
+                return Ok(Batched::OneByOne { reason: "a command was not done".into() });
+            }
+        }
+        Ok(Batched::AllDone)
     }
 }

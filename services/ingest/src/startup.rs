@@ -49,7 +49,11 @@ impl Service for Application {
             CommandMetrics::new(&mut core.registry),
         );
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
+        let batch = config.command_batch;
         let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())
+            .with_batch(usize::from(batch))
+            // Enough sent ahead for every handler to find a full batch waiting.
+            .with_prefetch(batch.saturating_mul(8).max(32))
             .with_shutdown_grace(config.common.shutdown_grace)
             .waking(relay.waker());
         let consumer = Consumer::new(

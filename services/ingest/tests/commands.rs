@@ -440,3 +440,62 @@ async fn commands_are_counted_by_type_and_outcome() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn commands_waiting_together_are_applied_in_batches_with_the_same_answers() {
+    let mut waiting: Vec<Envelope<Value>> =
+        (0..25).map(|n| command("command.pay", pay(&format!("o-{n}")))).collect();
+    // The same command twice more (a repeat), and once with other parameters (a conflict).
+    waiting.push(command("command.pay", pay("o-3")));
+    waiting.push(command("command.pay", pay("o-3")));
+    let mut conflicting = pay("o-4");
+    conflicting["amount"] = json!("99.00");
+    let conflict = command("command.pay", conflicting.clone());
+    waiting.push(conflict.clone());
+    // A conflict under another order key: it can land in the same batch as o-5's first command.
+    conflicting["merchant_order_no"] = json!("o-5");
+    let same_batch_conflict = Envelope::new("command.pay", "another-key", conflicting);
+    waiting.insert(6, same_batch_conflict.clone());
+    let mut elsewhere = pay("o-99");
+    elsewhere["provider"] = json!("nopay");
+    let unknown_provider = command("command.pay", elsewhere);
+    waiting.push(unknown_provider.clone());
+    let app = Ingest::start_after(&waiting).await;
+
+    paygate_test_support::eventually("the two repeats reported", support::WITHIN, || async {
+        app.orders().iter().filter(|s| s.envelope.message_type == "order.report").count() == 2
+    })
+    .await;
+    assert_eq!(field(&app.rejection_of(&conflict).await), "merchant_order_no");
+    assert_eq!(field(&app.rejection_of(&same_batch_conflict).await), "merchant_order_no");
+    assert_eq!(field(&app.rejection_of(&unknown_provider).await), "provider");
+    paygate_test_support::eventually("25 dispatches", support::WITHIN, || async {
+        app.orders().iter().filter(|s| s.envelope.message_type == "order.dispatch_pay").count() == 25
+    })
+    .await;
+
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 25);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE merchant_order_no = 'o-5' AND amount_minor = 1234")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM state_transitions WHERE event = 'created'").await, 25);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT payment_id) FROM state_transitions WHERE event = 'created'").await,
+        25,
+        "one first history row per payment"
+    );
+    let dispatched: std::collections::HashSet<String> = app
+        .orders()
+        .iter()
+        .filter(|s| s.envelope.message_type == "order.dispatch_pay")
+        .map(|s| s.envelope.payload["payment_id"].to_string())
+        .collect();
+    assert_eq!(dispatched.len(), 25, "one dispatch per payment");
+    assert_eq!(app.count("SELECT count(*) FROM processed_messages").await, waiting.len() as i64);
+    // Batches: several payments were created by one transaction (xmin is the inserting one).
+    let transactions = app.count("SELECT count(DISTINCT xmin::text) FROM payments").await;
+    assert!(transactions < 25, "payments created in {transactions} transactions: no batch");
+    app.stop().await;
+}

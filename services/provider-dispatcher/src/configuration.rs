@@ -37,6 +37,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_concurrency: u16,
 
+    /// At most this many waiting messages of different orders are applied in one transaction on
+    /// each shard (1–256): their orders locked in one statement, their work (provider calls
+    /// included) run side by side, their steps and events written in one statement. A batch
+    /// never waits for messages to arrive, so a quiet shard still applies one at a time.
+    #[arg(long, env = "SHARD_BATCH", value_name = "SHARD_BATCH", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shard_batch: u16,
+
     /// Where providers send notifications: notify-handler's public base URL. The adapter appends
     /// `/notify/<provider>/<trade no>`. Without it no notifications are asked for, and queries
     /// alone find outcomes.

@@ -8,6 +8,12 @@
 //! written together: the row's update and all their history rows in one statement, when the work
 //! ends or before anything else touches the database ([`Order::db`] is the only way to the
 //! transaction, and it writes them first). Same transaction, same history, fewer round trips.
+//!
+//! In a batch (the dispatcher's `handle_batch`), the orders of several messages share one
+//! transaction ([`Conn::Shared`]) and work at the same time: an order that needs the transaction
+//! takes it for the rest of its work (the others wait for it there), and an order that never
+//! needed it (the usual pay: a provider call, then steps and one event) leaves its write to
+//! [`Order::finish`]'s caller, which writes every such order's work in one statement.
 
 use crate::dispatcher::Deps;
 use crate::events;
@@ -25,7 +31,10 @@ use paygate::store::policies;
 use paygate::store::refunds::{self, NewRefund};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// The flag on a payment that the provider reports paid after we closed or expired it (and the
@@ -48,7 +57,7 @@ pub enum WorkError {
     #[error(transparent)]
     FollowUp(#[from] FollowUpError),
     #[error("recording the provider exchange failed: {0}")]
-    ExchangeLog(sqlx::Error),
+    ExchangeLog(crate::exchange_log::LogError),
     #[error("{0}")]
     Invariant(String),
 }
@@ -72,10 +81,54 @@ impl From<WorkError> for HandlerError {
     }
 }
 
+/// Where an order's statements go.
+pub enum Conn<'a> {
+    /// The message's own transaction.
+    Own(&'a mut PgConnection),
+    /// The transaction a batch's orders share: taken the first time the work needs it, and held
+    /// until the work ends (see the module documentation).
+    Shared { batch: &'a (dyn BatchTx + 'a), held: Option<MappedMutexGuard<'a, PgConnection>> },
+}
+
+impl<'a> Conn<'a> {
+    /// The connection, taking the batch's transaction if it is shared and not yet held.
+    async fn get(&mut self) -> &mut PgConnection {
+        match self {
+            Conn::Own(conn) => conn,
+            Conn::Shared { batch, held } => {
+                if held.is_none() {
+                    *held = Some(batch.take().await);
+                }
+                held.as_deref_mut().expect("held just now")
+            }
+        }
+    }
+}
+
+/// A batch's transaction, shared by its orders: a connection behind a lock.
+pub trait BatchTx: Sync {
+    /// Waits for the connection, and holds it until the guard is dropped.
+    fn take(&self) -> Pin<Box<dyn Future<Output = MappedMutexGuard<'_, PgConnection>> + Send + '_>>;
+}
+
+impl BatchTx for Mutex<&mut PgConnection> {
+    fn take(&self) -> Pin<Box<dyn Future<Output = MappedMutexGuard<'_, PgConnection>> + Send + '_>> {
+        Box::pin(async move { MutexGuard::map(self.lock().await, |conn| &mut **conn) })
+    }
+}
+
+/// An order's work not yet written, left by [`Order::finish`] for the batch to write with the
+/// others (`payments::record_many_announcing`).
+pub struct Unwritten {
+    pub payment: Payment,
+    pub steps: Vec<payments::Step>,
+    pub messages: Vec<outbox::Prepared>,
+}
+
 /// The order a message is being applied to. See the module documentation.
 pub struct Order<'a> {
     /// The message's transaction: reach it through [`Order::db`], which writes the steps taken.
-    conn: &'a mut PgConnection,
+    conn: Conn<'a>,
     pub payment: Payment,
     /// Steps the payment has taken in memory and not yet written (see the module documentation).
     unwritten: Vec<payments::Step>,
@@ -90,7 +143,7 @@ pub struct Order<'a> {
 
 impl<'a> Order<'a> {
     pub fn new(
-        conn: &'a mut PgConnection,
+        conn: Conn<'a>,
         payment: Payment,
         adapter: Arc<dyn ProviderAdapter>,
         deps: &'a Deps,
@@ -104,11 +157,12 @@ impl<'a> Order<'a> {
     /// read or write of the order must go through, so that it sees (and guards on) the stored
     /// state.
     pub async fn db(&mut self) -> Result<Db<'_>, WorkError> {
+        let conn = self.conn.get().await;
         if !self.unwritten.is_empty() {
-            payments::record(self.conn, &self.payment, &self.unwritten).await?;
+            payments::record(conn, &self.payment, &self.unwritten).await?;
             self.unwritten.clear();
         }
-        Ok(Db { conn: self.conn, payment: &mut self.payment })
+        Ok(Db { conn, payment: &mut self.payment })
     }
 
     /// Our trade number for this payment at the provider.
@@ -336,17 +390,21 @@ impl<'a> Order<'a> {
 
     /// Tells upstream the payment's state if the work moved it (one event per message handled,
     /// with an id stable per version): the event goes in the outbox in the same statement that
-    /// writes the steps taken.
-    pub async fn finish(mut self) -> Result<(), WorkError> {
+    /// writes the steps taken. An order sharing a batch's transaction that never took it returns
+    /// that write instead, for the batch to make ([`Unwritten`]).
+    pub async fn finish(mut self) -> Result<Option<Unwritten>, WorkError> {
         if self.payment.version == self.start_version {
-            self.db().await?;
-            return Ok(());
+            debug_assert!(self.unwritten.is_empty(), "every step moves the version");
+            return Ok(None);
         }
         let event = events::payment_event(&self.payment, self.reason.take());
         let messages = events::messages(&self.deps.topology, &event, self.cause, None)?;
-        payments::record_announcing(self.conn, &self.payment, &self.unwritten, &messages).await?;
-        self.unwritten.clear();
-        Ok(())
+        if let Conn::Shared { held: None, .. } = self.conn {
+            return Ok(Some(Unwritten { payment: self.payment, steps: self.unwritten, messages }));
+        }
+        let conn = self.conn.get().await;
+        payments::record_announcing(conn, &self.payment, &self.unwritten, &messages).await?;
+        Ok(None)
     }
 }
 

@@ -107,7 +107,8 @@ impl Service for Application {
         for shard in 0..core.topology.config().order_shards {
             let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
                 .with_concurrency(usize::from(self.config.shard_concurrency))
-                .with_prefetch(self.config.shard_concurrency.saturating_mul(2))
+                .with_batch(usize::from(self.config.shard_batch))
+                .with_prefetch(self.config.shard_concurrency.max(self.config.shard_batch).saturating_mul(2))
                 .with_shutdown_grace(core.common.shutdown_grace)
                 .waking(relay.waker());
             let consumer = Consumer::new(

@@ -26,7 +26,8 @@ pub mod trace_context;
 
 pub use connection::{ConnectError, SessionError, Supervisor, connect_once, redact_url};
 pub use consumer::{
-    Consumer, ConsumerConfig, ConsumerConfigError, Delivered, Handler, HandlerError, Outcome, RetryStrategy,
+    Batched, Consumer, ConsumerConfig, ConsumerConfigError, Delivered, Handler, HandlerError, Outcome,
+    RetryStrategy,
 };
 pub use envelope::{Envelope, EnvelopeError, headers};
 pub use metrics::BrokerMetrics;

@@ -45,6 +45,50 @@ pub async fn record(
     .await
 }
 
+/// An exchange for [`record_many`]: the payment and refund it was about, and the exchange.
+pub type Logged<'a> = (Option<Uuid>, Option<Uuid>, &'a Exchange);
+
+/// Appends many exchanges in one statement, in the order given (the dispatcher's exchange log
+/// writes the calls that end at the same moment together).
+pub async fn record_many(conn: &mut PgConnection, exchanges: &[Logged<'_>]) -> Result<(), sqlx::Error> {
+    let x = || exchanges.iter().map(|(_, _, x)| *x);
+    sqlx::query(
+        "INSERT INTO provider_exchanges
+             (payment_id, refund_id, provider, operation, request_method, request_url, request_headers,
+              request_body, response_status, response_headers, response_body, latency_us, outcome, error,
+              unified_code, started_at)
+         SELECT payment_id, refund_id, provider, operation, request_method, request_url, request_headers,
+                request_body, response_status, response_headers, response_body, latency_us, outcome, error,
+                unified_code, started_at
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                       $8::text[], $9::int[], $10::jsonb[], $11::text[], $12::bigint[], $13::text[], $14::text[],
+                       $15::text[], $16::timestamptz[])
+                WITH ORDINALITY AS x(payment_id, refund_id, provider, operation, request_method, request_url,
+                                     request_headers, request_body, response_status, response_headers,
+                                     response_body, latency_us, outcome, error, unified_code, started_at, n)
+          ORDER BY n",
+    )
+    .bind(exchanges.iter().map(|(payment_id, _, _)| *payment_id).collect::<Vec<_>>())
+    .bind(exchanges.iter().map(|(_, refund_id, _)| *refund_id).collect::<Vec<_>>())
+    .bind(x().map(|x| x.provider).collect::<Vec<_>>())
+    .bind(x().map(|x| x.operation).collect::<Vec<_>>())
+    .bind(x().map(|x| x.request_method.as_str()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.request_url.as_str()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.request_headers.clone()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.request_body.as_deref()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.response_status.map(i32::from)).collect::<Vec<_>>())
+    .bind(x().map(|x| x.response_headers.clone()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.response_body.as_deref()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.latency_us).collect::<Vec<_>>())
+    .bind(x().map(|x| x.outcome.as_str()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.error.as_deref()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.unified_code.as_deref()).collect::<Vec<_>>())
+    .bind(x().map(|x| x.started_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// One logged exchange, as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct ExchangeRow {

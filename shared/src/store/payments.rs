@@ -8,6 +8,7 @@ use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// What went wrong reading or changing an order.
@@ -212,6 +213,77 @@ pub async fn create_announcing(
     }
 }
 
+/// A payment for [`create_many_announcing`]: the payment, the message that caused it, and the
+/// message that announces it (queued only if it is new).
+pub type Announced<'a> = (&'a NewPayment, Uuid, &'a outbox::Prepared);
+
+/// [`create_announcing`] for many payments in one statement (ingest's batches): each new payment
+/// gets its first history row and its message. Returns the ids of the payments that were new;
+/// the others (their order number existed, or came earlier in `payments`) wrote nothing, and the
+/// caller settles them one by one with [`create_announcing`], which tells a repeat from a
+/// conflict.
+pub async fn create_many_announcing(
+    conn: &mut PgConnection,
+    payments: &[Announced<'_>],
+) -> Result<Vec<Uuid>, StoreError> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let news = || payments.iter().map(|(new, _, _)| *new);
+    let messages: Vec<outbox::Prepared> = payments.iter().map(|(_, _, m)| (*m).clone()).collect();
+    let (message_ids, exchanges, keys, bodies) = outbox::columns(&messages);
+    let created: Vec<Uuid> = sqlx::query_scalar(
+        "WITH input AS (
+            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                 $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
+                                 $12::jsonb[], $13::text[], $14::uuid[])
+                WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, channel, order_type,
+                                     amount_minor, currency, subject, return_url, expires_at, metadata,
+                                     request_fingerprint, cause, n)),
+         created AS (
+            INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+                                  currency, state, subject, return_url, expires_at, metadata, request_fingerprint)
+            SELECT id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+                   currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint
+              FROM input ORDER BY n
+            ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
+            RETURNING id),
+         recorded AS (
+            INSERT INTO state_transitions
+                (payment_id, refund_id, entity, from_state, to_state, event, version, cause_message_id, detail)
+            SELECT i.id, NULL, 'payment', NULL, 'created', 'created', 0, i.cause, '{}'::jsonb
+              FROM input i JOIN created c ON c.id = i.id ORDER BY i.n),
+         queued AS (
+            INSERT INTO outbox (message_id, exchange, routing_key, envelope)
+            SELECT m.message_id, m.exchange, m.routing_key, m.envelope
+              FROM UNNEST($15::uuid[], $16::text[], $17::text[], $18::text[]::jsonb[], $1::uuid[])
+                   WITH ORDINALITY AS m(message_id, exchange, routing_key, envelope, payment_id, n)
+              JOIN created c ON c.id = m.payment_id ORDER BY m.n)
+         SELECT id FROM created",
+    )
+    .bind(news().map(|p| p.id).collect::<Vec<_>>())
+    .bind(news().map(|p| p.merchant_id.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.merchant_order_no.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.provider.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.channel.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.order_type.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.amount.minor_units()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.amount.currency().code()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.subject.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.return_url.as_deref()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.expires_at).collect::<Vec<_>>())
+    .bind(news().map(|p| p.metadata.clone()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.request_fingerprint.as_str()).collect::<Vec<_>>())
+    .bind(payments.iter().map(|(_, cause, _)| *cause).collect::<Vec<_>>())
+    .bind(message_ids)
+    .bind(exchanges)
+    .bind(keys)
+    .bind(bodies)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(created)
+}
+
 /// The payment with this merchant order number, if any (no lock).
 pub async fn find_by_order(
     conn: &mut PgConnection,
@@ -244,6 +316,14 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, 
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR NO KEY UPDATE");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
     row.map(Payment::try_from).transpose()
+}
+
+/// [`lock`] for several payments in one statement, locked in the order of their ids (so that two
+/// transactions locking overlapping sets cannot deadlock). Returns those that exist, by id.
+pub async fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE");
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(conn).await?;
+    rows.into_iter().map(Payment::try_from).collect()
 }
 
 /// What [`transition`] did.
@@ -349,6 +429,87 @@ pub async fn record_announcing(
         return Err(StoreError::Concurrent { id: payment.id, expected: first.version - 1 });
     }
     Ok(())
+}
+
+/// A payment's work for [`record_many_announcing`]: the payment as it now is, the steps it took
+/// (consecutive, from [`advance`]; at least one) and the messages telling of them.
+pub struct Recorded<'a> {
+    pub payment: &'a Payment,
+    pub steps: &'a [Step],
+    pub messages: &'a [outbox::Prepared],
+}
+
+/// [`record_announcing`] for the work of many payments in one statement (the dispatcher's
+/// batches), each under its own version guard. If any guard fails, it is
+/// [`StoreError::Concurrent`] and the caller must roll back: the statement may have written the
+/// others.
+pub async fn record_many_announcing(
+    conn: &mut PgConnection,
+    work: &[Recorded<'_>],
+) -> Result<(), StoreError> {
+    let rows = work.iter().map(|w| {
+        let first = w.steps.first().map_or(w.payment.version, |s| s.version);
+        (w.payment, first - 1)
+    });
+    let steps = || work.iter().flat_map(|w| w.steps);
+    let messages: Vec<outbox::Prepared> = work.iter().flat_map(|w| w.messages.iter().cloned()).collect();
+    let message_payments: Vec<Uuid> =
+        work.iter().flat_map(|w| w.messages.iter().map(|_| w.payment.id)).collect();
+    let (message_ids, exchanges, keys, bodies) = outbox::columns(&messages);
+    let written: Vec<Uuid> = sqlx::query_scalar(
+        "WITH input AS (
+            SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])
+                AS i(id, from_version, state, version, provider_txn_id, customer_action)),
+         moved AS (
+            UPDATE payments p SET state = i.state, version = i.version,
+                   provider_txn_id = COALESCE(p.provider_txn_id, i.provider_txn_id),
+                   customer_action = COALESCE(i.customer_action, p.customer_action)
+              FROM input i
+             -- `p.id = ANY($1)` finds the rows through the primary key whatever the planner
+             -- thinks of the table (without it, a table it believes small is scanned whole).
+             WHERE p.id = ANY($1::uuid[]) AND p.id = i.id AND p.version = i.from_version
+            RETURNING p.id),
+         queued AS (
+            INSERT INTO outbox (message_id, exchange, routing_key, envelope)
+            SELECT m.message_id, m.exchange, m.routing_key, m.envelope
+              FROM UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[]::jsonb[], $11::uuid[])
+                   WITH ORDINALITY AS m(message_id, exchange, routing_key, envelope, payment_id, n)
+              JOIN moved ON moved.id = m.payment_id ORDER BY m.n)
+         INSERT INTO state_transitions
+             (payment_id, refund_id, entity, from_state, to_state, event, version, cause_message_id, detail)
+         SELECT h.payment_id, NULL, 'payment', h.from_state, h.to_state, h.event, h.version, h.cause_message_id,
+                h.detail
+           FROM UNNEST($12::uuid[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::uuid[], $18::jsonb[])
+                WITH ORDINALITY AS h(payment_id, from_state, to_state, event, version, cause_message_id, detail, n)
+           JOIN moved ON moved.id = h.payment_id
+          ORDER BY h.n
+         RETURNING payment_id",
+    )
+    .bind(rows.clone().map(|(p, _)| p.id).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(_, from)| from).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(p, _)| p.state.as_str()).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(p, _)| p.version).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(p, _)| p.provider_txn_id.as_deref()).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(p, _)| p.customer_action.clone()).collect::<Vec<_>>())
+    .bind(message_ids)
+    .bind(exchanges)
+    .bind(keys)
+    .bind(bodies)
+    .bind(&message_payments)
+    .bind(steps().map(|s| s.payment_id).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.from_state).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.to_state).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.event).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.version).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.cause_message_id).collect::<Vec<_>>())
+    .bind(steps().map(|s| s.detail.clone()).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let written: HashSet<Uuid> = written.into_iter().collect();
+    match rows.clone().find(|(p, _)| !written.contains(&p.id)) {
+        Some((payment, from)) => Err(StoreError::Concurrent { id: payment.id, expected: from }),
+        None => Ok(()),
+    }
 }
 
 /// Records what the provider told us about the payment besides its state: its transaction id and

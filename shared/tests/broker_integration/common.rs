@@ -11,7 +11,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use paygate::broker::consumer::{Delivered, Handler, HandlerError, Outcome};
+use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
 use paygate::broker::{RetryTier, Topology, TopologyConfig};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
@@ -180,6 +180,8 @@ pub enum Mode {
     /// with concurrency later messages would overtake earlier ones unless kept in order.
     SlowerFirst,
     Panic,
+    /// Done, except for the payload `"poison"`: a permanent error.
+    Poison,
 }
 
 /// Writes an effect row, then behaves as its mode says.
@@ -192,6 +194,10 @@ pub struct Recorder {
     pub seen_attempts: Arc<Mutex<HashMap<uuid::Uuid, Vec<u32>>>>,
     /// (order key, payload) in the order the handler started them.
     pub seen_payloads: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// Whether `handle_batch` applies batches (else it declines them, as the default does).
+    pub batching: bool,
+    /// The order keys of each batch `handle_batch` was given.
+    pub batches: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl Recorder {
@@ -203,7 +209,14 @@ impl Recorder {
             calls: Arc::new(AtomicU32::new(0)),
             seen_attempts: Arc::default(),
             seen_payloads: Arc::default(),
+            batching: false,
+            batches: Arc::default(),
         }
+    }
+
+    /// A recorder whose `handle_batch` applies batches, message by message.
+    pub fn batching(mode: Mode) -> Self {
+        Self { batching: true, ..Self::new(mode) }
     }
 }
 
@@ -237,12 +250,33 @@ impl Handler for Recorder {
                 Ok(Outcome::Done)
             }
             Mode::Panic => panic!("boom"),
+            Mode::Poison if env.payload == "poison" => {
+                Err(HandlerError::permanent(anyhow::anyhow!("poisoned")))
+            }
+            Mode::Poison => Ok(Outcome::Done),
             Mode::Block => {
                 self.entered.notify_one();
                 self.release.notified().await;
                 Ok(Outcome::Done)
             }
         }
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msgs: &[Delivered],
+    ) -> Result<Batched, HandlerError> {
+        if !self.batching {
+            return Ok(Batched::OneByOne { reason: "not batching".into() });
+        }
+        self.batches.lock().unwrap().push(msgs.iter().map(|m| m.envelope.order_key.clone()).collect());
+        for msg in msgs {
+            if self.handle(tx, msg).await? != Outcome::Done {
+                return Ok(Batched::OneByOne { reason: "not done".into() });
+            }
+        }
+        Ok(Batched::AllDone)
     }
 }
 

@@ -515,3 +515,100 @@ async fn with_concurrency_messages_of_one_order_stay_in_order() {
     }
     running.stop().await;
 }
+
+#[tokio::test]
+async fn waiting_messages_are_applied_in_batches_each_once_and_each_order_in_order() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let recorder = Recorder::batching(Mode::Ok);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(2).with_batch(8);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), metrics.clone()).unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    const N: u64 = 5;
+    let keys: Vec<String> = (0..10).map(|k| format!("k{k}")).collect();
+    let mut first = None;
+    for n in 0..N {
+        for key in &keys {
+            let env = Envelope::new("command.pay", key.clone(), n);
+            first.get_or_insert_with(|| env.clone());
+            publish_command(&publisher, &topology, &env).await;
+        }
+    }
+    // A message handled before comes again (a repeated outbox publish): a duplicate, in a batch.
+    let first = first.unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "batched");
+    eventually("all handled", WITHIN, || async { handled(&metrics, &queue, "done") == N * 10 }).await;
+    publish_command(&publisher, &topology, &first).await;
+    for n in N..N + 3 {
+        publish_command(&publisher, &topology, &Envelope::new("command.pay", "k0", n)).await;
+    }
+    eventually("the duplicate recognised", WITHIN, || async { handled(&metrics, &queue, "duplicate") == 1 })
+        .await;
+    eventually("the rest handled", WITHIN, || async { handled(&metrics, &queue, "done") == N * 10 + 3 })
+        .await;
+
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, N as i64 * 10 + 3, "each applied once");
+    assert_eq!(count(&db.pool, "SELECT count(DISTINCT message_id) FROM effects").await, N as i64 * 10 + 3);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, N as i64 * 10 + 3);
+    let batches = recorder.batches.lock().unwrap().clone();
+    assert!(batches.iter().any(|b| b.len() > 1), "messages waiting were batched: {batches:?}");
+    assert!(batches.iter().all(|b| b.len() <= 8), "no batch above its size: {batches:?}");
+    for batch in &batches {
+        let distinct: std::collections::HashSet<&String> = batch.iter().collect();
+        assert_eq!(distinct.len(), batch.len(), "no order key twice in a batch: {batch:?}");
+    }
+    let seen = recorder.seen_payloads.lock().unwrap().clone();
+    for key in &keys {
+        let order: Vec<u64> =
+            seen.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_u64().unwrap()).collect();
+        let expected: Vec<u64> = if key == "k0" { (0..N + 3).collect() } else { (0..N).collect() };
+        assert_eq!(order, expected, "key {key}");
+    }
+    assert_eq!(ready_count(&conn, &queue).await, 0);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_rolls_back_and_its_messages_are_applied_one_by_one() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let recorder = Recorder::batching(Mode::Poison);
+    let config =
+        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), metrics.clone()).unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    for n in 0..10 {
+        let payload = if n == 5 { serde_json::json!("poison") } else { serde_json::json!(n) };
+        publish_command(&publisher, &topology, &Envelope::new("command.pay", format!("k{n}"), payload)).await;
+    }
+    let running = spawn(consumer, &vhost.amqp_url, "batch-fails");
+    eventually("nine handled", WITHIN, || async { handled(&metrics, &queue, "done") == 9 }).await;
+    eventually("the poison dead-lettered", WITHIN, || async {
+        handled(&metrics, &queue, "dead_lettered") == 1
+    })
+    .await;
+    let batches = recorder.batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().any(|b| b.len() > 1 && b.contains(&"k5".to_owned())),
+        "the poison came in a batch: {batches:?}"
+    );
+    // The batch's effects rolled back with it: each of the nine is there once, the poison's not.
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 9);
+    assert_eq!(count(&db.pool, "SELECT count(DISTINCT message_id) FROM effects").await, 9);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects WHERE order_key = 'k5'").await, 0);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 9);
+    let dlq = topology.dlq(&queue);
+    let (p, _) = get_one(&conn.create_channel().await.unwrap(), &dlq).await.expect("the poison in the DLQ");
+    assert!(reason_of(&p).contains("poisoned"), "{}", reason_of(&p));
+    running.stop().await;
+}

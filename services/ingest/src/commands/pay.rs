@@ -6,15 +6,20 @@
 //! emit: a new payment → `order.dispatch_pay`; the same command again (same fingerprint) →
 //! `order.report`, so upstream gets the current state; the order number with other parameters →
 //! rejected, naming `merchant_order_no`.
+//!
+//! [`apply_many`] is the same for a batch of pay commands (the consumer's batches, see
+//! `paygate::broker::consumer`): the new payments in one statement, the rest through [`apply`].
 
 use super::{Context, Rejection, Verdict, fingerprint, route, routed, store_error};
 use paygate::broker::consumer::HandlerError;
+use paygate::broker::outbox::Prepared;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::PayCommand;
 use paygate::messages::orders::OrderWork;
 use paygate::store::payments::{self, Created, NewPayment};
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 pub async fn apply(
@@ -24,27 +29,13 @@ pub async fn apply(
 ) -> Result<Verdict, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    if !ctx.providers.contains(&cmd.provider) {
+    let Some((new, dispatch)) = prepare(ctx, cmd)? else {
         let rule = format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider);
         return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("provider", rule)));
-    }
-    let new = NewPayment {
-        id: Uuid::now_v7(),
-        merchant_id: merchant.to_owned(),
-        merchant_order_no: order_no.to_owned(),
-        provider: cmd.provider.clone(),
-        channel: cmd.pay_method.as_str().to_owned(),
-        order_type: cmd.order_type.clone(),
-        amount: cmd.amount,
-        subject: cmd.subject.clone(),
-        return_url: cmd.return_url.clone(),
-        expires_at: cmd.expires_at,
-        metadata: Value::Object(cmd.metadata.clone()),
-        request_fingerprint: fingerprint(cmd),
     };
     // The payment, its first history row and its dispatch, in one statement (the dispatch is
     // queued only if the payment is new).
-    let dispatch = [routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?];
+    let dispatch = [dispatch];
     let created = payments::create_announcing(conn, &new, Some(ctx.cause.message_id), &dispatch);
     match created.await.map_err(store_error)? {
         Created::New(_) => Ok(Verdict::Accepted),
@@ -67,4 +58,54 @@ pub async fn apply(
             ),
         )),
     }
+}
+
+/// The payment `cmd` asks for and the message that dispatches it, or `None` when its provider is
+/// not one this system is configured for (then [`apply`] rejects it).
+fn prepare(ctx: &Context<'_>, cmd: &PayCommand) -> Result<Option<(NewPayment, Prepared)>, HandlerError> {
+    if !ctx.providers.contains(&cmd.provider) {
+        return Ok(None);
+    }
+    let new = NewPayment {
+        id: Uuid::now_v7(),
+        merchant_id: cmd.merchant_id.as_str().to_owned(),
+        merchant_order_no: cmd.merchant_order_no.as_str().to_owned(),
+        provider: cmd.provider.clone(),
+        channel: cmd.pay_method.as_str().to_owned(),
+        order_type: cmd.order_type.clone(),
+        amount: cmd.amount,
+        subject: cmd.subject.clone(),
+        return_url: cmd.return_url.clone(),
+        expires_at: cmd.expires_at,
+        metadata: Value::Object(cmd.metadata.clone()),
+        request_fingerprint: fingerprint(cmd),
+    };
+    let dispatch = routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?;
+    Ok(Some((new, dispatch)))
+}
+
+/// Many pay commands (ingest's batches; each with its own context) applied together: every
+/// payment whose order number is new is created and dispatched in one statement, as [`apply`]
+/// would. Returns, in order, the indexes of the commands this did not settle (an unknown
+/// provider, an order number already taken, or taken earlier in the batch): apply those one by
+/// one, which rejects them or tells a repeat from a conflict.
+pub async fn apply_many(
+    conn: &mut PgConnection,
+    commands: &[(Context<'_>, &PayCommand)],
+) -> Result<Vec<usize>, HandlerError> {
+    let mut unsettled = Vec::new();
+    let mut prepared = Vec::with_capacity(commands.len());
+    for (i, (ctx, cmd)) in commands.iter().enumerate() {
+        match prepare(ctx, cmd)? {
+            Some((new, dispatch)) => prepared.push((i, new, ctx.cause.message_id, dispatch)),
+            None => unsettled.push(i),
+        }
+    }
+    let announced: Vec<payments::Announced<'_>> =
+        prepared.iter().map(|(_, new, cause, dispatch)| (new, *cause, dispatch)).collect();
+    let created: HashSet<Uuid> =
+        payments::create_many_announcing(conn, &announced).await.map_err(store_error)?.into_iter().collect();
+    unsettled.extend(prepared.iter().filter(|(_, new, _, _)| !created.contains(&new.id)).map(|(i, ..)| *i));
+    unsettled.sort_unstable();
+    Ok(unsettled)
 }

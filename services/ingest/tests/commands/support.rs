@@ -49,30 +49,18 @@ pub struct Ingest {
 impl Ingest {
     /// Starts ingest (providers: mockpay) and the recorders.
     pub async fn start() -> Self {
+        Self::start_after(&[]).await
+    }
+
+    /// Starts the recorders, publishes `waiting` (so that they wait in ingest's queue, and
+    /// ingest finds them there at once, as under load), then starts ingest.
+    pub async fn start_after(waiting: &[Envelope<Value>]) -> Self {
         let db = TestDb::new().await;
         let vhost = TestVhost::new().await;
-        let cli = Cli::try_parse_from([
-            "ingest",
-            "--database-url",
-            &db.url,
-            "--amqp-url",
-            &vhost.amqp_url,
-            "--http-addr",
-            "127.0.0.1:0",
-            "--shutdown-grace",
-            "1",
-            "--providers",
-            "mockpay",
-        ])
-        .expect("config");
-        let app = Application::build(cli.config).await.expect("ingest starts");
-        let addr = app.local_addr();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-
         let topology = Topology::new(TopologyConfig::default()).unwrap();
         let conn = Connection::connect(&vhost.amqp_url, ConnectionProperties::default()).await.unwrap();
         let channel = conn.create_channel().await.unwrap();
+        topology.declare(&channel).await.unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let own = |name: &str| {
             let channel = channel.clone();
@@ -103,13 +91,34 @@ impl Ingest {
         for queue in watched {
             record(&conn, &queue, seen.clone()).await;
         }
+        for envelope in waiting {
+            publish_on(&channel, &topology, envelope).await;
+        }
+
+        let cli = Cli::try_parse_from([
+            "ingest",
+            "--database-url",
+            &db.url,
+            "--amqp-url",
+            &vhost.amqp_url,
+            "--http-addr",
+            "127.0.0.1:0",
+            "--shutdown-grace",
+            "1",
+            "--providers",
+            "mockpay",
+        ])
+        .expect("config");
+        let app = Application::build(cli.config).await.expect("ingest starts");
+        let addr = app.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Self { db, topology, addr, seen, channel, _conn: conn, shutdown, task: Some(task), _vhost: vhost }
     }
 
     /// Publishes a command to the commands exchange, routed by its type.
     pub async fn publish(&self, envelope: &Envelope<Value>) {
-        let key = envelope.message_type.strip_prefix("command.").unwrap_or("unknown").to_owned();
-        self.publish_raw(&key, envelope.to_json().unwrap(), envelope.amqp_properties().unwrap()).await;
+        publish_on(&self.channel, &self.topology, envelope).await;
     }
 
     pub async fn publish_raw(&self, routing_key: &str, body: Vec<u8>, properties: lapin::BasicProperties) {
@@ -170,6 +179,20 @@ impl Drop for Ingest {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+async fn publish_on(channel: &Channel, topology: &Topology, envelope: &Envelope<Value>) {
+    let key = envelope.message_type.strip_prefix("command.").unwrap_or("unknown");
+    channel
+        .basic_publish(
+            topology.commands_exchange().as_str().into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            &envelope.to_json().unwrap(),
+            envelope.amqp_properties().unwrap(),
+        )
+        .await
+        .unwrap();
 }
 
 async fn record(conn: &Connection, queue: &str, into: Arc<Mutex<Vec<Seen>>>) {

@@ -38,6 +38,10 @@
 //! Messages with the same order key are handled one after the other, in delivery order, even
 //! when `concurrency > 1`; messages for different orders run concurrently.
 //!
+//! With [`ConsumerConfig::batch`] above 1, the deliveries that are already waiting (never more
+//! than `batch`, never two of one order key) are applied in one transaction through
+//! [`Handler::handle_batch`]: see [`batch`] for how, and how it falls back to one by one.
+//!
 //! Shutdown (the [`CancellationToken`]): the consumer is cancelled (`basic.cancel`), handlers in
 //! flight get `shutdown_grace` to finish and acknowledge, and the channel is closed. Handlers
 //! still running after the grace are aborted, so their transactions roll back; every message not
@@ -76,6 +80,8 @@ use super::publisher::Publisher;
 use super::retry::{RetryDecision, schedule_retry};
 use super::topology::Topology;
 use crate::runtime::fault_points;
+
+mod batch;
 
 /// A message as the handler sees it.
 #[derive(Clone, Debug)]
@@ -153,6 +159,30 @@ pub trait Handler: Send + Sync + 'static {
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
     ) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
+
+    /// Applies several messages (of different order keys, in delivery order) inside one
+    /// transaction, as if each had been [`handle`](Handler::handle)d and come out
+    /// [`Outcome::Done`]; the consumer then commits them together with their inbox rows. Answer
+    /// [`Batched::OneByOne`] (or fail) when that cannot be said of every message: the consumer
+    /// rolls the transaction back and hands each message to `handle` on its own. The default
+    /// always does that.
+    fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msgs: &[Delivered],
+    ) -> impl Future<Output = Result<Batched, HandlerError>> + Send {
+        let _ = (tx, msgs);
+        async { Ok(Batched::OneByOne { reason: "the handler applies one message at a time".into() }) }
+    }
+}
+
+/// What [`Handler::handle_batch`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Batched {
+    /// Every message is applied: commit them all.
+    AllDone,
+    /// Not as a batch: roll back, and apply each message on its own.
+    OneByOne { reason: String },
 }
 
 /// How a message that should be tried again is retried.
@@ -177,6 +207,11 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     /// Handlers running at once (messages of one order key still run one at a time).
     pub concurrency: usize,
+    /// At most this many waiting deliveries are applied in one transaction
+    /// ([`Handler::handle_batch`]); 1 applies each on its own. A batch never waits for messages
+    /// to arrive: it takes what the broker has already sent, so a quiet queue still gets one
+    /// message per transaction, and the latency stays that of one message.
+    pub batch: usize,
     pub retry: RetryStrategy,
     /// How long in-flight handlers get to finish at shutdown.
     pub shutdown_grace: Duration,
@@ -197,6 +232,7 @@ impl ConsumerConfig {
             queue: queue.into(),
             prefetch: 32,
             concurrency: 8,
+            batch: 1,
             retry: DEFAULT_REQUEUE,
             shutdown_grace: Duration::from_secs(10),
             wake_after_commit: None,
@@ -214,6 +250,11 @@ impl ConsumerConfig {
     }
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency;
+        self
+    }
+    /// See [`ConsumerConfig::batch`].
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
         self
     }
     pub fn with_retry(mut self, retry: RetryStrategy) -> Self {
@@ -240,7 +281,7 @@ pub enum ConsumerConfigError {
     UnknownQueue(String),
     #[error("queue {0:?} is not an order shard: retry tiers lead back to the orders exchange; use Requeue")]
     TiersNeedAShard(String),
-    #[error("prefetch and concurrency must be at least 1")]
+    #[error("prefetch, concurrency and batch must be at least 1")]
     Zero,
 }
 
@@ -274,7 +315,7 @@ impl<H: Handler> Consumer<H> {
         if config.name.is_empty() {
             return Err(ConsumerConfigError::NoName);
         }
-        if config.prefetch == 0 || config.concurrency == 0 {
+        if config.prefetch == 0 || config.concurrency == 0 || config.batch == 0 {
             return Err(ConsumerConfigError::Zero);
         }
         if topology.queue(&config.queue).is_none() {
@@ -325,6 +366,8 @@ impl<H: Handler> Consumer<H> {
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let order = KeyOrder::default();
         let mut tasks = JoinSet::new();
+        // A delivery that could not join the batch before it (its order key was in it).
+        let mut carried: Option<Delivery> = None;
         let end = loop {
             while let Some(done) = tasks.try_join_next() {
                 report_panic(done, &config.name);
@@ -335,29 +378,35 @@ impl<H: Handler> Consumer<H> {
                 _ = broken.cancelled() => break Err(SessionError::Other("the publishing channel broke".into())),
                 p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             };
-            let next = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break Ok(()),
-                _ = broken.cancelled() => break Err(SessionError::Other("the publishing channel broke".into())),
-                d = deliveries.next() => d,
-            };
-            let delivery = match next {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => break Err(e.into()),
+            let delivery = match carried.take() {
+                Some(d) => d,
                 None => {
-                    break Err(SessionError::Other(
-                        "the broker ended the consumer (channel closed or queue deleted)".into(),
-                    ));
+                    let next = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => break Ok(()),
+                        _ = broken.cancelled() => break Err(SessionError::Other("the publishing channel broke".into())),
+                        d = deliveries.next() => d,
+                    };
+                    match next.map(|d| d.map_err(SessionError::from)).unwrap_or_else(|| Err(consumer_ended()))
+                    {
+                        Ok(d) => d,
+                        Err(e) => break Err(e),
+                    }
                 }
             };
-            let turn = order.turn(header_str(&delivery.properties, headers::ORDER_KEY));
+            let (batch, ended) = batch::gather(delivery, &mut deliveries, config.batch, &mut carried);
+            let turns =
+                batch.iter().map(|d| order.turn(header_str(&d.properties, headers::ORDER_KEY))).collect();
             let job = Job {
                 inner: self.inner.clone(),
                 publisher: publisher.clone(),
                 stopping: stopping.clone(),
                 broken: broken.clone(),
             };
-            tasks.spawn(job.run(delivery, permit, turn));
+            tasks.spawn(job.run_batch(batch, permit, turns));
+            if let Some(e) = ended {
+                break Err(e);
+            }
         };
         stopping.cancel();
         self.stop(&channel, &tag, tasks).await;
@@ -390,6 +439,10 @@ impl<H: Handler> Consumer<H> {
         }
         tracing::info!(consumer = %config.name, queue = %config.queue, "stopped consuming");
     }
+}
+
+fn consumer_ended() -> SessionError {
+    SessionError::Other("the broker ended the consumer (channel closed or queue deleted)".into())
 }
 
 /// How a consumer waits for the database during an outage: 100 ms doubling to 5 s, jittered.
@@ -489,11 +542,36 @@ struct Job<H> {
 }
 
 impl<H: Handler> Job<H> {
-    async fn run(self, delivery: Delivery, _permit: OwnedSemaphorePermit, mut turn: Turn) {
-        if let Some(previous) = turn.previous.take() {
-            let _ = previous.await; // Ok or Err (dropped): either way the previous one is finished
+    /// Applies deliveries gathered by [`batch::gather`]: once each has had its turn, in one
+    /// transaction if there are several and the handler can ([`Job::try_batch`]), or else one by
+    /// one.
+    async fn run_batch(self, deliveries: Vec<Delivery>, _permit: OwnedSemaphorePermit, mut turns: Vec<Turn>) {
+        for turn in &mut turns {
+            if let Some(previous) = turn.previous.take() {
+                let _ = previous.await; // Ok or Err (dropped): either way the previous one is finished
+            }
         }
         let started = Instant::now();
+        let mut decoded = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            if let Some((msg, span)) = self.decode(&delivery, started).await {
+                decoded.push((delivery, msg, span));
+            }
+        }
+        if decoded.len() > 1 && self.try_batch(&decoded, started).await {
+            return;
+        }
+        for (delivery, msg, span) in decoded {
+            let started = Instant::now();
+            self.handle(&delivery, &msg).instrument(span).await;
+            self.observe(started);
+        }
+        drop(turns); // the next messages of these keys may go
+    }
+
+    /// The delivery as the handler sees it, with its span; an unparseable one is dead-lettered
+    /// (and `None` returned).
+    async fn decode(&self, delivery: &Delivery, started: Instant) -> Option<(Delivered, tracing::Span)> {
         let cfg = &self.inner.config;
         let envelope = match Envelope::<serde_json::Value>::from_json(&delivery.data) {
             Ok(e) => e,
@@ -503,12 +581,12 @@ impl<H: Handler> Job<H> {
                 let reason = e.to_string();
                 async {
                     tracing::error!(%reason, "dead-lettering an unparseable message");
-                    self.dead_letter(&delivery, "unparseable", &reason).await;
+                    self.dead_letter(delivery, "unparseable", &reason).await;
                 }
                 .instrument(span)
                 .await;
                 self.observe(started);
-                return;
+                return None;
             }
         };
         let span = tracing::info_span!("handle_message",
@@ -526,8 +604,7 @@ impl<H: Handler> Job<H> {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
         };
-        self.handle(&delivery, &msg).instrument(span).await;
-        self.observe(started);
+        Some((msg, span))
     }
 
     fn observe(&self, started: Instant) {
