@@ -92,6 +92,8 @@ impl Handler for Dispatcher {
         let applied =
             futures_util::future::join_all(orders.into_iter().map(|(msg, work, payment, adapter)| {
                 let span = work_span(&work, msg);
+                // Each order's work is traced under the message that asked for it, as one by one.
+                msg.envelope.trace.set_parent_of(&span);
                 let conn = Conn::Shared { batch: &shared, held: None };
                 let order = Order::new(conn, payment, adapter, &self.deps, &msg.envelope);
                 run(order, work).instrument(span)

@@ -37,6 +37,16 @@ async fn pay_killed_between_commit_and_ack_is_applied_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_after_a_provider_call_charges_each_order_once() {
+    crashed_batch(AFTER_PROVIDER_CALL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_between_commit_and_ack_is_applied_once() {
+    crashed_batch(AFTER_COMMIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refund_killed_after_the_provider_call_refunds_once() {
     crashed_refund(AFTER_PROVIDER_CALL).await;
 }
@@ -96,6 +106,68 @@ async fn crashed_pay(point: &str) {
     assert_eq!(states(&history), states(&system.history(clean.id).await), "the same story as a clean run");
     assert_eq!(states(&history), [("payment", "created"), ("payment", "pending"), ("payment", "succeeded")]);
     assert_events_consistent(&system, "o-crash");
+    system.stop().await;
+}
+
+/// Direct pays waiting on the shard when a dispatcher armed at `point` starts, so that it takes
+/// them in batches (`SHARD_BATCH`); it stops at `point` inside a batch and is killed there. A
+/// fresh dispatcher finishes them: each charged once, each history clean, each event delivered.
+///
+/// One shard, one handler at a time: the first delivery may come alone (the others still on
+/// their way), and while it is handled the others arrive and wait; the point is armed from its
+/// second pass on, which is in the batch of those.
+async fn crashed_batch(point: &str) {
+    let mut system = System::with(SystemOptions {
+        processes: true,
+        dispatchers: 0,
+        order_shards: 1,
+        mockpay: mockpay::Settings {
+            refund_delay_ms: 0,
+            timeout_hold_ms: 5_000,
+            ..mockpay::Settings::default()
+        },
+        ..SystemOptions::default()
+    })
+    .await;
+    // More than one batch (SHARD_BATCH is 8): whether the first delivery comes alone or with
+    // others, the second pass is in a batch.
+    const ORDERS: usize = 12;
+    let orders: Vec<String> = (0..ORDERS).map(|n| format!("o-batch-{n}")).collect();
+    for order in &orders {
+        system.pay(order, "12.34", "direct").await;
+    }
+    let published = "SELECT count(*) FROM outbox
+                      WHERE published_at IS NOT NULL AND envelope->>'message_type' = 'order.dispatch_pay'";
+    eventually("every dispatch waiting on its shard", WITHIN, || async {
+        sqlx::query_scalar::<_, i64>(published).fetch_one(&system.db.pool).await.unwrap() == ORDERS as i64
+    })
+    .await;
+    let armed_env = [
+        ("FAILPOINTS".to_owned(), format!("{point}=1*off->return")),
+        ("SHARD_CONCURRENCY".to_owned(), "1".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = armed_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let crashing = system.add_dispatcher(&env).await;
+    let line = wait_for_fault(&system, crashing, point).await;
+    assert!(line.contains("handle_batch"), "the point was reached in a batch: {line}");
+    system.kill_dispatcher(crashing).await;
+    system.add_dispatcher(&[]).await;
+
+    for order in &orders {
+        let payment = system.payment_in(order, "succeeded", WITHIN).await;
+        let truth = system.truth(payment.id).await;
+        assert_eq!(truth.charges, 1, "{order}: money was taken exactly once");
+        assert_eq!(payment.provider_txn_id.as_deref(), Some(truth.transaction_id.as_str()));
+        assert!(provider_calls(&system, payment.id, "pay").await <= 2, "{order}: at most one call again");
+        system.upstream.wait_for(order, "payment.succeeded", WITHIN).await;
+        let history = system.history(payment.id).await;
+        assert_history_is_clean(&history);
+        assert_eq!(
+            states(&history),
+            [("payment", "created"), ("payment", "pending"), ("payment", "succeeded")]
+        );
+        assert_events_consistent(&system, order);
+    }
     system.stop().await;
 }
 
