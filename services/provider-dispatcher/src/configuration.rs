@@ -41,7 +41,7 @@ pub struct Config {
     /// each shard (1–256): their orders locked in one statement, their work (provider calls
     /// included) run side by side, their steps and events written in one statement. A batch
     /// never waits for messages to arrive, so a quiet shard still applies one at a time.
-    #[arg(long, env = "SHARD_BATCH", value_name = "SHARD_BATCH", default_value_t = 8,
+    #[arg(long, env = "SHARD_BATCH", value_name = "SHARD_BATCH", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_batch: u16,
 

@@ -129,8 +129,8 @@ async fn crashed_batch(point: &str) {
         ..SystemOptions::default()
     })
     .await;
-    // More than one batch (SHARD_BATCH is 8): whether the first delivery comes alone or with
-    // others, the second pass is in a batch.
+    // More than one batch (SHARD_BATCH is set to 8 below): whether the first delivery comes
+    // alone or with others, the second pass is in a batch.
     const ORDERS: usize = 12;
     let orders: Vec<String> = (0..ORDERS).map(|n| format!("o-batch-{n}")).collect();
     for order in &orders {
@@ -145,6 +145,7 @@ async fn crashed_batch(point: &str) {
     let armed_env = [
         ("FAILPOINTS".to_owned(), format!("{point}=1*off->return")),
         ("SHARD_CONCURRENCY".to_owned(), "1".to_owned()),
+        ("SHARD_BATCH".to_owned(), "8".to_owned()),
     ];
     let env: Vec<(&str, &str)> = armed_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let crashing = system.add_dispatcher(&env).await;

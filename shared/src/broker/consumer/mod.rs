@@ -357,7 +357,8 @@ impl<H: Handler> Consumer<H> {
                 FieldTable::default(),
             )
             .await?;
-        tracing::info!(consumer = %config.name, queue = %config.queue, "consuming");
+        tracing::info!(consumer = %config.name, queue = %config.queue, prefetch = config.prefetch,
+            concurrency = config.concurrency, batch = config.batch, "consuming");
 
         let broken = CancellationToken::new();
         // Cancelled when this session stops, for whatever reason: handlers waiting (for the
