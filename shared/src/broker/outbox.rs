@@ -88,7 +88,12 @@ pub type Columns<'m> = (Vec<uuid::Uuid>, Vec<&'m str>, Vec<&'m str>, Vec<&'m str
 
 /// See [`Columns`].
 pub fn columns(messages: &[Prepared]) -> Columns<'_> {
-    let mut c: Columns<'_> = Default::default();
+    columns_of(messages)
+}
+
+/// [`columns`] of messages kept in several places (say, one slice per order of a batch).
+pub fn columns_of<'m>(messages: impl IntoIterator<Item = &'m Prepared>) -> Columns<'m> {
+    let mut c: Columns<'m> = Default::default();
     for m in messages {
         c.0.push(m.message_id);
         c.1.push(&m.exchange);

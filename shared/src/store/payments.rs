@@ -230,8 +230,7 @@ pub async fn create_many_announcing(
         return Ok(Vec::new());
     }
     let news = || payments.iter().map(|(new, _, _)| *new);
-    let messages: Vec<outbox::Prepared> = payments.iter().map(|(_, _, m)| (*m).clone()).collect();
-    let (message_ids, exchanges, keys, bodies) = outbox::columns(&messages);
+    let (message_ids, exchanges, keys, bodies) = outbox::columns_of(payments.iter().map(|(_, _, m)| *m));
     let created: Vec<Uuid> = sqlx::query_scalar(
         "WITH input AS (
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -452,10 +451,9 @@ pub async fn record_many_announcing(
         (w.payment, first - 1)
     });
     let steps = || work.iter().flat_map(|w| w.steps);
-    let messages: Vec<outbox::Prepared> = work.iter().flat_map(|w| w.messages.iter().cloned()).collect();
     let message_payments: Vec<Uuid> =
         work.iter().flat_map(|w| w.messages.iter().map(|_| w.payment.id)).collect();
-    let (message_ids, exchanges, keys, bodies) = outbox::columns(&messages);
+    let (message_ids, exchanges, keys, bodies) = outbox::columns_of(work.iter().flat_map(|w| w.messages));
     let written: Vec<Uuid> = sqlx::query_scalar(
         "WITH input AS (
             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])
