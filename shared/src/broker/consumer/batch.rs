@@ -30,7 +30,6 @@ use uuid::Uuid;
 use super::{Batched, Delivered, Handler, HandlerError, Job, consumer_ended, panic_text};
 use crate::broker::connection::SessionError;
 use crate::broker::envelope::{header_str, headers};
-use crate::runtime::fault_points;
 
 /// Step 1: `first`, and the deliveries already received after it (at most `max` in all, no
 /// order key twice). A delivery that would repeat a key is left in `carried` for the next batch.
@@ -149,11 +148,7 @@ impl<H: Handler> Job<H> {
             }
         }
         tx.commit().await?;
-        if let Some(relay) = &self.inner.config.wake_after_commit {
-            relay.notify_one();
-        }
-        // As for one message: committed, not yet acknowledged.
-        fault_points::reached(fault_points::AFTER_COMMIT);
+        self.committed();
         Ok(Some(fresh))
     }
 }

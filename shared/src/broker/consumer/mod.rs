@@ -731,13 +731,18 @@ impl<H: Handler> Job<H> {
                 .await?;
         }
         tx.commit().await?;
+        self.committed();
+        Ok(step)
+    }
+
+    /// After a commit, before the acknowledgement: wakes the relay for what the handler queued.
+    fn committed(&self) {
         if let Some(relay) = &self.inner.config.wake_after_commit {
             relay.notify_one();
         }
         // Committed, not yet acknowledged: a crash here must mean a redelivery that step 3
         // recognises (or, for a retry or a rejection, a handler run again), never a lost effect.
         fault_points::reached(fault_points::AFTER_COMMIT);
-        Ok(step)
     }
 
     /// Acknowledges; `false` if the channel is gone (the message returns to the queue, and comes
