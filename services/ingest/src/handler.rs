@@ -53,10 +53,13 @@ impl CommandHandler {
 }
 
 impl Handler for CommandHandler {
+    type Prepared = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
+        _: &(),
     ) -> Result<Outcome, HandlerError> {
         let conn: &mut PgConnection = tx;
         let verdict = self.decide(conn, msg).await?;
@@ -78,11 +81,11 @@ impl Handler for CommandHandler {
     async fn handle_batch(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        msgs: &[Delivered],
+        msgs: &[(&Delivered, &())],
     ) -> Result<Batched, HandlerError> {
         let mut pays = Vec::new();
         let mut others = Vec::new();
-        for msg in msgs {
+        for &(msg, _) in msgs {
             match Command::parse(&msg.envelope.message_type, msg.envelope.payload.clone()) {
                 Ok(Command::Pay(cmd)) => pays.push((msg, cmd)),
                 _ => others.push(msg),
@@ -105,7 +108,7 @@ impl Handler for CommandHandler {
             }
         }
         for msg in others {
-            if self.handle(tx, msg).await? != Outcome::Done {
+            if self.handle(tx, msg, &()).await? != Outcome::Done {
                 return Ok(Batched::OneByOne { reason: "a command was not done".into() });
             }
         }

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use paygate::providers::NotificationPolicy;
-use paygate::runtime::config::{CommonConfig, parse_socket_addr};
+use paygate::runtime::config::{CommonConfig, parse_socket_addr, parse_wait};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +45,23 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_batch: u16,
 
+    /// Calls in flight to one provider from this instance, at most: a slow provider's work waits
+    /// on the retry ladder beyond it, and takes nothing from the other providers.
+    #[arg(long, env = "PROVIDER_MAX_IN_FLIGHT", value_name = "PROVIDER_MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub provider_max_in_flight: u16,
+
+    /// A provider's calls whose outcome is unknown (timeouts, 5xx, broken connections), in a row,
+    /// that open its circuit: its work then waits on the retry ladder without calling it.
+    #[arg(long, env = "PROVIDER_BREAKER_FAILURES", value_name = "PROVIDER_BREAKER_FAILURES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub provider_breaker_failures: u32,
+
+    /// How long an open circuit stays open before one trial call (e.g. 5s, 500ms).
+    #[arg(long, env = "PROVIDER_BREAKER_OPEN_FOR", value_name = "PROVIDER_BREAKER_OPEN_FOR", default_value = "5s",
+          value_parser = parse_wait)]
+    pub provider_breaker_open_for: Duration,
+
     /// Where providers send notifications: notify-handler's public base URL. The adapter appends
     /// `/notify/<provider>/<trade no>`. Without it no notifications are asked for, and queries
     /// alone find outcomes.
@@ -71,6 +88,12 @@ pub struct MockpayConfig {
           value_name = "MOCKPAY_NOTIFICATION_POLICY", default_value = "query_back",
           value_parser = NotificationPolicy::parse)]
     pub notification_policy: NotificationPolicy,
+
+    /// How long after our last pay request mockpay's "no such trade" is believed (e.g. 60s):
+    /// before, a payment that may have been sent is not closed on it.
+    #[arg(long = "mockpay-not-found-final-after", env = "MOCKPAY_NOT_FOUND_FINAL_AFTER",
+          value_name = "MOCKPAY_NOT_FOUND_FINAL_AFTER", default_value = "60s", value_parser = parse_wait)]
+    pub not_found_final_after: Duration,
 
     /// How long one call to mockpay may take before its outcome counts as unknown.
     #[arg(long = "mockpay-timeout-ms", env = "MOCKPAY_TIMEOUT_MS", value_name = "MOCKPAY_TIMEOUT_MS",

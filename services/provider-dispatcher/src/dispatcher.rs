@@ -1,29 +1,39 @@
 //! The dispatcher's message handler: every piece of order work (`OrderWork`) arriving on a shard
-//! is applied here, under the payment's row lock, in the consumer's transaction (which also
-//! records the message as processed). One file per kind of work lives in `work/`; this file only
-//! locks the order and routes.
+//! is applied here in two steps, so that nothing is held while a provider thinks
+//! (docs/architecture.md, "A provider call holds nothing"):
 //!
-//! Messages waiting on a shard are applied as a batch (`Handler::handle_batch`): one
-//! transaction locks all their orders in one statement, their work runs side by side (provider
-//! calls included) sharing that transaction (`order::Conn::Shared`), and the steps and events of
-//! every order that did not need the transaction on the way are written in one statement
-//! (`payments::record_many_announcing`). A batch whose work is not all `Done` is rolled back and
-//! its messages applied one by one, which calls the providers again with the same idempotency
-//! keys, exactly as a redelivery after a crash would.
+//! 1. **Prepare** (the consumer's stage before the transaction, [`Handler::prepare`]): one short
+//!    transaction locks the orders of the messages waiting, plans each one's work (`plan`), and
+//!    commits the attempts of the calls that may move money (a pay sent is `pending`, a refund
+//!    `submitted`, before the request leaves). The calls are then made with no transaction, lock
+//!    or connection held, each through its provider's bulkhead (`bulkhead`), and each message
+//!    goes on as soon as its own call is answered.
+//! 2. **Apply** (the message's transaction, with its inbox row): the order is locked again and
+//!    must still be at the version the plan left (nothing else writes an order: its messages
+//!    are applied one at a time, and the version guard catches anything that would not be), and
+//!    the work applies the answer through the state machine. Messages answered together are
+//!    applied in one transaction, their steps and events written in one statement
+//!    (`payments::record_many_announcing`); a batch that is not all `Done` rolls back and each
+//!    message is applied on its own, with the answer it already has: no provider is asked twice.
+//!
+//! One file per kind of work lives in `work/`, with its plan beside what it does with the
+//! answer; this file locks the orders and routes.
 
+use crate::bulkhead::{Bulkheads, Refusal};
+use crate::call::{Answered, Planned};
 use crate::exchange_log::ExchangeLog;
 use crate::metrics::DispatcherMetrics;
-use crate::order::{Conn, Order, Unwritten, WorkError};
+use crate::order::{Order, Unwritten, WorkError};
+use crate::plan::{self, Plan};
 use crate::work;
-use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
+use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome, Preparing};
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::ProviderRegistry;
 use paygate::store::payments::{self, Payment};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::Mutex;
 use tracing::Instrument;
 
 /// What every piece of work needs besides the order itself.
@@ -34,6 +44,7 @@ pub struct Deps {
     /// notify-handler's public base URL, if providers should notify us.
     pub notify_base_url: Option<String>,
     pub metrics: DispatcherMetrics,
+    pub bulkheads: Bulkheads,
 }
 
 /// The [`Handler`] for the order shards. Cheap to clone: one per shard consumer.
@@ -48,25 +59,110 @@ impl Dispatcher {
     }
 }
 
+/// What the preparation of one message leaves for its transaction.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The payment's version before the plan, and after it (the attempt it committed): the
+    /// work's events count from the first, and the answer applies only at the second.
+    versions: Option<(i64, i64)>,
+    /// The provider's answer, when the plan called.
+    answered: Option<Answered>,
+    /// Why the plan could not call now: the work waits on the retry ladder.
+    held: Option<Refusal>,
+}
+
 impl Handler for Dispatcher {
+    type Prepared = Prepared;
+    const PREPARES: bool = true;
+
+    async fn prepare(
+        &self,
+        pool: &PgPool,
+        msgs: &[&Delivered],
+    ) -> Result<Vec<Preparing<Prepared>>, HandlerError> {
+        let works: Vec<Option<OrderWork>> = msgs.iter().map(|m| m.payload().ok()).collect();
+        let ids: Vec<_> = works.iter().flatten().map(OrderWork::payment_id).collect();
+        let mut tx = pool.begin().await?;
+        let mut locked: HashMap<_, Payment> = payments::lock_many(&mut tx, &ids)
+            .await
+            .map_err(WorkError::from)?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut plans = Vec::with_capacity(msgs.len());
+        let mut attempts: Vec<Unwritten> = Vec::new();
+        for (msg, work) in msgs.iter().zip(&works) {
+            // A message that is not order work, or names a payment or provider we do not have,
+            // is the transaction's to reject.
+            let order = work.as_ref().and_then(|w| {
+                let payment = locked.remove(&w.payment_id())?;
+                let adapter = self.deps.providers.get(&payment.provider).cloned()?;
+                Some((w, payment, adapter))
+            });
+            let Some((work, payment, adapter)) = order else {
+                plans.push((Prepared::default(), None));
+                continue;
+            };
+            let (payment_id, currency, before) = (payment.id, payment.amount.currency(), payment.version);
+            let span = work_span(work, msg);
+            let mut order = Order::new(&mut tx, payment, adapter.clone(), &self.deps, &msg.envelope, true);
+            let planned = plan::plan(&mut order, work).instrument(span.clone()).await?;
+            let after = order.payment.version;
+            attempts.extend(order.into_unwritten());
+            let versions = Some((before, after));
+            plans.push(match planned {
+                Plan::NoCall => (Prepared { versions, ..Prepared::default() }, None),
+                Plan::Held(refusal) => (Prepared { held: Some(refusal), ..Prepared::default() }, None),
+                Plan::Call(call, pass) => {
+                    let planned = Planned { call, payment_id, currency, adapter, pass };
+                    (Prepared { versions, ..Prepared::default() }, Some((planned, span)))
+                }
+            });
+        }
+        if !attempts.is_empty() {
+            let records: Vec<payments::Recorded<'_>> = attempts
+                .iter()
+                .map(|u| payments::Recorded { payment: &u.payment, steps: &u.steps, messages: &u.messages })
+                .collect();
+            payments::record_many_announcing(&mut tx, &records).await.map_err(WorkError::from)?;
+        }
+        tx.commit().await?;
+        Ok(plans
+            .into_iter()
+            .map(|(prepared, call)| -> Preparing<Prepared> {
+                let Some((call, span)) = call else { return Box::pin(std::future::ready(Ok(prepared))) };
+                let deps = self.deps.clone();
+                Box::pin(
+                    async move {
+                        let answered = call.make(&deps).await?;
+                        Ok(Prepared { answered: Some(answered), ..prepared })
+                    }
+                    .instrument(span),
+                )
+            })
+            .collect())
+    }
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
+        prepared: &Prepared,
     ) -> Result<Outcome, HandlerError> {
         let work: OrderWork = msg.payload()?;
         let span = work_span(&work, msg);
-        self.apply(tx, msg, work).instrument(span).await
+        self.apply(tx, msg, work, prepared).instrument(span).await
     }
 
     async fn handle_batch(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        msgs: &[Delivered],
+        msgs: &[(&Delivered, &Prepared)],
     ) -> Result<Batched, HandlerError> {
         let mut works = Vec::with_capacity(msgs.len());
-        for msg in msgs {
+        for (msg, prepared) in msgs {
             match msg.payload::<OrderWork>() {
+                Ok(_) if prepared.held.is_some() => return Ok(one_by_one("a provider is held")),
                 Ok(work) => works.push(work),
                 Err(_) => return Ok(one_by_one("a message is not order work")),
             }
@@ -78,30 +174,23 @@ impl Handler for Dispatcher {
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
-        let mut orders = Vec::with_capacity(msgs.len());
-        for (msg, work) in msgs.iter().zip(works) {
+        let mut unwritten = Vec::with_capacity(msgs.len());
+        for ((msg, prepared), work) in msgs.iter().zip(works) {
             let Some(payment) = locked.remove(&work.payment_id()) else {
                 return Ok(one_by_one("a payment is missing"));
             };
+            if moved_during_the_call(&payment, prepared).is_some() {
+                return Ok(one_by_one("a payment moved during its provider call"));
+            }
             let Some(adapter) = self.deps.providers.get(&payment.provider).cloned() else {
                 return Ok(one_by_one("a provider is not configured"));
             };
-            orders.push((msg, work, payment, adapter));
-        }
-        let shared: Mutex<&mut PgConnection> = Mutex::new(&mut **tx);
-        let applied =
-            futures_util::future::join_all(orders.into_iter().map(|(msg, work, payment, adapter)| {
-                let span = work_span(&work, msg);
-                // Each order's work is traced under the message that asked for it, as one by one.
-                msg.envelope.trace.set_parent_of(&span);
-                let conn = Conn::Shared { batch: &shared, held: None };
-                let order = Order::new(conn, payment, adapter, &self.deps, &msg.envelope);
-                run(order, work).instrument(span)
-            }))
-            .await;
-        let mut unwritten = Vec::with_capacity(applied.len());
-        for result in applied {
-            match result? {
+            let span = work_span(&work, msg);
+            // Each order's work is traced under the message that asked for it, as one by one.
+            msg.envelope.trace.set_parent_of(&span);
+            let since = prepared.versions.map_or(payment.version, |(before, _)| before);
+            let order = Order::new(tx, payment, adapter, &self.deps, &msg.envelope, true).since(since);
+            match run(order, work, prepared.answered.as_ref()).instrument(span).await? {
                 (Outcome::Done, write) => unwritten.extend(write),
                 (_, _) => return Ok(one_by_one("a message was not done")),
             }
@@ -115,7 +204,7 @@ impl Handler for Dispatcher {
             })
             .collect();
         if !records.is_empty() {
-            payments::record_many_announcing(shared.into_inner(), &records).await.map_err(WorkError::from)?;
+            payments::record_many_announcing(tx, &records).await.map_err(WorkError::from)?;
         }
         Ok(Batched::AllDone)
     }
@@ -134,22 +223,44 @@ fn work_span(work: &OrderWork, msg: &Delivered) -> tracing::Span {
     )
 }
 
-/// Applies `work` to `order` (the routing of the module documentation); what is left to write
-/// when the order shares a batch's transaction comes back with the outcome.
-async fn run(mut order: Order<'_>, work: OrderWork) -> Result<(Outcome, Option<Unwritten>), HandlerError> {
+/// Why the answer to the plan's call can no longer be applied: the payment is not at the version
+/// the plan left (something wrote the order while its call was out; its messages are applied one
+/// at a time, so only a shard changing hands mid-call can do that).
+fn moved_during_the_call(payment: &Payment, prepared: &Prepared) -> Option<String> {
+    let (_, planned) = prepared.versions?;
+    (prepared.answered.is_some() && payment.version != planned).then(|| {
+        format!(
+            "payment {}: at version {} after its provider call, planned at {planned}: preparing it again",
+            payment.id, payment.version
+        )
+    })
+}
+
+/// Applies `work` to `order` with the provider's answer to its plan, if it called; what is left
+/// to write when the order may leave it to a batch comes back with the outcome.
+async fn run(
+    mut order: Order<'_>,
+    work: OrderWork,
+    answered: Option<&Answered>,
+) -> Result<(Outcome, Option<Unwritten>), HandlerError> {
     let outcome = match work {
-        OrderWork::DispatchPay { .. } => work::pay::apply(&mut order).await,
-        OrderWork::Query { refund_id: None, reason, .. } => work::query::apply(&mut order, reason).await,
-        OrderWork::Query { refund_id: Some(refund_id), reason, .. } => {
-            work::refund::query(&mut order, refund_id, reason).await
+        OrderWork::DispatchPay { .. } => work::pay::apply(&mut order, answered).await,
+        OrderWork::Query { refund_id: None, reason, .. } => {
+            work::query::apply(&mut order, reason, answered).await
         }
-        OrderWork::Close { reason, .. } => work::close::apply(&mut order, reason).await,
-        OrderWork::DispatchRefund { refund_id, .. } => work::refund::dispatch(&mut order, refund_id).await,
+        OrderWork::Query { refund_id: Some(refund_id), reason, .. } => {
+            work::refund::query(&mut order, refund_id, reason, answered).await
+        }
+        OrderWork::Close { reason, .. } => work::close::apply(&mut order, reason, answered).await,
+        OrderWork::DispatchRefund { refund_id, .. } => {
+            work::refund::dispatch(&mut order, refund_id, answered).await
+        }
         OrderWork::DecideRefund { refund_id, approve, approver, reason, .. } => {
-            work::refund::decide(&mut order, refund_id, approve, &approver, reason.as_deref()).await
+            work::refund::decide(&mut order, refund_id, (approve, &approver, reason.as_deref()), answered)
+                .await
         }
         OrderWork::Notification { notification_id, .. } => {
-            work::notification::apply(&mut order, notification_id).await
+            work::notification::apply(&mut order, notification_id, answered).await
         }
         OrderWork::Report { refund_id, reply_to, correlation_id, .. } => {
             work::report::apply(&mut order, refund_id, reply_to, correlation_id).await
@@ -165,11 +276,18 @@ impl Dispatcher {
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
         work: OrderWork,
+        prepared: &Prepared,
     ) -> Result<Outcome, HandlerError> {
+        if let Some(refusal) = &prepared.held {
+            return Ok(Outcome::RetryLater { reason: refusal.to_string() });
+        }
         let payment_id = work.payment_id();
         let Some(payment) = payments::lock(tx, payment_id).await.map_err(WorkError::from)? else {
             return Ok(Outcome::Reject { reason: format!("no payment {payment_id}") });
         };
+        if let Some(moved) = moved_during_the_call(&payment, prepared) {
+            return Err(HandlerError::transient(anyhow::anyhow!(moved)));
+        }
         let Some(adapter) = self.deps.providers.get(&payment.provider).cloned() else {
             return Ok(Outcome::Reject {
                 reason: format!(
@@ -179,8 +297,9 @@ impl Dispatcher {
                 ),
             });
         };
-        let order = Order::new(Conn::Own(tx), payment, adapter, &self.deps, &msg.envelope);
-        let (outcome, _) = run(order, work).await?;
+        let since = prepared.versions.map_or(payment.version, |(before, _)| before);
+        let order = Order::new(tx, payment, adapter, &self.deps, &msg.envelope, false).since(since);
+        let (outcome, _) = run(order, work, prepared.answered.as_ref()).await?;
         Ok(outcome)
     }
 }

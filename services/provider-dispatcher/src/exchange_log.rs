@@ -25,10 +25,29 @@ pub const MAX_ROWS: usize = 64;
 /// Exchanges waiting for a writer, at most; a call that finds the queue full waits.
 const QUEUE: usize = 1024;
 
-/// The log could not be written (the database's error, shared by every call of the group).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
+/// The log could not be written (the database's error, shared by every call of the group, and
+/// kept as the source).
+#[derive(Debug, Clone)]
 pub struct LogError(Arc<sqlx::Error>);
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the exchange log's write failed")
+    }
+}
+
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.database())
+    }
+}
+
+impl LogError {
+    /// The database's error (as `source`, so that an unreachable database is seen as one).
+    fn database(&self) -> &sqlx::Error {
+        &self.0
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ExchangeLog {

@@ -28,7 +28,7 @@ pub enum FollowUp {
 pub enum FollowUpError {
     #[error(transparent)]
     Outbox(#[from] OutboxError),
-    #[error(transparent)]
+    #[error("the database failed")]
     Database(#[from] sqlx::Error),
 }
 

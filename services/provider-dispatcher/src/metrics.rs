@@ -8,9 +8,14 @@
 //! - `paygate_notifications_decided_total{provider, outcome}`: provider notifications checked
 //!   and confirmed (`applied`, `ignored`, `flagged`: it contradicts its order, and a
 //!   `notification_mismatch` is raised for a person);
+//! - `paygate_provider_calls_in_flight{provider}`, `paygate_provider_circuit_open{provider}` and
+//!   `paygate_provider_calls_held_total{provider, reason}`: each provider's bulkhead (`bulkhead`):
+//!   its calls out now, whether its breaker is open, and work held on the retry ladder without
+//!   a call (`full`, `open`);
 //! - `paygate_dispatcher_shards_consumed`: the order shards this instance consumes now (its
 //!   leases, `shard_leases`); across the instances they add up to `ORDER_SHARDS`.
 
+use crate::bulkhead::BulkheadMetrics;
 use paygate::providers::Exchange;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -56,6 +61,7 @@ pub struct DispatcherMetrics {
     pub attention: Family<AttentionLabels, Counter>,
     pub notifications: Family<NotificationLabels, Counter>,
     pub shards_consumed: Gauge,
+    pub bulkheads: BulkheadMetrics,
 }
 
 impl Default for DispatcherMetrics {
@@ -66,6 +72,7 @@ impl Default for DispatcherMetrics {
             attention: Family::default(),
             notifications: Family::default(),
             shards_consumed: Gauge::default(),
+            bulkheads: BulkheadMetrics::default(),
         }
     }
 }
@@ -98,6 +105,21 @@ impl DispatcherMetrics {
             "dispatcher_shards_consumed",
             "Order shards this instance consumes now (held under its leases)",
             m.shards_consumed.clone(),
+        );
+        registry.register(
+            "provider_calls_in_flight",
+            "Provider calls out now from this instance, by provider (bounded by PROVIDER_MAX_IN_FLIGHT)",
+            m.bulkheads.in_flight.clone(),
+        );
+        registry.register(
+            "provider_circuit_open",
+            "1 while a provider's circuit breaker is open or trying one call, by provider",
+            m.bulkheads.open.clone(),
+        );
+        registry.register(
+            "provider_calls_held",
+            "Order work held on the retry ladder without calling its provider, by provider and reason (full, open)",
+            m.bulkheads.held.clone(),
         );
         m
     }

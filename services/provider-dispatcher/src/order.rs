@@ -15,6 +15,7 @@
 //! needed it (the usual pay: a provider call, then steps and one event) leaves its write to
 //! [`Order::finish`]'s caller, which writes every such order's work in one statement.
 
+use crate::bulkhead::{Pass, Refusal};
 use crate::dispatcher::Deps;
 use crate::events;
 use crate::followup::{self, FollowUp, FollowUpError};
@@ -23,18 +24,16 @@ use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
-use paygate::providers::{Exchange, MappedCode, PaymentFacts, PaymentStatus, ProviderAdapter};
+use paygate::providers::{MappedCode, PaymentFacts, PaymentStatus, ProviderAdapter};
 use paygate::state_machine::{PaymentEvent, PaymentState, payment as machine};
 use paygate::store::attention::{self, Raise};
+use paygate::store::exchanges;
 use paygate::store::payments::{self, Payment, StoreError};
 use paygate::store::policies;
 use paygate::store::refunds::{self, NewRefund};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// The flag on a payment that the provider reports paid after we closed or expired it (and the
@@ -48,18 +47,26 @@ pub const AUTO_REFUND_REQUESTER: &str = "paygate";
 
 /// Why a piece of work could not be applied. Database and broker trouble is transient (the
 /// message is retried; nothing committed); a corrupt row or a broken invariant is permanent.
+/// Every variant keeps its cause as its `source`, so that the consumer sees a `sqlx::Error` in
+/// the chain and holds the message while the database cannot be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
+    #[error("the order's store failed")]
+    Store(#[source] StoreError),
+    #[error("the outbox failed")]
     Outbox(#[from] OutboxError),
-    #[error(transparent)]
+    #[error("scheduling the follow-up failed")]
     FollowUp(#[from] FollowUpError),
-    #[error("recording the provider exchange failed: {0}")]
-    ExchangeLog(crate::exchange_log::LogError),
+    #[error("recording the provider exchange failed")]
+    ExchangeLog(#[source] crate::exchange_log::LogError),
     #[error("{0}")]
     Invariant(String),
+}
+
+impl From<StoreError> for WorkError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
 }
 
 impl From<sqlx::Error> for WorkError {
@@ -81,42 +88,6 @@ impl From<WorkError> for HandlerError {
     }
 }
 
-/// Where an order's statements go.
-pub enum Conn<'a> {
-    /// The message's own transaction.
-    Own(&'a mut PgConnection),
-    /// The transaction a batch's orders share: taken the first time the work needs it, and held
-    /// until the work ends (see the module documentation).
-    Shared { batch: &'a (dyn BatchTx + 'a), held: Option<MappedMutexGuard<'a, PgConnection>> },
-}
-
-impl<'a> Conn<'a> {
-    /// The connection, taking the batch's transaction if it is shared and not yet held.
-    async fn get(&mut self) -> &mut PgConnection {
-        match self {
-            Conn::Own(conn) => conn,
-            Conn::Shared { batch, held } => {
-                if held.is_none() {
-                    *held = Some(batch.take().await);
-                }
-                held.as_deref_mut().expect("held just now")
-            }
-        }
-    }
-}
-
-/// A batch's transaction, shared by its orders: a connection behind a lock.
-pub trait BatchTx: Sync {
-    /// Waits for the connection, and holds it until the guard is dropped.
-    fn take(&self) -> Pin<Box<dyn Future<Output = MappedMutexGuard<'_, PgConnection>> + Send + '_>>;
-}
-
-impl BatchTx for Mutex<&mut PgConnection> {
-    fn take(&self) -> Pin<Box<dyn Future<Output = MappedMutexGuard<'_, PgConnection>> + Send + '_>> {
-        Box::pin(async move { MutexGuard::map(self.lock().await, |conn| &mut **conn) })
-    }
-}
-
 /// An order's work not yet written, left by [`Order::finish`] for the batch to write with the
 /// others (`payments::record_many_announcing`).
 pub struct Unwritten {
@@ -127,8 +98,13 @@ pub struct Unwritten {
 
 /// The order a message is being applied to. See the module documentation.
 pub struct Order<'a> {
-    /// The message's transaction: reach it through [`Order::db`], which writes the steps taken.
-    conn: Conn<'a>,
+    /// The transaction: reach it through [`Order::db`], which writes the steps taken.
+    conn: &'a mut PgConnection,
+    /// Whether the steps and events may be left to the caller (a batch) when the work never
+    /// needed the transaction on the way ([`Order::finish`]).
+    deferrable: bool,
+    /// Whether the work has used the transaction.
+    touched: bool,
     pub payment: Payment,
     /// Steps the payment has taken in memory and not yet written (see the module documentation).
     unwritten: Vec<payments::Step>,
@@ -142,27 +118,76 @@ pub struct Order<'a> {
 }
 
 impl<'a> Order<'a> {
+    /// The order `payment` (locked in `conn`'s transaction) for the work `cause` asks for. With
+    /// `deferrable`, steps and events the work never needed to write on the way are left to the
+    /// caller ([`Order::finish`]).
     pub fn new(
-        conn: Conn<'a>,
+        conn: &'a mut PgConnection,
         payment: Payment,
         adapter: Arc<dyn ProviderAdapter>,
         deps: &'a Deps,
         cause: &'a Envelope<Value>,
+        deferrable: bool,
     ) -> Self {
         let start_version = payment.version;
-        Self { conn, payment, adapter, deps, cause, start_version, reason: None, unwritten: Vec::new() }
+        Self {
+            conn,
+            deferrable,
+            touched: false,
+            payment,
+            adapter,
+            deps,
+            cause,
+            start_version,
+            reason: None,
+            unwritten: Vec::new(),
+        }
+    }
+
+    /// Counts the work's events from `version` instead of the payment's version now: the version
+    /// before the work's preparation moved it (the attempt it committed before calling).
+    pub fn since(mut self, version: i64) -> Self {
+        self.start_version = version;
+        self
     }
 
     /// The transaction and the payment, once every step taken so far is written: what any other
     /// read or write of the order must go through, so that it sees (and guards on) the stored
     /// state.
     pub async fn db(&mut self) -> Result<Db<'_>, WorkError> {
-        let conn = self.conn.get().await;
+        self.touched = true;
+        let conn = &mut *self.conn;
         if !self.unwritten.is_empty() {
             payments::record(conn, &self.payment, &self.unwritten).await?;
             self.unwritten.clear();
         }
         Ok(Db { conn, payment: &mut self.payment })
+    }
+
+    /// The steps the work took in memory and has not written, for the caller to write (a plan's
+    /// attempts, written together for every order of a batch).
+    pub fn into_unwritten(self) -> Option<Unwritten> {
+        (!self.unwritten.is_empty()).then_some(Unwritten {
+            payment: self.payment,
+            steps: self.unwritten,
+            messages: Vec::new(),
+        })
+    }
+
+    /// Leave from the provider's bulkhead to call it now, or why not (`bulkhead`).
+    pub fn pass(&self) -> Result<Pass, Refusal> {
+        self.deps.bulkheads.enter(self.adapter.name())
+    }
+
+    /// How much longer the provider's "no such trade" is not to be believed: our last pay request
+    /// for this payment went out less than the provider's
+    /// [`not_found_is_final_after`](ProviderAdapter::not_found_is_final_after) ago (`None`: it may
+    /// be believed). Without a logged pay request the payment's creation counts.
+    pub async fn not_found_too_soon(&mut self) -> Result<Option<std::time::Duration>, WorkError> {
+        let (id, created_at) = (self.payment.id, self.payment.created_at);
+        let last_sent = exchanges::last_sent(self.db().await?.conn, id, None, "pay").await?;
+        let age = (chrono::Utc::now() - last_sent.unwrap_or(created_at)).to_std().unwrap_or_default();
+        Ok(self.adapter.not_found_is_final_after().checked_sub(age).filter(|wait| !wait.is_zero()))
     }
 
     /// Our trade number for this payment at the provider.
@@ -174,12 +199,6 @@ impl<'a> Order<'a> {
     pub fn notify_url(&self) -> Option<String> {
         let base = self.deps.notify_base_url.as_deref()?;
         Some(format!("{}/notify/{}/{}", base.trim_end_matches('/'), self.payment.provider, self.trade_no()))
-    }
-
-    /// Logs a provider exchange (committed on its own; see `exchange_log`).
-    pub async fn log_exchange(&self, refund_id: Option<Uuid>, exchange: &Exchange) -> Result<(), WorkError> {
-        self.deps.metrics.call(exchange);
-        self.deps.exchanges.record(self.payment.id, refund_id, exchange).await.map_err(WorkError::ExchangeLog)
     }
 
     /// Moves the payment by `event` if the state machine allows it, recording the transition.
@@ -399,11 +418,10 @@ impl<'a> Order<'a> {
         }
         let event = events::payment_event(&self.payment, self.reason.take());
         let messages = events::messages(&self.deps.topology, &event, self.cause, None)?;
-        if let Conn::Shared { held: None, .. } = self.conn {
+        if self.deferrable && !self.touched {
             return Ok(Some(Unwritten { payment: self.payment, steps: self.unwritten, messages }));
         }
-        let conn = self.conn.get().await;
-        payments::record_announcing(conn, &self.payment, &self.unwritten, &messages).await?;
+        payments::record_announcing(self.conn, &self.payment, &self.unwritten, &messages).await?;
         Ok(None)
     }
 }

@@ -7,6 +7,7 @@
 //! instance's shards pass to another), and an outbox relay for the events and follow-ups the
 //! work emits.
 
+use crate::bulkhead::{BulkheadConfig, Bulkheads};
 use crate::configuration::{Config, MockpayConfig};
 use crate::dispatcher::{Deps, Dispatcher};
 use crate::exchange_log::ExchangeLog;
@@ -62,7 +63,8 @@ fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupErro
     let adapter = MockpayAdapter::new(
         AdapterConfig::new(url.clone(), config.account.merchant.clone(), config.account.secret.clone())
             .with_timeout(config.timeout)
-            .with_notification_policy(config.notification_policy),
+            .with_notification_policy(config.notification_policy)
+            .with_not_found_final_after(config.not_found_final_after),
     )
     .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: e.to_string() })?;
     Ok(Some(adapter))
@@ -96,6 +98,14 @@ impl Service for Application {
             topology: core.topology.clone(),
             exchanges,
             notify_base_url: self.config.notify_base_url.clone(),
+            bulkheads: Bulkheads::new(
+                BulkheadConfig {
+                    max_in_flight: usize::from(self.config.provider_max_in_flight),
+                    failures_to_open: self.config.provider_breaker_failures,
+                    open_for: self.config.provider_breaker_open_for,
+                },
+                dispatcher_metrics.bulkheads.clone(),
+            ),
             metrics: dispatcher_metrics,
         });
         let amqp_url = core.common.amqp_url.clone();

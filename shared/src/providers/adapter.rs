@@ -87,6 +87,12 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// Whether a verified notification is enough or the provider is queried back first.
     fn notification_policy(&self) -> NotificationPolicy;
 
+    /// How long after our last pay request the provider's "no such trade" may be believed. Until
+    /// then it proves nothing: providers make a new trade visible with a lag, and a request we
+    /// gave up on may still arrive. A payment that may have been sent is closed on a not-found
+    /// only past this age (docs/providers.md gives each provider's figure and why).
+    fn not_found_is_final_after(&self) -> std::time::Duration;
+
     /// Creates (and for `direct`, charges) the payment. Repeating it with the same trade number
     /// never charges twice: the provider answers the original.
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts>;

@@ -132,23 +132,33 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryTiers(pub Vec<crate::broker::topology::RetryTier>);
 
+/// A wait: a whole number above 0 with a unit of ms, s, m or h, such as `500ms`, `5s` or `2m`.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    wait(s.trim()).ok_or_else(|| {
+        format!("expected a whole number above 0 with a unit of ms, s, m or h, such as 500ms, 5s or 2m (got {s:?})")
+    })
+}
+
+fn wait(item: &str) -> Option<Duration> {
+    let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
+    let (number, unit) = item.split_at(split);
+    let n: u64 = number.parse().ok().filter(|&n| n > 0)?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return None,
+    })
+}
+
 /// Parses `5s,30s,2m,10m,1h` into tiers named by their text.
 pub fn parse_retry_tiers(s: &str) -> Result<RetryTiers, String> {
     const FORM: &str = "expected comma-separated waits, shortest first, each a whole number above 0 with \
                         a unit of ms, s, m or h, such as 5s,30s,2m,10m,1h";
     let mut tiers: Vec<crate::broker::topology::RetryTier> = Vec::new();
     for item in s.split(',').map(str::trim) {
-        let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
-        let (number, unit) = item.split_at(split);
-        let n: u64 =
-            number.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("{FORM} (got {item:?})"))?;
-        let ttl = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            _ => return Err(format!("{FORM} (got {item:?})")),
-        };
+        let ttl = wait(item).ok_or_else(|| format!("{FORM} (got {item:?})"))?;
         if tiers.last().is_some_and(|last| last.ttl >= ttl) {
             return Err(format!("{FORM} ({item:?} is not longer than the wait before it)"));
         }

@@ -126,3 +126,22 @@ pub async fn of_payment(conn: &mut PgConnection, payment_id: Uuid) -> Result<Vec
     .fetch_all(conn)
     .await
 }
+
+/// When we last sent the provider `operation` (`pay`, `refund`, …) for a payment, or for one of
+/// its refunds when `refund_id` is given: the start of the latest logged exchange, if any.
+pub async fn last_sent(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    refund_id: Option<Uuid>,
+    operation: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(started_at) FROM provider_exchanges
+          WHERE payment_id = $1 AND refund_id IS NOT DISTINCT FROM $2 AND operation = $3",
+    )
+    .bind(payment_id)
+    .bind(refund_id)
+    .bind(operation)
+    .fetch_one(conn)
+    .await
+}

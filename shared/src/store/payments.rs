@@ -14,7 +14,8 @@ use uuid::Uuid;
 /// What went wrong reading or changing an order.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(transparent)]
+    /// Kept as the source (not transparent), so that callers can tell an unreachable database.
+    #[error("the database failed")]
     Database(#[from] sqlx::Error),
     /// The state machine refuses the event in the current state; nothing was changed.
     #[error(transparent)]

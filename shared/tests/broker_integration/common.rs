@@ -221,10 +221,13 @@ impl Recorder {
 }
 
 impl Handler for Recorder {
+    type Prepared = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
+        _: &(),
     ) -> Result<Outcome, HandlerError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let env = &msg.envelope;
@@ -265,14 +268,14 @@ impl Handler for Recorder {
     async fn handle_batch(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        msgs: &[Delivered],
+        msgs: &[(&Delivered, &())],
     ) -> Result<Batched, HandlerError> {
         if !self.batching {
             return Ok(Batched::OneByOne { reason: "not batching".into() });
         }
-        self.batches.lock().unwrap().push(msgs.iter().map(|m| m.envelope.order_key.clone()).collect());
-        for msg in msgs {
-            if self.handle(tx, msg).await? != Outcome::Done {
+        self.batches.lock().unwrap().push(msgs.iter().map(|(m, _)| m.envelope.order_key.clone()).collect());
+        for &(msg, _) in msgs {
+            if self.handle(tx, msg, &()).await? != Outcome::Done {
                 return Ok(Batched::OneByOne { reason: "not done".into() });
             }
         }

@@ -173,6 +173,8 @@ impl System {
             ("MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
             ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
             ("MOCKPAY_TIMEOUT_MS".into(), self.options.provider_timeout_ms.to_string()),
+            // Short in tests, as the ladder is: a not-found is believed two seconds after the pay.
+            ("MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
         ]);
         if let Some(base) = self.notify_http() {
             args.push(("NOTIFY_BASE_URL".into(), base.to_owned()));

@@ -1,13 +1,18 @@
 //! `order.close`: close an unpaid payment at its provider (upstream asked, or it expired).
 //!
-//! A payment never sent is closed here alone. One the provider has is closed only when the
+//! A payment still `created` was never sent (a pay commits its attempt before its request
+//! leaves), so it is closed here alone. One that may have been sent is closed only when the
 //! provider confirms; if the provider answers that it was paid, the payment becomes succeeded and
 //! nothing is closed (an expiry close that finds it paid flags it `paid_at_expiry`). The close is
 //! the expiry's final query: the provider closes only what is unpaid, so its answer cannot race
-//! the customer the way a query followed by a close would. A close that ends ambiguously is simply asked again later: closing moves no
-//! money, so repeating it is safe.
+//! the customer the way a query followed by a close would. A provider with no such trade proves
+//! nothing while our pay request is recent (see `query`): the close is asked again later. A close
+//! that ends ambiguously is likewise asked again later: closing moves no money, so repeating it
+//! is safe.
 
+use crate::call::{Answered, Call};
 use crate::order::{Order, PAID_AT_EXPIRY, WorkError};
+use crate::plan::Plan;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::CloseReason;
 use paygate::providers::{CallOutcome, PaymentStatus};
@@ -15,30 +20,59 @@ use paygate::state_machine::{PaymentEvent, PaymentState};
 use paygate::store::payments;
 use serde_json::json;
 
-pub async fn apply(order: &mut Order<'_>, reason: CloseReason) -> Result<Outcome, WorkError> {
+/// Whether the payment may be at the provider and still unpaid there: the close is the
+/// provider's to make.
+fn at_the_provider(order: &Order<'_>) -> bool {
+    matches!(
+        order.payment.state,
+        PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown
+    )
+}
+
+pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
+    if !at_the_provider(order) {
+        return Ok(Plan::NoCall);
+    }
+    Ok(match order.pass() {
+        Ok(pass) => Plan::Call(Call::Close, pass),
+        Err(refusal) => Plan::Held(refusal),
+    })
+}
+
+pub async fn apply(
+    order: &mut Order<'_>,
+    reason: CloseReason,
+    answered: Option<&Answered>,
+) -> Result<Outcome, WorkError> {
     let event = match reason {
         CloseReason::Requested => PaymentEvent::Closed,
         CloseReason::Expired => PaymentEvent::Expired,
     };
-    match order.payment.state {
-        PaymentState::Created => {
-            if order.transition(event, json!({"reason": reason, "sent": false})).await? {
-                order.because("closed before it was sent to the provider");
-            }
-            return Ok(Outcome::Done);
+    if order.payment.state == PaymentState::Created {
+        if order.transition(event, json!({"reason": reason, "sent": false})).await? {
+            order.because("closed before it was sent to the provider");
         }
-        PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown => {}
-        // Paid, refunded, failed or already closed: nothing to close. Upstream hears the state.
-        _ => {
-            return Ok(Outcome::Done);
-        }
+        return Ok(Outcome::Done);
     }
-    let called = order.adapter.close(&order.trade_no(), order.payment.amount.currency()).await;
-    order.log_exchange(None, &called.exchange).await?;
-    match called.outcome {
+    if !at_the_provider(order) {
+        // Paid, refunded, failed or already closed: nothing to close. Upstream hears the state.
+        return Ok(Outcome::Done);
+    }
+    let Some(Answered::Payment { called, .. }) = answered else {
+        return Err(WorkError::Invariant(format!(
+            "payment {}: a close of a {} payment without the provider's answer",
+            order.payment.id, order.payment.state
+        )));
+    };
+    match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
             if order.payment.state == PaymentState::ActionRequired {
                 order.raise("provider_lost_the_payment", json!({"code": code.unified})).await?;
+            } else if let Some(wait) = order.not_found_too_soon().await? {
+                let reason = format!(
+                    "close: the provider has no such trade yet, but our pay request is too recent to believe it (for {wait:?} more)"
+                );
+                return Ok(Outcome::RetryLater { reason });
             } else {
                 let detail = json!({"reason": reason, "proof": "the provider has no record of the trade"});
                 if order.transition(event, detail).await? {

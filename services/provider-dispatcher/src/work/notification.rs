@@ -13,11 +13,18 @@
 //!    state machine decides, so duplicates and out-of-order notifications converge: a second
 //!    success changes nothing, a refund's notification before the payment's is confirmed by its
 //!    own query, and a success after close becomes a payment flagged `paid_after_close`.
+//!
+//! The query back is planned before the transaction (nothing is held while the provider
+//! answers): [`plan`] reads the row and the claim and makes the same checks, and asks the
+//! provider only when the claim is to be confirmed by a query.
+//!
 //! 4. The row is decided: `applied` if the order moved, `ignored` (with why) if it already said
 //!    so. If the provider gave no answer to the query (timeout, busy) the row stays `received`
 //!    and the message is retried on the ladder.
 
+use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
+use crate::plan::Plan;
 use crate::work;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
@@ -32,7 +39,57 @@ use serde_json::json;
 /// The needs-attention kind of a notification that contradicts its order.
 pub const MISMATCH: &str = "notification_mismatch";
 
-pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcome, WorkError> {
+/// A stored notification and the claim it makes, once checked against the order.
+enum Checked {
+    /// Nothing to confirm: the row is missing, decided, or about another payment; or the claim
+    /// does not read or does not match (the transaction flags it).
+    Not,
+    /// A claim about the payment, to confirm as the provider's policy says.
+    Payment,
+    /// A claim about this refund of the payment, likewise.
+    Refund(uuid::Uuid),
+}
+
+async fn check(order: &mut Order<'_>, notification_id: i64) -> Result<Checked, WorkError> {
+    let Some(row) = notifications::lock(order.db().await?.conn, notification_id).await? else {
+        return Ok(Checked::Not);
+    };
+    if row.payment_id != Some(order.payment.id) || row.status() != Status::Received {
+        return Ok(Checked::Not);
+    }
+    let Ok(claim) = order.adapter.notifications().parse(row.body.as_bytes()) else { return Ok(Checked::Not) };
+    let refund = match (claim.event.is_refund(), row.refund_id) {
+        (true, Some(id)) => refunds::get(order.db().await?.conn, id).await?,
+        _ => None,
+    };
+    if (claim.event.is_refund() && refund.is_none()) || mismatch(order, &claim, refund.as_ref()).is_some() {
+        return Ok(Checked::Not);
+    }
+    Ok(refund.map_or(Checked::Payment, |r| Checked::Refund(r.id)))
+}
+
+/// The query back, when the claim is to be confirmed by one.
+pub async fn plan(order: &mut Order<'_>, notification_id: i64) -> Result<Plan, WorkError> {
+    let checked = check(order, notification_id).await?;
+    if order.adapter.notification_policy() != NotificationPolicy::AlwaysQueryBack {
+        return Ok(Plan::NoCall);
+    }
+    let call = match checked {
+        Checked::Payment if work::query::needs_asking(order, QueryReason::Notification) => Call::Query,
+        Checked::Refund(refund_id) => Call::RefundQuery { refund_id },
+        Checked::Payment | Checked::Not => return Ok(Plan::NoCall),
+    };
+    Ok(match order.pass() {
+        Ok(pass) => Plan::Call(call, pass),
+        Err(refusal) => Plan::Held(refusal),
+    })
+}
+
+pub async fn apply(
+    order: &mut Order<'_>,
+    notification_id: i64,
+    answered: Option<&Answered>,
+) -> Result<Outcome, WorkError> {
     let Some(row) = notifications::lock(order.db().await?.conn, notification_id).await? else {
         return Ok(Outcome::Reject { reason: format!("no notification {notification_id} in the inbox") });
     };
@@ -72,10 +129,10 @@ pub async fn apply(order: &mut Order<'_>, notification_id: i64) -> Result<Outcom
     let policy = order.adapter.notification_policy();
     let (outcome, answered) = match (&refund, policy) {
         (None, NotificationPolicy::AlwaysQueryBack) => {
-            (Outcome::Done, work::query::ask(order, QueryReason::Notification).await?)
+            (Outcome::Done, work::query::ask(order, QueryReason::Notification, answered).await?)
         }
         (Some(r), NotificationPolicy::AlwaysQueryBack) => {
-            work::refund::ask(order, r.id, QueryReason::Notification).await?
+            work::refund::ask(order, r.id, QueryReason::Notification, answered).await?
         }
         (None, NotificationPolicy::VerifiedIsEnough) => {
             let (facts, code) = payment_claim(&claim);

@@ -1,28 +1,44 @@
 //! `order.dispatch_pay`: send a newly created payment to its provider.
 //!
-//! The payment exists before the call (pre-commit), and the call carries our trade number as the
-//! provider's idempotency key, so a redelivered message after a crash re-sends a request the
-//! provider answers with the original transaction: never a second charge. Once the payment has
-//! left `created`, the work was done and a repeat changes nothing.
+//! **Plan** (under the order's lock, before the call): a `created` payment moves to `pending`,
+//! and that attempt is committed before the request leaves: from then on the payment may have
+//! reached the provider, and nothing closes, expires or fails it without the provider's word
+//! (docs/architecture.md, "May have been sent"). A payment already `pending` when its dispatch
+//! arrives is one whose attempt an earlier delivery committed before it died or failed: it is
+//! sent again under the same trade number, the provider's idempotency key, which the provider
+//! answers with the original transaction, never a second charge. A payment in any other state
+//! was dispatched and answered already: nothing to do.
 //!
-//! How the call ends decides the state (ARCHITECTURE.md, decision 3):
+//! **Apply** (in the message's transaction, under the lock again), how the call ended:
 //! - an answer: the provider's facts (waiting for the customer, succeeded, declined, …);
-//! - a definitive refusal (a bad request, a reused number): failed, with the code;
+//! - a definitive refusal of the first call (a bad request): failed, with the code. A refusal of
+//!   a repeated call is not the outcome of the first (a "duplicate order number", a clock or
+//!   signature error): UNKNOWN, and a query decides;
 //! - busy with the same order: still pending, and a query follows;
 //! - a timeout, a 5xx, a broken connection: UNKNOWN, and a query follows. Never re-sent blindly.
 
+use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
+use crate::plan::Plan;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::commands::PayMethod;
 use paygate::providers::{CallOutcome, PayRequest, PaymentStatus};
 use paygate::state_machine::{PaymentEvent, PaymentState};
 use serde_json::json;
 
-pub async fn apply(order: &mut Order<'_>) -> Result<Outcome, WorkError> {
-    if order.payment.state != PaymentState::Created {
-        tracing::debug!(payment_id = %order.payment.id, state = %order.payment.state, "already dispatched");
-        return Ok(Outcome::Done);
-    }
+pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
+    let repeat = match order.payment.state {
+        PaymentState::Created => false,
+        PaymentState::Pending => true,
+        state => {
+            tracing::debug!(payment_id = %order.payment.id, %state, "already dispatched");
+            return Ok(Plan::NoCall);
+        }
+    };
+    let pass = match order.pass() {
+        Ok(pass) => pass,
+        Err(refusal) => return Ok(Plan::Held(refusal)),
+    };
     let request = PayRequest {
         trade_no: order.trade_no(),
         amount: order.payment.amount,
@@ -33,12 +49,15 @@ pub async fn apply(order: &mut Order<'_>) -> Result<Outcome, WorkError> {
         return_url: order.payment.return_url.clone(),
         expires_at: order.payment.expires_at,
     };
-    let called = order.adapter.pay(&request).await;
-    order.log_exchange(None, &called.exchange).await?;
-    crate::fault_points::reached(crate::fault_points::AFTER_PROVIDER_CALL);
+    if !repeat {
+        order.transition(PaymentEvent::Submitted, json!({"trade_no": request.trade_no})).await?;
+    }
+    Ok(Plan::Call(Call::Pay { request, repeat }, pass))
+}
 
-    order.transition(PaymentEvent::Submitted, json!({"trade_no": request.trade_no})).await?;
-    match called.outcome {
+pub async fn apply(order: &mut Order<'_>, answered: Option<&Answered>) -> Result<Outcome, WorkError> {
+    let Some(Answered::Payment { called, repeat }) = answered else { return Ok(Outcome::Done) };
+    match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status != PaymentStatus::NotFound => {
             order.apply_facts(&facts, &code).await?;
         }
@@ -50,6 +69,14 @@ pub async fn apply(order: &mut Order<'_>) -> Result<Outcome, WorkError> {
         CallOutcome::Unknown { reason, code: None } => {
             order.transition(PaymentEvent::OutcomeUnknown, json!({"reason": reason})).await?;
             order.because(format!("outcome unknown: {reason}"));
+        }
+        CallOutcome::Refused { code } if *repeat => {
+            let detail = json!({"code": code.unified, "message": code.message, "repeated_call": true});
+            order.transition(PaymentEvent::OutcomeUnknown, detail).await?;
+            order.because(format!(
+                "the repeated pay request was refused ({}): the first one's outcome is not known; a query decides",
+                code.describe()
+            ));
         }
         CallOutcome::Refused { code } => {
             let detail = json!({"code": code.unified, "message": code.message});

@@ -1,62 +1,77 @@
 //! `order.query` for a payment: ask the provider for the truth and apply it.
 //!
 //! Queries are how ambiguity ends: an UNKNOWN payment becomes what the provider says it is. A
-//! provider with no record of our trade number never processed the pay request, so an UNKNOWN or
-//! pending payment is closed (nothing was charged; upstream may pay again under a new order
-//! number). A query that itself fails changes nothing.
+//! query moves no money, so it commits nothing before its call. A query that itself fails
+//! changes nothing.
+//!
+//! **"Not found" is believed only once it has lasted.** Providers make a new trade visible to
+//! queries with a lag, and a pay request we gave up on (a timeout) may still be on its way. So a
+//! payment that may have been sent (`pending`, `unknown`) is closed on the provider's "no such
+//! trade" only once our last pay request for it is older than the provider's
+//! [`not_found_is_final_after`](paygate::providers::ProviderAdapter::not_found_is_final_after)
+//! (docs/providers.md has the figure per provider); until then the follow-up queries go on. Once
+//! closed, nothing was charged, and upstream may pay again under a new order number.
 //!
 //! The follow-up chain (`outcome_unknown`, `still_processing`) continues on the retry ladder while
 //! the payment is unsettled. Queries for other reasons (upstream asked, the scheduler, a
 //! notification) answer once and start no chain of their own.
 
+use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
+use crate::plan::Plan;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
-use paygate::providers::{CallOutcome, PaymentStatus};
+use paygate::providers::{CallOutcome, MappedCode, PaymentStatus};
 use paygate::state_machine::{PaymentEvent, PaymentState};
 use serde_json::json;
 
-pub async fn apply(order: &mut Order<'_>, reason: QueryReason) -> Result<Outcome, WorkError> {
-    ask(order, reason).await?;
+pub async fn plan(order: &mut Order<'_>, reason: QueryReason) -> Result<Plan, WorkError> {
+    if !needs_asking(order, reason) {
+        return Ok(Plan::NoCall);
+    }
+    Ok(match order.pass() {
+        Ok(pass) => Plan::Call(Call::Query, pass),
+        Err(refusal) => Plan::Held(refusal),
+    })
+}
+
+pub async fn apply(
+    order: &mut Order<'_>,
+    reason: QueryReason,
+    answered: Option<&Answered>,
+) -> Result<Outcome, WorkError> {
+    ask(order, reason, answered).await?;
     Ok(Outcome::Done)
 }
 
-/// Asks and applies the answer; returns whether the provider gave a definitive answer (a
-/// notification waits for one before it is decided).
-pub async fn ask(order: &mut Order<'_>, reason: QueryReason) -> Result<bool, WorkError> {
+/// Whether the provider must be asked: not for a payment never sent (the dispatch message on
+/// this shard will send it), nor for a follow-up of a chain that something else (a
+/// notification, another query) already settled.
+pub fn needs_asking(order: &Order<'_>, reason: QueryReason) -> bool {
     if order.payment.state == PaymentState::Created {
-        // Never sent: there is nothing to ask. The dispatch message on this shard will send it.
-        return Ok(false);
+        return false;
     }
     let unsettled = matches!(
         order.payment.state,
         PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown
     );
-    if !unsettled && matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
-        // A follow-up of a chain that something else (a notification, another query) already
-        // settled: nothing left to find out.
-        return Ok(true);
-    }
-    let called = order.adapter.query(&order.trade_no(), order.payment.amount.currency()).await;
-    order.log_exchange(None, &called.exchange).await?;
-    let answered = matches!(called.outcome, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
-    match called.outcome {
+    unsettled || !matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing)
+}
+
+/// Applies the query's answer; returns whether the provider gave a definitive answer, or there
+/// was nothing to ask (a notification waits for one before it is decided).
+pub async fn ask(
+    order: &mut Order<'_>,
+    reason: QueryReason,
+    answered: Option<&Answered>,
+) -> Result<bool, WorkError> {
+    let Some(Answered::Payment { called, .. }) = answered else {
+        return Ok(!needs_asking(order, reason) && order.payment.state != PaymentState::Created);
+    };
+    let answered = matches!(called, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
+    match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
-            match order.payment.state {
-                PaymentState::Unknown | PaymentState::Pending => {
-                    let detail =
-                        json!({"code": code.unified, "proof": "the provider has no record of the trade"});
-                    if order.transition(PaymentEvent::Closed, detail).await? {
-                        order.because("closed: the provider never received the payment request");
-                    }
-                }
-                PaymentState::ActionRequired => {
-                    let detail = json!({"state": order.payment.state, "code": code.unified});
-                    order.raise("provider_lost_the_payment", detail).await?;
-                }
-                // Final, paid or refunded here and unknown there: reconciliation's business.
-                _ => {}
-            }
+            not_found(order, &code).await?;
         }
         CallOutcome::Answer { facts, code } => order.apply_facts(&facts, &code).await?,
         CallOutcome::Refused { code } => {
@@ -69,4 +84,28 @@ pub async fn ask(order: &mut Order<'_>, reason: QueryReason) -> Result<bool, Wor
         order.follow_up().await?;
     }
     Ok(answered)
+}
+
+/// The provider has no trade under our number.
+async fn not_found(order: &mut Order<'_>, code: &MappedCode) -> Result<(), WorkError> {
+    match order.payment.state {
+        PaymentState::Unknown | PaymentState::Pending => {
+            if let Some(wait) = order.not_found_too_soon().await? {
+                tracing::info!(payment_id = %order.payment.id, ?wait,
+                    "the provider has no such trade yet, but our pay request is too recent to believe it");
+                return Ok(());
+            }
+            let detail = json!({"code": code.unified, "proof": "the provider has no record of the trade"});
+            if order.transition(PaymentEvent::Closed, detail).await? {
+                order.because("closed: the provider never received the payment request");
+            }
+        }
+        PaymentState::ActionRequired => {
+            let detail = json!({"state": order.payment.state, "code": code.unified});
+            order.raise("provider_lost_the_payment", detail).await?;
+        }
+        // Final, paid or refunded here and unknown there: reconciliation's business.
+        _ => {}
+    }
+    Ok(())
 }

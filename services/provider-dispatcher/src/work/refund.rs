@@ -7,21 +7,28 @@
 //!    remainder first) is refused and never sent.
 //! 2. **Approve.** Above the merchant's threshold it waits for a person, who must not be the
 //!    requester (seed 003). A rejection releases the amount.
-//! 3. **Send** with the refund's own trade number as the provider's idempotency key, so a
-//!    redelivery after a crash cannot refund twice.
+//! 3. **Send** with the refund's own trade number as the provider's idempotency key. The
+//!    reservation and the move to `submitted` are committed before the request leaves (the
+//!    plan), so a refund that may have reached the provider is never released without the
+//!    provider's word. A dispatch or decision that finds its refund `submitted` (an earlier
+//!    delivery committed the attempt and died) sends it again under the same key; a refusal of
+//!    such a repeated call is not the outcome of the first: UNKNOWN, and a query decides.
 //! 4. **Follow.** Most providers refund asynchronously: a refund still processing, or whose call
 //!    ended ambiguously, is queried on the retry ladder until it is final. An UNKNOWN refund the
 //!    provider has no record of is sent again under the same key (the query decided, not a
-//!    blind re-send). Success settles the amount and moves the payment to partially refunded or
-//!    refunded; failure releases it.
+//!    blind re-send), by a dispatch queued on its shard. Success settles the amount and moves
+//!    the payment to partially refunded or refunded; failure releases it.
 
+use crate::call::{Answered, Call};
 use crate::events;
-use crate::fault_points;
 use crate::order::{Order, WorkError};
+use crate::plan::Plan;
 use paygate::broker::consumer::Outcome;
-use paygate::messages::orders::QueryReason;
+use paygate::broker::envelope::Envelope;
+use paygate::broker::outbox;
+use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
-use paygate::providers::{CallOutcome, Called, MappedCode, RefundFacts, RefundRequest, RefundStatus};
+use paygate::providers::{CallOutcome, MappedCode, RefundFacts, RefundRequest, RefundStatus};
 use paygate::state_machine::{RefundEvent, RefundState};
 use paygate::store::balance;
 use paygate::store::policies;
@@ -36,12 +43,53 @@ struct Work {
     reason: Option<String>,
 }
 
-pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome, WorkError> {
-    let Some(mut work) = lock(order, refund_id).await? else {
+/// What a new refund's dispatch does once reserved: wait for a person, or go to the provider.
+async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, WorkError> {
+    let db = order.db().await?;
+    let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
+    Ok(policy.refund_needs_approval(refund.amount))
+}
+
+/// The plan of `order.dispatch_refund`: a new refund that fits the balance and needs no approval
+/// is reserved, submitted (committed) and sent; a `submitted` one is sent again.
+pub async fn plan_dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Plan, WorkError> {
+    let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
+    match work.refund.state {
+        RefundState::Submitted => return resend(order, &work),
+        RefundState::Requested if work.refund.approved_by.is_none() => {}
+        _ => return Ok(Plan::NoCall),
+    }
+    let fits = balance::of(&order.payment).is_ok_and(|mut b| b.reserve(work.refund.amount).is_ok())
+        && order.payment.state.is_refundable();
+    if !fits || needs_approval(order, &work.refund).await? {
+        return Ok(Plan::NoCall); // refused or awaiting approval: the transaction decides alone
+    }
+    let pass = match order.pass() {
+        Ok(pass) => pass,
+        Err(refusal) => return Ok(Plan::Held(refusal)),
+    };
+    let db = order.db().await?;
+    balance::reserve(db.conn, db.payment, work.refund.amount).await.map_err(balance_error)?;
+    submit(order, &mut work, pass).await
+}
+
+/// `order.dispatch_refund` in its transaction: the answer to the plan's call, or (no call) the
+/// refusal or the wait for approval.
+pub async fn dispatch(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    answered: Option<&Answered>,
+) -> Result<Outcome, WorkError> {
+    let Some(mut work) = lock(order, refund_id, since(answered)).await? else {
         return Ok(Outcome::Reject {
             reason: format!("no refund {refund_id} of payment {}", order.payment.id),
         });
     };
+    if let Some(answered) = answered {
+        apply_call(order, &mut work, answered).await?;
+        follow_up(order, &work).await?;
+        return finish(order, work).await;
+    }
     if work.refund.state != RefundState::Requested || work.refund.approved_by.is_some() {
         // Handled already (a redelivery), or approved and sent by the decision's own work.
         return Ok(Outcome::Done);
@@ -56,30 +104,60 @@ pub async fn dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Outcome,
         work.reason = Some(refused);
         return finish(order, work).await;
     }
+    if !needs_approval(order, &work.refund).await? {
+        return Err(WorkError::Invariant(format!(
+            "refund {refund_id}: reserved and needing no approval, but its plan made no call"
+        )));
+    }
     let db = order.db().await?;
     let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
-    if policy.refund_needs_approval(work.refund.amount) {
-        let detail = json!({"over": policy.refund_approval_over});
-        transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
-        work.reason = Some("awaiting approval: above the merchant's approval threshold".into());
-        return finish(order, work).await;
-    }
-    submit(order, &mut work).await?;
+    let detail = json!({"over": policy.refund_approval_over});
+    transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
+    work.reason = Some("awaiting approval: above the merchant's approval threshold".into());
     finish(order, work).await
 }
 
-pub async fn decide(
+/// The plan of `order.decide_refund`: an approval by someone other than the requester records
+/// the decision, submits the refund (committed) and sends it; a `submitted` refund is sent again.
+pub async fn plan_decide(
     order: &mut Order<'_>,
     refund_id: Uuid,
     approve: bool,
     approver: &str,
     reason: Option<&str>,
+) -> Result<Plan, WorkError> {
+    let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
+    match work.refund.state {
+        RefundState::Submitted => return resend(order, &work),
+        RefundState::AwaitingApproval if approve && approver != work.refund.requested_by => {}
+        _ => return Ok(Plan::NoCall),
+    }
+    let pass = match order.pass() {
+        Ok(pass) => pass,
+        Err(refusal) => return Ok(Plan::Held(refusal)),
+    };
+    refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver), reason).await?;
+    let detail = json!({"by": approver, "reason": reason});
+    transition(order, &mut work, RefundEvent::Approved, detail).await?;
+    submit(order, &mut work, pass).await
+}
+
+pub async fn decide(
+    order: &mut Order<'_>,
+    refund_id: Uuid,
+    (approve, approver, reason): (bool, &str, Option<&str>),
+    answered: Option<&Answered>,
 ) -> Result<Outcome, WorkError> {
-    let Some(mut work) = lock(order, refund_id).await? else {
+    let Some(mut work) = lock(order, refund_id, since(answered)).await? else {
         return Ok(Outcome::Reject {
             reason: format!("no refund {refund_id} of payment {}", order.payment.id),
         });
     };
+    if let Some(answered) = answered {
+        apply_call(order, &mut work, answered).await?;
+        follow_up(order, &work).await?;
+        return finish(order, work).await;
+    }
     if work.refund.state != RefundState::AwaitingApproval {
         // Decided already: the first decision stands.
         return Ok(Outcome::Done);
@@ -89,54 +167,66 @@ pub async fn decide(
             reason: format!("refund {refund_id}: the approver must not be the requester ({approver})"),
         });
     }
-    let detail = json!({"by": approver, "reason": reason});
     if approve {
-        refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver), reason).await?;
-        transition(order, &mut work, RefundEvent::Approved, detail).await?;
-        submit(order, &mut work).await?;
-    } else {
-        refunds::record_decision(order.db().await?.conn, &mut work.refund, None, reason).await?;
-        transition(order, &mut work, RefundEvent::ApprovalRejected, detail).await?;
-        release(order, &work.refund).await?;
-        work.reason = Some(format!("approval rejected by {approver}: {}", reason.unwrap_or("")));
+        return Err(WorkError::Invariant(format!("refund {refund_id}: approved, but its plan made no call")));
     }
+    let detail = json!({"by": approver, "reason": reason});
+    refunds::record_decision(order.db().await?.conn, &mut work.refund, None, reason).await?;
+    transition(order, &mut work, RefundEvent::ApprovalRejected, detail).await?;
+    release(order, &work.refund).await?;
+    work.reason = Some(format!("approval rejected by {approver}: {}", reason.unwrap_or("")));
     finish(order, work).await
+}
+
+/// The plan of a refund's query: ask only about a refund in flight.
+pub async fn plan_query(order: &mut Order<'_>, refund_id: Uuid) -> Result<Plan, WorkError> {
+    let Some(work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
+    if !in_flight(&work.refund) {
+        return Ok(Plan::NoCall);
+    }
+    Ok(match order.pass() {
+        Ok(pass) => Plan::Call(Call::RefundQuery { refund_id }, pass),
+        Err(refusal) => Plan::Held(refusal),
+    })
 }
 
 pub async fn query(
     order: &mut Order<'_>,
     refund_id: Uuid,
     reason: QueryReason,
+    answered: Option<&Answered>,
 ) -> Result<Outcome, WorkError> {
-    Ok(ask(order, refund_id, reason).await?.0)
+    Ok(ask(order, refund_id, reason, answered).await?.0)
 }
 
-/// Asks about the refund and applies the answer; returns the outcome and whether the provider
-/// gave a definitive answer (or there was nothing to ask: the refund is not in flight).
+/// Applies the answer about the refund; returns the outcome and whether the provider gave a
+/// definitive answer (or there was nothing to ask: the refund is not in flight).
 pub async fn ask(
     order: &mut Order<'_>,
     refund_id: Uuid,
     reason: QueryReason,
+    answered: Option<&Answered>,
 ) -> Result<(Outcome, bool), WorkError> {
-    let Some(mut work) = lock(order, refund_id).await? else {
+    let Some(mut work) = lock(order, refund_id, None).await? else {
         let reason = format!("no refund {refund_id} of payment {}", order.payment.id);
         return Ok((Outcome::Reject { reason }, true));
     };
-    if !matches!(work.refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown) {
+    if !in_flight(&work.refund) {
         return Ok((Outcome::Done, true));
     }
-    let currency = order.payment.amount.currency();
-    let called = order.adapter.refund_query(&order.trade_no(), &trade_no(work.refund.id), currency).await;
-    order.log_exchange(Some(work.refund.id), &called.exchange).await?;
-    let answered = matches!(called.outcome, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
-    match called.outcome {
+    let Some(Answered::Refund { called, .. }) = answered else {
+        return Err(WorkError::Invariant(format!(
+            "refund {refund_id}: in flight, but its query made no call"
+        )));
+    };
+    let answered = matches!(called, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
+    match called.clone() {
         CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => {
             match work.refund.state {
                 RefundState::Unknown => {
                     let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
                     transition(order, &mut work, RefundEvent::Submitted, detail).await?;
-                    let called = send(order, &work.refund).await?;
-                    apply_call(order, &mut work, called).await?;
+                    send_again(order, &work.refund).await?;
                 }
                 RefundState::Processing => {
                     order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
@@ -158,6 +248,18 @@ pub async fn ask(
     Ok((finish(order, work).await?, answered))
 }
 
+/// The refund's version before the plan moved it, when the plan sent it for the first time.
+fn since(answered: Option<&Answered>) -> Option<i64> {
+    match answered {
+        Some(Answered::Refund { since, .. }) => *since,
+        _ => None,
+    }
+}
+
+fn in_flight(refund: &Refund) -> bool {
+    matches!(refund.state, RefundState::Submitted | RefundState::Processing | RefundState::Unknown)
+}
+
 /// Applies a verified notification's claim about a refund as the provider's facts (the
 /// provider's policy says a verified notification is enough). Only a refund in flight moves.
 pub async fn apply_claim(
@@ -166,7 +268,7 @@ pub async fn apply_claim(
     facts: &RefundFacts,
     code: &MappedCode,
 ) -> Result<Outcome, WorkError> {
-    let Some(mut work) = lock(order, refund_id).await? else {
+    let Some(mut work) = lock(order, refund_id, None).await? else {
         return Ok(Outcome::Reject {
             reason: format!("no refund {refund_id} of payment {}", order.payment.id),
         });
@@ -178,7 +280,9 @@ pub async fn apply_claim(
     finish(order, work).await
 }
 
-async fn lock(order: &mut Order<'_>, refund_id: Uuid) -> Result<Option<Work>, WorkError> {
+/// The refund, locked; its events count from `since` (the version before the plan moved it), or
+/// from now.
+async fn lock(order: &mut Order<'_>, refund_id: Uuid, since: Option<i64>) -> Result<Option<Work>, WorkError> {
     let Some(refund) = refunds::lock(order.db().await?.conn, refund_id).await? else { return Ok(None) };
     if refund.payment_id != order.payment.id {
         return Err(WorkError::Invariant(format!(
@@ -186,41 +290,70 @@ async fn lock(order: &mut Order<'_>, refund_id: Uuid) -> Result<Option<Work>, Wo
             refund.payment_id, order.payment.id
         )));
     }
-    let start_version = refund.version;
+    let start_version = since.unwrap_or(refund.version);
     Ok(Some(Work { refund, start_version, reason: None }))
 }
 
-/// Sends the refund (state `submitted`) and applies the answer.
-async fn submit(order: &mut Order<'_>, work: &mut Work) -> Result<(), WorkError> {
+/// Moves the refund to `submitted` (the attempt, committed with the plan) and plans the call.
+async fn submit(
+    order: &mut Order<'_>,
+    work: &mut Work,
+    pass: crate::bulkhead::Pass,
+) -> Result<Plan, WorkError> {
     let detail = json!({"refund_trade_no": trade_no(work.refund.id)});
     transition(order, work, RefundEvent::Submitted, detail).await?;
-    let called = send(order, &work.refund).await?;
-    apply_call(order, work, called).await?;
-    follow_up(order, work).await
+    let call = Call::Refund {
+        refund_id: work.refund.id,
+        request: request(order, &work.refund),
+        repeat: false,
+        since: Some(work.start_version),
+    };
+    Ok(Plan::Call(call, pass))
 }
 
-async fn send(order: &mut Order<'_>, refund: &Refund) -> Result<Called<RefundFacts>, WorkError> {
-    let request = RefundRequest {
+/// Plans sending a `submitted` refund again under its key: its attempt was committed before.
+fn resend(order: &mut Order<'_>, work: &Work) -> Result<Plan, WorkError> {
+    Ok(match order.pass() {
+        Ok(pass) => {
+            let call = Call::Refund {
+                refund_id: work.refund.id,
+                request: request(order, &work.refund),
+                repeat: true,
+                since: None,
+            };
+            Plan::Call(call, pass)
+        }
+        Err(refusal) => Plan::Held(refusal),
+    })
+}
+
+/// Queues the refund's dispatch on its shard, which sends the `submitted` refund again.
+async fn send_again(order: &mut Order<'_>, refund: &Refund) -> Result<(), WorkError> {
+    let work = OrderWork::DispatchRefund { payment_id: order.payment.id, refund_id: refund.id };
+    let key = order.payment.id.to_string();
+    let envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(order.cause);
+    let exchange = order.deps.topology.orders_exchange();
+    outbox::enqueue(order.db().await?.conn, &exchange, &key, &envelope).await?;
+    Ok(())
+}
+
+fn request(order: &Order<'_>, refund: &Refund) -> RefundRequest {
+    RefundRequest {
         trade_no: order.trade_no(),
         refund_trade_no: trade_no(refund.id),
         amount: refund.amount,
         payment_amount: order.payment.amount,
         reason: refund.reason.clone(),
         notify_url: order.notify_url(),
-    };
-    let called = order.adapter.refund(&request).await;
-    order.log_exchange(Some(refund.id), &called.exchange).await?;
-    fault_points::reached(fault_points::AFTER_PROVIDER_CALL);
-    Ok(called)
+    }
 }
 
 /// What the refund call's end does to a `submitted` refund.
-async fn apply_call(
-    order: &mut Order<'_>,
-    work: &mut Work,
-    called: Called<RefundFacts>,
-) -> Result<(), WorkError> {
-    match called.outcome {
+async fn apply_call(order: &mut Order<'_>, work: &mut Work, answered: &Answered) -> Result<(), WorkError> {
+    let Answered::Refund { called, repeat, .. } = answered else {
+        return Err(WorkError::Invariant(format!("refund {}: answered as a payment", work.refund.id)));
+    };
+    match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status != RefundStatus::NotFound => {
             apply_facts(order, work, &facts, &code).await
         }
@@ -233,6 +366,15 @@ async fn apply_call(
         CallOutcome::Unknown { reason, code: None } => {
             transition(order, work, RefundEvent::OutcomeUnknown, json!({"reason": reason})).await?;
             work.reason = Some(format!("outcome unknown: {reason}"));
+            Ok(())
+        }
+        CallOutcome::Refused { code } if *repeat => {
+            let detail = json!({"code": code.unified, "message": code.message, "repeated_call": true});
+            transition(order, work, RefundEvent::OutcomeUnknown, detail).await?;
+            work.reason = Some(format!(
+                "the repeated refund request was refused ({}): the first one's outcome is not known; a query decides",
+                code.describe()
+            ));
             Ok(())
         }
         CallOutcome::Refused { code } => {

@@ -16,7 +16,8 @@
 //! 4. Anything else (the handler declines, fails or panics; the database fails) rolls the whole
 //!    transaction back, and each message goes through the one-by-one path, with its own
 //!    retries, rejections and dead-lettering. Nothing is committed twice or lost: the batch's
-//!    inbox rows rolled back with it.
+//!    inbox rows rolled back with it. Each keeps what [`Handler::prepare`](super::Handler::prepare)
+//!    learned for it, so nothing prepared (a provider called) is done again.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -27,6 +28,7 @@ use lapin::message::Delivery;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::prepare::Ready;
 use super::{Batched, Delivered, Handler, HandlerError, Job, consumer_ended, panic_text};
 use crate::broker::connection::SessionError;
 use crate::broker::envelope::{header_str, headers};
@@ -66,11 +68,7 @@ pub(super) fn gather(
 impl<H: Handler> Job<H> {
     /// Steps 2–4 for `decoded` (two or more): `true` when the batch committed and every message
     /// was acknowledged; `false` when nothing was, and each must go one by one.
-    pub(super) async fn try_batch(
-        &self,
-        decoded: &[(Delivery, Delivered, tracing::Span)],
-        started: Instant,
-    ) -> bool {
+    pub(super) async fn try_batch(&self, decoded: &[Ready<H::Prepared>], started: Instant) -> bool {
         let cfg = &self.inner.config;
         let span = tracing::info_span!("handle_batch", consumer = %cfg.name, queue = %cfg.queue, messages = decoded.len());
         let applied =
@@ -94,7 +92,7 @@ impl<H: Handler> Job<H> {
                 return false;
             }
         };
-        for ((delivery, _, span), fresh) in decoded.iter().zip(fresh) {
+        for ((delivery, _, span, _), fresh) in decoded.iter().zip(fresh) {
             let acked = async {
                 if fresh {
                     tracing::debug!("handled in a batch");
@@ -112,12 +110,9 @@ impl<H: Handler> Job<H> {
 
     /// The transaction of steps 2 and 3. `Some` (per message: whether it was new rather than a
     /// duplicate) once committed; `None` when the handler declined the batch (rolled back).
-    async fn apply_batch(
-        &self,
-        decoded: &[(Delivery, Delivered, tracing::Span)],
-    ) -> Result<Option<Vec<bool>>, HandlerError> {
+    async fn apply_batch(&self, decoded: &[Ready<H::Prepared>]) -> Result<Option<Vec<bool>>, HandlerError> {
         let consumer = &self.inner.config.name;
-        let ids: Vec<Uuid> = decoded.iter().map(|(_, msg, _)| msg.envelope.message_id).collect();
+        let ids: Vec<Uuid> = decoded.iter().map(|(_, msg, _, _)| msg.envelope.message_id).collect();
         let mut tx = self.inner.pool.begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO processed_messages (consumer, message_id) SELECT $1, UNNEST($2::uuid[])
@@ -130,8 +125,12 @@ impl<H: Handler> Job<H> {
         // New: inserted now, and the first of its id in the batch (a second copy is a duplicate).
         let mut unclaimed: HashSet<Uuid> = inserted.into_iter().collect();
         let fresh: Vec<bool> = ids.iter().map(|id| unclaimed.remove(id)).collect();
-        let msgs: Vec<Delivered> =
-            decoded.iter().zip(&fresh).filter(|(_, f)| **f).map(|((_, msg, _), _)| msg.clone()).collect();
+        let msgs: Vec<(&Delivered, &H::Prepared)> = decoded
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|((_, msg, _, prepared), _)| (msg, prepared))
+            .collect();
         if !msgs.is_empty() {
             let batched = self.inner.handler.handle_batch(&mut tx, &msgs).await;
             match batched {

@@ -82,6 +82,7 @@ use super::topology::Topology;
 use crate::runtime::fault_points;
 
 mod batch;
+mod prepare;
 
 /// A message as the handler sees it.
 #[derive(Clone, Debug)]
@@ -153,28 +154,69 @@ impl From<EnvelopeError> for HandlerError {
 
 /// The application's part: apply one message inside the given transaction. Emit messages with
 /// [`outbox::enqueue`](super::outbox::enqueue) in the same transaction. Do not commit it.
+///
+/// A handler that must wait on the outside world (a payment provider) does that in
+/// [`Handler::prepare`], before the transaction begins, so that nothing is held while it waits;
+/// `handle` then applies what `prepare` learned ([`prepare`] has the rules).
 pub trait Handler: Send + Sync + 'static {
+    /// What [`Handler::prepare`] learned of one message, for `handle`: `()` for a handler that
+    /// does all its work inside the transaction.
+    type Prepared: Default + Send + Sync + 'static;
+
+    /// Whether the handler has a [`Handler::prepare`] stage (the consumer then checks the inbox
+    /// before preparing, so that a message handled before is never prepared again).
+    const PREPARES: bool = false;
+
+    /// Work on messages before their transaction begins, holding no transaction, row lock or
+    /// pooled connection while it waits on the outside world. It may commit short transactions
+    /// of its own on `pool`; each must stay right if the message is prepared again (a
+    /// redelivery). Called only for messages not handled before, in delivery order (several at
+    /// once when the consumer batches). It answers, for each message, the rest of its
+    /// preparation ([`Preparing`]: a provider call, say), which the consumer awaits with the
+    /// others and hands to `handle` as soon as it is done; an error fails them all (a database
+    /// that cannot be reached holds the messages, as for `handle`). The default has nothing to
+    /// prepare.
+    fn prepare(
+        &self,
+        pool: &PgPool,
+        msgs: &[&Delivered],
+    ) -> impl Future<Output = Result<Vec<Preparing<Self::Prepared>>, HandlerError>> + Send {
+        let _ = pool;
+        let prepared: Vec<Preparing<Self::Prepared>> = msgs
+            .iter()
+            .map(|_| -> Preparing<Self::Prepared> {
+                Box::pin(std::future::ready(Ok(Self::Prepared::default())))
+            })
+            .collect();
+        async move { Ok(prepared) }
+    }
+
     fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         msg: &Delivered,
+        prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
 
     /// Applies several messages (of different order keys, in delivery order) inside one
     /// transaction, as if each had been [`handle`](Handler::handle)d and come out
     /// [`Outcome::Done`]; the consumer then commits them together with their inbox rows. Answer
     /// [`Batched::OneByOne`] (or fail) when that cannot be said of every message: the consumer
-    /// rolls the transaction back and hands each message to `handle` on its own. The default
-    /// always does that.
+    /// rolls the transaction back and hands each message to `handle` on its own, with the same
+    /// prepared value (nothing is prepared twice). The default always does that.
     fn handle_batch(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        msgs: &[Delivered],
+        msgs: &[(&Delivered, &Self::Prepared)],
     ) -> impl Future<Output = Result<Batched, HandlerError>> + Send {
         let _ = (tx, msgs);
         async { Ok(Batched::OneByOne { reason: "the handler applies one message at a time".into() }) }
     }
 }
+
+/// The rest of one message's preparation ([`Handler::prepare`]), awaited without anything held:
+/// what `handle` will need, or a failure like a handler's.
+pub type Preparing<P> = std::pin::Pin<Box<dyn Future<Output = Result<P, HandlerError>> + Send + 'static>>;
 
 /// What [`Handler::handle_batch`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -453,19 +495,23 @@ const DB_OUTAGE_BACKOFF: backon::ExponentialBuilder = backon::ExponentialBuilder
     .with_jitter()
     .without_max_times();
 
-/// Whether an error says the database cannot be reached (as opposed to a query that failed).
+/// Whether an error says the database cannot be reached (as opposed to a query that failed): the
+/// connection was refused, broken or closed, the pool had none to give, or the server ended the
+/// session (an administrator's `pg_terminate_backend`, a shutdown: SQLSTATE class 08 and
+/// 57P01–57P03). Anything that wraps the `sqlx::Error` must keep it as its source for this to see it.
 fn database_unavailable(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+    e.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+        Some(
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed,
+        ) => true,
+        Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     })
 }
 
@@ -559,15 +605,27 @@ impl<H: Handler> Job<H> {
                 decoded.push((delivery, msg, span));
             }
         }
-        if decoded.len() > 1 && self.try_batch(&decoded, started).await {
-            return;
-        }
-        for (delivery, msg, span) in decoded {
-            let started = Instant::now();
-            self.handle(&delivery, &msg).instrument(span).await;
-            self.observe(started);
+        if H::PREPARES {
+            self.prepare_and_apply(decoded, started).await;
+        } else {
+            let ready =
+                decoded.into_iter().map(|(d, msg, span)| (d, msg, span, H::Prepared::default())).collect();
+            self.apply_ready(ready, started).await;
         }
         drop(turns); // the next messages of these keys may go
+    }
+
+    /// Applies deliveries whose preparation is done: in one transaction if there are several and
+    /// the handler can ([`Job::try_batch`]), or else one by one.
+    async fn apply_ready(&self, ready: Vec<prepare::Ready<H::Prepared>>, started: Instant) {
+        if ready.len() > 1 && self.try_batch(&ready, started).await {
+            return;
+        }
+        for (delivery, msg, span, prepared) in ready {
+            let started = Instant::now();
+            self.handle(&delivery, &msg, &prepared).instrument(span).await;
+            self.observe(started);
+        }
     }
 
     /// The delivery as the handler sees it, with its span; an unparseable one is dead-lettered
@@ -627,22 +685,40 @@ impl<H: Handler> Job<H> {
             .inc();
     }
 
-    async fn handle(&self, delivery: &Delivery, msg: &Delivered) {
+    async fn handle(&self, delivery: &Delivery, msg: &Delivered, prepared: &H::Prepared) {
+        let Some(applied) = self.holding(|| self.apply(msg, prepared)).await else {
+            self.nack_requeue(delivery, "requeued").await;
+            return;
+        };
+        let step = match applied {
+            Ok(step) => step,
+            Err(HandlerError::Transient(e)) => Step::Transient(format!("{e:#}")),
+            Err(HandlerError::Permanent(e)) => Step::Permanent(format!("{e:#}")),
+        };
+        self.finish(delivery, msg, step).await;
+    }
+
+    /// Runs `attempt` (a transaction, or the handler's preparation) until it ends otherwise than
+    /// with an unreachable database. While the database cannot be reached the message is not at
+    /// fault: it is held, and `attempt` tried again, backing off up to 5 s, without spending its
+    /// retries or deliveries. A panic counts as a transient failure (a bug: retried, so that a
+    /// fix deployed in time can still handle the message, and dead-lettered otherwise). `None`
+    /// when the session stopped while holding: give the message back.
+    async fn holding<T, F, Fut>(&self, mut attempt: F) -> Option<Result<T, HandlerError>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, HandlerError>>,
+    {
         let mut outage: Option<backon::ExponentialBackoff> = None;
-        let step = loop {
-            let applied = match AssertUnwindSafe(self.apply(msg)).catch_unwind().await {
-                Ok(applied) => applied,
-                // A bug: the transaction is rolled back (dropped); retry, so that a fix deployed
-                // in time can still handle the message, and the DLQ gets it otherwise.
+        let result = loop {
+            let result = match AssertUnwindSafe(attempt()).catch_unwind().await {
+                Ok(result) => result,
                 Err(panic) => Err(HandlerError::Transient(anyhow::anyhow!(
                     "the handler panicked: {}",
                     panic_text(&panic)
                 ))),
             };
-            match applied {
-                Ok(step) => break step,
-                // The database is down, not the message at fault: hold the message and try again,
-                // without spending its retries or deliveries.
+            match result {
                 Err(HandlerError::Transient(e)) if database_unavailable(&e) => {
                     let delay = outage.get_or_insert_with(|| DB_OUTAGE_BACKOFF.build()).next();
                     let delay = delay.unwrap_or(Duration::from_secs(5));
@@ -652,20 +728,21 @@ impl<H: Handler> Job<H> {
                     let labels = QueueLabels { consumer: cfg.name.clone(), queue: cfg.queue.clone() };
                     self.inner.metrics.database_unavailable.get_or_create(&labels).inc();
                     tokio::select! {
-                        _ = self.stopping.cancelled() => {
-                            self.nack_requeue(delivery, "requeued").await;
-                            return;
-                        }
+                        _ = self.stopping.cancelled() => return None,
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                Err(HandlerError::Transient(e)) => break Step::Transient(format!("{e:#}")),
-                Err(HandlerError::Permanent(e)) => break Step::Permanent(format!("{e:#}")),
+                other => break other,
             }
         };
         if outage.is_some() {
             tracing::info!("database available again");
         }
+        Some(result)
+    }
+
+    /// Acknowledges, retries or dead-letters the delivery as `step` says.
+    async fn finish(&self, delivery: &Delivery, msg: &Delivered, step: Step) {
         match step {
             Step::Done => {
                 tracing::debug!("handled");
@@ -695,7 +772,7 @@ impl<H: Handler> Job<H> {
     }
 
     /// The transaction: inbox row, handler, commit.
-    async fn apply(&self, msg: &Delivered) -> Result<Step, HandlerError> {
+    async fn apply(&self, msg: &Delivered, prepared: &H::Prepared) -> Result<Step, HandlerError> {
         let consumer = &self.inner.config.name;
         let id = msg.envelope.message_id;
         let mut tx = self.inner.pool.begin().await?;
@@ -711,7 +788,7 @@ impl<H: Handler> Job<H> {
             let _ = tx.rollback().await;
             return Ok(Step::Duplicate);
         }
-        let outcome = match self.inner.handler.handle(&mut tx, msg).await {
+        let outcome = match self.inner.handler.handle(&mut tx, msg, prepared).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 let _ = tx.rollback().await;

@@ -73,7 +73,15 @@ pub struct MockpayConfig {
     pub notify_url_base: Option<String>,
     /// Whether a verified notification is enough, or mockpay is queried back (the default).
     pub notification_policy: NotificationPolicy,
+    /// How long after our last pay request mockpay's "no such trade" is believed
+    /// ([`ProviderAdapter::not_found_is_final_after`]).
+    pub not_found_final_after: Duration,
 }
+
+/// [`MockpayConfig::not_found_final_after`] by default: mockpay's own reads are consistent, but a
+/// pay request we timed out on may still be held by it (its `timeoutHoldMs`) or on the way, so a
+/// "no such trade" is believed only once the request is well past every such hold.
+pub const DEFAULT_NOT_FOUND_FINAL_AFTER: Duration = Duration::from_secs(60);
 
 impl MockpayConfig {
     /// A configuration with the default timeout and no notification URL.
@@ -89,7 +97,13 @@ impl MockpayConfig {
             request_timeout: DEFAULT_TIMEOUT,
             notify_url_base: None,
             notification_policy: NotificationPolicy::AlwaysQueryBack,
+            not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
         }
+    }
+
+    pub fn with_not_found_final_after(mut self, after: Duration) -> Self {
+        self.not_found_final_after = after;
+        self
     }
 
     pub fn with_notification_policy(mut self, policy: NotificationPolicy) -> Self {
@@ -137,6 +151,7 @@ pub struct MockpayAdapter {
     http: ProviderHttp,
     notifications: notification::MockpayNotifications,
     notification_policy: NotificationPolicy,
+    not_found_final_after: Duration,
     /// For bills: the timeout bounds each wait for bytes, not the whole download.
     downloads: ProviderHttp,
 }
@@ -257,6 +272,7 @@ impl MockpayAdapter {
                 config.secret.clone(),
             ),
             notification_policy: config.notification_policy,
+            not_found_final_after: config.not_found_final_after,
             merchant_id: config.merchant_id,
             secret: config.secret,
             notify_url_base: config.notify_url_base.map(|b| b.trim_end_matches('/').to_owned()),
@@ -484,6 +500,10 @@ impl ProviderAdapter for MockpayAdapter {
 
     fn notification_policy(&self) -> NotificationPolicy {
         self.notification_policy
+    }
+
+    fn not_found_is_final_after(&self) -> Duration {
+        self.not_found_final_after
     }
 
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {

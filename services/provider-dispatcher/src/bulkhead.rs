@@ -1,0 +1,292 @@
+//! Bulkheads: each provider's own bound on calls in flight, and its own circuit breaker, so that a
+//! slow or failing provider never takes concurrency, connections or shards from the others
+//! (docs/architecture.md, "A provider call holds nothing").
+//!
+//! A piece of work asks its provider's bulkhead for a [`Pass`] before it commits an attempt
+//! ([`Bulkhead::enter`]). There is none to be had when the provider already has
+//! `max_in_flight` calls out from this instance, or when its breaker is open; the work then
+//! waits on the retry ladder without calling and without committing anything, and the other
+//! providers' work goes on.
+//!
+//! The breaker counts calls whose outcome the provider left unknown (a timeout, a 5xx, a broken
+//! connection): `failures_to_open` of them in a row open it for `open_for`. After that, one trial
+//! call is let through (half-open); its success closes the breaker, its failure opens it again.
+//! Only one trial is out at a time: a provider that times out would otherwise take as many calls
+//! as arrive during one timeout (the breaker crates we looked at let every call through while
+//! half-open; docs/dependencies.md).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// How each provider's bulkhead is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadConfig {
+    /// Calls in flight to one provider from this instance, at most.
+    pub max_in_flight: usize,
+    /// Unknown outcomes in a row that open the breaker.
+    pub failures_to_open: u32,
+    /// How long an open breaker stays open before a trial call.
+    pub open_for: Duration,
+}
+
+impl Default for BulkheadConfig {
+    fn default() -> Self {
+        Self { max_in_flight: 256, failures_to_open: 10, open_for: Duration::from_secs(5) }
+    }
+}
+
+/// Why a provider cannot be called now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("provider {provider}: {max} calls already in flight from this instance")]
+    Full { provider: &'static str, max: usize },
+    #[error(
+        "provider {provider}: circuit open after calls whose outcome was unknown; calling again in {retry_in:?}"
+    )]
+    Open { provider: &'static str, retry_in: Duration },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub provider: &'static str,
+    pub reason: &'static str,
+}
+
+/// The bulkheads' metrics (registered by `DispatcherMetrics`).
+#[derive(Clone, Default)]
+pub struct BulkheadMetrics {
+    /// `paygate_provider_calls_in_flight{provider}`.
+    pub in_flight: Family<ProviderLabels, Gauge>,
+    /// `paygate_provider_circuit_open{provider}`: 1 while the breaker is open or half-open.
+    pub open: Family<ProviderLabels, Gauge>,
+    /// `paygate_provider_calls_held_total{provider, reason}`: work held on the ladder without a
+    /// call (`full`, `open`).
+    pub held: Family<RefusalLabels, Counter>,
+}
+
+/// Every provider's bulkhead, made on first use.
+#[derive(Clone)]
+pub struct Bulkheads {
+    config: BulkheadConfig,
+    metrics: BulkheadMetrics,
+    by_provider: Arc<Mutex<HashMap<&'static str, Arc<Bulkhead>>>>,
+}
+
+impl Bulkheads {
+    pub fn new(config: BulkheadConfig, metrics: BulkheadMetrics) -> Self {
+        Self { config, metrics, by_provider: Arc::default() }
+    }
+
+    /// A pass to call `provider` now, or why not.
+    pub fn enter(&self, provider: &'static str) -> Result<Pass, Refusal> {
+        let bulkhead = {
+            let mut all = self.by_provider.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(provider)
+                .or_insert_with(|| {
+                    Arc::new(Bulkhead {
+                        provider,
+                        config: self.config,
+                        slots: Arc::new(Semaphore::new(self.config.max_in_flight)),
+                        breaker: Mutex::new(Breaker::Closed { failures: 0 }),
+                        metrics: self.metrics.clone(),
+                    })
+                })
+                .clone()
+        };
+        let entered = bulkhead.enter();
+        if let Err(refusal) = &entered {
+            let reason = match refusal {
+                Refusal::Full { .. } => "full",
+                Refusal::Open { .. } => "open",
+            };
+            self.metrics.held.get_or_create(&RefusalLabels { provider, reason }).inc();
+        }
+        entered
+    }
+}
+
+/// One provider's bulkhead. See the module documentation.
+pub struct Bulkhead {
+    provider: &'static str,
+    config: BulkheadConfig,
+    slots: Arc<Semaphore>,
+    breaker: Mutex<Breaker>,
+    metrics: BulkheadMetrics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Breaker {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// The trial call is out.
+    HalfOpen,
+}
+
+impl Bulkhead {
+    fn enter(self: &Arc<Self>) -> Result<Pass, Refusal> {
+        let trial = {
+            let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            match *breaker {
+                Breaker::Closed { .. } => false,
+                Breaker::HalfOpen => {
+                    return Err(Refusal::Open { provider: self.provider, retry_in: self.config.open_for });
+                }
+                Breaker::Open { until } => {
+                    let now = Instant::now();
+                    if now < until {
+                        return Err(Refusal::Open { provider: self.provider, retry_in: until - now });
+                    }
+                    *breaker = Breaker::HalfOpen;
+                    true
+                }
+            }
+        };
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => {
+                if trial {
+                    self.settle(Breaker::Open { until: Instant::now() });
+                }
+                return Err(Refusal::Full { provider: self.provider, max: self.config.max_in_flight });
+            }
+        };
+        self.gauge_in_flight();
+        Ok(Pass { bulkhead: self.clone(), permit: Some(permit), trial, recorded: false })
+    }
+
+    fn settle(&self, state: Breaker) {
+        *self.breaker.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        let open = i64::from(!matches!(state, Breaker::Closed { .. }));
+        self.metrics.open.get_or_create(&ProviderLabels { provider: self.provider }).set(open);
+    }
+
+    fn record(&self, trial: bool, ok: bool) {
+        let next = {
+            let breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            match (*breaker, ok) {
+                (_, true) if trial => Breaker::Closed { failures: 0 },
+                (Breaker::Closed { .. }, true) => Breaker::Closed { failures: 0 },
+                (Breaker::Closed { failures }, false) if failures + 1 >= self.config.failures_to_open => {
+                    tracing::warn!(provider = self.provider, failures = failures + 1, open_for = ?self.config.open_for,
+                        "circuit opened: the provider's outcomes are unknown; its work waits on the retry ladder");
+                    Breaker::Open { until: Instant::now() + self.config.open_for }
+                }
+                (Breaker::Closed { failures }, false) => Breaker::Closed { failures: failures + 1 },
+                (_, false) if trial => Breaker::Open { until: Instant::now() + self.config.open_for },
+                // A call let in before the breaker opened, ending after: the breaker stands.
+                (state, _) => state,
+            }
+        };
+        if trial && ok {
+            tracing::info!(provider = self.provider, "circuit closed: the trial call was answered");
+        }
+        self.settle(next);
+    }
+
+    fn gauge_in_flight(&self) {
+        let in_flight = self.config.max_in_flight - self.slots.available_permits();
+        let gauge = self.metrics.in_flight.get_or_create(&ProviderLabels { provider: self.provider });
+        gauge.set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+    }
+}
+
+/// Leave to call a provider: holds one of its slots until dropped. Say how the call ended with
+/// [`Pass::record`]; a pass dropped unrecorded (the call was abandoned) counts as nothing, but
+/// a trial dropped so lets the next caller try.
+pub struct Pass {
+    bulkhead: Arc<Bulkhead>,
+    permit: Option<OwnedSemaphorePermit>,
+    trial: bool,
+    recorded: bool,
+}
+
+impl Pass {
+    /// How the call ended: `answered` when the provider gave an answer (whatever it said),
+    /// `false` when its outcome is unknown.
+    pub fn record(mut self, answered: bool) {
+        self.recorded = true;
+        self.bulkhead.record(self.trial, answered);
+    }
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        if self.trial && !self.recorded {
+            self.bulkhead.settle(Breaker::Open { until: Instant::now() });
+        }
+        drop(self.permit.take());
+        self.bulkhead.gauge_in_flight();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulkheads(max_in_flight: usize, failures_to_open: u32, open_for: Duration) -> Bulkheads {
+        Bulkheads::new(
+            BulkheadConfig { max_in_flight, failures_to_open, open_for },
+            BulkheadMetrics::default(),
+        )
+    }
+
+    #[test]
+    fn a_full_provider_refuses_and_the_others_do_not_notice() {
+        let b = bulkheads(2, 10, Duration::from_secs(5));
+        let one = b.enter("slow").unwrap();
+        let _two = b.enter("slow").unwrap();
+        assert!(matches!(b.enter("slow"), Err(Refusal::Full { provider: "slow", max: 2 })));
+        assert!(b.enter("fast").is_ok(), "another provider has its own slots");
+        drop(one);
+        assert!(b.enter("slow").is_ok(), "a slot comes back when its call ends");
+    }
+
+    #[test]
+    fn unknown_outcomes_in_a_row_open_the_breaker_and_an_answer_resets_the_count() {
+        let b = bulkheads(10, 3, Duration::from_secs(60));
+        b.enter("p").unwrap().record(false);
+        b.enter("p").unwrap().record(false);
+        b.enter("p").unwrap().record(true);
+        b.enter("p").unwrap().record(false);
+        b.enter("p").unwrap().record(false);
+        assert!(b.enter("p").is_ok(), "two in a row after an answer: still closed");
+        b.enter("p").unwrap().record(false);
+        assert!(matches!(b.enter("p"), Err(Refusal::Open { provider: "p", .. })));
+        assert!(b.enter("q").is_ok(), "another provider's breaker is its own");
+    }
+
+    #[test]
+    fn after_the_wait_one_trial_goes_out_alone_and_decides() {
+        let b = bulkheads(10, 1, Duration::ZERO);
+        b.enter("p").unwrap().record(false);
+        let trial = b.enter("p").expect("the wait is over: a trial");
+        assert!(matches!(b.enter("p"), Err(Refusal::Open { .. })), "one trial at a time");
+        trial.record(false);
+        let trial = b.enter("p").expect("opened again, for no time: another trial");
+        trial.record(true);
+        assert!(b.enter("p").is_ok() && b.enter("p").is_ok(), "closed: every call goes");
+    }
+
+    #[test]
+    fn an_abandoned_trial_lets_the_next_caller_try() {
+        let b = bulkheads(10, 1, Duration::ZERO);
+        b.enter("p").unwrap().record(false);
+        drop(b.enter("p").expect("a trial"));
+        assert!(b.enter("p").is_ok(), "the trial was abandoned: another may try");
+    }
+}

@@ -1,0 +1,119 @@
+//! A provider call, made while the dispatcher holds nothing: no transaction, no row lock, no
+//! pooled connection (docs/architecture.md, "A provider call holds nothing").
+//!
+//! A piece of work plans its call under the order's lock ([`crate::plan`]): it takes a
+//! [`Pass`] from the provider's bulkhead, and commits the attempt if the call may move money (a
+//! pay or refund sent is `pending` or `submitted` before it leaves). Then [`Planned::make`] calls
+//! the provider, logs the raw exchange (committed on its own, `exchange_log`), tells the
+//! provider's breaker how the call ended, and hands the [`Answered`] call back for the work to
+//! apply in its transaction.
+
+use crate::bulkhead::Pass;
+use crate::dispatcher::Deps;
+use crate::fault_points;
+use crate::order::WorkError;
+use paygate::domain::Currency;
+use paygate::providers::adapter::trade_no;
+use paygate::providers::{
+    CallOutcome, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
+};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What a piece of work asks its provider.
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// Send the payment. `repeat`: the attempt was committed by an earlier delivery, which may
+    /// have sent it already (the call carries the same trade number).
+    Pay { request: PayRequest, repeat: bool },
+    /// Ask about the payment.
+    Query,
+    /// Close the unpaid payment at the provider.
+    Close,
+    /// Send the refund, `repeat` as for a pay. `since`: the refund's version before this plan
+    /// moved it (its events count from there), for a first send.
+    Refund { refund_id: Uuid, request: RefundRequest, repeat: bool, since: Option<i64> },
+    /// Ask about one of the payment's refunds.
+    RefundQuery { refund_id: Uuid },
+}
+
+impl Call {
+    /// Whether the call may move money (and so commits its attempt first).
+    pub fn moves_money(&self) -> bool {
+        matches!(self, Call::Pay { .. } | Call::Refund { .. })
+    }
+}
+
+/// What the provider answered, for the work to apply.
+#[derive(Debug, Clone)]
+pub enum Answered {
+    /// To a pay, query or close.
+    Payment { called: CallOutcome<PaymentFacts>, repeat: bool },
+    /// To a refund or refund query (`since` as in [`Call::Refund`]).
+    Refund { refund_id: Uuid, called: CallOutcome<RefundFacts>, repeat: bool, since: Option<i64> },
+}
+
+/// A call ready to be made: what to ask, of whom, for which payment, with the bulkhead's leave.
+pub struct Planned {
+    pub call: Call,
+    pub payment_id: Uuid,
+    pub currency: Currency,
+    pub adapter: Arc<dyn ProviderAdapter>,
+    pub pass: Pass,
+}
+
+impl Planned {
+    /// Makes the call (holding nothing but the bulkhead's pass), logs its exchange and returns
+    /// the answer. A failure to log is an error: the work is retried rather than an exchange
+    /// going unrecorded, and its attempt, already committed, makes the retry ask again under
+    /// the same idempotency key.
+    pub async fn make(self, deps: &Deps) -> Result<Answered, WorkError> {
+        let Planned { call, payment_id, currency, adapter, pass } = self;
+        let trade = trade_no(payment_id);
+        let (answered, exchange) = match &call {
+            Call::Pay { request, repeat } => {
+                let called = adapter.pay(request).await;
+                (Answered::Payment { called: called.outcome, repeat: *repeat }, called.exchange)
+            }
+            Call::Query => {
+                let called = adapter.query(&trade, currency).await;
+                (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+            }
+            Call::Close => {
+                let called = adapter.close(&trade, currency).await;
+                (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+            }
+            Call::Refund { refund_id, request, repeat, since } => {
+                let called = adapter.refund(request).await;
+                let (refund_id, repeat, since) = (*refund_id, *repeat, *since);
+                let answered = Answered::Refund { refund_id, called: called.outcome, repeat, since };
+                (answered, called.exchange)
+            }
+            Call::RefundQuery { refund_id } => {
+                let called = adapter.refund_query(&trade, &trade_no(*refund_id), currency).await;
+                let answered = Answered::Refund {
+                    refund_id: *refund_id,
+                    called: called.outcome,
+                    repeat: false,
+                    since: None,
+                };
+                (answered, called.exchange)
+            }
+        };
+        let refund_id = match &answered {
+            Answered::Refund { refund_id, .. } => Some(*refund_id),
+            Answered::Payment { .. } => None,
+        };
+        pass.record(!matches!(
+            &answered,
+            Answered::Payment { called: CallOutcome::Unknown { .. }, .. }
+                | Answered::Refund { called: CallOutcome::Unknown { .. }, .. }
+        ));
+        deps.metrics.call(&exchange);
+        deps.exchanges.record(payment_id, refund_id, &exchange).await.map_err(WorkError::ExchangeLog)?;
+        if call.moves_money() {
+            fault_points::reached(fault_points::AFTER_PROVIDER_CALL);
+        }
+        Ok(answered)
+    }
+}
