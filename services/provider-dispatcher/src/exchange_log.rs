@@ -95,6 +95,9 @@ impl ExchangeLog {
         exchange: &Exchange,
     ) -> Result<(), LogError> {
         let closed = || LogError(Arc::new(sqlx::Error::PoolClosed));
+        if crate::fault_points::fails(crate::fault_points::EXCHANGE_LOG_FAILS) {
+            return Err(LogError(Arc::new(sqlx::Error::Protocol("fault point: the write fails".into()))));
+        }
         let (committed, done) = oneshot::channel();
         let entry = Entry { payment_id, refund_id, exchange: exchange.clone(), committed };
         self.queue.send(entry).await.map_err(|_| closed())?;

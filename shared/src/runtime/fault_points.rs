@@ -36,6 +36,28 @@ pub fn reached(name: &'static str) {
     let _ = name;
 }
 
+/// Whether fault point `name` says to fail here (armed with the `return` action): for points
+/// where a test makes an operation fail once instead of stopping the process. Always `false`
+/// without the `fault-points` feature.
+pub fn fails(name: &'static str) -> bool {
+    #[cfg(feature = "fault-points")]
+    {
+        let failing = (|| {
+            fail::fail_point!(name, |_| true);
+            false
+        })();
+        if failing {
+            tracing::warn!(fault_point = name, "fault point reached; failing here");
+        }
+        failing
+    }
+    #[cfg(not(feature = "fault-points"))]
+    {
+        let _ = name;
+        false
+    }
+}
+
 /// Arms the fault points `FAILPOINTS` names, for the life of the process. Call it once, at the
 /// start of `main`; it does nothing without the `fault-points` feature.
 ///

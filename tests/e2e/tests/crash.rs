@@ -277,3 +277,30 @@ fn assert_events_consistent(system: &System, merchant_order_no: &str) {
         assert_eq!(ids.len(), 1, "{kind} for {merchant_order_no} carries one event id: {ids:?}");
     }
 }
+
+/// The attempt is committed before the request leaves (issue: "provider calls outside the
+/// transaction"). A direct pay is charged, then the record of the call fails to commit once, and
+/// upstream closes the order before the pay's retry comes back. Before, the payment was still
+/// `created`, and the close closed it alone while mockpay had charged the customer; now it is
+/// `pending` (it may have been sent), so the close asks mockpay, and paygate agrees with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_a_charge_whose_record_failed_asks_the_provider() {
+    let env = vec![("FAILPOINTS".to_owned(), "dispatcher.exchange_log_fails=1*return".to_owned())];
+    let system = system(env).await;
+    system.pay("o-log-fails", "12.34", "direct").await;
+    wait_for_fault(&system, 0, "dispatcher.exchange_log_fails").await;
+    let payload =
+        serde_json::json!({"merchant_id": paygate_e2e::system::MERCHANT, "merchant_order_no": "o-log-fails"});
+    system.upstream.command("command.close", "o-log-fails", payload).await;
+
+    let payment = system.payment_in("o-log-fails", "succeeded", WITHIN).await;
+    let truth = system.truth(payment.id).await;
+    assert_eq!(truth.status, "SUCCEEDED");
+    assert_eq!(truth.charges, 1, "charged once");
+    let events = system.upstream.order_events("o-log-fails");
+    assert!(
+        !events.iter().any(|e| e.kind == "payment.closed"),
+        "never told upstream it was closed: {events:?}"
+    );
+    system.stop().await;
+}
