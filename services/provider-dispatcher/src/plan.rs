@@ -20,6 +20,14 @@ pub enum Plan {
     Held(Refusal),
 }
 
+/// `call`, if the provider's bulkhead gives leave now; otherwise the work is held.
+pub fn call(order: &Order<'_>, call: Call) -> Plan {
+    match order.pass() {
+        Ok(pass) => Plan::Call(call, pass),
+        Err(refusal) => Plan::Held(refusal),
+    }
+}
+
 /// The plan of `work` for `order`.
 pub async fn plan(order: &mut Order<'_>, work: &OrderWork) -> Result<Plan, WorkError> {
     match work {

@@ -12,7 +12,7 @@
 
 use crate::call::{Answered, Call};
 use crate::order::{Order, PAID_AT_EXPIRY, WorkError};
-use crate::plan::Plan;
+use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::CloseReason;
 use paygate::providers::{CallOutcome, PaymentStatus};
@@ -33,10 +33,7 @@ pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
     if !at_the_provider(order) {
         return Ok(Plan::NoCall);
     }
-    Ok(match order.pass() {
-        Ok(pass) => Plan::Call(Call::Close, pass),
-        Err(refusal) => Plan::Held(refusal),
-    })
+    Ok(plan::call(order, Call::Close))
 }
 
 pub async fn apply(

@@ -24,7 +24,7 @@
 
 use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
-use crate::plan::Plan;
+use crate::plan::{self, Plan};
 use crate::work;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
@@ -79,10 +79,7 @@ pub async fn plan(order: &mut Order<'_>, notification_id: i64) -> Result<Plan, W
         Checked::Refund(refund_id) => Call::RefundQuery { refund_id },
         Checked::Payment | Checked::Not => return Ok(Plan::NoCall),
     };
-    Ok(match order.pass() {
-        Ok(pass) => Plan::Call(call, pass),
-        Err(refusal) => Plan::Held(refusal),
-    })
+    Ok(plan::call(order, call))
 }
 
 pub async fn apply(

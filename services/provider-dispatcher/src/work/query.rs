@@ -18,7 +18,7 @@
 
 use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
-use crate::plan::Plan;
+use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
 use paygate::providers::{CallOutcome, MappedCode, PaymentStatus};
@@ -29,10 +29,7 @@ pub async fn plan(order: &mut Order<'_>, reason: QueryReason) -> Result<Plan, Wo
     if !needs_asking(order, reason) {
         return Ok(Plan::NoCall);
     }
-    Ok(match order.pass() {
-        Ok(pass) => Plan::Call(Call::Query, pass),
-        Err(refusal) => Plan::Held(refusal),
-    })
+    Ok(plan::call(order, Call::Query))
 }
 
 pub async fn apply(

@@ -22,7 +22,7 @@
 use crate::call::{Answered, Call};
 use crate::events;
 use crate::order::{Order, WorkError};
-use crate::plan::Plan;
+use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox;
@@ -184,10 +184,7 @@ pub async fn plan_query(order: &mut Order<'_>, refund_id: Uuid) -> Result<Plan, 
     if !in_flight(&work.refund) {
         return Ok(Plan::NoCall);
     }
-    Ok(match order.pass() {
-        Ok(pass) => Plan::Call(Call::RefundQuery { refund_id }, pass),
-        Err(refusal) => Plan::Held(refusal),
-    })
+    Ok(plan::call(order, Call::RefundQuery { refund_id }))
 }
 
 pub async fn query(
