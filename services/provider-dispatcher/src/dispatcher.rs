@@ -31,10 +31,11 @@ use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::ProviderRegistry;
 use paygate::store::payments::{self, Payment};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
+use uuid::Uuid;
 
 /// What every piece of work needs besides the order itself.
 pub struct Deps {
@@ -83,12 +84,7 @@ impl Handler for Dispatcher {
         let works: Vec<Option<OrderWork>> = msgs.iter().map(|m| m.payload().ok()).collect();
         let ids: Vec<_> = works.iter().flatten().map(OrderWork::payment_id).collect();
         let mut tx = pool.begin().await?;
-        let mut locked: HashMap<_, Payment> = payments::lock_many(&mut tx, &ids)
-            .await
-            .map_err(WorkError::from)?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let mut locked = lock_orders(&mut tx, &ids).await?;
         let mut plans = Vec::with_capacity(msgs.len());
         let mut attempts: Vec<Unwritten> = Vec::new();
         for (msg, work) in msgs.iter().zip(&works) {
@@ -119,13 +115,7 @@ impl Handler for Dispatcher {
                 }
             });
         }
-        if !attempts.is_empty() {
-            let records: Vec<payments::Recorded<'_>> = attempts
-                .iter()
-                .map(|u| payments::Recorded { payment: &u.payment, steps: &u.steps, messages: &u.messages })
-                .collect();
-            payments::record_many_announcing(&mut tx, &records).await.map_err(WorkError::from)?;
-        }
+        write_all(&mut tx, &attempts).await?;
         tx.commit().await?;
         Ok(plans
             .into_iter()
@@ -168,12 +158,7 @@ impl Handler for Dispatcher {
             }
         }
         let ids: Vec<_> = works.iter().map(OrderWork::payment_id).collect();
-        let mut locked: HashMap<_, Payment> = payments::lock_many(tx, &ids)
-            .await
-            .map_err(WorkError::from)?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let mut locked = lock_orders(tx, &ids).await?;
         let mut unwritten = Vec::with_capacity(msgs.len());
         for ((msg, prepared), work) in msgs.iter().zip(works) {
             let Some(payment) = locked.remove(&work.payment_id()) else {
@@ -195,19 +180,26 @@ impl Handler for Dispatcher {
                 (_, _) => return Ok(one_by_one("a message was not done")),
             }
         }
-        let records: Vec<payments::Recorded<'_>> = unwritten
-            .iter()
-            .map(|u: &Unwritten| payments::Recorded {
-                payment: &u.payment,
-                steps: &u.steps,
-                messages: &u.messages,
-            })
-            .collect();
-        if !records.is_empty() {
-            payments::record_many_announcing(tx, &records).await.map_err(WorkError::from)?;
-        }
+        write_all(tx, &unwritten).await?;
         Ok(Batched::AllDone)
     }
+}
+
+/// The payments with these ids, locked in one statement (`payments::lock_many`), by id.
+async fn lock_orders(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Payment>, WorkError> {
+    Ok(payments::lock_many(conn, ids).await?.into_iter().map(|p| (p.id, p)).collect())
+}
+
+/// Writes the steps and events several orders left unwritten, in one statement.
+async fn write_all(conn: &mut PgConnection, unwritten: &[Unwritten]) -> Result<(), WorkError> {
+    if unwritten.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<payments::Recorded<'_>> = unwritten
+        .iter()
+        .map(|u| payments::Recorded { payment: &u.payment, steps: &u.steps, messages: &u.messages })
+        .collect();
+    Ok(payments::record_many_announcing(conn, &records).await?)
 }
 
 fn one_by_one(reason: &str) -> Batched {
