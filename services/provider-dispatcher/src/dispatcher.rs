@@ -31,6 +31,7 @@ use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::ProviderRegistry;
 use paygate::store::payments::{self, Payment};
+use paygate::store::retry_line;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +71,21 @@ pub struct Prepared {
     answered: Option<Answered>,
     /// Why the plan could not call now: the work waits on the retry ladder.
     held: Option<Refusal>,
+    /// Where the message stands in its order's retry line.
+    line: Line,
+}
+
+/// Where a message stands in its order's retry line (`store::retry_line`): the messages of an
+/// order that went down the retry ladder, which later messages of the order must not overtake.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// The order has no message on the ladder.
+    #[default]
+    Empty,
+    /// This message heads the line: it is applied now, and leaves the line when it is done.
+    Head,
+    /// Another message of the order (this one) is on the ladder before it: it waits there too.
+    Behind(Uuid),
 }
 
 impl Handler for Dispatcher {
@@ -85,6 +101,7 @@ impl Handler for Dispatcher {
         let ids: Vec<_> = works.iter().flatten().map(OrderWork::payment_id).collect();
         let mut tx = pool.begin().await?;
         let mut locked = lock_orders(&mut tx, &ids).await?;
+        let heads = retry_line::heads(&mut tx, &ids).await.map_err(WorkError::from)?;
         let mut plans = Vec::with_capacity(msgs.len());
         let mut attempts: Vec<Unwritten> = Vec::new();
         for (msg, work) in msgs.iter().zip(&works) {
@@ -99,6 +116,14 @@ impl Handler for Dispatcher {
                 plans.push((Prepared::default(), None));
                 continue;
             };
+            let line = match heads.get(&payment.id) {
+                None => Line::Empty,
+                Some(head) if *head == msg.envelope.message_id => Line::Head,
+                Some(head) => {
+                    plans.push((Prepared { line: Line::Behind(*head), ..Prepared::default() }, None));
+                    continue;
+                }
+            };
             let (payment_id, currency, before) = (payment.id, payment.amount.currency(), payment.version);
             let span = work_span(work, msg);
             let mut order = Order::new(&mut tx, payment, adapter.clone(), &self.deps, &msg.envelope, true);
@@ -107,11 +132,11 @@ impl Handler for Dispatcher {
             attempts.extend(order.into_unwritten());
             let versions = Some((before, after));
             plans.push(match planned {
-                Plan::NoCall => (Prepared { versions, ..Prepared::default() }, None),
-                Plan::Held(refusal) => (Prepared { held: Some(refusal), ..Prepared::default() }, None),
+                Plan::NoCall => (Prepared { versions, line, ..Prepared::default() }, None),
+                Plan::Held(refusal) => (Prepared { held: Some(refusal), line, ..Prepared::default() }, None),
                 Plan::Call(call, pass) => {
                     let planned = Planned { call, payment_id, currency, adapter, pass };
-                    (Prepared { versions, ..Prepared::default() }, Some((planned, span)))
+                    (Prepared { versions, line, ..Prepared::default() }, Some((planned, span)))
                 }
             });
         }
@@ -153,6 +178,7 @@ impl Handler for Dispatcher {
         for (msg, prepared) in msgs {
             match msg.payload::<OrderWork>() {
                 Ok(_) if prepared.held.is_some() => return Ok(one_by_one("a provider is held")),
+                Ok(_) if prepared.line != Line::Empty => return Ok(one_by_one("an order has messages on the retry ladder")),
                 Ok(work) => works.push(work),
                 Err(_) => return Ok(one_by_one("a message is not order work")),
             }
@@ -182,6 +208,18 @@ impl Handler for Dispatcher {
         }
         write_all(tx, &unwritten).await?;
         Ok(Batched::AllDone)
+    }
+
+    /// A message going down the retry ladder joins its order's retry line, so that the order's
+    /// later messages wait behind it rather than overtake it.
+    async fn retrying(&self, pool: &PgPool, msg: &Delivered) -> Result<(), HandlerError> {
+        let Ok(work) = msg.payload::<OrderWork>() else { return Ok(()) };
+        let mut conn = pool.acquire().await?;
+        let (payment_id, message_id) = (work.payment_id(), msg.envelope.message_id);
+        if retry_line::join(&mut conn, payment_id, message_id, work.message_type()).await? {
+            tracing::info!(%payment_id, %message_id, "joined the order's retry line: its later messages wait behind it");
+        }
+        Ok(())
     }
 }
 
@@ -270,6 +308,11 @@ impl Dispatcher {
         work: OrderWork,
         prepared: &Prepared,
     ) -> Result<Outcome, HandlerError> {
+        if let Line::Behind(head) = prepared.line {
+            return Ok(Outcome::RetryLater {
+                reason: format!("waiting behind message {head} of this order, which is on the retry ladder"),
+            });
+        }
         if let Some(refusal) = &prepared.held {
             return Ok(Outcome::RetryLater { reason: refusal.to_string() });
         }
@@ -292,6 +335,10 @@ impl Dispatcher {
         let since = prepared.versions.map_or(payment.version, |(before, _)| before);
         let order = Order::new(tx, payment, adapter, &self.deps, &msg.envelope, false).since(since);
         let (outcome, _) = run(order, work, prepared.answered.as_ref()).await?;
+        if prepared.line == Line::Head && !matches!(outcome, Outcome::RetryLater { .. }) {
+            // Applied (or rejected): the order's next waiting message may go.
+            retry_line::leave(tx, payment_id, msg.envelope.message_id).await.map_err(WorkError::from)?;
+        }
         Ok(outcome)
     }
 }

@@ -20,3 +20,4 @@ pub mod payments;
 pub mod policies;
 pub mod recon;
 pub mod refunds;
+pub mod retry_line;

@@ -212,6 +212,18 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (tx, msgs);
         async { Ok(Batched::OneByOne { reason: "the handler applies one message at a time".into() }) }
     }
+
+    /// Called when a message is about to be retried later (its handler asked, or failed
+    /// transiently and its transaction rolled back), before it leaves its place in the queue:
+    /// while the consumer still holds its order key's turn and no transaction of its own. Messages
+    /// of the same order that arrive meanwhile could overtake it; a handler that must keep an
+    /// order's messages in order records here that this one is waiting (the dispatcher's retry
+    /// line). A database that cannot be reached holds the message, as for `handle`; another
+    /// error is logged and the retry goes on. The default does nothing.
+    fn retrying(&self, pool: &PgPool, msg: &Delivered) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = (pool, msg);
+        async { Ok(()) }
+    }
 }
 
 /// The rest of one message's preparation ([`Handler::prepare`]), awaited without anything held:
@@ -854,6 +866,14 @@ impl<H: Handler> Job<H> {
 
     async fn retry(&self, delivery: &Delivery, msg: &Delivered, reason: &str) {
         let cfg = &self.inner.config;
+        match self.holding(|| self.inner.handler.retrying(&self.inner.pool, msg)).await {
+            None => {
+                self.nack_requeue(delivery, "requeued").await;
+                return;
+            }
+            Some(Err(e)) => tracing::error!(error = %e, "the handler's retrying step failed; retrying anyway"),
+            Some(Ok(())) => {}
+        }
         match cfg.retry {
             RetryStrategy::Tiers => {
                 match schedule_retry(&self.publisher, &self.inner.topology, &msg.envelope).await {

@@ -1,0 +1,136 @@
+//! One order's messages are applied in the order they were sent, through the faults that take a
+//! message out of its place (docs/architecture.md, "What serialises an order"):
+//!
+//! - a message sent down the retry ladder (its provider's breaker is open) is not overtaken by
+//!   the order's later messages: they wait behind it in the order's retry line;
+//! - a database whose connections are killed in the middle of the work holds each message where
+//!   it is, rather than sending it down the ladder behind newer ones.
+//!
+//! Upstream sends each order a direct pay (charged at once) and then a close. Without any fault
+//! the pay is applied first and the close finds the payment paid: every order ends `succeeded`,
+//! charged once, and upstream never hears `payment.closed`. A close that overtook its pay would
+//! close the payment before it was sent instead.
+
+use paygate_e2e::{System, SystemOptions, system::MERCHANT};
+use paygate_test_support::eventually;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// The sum of a Prometheus metric's samples whose line starts with `prefix` (name and labels).
+fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn close(system: &System, order_no: &str) {
+    let payload = serde_json::json!({"merchant_id": MERCHANT, "merchant_order_no": order_no});
+    system.upstream.command("command.close", order_no, payload).await;
+}
+
+/// The order ended as it would have without the fault: paid once, never closed.
+async fn ended_paid(system: &System, order_no: &str) {
+    let payment = system.payment_in(order_no, "succeeded", WITHIN).await;
+    let truth = system.truth(payment.id).await;
+    assert_eq!((truth.status.as_str(), truth.charges), ("SUCCEEDED", 1), "{order_no}: charged once");
+    let events = system.upstream.order_events(order_no);
+    assert!(
+        !events.iter().any(|e| e.kind == "payment.closed"),
+        "{order_no}: upstream was told it was closed: {events:?}\n{}",
+        system.story(order_no).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_sent_after_a_pay_held_by_an_open_breaker_waits_for_the_pay() {
+    let system = System::with(SystemOptions {
+        dispatcher_config: vec![
+            ("PROVIDER_BREAKER_FAILURES".into(), "1".into()),
+            ("PROVIDER_BREAKER_OPEN_FOR".into(), "4s".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    // One failed call opens mockpay's breaker.
+    let all_fail = mockpay::FaultSettings { http500_ppm: mockpay::PPM, ..Default::default() };
+    system.mockpay.admin().set_faults(&all_fail).await.unwrap();
+    system.pay("o-breaks", "1.00", "direct").await;
+    eventually("mockpay's breaker open", WITHIN, || async {
+        metric(&system.dispatcher_metrics(0).await, r#"paygate_provider_circuit_open{provider="mockpay"}"#) == 1
+    })
+    .await;
+    system.mockpay.admin().set_faults(&mockpay::FaultSettings::default()).await.unwrap();
+
+    // The pay is held on the ladder with the breaker open; its close is sent while it waits.
+    let held = |text: &str| metric(text, "paygate_provider_calls_held_total");
+    let before = held(&system.dispatcher_metrics(0).await);
+    system.pay("o-held", "2.00", "direct").await;
+    eventually("the pay held by the breaker", WITHIN, || async {
+        held(&system.dispatcher_metrics(0).await) > before
+    })
+    .await;
+    let payment = system.payment("o-held").await.unwrap();
+    assert_eq!(payment.state.as_str(), "created", "held before it was sent");
+    close(&system, "o-held").await;
+
+    ended_paid(&system, "o-held").await;
+    let history: Vec<String> = system.history(payment.id).await.into_iter().map(|h| h.to_state).collect();
+    assert_eq!(history, ["created", "pending", "succeeded"], "{}", system.story("o-held").await);
+    let line: i64 = sqlx::query_scalar("SELECT count(*) FROM order_retry_line WHERE payment_id = $1")
+        .bind(payment.id)
+        .fetch_one(&system.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(line, 0, "the order's retry line is empty again");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_database_connections_amid_pays_and_closes_leaves_every_order_as_without_the_fault() {
+    const ORDERS: usize = 30;
+    let system = System::start().await;
+    // A killer ends every other session of the test's database every 25 ms.
+    let killed = Arc::new(AtomicU64::new(0));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let killer = {
+        let (url, killed, stop) = (system.db.url.clone(), killed.clone(), stop.clone());
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            while !stop.is_cancelled() {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND backend_type = 'client backend'",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+                killed.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    for n in 0..ORDERS {
+        let order_no = format!("k-{n:02}");
+        system.pay(&order_no, "3.00", "direct").await;
+        close(&system, &order_no).await;
+    }
+    // The killing goes on until the dispatcher has met it at least once.
+    eventually("the dispatcher finding its database gone", WITHIN, || async {
+        metric(&system.dispatcher_metrics(0).await, "paygate_consumer_database_unavailable_total") > 0
+    })
+    .await;
+    stop.cancel();
+    killer.await.unwrap();
+    assert!(killed.load(Ordering::Relaxed) > 0, "connections were killed");
+
+    for n in 0..ORDERS {
+        ended_paid(&system, &format!("k-{n:02}")).await;
+    }
+    system.stop().await;
+}
