@@ -6,14 +6,21 @@
 //!    added latency, ingest and provider-dispatcher as release-built processes;
 //! 2. drives it ([`driver`]): `count` direct pays, a refund after a share of the successes, each
 //!    timed from its command's publish to its final event at upstream;
-//! 3. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
+//! 3. with `--provider-latency`, does 1–2 again on a fresh system whose mockpay takes that long
+//!    to answer every call, as real providers do;
+//! 4. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
-//! 4. prints the figures, ending with
+//! 5. prints the figures of each pass (with the provider calls in flight and the database
+//!    connections in use, [`peaks`]), ending with
+//!    `latency: <X> payments/s with <spec> per call, <X/zero> of zero latency, p99: <ms> ms` (with
+//!    `--provider-latency`) and
 //!    `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`.
 
 pub mod cpu;
 pub mod driver;
 pub mod floor;
+pub mod latency;
+pub mod peaks;
 pub mod services;
 pub mod stats;
 
@@ -45,6 +52,10 @@ pub struct BenchArgs {
     /// Publisher tasks of the driver, each awaiting its own confirm.
     #[arg(long, default_value_t = 32)]
     pub publishers: usize,
+    /// Run a second pass with this latency added to every provider call: `FIXED[+JITTER]` in ms
+    /// (`300+200`: 300 to 500 ms, uniform) or percentiles `pNN=MS,…,p100=MS` (`p50=300,p99=900,p100=1500`).
+    #[arg(long, value_parser = latency::parse)]
+    pub provider_latency: Option<mockpay::Latency>,
     /// Hard time bound of the paygate run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_secs: u64,
@@ -109,6 +120,109 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// One pass of paygate: a fresh system, driven, stopped.
+struct Pass {
+    driven: driver::Driven,
+    cpu_line: String,
+    peaks: peaks::Peaks,
+}
+
+async fn pass(args: &BenchArgs, bin_dir: &std::path::Path, latency: Option<mockpay::Latency>) -> anyhow::Result<Pass> {
+    let settings = services::ServiceSettings {
+        bin_dir: bin_dir.to_path_buf(),
+        order_shards: args.shards,
+        shard_concurrency: args.shard_concurrency,
+        database_max_connections: args.db_connections,
+        dispatchers: args.dispatchers,
+        provider_latency: latency,
+        extra_env: args.service_env.clone(),
+        log: args.service_log.clone(),
+    };
+    eprintln!("bench: starting paygate ({settings:?})");
+    let system = services::BenchSystem::start(&settings).await?;
+    let drive = driver::Drive {
+        count: args.count,
+        refund_permille: args.refund_share.0,
+        publishers: args.publishers,
+        inflight: args.inflight,
+        max_secs: args.max_secs,
+    };
+    eprintln!("bench: driving {drive:?}");
+    let pids = system.pids();
+    let stop_sampling = tokio_util::sync::CancellationToken::new();
+    let sampler = peaks::sample(
+        system.db.pool.clone(),
+        system.db.name.clone(),
+        system.dispatcher_http.clone(),
+        stop_sampling.clone(),
+    );
+    let cpu0 = (cpu::snapshot(&pids), Instant::now());
+    let driven = driver::run(
+        &system.vhost.amqp_url,
+        &system.topology.commands_exchange(),
+        &system.topology.events_exchange(),
+        drive,
+    )
+    .await;
+    let cpu_line = cpu::report(
+        &cpu0.0,
+        &cpu::snapshot(&pids),
+        u64::try_from(cpu0.1.elapsed().as_millis()).unwrap_or(u64::MAX),
+        args.count,
+    );
+    stop_sampling.cancel();
+    let peaks = sampler.await.unwrap_or_default();
+    system.stop().await;
+    Ok(Pass { driven: driven?, cpu_line, peaks })
+}
+
+/// Prints one pass's figures, each line starting with `label`.
+fn report(args: &BenchArgs, label: &str, pass: &Pass) {
+    let driven = &pass.driven;
+    let pay = driven.pay_latency.summary();
+    println!(
+        "{label}: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); \
+         refunds complete in mockpay's answer (refundDelayMs 0)",
+        args.count,
+        driven.payments_succeeded,
+        driven.payments_failed,
+        driven.rejected,
+        driven.refunds_sent,
+        driven.refunds_succeeded,
+        driven.refunds_failed
+    );
+    println!(
+        "{label}: wall {} s from first publish to last final event (publishing took {} s), inflight window {}, \
+         {} shards x concurrency {}, {} dispatcher(s), pool {}",
+        Millis(driven.last_final_us / 1000), // µs → ms, shown as s
+        Millis(driven.last_publish_us / 1000),
+        args.inflight,
+        args.shards,
+        args.shard_concurrency,
+        args.dispatchers,
+        args.db_connections,
+    );
+    if let Some(s) = pay {
+        println!("{label}: pay command -> payment final event: {s}");
+    }
+    if let Some(s) = driven.refund_latency.summary() {
+        println!("{label}: refund command -> refund final event: {s}");
+    }
+    println!("{label}: {}", pass.cpu_line);
+    println!("{label}: {}", pass.peaks.line());
+    for p in &driven.problems {
+        println!("{label}: problem: {p}");
+    }
+}
+
+fn rate(pass: &Pass) -> Milli {
+    Milli::rate(pass.driven.payments_final, pass.driven.last_final_us)
+}
+
+fn p99(pass: &Pass) -> String {
+    pass.driven.pay_latency.summary().map_or_else(|| "-".to_owned(), |s| Millis(s.p99_us).to_string())
+}
+
 /// Runs the whole bench and prints its report; the last line is the summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.count == 0 {
@@ -128,42 +242,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(floor::build(&floor::default_manifest(&root), &floor::default_target_dir(&root)).await?)
     };
 
-    let settings = services::ServiceSettings {
-        bin_dir,
-        order_shards: args.shards,
-        shard_concurrency: args.shard_concurrency,
-        database_max_connections: args.db_connections,
-        dispatchers: args.dispatchers,
-        extra_env: args.service_env.clone(),
-        log: args.service_log.clone(),
+    let zero = pass(&args, &bin_dir, None).await?;
+    let slow = match &args.provider_latency {
+        Some(latency) => Some(pass(&args, &bin_dir, Some(latency.clone())).await?),
+        None => None,
     };
-    eprintln!("bench: starting paygate ({settings:?})");
-    let system = services::BenchSystem::start(&settings).await?;
-    let drive = driver::Drive {
-        count: args.count,
-        refund_permille: args.refund_share.0,
-        publishers: args.publishers,
-        inflight: args.inflight,
-        max_secs: args.max_secs,
-    };
-    eprintln!("bench: driving {drive:?}");
-    let pids = system.pids();
-    let cpu0 = (cpu::snapshot(&pids), Instant::now());
-    let driven = driver::run(
-        &system.vhost.amqp_url,
-        &system.topology.commands_exchange(),
-        &system.topology.events_exchange(),
-        drive,
-    )
-    .await;
-    let cpu_line = cpu::report(
-        &cpu0.0,
-        &cpu::snapshot(&pids),
-        u64::try_from(cpu0.1.elapsed().as_millis()).unwrap_or(u64::MAX),
-        args.count,
-    );
-    system.stop().await;
-    let driven = driven?;
 
     let floor = match floor_bin {
         None => None,
@@ -181,39 +264,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
     };
 
-    let e2e = Milli::rate(driven.payments_final, driven.last_final_us);
-    let pay = driven.pay_latency.summary();
-    println!(
-        "paygate: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); \
-         refunds complete in mockpay's answer (refundDelayMs 0)",
-        args.count,
-        driven.payments_succeeded,
-        driven.payments_failed,
-        driven.rejected,
-        driven.refunds_sent,
-        driven.refunds_succeeded,
-        driven.refunds_failed
-    );
-    println!(
-        "paygate: wall {} s from first publish to last final event (publishing took {} s), inflight window {}, \
-         {} shards x concurrency {}, {} dispatcher(s), pool {}",
-        Millis(driven.last_final_us / 1000), // µs → ms, shown as s
-        Millis(driven.last_publish_us / 1000),
-        args.inflight,
-        args.shards,
-        args.shard_concurrency,
-        args.dispatchers,
-        args.db_connections,
-    );
-    if let Some(s) = pay {
-        println!("paygate: pay command -> payment final event: {s}");
-    }
-    if let Some(s) = driven.refund_latency.summary() {
-        println!("paygate: refund command -> refund final event: {s}");
-    }
-    println!("paygate: {cpu_line}");
-    for p in &driven.problems {
-        println!("paygate: problem: {p}");
+    report(&args, "paygate", &zero);
+    let spec = args.provider_latency.as_ref().map(latency::show);
+    if let (Some(slow), Some(spec)) = (&slow, &spec) {
+        report(&args, &format!("paygate (provider latency {spec})"), slow);
     }
     if let Some(f) = &floor {
         println!("floor: {}", f.result_line);
@@ -221,23 +275,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("floor: {steps}");
         }
     }
-    let p99 = pay.map_or_else(|| "-".to_owned(), |s| Millis(s.p99_us).to_string());
+    if let (Some(slow), Some(spec)) = (&slow, &spec) {
+        println!(
+            "latency: {} payments/s with {spec} per call, {} of zero latency, p99: {} ms",
+            rate(slow).show(1),
+            rate(slow).ratio(rate(&zero)).show(2),
+            p99(slow)
+        );
+    }
+    let e2e = rate(&zero);
     match &floor {
         Some(f) => println!(
-            "e2e: {} payments/s, floor: {} payments/s, ratio: {}, p99: {p99} ms",
+            "e2e: {} payments/s, floor: {} payments/s, ratio: {}, p99: {} ms",
             e2e.show(1),
             f.payments_per_sec.show(0),
-            e2e.ratio(f.payments_per_sec).show(2)
+            e2e.ratio(f.payments_per_sec).show(2),
+            p99(&zero)
         ),
-        None => println!("e2e: {} payments/s, floor: skipped, ratio: -, p99: {p99} ms", e2e.show(1)),
+        None => println!("e2e: {} payments/s, floor: skipped, ratio: -, p99: {} ms", e2e.show(1), p99(&zero)),
     }
-    if driven.timed_out {
-        bail!(
-            "the run timed out after {} s: {} of {} payments complete",
-            args.max_secs,
-            driven.payments_final,
-            args.count
-        );
+    for (name, pass) in std::iter::once(("zero latency", &zero)).chain(slow.iter().map(|s| ("latency", s))) {
+        if pass.driven.timed_out {
+            bail!(
+                "the {name} run timed out after {} s: {} of {} payments complete",
+                args.max_secs,
+                pass.driven.payments_final,
+                args.count
+            );
+        }
     }
     Ok(())
 }

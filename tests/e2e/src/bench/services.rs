@@ -1,5 +1,5 @@
 //! The paygate system the bench measures: a fresh database (migrated) and a fresh vhost, mockpay
-//! in-process, and ingest and provider-dispatcher as real release-built processes, configured
+//! in-process (with the run's provider latency, if any), and ingest and provider-dispatcher as real release-built processes, configured
 //! through their environment exactly as an operator would. Everything is removed again when the
 //! [`BenchSystem`] is stopped (or dropped).
 
@@ -25,6 +25,8 @@ pub struct ServiceSettings {
     pub shard_concurrency: u16,
     pub database_max_connections: u32,
     pub dispatchers: usize,
+    /// mockpay's added latency per API call (none when `None`).
+    pub provider_latency: Option<mockpay::Latency>,
     /// Extra environment for every service (`KEY=VALUE`), e.g. tuning knobs.
     pub extra_env: Vec<(String, String)>,
     /// `RUST_LOG` of the services.
@@ -38,6 +40,8 @@ pub struct BenchSystem {
     pub mockpay: MockPayHandle,
     pub topology: Topology,
     processes: Vec<ServiceProcess>,
+    /// Each dispatcher's HTTP base (its /metrics).
+    pub dispatcher_http: Vec<String>,
 }
 
 impl BenchSystem {
@@ -73,7 +77,11 @@ impl BenchSystem {
             ..TopologyConfig::default()
         })?;
         declare(&vhost.amqp_url, &topology).await?;
-        let mut system = Self { db, vhost, mockpay, topology, processes: Vec::new() };
+        if let Some(latency) = &settings.provider_latency {
+            let faults = mockpay::FaultSettings { latency: latency.clone(), ..mockpay::FaultSettings::default() };
+            mockpay.admin().set_faults(&faults).await.context("set mockpay's latency")?;
+        }
+        let mut system = Self { db, vhost, mockpay, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
         let common = system.common_env(settings);
         let mut dispatcher_env = common.clone();
         dispatcher_env.extend([
@@ -82,9 +90,11 @@ impl BenchSystem {
             ("MOCKPAY_SECRET".to_owned(), MOCKPAY_SECRET.to_owned()),
             ("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()),
         ]);
-        system.processes.push(spawn(&bins[0], &common).await?);
+        system.processes.push(spawn(&bins[0], &common).await?.0);
         for _ in 0..settings.dispatchers {
-            system.processes.push(spawn(&bins[1], &dispatcher_env).await?);
+            let (process, http) = spawn(&bins[1], &dispatcher_env).await?;
+            system.processes.push(process);
+            system.dispatcher_http.push(http);
         }
         Ok(system)
     }
@@ -133,8 +143,8 @@ async fn declare(amqp_url: &str, topology: &Topology) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts a service and waits until it reports ready (`/readyz` answers 200).
-async fn spawn(bin: &Path, env: &[(String, String)]) -> anyhow::Result<ServiceProcess> {
+/// Starts a service and waits until it reports ready (`/readyz` answers 200); with its HTTP base.
+async fn spawn(bin: &Path, env: &[(String, String)]) -> anyhow::Result<(ServiceProcess, String)> {
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let process = ServiceProcess::spawn(&bin.to_string_lossy(), &vars);
     let base = process.http_base(Duration::from_secs(60)).await;
@@ -144,7 +154,7 @@ async fn spawn(bin: &Path, env: &[(String, String)]) -> anyhow::Result<ServicePr
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await
             && r.status().is_success()
         {
-            return Ok(process);
+            return Ok((process, base));
         }
         if Instant::now() > deadline {
             bail!(
