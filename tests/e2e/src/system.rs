@@ -179,6 +179,8 @@ impl System {
         if let Some(base) = self.notify_http() {
             args.push(("NOTIFY_BASE_URL".into(), base.to_owned()));
         }
+        // A test's own setting replaces the default of the same name.
+        args.retain(|(k, _)| !self.options.dispatcher_config.iter().any(|(own, _)| own == k));
         args.extend(self.options.dispatcher_config.iter().cloned());
         args
     }

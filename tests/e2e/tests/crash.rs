@@ -304,3 +304,36 @@ async fn a_close_after_a_charge_whose_record_failed_asks_the_provider() {
     );
     system.stop().await;
 }
+
+/// A pay sent again that the provider refuses is not the first one's outcome. The first request
+/// charges the customer but its answer is lost and its exchange record fails, so the dispatch is
+/// retried and the pay sent again (the same trade number); mockpay refuses the repeat with `1106`
+/// (a signature or clock error). The payment goes to UNKNOWN and a query finds it paid. Before,
+/// the refusal marked it failed while the customer had paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_of_a_repeated_pay_is_not_the_first_ones_outcome() {
+    let mut system = System::with(SystemOptions {
+        processes: true,
+        dispatchers: 0,
+        mockpay: mockpay::Settings { refund_delay_ms: 0, timeout_hold_ms: 5_000, ..mockpay::Settings::default() },
+        ..SystemOptions::default()
+    })
+    .await;
+    system.pay("o-repeat-refused", "12.34", "direct").await;
+    let payment = system.payment_in("o-repeat-refused", "created", WITHIN).await;
+    let admin = system.mockpay.admin();
+    let trade = trade_no(payment.id);
+    admin.script_fault(&trade, mockpay::Operation::Pay, mockpay::Fault::LostResponse, 1).await.unwrap();
+    admin.script_fault(&trade, mockpay::Operation::Pay, mockpay::Fault::HeaderError, 1).await.unwrap();
+    system.add_dispatcher(&[("FAILPOINTS", "dispatcher.exchange_log_fails=1*return")]).await;
+
+    system.payment_in("o-repeat-refused", "succeeded", WITHIN).await;
+    let truth = system.truth(payment.id).await;
+    assert_eq!((truth.status.as_str(), truth.charges), ("SUCCEEDED", 1), "charged once");
+    assert!(admin.pending_script().await.unwrap().is_empty(), "the pay was sent again and refused");
+    let states: Vec<String> = system.history(payment.id).await.into_iter().map(|h| h.to_state).collect();
+    assert_eq!(states, ["created", "pending", "unknown", "succeeded"], "{}", system.story("o-repeat-refused").await);
+    let events = system.upstream.order_events("o-repeat-refused");
+    assert!(!events.iter().any(|e| e.kind == "payment.failed"), "never told upstream it failed: {events:?}");
+    system.stop().await;
+}

@@ -362,3 +362,33 @@ async fn a_decline_found_by_a_query_says_why() {
     assert!(reason.contains("declined_account_suspended (1102"), "{reason}");
     system.stop().await;
 }
+
+/// One "no such trade" soon after a pay whose answer was lost does not close the payment: the
+/// provider's records may lag behind its charges. mockpay charges the direct pay but its answer
+/// is lost, then answers the first query `1150`; the not-found comes within mockpay's minimum age
+/// (`MOCKPAY_NOT_FOUND_FINAL_AFTER`, 10 s here), so it is asked again, and the payment is found
+/// paid. Before, the single not-found closed a payment whose customer had paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_found_soon_after_a_lost_pay_answer_does_not_close_the_payment() {
+    let mut system = System::with(paygate_e2e::SystemOptions {
+        dispatchers: 0,
+        dispatcher_config: vec![("MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "10s".into())],
+        ..Default::default()
+    })
+    .await;
+    system.pay("o-lagging", "7.00", "direct").await;
+    let payment = system.payment_in("o-lagging", "created", WITHIN).await;
+    let admin = system.mockpay.admin();
+    let trade = paygate::providers::adapter::trade_no(payment.id);
+    admin.script_fault(&trade, mockpay::Operation::Pay, mockpay::Fault::LostResponse, 1).await.unwrap();
+    admin.script_fault(&trade, mockpay::Operation::Query, mockpay::Fault::NotFound, 1).await.unwrap();
+    system.add_dispatcher(&[]).await;
+
+    system.wait_for("o-lagging", "payment.succeeded", WITHIN).await;
+    assert!(admin.pending_script().await.unwrap().is_empty(), "the lagging not-found was met");
+    let truth = system.truth(payment.id).await;
+    assert_eq!((truth.status.as_str(), truth.charges), ("SUCCEEDED", 1));
+    let events = system.upstream.order_events("o-lagging");
+    assert!(!events.iter().any(|e| e.kind == "payment.closed"), "never told upstream it was closed: {events:?}");
+    system.stop().await;
+}

@@ -190,6 +190,8 @@ const MAX_COUNTERS: usize = 1_000_000;
 pub(crate) enum TransportFault {
     Timeout,
     Http500,
+    HeaderError,
+    NotFound,
     LostResponse,
 }
 
@@ -294,6 +296,8 @@ impl FaultState {
             order_id.and_then(|o| self.script.take(o, op, FaultClass::Transport)).map(|e| match e.fault {
                 Fault::Timeout => TransportFault::Timeout,
                 Fault::Http500 => TransportFault::Http500,
+                Fault::HeaderError => TransportFault::HeaderError,
+                Fault::NotFound => TransportFault::NotFound,
                 _ => TransportFault::LostResponse,
             });
         let fault = scripted.or(if timeout {

@@ -51,6 +51,12 @@ pub enum Fault {
     /// The request is not processed; HTTP 500 with returnCode 9000.
     #[serde(rename = "http_500")]
     Http500,
+    /// The request is not processed; HTTP 401 with returnCode 1106, as for a bad signature or
+    /// a clock out of step: a definitive refusal of this request.
+    HeaderError,
+    /// The request is not processed; `1150`, no such transaction, as from a provider whose
+    /// records lag behind its charges (a payment just made is not yet visible to queries).
+    NotFound,
     /// The charge is declined (`declineCode`, default 1101).
     Decline,
     /// The request IS processed and committed, then the response is held and dropped.
@@ -79,7 +85,7 @@ pub(crate) enum FaultClass {
 impl Fault {
     pub(crate) fn class(self) -> FaultClass {
         match self {
-            Fault::Timeout | Fault::Http500 | Fault::LostResponse => FaultClass::Transport,
+            Fault::Timeout | Fault::Http500 | Fault::HeaderError | Fault::NotFound | Fault::LostResponse => FaultClass::Transport,
             Fault::Decline => FaultClass::Charge,
             Fault::ProcessingForever | Fault::RefundFail => FaultClass::RefundFate,
             Fault::DropNotification | Fault::DuplicateNotification | Fault::DelayNotificationMs(_) => {

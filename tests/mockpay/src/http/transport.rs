@@ -1,5 +1,5 @@
 //! What happens to an API call on the wire: in-flight duplicates (1198, 1145), latency, and the
-//! injected timeouts, HTTP 500s and lost responses.
+//! injected timeouts, HTTP 500s, refusals, lagging records and lost responses.
 //!
 //! A timeout holds the request for `timeoutHoldMs` without processing it, then drops the
 //! connection. A lost response processes and commits the request, then does the same. An
@@ -72,6 +72,12 @@ pub(crate) async fn run(
         Some(TransportFault::Http500) => {
             app.stats().request(op.as_str(), "http_500");
             return respond::<()>(ReturnCode::InternalError, None, None);
+        }
+        Some(TransportFault::HeaderError) => {
+            return answer(app, op, ReturnCode::HeaderError, "scripted: header or signature error");
+        }
+        Some(TransportFault::NotFound) => {
+            return answer(app, op, ReturnCode::NoSuchTransaction, "scripted: no such transaction (yet)");
         }
         _ => {}
     }
