@@ -33,7 +33,7 @@ pub struct Config {
     pub http_addr: SocketAddr,
 
     /// Messages of different orders handled at once on each shard (one order's stay in order).
-    #[arg(long, env = "SHARD_CONCURRENCY", value_name = "SHARD_CONCURRENCY", default_value_t = 8,
+    #[arg(long, env = "SHARD_CONCURRENCY", value_name = "SHARD_CONCURRENCY", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_concurrency: u16,
 
@@ -55,7 +55,7 @@ pub struct Config {
 
     /// Calls in flight to one provider from this instance, at most: a slow provider's work waits
     /// on the retry ladder beyond it, and takes nothing from the other providers.
-    #[arg(long, env = "PROVIDER_MAX_IN_FLIGHT", value_name = "PROVIDER_MAX_IN_FLIGHT", default_value_t = 256,
+    #[arg(long, env = "PROVIDER_MAX_IN_FLIGHT", value_name = "PROVIDER_MAX_IN_FLIGHT", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub provider_max_in_flight: u16,
 

@@ -66,8 +66,8 @@ pub struct BenchArgs {
     /// ORDER_SHARDS of the system.
     #[arg(long, default_value_t = 4)]
     pub shards: u16,
-    /// SHARD_CONCURRENCY of the dispatcher.
-    #[arg(long, default_value_t = 8)]
+    /// SHARD_CONCURRENCY of the dispatcher (its default).
+    #[arg(long, default_value_t = 32)]
     pub shard_concurrency: u16,
     /// DATABASE_MAX_CONNECTIONS of each service.
     #[arg(long, default_value_t = 16)]
