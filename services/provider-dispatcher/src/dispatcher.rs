@@ -178,7 +178,9 @@ impl Handler for Dispatcher {
         for (msg, prepared) in msgs {
             match msg.payload::<OrderWork>() {
                 Ok(_) if prepared.held.is_some() => return Ok(one_by_one("a provider is held")),
-                Ok(_) if prepared.line != Line::Empty => return Ok(one_by_one("an order has messages on the retry ladder")),
+                Ok(_) if prepared.line != Line::Empty => {
+                    return Ok(one_by_one("an order has messages on the retry ladder"));
+                }
                 Ok(work) => works.push(work),
                 Err(_) => return Ok(one_by_one("a message is not order work")),
             }

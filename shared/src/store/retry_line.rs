@@ -16,7 +16,10 @@ pub struct Waiting {
 }
 
 /// The heads of the lines of these payments, by payment (payments with an empty line are absent).
-pub async fn heads(conn: &mut PgConnection, payment_ids: &[Uuid]) -> Result<HashMap<Uuid, Uuid>, sqlx::Error> {
+pub async fn heads(
+    conn: &mut PgConnection,
+    payment_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT DISTINCT ON (payment_id) payment_id, message_id FROM order_retry_line
          WHERE payment_id = ANY($1) ORDER BY payment_id, position",

@@ -315,7 +315,11 @@ async fn a_refusal_of_a_repeated_pay_is_not_the_first_ones_outcome() {
     let mut system = System::with(SystemOptions {
         processes: true,
         dispatchers: 0,
-        mockpay: mockpay::Settings { refund_delay_ms: 0, timeout_hold_ms: 5_000, ..mockpay::Settings::default() },
+        mockpay: mockpay::Settings {
+            refund_delay_ms: 0,
+            timeout_hold_ms: 5_000,
+            ..mockpay::Settings::default()
+        },
         ..SystemOptions::default()
     })
     .await;
@@ -332,7 +336,12 @@ async fn a_refusal_of_a_repeated_pay_is_not_the_first_ones_outcome() {
     assert_eq!((truth.status.as_str(), truth.charges), ("SUCCEEDED", 1), "charged once");
     assert!(admin.pending_script().await.unwrap().is_empty(), "the pay was sent again and refused");
     let states: Vec<String> = system.history(payment.id).await.into_iter().map(|h| h.to_state).collect();
-    assert_eq!(states, ["created", "pending", "unknown", "succeeded"], "{}", system.story("o-repeat-refused").await);
+    assert_eq!(
+        states,
+        ["created", "pending", "unknown", "succeeded"],
+        "{}",
+        system.story("o-repeat-refused").await
+    );
     let events = system.upstream.order_events("o-repeat-refused");
     assert!(!events.iter().any(|e| e.kind == "payment.failed"), "never told upstream it failed: {events:?}");
     system.stop().await;

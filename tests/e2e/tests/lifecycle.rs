@@ -389,6 +389,9 @@ async fn a_not_found_soon_after_a_lost_pay_answer_does_not_close_the_payment() {
     let truth = system.truth(payment.id).await;
     assert_eq!((truth.status.as_str(), truth.charges), ("SUCCEEDED", 1));
     let events = system.upstream.order_events("o-lagging");
-    assert!(!events.iter().any(|e| e.kind == "payment.closed"), "never told upstream it was closed: {events:?}");
+    assert!(
+        !events.iter().any(|e| e.kind == "payment.closed"),
+        "never told upstream it was closed: {events:?}"
+    );
     system.stop().await;
 }

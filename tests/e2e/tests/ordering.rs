@@ -60,7 +60,8 @@ async fn a_close_sent_after_a_pay_held_by_an_open_breaker_waits_for_the_pay() {
     system.mockpay.admin().set_faults(&all_fail).await.unwrap();
     system.pay("o-breaks", "1.00", "direct").await;
     eventually("mockpay's breaker open", WITHIN, || async {
-        metric(&system.dispatcher_metrics(0).await, r#"paygate_provider_circuit_open{provider="mockpay"}"#) == 1
+        metric(&system.dispatcher_metrics(0).await, r#"paygate_provider_circuit_open{provider="mockpay"}"#)
+            == 1
     })
     .await;
     system.mockpay.admin().set_faults(&mockpay::FaultSettings::default()).await.unwrap();
@@ -122,7 +123,11 @@ async fn killing_the_database_connections_amid_pays_and_closes_leaves_every_orde
     }
     eventually("every order ended (paid or closed)", WITHIN, || async {
         orders.iter().all(|o| {
-            system.upstream.order_events(o).iter().any(|e| e.kind == "payment.succeeded" || e.kind == "payment.closed")
+            system
+                .upstream
+                .order_events(o)
+                .iter()
+                .any(|e| e.kind == "payment.succeeded" || e.kind == "payment.closed")
         })
     })
     .await;
@@ -134,7 +139,8 @@ async fn killing_the_database_connections_amid_pays_and_closes_leaves_every_orde
     }
     // The fault was met: sessions were killed, and the dispatcher found its database gone.
     assert!(killed.load(Ordering::Relaxed) > 0, "connections were killed");
-    let unavailable = metric(&system.dispatcher_metrics(0).await, "paygate_consumer_database_unavailable_total");
+    let unavailable =
+        metric(&system.dispatcher_metrics(0).await, "paygate_consumer_database_unavailable_total");
     assert!(unavailable > 0, "the dispatcher met the killed connections");
     system.stop().await;
 }

@@ -85,7 +85,9 @@ pub(crate) enum FaultClass {
 impl Fault {
     pub(crate) fn class(self) -> FaultClass {
         match self {
-            Fault::Timeout | Fault::Http500 | Fault::HeaderError | Fault::NotFound | Fault::LostResponse => FaultClass::Transport,
+            Fault::Timeout | Fault::Http500 | Fault::HeaderError | Fault::NotFound | Fault::LostResponse => {
+                FaultClass::Transport
+            }
             Fault::Decline => FaultClass::Charge,
             Fault::ProcessingForever | Fault::RefundFail => FaultClass::RefundFate,
             Fault::DropNotification | Fault::DuplicateNotification | Fault::DelayNotificationMs(_) => {

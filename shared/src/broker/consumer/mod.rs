@@ -220,7 +220,11 @@ pub trait Handler: Send + Sync + 'static {
     /// order's messages in order records here that this one is waiting (the dispatcher's retry
     /// line). A database that cannot be reached holds the message, as for `handle`; another
     /// error is logged and the retry goes on. The default does nothing.
-    fn retrying(&self, pool: &PgPool, msg: &Delivered) -> impl Future<Output = Result<(), HandlerError>> + Send {
+    fn retrying(
+        &self,
+        pool: &PgPool,
+        msg: &Delivered,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let _ = (pool, msg);
         async { Ok(()) }
     }
@@ -871,7 +875,9 @@ impl<H: Handler> Job<H> {
                 self.nack_requeue(delivery, "requeued").await;
                 return;
             }
-            Some(Err(e)) => tracing::error!(error = %e, "the handler's retrying step failed; retrying anyway"),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the handler's retrying step failed; retrying anyway")
+            }
             Some(Ok(())) => {}
         }
         match cfg.retry {

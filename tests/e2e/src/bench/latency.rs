@@ -21,7 +21,11 @@ pub fn parse(s: &str) -> Result<Latency, String> {
                      expected FIXED[+JITTER] like 300+200, or percentiles like p50=300,p100=900")
         })
     };
-    Ok(Latency { fixed_ms: ms(fixed, "fixed part")?, jitter_ms: ms(jitter, "jitter")?, percentiles: Vec::new() })
+    Ok(Latency {
+        fixed_ms: ms(fixed, "fixed part")?,
+        jitter_ms: ms(jitter, "jitter")?,
+        percentiles: Vec::new(),
+    })
 }
 
 fn percentiles(s: &str) -> Result<Latency, String> {
@@ -72,11 +76,10 @@ mod tests {
     #[test]
     fn percentiles_become_ppm_points() {
         let l = parse("p50=300,p99=900,p100=1500").unwrap();
-        assert_eq!(l.percentiles.iter().map(|p| (p.ppm, p.ms)).collect::<Vec<_>>(), [
-            (500_000, 300),
-            (990_000, 900),
-            (1_000_000, 1500)
-        ]);
+        assert_eq!(
+            l.percentiles.iter().map(|p| (p.ppm, p.ms)).collect::<Vec<_>>(),
+            [(500_000, 300), (990_000, 900), (1_000_000, 1500)]
+        );
         assert_eq!(show(&l), "p50=300ms,p99=900ms,p100=1500ms");
     }
 

@@ -127,7 +127,11 @@ struct Pass {
     peaks: peaks::Peaks,
 }
 
-async fn pass(args: &BenchArgs, bin_dir: &std::path::Path, latency: Option<mockpay::Latency>) -> anyhow::Result<Pass> {
+async fn pass(
+    args: &BenchArgs,
+    bin_dir: &std::path::Path,
+    latency: Option<mockpay::Latency>,
+) -> anyhow::Result<Pass> {
     let settings = services::ServiceSettings {
         bin_dir: bin_dir.to_path_buf(),
         order_shards: args.shards,

@@ -78,10 +78,12 @@ impl BenchSystem {
         })?;
         declare(&vhost.amqp_url, &topology).await?;
         if let Some(latency) = &settings.provider_latency {
-            let faults = mockpay::FaultSettings { latency: latency.clone(), ..mockpay::FaultSettings::default() };
+            let faults =
+                mockpay::FaultSettings { latency: latency.clone(), ..mockpay::FaultSettings::default() };
             mockpay.admin().set_faults(&faults).await.context("set mockpay's latency")?;
         }
-        let mut system = Self { db, vhost, mockpay, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
+        let mut system =
+            Self { db, vhost, mockpay, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
         let common = system.common_env(settings);
         let mut dispatcher_env = common.clone();
         dispatcher_env.extend([
