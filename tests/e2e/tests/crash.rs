@@ -57,19 +57,23 @@ async fn refund_killed_between_commit_and_ack_is_applied_once() {
 }
 
 /// A system of real processes; refunds complete at mockpay at once (no query round).
-async fn system(dispatcher_env: Vec<(String, String)>) -> System {
-    System::with(SystemOptions {
+/// The crash tests' system: services as processes (so that they can be killed), one dispatcher,
+/// and refunds that finish in mockpay's answer.
+fn options() -> SystemOptions {
+    SystemOptions {
         processes: true,
         dispatchers: 1,
-        dispatcher_env,
         mockpay: mockpay::Settings {
             refund_delay_ms: 0,
             timeout_hold_ms: 5_000,
             ..mockpay::Settings::default()
         },
         ..SystemOptions::default()
-    })
-    .await
+    }
+}
+
+async fn system(dispatcher_env: Vec<(String, String)>) -> System {
+    System::with(SystemOptions { dispatcher_env, ..options() }).await
 }
 
 fn armed(point: &str) -> Vec<(String, String)> {
@@ -117,18 +121,7 @@ async fn crashed_pay(point: &str) {
 /// their way), and while it is handled the others arrive and wait; the point is armed from its
 /// second pass on, which is in the batch of those.
 async fn crashed_batch(point: &str) {
-    let mut system = System::with(SystemOptions {
-        processes: true,
-        dispatchers: 0,
-        order_shards: 1,
-        mockpay: mockpay::Settings {
-            refund_delay_ms: 0,
-            timeout_hold_ms: 5_000,
-            ..mockpay::Settings::default()
-        },
-        ..SystemOptions::default()
-    })
-    .await;
+    let mut system = System::with(SystemOptions { dispatchers: 0, order_shards: 1, ..options() }).await;
     // More than one batch (SHARD_BATCH is set to 8 below): whether the first delivery comes
     // alone or with others, the second pass is in a batch.
     const ORDERS: usize = 12;
@@ -312,17 +305,7 @@ async fn a_close_after_a_charge_whose_record_failed_asks_the_provider() {
 /// the refusal marked it failed while the customer had paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_of_a_repeated_pay_is_not_the_first_ones_outcome() {
-    let mut system = System::with(SystemOptions {
-        processes: true,
-        dispatchers: 0,
-        mockpay: mockpay::Settings {
-            refund_delay_ms: 0,
-            timeout_hold_ms: 5_000,
-            ..mockpay::Settings::default()
-        },
-        ..SystemOptions::default()
-    })
-    .await;
+    let mut system = System::with(SystemOptions { dispatchers: 0, ..options() }).await;
     system.pay("o-repeat-refused", "12.34", "direct").await;
     let payment = system.payment_in("o-repeat-refused", "created", WITHIN).await;
     let admin = system.mockpay.admin();
