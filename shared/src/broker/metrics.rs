@@ -10,6 +10,9 @@
 //!   `unparseable`, `rejected` (the handler said so), `permanent_error`, `retries_exhausted`;
 //! - `paygate_message_retries_total{consumer, queue, tier}`: delayed retries scheduled, by tier;
 //! - `paygate_message_handler_duration_seconds{consumer, queue}`: from delivery to ack;
+//! - `paygate_consumer_batches_total{consumer, queue, outcome}`: deliveries applied together in
+//!   one transaction, by how the batch ended (`committed`; `one_by_one`, the handler declined
+//!   it; `failed`): the last two roll back and apply each message alone;
 //! - `paygate_consumer_database_unavailable_total{consumer, queue}`: times a consumer found the
 //!   database unreachable and held its message to try again;
 //! - `paygate_outbox_published_total{exchange}` and `paygate_outbox_publish_failures_total`.
@@ -65,6 +68,7 @@ pub struct BrokerMetrics {
     pub retries: Family<RetryLabels, Counter>,
     pub handler_duration: Family<QueueLabels, Histogram, fn() -> Histogram>,
     pub database_unavailable: Family<QueueLabels, Counter>,
+    pub batches: Family<HandledLabels, Counter>,
     pub outbox_published: Family<ExchangeLabels, Counter>,
     pub outbox_publish_failures: Counter,
 }
@@ -78,6 +82,7 @@ impl Default for BrokerMetrics {
             retries: Family::default(),
             handler_duration: Family::new_with_constructor(handler_histogram),
             database_unavailable: Family::default(),
+            batches: Family::default(),
             outbox_published: Family::default(),
             outbox_publish_failures: Counter::default(),
         }
@@ -104,6 +109,11 @@ impl BrokerMetrics {
             "consumer_database_unavailable",
             "Times a consumer found the database unreachable and held its message to try again",
             m.database_unavailable.clone(),
+        );
+        registry.register(
+            "consumer_batches",
+            "Batches of deliveries applied in one transaction, by how they ended",
+            m.batches.clone(),
         );
         registry.register(
             "outbox_published",

@@ -16,12 +16,18 @@
 //!
 //! The points:
 //! - [`AFTER_COMMIT`] (this crate's consumer runtime): the handler's transaction has committed and
-//!   the delivery is not yet acknowledged;
+//!   the delivery is not yet acknowledged; [`AFTER_BATCH_COMMIT`] likewise, reached only by a
+//!   transaction that applied several deliveries (a batch), right after `AFTER_COMMIT`;
 //! - `dispatcher.after_provider_call` (provider-dispatcher): a provider call that may have moved
 //!   money has returned and been logged, and its effect is not yet committed.
 
 /// In the consumer runtime: after the transaction commits, before the delivery is acknowledged.
 pub const AFTER_COMMIT: &str = "consumer.after_commit";
+
+/// In the consumer runtime: after a batch's transaction commits, before its deliveries are
+/// acknowledged. A test that must stop inside a batch arms this one: whether deliveries are
+/// applied together depends on when their preparations end.
+pub const AFTER_BATCH_COMMIT: &str = "consumer.after_batch_commit";
 
 /// Marks that execution reached fault point `name`: a no-op unless `FAILPOINTS` arms it.
 pub fn reached(name: &'static str) {

@@ -3,7 +3,9 @@
 //!
 //! ## States
 //! - `created`: the row exists, nothing sent yet (pre-commit: it exists before any provider call).
-//! - `pending`: the pay request reached the provider; no outcome yet and the customer has nothing
+//! - `pending`: the pay request **may have reached** the provider: the attempt is committed before
+//!   the request leaves, so from here on only the provider can say the payment did not happen
+//!   (docs/architecture.md, "May have been sent"). No outcome yet, and the customer has nothing
 //!   to do.
 //! - `action_required`: the customer must act on a URL, form or QR code (or we must confirm, as
 //!   LINE Pay requires after the redirect).
@@ -18,8 +20,9 @@
 //! ([`PaymentState::is_refundable`]): `succeeded`, `partially_refunded`.
 //!
 //! ## Rows, and why each exists
-//! - `created --submitted--> pending`: the request went out. Every later state passes through
-//!   here, so the history always shows the request before its answer (no `created -> succeeded`).
+//! - `created --submitted--> pending`: the request is about to go out, committed before it does.
+//!   Every later state passes through here, so the history always shows the request before its
+//!   answer (no `created -> succeeded`).
 //! - `pending --action_required--> action_required`: the provider answered with something for the
 //!   customer to act on.
 //! - `unknown --action_required--> action_required`: a query found the trade waiting for the
@@ -41,7 +44,8 @@
 //!   is a contradiction between two provider answers, for a person to resolve.
 //! - `pending|action_required|unknown --provider_failed--> failed`: a definitive refusal.
 //! - `created|pending|action_required|unknown --closed--> closed` and the same four
-//!   `--expired--> expired`: from `created` the request was never sent, so we may decide alone;
+//!   `--expired--> expired`: from `created` no request can have left (its attempt would have
+//!   moved the payment to `pending` first), so we may decide alone;
 //!   from the other three the provider must have confirmed the close or reported the expiry (a
 //!   query, its close call succeeding), because only the provider knows the payment did not
 //!   happen. Closing is how an `unknown` order ends when the query finds no payment.

@@ -4,7 +4,9 @@
 //! ## States
 //! - `requested`: the refund exists and its amount is reserved in the payment's balance; not sent.
 //! - `awaiting_approval`: a person must approve it before it is sent.
-//! - `submitted`: the refund request reached the provider; no answer about it yet.
+//! - `submitted`: the refund request **may have reached** the provider (the attempt is committed
+//!   before the request leaves); no answer about it yet, so its amount stays reserved until the
+//!   provider's word.
 //! - `processing`: the provider accepted it and is moving the money (refunds are asynchronous).
 //! - `unknown`: the refund call ended ambiguously; a query decides.
 //! - `succeeded`, `failed`: the provider's definitive outcome. `rejected`: approval was denied.
@@ -19,8 +21,8 @@
 //!   approved the refund is back where a refund without approval starts. The history keeps the
 //!   approval; policy must not ask twice.
 //! - `awaiting_approval --approval_rejected--> rejected`: denied; never sent, so final at once.
-//! - `requested --submitted--> submitted`: the request went out, with the refund number as the
-//!   provider's idempotency key.
+//! - `requested --submitted--> submitted`: the request is about to go out, committed before it
+//!   does, with the refund number as the provider's idempotency key.
 //! - `unknown --submitted--> submitted`: re-sent **with the same idempotency key** after a query
 //!   proved the provider has no record of it. Not a blind re-send (ARCHITECTURE.md, 3): the query
 //!   decided, and the key makes a second arrival harmless. Without this row a refund we owe the

@@ -283,6 +283,87 @@ impl Handler for Recorder {
     }
 }
 
+/// A [`Recorder`] (batching, [`Mode::Poison`]) with a preparation stage, as the dispatcher's
+/// provider call: each preparation of a message is counted, and `handle` and `handle_batch`
+/// record which preparation they were given. A batch with the poison in it is declined: its
+/// messages go one by one.
+#[derive(Clone, Default)]
+pub struct Preparer {
+    /// Per message id, how many times it was prepared.
+    pub prepared: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
+    /// Per order key, the preparations (their numbers) `handle` or `handle_batch` applied.
+    pub applied: Arc<Mutex<HashMap<String, Vec<u32>>>>,
+    pub recorder: Option<Recorder>,
+}
+
+impl Preparer {
+    pub fn new() -> Self {
+        Self { recorder: Some(Recorder::batching(Mode::Poison)), ..Self::default() }
+    }
+
+    fn recorder(&self) -> &Recorder {
+        self.recorder.as_ref().expect("Preparer::new")
+    }
+
+    fn applied(&self, msg: &Delivered, prepared: u32) {
+        self.applied.lock().unwrap().entry(msg.envelope.order_key.clone()).or_default().push(prepared);
+    }
+}
+
+impl Handler for Preparer {
+    type Prepared = u32;
+    const PREPARES: bool = true;
+
+    async fn prepare(
+        &self,
+        _: &sqlx::PgPool,
+        msgs: &[&Delivered],
+    ) -> Result<Vec<paygate::broker::consumer::Preparing<u32>>, HandlerError> {
+        let mut prepared = self.prepared.lock().unwrap();
+        Ok(msgs
+            .iter()
+            .map(|m| -> paygate::broker::consumer::Preparing<u32> {
+                let n = prepared.entry(m.envelope.message_id).or_default();
+                *n += 1;
+                Box::pin(std::future::ready(Ok(*n)))
+            })
+            .collect())
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msg: &Delivered,
+        prepared: &u32,
+    ) -> Result<Outcome, HandlerError> {
+        self.applied(msg, *prepared);
+        self.recorder().handle(tx, msg, &()).await
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msgs: &[(&Delivered, &u32)],
+    ) -> Result<Batched, HandlerError> {
+        let recorder = self.recorder();
+        recorder
+            .batches
+            .lock()
+            .unwrap()
+            .push(msgs.iter().map(|(m, _)| m.envelope.order_key.clone()).collect());
+        for &(msg, prepared) in msgs {
+            self.applied(msg, *prepared);
+        }
+        if msgs.iter().any(|(m, _)| m.envelope.payload == "poison") {
+            return Ok(Batched::OneByOne { reason: "the poison is in it".into() });
+        }
+        for &(msg, _) in msgs {
+            recorder.handle(tx, msg, &()).await?;
+        }
+        Ok(Batched::AllDone)
+    }
+}
+
 /// The server-side name of the connection called `connection_name` in `vhost`, other than
 /// `except` (the management API lists connections with a few seconds' delay).
 pub async fn server_side_connection(

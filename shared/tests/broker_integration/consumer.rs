@@ -612,3 +612,55 @@ async fn a_batch_that_fails_rolls_back_and_its_messages_are_applied_one_by_one()
     assert!(reason_of(&p).contains("poisoned"), "{}", reason_of(&p));
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_that_falls_back_applies_each_message_with_what_was_prepared_for_it() {
+    // The dispatcher's provider call is its preparation: a fall-back to one by one that
+    // prepared again would call the provider twice for every order of the batch.
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let preparer = Preparer::new();
+    let config =
+        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), preparer.clone(), metrics.clone()).unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    for n in 0..10 {
+        let payload = if n == 5 { serde_json::json!("poison") } else { serde_json::json!(n) };
+        publish_command(&publisher, &topology, &Envelope::new("command.pay", format!("k{n}"), payload)).await;
+    }
+    let running = spawn(consumer, &vhost.amqp_url, "batch-falls-back");
+    eventually("nine handled", WITHIN, || async { handled(&metrics, &queue, "done") == 9 }).await;
+    eventually("the poison dead-lettered", WITHIN, || async {
+        handled(&metrics, &queue, "dead_lettered") == 1
+    })
+    .await;
+    let batches = preparer.recorder.as_ref().unwrap().batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().any(|b| b.len() > 1 && b.contains(&"k5".to_owned())),
+        "the poison came in a batch: {batches:?}"
+    );
+    let fell_back = batches.iter().find(|b| b.contains(&"k5".to_owned())).unwrap().clone();
+    let declined = metrics
+        .batches
+        .get_or_create(&HandledLabels { consumer: NAME.into(), queue: queue.clone(), outcome: "one_by_one" })
+        .get();
+    assert_eq!(declined, 1, "the fall-back is counted");
+    let prepared = preparer.prepared.lock().unwrap().clone();
+    assert_eq!(prepared.len(), 10);
+    assert!(prepared.values().all(|n| *n == 1), "each message prepared once: {prepared:?}");
+    // The declined batch's messages were applied twice (in the batch, then alone), the others
+    // once, and each time with its first and only preparation.
+    let applied = preparer.applied.lock().unwrap().clone();
+    for n in 0..10 {
+        let key = format!("k{n}");
+        let times = if fell_back.contains(&key) { 2 } else { 1 };
+        assert_eq!(applied[&key], vec![1; times], "{key}: {applied:?}");
+    }
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 9);
+    running.stop().await;
+}

@@ -25,6 +25,8 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 const AFTER_PROVIDER_CALL: &str = "dispatcher.after_provider_call";
 const AFTER_COMMIT: &str = "consumer.after_commit";
+/// `consumer.after_commit`, in a transaction that applied several deliveries.
+const AFTER_BATCH_COMMIT: &str = "consumer.after_batch_commit";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_killed_after_the_provider_call_charges_once() {
@@ -43,7 +45,7 @@ async fn a_batch_killed_after_a_provider_call_charges_each_order_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_killed_between_commit_and_ack_is_applied_once() {
-    crashed_batch(AFTER_COMMIT).await;
+    crashed_batch(AFTER_BATCH_COMMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,8 +120,10 @@ async fn crashed_pay(point: &str) {
 /// fresh dispatcher finishes them: each charged once, each history clean, each event delivered.
 ///
 /// One shard, one handler at a time: the first delivery may come alone (the others still on
-/// their way), and while it is handled the others arrive and wait; the point is armed from its
-/// second pass on, which is in the batch of those.
+/// their way), and while it is handled the others arrive and wait; the provider-call point is
+/// armed from its second pass on, which is in the preparation of those. Whether answers are then
+/// applied together depends on when they come back, so the commit point is the batch's own
+/// (`consumer.after_batch_commit`), armed at its first pass.
 async fn crashed_batch(point: &str) {
     let mut system = System::with(SystemOptions { dispatchers: 0, order_shards: 1, ..options() }).await;
     // More than one batch (SHARD_BATCH is set to 8 below): whether the first delivery comes
@@ -135,8 +139,9 @@ async fn crashed_batch(point: &str) {
         sqlx::query_scalar::<_, i64>(published).fetch_one(&system.db.pool).await.unwrap() == ORDERS as i64
     })
     .await;
+    let actions = if point == AFTER_BATCH_COMMIT { "return" } else { "1*off->return" };
     let armed_env = [
-        ("FAILPOINTS".to_owned(), format!("{point}=1*off->return")),
+        ("FAILPOINTS".to_owned(), format!("{point}={actions}")),
         ("SHARD_CONCURRENCY".to_owned(), "1".to_owned()),
         ("SHARD_BATCH".to_owned(), "8".to_owned()),
     ];

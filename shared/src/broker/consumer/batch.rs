@@ -32,6 +32,8 @@ use super::prepare::Ready;
 use super::{Batched, Delivered, Handler, HandlerError, Job, consumer_ended, panic_text};
 use crate::broker::connection::SessionError;
 use crate::broker::envelope::{header_str, headers};
+use crate::broker::metrics::HandledLabels;
+use crate::runtime::fault_points;
 
 /// Step 1: `first`, and the deliveries already received after it (at most `max` in all, no
 /// order key twice). A delivery that would repeat a key is left in `carried` for the next batch.
@@ -74,12 +76,19 @@ impl<H: Handler> Job<H> {
         let applied =
             AssertUnwindSafe(self.apply_batch(decoded)).catch_unwind().instrument(span.clone()).await;
         let fresh = match applied {
-            Ok(Ok(Some(fresh))) => fresh,
-            Ok(Ok(None)) => return false,
+            Ok(Ok(Some(fresh))) => {
+                self.count_batch("committed");
+                fresh
+            }
+            Ok(Ok(None)) => {
+                self.count_batch("one_by_one");
+                return false;
+            }
             Ok(Err(e)) => {
                 span.in_scope(
                     || tracing::warn!(error = %e, "the batch failed: applying its messages one by one"),
                 );
+                self.count_batch("failed");
                 return false;
             }
             Err(panic) => {
@@ -89,6 +98,7 @@ impl<H: Handler> Job<H> {
                         "the batch panicked: applying its messages one by one"
                     )
                 });
+                self.count_batch("failed");
                 return false;
             }
         };
@@ -106,6 +116,14 @@ impl<H: Handler> Job<H> {
             self.observe(started);
         }
         true
+    }
+
+    /// Counts a batch by how it ended: `committed`, `one_by_one` (the handler declined it) or
+    /// `failed`; the last two go one by one.
+    fn count_batch(&self, outcome: &'static str) {
+        let cfg = &self.inner.config;
+        let labels = HandledLabels { consumer: cfg.name.clone(), queue: cfg.queue.clone(), outcome };
+        self.inner.metrics.batches.get_or_create(&labels).inc();
     }
 
     /// The transaction of steps 2 and 3. `Some` (per message: whether it was new rather than a
@@ -148,6 +166,7 @@ impl<H: Handler> Job<H> {
         }
         tx.commit().await?;
         self.committed();
+        fault_points::reached(fault_points::AFTER_BATCH_COMMIT);
         Ok(Some(fresh))
     }
 }
