@@ -168,10 +168,10 @@ async fn a_batch_that_falls_back_applies_each_answer_without_calling_the_provide
         assert_eq!(exchanges(&db, id, "pay").await, 1, "{id}");
         let truth = admin.payment(&trade_no(id)).await.unwrap().expect("mockpay has it");
         assert_eq!(truth.status, "SUCCEEDED", "{id}: charged once");
-        let state = payments::get(&mut *db.pool.acquire().await.unwrap(), id).await.unwrap().unwrap().state;
+        let state = payments::get(&mut db.pool.acquire().await.unwrap(), id).await.unwrap().unwrap().state;
         let expected = if id == lost { "unknown" } else { "succeeded" };
         assert_eq!(state.as_str(), expected, "{id}");
     }
-    let qr_state = payments::get(&mut *db.pool.acquire().await.unwrap(), qr).await.unwrap().unwrap().state;
+    let qr_state = payments::get(&mut db.pool.acquire().await.unwrap(), qr).await.unwrap().unwrap().state;
     assert_eq!(qr_state.as_str(), "action_required", "the close is retried later");
 }
