@@ -43,10 +43,7 @@ impl Service for Application {
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        let providers = config
-            .recon
-            .providers()
-            .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: format!("{e:#}") })?;
+        let providers = config.recon.providers()?;
         let reconciler = crate::recon::schedule::Reconciler {
             pool: core.db.clone(),
             topology: core.topology.clone(),

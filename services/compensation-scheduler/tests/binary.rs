@@ -3,3 +3,12 @@
 //! (the checks are in paygate_test_support::service_checks).
 
 paygate_test_support::service_binary_tests!(env!("CARGO_BIN_EXE_compensation-scheduler"));
+
+/// This service builds the providers named in `PROVIDERS`: a misconfigured one stops it at start.
+#[tokio::test]
+async fn a_misconfigured_provider_stops_the_service_naming_it() {
+    paygate_test_support::service_checks::a_misconfigured_provider_stops_the_service_naming_it(env!(
+        "CARGO_BIN_EXE_compensation-scheduler"
+    ))
+    .await;
+}

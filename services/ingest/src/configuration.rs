@@ -2,6 +2,7 @@
 //! Every setting is also an environment variable; `ingest --help` lists them.
 
 use clap::Parser;
+use paygate::providers::settings::{ProviderNames, parse_provider_names};
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
@@ -30,11 +31,12 @@ pub struct Config {
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
 
-    /// The payment providers this system takes payments through, comma-separated. A pay command
-    /// naming another provider is rejected.
+    /// The payment providers this system takes payments through, comma-separated (the same
+    /// `PROVIDERS` as every service's). A pay command naming another provider is rejected.
+    /// Ingest never calls a provider, so it reads their names only.
     #[arg(long, env = "PROVIDERS", value_name = "PROVIDERS", default_value = "mockpay",
-          value_parser = parse_providers)]
-    pub providers: Providers,
+          value_parser = parse_provider_names)]
+    pub providers: ProviderNames,
 
     /// At most this many waiting commands are applied in one transaction (1–256): under load,
     /// one statement creates every new payment of the batch, at a fraction of the database's
@@ -43,37 +45,6 @@ pub struct Config {
     #[arg(long, env = "COMMAND_BATCH", value_name = "COMMAND_BATCH", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub command_batch: u16,
-}
-
-/// The configured provider names (at least one; each a lower-case token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Providers(Vec<String>);
-
-impl Providers {
-    pub fn names(&self) -> &[String] {
-        &self.0
-    }
-
-    pub fn contains(&self, provider: &str) -> bool {
-        self.0.iter().any(|p| p == provider)
-    }
-}
-
-fn parse_providers(s: &str) -> Result<Providers, String> {
-    let mut names: Vec<String> = Vec::new();
-    for name in s.split(',').map(str::trim) {
-        let ok = (1..=32).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !ok {
-            return Err(format!(
-                "expected a comma-separated list of provider names of a-z 0-9 _, such as mockpay,stripe (got {name:?})"
-            ));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
-        }
-    }
-    Ok(Providers(names))
 }
 
 #[cfg(test)]

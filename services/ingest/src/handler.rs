@@ -14,23 +14,23 @@
 //! consumer dead-letters it with the reason (`paygate::broker::consumer`, step 1).
 
 use crate::commands::{self, Context, Verdict};
-use crate::configuration::Providers;
 use crate::metrics::CommandMetrics;
 use crate::rejection;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
 use paygate::broker::topology::Topology;
 use paygate::messages::commands::{Command, PayCommand};
+use paygate::providers::ProviderNames;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
 
 pub struct CommandHandler {
     topology: Arc<Topology>,
-    providers: Providers,
+    providers: ProviderNames,
     metrics: CommandMetrics,
 }
 
 impl CommandHandler {
-    pub fn new(topology: Arc<Topology>, providers: Providers, metrics: CommandMetrics) -> Self {
+    pub fn new(topology: Arc<Topology>, providers: ProviderNames, metrics: CommandMetrics) -> Self {
         Self { topology, providers, metrics }
     }
 

@@ -44,22 +44,10 @@ pub struct Config {
           default_value = "3000", value_parser = parse_millis)]
     pub confirm_timeout: Duration,
 
+    /// The providers whose notifications are taken (their signing secrets: notify-handler
+    /// never calls a provider, but reads the same settings as the services that do).
     #[command(flatten)]
-    pub mockpay: MockpayConfig,
-}
-
-/// mockpay's notifications. They are taken when `MOCKPAY_SECRET` is set. Only the signing
-/// secret is needed: notify-handler never calls the provider.
-#[derive(Debug, Clone, clap::Args)]
-pub struct MockpayConfig {
-    #[command(flatten)]
-    pub account: paygate::providers::mockpay::MockpayAccount,
-
-    /// How far a notification's timestamp may be from our clock, in seconds.
-    #[arg(long = "mockpay-notify-window-secs", env = "MOCKPAY_NOTIFY_WINDOW_SECS",
-          value_name = "MOCKPAY_NOTIFY_WINDOW_SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u32).range(1..=86_400))]
-    pub window_secs: u32,
+    pub providers: paygate::providers::ProviderArgs,
 }
 
 fn parse_millis(s: &str) -> Result<Duration, String> {

@@ -7,18 +7,15 @@
 //! order shards (`publisher`). /readyz is false while the broker or the database is down, and
 //! the webhook then answers 503 so that providers retry.
 
-use crate::configuration::{Config, MockpayConfig};
+use crate::configuration::Config;
 use crate::metrics::NotifyMetrics;
 use crate::publisher::ShardPublisher;
 use crate::routes::{self, AppState};
 use paygate::broker::connection::Supervisor;
-use paygate::providers::NotificationVerifier;
-use paygate::providers::mockpay::notification::MockpayNotifications;
-use paygate::providers::mockpay::signing::Secret;
+use paygate::providers::ProviderRegistry;
 use paygate::runtime::entrypoint::Service;
 use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Application {
     core: ServiceCore,
     config: Config,
-    verifiers: BTreeMap<&'static str, Arc<dyn NotificationVerifier>>,
+    providers: ProviderRegistry,
 }
 
 impl Application {
@@ -34,28 +31,6 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         self.core.local_addr()
     }
-}
-
-/// The notification verifiers this configuration enables, by provider name.
-pub fn verifiers(config: &Config) -> BTreeMap<&'static str, Arc<dyn NotificationVerifier>> {
-    let mut all: BTreeMap<&'static str, Arc<dyn NotificationVerifier>> = BTreeMap::new();
-    if let Some(v) = mockpay(&config.mockpay) {
-        all.insert(v.provider(), Arc::new(v));
-    }
-    all
-}
-
-fn mockpay(config: &MockpayConfig) -> Option<MockpayNotifications> {
-    if config.account.secret.is_empty() {
-        return None;
-    }
-    Some(
-        MockpayNotifications::new(
-            config.account.merchant.clone(),
-            Secret::new(config.account.secret.clone()),
-        )
-        .with_window_secs(i64::from(config.window_secs)),
-    )
 }
 
 impl Service for Application {
@@ -67,14 +42,9 @@ impl Service for Application {
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
-        let verifiers = verifiers(&config);
-        if verifiers.is_empty() {
-            tracing::warn!(
-                "no provider's notifications are configured (set MOCKPAY_SECRET): every notification will be refused"
-            );
-        }
+        let providers = config.providers.registry()?;
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
-        Ok(Self { core, config, verifiers })
+        Ok(Self { core, config, providers })
     }
 
     async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -82,7 +52,7 @@ impl Service for Application {
         let publisher = ShardPublisher::new(self.core.topology.clone(), self.config.confirm_timeout);
         let state = Arc::new(AppState {
             db: self.core.db.clone(),
-            verifiers: self.verifiers,
+            providers: self.providers,
             publisher: publisher.clone(),
             metrics,
             body_limit: usize::try_from(self.config.body_limit).unwrap_or(usize::MAX),

@@ -39,6 +39,8 @@ impl Harness {
     async fn start() -> Self {
         let db = TestDb::new().await;
         let vhost = TestVhost::new().await;
+        let merchant = format!("PAYGATE_PROVIDER_MOCKPAY_MERCHANT={MERCHANT}");
+        let secret = format!("PAYGATE_PROVIDER_MOCKPAY_SECRET={SECRET}");
         let cli = <Cli as clap::Parser>::try_parse_from([
             "notify-handler",
             "--database-url",
@@ -49,10 +51,15 @@ impl Harness {
             "127.0.0.1:0",
             "--order-shards",
             "2",
-            "--mockpay-merchant",
-            MERCHANT,
-            "--mockpay-secret",
-            SECRET,
+            "--providers",
+            "mockpay",
+            // notify-handler never calls mockpay; its settings are every service's.
+            "--provider-setting",
+            "PAYGATE_PROVIDER_MOCKPAY_URL=http://127.0.0.1:9",
+            "--provider-setting",
+            &merchant,
+            "--provider-setting",
+            &secret,
             "--notify-body-limit-bytes",
             "2048",
         ])

@@ -75,7 +75,7 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
             let providers = args.providers()?;
             let Some(adapter) = providers.get(&provider) else {
                 anyhow::bail!(
-                    "provider: {provider:?} is not configured (configured: {:?}; set MOCKPAY_URL for mockpay)",
+                    "provider: {provider:?} is not configured (configured: {:?}; PROVIDERS names them)",
                     providers.names()
                 );
             };

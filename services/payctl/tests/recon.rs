@@ -27,9 +27,10 @@ async fn payctl_with(system: &System, args: &[&str], extra: &[(&str, &str)]) -> 
         ("AMQP_PREFIX", PREFIX),
         ("ORDER_SHARDS", "2"),
         ("RETRY_TIERS", system.options.retry_tiers.as_str()),
-        ("MOCKPAY_URL", system.mockpay.base_url()),
-        ("MOCKPAY_MERCHANT", MOCKPAY_MERCHANT),
-        ("MOCKPAY_SECRET", MOCKPAY_SECRET),
+        ("PROVIDERS", "mockpay"),
+        ("PAYGATE_PROVIDER_MOCKPAY_URL", system.mockpay.base_url()),
+        ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT", MOCKPAY_MERCHANT),
+        ("PAYGATE_PROVIDER_MOCKPAY_SECRET", MOCKPAY_SECRET),
         ("RECON_WINDOW_DAYS", "0"),
     ];
     env.extend_from_slice(extra);

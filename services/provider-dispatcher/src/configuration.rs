@@ -2,7 +2,6 @@
 //! Every setting is also an environment variable; `provider-dispatcher --help` lists them.
 
 use clap::Parser;
-use paygate::providers::NotificationPolicy;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr, parse_wait};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
@@ -77,42 +76,5 @@ pub struct Config {
     pub notify_base_url: Option<String>,
 
     #[command(flatten)]
-    pub mockpay: MockpayConfig,
-}
-
-/// The mockpay sandbox provider. It is configured when `MOCKPAY_URL` is set.
-#[derive(Debug, Clone, clap::Args)]
-pub struct MockpayConfig {
-    /// mockpay's base URL, e.g. http://127.0.0.1:7070.
-    #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
-    pub url: Option<String>,
-
-    #[command(flatten)]
-    pub account: paygate::providers::mockpay::MockpayAccount,
-
-    /// What a verified mockpay notification may do: `query_back` (ask mockpay before money
-    /// state changes) or `verified` (apply the claim once its account and amount match).
-    #[arg(long = "mockpay-notification-policy", env = "MOCKPAY_NOTIFICATION_POLICY",
-          value_name = "MOCKPAY_NOTIFICATION_POLICY", default_value = "query_back",
-          value_parser = NotificationPolicy::parse)]
-    pub notification_policy: NotificationPolicy,
-
-    /// How long after our last pay request mockpay's "no such trade" is believed (e.g. 60s):
-    /// before, a payment that may have been sent is not closed on it.
-    #[arg(long = "mockpay-not-found-final-after", env = "MOCKPAY_NOT_FOUND_FINAL_AFTER",
-          value_name = "MOCKPAY_NOT_FOUND_FINAL_AFTER", default_value = "60s", value_parser = parse_wait)]
-    pub not_found_final_after: Duration,
-
-    /// How long one call to mockpay may take before its outcome counts as unknown.
-    #[arg(long = "mockpay-timeout-ms", env = "MOCKPAY_TIMEOUT_MS", value_name = "MOCKPAY_TIMEOUT_MS",
-          default_value = "10000", value_parser = parse_millis)]
-    pub timeout: Duration,
-}
-
-fn parse_millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|&ms| ms > 0)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("expected a whole number of milliseconds above 0, such as 10000 (got {s:?})"))
+    pub providers: paygate::providers::ProviderArgs,
 }

@@ -8,7 +8,7 @@
 //! work emits.
 
 use crate::bulkhead::{BulkheadConfig, Bulkheads};
-use crate::configuration::{Config, MockpayConfig};
+use crate::configuration::Config;
 use crate::dispatcher::{Deps, Dispatcher};
 use crate::exchange_log::ExchangeLog;
 use crate::metrics::DispatcherMetrics;
@@ -18,13 +18,11 @@ use paygate::broker::consumer::{Consumer, ConsumerConfig};
 use paygate::broker::metrics::BrokerMetrics;
 use paygate::broker::outbox::OutboxRelay;
 use paygate::providers::ProviderRegistry;
-use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig as AdapterConfig};
 use paygate::runtime::entrypoint::Service;
 use paygate::runtime::service::{ServiceCore, Workers};
 use paygate::runtime::startup_error::StartupError;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Connections of the exchange log's own pool (see `exchange_log`).
@@ -43,33 +41,6 @@ impl Application {
     }
 }
 
-/// The adapters this configuration enables.
-pub fn providers(config: &Config) -> Result<ProviderRegistry, StartupError> {
-    let mut registry = ProviderRegistry::new();
-    if let Some(adapter) = mockpay(&config.mockpay)? {
-        registry = registry.with(Arc::new(adapter));
-    }
-    Ok(registry)
-}
-
-fn mockpay(config: &MockpayConfig) -> Result<Option<MockpayAdapter>, StartupError> {
-    let Some(url) = &config.url else { return Ok(None) };
-    if config.account.secret.is_empty() {
-        return Err(StartupError::Settings {
-            setting: "MOCKPAY_SECRET",
-            reason: "must be set when MOCKPAY_URL is (the merchant's signing secret at mockpay)".into(),
-        });
-    }
-    let adapter = MockpayAdapter::new(
-        AdapterConfig::new(url.clone(), config.account.merchant.clone(), config.account.secret.clone())
-            .with_timeout(config.timeout)
-            .with_notification_policy(config.notification_policy)
-            .with_not_found_final_after(config.not_found_final_after),
-    )
-    .map_err(|e| StartupError::Settings { setting: "MOCKPAY_URL", reason: e.to_string() })?;
-    Ok(Some(adapter))
-}
-
 impl Service for Application {
     const NAME: &'static str = "provider-dispatcher";
     type Config = Config;
@@ -79,10 +50,7 @@ impl Service for Application {
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
-        let providers = providers(&config)?;
-        if providers.names().is_empty() {
-            tracing::warn!("no provider is configured (set MOCKPAY_URL): every order will be dead-lettered");
-        }
+        let providers = config.providers.registry()?;
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
         Ok(Self { core, config, providers })
     }

@@ -9,7 +9,8 @@
 //! - [`http`]: sending one signed request with a timeout, and recording its exchange redacted;
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
-//! - [`registry`]: the configured adapters by provider name.
+//! - [`registry`]: the adapters paygate has, and the configured ones by provider name;
+//! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings.
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
 //! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).
@@ -23,6 +24,7 @@ pub mod http;
 pub mod mockpay;
 pub mod notification;
 pub mod registry;
+pub mod settings;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
 pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
@@ -31,3 +33,4 @@ pub use codes::{CodeRule, MappedCode, UnifiedCode};
 pub use exchange::Exchange;
 pub use notification::{ClaimedEvent, Notification, NotificationPolicy, NotificationVerifier, RejectReason};
 pub use registry::ProviderRegistry;
+pub use settings::{ProviderArgs, ProviderConfigError, ProviderNames};

@@ -1,9 +1,24 @@
-//! The configured provider adapters, by name. Ingest asks it whether a command's provider exists;
-//! the dispatcher asks it for the adapter of an order's provider.
+//! The provider adapters paygate has ([`KINDS`]: one line per provider folder), and the
+//! configured ones by name ([`ProviderRegistry`], built by
+//! [`ProviderArgs::registry`](super::settings::ProviderArgs::registry)). The dispatcher asks it for
+//! the adapter of an order's provider, notify-handler for a provider's notification verifier,
+//! reconciliation for its bills.
 
 use super::adapter::ProviderAdapter;
+use super::settings::{ProviderConfigError, ProviderSettings};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A kind of provider: the adapter paygate has for it, built from a configured provider's
+/// settings.
+pub struct Kind {
+    /// The kind's name: a provider's default kind is its own name.
+    pub name: &'static str,
+    pub build: fn(&ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>, ProviderConfigError>,
+}
+
+/// Every provider paygate has an adapter for. Adding a provider adds its folder and one line here.
+pub const KINDS: &[Kind] = &[Kind { name: super::mockpay::NAME, build: super::mockpay::settings::build }];
 
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {

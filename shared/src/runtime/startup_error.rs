@@ -22,6 +22,14 @@ pub enum StartupError {
     Bind { addr: String, reason: String },
     /// Settings that parse one by one but do not work together (a provider URL without its secret).
     Settings { setting: &'static str, reason: String },
+    /// A provider named in `PROVIDERS` cannot be configured.
+    Provider(crate::providers::ProviderConfigError),
+}
+
+impl From<crate::providers::ProviderConfigError> for StartupError {
+    fn from(e: crate::providers::ProviderConfigError) -> Self {
+        Self::Provider(e)
+    }
 }
 
 impl StartupError {
@@ -72,6 +80,7 @@ impl fmt::Display for StartupError {
             ),
             Self::Bind { addr, reason } => write!(f, "cannot listen on {addr} (HTTP_ADDR): {reason}"),
             Self::Settings { setting, reason } => write!(f, "{setting}: {reason}"),
+            Self::Provider(e) => write!(f, "{e} (PROVIDERS names the providers; README.md, 'Providers')"),
         }
     }
 }

@@ -46,7 +46,7 @@ pub struct SystemOptions {
     /// notify-handler reaches PostgreSQL and RabbitMQ through cuttable proxies
     /// ([`System::notify_db_proxy`], [`System::notify_broker_proxy`]).
     pub notify_handler_proxied: bool,
-    /// Extra environment for dispatchers (e.g. `MOCKPAY_NOTIFICATION_POLICY`), in-process too.
+    /// Extra environment for dispatchers (e.g. `PAYGATE_PROVIDER_MOCKPAY_NOTIFICATION_POLICY`), in-process too.
     pub dispatcher_config: Vec<(String, String)>,
 }
 
@@ -166,16 +166,23 @@ impl System {
         ]
     }
 
+    /// The providers' settings every service reads (`PROVIDERS`, `PAYGATE_PROVIDER_MOCKPAY_…`):
+    /// this system's mockpay.
+    pub fn provider_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PROVIDERS".into(), "mockpay".into()),
+            ("PAYGATE_PROVIDER_MOCKPAY_URL".into(), self.mockpay.base_url().to_owned()),
+            ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
+            ("PAYGATE_PROVIDER_MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
+            ("PAYGATE_PROVIDER_MOCKPAY_TIMEOUT".into(), format!("{}ms", self.options.provider_timeout_ms)),
+            // Short in tests, as the ladder is: a not-found is believed two seconds after the pay.
+            ("PAYGATE_PROVIDER_MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
+        ]
+    }
+
     fn dispatcher_args(&self) -> Vec<(String, String)> {
         let mut args = self.common_args();
-        args.extend([
-            ("MOCKPAY_URL".into(), self.mockpay.base_url().to_owned()),
-            ("MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
-            ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
-            ("MOCKPAY_TIMEOUT_MS".into(), self.options.provider_timeout_ms.to_string()),
-            // Short in tests, as the ladder is: a not-found is believed two seconds after the pay.
-            ("MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
-        ]);
+        args.extend(self.provider_env());
         if let Some(base) = self.notify_http() {
             args.push(("NOTIFY_BASE_URL".into(), base.to_owned()));
         }
@@ -196,10 +203,7 @@ impl System {
                 }
             }
         }
-        args.extend([
-            ("MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
-            ("MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
-        ]);
+        args.extend(self.provider_env());
         args
     }
 
@@ -258,6 +262,7 @@ impl System {
 
     async fn start_scheduler(&self) -> Running {
         let mut env = self.common_args();
+        env.extend(self.provider_env());
         env.extend([
             ("STUCK_SCHEDULE".into(), self.options.stuck_schedule.clone()),
             ("SCHEDULER_POLL_MS".into(), "100".into()),
@@ -485,6 +490,12 @@ async fn declare_topology(amqp_url: &str, order_shards: u16, retry_tiers: &str) 
 fn parse<C: clap::Parser>(bin: &str, env: &[(String, String)]) -> C {
     let mut args = vec![bin.to_owned()];
     for (k, v) in env {
+        // A provider's own setting has no flag of its own: it is given as `--provider-setting`.
+        if k.starts_with("PAYGATE_PROVIDER_") {
+            args.push("--provider-setting".to_owned());
+            args.push(format!("{k}={v}"));
+            continue;
+        }
         // Each flag is its variable's name in kebab case, but for this one.
         let flag = if k == "SHUTDOWN_GRACE_SECS" {
             "shutdown-grace".to_owned()

@@ -366,13 +366,13 @@ async fn a_decline_found_by_a_query_says_why() {
 /// One "no such trade" soon after a pay whose answer was lost does not close the payment: the
 /// provider's records may lag behind its charges. mockpay charges the direct pay but its answer
 /// is lost, then answers the first query `1150`; the not-found comes within mockpay's minimum age
-/// (`MOCKPAY_NOT_FOUND_FINAL_AFTER`, 10 s here), so it is asked again, and the payment is found
+/// (`PAYGATE_PROVIDER_MOCKPAY_NOT_FOUND_FINAL_AFTER`, 10 s here), so it is asked again, and the payment is found
 /// paid. Before, the single not-found closed a payment whose customer had paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_not_found_soon_after_a_lost_pay_answer_does_not_close_the_payment() {
     let mut system = System::with(paygate_e2e::SystemOptions {
         dispatchers: 0,
-        dispatcher_config: vec![("MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "10s".into())],
+        dispatcher_config: vec![("PAYGATE_PROVIDER_MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "10s".into())],
         ..Default::default()
     })
     .await;

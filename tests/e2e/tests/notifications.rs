@@ -318,7 +318,7 @@ async fn a_notification_while_the_order_is_being_dispatched_is_acknowledged_then
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_a_verified_notification_is_enough_it_is_applied_without_a_query() {
     let options = SystemOptions {
-        dispatcher_config: vec![("MOCKPAY_NOTIFICATION_POLICY".into(), "verified".into())],
+        dispatcher_config: vec![("PAYGATE_PROVIDER_MOCKPAY_NOTIFICATION_POLICY".into(), "verified".into())],
         ..options()
     };
     let system = System::with(options).await;

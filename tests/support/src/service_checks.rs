@@ -23,11 +23,55 @@ fn single_line(stderr: &str) -> String {
     lines[0].to_owned()
 }
 
+/// Every service's provider settings (`PROVIDERS`, `PAYGATE_PROVIDER_MOCKPAY_…`): a mockpay that
+/// nothing in these checks calls.
+pub const PROVIDER_ENV: [(&str, &str); 4] = [
+    ("PROVIDERS", "mockpay"),
+    ("PAYGATE_PROVIDER_MOCKPAY_URL", "http://127.0.0.1:9"),
+    ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT", "paygate"),
+    ("PAYGATE_PROVIDER_MOCKPAY_SECRET", "service-checks-secret"),
+];
+
+/// `env` and [`PROVIDER_ENV`].
+fn with_providers<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    env.iter().copied().chain(PROVIDER_ENV).collect()
+}
+
+/// A provider that is named but misconfigured stops a service that uses providers at start, in
+/// one line naming the provider and the setting, without printing its secret; so does a name
+/// paygate has no adapter for.
+pub async fn a_misconfigured_provider_stops_the_service_naming_it(bin: &str) {
+    let db = TestDb::new().await;
+    let base = [("DATABASE_URL", db.url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
+    let mut env = with_providers(&base);
+    env.retain(|(k, _)| *k != "PAYGATE_PROVIDER_MOCKPAY_SECRET");
+    let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
+    assert_ne!(out.code, Some(0), "must exit non-zero");
+    let line = single_line(&out.stderr);
+    assert!(line.contains("provider mockpay: PAYGATE_PROVIDER_MOCKPAY_SECRET must be set"), "{line}");
+
+    let mut env = with_providers(&base);
+    env.push(("PAYGATE_PROVIDER_MOCKPAY_TIMEOUT", "soon"));
+    let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
+    assert_ne!(out.code, Some(0), "must exit non-zero");
+    let line = single_line(&out.stderr);
+    assert!(line.contains("provider mockpay: PAYGATE_PROVIDER_MOCKPAY_TIMEOUT: expected"), "{line}");
+    assert!(!line.contains("service-checks-secret"), "the secret leaked: {line}");
+
+    let mut env = with_providers(&base);
+    env.retain(|(k, _)| *k != "PROVIDERS");
+    env.push(("PROVIDERS", "mockpay,nopay"));
+    let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
+    assert_ne!(out.code, Some(0), "must exit non-zero");
+    let line = single_line(&out.stderr);
+    assert!(line.contains("provider nopay: PAYGATE_PROVIDER_NOPAY_KIND is \"nopay\""), "{line}");
+}
+
 /// With PostgreSQL unreachable the service says so in one line, naming the URL, and exits non-zero.
 pub async fn unreachable_database_is_reported_in_one_line(bin: &str) {
     let url = "postgres://postgres@127.0.0.1:1/paygate";
-    let out =
-        run_to_exit(bin, &[], &[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0")], EXIT_WITHIN).await;
+    let env = with_providers(&[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0")]);
+    let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
     assert_ne!(out.code, Some(0), "must exit non-zero");
     let line = single_line(&out.stderr);
     assert!(line.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/paygate"), "{line}");
@@ -38,7 +82,11 @@ pub async fn unreachable_database_is_reported_in_one_line(bin: &str) {
 pub async fn unreachable_broker_is_reported_in_one_line(bin: &str) {
     let db = TestDb::new().await;
     let amqp = "amqp://guest:secret@127.0.0.1:1/%2f";
-    let env = [("DATABASE_URL", db.url.as_str()), ("AMQP_URL", amqp), ("HTTP_ADDR", "127.0.0.1:0")];
+    let env = with_providers(&[
+        ("DATABASE_URL", db.url.as_str()),
+        ("AMQP_URL", amqp),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+    ]);
     let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
     assert_ne!(out.code, Some(0), "must exit non-zero");
     let line = single_line(&out.stderr);
@@ -82,11 +130,11 @@ pub async fn migrate_creates_the_database_and_is_repeatable(bin: &str) {
 pub async fn starts_ready_and_stops_cleanly_on_sigterm(bin: &str) {
     let db = TestDb::new().await;
     let vhost = TestVhost::new().await;
-    let env = [
+    let env = with_providers(&[
         ("DATABASE_URL", db.url.as_str()),
         ("AMQP_URL", vhost.amqp_url.as_str()),
         ("HTTP_ADDR", "127.0.0.1:0"),
-    ];
+    ]);
     let mut service = ServiceProcess::spawn(bin, &env);
     let base = service.http_base(Duration::from_secs(60)).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -159,8 +207,11 @@ pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
     let pg = crate::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let mq = crate::TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let (db_url, amqp_url) = (with_authority(&db.url, pg.addr()), with_authority(&vhost.amqp_url, mq.addr()));
-    let env =
-        [("DATABASE_URL", db_url.as_str()), ("AMQP_URL", amqp_url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
+    let env = with_providers(&[
+        ("DATABASE_URL", db_url.as_str()),
+        ("AMQP_URL", amqp_url.as_str()),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+    ]);
     let mut service = ServiceProcess::spawn(bin, &env);
     let base = service.http_base(Duration::from_secs(60)).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -1,13 +1,10 @@
 //! Reconciliation's settings, shared by the scheduler's configuration and `payctl recon run`:
 //! the window, the agreed fee rate, the daily run time, and the providers whose bills are read
-//! (mockpay, configured like the dispatcher's: `MOCKPAY_URL`, `MOCKPAY_MERCHANT`, `MOCKPAY_SECRET`).
+//! (`PROVIDERS`, configured as for every service: `providers::settings`).
 
 use super::ReconConfig;
 use chrono::NaiveTime;
-use paygate::providers::ProviderRegistry;
-use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
-use std::sync::Arc;
-use std::time::Duration;
+use paygate::providers::{ProviderArgs, ProviderConfigError, ProviderRegistry};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconArgs {
@@ -32,19 +29,9 @@ pub struct ReconArgs {
     #[arg(long = "recon-daily-at", env = "RECON_DAILY_AT", value_name = "RECON_DAILY_AT", default_value = "02:00",
           value_parser = parse_time)]
     pub daily_at: NaiveTime,
-    /// mockpay's base URL; without it no provider's bills are reconciled.
-    #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL")]
-    pub mockpay_url: Option<String>,
+    /// The providers whose bills and settlements are reconciled.
     #[command(flatten)]
-    pub mockpay: paygate::providers::mockpay::MockpayAccount,
-    /// How long mockpay may take to connect or to send the next bytes of a bill (ms).
-    #[arg(
-        long = "mockpay-timeout-ms",
-        env = "MOCKPAY_TIMEOUT_MS",
-        value_name = "MOCKPAY_TIMEOUT_MS",
-        default_value_t = 10_000
-    )]
-    pub mockpay_timeout_ms: u64,
+    pub providers: ProviderArgs,
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, String> {
@@ -57,17 +44,7 @@ impl ReconArgs {
     }
 
     /// The providers to reconcile.
-    pub fn providers(&self) -> anyhow::Result<ProviderRegistry> {
-        let mut registry = ProviderRegistry::new();
-        if let Some(url) = &self.mockpay_url {
-            if self.mockpay.secret.is_empty() {
-                anyhow::bail!("MOCKPAY_SECRET: must be set when MOCKPAY_URL is");
-            }
-            let config =
-                MockpayConfig::new(url.clone(), self.mockpay.merchant.clone(), self.mockpay.secret.clone())
-                    .with_timeout(Duration::from_millis(self.mockpay_timeout_ms.max(1)));
-            registry = registry.with(Arc::new(MockpayAdapter::new(config)?));
-        }
-        Ok(registry)
+    pub fn providers(&self) -> Result<ProviderRegistry, ProviderConfigError> {
+        self.providers.registry()
     }
 }

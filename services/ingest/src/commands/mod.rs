@@ -14,13 +14,13 @@ pub mod pay;
 pub mod query;
 pub mod refund;
 
-use crate::configuration::Providers;
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
 use paygate::domain::ValidationError;
 use paygate::messages::orders::OrderWork;
+use paygate::providers::ProviderNames;
 use paygate::store::payments::StoreError;
 use serde::Serialize;
 use serde_json::Value;
@@ -30,7 +30,7 @@ use sqlx::PgConnection;
 /// What every command's `apply` needs besides the database.
 pub struct Context<'a> {
     pub topology: &'a Topology,
-    pub providers: &'a Providers,
+    pub providers: &'a ProviderNames,
     /// The command's envelope: its message id is the cause in the history, its correlation id
     /// and `reply_to` travel on with the work.
     pub cause: &'a Envelope<Value>,

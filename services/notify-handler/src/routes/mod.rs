@@ -10,16 +10,15 @@ use crate::metrics::NotifyMetrics;
 use crate::publisher::ShardPublisher;
 use axum::Router;
 use axum::routing::{get, post};
-use paygate::providers::NotificationVerifier;
+use paygate::providers::{NotificationVerifier, ProviderRegistry};
 use sqlx::PgPool;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Everything a request needs.
 pub struct AppState {
     pub db: PgPool,
-    /// The configured providers' verifiers, by name.
-    pub verifiers: BTreeMap<&'static str, Arc<dyn NotificationVerifier>>,
+    /// The configured providers (their notification verifiers), by name.
+    pub providers: ProviderRegistry,
     pub publisher: ShardPublisher,
     pub metrics: NotifyMetrics,
     pub body_limit: usize,
@@ -29,8 +28,8 @@ pub struct AppState {
 
 impl AppState {
     /// The configured provider of this name, with its `'static` name (for metric labels).
-    pub fn verifier(&self, provider: &str) -> Option<(&'static str, &Arc<dyn NotificationVerifier>)> {
-        self.verifiers.get_key_value(provider).map(|(k, v)| (*k, v))
+    pub fn verifier(&self, provider: &str) -> Option<(&'static str, &dyn NotificationVerifier)> {
+        self.providers.get(provider).map(|adapter| (adapter.name(), adapter.notifications()))
     }
 }
 

@@ -53,7 +53,6 @@ pub async fn handle(
         )
         .await;
     };
-    let verifier = verifier.as_ref();
     if too_large {
         return reject(
             &app,

@@ -21,10 +21,10 @@
 //! operation is UNKNOWN, and so is an answer about another order. Every call returns its exchange,
 //! with the signature redacted, whatever happened.
 
-pub mod account;
 pub mod bill;
 pub mod codes;
 pub mod notification;
+pub mod settings;
 pub mod signing;
 pub mod transformers;
 
@@ -40,7 +40,6 @@ use crate::providers::http::{
     ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
 };
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
-pub use account::MockpayAccount;
 use chrono::NaiveDate;
 use reqwest::Method;
 use signing::Secret;
@@ -53,15 +52,14 @@ use transformers::{
 /// The provider's name in commands, rows and the registry.
 pub const NAME: &str = "mockpay";
 
-/// The path notify-handler serves mockpay's notifications on, below [`MockpayConfig::notify_url_base`].
-pub const NOTIFY_PATH: &str = "/notify/mockpay";
-
 /// The request timeout when none is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach mockpay as one merchant.
 #[derive(Debug, Clone)]
 pub struct MockpayConfig {
+    /// The provider's configured name: `mockpay`, or another for a second account.
+    pub name: &'static str,
     /// mockpay's base URL, e.g. `http://127.0.0.1:7070` (a path prefix is allowed and signed).
     pub base_url: String,
     pub merchant_id: String,
@@ -69,13 +67,15 @@ pub struct MockpayConfig {
     /// How long one request may take, connect to last byte; after it the call is UNKNOWN.
     pub request_timeout: Duration,
     /// notify-handler's public base URL. When a request names no notification URL, mockpay is
-    /// told `<notify_url_base>/notify/mockpay`; without either, it sends no notifications.
+    /// told `<notify_url_base>/notify/<name>`; without either, it sends no notifications.
     pub notify_url_base: Option<String>,
     /// Whether a verified notification is enough, or mockpay is queried back (the default).
     pub notification_policy: NotificationPolicy,
     /// How long after our last pay request mockpay's "no such trade" is believed
     /// ([`ProviderAdapter::not_found_is_final_after`]).
     pub not_found_final_after: Duration,
+    /// How far a notification's timestamp may be from our clock, in seconds.
+    pub notify_window_secs: i64,
 }
 
 /// [`MockpayConfig::not_found_final_after`] by default: mockpay's own reads are consistent, but a
@@ -91,6 +91,7 @@ impl MockpayConfig {
         secret: impl Into<String>,
     ) -> Self {
         Self {
+            name: NAME,
             base_url: base_url.into(),
             merchant_id: merchant_id.into(),
             secret: Secret::new(secret),
@@ -98,7 +99,18 @@ impl MockpayConfig {
             notify_url_base: None,
             notification_policy: NotificationPolicy::AlwaysQueryBack,
             not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
+            notify_window_secs: notification::DEFAULT_WINDOW_SECS,
         }
+    }
+
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    pub fn with_notify_window_secs(mut self, secs: i64) -> Self {
+        self.notify_window_secs = secs;
+        self
     }
 
     pub fn with_not_found_final_after(mut self, after: Duration) -> Self {
@@ -140,6 +152,7 @@ pub enum MockpaySetupError {
 /// The mockpay adapter. Cheap to share: `Arc<MockpayAdapter>` in the registry.
 #[derive(Debug)]
 pub struct MockpayAdapter {
+    name: &'static str,
     /// Without a trailing slash.
     base_url: String,
     /// The base URL's path, without a trailing slash: signed in front of every API path.
@@ -255,22 +268,25 @@ impl MockpayAdapter {
             return Err(MockpaySetupError::ZeroTimeout);
         }
         let http = ProviderHttp::new(
-            NAME,
+            config.name,
             config.request_timeout,
             Redaction::headers(&[signing::HEADER_SIGNATURE]),
         )?;
         let downloads = ProviderHttp::for_downloads(
-            NAME,
+            config.name,
             config.request_timeout,
             Redaction::headers(&[signing::HEADER_SIGNATURE]),
         )?;
         Ok(Self {
+            name: config.name,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             path_prefix: url.path().trim_end_matches('/').to_owned(),
             notifications: notification::MockpayNotifications::new(
                 config.merchant_id.clone(),
                 config.secret.clone(),
-            ),
+            )
+            .named(config.name)
+            .with_window_secs(config.notify_window_secs),
             notification_policy: config.notification_policy,
             not_found_final_after: config.not_found_final_after,
             merchant_id: config.merchant_id,
@@ -283,7 +299,9 @@ impl MockpayAdapter {
     }
 
     fn notify_url(&self, asked: &Option<String>) -> Option<String> {
-        asked.clone().or_else(|| self.notify_url_base.as_ref().map(|base| format!("{base}{NOTIFY_PATH}")))
+        asked
+            .clone()
+            .or_else(|| self.notify_url_base.as_ref().map(|base| format!("{base}/notify/{}", self.name)))
     }
 
     /// Signs and sends one request. `path` is below the base URL, e.g. `/v1/payments`.
@@ -389,7 +407,7 @@ impl MockpayAdapter {
             message: why.clone(),
         };
         let url = format!("{}{path}", self.base_url);
-        let draft = ExchangeDraft::not_sent(NAME, operation, method.as_str(), &url, &why);
+        let draft = ExchangeDraft::not_sent(self.name, operation, method.as_str(), &url, &why);
         let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
         Called { outcome: CallOutcome::Refused { code }, exchange }
     }
@@ -487,7 +505,7 @@ fn json_body<B: serde::Serialize>(body: &B) -> String {
 #[async_trait::async_trait]
 impl ProviderAdapter for MockpayAdapter {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn refunds_are_asynchronous(&self) -> bool {

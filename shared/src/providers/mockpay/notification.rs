@@ -31,6 +31,8 @@ const MAX_ID_CHARS: usize = 128;
 /// Verifies mockpay notifications for one merchant. Holds the signing secret only.
 #[derive(Debug, Clone)]
 pub struct MockpayNotifications {
+    /// The provider's configured name (`mockpay` unless configured otherwise).
+    name: &'static str,
     merchant_id: String,
     secret: Secret,
     window_secs: i64,
@@ -38,7 +40,13 @@ pub struct MockpayNotifications {
 
 impl MockpayNotifications {
     pub fn new(merchant_id: impl Into<String>, secret: Secret) -> Self {
-        Self { merchant_id: merchant_id.into(), secret, window_secs: DEFAULT_WINDOW_SECS }
+        Self { name: super::NAME, merchant_id: merchant_id.into(), secret, window_secs: DEFAULT_WINDOW_SECS }
+    }
+
+    /// Under another configured name than `mockpay`.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     pub fn with_window_secs(mut self, secs: i64) -> Self {
@@ -58,7 +66,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Rej
 
 impl NotificationVerifier for MockpayNotifications {
     fn provider(&self) -> &'static str {
-        super::NAME
+        self.name
     }
 
     fn content_types(&self) -> &'static [&'static str] {

@@ -87,9 +87,10 @@ impl BenchSystem {
         let common = system.common_env(settings);
         let mut dispatcher_env = common.clone();
         dispatcher_env.extend([
-            ("MOCKPAY_URL".to_owned(), system.mockpay.base_url().to_owned()),
-            ("MOCKPAY_MERCHANT".to_owned(), MOCKPAY_MERCHANT.to_owned()),
-            ("MOCKPAY_SECRET".to_owned(), MOCKPAY_SECRET.to_owned()),
+            ("PROVIDERS".to_owned(), "mockpay".to_owned()),
+            ("PAYGATE_PROVIDER_MOCKPAY_URL".to_owned(), system.mockpay.base_url().to_owned()),
+            ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT".to_owned(), MOCKPAY_MERCHANT.to_owned()),
+            ("PAYGATE_PROVIDER_MOCKPAY_SECRET".to_owned(), MOCKPAY_SECRET.to_owned()),
             ("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()),
         ]);
         system.processes.push(spawn(&bins[0], &common).await?.0);

@@ -287,10 +287,14 @@ async fn start_notify_handler(
         &SHARDS.to_string(),
         "--http-addr",
         "127.0.0.1:0",
-        "--mockpay-merchant",
-        MERCHANT,
-        "--mockpay-secret",
-        SECRET,
+        "--providers",
+        "mockpay",
+        "--provider-setting",
+        "PAYGATE_PROVIDER_MOCKPAY_URL=http://127.0.0.1:9",
+        "--provider-setting",
+        &format!("PAYGATE_PROVIDER_MOCKPAY_MERCHANT={MERCHANT}"),
+        "--provider-setting",
+        &format!("PAYGATE_PROVIDER_MOCKPAY_SECRET={SECRET}"),
     ])?;
     let app = notify_handler::startup::Application::build(cli.config)
         .await
