@@ -48,6 +48,23 @@ pub struct Drive {
     /// At most this many payments in the system (0: no bound).
     pub inflight: usize,
     pub max_secs: u64,
+    /// Send every other payment (the odd ones) to this provider instead of mockpay, without
+    /// waiting for it: only mockpay's payments are timed and counted, so that a second provider
+    /// that is slow or failing shows in mockpay's figures only through paygate, never through
+    /// the driver's window.
+    pub second_provider: Option<String>,
+}
+
+impl Drive {
+    /// Whether payment `i` goes to the second provider.
+    fn is_second(&self, i: u64) -> bool {
+        self.second_provider.is_some() && i % 2 == 1
+    }
+
+    /// The payments whose final events are awaited.
+    pub fn awaited(&self) -> u64 {
+        if self.second_provider.is_some() { self.count.div_ceil(2) } else { self.count }
+    }
 }
 
 /// What a drive measured. Times are microseconds since the first publish.
@@ -66,6 +83,8 @@ pub struct Driven {
     pub last_final_us: u64,
     pub last_publish_us: u64,
     pub timed_out: bool,
+    /// Payments sent to the second provider (not awaited).
+    pub second_sent: u64,
     /// A few rejection or failure reasons, for the report.
     pub problems: Vec<String>,
 }
@@ -133,9 +152,22 @@ impl Shared {
     async fn send_pay(&self, i: u64) -> anyhow::Result<()> {
         let no = order_no(i);
         let amount = format!("{}.{:02}", 10 + i % 990, i % 100);
-        let envelope = Envelope::new("command.pay", no.clone(), pay_command(&no, &amount, "direct"));
+        let mut payload = pay_command(&no, &amount, "direct");
+        let second = self.drive.is_second(i);
+        if let (true, Some(provider)) = (second, &self.drive.second_provider) {
+            payload["provider"] = json!(provider);
+        }
+        let envelope = Envelope::new("command.pay", no.clone(), payload);
         self.pay_sent[idx(i)].store(self.now_us() + 1, Relaxed);
-        self.publish("pay", envelope).await
+        self.publish("pay", envelope).await?;
+        if second {
+            // Not awaited: it leaves the window as soon as it is sent.
+            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let (stages, d) = &mut *guard;
+            d.second_sent += 1;
+            self.complete(stages, i);
+        }
+        Ok(())
     }
 
     async fn send_refund(&self, i: u64) -> anyhow::Result<()> {
@@ -157,7 +189,7 @@ impl Shared {
         if let Some(w) = &self.window {
             w.add_permits(1);
         }
-        if self.complete.fetch_add(1, Relaxed) + 1 == self.drive.count {
+        if !self.drive.is_second(i) && self.complete.fetch_add(1, Relaxed) + 1 == self.drive.awaited() {
             self.all_complete.notify_one();
         }
     }
@@ -168,6 +200,14 @@ impl Shared {
         let kind = envelope.message_type.as_str();
         let order = envelope.payload.get("merchant_order_no").and_then(Value::as_str)?;
         let i = index_of(order).filter(|i| *i < self.drive.count)?;
+        if self.drive.is_second(i) {
+            if kind == "command.rejected" {
+                let msg = envelope.payload.get("message").and_then(Value::as_str).unwrap_or("?");
+                let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                note(&mut guard.1, format!("{order} (second provider): command.rejected: {msg}"));
+            }
+            return None;
+        }
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (stages, d) = &mut *guard;
         let stage = stages[idx(i)];
@@ -337,7 +377,7 @@ pub async fn run(
     let five = Duration::from_secs(5);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + five, five);
     let timed_out = loop {
-        if shared.complete.load(Relaxed) >= drive.count {
+        if shared.complete.load(Relaxed) >= drive.awaited() {
             break false;
         }
         tokio::select! {

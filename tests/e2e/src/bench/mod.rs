@@ -8,6 +8,8 @@
 //!    timed from its command's publish to its final event at upstream;
 //! 3. with `--provider-latency`, does 1–2 again on a fresh system whose mockpay takes that long
 //!    to answer every call, as real providers do;
+//! 3b. with `--other-provider-timing-out`, twice more with a second provider taking every other
+//!    payment (healthy, then timing out on every call): how well mockpay's payments are isolated;
 //! 4. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
 //! 5. prints the figures of each pass (with the provider calls in flight and the database
@@ -56,6 +58,12 @@ pub struct BenchArgs {
     /// (`300+200`: 300 to 500 ms, uniform) or percentiles `pNN=MS,…,p100=MS` (`p50=300,p99=900,p100=1500`).
     #[arg(long, value_parser = latency::parse)]
     pub provider_latency: Option<mockpay::Latency>,
+    /// Run two more passes with a second provider (`mockpay_b`, a mockpay of its own) taking
+    /// every other payment, unawaited: once answering like mockpay, once timing out on every
+    /// call. Reports mockpay's throughput in the second as a share of the first (both with
+    /// `--provider-latency`, if given).
+    #[arg(long)]
+    pub other_provider_timing_out: bool,
     /// Hard time bound of the paygate run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_secs: u64,
@@ -131,6 +139,7 @@ async fn pass(
     args: &BenchArgs,
     bin_dir: &std::path::Path,
     latency: Option<mockpay::Latency>,
+    second_provider: Option<services::SecondProvider>,
 ) -> anyhow::Result<Pass> {
     let settings = services::ServiceSettings {
         bin_dir: bin_dir.to_path_buf(),
@@ -141,6 +150,7 @@ async fn pass(
         provider_latency: latency,
         extra_env: args.service_env.clone(),
         log: args.service_log.clone(),
+        second_provider,
     };
     eprintln!("bench: starting paygate ({settings:?})");
     let system = services::BenchSystem::start(&settings).await?;
@@ -150,6 +160,7 @@ async fn pass(
         publishers: args.publishers,
         inflight: args.inflight,
         max_secs: args.max_secs,
+        second_provider: second_provider.map(|_| services::SECOND_PROVIDER.to_owned()),
     };
     eprintln!("bench: driving {drive:?}");
     let pids = system.pids();
@@ -184,10 +195,17 @@ async fn pass(
 fn report(args: &BenchArgs, label: &str, pass: &Pass) {
     let driven = &pass.driven;
     let pay = driven.pay_latency.summary();
+    if driven.second_sent > 0 {
+        println!(
+            "{label}: {} payments sent to {} (every other one, not awaited); the figures below are mockpay's",
+            driven.second_sent,
+            services::SECOND_PROVIDER
+        );
+    }
     println!(
         "{label}: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); \
          refunds complete in mockpay's answer (refundDelayMs 0)",
-        args.count,
+        args.count - driven.second_sent,
         driven.payments_succeeded,
         driven.payments_failed,
         driven.rejected,
@@ -246,10 +264,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(floor::build(&floor::default_manifest(&root), &floor::default_target_dir(&root)).await?)
     };
 
-    let zero = pass(&args, &bin_dir, None).await?;
+    let zero = pass(&args, &bin_dir, None, None).await?;
     let slow = match &args.provider_latency {
-        Some(latency) => Some(pass(&args, &bin_dir, Some(latency.clone())).await?),
+        Some(latency) => Some(pass(&args, &bin_dir, Some(latency.clone()), None).await?),
         None => None,
+    };
+    let isolation = if args.other_provider_timing_out {
+        let latency = args.provider_latency.clone();
+        let healthy = pass(&args, &bin_dir, latency.clone(), Some(services::SecondProvider::Healthy)).await?;
+        let timing_out = pass(&args, &bin_dir, latency, Some(services::SecondProvider::TimingOut)).await?;
+        Some((healthy, timing_out))
+    } else {
+        None
     };
 
     let floor = match floor_bin {
@@ -273,6 +299,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let (Some(slow), Some(spec)) = (&slow, &spec) {
         report(&args, &format!("paygate (provider latency {spec})"), slow);
     }
+    let with_latency = spec.as_ref().map_or_else(String::new, |spec| format!(", provider latency {spec}"));
+    if let Some((healthy, timing_out)) = &isolation {
+        let other = services::SECOND_PROVIDER;
+        report(&args, &format!("paygate ({other} healthy{with_latency})"), healthy);
+        report(&args, &format!("paygate ({other} timing out{with_latency})"), timing_out);
+    }
     if let Some(f) = &floor {
         println!("floor: {}", f.result_line);
         if let Some(steps) = &f.steps_line {
@@ -287,6 +319,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             p99(slow)
         );
     }
+    if let Some((healthy, timing_out)) = &isolation {
+        println!(
+            "isolation: mockpay {} payments/s with {} timing out on every call, {} with it healthy: {} of its normal, p99: {} ms",
+            rate(timing_out).show(1),
+            services::SECOND_PROVIDER,
+            rate(healthy).show(1),
+            rate(timing_out).ratio(rate(healthy)).show(2),
+            p99(timing_out)
+        );
+    }
     let e2e = rate(&zero);
     match &floor {
         Some(f) => println!(
@@ -298,13 +340,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         None => println!("e2e: {} payments/s, floor: skipped, ratio: -, p99: {} ms", e2e.show(1), p99(&zero)),
     }
-    for (name, pass) in std::iter::once(("zero latency", &zero)).chain(slow.iter().map(|s| ("latency", s))) {
+    let passes = std::iter::once(("zero latency", &zero)).chain(slow.iter().map(|s| ("latency", s))).chain(
+        isolation
+            .iter()
+            .flat_map(|(h, t)| [("second provider healthy", h), ("second provider timing out", t)]),
+    );
+    for (name, pass) in passes {
         if pass.driven.timed_out {
             bail!(
                 "the {name} run timed out after {} s: {} of {} payments complete",
                 args.max_secs,
                 pass.driven.payments_final,
-                args.count
+                args.count - pass.driven.second_sent
             );
         }
     }

@@ -31,6 +31,21 @@ pub struct ServiceSettings {
     pub extra_env: Vec<(String, String)>,
     /// `RUST_LOG` of the services.
     pub log: String,
+    /// A second provider, [`SECOND_PROVIDER`] (another mockpay account, on its own mockpay).
+    pub second_provider: Option<SecondProvider>,
+}
+
+/// The second provider's name (a mockpay of its own, configured with `KIND=mockpay`).
+pub const SECOND_PROVIDER: &str = "mockpay_b";
+
+/// How the second provider behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondProvider {
+    /// Answers at once.
+    Healthy,
+    /// Every call times out: mockpay holds the request for a minute and paygate gives up after
+    /// its timeout (10 s, the adapter's default), as a provider in trouble does.
+    TimingOut,
 }
 
 /// The running system.
@@ -38,6 +53,8 @@ pub struct BenchSystem {
     pub db: TestDb,
     pub vhost: TestVhost,
     pub mockpay: MockPayHandle,
+    /// The second provider's mockpay, when the run has one.
+    pub second: Option<MockPayHandle>,
     pub topology: Topology,
     processes: Vec<ServiceProcess>,
     /// Each dispatcher's HTTP base (its /metrics).
@@ -58,41 +75,24 @@ impl BenchSystem {
         let db = TestDb::new().await;
         paygate::db::migrate(&db.pool).await.context("migrate the bench database")?;
         let vhost = TestVhost::new().await;
-        let mockpay = MockPay::start(
-            MockpayConfig { nonce_capacity: 1_000_000, ..MockpayConfig::default() }
-                .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
-                .with_settings(Settings {
-                    // Refunds finish in the create answer: the bench measures paygate, not a
-                    // provider's refund delay (which a query on the 5 s retry tier would wait out).
-                    refund_delay_ms: 0,
-                    default_expiry_secs: None,
-                    ..Settings::default()
-                }),
-        )
-        .await
-        .context("start mockpay")?;
+        let latency = settings.provider_latency.as_ref();
+        let mockpay = start_mockpay(SecondProvider::Healthy, latency).await?;
         let topology = Topology::new(TopologyConfig {
             prefix: PREFIX.into(),
             order_shards: settings.order_shards,
             ..TopologyConfig::default()
         })?;
         declare(&vhost.amqp_url, &topology).await?;
-        if let Some(latency) = &settings.provider_latency {
-            let faults =
-                mockpay::FaultSettings { latency: latency.clone(), ..mockpay::FaultSettings::default() };
-            mockpay.admin().set_faults(&faults).await.context("set mockpay's latency")?;
-        }
+        let second = match settings.second_provider {
+            None => None,
+            Some(behaviour) => Some(start_mockpay(behaviour, latency).await?),
+        };
         let mut system =
-            Self { db, vhost, mockpay, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
-        let common = system.common_env(settings);
+            Self { db, vhost, mockpay, second, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
+        let mut common = system.common_env(settings);
+        common.extend(system.provider_env());
         let mut dispatcher_env = common.clone();
-        dispatcher_env.extend([
-            ("PROVIDERS".to_owned(), "mockpay".to_owned()),
-            ("PAYGATE_PROVIDER_MOCKPAY_URL".to_owned(), system.mockpay.base_url().to_owned()),
-            ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT".to_owned(), MOCKPAY_MERCHANT.to_owned()),
-            ("PAYGATE_PROVIDER_MOCKPAY_SECRET".to_owned(), MOCKPAY_SECRET.to_owned()),
-            ("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()),
-        ]);
+        dispatcher_env.push(("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()));
         system.processes.push(spawn(&bins[0], &common).await?.0);
         for _ in 0..settings.dispatchers {
             let (process, http) = spawn(&bins[1], &dispatcher_env).await?;
@@ -100,6 +100,20 @@ impl BenchSystem {
             system.dispatcher_http.push(http);
         }
         Ok(system)
+    }
+
+    /// `PROVIDERS` and each provider's settings, as every service reads them.
+    fn provider_env(&self) -> Vec<(String, String)> {
+        let mut names = vec!["mockpay"];
+        let mut env = account_env("MOCKPAY", &self.mockpay);
+        if let Some(second) = &self.second {
+            names.push(SECOND_PROVIDER);
+            let upper = SECOND_PROVIDER.to_ascii_uppercase();
+            env.extend(account_env(&upper, second));
+            env.push((format!("PAYGATE_PROVIDER_{upper}_KIND"), "mockpay".to_owned()));
+        }
+        env.push(("PROVIDERS".to_owned(), names.join(",")));
+        env
     }
 
     fn common_env(&self, settings: &ServiceSettings) -> Vec<(String, String)> {
@@ -133,8 +147,47 @@ impl BenchSystem {
             let _ = tokio::time::timeout(Duration::from_secs(30), p.wait(Duration::from_secs(30))).await;
         }
         let _ = self.mockpay.shutdown().await;
+        if let Some(second) = self.second.take() {
+            let _ = second.shutdown().await;
+        }
         // The database and the vhost are dropped (removed) with `self.db` and `self.vhost`.
     }
+}
+
+/// A mockpay with our merchant. Refunds finish in the create answer: the bench measures paygate,
+/// not a provider's refund delay (which a query on the 5 s retry tier would wait out).
+/// With `latency` added to every call; a timing-out one holds every request instead.
+async fn start_mockpay(
+    behaviour: SecondProvider,
+    latency: Option<&mockpay::Latency>,
+) -> anyhow::Result<MockPayHandle> {
+    let mockpay = MockPay::start(
+        MockpayConfig { nonce_capacity: 1_000_000, ..MockpayConfig::default() }
+            .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
+            .with_settings(Settings { refund_delay_ms: 0, default_expiry_secs: None, ..Settings::default() }),
+    )
+    .await
+    .context("start mockpay")?;
+    let mut faults = mockpay::FaultSettings::default();
+    if let Some(latency) = latency {
+        faults.latency = latency.clone();
+    }
+    if behaviour == SecondProvider::TimingOut {
+        faults.timeout_ppm = 1_000_000;
+    }
+    if faults != mockpay::FaultSettings::default() {
+        mockpay.admin().set_faults(&faults).await.context("set mockpay's faults")?;
+    }
+    Ok(mockpay)
+}
+
+/// One mockpay account's settings, `PAYGATE_PROVIDER_<upper>_…`.
+fn account_env(upper: &str, mockpay: &MockPayHandle) -> Vec<(String, String)> {
+    vec![
+        (format!("PAYGATE_PROVIDER_{upper}_URL"), mockpay.base_url().to_owned()),
+        (format!("PAYGATE_PROVIDER_{upper}_MERCHANT"), MOCKPAY_MERCHANT.to_owned()),
+        (format!("PAYGATE_PROVIDER_{upper}_SECRET"), MOCKPAY_SECRET.to_owned()),
+    ]
 }
 
 /// Declares the topology, as every service would, so the upstream can bind before they start.
