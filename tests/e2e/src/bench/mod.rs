@@ -7,9 +7,9 @@
 //! 2. drives it ([`driver`]): `count` direct pays, a refund after a share of the successes, each
 //!    timed from its command's publish to its final event at upstream;
 //! 3. with `--provider-latency`, does 1–2 again on a fresh system whose mockpay takes that long
-//!    to answer every call, as real providers do;
-//! 3b. with `--other-provider-timing-out`, twice more with a second provider taking every other
-//!    payment (healthy, then timing out on every call): how well mockpay's payments are isolated;
+//!    to answer every call, as real providers do; with `--other-provider-timing-out`, twice more
+//!    with a second provider taking every other payment (healthy, then timing out on every
+//!    call): how well mockpay's payments are isolated from it;
 //! 4. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
 //! 5. prints the figures of each pass (with the provider calls in flight and the database
