@@ -31,7 +31,9 @@ pub struct Config {
           value_parser = parse_socket_addr)]
     pub http_addr: SocketAddr,
 
-    /// Messages of different orders handled at once on each shard (one order's stay in order).
+    /// Pieces of work of different orders started at once on each shard (one order's stay in
+    /// order): each holds its slot while it prepares (locks its orders, commits their attempts),
+    /// not while it waits for its provider calls.
     #[arg(long, env = "SHARD_CONCURRENCY", value_name = "SHARD_CONCURRENCY", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_concurrency: u16,
@@ -46,9 +48,11 @@ pub struct Config {
 
     /// Messages each shard's consumer may hold unacknowledged (the broker's prefetch, 1–65535).
     /// A message stays unacknowledged through its provider call, so this bounds the calls one
-    /// shard can have in flight: with 400 ms providers, 256 on 4 shards allows about 2,500
-    /// payments/s. Returned to the queue, in order, when the shard changes hands.
-    #[arg(long, env = "SHARD_PREFETCH", value_name = "SHARD_PREFETCH", default_value_t = 256,
+    /// shard can have in flight: with 400 ms providers, 1024 on 4 shards allows about 10,000
+    /// payments/s. Keep it well above PROVIDER_MAX_IN_FLIGHT per shard an instance consumes, so
+    /// that one provider in trouble fills only part of the window. Returned to the queue, in
+    /// order, when the shard changes hands.
+    #[arg(long, env = "SHARD_PREFETCH", value_name = "SHARD_PREFETCH", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub shard_prefetch: u16,
 

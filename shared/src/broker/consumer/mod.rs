@@ -608,7 +608,7 @@ impl<H: Handler> Job<H> {
     /// Applies deliveries gathered by [`batch::gather`]: once each has had its turn, in one
     /// transaction if there are several and the handler can ([`Job::try_batch`]), or else one by
     /// one.
-    async fn run_batch(self, deliveries: Vec<Delivery>, _permit: OwnedSemaphorePermit, mut turns: Vec<Turn>) {
+    async fn run_batch(self, deliveries: Vec<Delivery>, permit: OwnedSemaphorePermit, mut turns: Vec<Turn>) {
         for turn in &mut turns {
             if let Some(previous) = turn.previous.take() {
                 let _ = previous.await; // Ok or Err (dropped): either way the previous one is finished
@@ -622,11 +622,13 @@ impl<H: Handler> Job<H> {
             }
         }
         if H::PREPARES {
-            self.prepare_and_apply(decoded, started).await;
+            // The slot goes back once the preparation's transaction is done (`prepare.rs`).
+            self.prepare_and_apply(decoded, started, permit).await;
         } else {
             let ready =
                 decoded.into_iter().map(|(d, msg, span)| (d, msg, span, H::Prepared::default())).collect();
             self.apply_ready(ready, started).await;
+            drop(permit);
         }
         drop(turns); // the next messages of these keys may go
     }

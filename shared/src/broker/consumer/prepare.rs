@@ -18,6 +18,12 @@
 //!    while the database is away, and a batch's fall-back to one by one, reuse what was
 //!    prepared: nothing is prepared twice for one delivery.
 //!
+//! A job holds one of the consumer's concurrency slots until its preparation's transaction is
+//! done (so that, while the slots are busy, waiting deliveries gather into bigger batches), and
+//! gives it back before it awaits the calls: the prefetch and each provider's bulkhead bound the
+//! calls in flight, not the slots, so a provider that takes ten seconds to time out holds its own
+//! messages and nothing of the others'. The applies take no slot (the pool bounds them).
+//!
 //! Messages of one order key stay in order through all of this: the job holds their turns
 //! ([`KeyOrder`](super::KeyOrder)) from before the preparation until every message it took has
 //! been acknowledged.
@@ -27,6 +33,7 @@ use std::time::Instant;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -43,7 +50,12 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl<H: Handler> Job<H> {
     /// Steps 1–3 for `decoded`.
-    pub(super) async fn prepare_and_apply(&self, decoded: Vec<Decoded>, started: Instant) {
+    pub(super) async fn prepare_and_apply(
+        &self,
+        decoded: Vec<Decoded>,
+        started: Instant,
+        slot: OwnedSemaphorePermit,
+    ) {
         let cfg = &self.inner.config;
         // Several messages are prepared as the batch they are; one alone, under its own span.
         let span = match decoded.as_slice() {
@@ -68,6 +80,7 @@ impl<H: Handler> Job<H> {
             })
             .instrument(span)
             .await;
+        drop(slot); // the calls are awaited holding no slot
         let (handled, preparing) = match prepared {
             Some(Ok(prepared)) => prepared,
             Some(Err(e)) => {
