@@ -48,7 +48,13 @@ pub struct SystemOptions {
     pub notify_handler_proxied: bool,
     /// Extra environment for dispatchers (e.g. `PAYGATE_PROVIDER_MOCKPAY_NOTIFICATION_POLICY`), in-process too.
     pub dispatcher_config: Vec<(String, String)>,
+    /// A second provider, [`SECOND_PROVIDER`]: a mockpay of its own with these faults, configured
+    /// as a second account of kind mockpay ([`System::second`]).
+    pub second_provider: Option<mockpay::FaultSettings>,
 }
+
+/// The second provider's name, when [`SystemOptions::second_provider`] asks for one.
+pub const SECOND_PROVIDER: &str = "mockpay_b";
 
 impl Default for SystemOptions {
     fn default() -> Self {
@@ -65,6 +71,7 @@ impl Default for SystemOptions {
             notify_handler: false,
             notify_handler_proxied: false,
             dispatcher_config: Vec::new(),
+            second_provider: None,
         }
     }
 }
@@ -77,6 +84,8 @@ enum Running {
 pub struct System {
     pub upstream: Upstream,
     pub mockpay: MockPayHandle,
+    /// The second provider's mockpay ([`SystemOptions::second_provider`]).
+    pub second: Option<MockPayHandle>,
     pub vhost: TestVhost,
     pub db: TestDb,
     pub options: SystemOptions,
@@ -114,6 +123,17 @@ impl System {
         )
         .await
         .expect("start mockpay");
+        let second = match &options.second_provider {
+            None => None,
+            Some(faults) => {
+                let config = MockpayConfig::default()
+                    .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
+                    .with_settings(options.mockpay.clone());
+                let second = MockPay::start(config).await.expect("start the second mockpay");
+                second.admin().set_faults(faults).await.expect("the second mockpay's faults");
+                Some(second)
+            }
+        };
         declare_topology(&vhost.amqp_url, options.order_shards, &options.retry_tiers).await;
         let mut system = Self {
             upstream: Upstream::connect(
@@ -124,6 +144,7 @@ impl System {
             .await
             .expect("upstream connects"),
             mockpay,
+            second,
             vhost,
             db,
             options,
@@ -169,15 +190,34 @@ impl System {
     /// The providers' settings every service reads (`PROVIDERS`, `PAYGATE_PROVIDER_MOCKPAY_…`):
     /// this system's mockpay.
     pub fn provider_env(&self) -> Vec<(String, String)> {
-        vec![
-            ("PROVIDERS".into(), "mockpay".into()),
+        let mut env = vec![
+            ("PROVIDERS".into(), self.provider_names()),
             ("PAYGATE_PROVIDER_MOCKPAY_URL".into(), self.mockpay.base_url().to_owned()),
             ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
             ("PAYGATE_PROVIDER_MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
             ("PAYGATE_PROVIDER_MOCKPAY_TIMEOUT".into(), format!("{}ms", self.options.provider_timeout_ms)),
             // Short in tests, as the ladder is: a not-found is believed two seconds after the pay.
             ("PAYGATE_PROVIDER_MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
-        ]
+        ];
+        if let Some(second) = &self.second {
+            let upper = SECOND_PROVIDER.to_ascii_uppercase();
+            env.extend([
+                (format!("PAYGATE_PROVIDER_{upper}_KIND"), "mockpay".into()),
+                (format!("PAYGATE_PROVIDER_{upper}_URL"), second.base_url().to_owned()),
+                (format!("PAYGATE_PROVIDER_{upper}_MERCHANT"), MOCKPAY_MERCHANT.into()),
+                (format!("PAYGATE_PROVIDER_{upper}_SECRET"), MOCKPAY_SECRET.into()),
+                (
+                    format!("PAYGATE_PROVIDER_{upper}_TIMEOUT"),
+                    format!("{}ms", self.options.provider_timeout_ms),
+                ),
+            ]);
+        }
+        env
+    }
+
+    /// `PROVIDERS`: mockpay, and the second provider if there is one.
+    fn provider_names(&self) -> String {
+        if self.second.is_some() { format!("mockpay,{SECOND_PROVIDER}") } else { "mockpay".into() }
     }
 
     fn dispatcher_args(&self) -> Vec<(String, String)> {
@@ -239,7 +279,8 @@ impl System {
     }
 
     async fn start_ingest(&self) -> Running {
-        let env = self.common_args();
+        let mut env = self.common_args();
+        env.push(("PROVIDERS".into(), self.provider_names())); // ingest reads the names only
         if self.options.processes {
             return spawn_process("ingest", &env, &[]).await;
         }
