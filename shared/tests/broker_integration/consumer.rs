@@ -573,30 +573,48 @@ async fn waiting_messages_are_applied_in_batches_each_once_and_each_order_in_ord
     running.stop().await;
 }
 
-#[tokio::test]
-async fn a_batch_that_fails_rolls_back_and_its_messages_are_applied_one_by_one() {
+/// A batching consumer run over ten commands `k0`…`k9`, `k5` the poison (batches of 10, one job
+/// at a time), until nine are done and the poison is dead-lettered.
+struct PoisonRun {
+    _vhost: TestVhost,
+    db: TestDb,
+    topology: Arc<Topology>,
+    conn: lapin::Connection,
+    queue: String,
+    metrics: BrokerMetrics,
+    running: Running,
+}
+
+async fn poisoned_batch<H: Handler>(handler: H, connection_name: &str) -> PoisonRun {
     let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
     create_effects(&db.pool).await;
     let topology = Arc::new(Topology::default());
     let conn = declared(&vhost.amqp_url, &topology).await;
     let queue = topology.ingest_queue();
     let metrics = BrokerMetrics::default();
-    let recorder = Recorder::batching(Mode::Poison);
     let config =
         ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
     let consumer =
-        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), metrics.clone()).unwrap();
+        Consumer::new(config, topology.clone(), db.pool.clone(), handler, metrics.clone()).unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
     for n in 0..10 {
         let payload = if n == 5 { serde_json::json!("poison") } else { serde_json::json!(n) };
         publish_command(&publisher, &topology, &Envelope::new("command.pay", format!("k{n}"), payload)).await;
     }
-    let running = spawn(consumer, &vhost.amqp_url, "batch-fails");
+    let running = spawn(consumer, &vhost.amqp_url, connection_name);
     eventually("nine handled", WITHIN, || async { handled(&metrics, &queue, "done") == 9 }).await;
     eventually("the poison dead-lettered", WITHIN, || async {
         handled(&metrics, &queue, "dead_lettered") == 1
     })
     .await;
+    PoisonRun { _vhost: vhost, db, topology, conn, queue, metrics, running }
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_rolls_back_and_its_messages_are_applied_one_by_one() {
+    let recorder = Recorder::batching(Mode::Poison);
+    let PoisonRun { _vhost, db, topology, conn, queue, running, .. } =
+        poisoned_batch(recorder.clone(), "batch-fails").await;
     let batches = recorder.batches.lock().unwrap().clone();
     assert!(
         batches.iter().any(|b| b.len() > 1 && b.contains(&"k5".to_owned())),
@@ -617,28 +635,9 @@ async fn a_batch_that_fails_rolls_back_and_its_messages_are_applied_one_by_one()
 async fn a_batch_that_falls_back_applies_each_message_with_what_was_prepared_for_it() {
     // The dispatcher's provider call is its preparation: a fall-back to one by one that
     // prepared again would call the provider twice for every order of the batch.
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    create_effects(&db.pool).await;
-    let topology = Arc::new(Topology::default());
-    let conn = declared(&vhost.amqp_url, &topology).await;
-    let queue = topology.ingest_queue();
-    let metrics = BrokerMetrics::default();
     let preparer = Preparer::new();
-    let config =
-        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
-    let consumer =
-        Consumer::new(config, topology.clone(), db.pool.clone(), preparer.clone(), metrics.clone()).unwrap();
-    let publisher = Publisher::new(&conn).await.unwrap();
-    for n in 0..10 {
-        let payload = if n == 5 { serde_json::json!("poison") } else { serde_json::json!(n) };
-        publish_command(&publisher, &topology, &Envelope::new("command.pay", format!("k{n}"), payload)).await;
-    }
-    let running = spawn(consumer, &vhost.amqp_url, "batch-falls-back");
-    eventually("nine handled", WITHIN, || async { handled(&metrics, &queue, "done") == 9 }).await;
-    eventually("the poison dead-lettered", WITHIN, || async {
-        handled(&metrics, &queue, "dead_lettered") == 1
-    })
-    .await;
+    let PoisonRun { _vhost, db, queue, metrics, running, .. } =
+        poisoned_batch(preparer.clone(), "batch-falls-back").await;
     let batches = preparer.recorder.as_ref().unwrap().batches.lock().unwrap().clone();
     assert!(
         batches.iter().any(|b| b.len() > 1 && b.contains(&"k5".to_owned())),
