@@ -192,20 +192,16 @@ impl System {
     pub fn provider_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("PROVIDERS".into(), self.provider_names()),
-            ("PAYGATE_PROVIDER_MOCKPAY_URL".into(), self.mockpay.base_url().to_owned()),
-            ("PAYGATE_PROVIDER_MOCKPAY_MERCHANT".into(), MOCKPAY_MERCHANT.into()),
-            ("PAYGATE_PROVIDER_MOCKPAY_SECRET".into(), MOCKPAY_SECRET.into()),
             ("PAYGATE_PROVIDER_MOCKPAY_TIMEOUT".into(), format!("{}ms", self.options.provider_timeout_ms)),
             // Short in tests, as the ladder is: a not-found is believed two seconds after the pay.
             ("PAYGATE_PROVIDER_MOCKPAY_NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
         ];
+        env.extend(mockpay_account_env("MOCKPAY", self.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET));
         if let Some(second) = &self.second {
             let upper = SECOND_PROVIDER.to_ascii_uppercase();
+            env.extend(mockpay_account_env(&upper, second.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET));
             env.extend([
                 (format!("PAYGATE_PROVIDER_{upper}_KIND"), "mockpay".into()),
-                (format!("PAYGATE_PROVIDER_{upper}_URL"), second.base_url().to_owned()),
-                (format!("PAYGATE_PROVIDER_{upper}_MERCHANT"), MOCKPAY_MERCHANT.into()),
-                (format!("PAYGATE_PROVIDER_{upper}_SECRET"), MOCKPAY_SECRET.into()),
                 (
                     format!("PAYGATE_PROVIDER_{upper}_TIMEOUT"),
                     format!("{}ms", self.options.provider_timeout_ms),
@@ -349,6 +345,13 @@ impl System {
         let url = format!("{}/metrics", self.dispatcher_http(i));
         let body = async { reqwest::get(&url).await?.error_for_status()?.text().await };
         body.await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
+    /// The sum of dispatcher `i`'s metric samples whose line starts with `prefix` (name and
+    /// labels).
+    pub async fn dispatcher_metric(&self, i: usize, prefix: &str) -> u64 {
+        let text = self.dispatcher_metrics(i).await;
+        metric(&text, prefix)
     }
 
     /// The process of dispatcher `i` (process mode only).
@@ -526,6 +529,23 @@ async fn declare_topology(amqp_url: &str, order_shards: u16, retry_tiers: &str) 
     let channel = conn.create_channel().await.expect("a channel");
     topology.declare(&channel).await.expect("declare the topology");
     let _ = conn.close(200, "declared".into()).await;
+}
+
+/// One mockpay account's settings as every service reads them, `PAYGATE_PROVIDER_<upper>_…`.
+pub fn mockpay_account_env(upper: &str, url: &str, merchant: &str, secret: &str) -> Vec<(String, String)> {
+    vec![
+        (format!("PAYGATE_PROVIDER_{upper}_URL"), url.to_owned()),
+        (format!("PAYGATE_PROVIDER_{upper}_MERCHANT"), merchant.to_owned()),
+        (format!("PAYGATE_PROVIDER_{upper}_SECRET"), secret.to_owned()),
+    ]
+}
+
+/// The sum of a Prometheus text's samples whose line starts with `prefix` (name and labels).
+pub fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn parse<C: clap::Parser>(bin: &str, env: &[(String, String)]) -> C {

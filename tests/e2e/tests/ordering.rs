@@ -11,21 +11,14 @@
 //! charged once, and upstream never hears `payment.closed`. A close that overtook its pay would
 //! close the payment before it was sent instead.
 
-use paygate_e2e::{System, SystemOptions, system::MERCHANT};
+use paygate_e2e::system::{MERCHANT, metric};
+use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::eventually;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// The sum of a Prometheus metric's samples whose line starts with `prefix` (name and labels).
-fn metric(text: &str, prefix: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
 
 async fn close(system: &System, order_no: &str) {
     let payload = serde_json::json!({"merchant_id": MERCHANT, "merchant_order_no": order_no});

@@ -3,6 +3,7 @@
 //! through their environment exactly as an operator would. Everything is removed again when the
 //! [`BenchSystem`] is stopped (or dropped).
 
+use crate::system::mockpay_account_env as account_env;
 use anyhow::{Context, bail};
 use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
 use paygate::broker::topology::{Topology, TopologyConfig};
@@ -105,11 +106,11 @@ impl BenchSystem {
     /// `PROVIDERS` and each provider's settings, as every service reads them.
     fn provider_env(&self) -> Vec<(String, String)> {
         let mut names = vec!["mockpay"];
-        let mut env = account_env("MOCKPAY", &self.mockpay);
+        let mut env = account_env("MOCKPAY", self.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET);
         if let Some(second) = &self.second {
             names.push(SECOND_PROVIDER);
             let upper = SECOND_PROVIDER.to_ascii_uppercase();
-            env.extend(account_env(&upper, second));
+            env.extend(account_env(&upper, second.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET));
             env.push((format!("PAYGATE_PROVIDER_{upper}_KIND"), "mockpay".to_owned()));
         }
         env.push(("PROVIDERS".to_owned(), names.join(",")));
@@ -179,15 +180,6 @@ async fn start_mockpay(
         mockpay.admin().set_faults(&faults).await.context("set mockpay's faults")?;
     }
     Ok(mockpay)
-}
-
-/// One mockpay account's settings, `PAYGATE_PROVIDER_<upper>_…`.
-fn account_env(upper: &str, mockpay: &MockPayHandle) -> Vec<(String, String)> {
-    vec![
-        (format!("PAYGATE_PROVIDER_{upper}_URL"), mockpay.base_url().to_owned()),
-        (format!("PAYGATE_PROVIDER_{upper}_MERCHANT"), MOCKPAY_MERCHANT.to_owned()),
-        (format!("PAYGATE_PROVIDER_{upper}_SECRET"), MOCKPAY_SECRET.to_owned()),
-    ]
 }
 
 /// Declares the topology, as every service would, so the upstream can bind before they start.
