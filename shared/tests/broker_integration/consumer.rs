@@ -352,6 +352,42 @@ async fn shutdown_lets_the_handler_in_flight_finish_and_ack() {
     assert_eq!(ready_count(&conn, &queue).await, 0, "acknowledged, not returned");
 }
 
+/// A stop (a shard handed over, a shutdown) waits for the work under way, not for the messages
+/// taken and waiting their order key's turn behind it: those go back to the queue unbegun. (A
+/// consumer that began them made a hand-over wait for its whole prefetch window.)
+#[tokio::test]
+async fn a_stop_gives_back_the_messages_waiting_their_turn_without_beginning_them() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::Block);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_shutdown_grace(WITHIN);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), BrokerMetrics::default())
+            .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "stop-waiting");
+    let publisher = Publisher::new(&conn).await.unwrap();
+    for _ in 0..3 {
+        publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o5", ())).await;
+    }
+    tokio::time::timeout(WITHIN, recorder.entered.notified()).await.expect("the first handler started");
+    eventually("all three taken", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
+
+    running.token.cancel();
+    recorder.release.notify_one();
+    tokio::time::timeout(WITHIN, running.handle).await.expect("stops").unwrap();
+
+    let calls = recorder.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(calls, 1, "only the message under way was handled");
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 1);
+    eventually("the two waiting are back in the queue", WITHIN, || async {
+        ready_count(&conn, &queue).await == 2
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_handler_cut_off_by_shutdown_rolls_back_and_the_next_consumer_applies_it_once() {
     let (vhost, db) = (TestVhost::new().await, TestDb::new().await);

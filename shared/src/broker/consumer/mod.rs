@@ -43,7 +43,9 @@
 //! [`Handler::handle_batch`]: see [`batch`] for how, and how it falls back to one by one.
 //!
 //! Shutdown (the [`CancellationToken`]): the consumer is cancelled (`basic.cancel`), handlers in
-//! flight get `shutdown_grace` to finish and acknowledge, and the channel is closed. Handlers
+//! flight get `shutdown_grace` to finish and acknowledge, and the channel is closed. Messages
+//! taken but not begun (waiting for their order key's turn) are not begun: a stop waits only for
+//! the work already under way. Handlers
 //! still running after the grace are aborted, so their transactions roll back; every message not
 //! acknowledged (in flight, or prefetched and not started) goes back to the queue when the
 //! channel closes. Nothing is lost and, thanks to step 3, nothing is applied twice.
@@ -611,8 +613,21 @@ impl<H: Handler> Job<H> {
     async fn run_batch(self, deliveries: Vec<Delivery>, permit: OwnedSemaphorePermit, mut turns: Vec<Turn>) {
         for turn in &mut turns {
             if let Some(previous) = turn.previous.take() {
-                let _ = previous.await; // Ok or Err (dropped): either way the previous one is finished
+                tokio::select! {
+                    biased;
+                    // Ok or Err (dropped): either way the previous one is finished.
+                    _ = previous => {}
+                    _ = self.stopping.cancelled() => break,
+                }
             }
+        }
+        if self.stopping.is_cancelled() {
+            // Not started: the messages are left unacknowledged, so they go back to the queue,
+            // in order, when the channel closes after the work in flight. A stop (a shard handed
+            // over, a shutdown) waits for the calls already made, never for work not begun.
+            tracing::debug!(consumer = %self.inner.config.name, messages = deliveries.len(),
+                "stopping: giving back messages not yet started");
+            return;
         }
         let started = Instant::now();
         let mut decoded = Vec::with_capacity(deliveries.len());
