@@ -699,3 +699,101 @@ async fn a_batch_that_falls_back_applies_each_message_with_what_was_prepared_for
     assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 9);
     running.stop().await;
 }
+
+/// A preparing handler, as the dispatcher with its provider calls: the preparation of the
+/// payload `"first"` holds the consumer's only slot until `start` (so the messages after it
+/// gather into one job), and that of `"slow"` does not end until `slow` (a provider that does not
+/// answer). Records the order keys of each `prepare` and the payloads applied.
+#[derive(Clone, Default)]
+struct Gated {
+    start: CancellationToken,
+    slow: CancellationToken,
+    prepared: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+    applied: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Handler for Gated {
+    type Prepared = ();
+    const PREPARES: bool = true;
+
+    async fn prepare(
+        &self,
+        _: &sqlx::PgPool,
+        msgs: &[&paygate::broker::consumer::Delivered],
+    ) -> Result<Vec<paygate::broker::consumer::Preparing<()>>, paygate::broker::consumer::HandlerError> {
+        self.prepared.lock().unwrap().push(msgs.iter().map(|m| m.envelope.order_key.clone()).collect());
+        if msgs.iter().any(|m| m.envelope.payload == "first") {
+            self.start.cancelled().await;
+        }
+        Ok(msgs
+            .iter()
+            .map(|m| -> paygate::broker::consumer::Preparing<()> {
+                let slow = (m.envelope.payload == "slow").then(|| self.slow.clone());
+                Box::pin(async move {
+                    if let Some(slow) = slow {
+                        slow.cancelled().await;
+                    }
+                    Ok(())
+                })
+            })
+            .collect())
+    }
+
+    async fn handle(
+        &self,
+        _: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        msg: &paygate::broker::consumer::Delivered,
+        _: &(),
+    ) -> Result<paygate::broker::consumer::Outcome, paygate::broker::consumer::HandlerError> {
+        self.applied.lock().unwrap().push(msg.envelope.payload.as_str().unwrap_or_default().to_owned());
+        Ok(paygate::broker::consumer::Outcome::Done)
+    }
+}
+
+/// Two orders' messages taken in one job: one order's provider does not answer; the other's
+/// answer is applied and acknowledged, and that order's next message goes on at once, without
+/// waiting for the slow one (a job used to keep every order's turn until its last message).
+#[tokio::test]
+async fn an_orders_next_message_does_not_wait_for_another_orders_slow_provider_in_the_same_job() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await; // and the inbox
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let gated = Gated::default();
+    let config =
+        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), gated.clone(), BrokerMetrics::default())
+            .unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let command = |key: &str, payload: &str| Envelope::new("command.pay", key, serde_json::json!(payload));
+    publish_command(&publisher, &topology, &command("k0", "first")).await;
+    let running = spawn(consumer, &vhost.amqp_url, "turns");
+    eventually("the first holds the slot", WITHIN, || async { !gated.prepared.lock().unwrap().is_empty() })
+        .await;
+    for (key, payload) in [("kx", "slow"), ("ky", "y1"), ("ky", "y2")] {
+        publish_command(&publisher, &topology, &command(key, payload)).await;
+    }
+    eventually("all taken by the consumer", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
+    gated.start.cancel();
+
+    eventually("y1 and then y2 applied while the slow call is out", WITHIN, || async {
+        gated.applied.lock().unwrap().iter().filter(|p| p.starts_with('y')).count() == 2
+    })
+    .await;
+    let prepared = gated.prepared.lock().unwrap().clone();
+    assert!(
+        prepared.contains(&vec!["kx".to_owned(), "ky".to_owned()]),
+        "the slow order and y1 were taken in one job: {prepared:?}"
+    );
+    let applied = gated.applied.lock().unwrap().clone();
+    assert_eq!(applied, ["first", "y1", "y2"]);
+
+    gated.slow.cancel();
+    eventually("the slow one applied once it answers", WITHIN, || async {
+        gated.applied.lock().unwrap().len() == 4
+    })
+    .await;
+    running.stop().await;
+}

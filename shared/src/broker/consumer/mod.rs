@@ -456,15 +456,18 @@ impl<H: Handler> Consumer<H> {
                 }
             };
             let (batch, ended) = batch::gather(delivery, &mut deliveries, config.batch, &mut carried);
-            let turns =
-                batch.iter().map(|d| order.turn(header_str(&d.properties, headers::ORDER_KEY))).collect();
+            let turns = batch
+                .iter()
+                .map(|d| (d.delivery_tag, order.turn(header_str(&d.properties, headers::ORDER_KEY))))
+                .collect();
             let job = Job {
                 inner: self.inner.clone(),
                 publisher: publisher.clone(),
                 stopping: stopping.clone(),
                 broken: broken.clone(),
+                turns: Mutex::new(turns),
             };
-            tasks.spawn(job.run_batch(batch, permit, turns));
+            tasks.spawn(job.run_batch(batch, permit));
             if let Some(e) = ended {
                 break Err(e);
             }
@@ -604,21 +607,25 @@ struct Job<H> {
     publisher: Publisher,
     stopping: CancellationToken,
     broken: CancellationToken,
+    /// The order-key turns of the deliveries it took, by delivery tag: each is given up as soon
+    /// as its delivery is settled ([`Job::settled`]), so that the next message of that order
+    /// never waits for another order's work in the same job (a slow provider's, say).
+    turns: Mutex<HashMap<u64, Turn>>,
 }
 
 impl<H: Handler> Job<H> {
     /// Applies deliveries gathered by [`batch::gather`]: once each has had its turn, in one
     /// transaction if there are several and the handler can ([`Job::try_batch`]), or else one by
     /// one.
-    async fn run_batch(self, deliveries: Vec<Delivery>, permit: OwnedSemaphorePermit, mut turns: Vec<Turn>) {
-        for turn in &mut turns {
-            if let Some(previous) = turn.previous.take() {
-                tokio::select! {
-                    biased;
-                    // Ok or Err (dropped): either way the previous one is finished.
-                    _ = previous => {}
-                    _ = self.stopping.cancelled() => break,
-                }
+    async fn run_batch(self, deliveries: Vec<Delivery>, permit: OwnedSemaphorePermit) {
+        let previous: Vec<_> =
+            self.lock_turns().values_mut().filter_map(|turn| turn.previous.take()).collect();
+        for previous in previous {
+            tokio::select! {
+                biased;
+                // Ok or Err (dropped): either way the previous one is finished.
+                _ = previous => {}
+                _ = self.stopping.cancelled() => break,
             }
         }
         if self.stopping.is_cancelled() {
@@ -645,7 +652,19 @@ impl<H: Handler> Job<H> {
             self.apply_ready(ready, started).await;
             drop(permit);
         }
-        drop(turns); // the next messages of these keys may go
+        // Every delivery is settled by now, or left to return with the channel: what turns are
+        // left go with the job.
+    }
+
+    fn lock_turns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Turn>> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The delivery is acknowledged, requeued or dead-lettered (or could not be, and returns with
+    /// the channel): the next message of its order key may go.
+    fn settled(&self, delivery: &Delivery) {
+        let turn = self.lock_turns().remove(&delivery.delivery_tag);
+        drop(turn);
     }
 
     /// Applies deliveries whose preparation is done: in one transaction if there are several and
@@ -858,7 +877,9 @@ impl<H: Handler> Job<H> {
     /// Acknowledges; `false` if the channel is gone (the message returns to the queue, and comes
     /// back as a duplicate).
     async fn ack(&self, delivery: &Delivery, outcome: &'static str) -> bool {
-        match delivery.ack(BasicAckOptions::default()).await {
+        let acked = delivery.ack(BasicAckOptions::default()).await;
+        self.settled(delivery);
+        match acked {
             Ok(_) => {
                 self.count(outcome);
                 true
@@ -871,7 +892,9 @@ impl<H: Handler> Job<H> {
     }
 
     async fn nack_requeue(&self, delivery: &Delivery, outcome: &'static str) {
-        match delivery.nack(BasicNackOptions { multiple: false, requeue: true }).await {
+        let nacked = delivery.nack(BasicNackOptions { multiple: false, requeue: true }).await;
+        self.settled(delivery);
+        match nacked {
             Ok(_) => self.count(outcome),
             Err(e) => {
                 tracing::warn!(error = %e, "nack failed; the message returns to the queue with the channel")
@@ -958,7 +981,9 @@ impl<H: Handler> Job<H> {
                 tracing::error!(error = %e, %reason,
                     "could not publish the dead-letter copy; rejecting so that the broker dead-letters it (without the reason)");
                 self.publish_failed();
-                match delivery.reject(BasicRejectOptions { requeue: false }).await {
+                let rejected = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                self.settled(delivery);
+                match rejected {
                     Ok(_) => {
                         self.count("dead_lettered");
                         true

@@ -24,9 +24,10 @@
 //! calls in flight, not the slots, so a provider that takes ten seconds to time out holds its own
 //! messages and nothing of the others'. The applies take no slot (the pool bounds them).
 //!
-//! Messages of one order key stay in order through all of this: the job holds their turns
-//! ([`KeyOrder`](super::KeyOrder)) from before the preparation until every message it took has
-//! been acknowledged.
+//! Messages of one order key stay in order through all of this: the job holds each message's
+//! turn ([`KeyOrder`](super::KeyOrder)) from before the preparation until that message is
+//! acknowledged (or requeued, or dead-lettered), and no longer: the next message of an order
+//! whose answer came back goes on while a slower provider keeps another order of the same job.
 
 use std::time::Instant;
 
