@@ -97,7 +97,8 @@ async fn instances_share_the_shards_and_hand_them_over_in_order() {
         consuming(&log).get("a").map(Vec::len) == Some(4)
     })
     .await;
-    assert_eq!(a.gauge.get(), 4);
+    // The gauge is set after the round that started the consumers: wait for it too.
+    eventually("a's gauge to say four", WITHIN, || async { a.gauge.get() == 4 }).await;
 
     let b = start(&db, "b", &log);
     eventually("a and b to consume two shards each", WITHIN, || async {

@@ -83,6 +83,7 @@ use super::retry::{RetryDecision, schedule_retry};
 use super::topology::Topology;
 use crate::runtime::fault_points;
 
+mod appliers;
 mod batch;
 mod prepare;
 
@@ -272,6 +273,9 @@ pub struct ConsumerConfig {
     /// to arrive: it takes what the broker has already sent, so a quiet queue still gets one
     /// message per transaction, and the latency stays that of one message.
     pub batch: usize,
+    /// For a handler that prepares: how many transactions apply prepared messages at once
+    /// (`appliers.rs`), each taking up to `batch` of them.
+    pub appliers: usize,
     pub retry: RetryStrategy,
     /// How long in-flight handlers get to finish at shutdown.
     pub shutdown_grace: Duration,
@@ -293,6 +297,7 @@ impl ConsumerConfig {
             prefetch: 32,
             concurrency: 8,
             batch: 1,
+            appliers: 2,
             retry: DEFAULT_REQUEUE,
             shutdown_grace: Duration::from_secs(10),
             wake_after_commit: None,
@@ -315,6 +320,11 @@ impl ConsumerConfig {
     /// See [`ConsumerConfig::batch`].
     pub fn with_batch(mut self, batch: usize) -> Self {
         self.batch = batch;
+        self
+    }
+    /// See [`ConsumerConfig::appliers`].
+    pub fn with_appliers(mut self, appliers: usize) -> Self {
+        self.appliers = appliers;
         self
     }
     pub fn with_retry(mut self, retry: RetryStrategy) -> Self {
@@ -341,7 +351,7 @@ pub enum ConsumerConfigError {
     UnknownQueue(String),
     #[error("queue {0:?} is not an order shard: retry tiers lead back to the orders exchange; use Requeue")]
     TiersNeedAShard(String),
-    #[error("prefetch, concurrency and batch must be at least 1")]
+    #[error("prefetch, concurrency, batch and appliers must be at least 1")]
     Zero,
 }
 
@@ -375,7 +385,7 @@ impl<H: Handler> Consumer<H> {
         if config.name.is_empty() {
             return Err(ConsumerConfigError::NoName);
         }
-        if config.prefetch == 0 || config.concurrency == 0 || config.batch == 0 {
+        if config.prefetch == 0 || config.concurrency == 0 || config.batch == 0 || config.appliers == 0 {
             return Err(ConsumerConfigError::Zero);
         }
         if topology.queue(&config.queue).is_none() {
@@ -426,7 +436,25 @@ impl<H: Handler> Consumer<H> {
         let stopping = shutdown.child_token();
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let order = KeyOrder::default();
+        let turns: Turns = Arc::default();
         let mut tasks = JoinSet::new();
+        let job = || Job {
+            inner: self.inner.clone(),
+            publisher: publisher.clone(),
+            stopping: stopping.clone(),
+            broken: broken.clone(),
+            turns: turns.clone(),
+            appliers: None,
+        };
+        // Answers that come back one at a time are applied together (`appliers.rs`).
+        let mut appliers = None;
+        if H::PREPARES {
+            let (to_apply, from) = appliers::channel();
+            for _ in 0..config.appliers {
+                tasks.spawn(job().applier(from.clone()));
+            }
+            appliers = Some(to_apply);
+        }
         // A delivery that could not join the batch before it (its order key was in it).
         let mut carried: Option<Delivery> = None;
         let end = loop {
@@ -456,23 +484,18 @@ impl<H: Handler> Consumer<H> {
                 }
             };
             let (batch, ended) = batch::gather(delivery, &mut deliveries, config.batch, &mut carried);
-            let turns = batch
-                .iter()
-                .map(|d| (d.delivery_tag, order.turn(header_str(&d.properties, headers::ORDER_KEY))))
-                .collect();
-            let job = Job {
-                inner: self.inner.clone(),
-                publisher: publisher.clone(),
-                stopping: stopping.clone(),
-                broken: broken.clone(),
-                turns: Mutex::new(turns),
-            };
-            tasks.spawn(job.run_batch(batch, permit));
+            lock(&turns).extend(
+                batch
+                    .iter()
+                    .map(|d| (d.delivery_tag, order.turn(header_str(&d.properties, headers::ORDER_KEY)))),
+            );
+            tasks.spawn(Job { appliers: appliers.clone(), ..job() }.run_batch(batch, permit));
             if let Some(e) = ended {
                 break Err(e);
             }
         };
         stopping.cancel();
+        drop(appliers); // they end once the last job has handed them its messages
         self.stop(&channel, &tag, tasks).await;
         publisher.close().await;
         end
@@ -602,15 +625,25 @@ enum Step {
 }
 
 /// One delivery's work, on its own task.
-struct Job<H> {
+struct Job<H: Handler> {
     inner: Arc<Inner<H>>,
     publisher: Publisher,
     stopping: CancellationToken,
     broken: CancellationToken,
-    /// The order-key turns of the deliveries it took, by delivery tag: each is given up as soon
-    /// as its delivery is settled ([`Job::settled`]), so that the next message of that order
-    /// never waits for another order's work in the same job (a slow provider's, say).
-    turns: Mutex<HashMap<u64, Turn>>,
+    /// The session's order-key turns, by delivery tag: each is given up as soon as its delivery
+    /// is settled ([`Job::settled`]), so that the next message of that order never waits for
+    /// another order's work in the same job (a slow provider's, say).
+    turns: Turns,
+    /// Where a job hands its prepared messages to be applied (`appliers.rs`); `None` in an
+    /// applier itself, and for a handler that does not prepare.
+    appliers: Option<appliers::Sender<H::Prepared>>,
+}
+
+/// Order-key turns by delivery tag (tags are unique on the session's channel).
+type Turns = Arc<Mutex<HashMap<u64, Turn>>>;
+
+fn lock(turns: &Turns) -> std::sync::MutexGuard<'_, HashMap<u64, Turn>> {
+    turns.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<H: Handler> Job<H> {
@@ -618,8 +651,13 @@ impl<H: Handler> Job<H> {
     /// transaction if there are several and the handler can ([`Job::try_batch`]), or else one by
     /// one.
     async fn run_batch(self, deliveries: Vec<Delivery>, permit: OwnedSemaphorePermit) {
-        let previous: Vec<_> =
-            self.lock_turns().values_mut().filter_map(|turn| turn.previous.take()).collect();
+        let previous: Vec<_> = {
+            let mut turns = lock(&self.turns);
+            deliveries
+                .iter()
+                .filter_map(|d| turns.get_mut(&d.delivery_tag).and_then(|turn| turn.previous.take()))
+                .collect()
+        };
         for previous in previous {
             tokio::select! {
                 biased;
@@ -634,6 +672,9 @@ impl<H: Handler> Job<H> {
             // over, a shutdown) waits for the calls already made, never for work not begun.
             tracing::debug!(consumer = %self.inner.config.name, messages = deliveries.len(),
                 "stopping: giving back messages not yet started");
+            for delivery in &deliveries {
+                self.settled(delivery);
+            }
             return;
         }
         let started = Instant::now();
@@ -652,18 +693,12 @@ impl<H: Handler> Job<H> {
             self.apply_ready(ready, started).await;
             drop(permit);
         }
-        // Every delivery is settled by now, or left to return with the channel: what turns are
-        // left go with the job.
-    }
-
-    fn lock_turns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Turn>> {
-        self.turns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The delivery is acknowledged, requeued or dead-lettered (or could not be, and returns with
     /// the channel): the next message of its order key may go.
     fn settled(&self, delivery: &Delivery) {
-        let turn = self.lock_turns().remove(&delivery.delivery_tag);
+        let turn = lock(&self.turns).remove(&delivery.delivery_tag);
         drop(turn);
     }
 

@@ -148,7 +148,7 @@ impl<H: Handler> Job<H> {
                     }
                 }
             }
-            self.apply_ready(ready, started).await;
+            self.apply_prepared(ready, started).await;
         }
     }
 
