@@ -4,10 +4,15 @@
 //! sweep forwards it, the dispatcher confirms it by querying back, and the payment converges
 //! (succeeded, flagged `paid_after_close`, refunded by the merchant's policy) without a person.
 //!
-//! The dispatcher's retry ladder is ten minutes here, and the payment is closed on our side: no
-//! follow-up query and no stuck query looks at it within the test, so only the sweep can.
+//! And a notification whose query back got no answer down the whole ladder, dead-lettered and
+//! left `received`, is swept too: the sweep's copy carries the notification's own message id, so
+//! it is the dead-lettered message replayed (no inbox row; the head of its order's retry line)
+//! and is applied, not sent after it to the dead-letter queue.
+//!
+//! The payments are closed on our side: no follow-up query and no stuck query looks at a closed
+//! payment, so within the tests only a notification can find it paid.
 
-use mockpay::Settings;
+use mockpay::{Fault, Operation, Settings};
 use paygate::providers::adapter::trade_no;
 use paygate::state_machine::PaymentEvent;
 use paygate_e2e::system::{MERCHANT, metric};
@@ -130,5 +135,46 @@ async fn a_paid_after_close_notification_never_forwarded_is_swept_and_the_paymen
     })
     .await;
     system.notify_broker_proxy.as_ref().unwrap().restore();
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_dead_lettered_for_want_of_an_answer_is_swept_and_applied() {
+    let system = System::with(SystemOptions {
+        notify_handler: true,
+        schedulers: 1,
+        // One retry: a query back that gets no answer twice is dead-lettered within about 1 s.
+        retry_tiers: "1s".into(),
+        stuck_schedule: "10m".into(),
+        scheduler_config: vec![
+            ("UNDECIDED_NOTIFICATION_AGE".into(), "6s".into()),
+            ("UNDECIDED_NOTIFICATION_INTERVAL".into(), "200ms".into()),
+        ],
+        ..SystemOptions::default()
+    })
+    .await;
+    system.pay("o-dead", "6.00", "qr").await;
+    system.wait_for("o-dead", "payment.action_required", WITHIN).await;
+    let id = system.payment("o-dead").await.unwrap().id;
+    close_our_side(&system, id).await;
+    let admin = system.mockpay.admin();
+    admin.script_fault(&trade_no(id), Operation::Query, Fault::Http500, 2).await.unwrap();
+    admin.pay(&trade_no(id)).await.unwrap();
+    // notify-handler stored and forwarded it; both queries back failed; the message is
+    // dead-lettered and the row stays received.
+    eventually("the notification's message to be dead-lettered", WITHIN, || async {
+        system.dispatcher_metric(0, "paygate_messages_dead_lettered_total").await >= 1
+    })
+    .await;
+    let rows = system.notifications(id).await;
+    assert_eq!((rows.len(), rows[0].status.as_str()), (1, "received"), "{rows:?}");
+    assert_eq!(system.payment("o-dead").await.unwrap().state.as_str(), "closed");
+
+    // The sweep replays it; the provider answers now.
+    let event = system.wait_for("o-dead", "payment.succeeded", WITHIN).await;
+    assert_eq!(event.flags, ["paid_after_close"]);
+    let rows = system.notifications(id).await;
+    assert_eq!(rows[0].status, "applied", "{rows:?}");
+    assert_eq!(system.truth(id).await.charges, 1);
     system.stop().await;
 }
