@@ -154,5 +154,9 @@ mod tests {
         assert_eq!(work(7).stable_message_id(), work(7).stable_message_id());
         assert_ne!(work(7).stable_message_id(), work(8).stable_message_id());
         assert_eq!(OrderWork::DispatchPay { payment_id }.stable_message_id(), None);
+        // docs/messages.md shows the id of notification 4711's message.
+        let documented = notification_message_id(4711).to_string();
+        assert_eq!(documented, "110f2ba3-9ada-5381-a2b1-817273075981");
+        assert!(include_str!("../../../docs/messages.md").contains(&documented));
     }
 }
