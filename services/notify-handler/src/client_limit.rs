@@ -6,7 +6,9 @@
 //! A GCRA limiter per address from the `governor` crate (docs/dependencies.md), kept in memory:
 //! per instance, not shared between notify-handler instances (the per-order limit on queries,
 //! `return_queries`, is the one that holds across instances). The client is the TCP peer;
-//! behind a reverse proxy that is the proxy, and the proxy should limit per client itself.
+//! behind a reverse proxy that is the proxy, and the proxy should limit per client itself. An
+//! IPv6 client counts by its /64 network (one host usually has a whole /64 to pick addresses
+//! from), an IPv4-mapped IPv6 address as the IPv4 one.
 //! Addresses not seen for a while are forgotten ([`ClientLimit::forget_idle`], every minute), so
 //! the table holds only recent clients.
 
@@ -40,7 +42,7 @@ impl ClientLimit {
 
     /// Takes one call for `client`: `Ok` if it is within its rate, else how long until it is.
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
-        self.limiter.check_key(&client).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter.check_key(&key(client)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Forgets the clients whose limit is back to full (they look like new ones next time).
@@ -55,9 +57,30 @@ impl ClientLimit {
     }
 }
 
+/// The address a client counts as: an IPv6 one's /64 network, an IPv4-mapped one's IPv4.
+fn key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_network() {
+        let limit = ClientLimit::per_minute(NonZeroU32::new(1).unwrap());
+        assert!(limit.check("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(limit.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_err(), "same /64");
+        assert!(limit.check("2001:db8:1:3::1".parse().unwrap()).is_ok(), "another /64");
+        assert!(limit.check("192.0.2.1".parse().unwrap()).is_ok());
+        assert!(limit.check("::ffff:192.0.2.1".parse().unwrap()).is_err(), "the same IPv4 client");
+    }
 
     #[test]
     fn each_client_has_its_own_budget() {
