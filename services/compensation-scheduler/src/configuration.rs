@@ -13,7 +13,7 @@ use std::time::Duration;
     name = "compensation-scheduler",
     version,
     about = "compensation-scheduler: catches what fell through.",
-    long_about = "compensation-scheduler: catches what fell through.\n\nIt re-queries payments and refunds stuck without a final answer, closes expired orders, and reconciles provider bills and settlements line by line."
+    long_about = "compensation-scheduler: catches what fell through.\n\nIt re-queries payments and refunds stuck without a final answer, closes expired orders, forwards provider notifications nobody decided to their orders again, and reconciles provider bills and settlements line by line."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -66,6 +66,20 @@ pub struct Config {
           value_parser = parse_retention_interval)]
     pub retention_interval: Duration,
 
+    /// How old a stored provider notification that nobody decided (status received) must be
+    /// before the scheduler forwards it to its order again (a whole number with a unit of ms, s,
+    /// m, h or d; from 1s to 1d). It is forwarded again after doubling waits (capped at an hour,
+    /// or this age if longer) until it is decided.
+    #[arg(long, env = "UNDECIDED_NOTIFICATION_AGE", value_name = "UNDECIDED_NOTIFICATION_AGE", default_value = "5m",
+          value_parser = parse_undecided_age)]
+    pub undecided_notification_age: Duration,
+
+    /// How often the scheduler looks for undecided notifications to forward again, and measures
+    /// their backlog (from 100ms to 1h).
+    #[arg(long, env = "UNDECIDED_NOTIFICATION_INTERVAL", value_name = "UNDECIDED_NOTIFICATION_INTERVAL", default_value = "1m",
+          value_parser = parse_undecided_interval)]
+    pub undecided_notification_interval: Duration,
+
     #[command(flatten)]
     pub recon: crate::recon::args::ReconArgs,
 }
@@ -101,6 +115,14 @@ fn parse_inbox_retention(s: &str) -> Result<Duration, String> {
 
 fn parse_retention_interval(s: &str) -> Result<Duration, String> {
     parse_span(s, Duration::from_secs(1), DAY, "from 1s to 1d")
+}
+
+fn parse_undecided_age(s: &str) -> Result<Duration, String> {
+    parse_span(s, Duration::from_secs(1), DAY, "from 1s to 1d")
+}
+
+fn parse_undecided_interval(s: &str) -> Result<Duration, String> {
+    parse_span(s, Duration::from_millis(100), Duration::from_secs(3_600), "from 100ms to 1h")
 }
 
 fn parse_poll(s: &str) -> Result<Duration, String> {

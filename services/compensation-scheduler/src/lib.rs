@@ -1,12 +1,13 @@
 //! compensation-scheduler: catches what fell through.
 //!
-//! It re-queries payments and refunds stuck without a final answer, closes expired orders, and reconciles provider bills and settlements line by line.
+//! It re-queries payments and refunds stuck without a final answer, closes expired orders, forwards provider notifications nobody decided to their orders again, and reconciles provider bills and settlements line by line.
 //!
 //! - [`scan`]: the stuck and expiry scans (claim with SKIP LOCKED, enqueue, reschedule: one
 //!   transaction per batch);
 //! - [`schedule`]: the per-provider stuck schedule (`STUCK_SCHEDULE`);
 //! - [`runner`]: the poll loop; [`metrics`]: what it reports;
-//! - [`retention`]: pruning published outbox rows and old inbox rows.
+//! - [`retention`]: pruning published outbox rows and old inbox rows;
+//! - [`undecided`]: forwarding stored notifications nobody decided to their orders again.
 //!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
@@ -19,3 +20,4 @@ pub mod runner;
 pub mod scan;
 pub mod schedule;
 pub mod startup;
+pub mod undecided;

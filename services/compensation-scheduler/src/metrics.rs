@@ -1,10 +1,15 @@
 //! The scheduler's own metrics:
 //! - `paygate_scheduler_enqueued_total{kind}`: work put in the outbox, by kind (`payment_query`,
-//!   `refund_query`, `expiry_close`);
+//!   `refund_query`, `expiry_close`, `notification`: an undecided notification forwarded again by
+//!   the sweep, `undecided`);
 //! - `paygate_scheduler_deferred_total`: due rows moved to their provider's threshold, nothing sent;
 //! - `paygate_scheduler_scan_errors_total`: polls that failed (nothing of the failed batch committed);
 //! - `paygate_scheduler_oldest_open_payment_age_seconds`: the age of the oldest payment that is not
 //!   final (ARCHITECTURE.md decision 13), 0 when there is none;
+//! - `paygate_scheduler_undecided_notifications`: notifications stored and not yet decided
+//!   (`received`), measured after each sweep; alert when it stays above 0 for long;
+//! - `paygate_scheduler_oldest_undecided_notification_age_seconds`: the age of the oldest of
+//!   them, 0 when there is none;
 //! - `paygate_retention_pruned_total{table}`: rows pruned past their retention (`outbox`,
 //!   `processed_messages`; see `retention`).
 //!
@@ -31,6 +36,8 @@ pub struct SchedulerMetrics {
     pub deferred: Counter,
     pub scan_errors: Counter,
     pub oldest_open_payment_age: Gauge<f64, AtomicU64>,
+    pub undecided_notifications: Gauge,
+    pub oldest_undecided_notification_age: Gauge<f64, AtomicU64>,
     pub pruned: Family<TableLabels, Counter>,
 }
 
@@ -45,7 +52,7 @@ impl SchedulerMetrics {
         let m = Self::default();
         registry.register(
             "scheduler_enqueued",
-            "Work the compensation scheduler enqueued, by kind (payment_query, refund_query, expiry_close)",
+            "Work the compensation scheduler enqueued, by kind (payment_query, refund_query, expiry_close, notification)",
             m.enqueued.clone(),
         );
         registry.register(
@@ -58,6 +65,16 @@ impl SchedulerMetrics {
             "scheduler_oldest_open_payment_age_seconds",
             "Age of the oldest payment that is not final (created, pending, action_required, unknown)",
             m.oldest_open_payment_age.clone(),
+        );
+        registry.register(
+            "scheduler_undecided_notifications",
+            "Provider notifications stored and not yet decided (status received)",
+            m.undecided_notifications.clone(),
+        );
+        registry.register(
+            "scheduler_oldest_undecided_notification_age_seconds",
+            "Age of the oldest provider notification not yet decided (status received)",
+            m.oldest_undecided_notification_age.clone(),
         );
         registry.register("retention_pruned", "Rows pruned past their retention, by table", m.pruned.clone());
         m
@@ -79,6 +96,17 @@ impl SchedulerMetrics {
             self.enqueued.get_or_create(&KindLabels { kind }).inc_by(n);
         }
         self.deferred.inc_by(c.deferred);
+    }
+
+    /// Counts the undecided notifications one sweep forwarded again.
+    pub fn notifications_forwarded(&self, n: u64) {
+        self.enqueued.get_or_create(&KindLabels { kind: "notification" }).inc_by(n);
+    }
+
+    /// The undecided notifications' gauges.
+    pub fn undecided_notifications(&self, backlog: crate::undecided::Backlog) {
+        self.undecided_notifications.set(i64::try_from(backlog.count).unwrap_or(i64::MAX));
+        self.oldest_undecided_notification_age.set(backlog.oldest.map_or(0.0, |a| a.as_secs_f64()));
     }
 
     pub fn oldest_open_payment(&self, age: Option<Duration>) {

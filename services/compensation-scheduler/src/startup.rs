@@ -2,8 +2,8 @@
 //! [`Application::build`], so that tests start the real service on a random port against a
 //! fresh database and vhost, exactly as `main` does.
 //!
-//! It runs the stuck and expiry scans ([`Scheduler`]), an outbox relay for the work they
-//! enqueue, reconciliation, and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
+//! It runs the stuck and expiry scans ([`Scheduler`]), the sweep of undecided notifications
+//! (`undecided`), an outbox relay for the work they enqueue, reconciliation, and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
 //! SKIP LOCKED).
 
 use crate::configuration::Config;
@@ -65,12 +65,24 @@ impl Service for Application {
             Arc::new(self.config.stuck_schedule.clone()),
             self.config.batch_size,
         );
+        let sweep = crate::undecided::Sweep {
+            pool: core.db.clone(),
+            topology: core.topology.clone(),
+            age: self.config.undecided_notification_age,
+            interval: self.config.undecided_notification_interval,
+            batch_size: self.config.batch_size,
+        };
+        let (sweep_metrics, sweep_relay, sweep_stop) = (metrics.clone(), relay.waker(), shutdown.clone());
         let retention = self.config.retention();
         let (pool, pruning_metrics, stop) = (core.db.clone(), metrics.clone(), shutdown.clone());
         let scheduler = Scheduler::new(scanner, metrics, self.config.poll_interval).waking(relay.waker());
         let mut workers = Workers::new();
         workers.spawn(async move {
             retention.run(&pool, &pruning_metrics, &stop).await;
+            Ok(())
+        });
+        workers.spawn(async move {
+            sweep.run(&sweep_metrics, Some(sweep_relay), &sweep_stop).await;
             Ok(())
         });
         let reconciler = self.reconciler;

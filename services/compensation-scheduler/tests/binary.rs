@@ -12,3 +12,23 @@ async fn a_misconfigured_provider_stops_the_service_naming_it() {
     ))
     .await;
 }
+
+/// The sweep of undecided notifications is configured like the scheduler's other settings.
+#[tokio::test]
+async fn the_undecided_notification_sweep_is_documented_and_checked() {
+    use paygate_test_support::run_to_exit;
+    use std::time::Duration;
+    let bin = env!("CARGO_BIN_EXE_compensation-scheduler");
+    let help = run_to_exit(bin, &["--help"], &[], Duration::from_secs(30)).await;
+    for var in ["UNDECIDED_NOTIFICATION_AGE", "UNDECIDED_NOTIFICATION_INTERVAL"] {
+        assert!(help.stdout.contains(var), "--help does not mention {var}:\n{}", help.stdout);
+    }
+    for (var, value, form) in [
+        ("UNDECIDED_NOTIFICATION_AGE", "0s", "from 1s to 1d"),
+        ("UNDECIDED_NOTIFICATION_INTERVAL", "2h", "from 100ms to 1h"),
+    ] {
+        let out = run_to_exit(bin, &[], &[(var, value)], Duration::from_secs(30)).await;
+        assert_ne!(out.code, Some(0), "{var}={value} must be rejected");
+        assert!(out.stderr.contains(var) && out.stderr.contains(form), "{var}={value}:\n{}", out.stderr);
+    }
+}

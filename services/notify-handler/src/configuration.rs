@@ -5,6 +5,7 @@ use clap::Parser;
 use paygate::runtime::config::{CommonConfig, parse_socket_addr};
 use paygate::runtime::entrypoint::ServiceCommand;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -44,10 +45,41 @@ pub struct Config {
           default_value = "3000", value_parser = parse_millis)]
     pub confirm_timeout: Duration,
 
+    /// The customer's return page (/return/<provider>/<trade no>): how many times a minute one
+    /// client address may call it (a burst of that many, refilled evenly); past it the answer is
+    /// 429 with Retry-After.
+    #[arg(long = "return-rate-per-minute", env = "RETURN_RATE_PER_MINUTE", value_name = "RETURN_RATE_PER_MINUTE",
+          default_value = "30", value_parser = parse_rate)]
+    pub return_rate_per_minute: NonZeroU32,
+
+    /// The customer's return page: at most one provider query is asked for per order within
+    /// this (a whole number with a unit of ms, s, m or h, from 1s to 1h); a return within it
+    /// still shows the status but asks for nothing.
+    #[arg(long = "return-query-interval", env = "RETURN_QUERY_INTERVAL", value_name = "RETURN_QUERY_INTERVAL",
+          default_value = "30s", value_parser = parse_return_query_interval)]
+    pub return_query_interval: Duration,
+
     /// The providers whose notifications are taken (their signing secrets: notify-handler
     /// never calls a provider, but reads the same settings as the services that do).
     #[command(flatten)]
     pub providers: paygate::providers::ProviderArgs,
+}
+
+fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
+    s.parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).and_then(NonZeroU32::new).ok_or_else(|| {
+        format!("expected a whole number of calls a minute from 1 to 100000, such as 30 (got {s:?})")
+    })
+}
+
+fn parse_return_query_interval(s: &str) -> Result<Duration, String> {
+    paygate::runtime::config::parse_wait(s)
+        .ok()
+        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3_600)).contains(d))
+        .ok_or_else(|| {
+            format!(
+                "expected a whole number with a unit of ms, s, m or h, from 1s to 1h, such as 30s (got {s:?})"
+            )
+        })
 }
 
 fn parse_millis(s: &str) -> Result<Duration, String> {

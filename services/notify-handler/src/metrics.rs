@@ -5,7 +5,10 @@
 //! - `paygate_notifications_rejected_total{provider, reason}`: refused notifications, by reason
 //!   token (`bad_signature`, `stale_timestamp`, `malformed_body`, `unknown_order`, …). Alert on
 //!   any increase of `bad_signature`: someone is forging;
-//! - `paygate_notification_duration_seconds{provider}`: from the request to the answer.
+//! - `paygate_notification_duration_seconds{provider}`: from the request to the answer;
+//! - `paygate_returns_total{outcome}`: the customer's returns that asked for a query
+//!   (`query_asked`), that did not because a query was asked for within
+//!   `RETURN_QUERY_INTERVAL` (`query_recent`), and that were refused with 429 (`rate_limited`).
 //!
 //! The provider label is the configured provider's name, or `unknown`, so junk paths cannot grow
 //! the series.
@@ -45,6 +48,12 @@ pub struct NotifyMetrics {
     pub received: Family<OutcomeLabels, Counter>,
     pub rejected: Family<ReasonLabels, Counter>,
     pub duration: Family<ProviderLabels, Histogram, fn() -> Histogram>,
+    pub returns: Family<ReturnLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReturnLabels {
+    pub outcome: &'static str,
 }
 
 impl Default for NotifyMetrics {
@@ -53,6 +62,7 @@ impl Default for NotifyMetrics {
             received: Family::default(),
             rejected: Family::default(),
             duration: Family::new_with_constructor(histogram),
+            returns: Family::default(),
         }
     }
 }
@@ -76,12 +86,21 @@ impl NotifyMetrics {
             "Time from a notification's arrival to its answer, by provider",
             m.duration.clone(),
         );
+        registry.register(
+            "returns",
+            "Customer returns, by outcome (query_asked, query_recent, rate_limited)",
+            m.returns.clone(),
+        );
         m
     }
 
     pub fn outcome(&self, provider: &'static str, outcome: &'static str, took: Duration) {
         self.received.get_or_create(&OutcomeLabels { provider, outcome }).inc();
         self.duration.get_or_create(&ProviderLabels { provider }).observe(took.as_secs_f64());
+    }
+
+    pub fn returned(&self, outcome: &'static str) {
+        self.returns.get_or_create(&ReturnLabels { outcome }).inc();
     }
 
     pub fn rejected(&self, provider: &'static str, reason: &'static str) {

@@ -57,7 +57,12 @@ impl ShardPublisher {
     /// confirm.
     pub async fn forward(&self, work: &OrderWork) -> Result<(), ForwardError> {
         let publisher = self.get().await.ok_or(ForwardError::NotConnected)?;
-        let envelope = Envelope::new(work.message_type(), work.payment_id().to_string(), work);
+        let mut envelope = Envelope::new(work.message_type(), work.payment_id().to_string(), work);
+        if let Some(id) = work.stable_message_id() {
+            // Every forward of one stored notification is one message (the dispatcher applies it
+            // once); the scheduler's sweep sends it under the same id.
+            envelope = envelope.with_message_id(id);
+        }
         let exchange = self.topology.orders_exchange();
         let routing = self.topology.routing_for(&exchange);
         let pending = publisher.send(&exchange, &envelope.order_key, &envelope, routing).await?;

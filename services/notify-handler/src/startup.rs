@@ -3,10 +3,11 @@
 //! fresh database and vhost, exactly as `main` does.
 //!
 //! It serves the provider routes (`routes`) beside /healthz, /readyz and /metrics on one
-//! listener, and runs one worker: the supervised connection that forwards notifications to the
-//! order shards (`publisher`). /readyz is false while the broker or the database is down, and
+//! listener, and runs two workers: the supervised connection that forwards notifications to the
+//! order shards (`publisher`), and the return's rate limiter's forgetting of idle clients. /readyz is false while the broker or the database is down, and
 //! the webhook then answers 503 so that providers retry.
 
+use crate::client_limit::ClientLimit;
 use crate::configuration::Config;
 use crate::metrics::NotifyMetrics;
 use crate::publisher::ShardPublisher;
@@ -57,6 +58,8 @@ impl Service for Application {
             metrics,
             body_limit: usize::try_from(self.config.body_limit).unwrap_or(usize::MAX),
             store_timeout: self.config.confirm_timeout,
+            client_limit: ClientLimit::per_minute(self.config.return_rate_per_minute),
+            return_query_interval: self.config.return_query_interval,
         });
         let supervisor =
             Supervisor::new(self.core.common.amqp_url.clone(), format!("{}/forward", Self::NAME))
@@ -67,6 +70,22 @@ impl Service for Application {
             publisher.run(&supervisor, &stop).await;
             Ok(())
         });
+        let (limits, stop) = (state.clone(), shutdown.clone());
+        workers.spawn(async move {
+            forget_idle_clients(&limits, &stop).await;
+            Ok(())
+        });
         self.core.serve(routes::router(state), workers, shutdown).await
+    }
+}
+
+/// Every minute, forgets the return's clients whose rate limit is back to full, until `shutdown`.
+async fn forget_idle_clients(state: &AppState, shutdown: &CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => state.client_limit.forget_idle(),
+        }
     }
 }

@@ -12,3 +12,23 @@ async fn a_misconfigured_provider_stops_the_service_naming_it() {
     ))
     .await;
 }
+
+/// The return's limits are configured like the service's other settings.
+#[tokio::test]
+async fn the_return_limits_are_documented_and_checked() {
+    use paygate_test_support::run_to_exit;
+    use std::time::Duration;
+    let bin = env!("CARGO_BIN_EXE_notify-handler");
+    let help = run_to_exit(bin, &["--help"], &[], Duration::from_secs(30)).await;
+    for var in ["RETURN_RATE_PER_MINUTE", "RETURN_QUERY_INTERVAL"] {
+        assert!(help.stdout.contains(var), "--help does not mention {var}:\n{}", help.stdout);
+    }
+    for (var, value, form) in [
+        ("RETURN_RATE_PER_MINUTE", "0", "from 1 to 100000"),
+        ("RETURN_QUERY_INTERVAL", "500ms", "from 1s to 1h"),
+    ] {
+        let out = run_to_exit(bin, &[], &[(var, value)], Duration::from_secs(30)).await;
+        assert_ne!(out.code, Some(0), "{var}={value} must be rejected");
+        assert!(out.stderr.contains(var) && out.stderr.contains(form), "{var}={value}:\n{}", out.stderr);
+    }
+}

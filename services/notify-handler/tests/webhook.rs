@@ -37,11 +37,16 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Started with these extra command-line arguments.
+    async fn start_with(extra: &[&str]) -> Self {
         let db = TestDb::new().await;
         let vhost = TestVhost::new().await;
         let merchant = format!("PAYGATE_PROVIDER_MOCKPAY_MERCHANT={MERCHANT}");
         let secret = format!("PAYGATE_PROVIDER_MOCKPAY_SECRET={SECRET}");
-        let cli = <Cli as clap::Parser>::try_parse_from([
+        let args = [
             "notify-handler",
             "--database-url",
             &db.url,
@@ -62,8 +67,9 @@ impl Harness {
             &secret,
             "--notify-body-limit-bytes",
             "2048",
-        ])
-        .expect("a valid configuration");
+        ];
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(args.iter().chain(extra)).expect("a valid configuration");
         let app = Application::build(cli.config).await.expect("notify-handler starts");
         let base = format!("http://{}", app.local_addr());
         let stop = CancellationToken::new();
@@ -390,5 +396,85 @@ async fn the_return_sends_the_customer_on_with_paygates_status_and_asks_for_a_qu
     assert_eq!(provider.status(), 404);
     // Nothing in the inbox: a return is not a notification.
     assert!(h.rows().await.is_empty());
+    h.stop().await;
+}
+
+/// How many messages wait on the order shards (nobody consumes them in these tests).
+async fn shard_depth(h: &Harness) -> u32 {
+    let conn =
+        lapin::Connection::connect(&h.vhost.amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let mut depth = 0;
+    for shard in 0..2 {
+        let options = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        let queue = channel
+            .queue_declare(
+                format!("paygate.orders.shard.{shard}").as_str().into(),
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        depth += queue.message_count();
+    }
+    let _ = conn.close(200, "counted".into()).await;
+    depth
+}
+
+async fn get_return(h: &Harness, payment: Uuid) -> reqwest::Response {
+    let trade = trade_no(payment);
+    h.http.get(format!("{}/return/mockpay/{trade}?orderId={trade}", h.base)).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_return_asks_for_at_most_one_query_per_order_within_the_interval() {
+    let h = Harness::start().await;
+    let (a, b) = (h.payment(500, None).await, h.payment(700, None).await);
+    for _ in 0..5 {
+        assert_eq!(get_return(&h, a).await.status(), 200, "the customer still sees the status");
+    }
+    // Each forward is confirmed before the answer: what was published is on the shards now.
+    assert_eq!(shard_depth(&h).await, 1, "five returns of one order asked for one query");
+    assert_eq!(get_return(&h, b).await.status(), 200);
+    assert_eq!(shard_depth(&h).await, 2, "another order asks for its own");
+    let metrics = h.http.get(format!("{}/metrics", h.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"paygate_returns_total{outcome="query_asked"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"paygate_returns_total{outcome="query_recent"} 4"#), "{metrics}");
+    // Once the interval has passed, a return asks again.
+    sqlx::query("UPDATE return_queries SET asked_at = asked_at - interval '1 minute' WHERE payment_id = $1")
+        .bind(a)
+        .execute(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(get_return(&h, a).await.status(), 200);
+    assert_eq!(shard_depth(&h).await, 3);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_rate_on_the_return_gets_a_429_that_says_so() {
+    let h = Harness::start_with(&["--return-rate-per-minute", "3"]).await;
+    let payment = h.payment(500, Some("https://shop.example/back")).await;
+    for _ in 0..3 {
+        assert_eq!(get_return(&h, payment).await.status(), 303);
+    }
+    let refused = get_return(&h, payment).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("at most 3 times a minute"), "{message}");
+    // A POST counts against the same budget.
+    let form = h
+        .http
+        .post(format!("{}/return/mockpay/{}", h.base, trade_no(payment)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    let metrics = h.http.get(format!("{}/metrics", h.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"paygate_returns_total{outcome="rate_limited"} 2"#), "{metrics}");
     h.stop().await;
 }

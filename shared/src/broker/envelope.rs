@@ -124,6 +124,13 @@ impl<P> Envelope<P> {
         }
     }
 
+    /// The same message under another id: for work whose every copy must carry one id
+    /// (`OrderWork::stable_message_id`).
+    pub fn with_message_id(mut self, id: Uuid) -> Self {
+        self.message_id = id;
+        self
+    }
+
     pub fn with_schema_version(mut self, version: u16) -> Self {
         self.schema_version = version;
         self

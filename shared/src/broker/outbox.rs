@@ -163,6 +163,29 @@ pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) ->
     Ok(())
 }
 
+/// [`enqueue_prepared`] for messages that may have been in the outbox before under the same id
+/// (work whose every copy carries one message id, `OrderWork::stable_message_id`): a new id is
+/// inserted, and a row already there is marked to be published again (`published_at` cleared),
+/// as the message it was. One statement, in the caller's transaction.
+pub async fn enqueue_again(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let (ids, exchanges, keys, bodies) = columns(messages);
+    sqlx::query(
+        "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[])
+         ON CONFLICT (message_id) DO UPDATE SET published_at = NULL",
+    )
+    .bind(&ids)
+    .bind(&exchanges)
+    .bind(&keys)
+    .bind(&bodies)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// How the relay works.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {

@@ -51,6 +51,24 @@ impl OrderWork {
         }
     }
 
+    /// The message id this work must travel under, where every copy of it must carry the same
+    /// one; `None` where each message is new (`Envelope::new`'s fresh UUIDv7).
+    ///
+    /// `order.notification` is forwarded more than once for one stored notification: by
+    /// notify-handler on each of the provider's retries, and by the compensation scheduler's sweep
+    /// of undecided notifications. Every copy carries [`notification_message_id`], so the
+    /// dispatcher's inbox applies it once (a copy after one was applied is a duplicate), and a
+    /// copy sent after an earlier one was dead-lettered is that message replayed: it has no inbox
+    /// row, and it is the head of its order's retry line, where the dead-lettered one stayed.
+    pub fn stable_message_id(&self) -> Option<Uuid> {
+        match self {
+            OrderWork::Notification { notification_id, .. } => {
+                Some(notification_message_id(*notification_id))
+            }
+            _ => None,
+        }
+    }
+
     /// The envelope's `message_type`: `order.dispatch_pay`, `order.query`, ….
     pub fn message_type(&self) -> &'static str {
         match self {
@@ -63,6 +81,15 @@ impl OrderWork {
             OrderWork::Report { .. } => "order.report",
         }
     }
+}
+
+/// The namespace of [`notification_message_id`]'s UUIDv5s.
+const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x7061_7967_6174_652e_6e6f_7469_6679_0001);
+
+/// The message id of every `order.notification` for the inbox row `notification_id`: a UUIDv5 of
+/// the row id (see [`OrderWork::stable_message_id`]).
+pub fn notification_message_id(notification_id: i64) -> Uuid {
+    Uuid::new_v5(&NOTIFICATION_NAMESPACE, format!("order.notification:{notification_id}").as_bytes())
 }
 
 /// Why a query was scheduled.
@@ -117,5 +144,19 @@ mod tests {
         assert_eq!(work.message_type(), "order.notification");
         assert!(matches!(work, OrderWork::Notification { notification_id: 4711, .. }));
         assert!(include_str!("../../../docs/messages.md").contains(json));
+    }
+
+    #[test]
+    fn every_copy_of_a_notifications_work_carries_one_message_id() {
+        let payment_id = Uuid::now_v7();
+        let work = |notification_id| OrderWork::Notification { payment_id, notification_id };
+        assert_eq!(work(7).stable_message_id(), Some(notification_message_id(7)));
+        assert_eq!(work(7).stable_message_id(), work(7).stable_message_id());
+        assert_ne!(work(7).stable_message_id(), work(8).stable_message_id());
+        assert_eq!(OrderWork::DispatchPay { payment_id }.stable_message_id(), None);
+        // docs/messages.md shows the id of notification 4711's message.
+        let documented = notification_message_id(4711).to_string();
+        assert_eq!(documented, "110f2ba3-9ada-5381-a2b1-817273075981");
+        assert!(include_str!("../../../docs/messages.md").contains(&documented));
     }
 }

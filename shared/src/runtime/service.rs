@@ -114,6 +114,8 @@ impl ServiceCore {
         tracing::info!(addr = %self.local_addr, "listening for HTTP (/healthz /readyz /metrics)");
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
+            // With the peer's address for the routes that need it (notify-handler's rate limit).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(self.listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
         });
 

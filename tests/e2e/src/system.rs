@@ -40,6 +40,9 @@ pub struct SystemOptions {
     pub schedulers: usize,
     /// The schedulers' `STUCK_SCHEDULE`: short in tests.
     pub stuck_schedule: String,
+    /// Extra settings for schedulers (e.g. `UNDECIDED_NOTIFICATION_AGE`), replacing a default of
+    /// the same name.
+    pub scheduler_config: Vec<(String, String)>,
     /// Run a notify-handler too, and tell the dispatchers its address (`NOTIFY_BASE_URL`), so
     /// that mockpay notifies it.
     pub notify_handler: bool,
@@ -68,6 +71,7 @@ impl Default for SystemOptions {
             dispatcher_env: Vec::new(),
             schedulers: 0,
             stuck_schedule: "1s,2s".into(),
+            scheduler_config: Vec::new(),
             notify_handler: false,
             notify_handler_proxied: false,
             dispatcher_config: Vec::new(),
@@ -304,6 +308,8 @@ impl System {
             ("STUCK_SCHEDULE".into(), self.options.stuck_schedule.clone()),
             ("SCHEDULER_POLL_MS".into(), "100".into()),
         ]);
+        env.retain(|(k, _)| !self.options.scheduler_config.iter().any(|(own, _)| own == k));
+        env.extend(self.options.scheduler_config.iter().cloned());
         if self.options.processes {
             return spawn_process("compensation-scheduler", &env, &[]).await;
         }

@@ -24,6 +24,10 @@ pub struct AppState {
     pub body_limit: usize,
     /// How long storing a notification may take before the provider is told to retry.
     pub store_timeout: std::time::Duration,
+    /// The customer's return: each client address's rate.
+    pub client_limit: crate::client_limit::ClientLimit,
+    /// The customer's return: at most one query asked for per order within this.
+    pub return_query_interval: std::time::Duration,
 }
 
 impl AppState {

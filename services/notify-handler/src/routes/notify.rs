@@ -14,6 +14,9 @@
 //!
 //! Only then is the answer the provider's acknowledgement. If the database or the broker is down
 //! (or does not answer within `NOTIFY_CONFIRM_TIMEOUT_MS`) the answer is 503 in the provider's failure format, so that it retries; nothing is lost. A
+//! row left `received` (the provider gave up retrying, or the forward was dead-lettered) is
+//! forwarded again by the compensation scheduler's sweep of undecided notifications. Every
+//! forward of one notification carries the same message id (`OrderWork::stable_message_id`). A
 //! duplicate of a notification still undecided is forwarded again (the first forward may have
 //! failed; the dispatcher ignores a row already decided), one already decided is acknowledged.
 

@@ -9,33 +9,65 @@
 //! knows it now: `?merchant_order_no=…&status=<payment state>`. Without a return URL it answers
 //! the status as text. If the broker is down the query is skipped (logged): the follow-up
 //! schedule finds the outcome anyway.
+//!
+//! Because anyone can call it, it is bounded twice (issue 12):
+//! - per client address, at most `RETURN_RATE_PER_MINUTE` calls a minute (`client_limit`); past
+//!   it the answer is 429 with `Retry-After`, before anything is read or published;
+//! - per order, at most one query asked for per `RETURN_QUERY_INTERVAL` (`return_queries`, in
+//!   PostgreSQL): a return within the interval of the last query asked for still redirects with
+//!   the status, but publishes nothing.
+//!
+//! Counted in `paygate_returns_total{outcome}` (`query_asked`, `query_recent`, `rate_limited`).
 
 use super::{AppState, payment_id_of};
+use crate::return_queries;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use paygate::messages::orders::{OrderWork, QueryReason};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle_get(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path((provider, trade_no)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if let Some(refused) = over_limit(&app, client) {
+        return refused;
+    }
     let params = parse_form(query.as_deref().unwrap_or(""));
     handle(&app, &provider, &trade_no, &params).await
 }
 
 pub async fn handle_post(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path((provider, trade_no)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = over_limit(&app, client) {
+        return refused;
+    }
     let mut params = parse_form(query.as_deref().unwrap_or(""));
     params.extend(parse_form(&String::from_utf8_lossy(&body)));
     handle(&app, &provider, &trade_no, &params).await
+}
+
+/// The 429 for a client past its rate, if it is.
+fn over_limit(app: &AppState, client: SocketAddr) -> Option<Response> {
+    let wait = app.client_limit.check(client.ip()).err()?;
+    app.metrics.returned("rate_limited");
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let message = format!(
+        "too many requests: this address may call the return page at most {} times a minute; try again in {secs} s\n",
+        app.client_limit.rate()
+    );
+    tracing::debug!(client = %client.ip(), "return: rate limited");
+    Some((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs.to_string())], message).into_response())
 }
 
 async fn handle(app: &AppState, provider: &str, trade_no: &str, params: &[(String, String)]) -> Response {
@@ -65,10 +97,7 @@ async fn handle(app: &AppState, provider: &str, trade_no: &str, params: &[(Strin
                 .into_response();
         }
     };
-    let work = OrderWork::Query { payment_id, refund_id: None, reason: QueryReason::CustomerReturned };
-    if let Err(e) = app.publisher.forward(&work).await {
-        tracing::warn!(%payment_id, error = %e, "return: the query could not be asked for; the schedule will find the outcome");
-    }
+    ask_for_query(app, payment_id).await;
     match return_url {
         Some(url) => {
             let sep = if url.contains('?') { '&' } else { '?' };
@@ -80,6 +109,34 @@ async fn handle(app: &AppState, provider: &str, trade_no: &str, params: &[(Strin
             (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
         }
         None => (StatusCode::OK, format!("payment {merchant_order_no}: {state}\n")).into_response(),
+    }
+}
+
+/// Asks the dispatcher to query the order, unless a return asked within the interval. Nothing
+/// here fails the customer's redirect: a query not asked for is logged, and the follow-up
+/// schedule finds the outcome anyway.
+async fn ask_for_query(app: &AppState, payment_id: uuid::Uuid) {
+    let asked_at = match return_queries::claim(&app.db, payment_id, app.return_query_interval).await {
+        Ok(Some(at)) => at,
+        Ok(None) => {
+            app.metrics.returned("query_recent");
+            tracing::debug!(%payment_id, "return: a query was asked for within the interval; not asking again");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%payment_id, error = %e, "return: the query's slot could not be taken; not asking");
+            return;
+        }
+    };
+    let work = OrderWork::Query { payment_id, refund_id: None, reason: QueryReason::CustomerReturned };
+    match app.publisher.forward(&work).await {
+        Ok(()) => app.metrics.returned("query_asked"),
+        Err(e) => {
+            tracing::warn!(%payment_id, error = %e, "return: the query could not be asked for; the schedule will find the outcome");
+            if let Err(e) = return_queries::release(&app.db, payment_id, asked_at).await {
+                tracing::warn!(%payment_id, error = %e, "return: the query's slot could not be given back");
+            }
+        }
     }
 }
 
