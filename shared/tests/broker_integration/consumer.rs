@@ -710,6 +710,8 @@ struct Gated {
     slow: CancellationToken,
     prepared: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
     applied: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The size of each batch `handle_batch` applied.
+    batches: Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl Handler for Gated {
@@ -747,6 +749,18 @@ impl Handler for Gated {
     ) -> Result<paygate::broker::consumer::Outcome, paygate::broker::consumer::HandlerError> {
         self.applied.lock().unwrap().push(msg.envelope.payload.as_str().unwrap_or_default().to_owned());
         Ok(paygate::broker::consumer::Outcome::Done)
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        msgs: &[(&paygate::broker::consumer::Delivered, &())],
+    ) -> Result<paygate::broker::consumer::Batched, paygate::broker::consumer::HandlerError> {
+        self.batches.lock().unwrap().push(msgs.len());
+        for (msg, prepared) in msgs {
+            self.handle(tx, msg, prepared).await?;
+        }
+        Ok(paygate::broker::consumer::Batched::AllDone)
     }
 }
 
@@ -795,5 +809,45 @@ async fn an_orders_next_message_does_not_wait_for_another_orders_slow_provider_i
         gated.applied.lock().unwrap().len() == 4
     })
     .await;
+    running.stop().await;
+}
+
+/// Answers that come back apart, each in a job of its own (the messages arrived one at a time),
+/// are applied together: a provider's latency spreads its answers out, and one transaction per
+/// answer cost the dispatcher a fifth of its throughput.
+#[tokio::test]
+async fn answers_of_separate_jobs_ready_together_are_applied_in_one_transaction() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await; // and the inbox
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let gated = Gated::default();
+    let config =
+        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), gated.clone(), BrokerMetrics::default())
+            .unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "appliers");
+    let publisher = Publisher::new(&conn).await.unwrap();
+    const N: usize = 8;
+    for n in 0..N {
+        publish_command(
+            &publisher,
+            &topology,
+            &Envelope::new("command.pay", format!("k{n}"), serde_json::json!("slow")),
+        )
+        .await;
+        // Each one prepared before the next is sent: a job each.
+        eventually("prepared", WITHIN, || async { gated.prepared.lock().unwrap().len() == n + 1 }).await;
+    }
+    assert!(gated.prepared.lock().unwrap().iter().all(|keys| keys.len() == 1), "a job each");
+    gated.slow.cancel(); // every provider answers
+
+    eventually("all applied", WITHIN, || async { gated.applied.lock().unwrap().len() == N }).await;
+    let batches = gated.batches.lock().unwrap().clone();
+    assert!(batches.iter().any(|&n| n > 1), "answers of several jobs applied together: {batches:?}");
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, N as i64);
+    eventually("all acknowledged", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
     running.stop().await;
 }
