@@ -13,6 +13,7 @@
 pub mod broker;
 pub mod db;
 pub mod domain;
+pub mod fault_points;
 pub mod messages;
 pub mod providers;
 pub mod runtime;

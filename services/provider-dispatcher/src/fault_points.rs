@@ -1,9 +1,9 @@
 //! The dispatcher's named fault point, for the crash tests. The helper is paygate's
-//! (`paygate::runtime::fault_points`, which documents how `FAILPOINTS` arms a point); this file
+//! (`paygate::fault_points`, which documents how `FAILPOINTS` arms a point); this file
 //! only names where the dispatcher can stop. The consumer runtime adds its own point,
 //! [`AFTER_COMMIT`], between the commit and the acknowledgement.
 
-pub use paygate::runtime::fault_points::{AFTER_COMMIT, fails, reached};
+pub use paygate::fault_points::{AFTER_COMMIT, fails, reached};
 
 /// Between a provider call that may have moved money (pay, refund) and the commit of its effect.
 pub const AFTER_PROVIDER_CALL: &str = "dispatcher.after_provider_call";

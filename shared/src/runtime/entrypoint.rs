@@ -7,7 +7,8 @@
 
 use super::config::CommonConfig;
 use super::startup_error::StartupError;
-use super::{database, fault_points, shutdown, telemetry};
+use super::{database, shutdown, telemetry};
+use crate::fault_points;
 use std::future::Future;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;

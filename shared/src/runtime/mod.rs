@@ -5,7 +5,7 @@
 pub mod config;
 pub mod database;
 pub mod entrypoint;
-pub mod fault_points;
+
 pub mod health;
 pub mod readiness;
 pub mod service;

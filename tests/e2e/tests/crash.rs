@@ -4,7 +4,7 @@
 //! transition recorded twice, and the final event delivered to upstream (at least once, every
 //! copy with the same event id).
 //!
-//! The two points (`paygate::runtime::fault_points`):
+//! The two points (`paygate::fault_points`):
 //! - `dispatcher.after_provider_call`: the provider has been called (it may have moved money), the
 //!   effect is not committed. The redelivered message calls again under the same idempotency key.
 //! - `consumer.after_commit`: the effect is committed, the delivery not acknowledged. The

@@ -28,12 +28,13 @@ use lapin::message::Delivery;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::job::panic_text;
 use super::prepare::Ready;
-use super::{Batched, Delivered, Handler, HandlerError, Job, consumer_ended, panic_text};
+use super::{Batched, Delivered, Handler, HandlerError, Job, consumer_ended};
 use crate::broker::connection::SessionError;
 use crate::broker::envelope::{header_str, headers};
 use crate::broker::metrics::HandledLabels;
-use crate::runtime::fault_points;
+use crate::fault_points;
 
 /// Step 1: `first`, and the deliveries already received after it (at most `max` in all, no
 /// order key twice). A delivery that would repeat a key is left in `carried` for the next batch.

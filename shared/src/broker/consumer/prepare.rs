@@ -38,7 +38,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Delivered, Handler, HandlerError, Job, Preparing, Step, database_unavailable};
+use super::job::{Step, database_unavailable};
+use super::{Delivered, Handler, HandlerError, Job, Preparing};
 
 /// A delivery ready for its transaction: the delivery, the message, its span, and what was
 /// prepared for it.
