@@ -155,6 +155,36 @@ async fn a_refund_above_the_threshold_waits_for_a_second_person() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_split_below_the_threshold_still_wait_for_a_second_person() {
+    let system = System::start().await;
+    {
+        use paygate::domain::{Currency, Money};
+        use paygate::store::policies::{self, Policy};
+        let mut conn = system.db.pool.acquire().await.unwrap();
+        let policy = Policy {
+            refund_approval_over: Some(Money::from_minor(500, Currency::CNY).unwrap()),
+            ..Policy::default_for(paygate_e2e::system::MERCHANT, Currency::CNY)
+        };
+        policies::set(&mut conn, &policy).await.unwrap();
+    }
+    paid(&system, "o-split", "30.00").await;
+    // Five refunds at the threshold: the first brings the payment's refunds to it; every other
+    // one would take them over it (succeeded + in flight + this one), so each waits.
+    for i in 1..=5 {
+        system.refund("o-split", &format!("r-split-{i}"), "5.00", "alice").await;
+    }
+    paygate_test_support::eventually("four refunds awaiting approval", WITHIN, || async {
+        refund_events(&system, "o-split", "refund.awaiting_approval").len() == 4
+    })
+    .await;
+    system.wait_for("o-split", "refund.succeeded", WITHIN).await;
+    let payment = system.payment("o-split").await.unwrap();
+    assert_eq!(payment.refunded.minor_units(), 500, "only the first went through");
+    assert_eq!(payment.refund_in_flight.minor_units(), 2000, "the others wait, reserved");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_before_payment_closes_and_close_after_payment_keeps_the_payment() {
     let system = System::start().await;
     async fn close(system: &System, order: &str) {

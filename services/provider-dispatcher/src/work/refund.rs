@@ -5,8 +5,10 @@
 //! 1. **Reserve.** A new refund's amount is reserved from the payment's refundable balance
 //!    (captured − refunded − in flight). A refund that no longer fits (another took the
 //!    remainder first) is refused and never sent.
-//! 2. **Approve.** Above the merchant's threshold it waits for a person, who must not be the
-//!    requester (seed 003). A rejection releases the amount.
+//! 2. **Approve.** When the payment's refunds would exceed the merchant's threshold (refunded +
+//!    in flight, awaiting approval included, + this one: splitting a refund does not avoid the
+//!    threshold) it waits for a person, who must not be the requester, compared as normalised
+//!    identities ([`OperatorId`]; seed 003). A rejection releases the amount.
 //! 3. **Send** with the refund's own trade number as the provider's idempotency key. The
 //!    reservation and the move to `submitted` are committed before the request leaves (the
 //!    plan), so a refund that may have reached the provider is never released without the
@@ -26,6 +28,7 @@ use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox;
+use paygate::domain::{Money, OperatorId};
 use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{CallOutcome, MappedCode, RefundFacts, RefundRequest, RefundStatus};
@@ -43,11 +46,17 @@ struct Work {
     reason: Option<String>,
 }
 
-/// What a new refund's dispatch does once reserved: wait for a person, or go to the provider.
+/// What a new refund's dispatch does: wait for a person, or go to the provider. Asked before
+/// the refund's own amount is reserved: the threshold applies to the payment's refunds in total,
+/// refunded + in flight (awaiting approval included) + this one.
 async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, WorkError> {
     let db = order.db().await?;
     let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
-    Ok(policy.refund_needs_approval(refund.amount))
+    let (refunded, in_flight) =
+        (db.payment.refunded.minor_units(), db.payment.refund_in_flight.minor_units());
+    let already = Money::from_minor(refunded.saturating_add(in_flight), db.payment.amount.currency())
+        .map_err(|e| WorkError::Invariant(format!("payment {}: refund balance: {e}", db.payment.id)))?;
+    Ok(policy.refund_needs_approval(already, refund.amount))
 }
 
 /// The plan of `order.dispatch_refund`: a new refund that fits the balance and needs no approval
@@ -94,6 +103,7 @@ pub async fn dispatch(
         // Handled already (a redelivery), or approved and sent by the decision's own work.
         return Ok(Outcome::Done);
     }
+    let needs_approval = needs_approval(order, &work.refund).await?;
     let db = order.db().await?;
     if let Err(refused) = balance::reserve(db.conn, db.payment, work.refund.amount).await {
         let refused = match refused {
@@ -104,7 +114,7 @@ pub async fn dispatch(
         work.reason = Some(refused);
         return finish(order, work).await;
     }
-    if !needs_approval(order, &work.refund).await? {
+    if !needs_approval {
         return Err(WorkError::Invariant(format!(
             "refund {refund_id}: reserved and needing no approval, but its plan made no call"
         )));
@@ -123,20 +133,21 @@ pub async fn plan_decide(
     order: &mut Order<'_>,
     refund_id: Uuid,
     approve: bool,
-    approver: &str,
+    approver: &OperatorId,
     reason: Option<&str>,
 ) -> Result<Plan, WorkError> {
     let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
     match work.refund.state {
         RefundState::Submitted => return resend(order, &work),
-        RefundState::AwaitingApproval if approve && approver != work.refund.requested_by => {}
+        RefundState::AwaitingApproval if approve && !approver.same_person(&work.refund.requested_by) => {}
         _ => return Ok(Plan::NoCall),
     }
     let pass = match order.pass() {
         Ok(pass) => pass,
         Err(refusal) => return Ok(Plan::Held(refusal)),
     };
-    refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver), reason).await?;
+    refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver.as_str()), reason)
+        .await?;
     let detail = json!({"by": approver, "reason": reason});
     transition(order, &mut work, RefundEvent::Approved, detail).await?;
     submit(order, &mut work, pass).await
@@ -145,7 +156,7 @@ pub async fn plan_decide(
 pub async fn decide(
     order: &mut Order<'_>,
     refund_id: Uuid,
-    (approve, approver, reason): (bool, &str, Option<&str>),
+    (approve, approver, reason): (bool, &OperatorId, Option<&str>),
     answered: Option<&Answered>,
 ) -> Result<Outcome, WorkError> {
     let Some(mut work) = lock(order, refund_id, since(answered)).await? else {
@@ -162,7 +173,7 @@ pub async fn decide(
         // Decided already: the first decision stands.
         return Ok(Outcome::Done);
     }
-    if approve && approver == work.refund.requested_by {
+    if approve && approver.same_person(&work.refund.requested_by) {
         return Ok(Outcome::Reject {
             reason: format!("refund {refund_id}: the approver must not be the requester ({approver})"),
         });
