@@ -16,10 +16,14 @@
 //!    delivery committed the attempt and died) sends it again under the same key; a refusal of
 //!    such a repeated call is not the outcome of the first: UNKNOWN, and a query decides.
 //! 4. **Follow.** Most providers refund asynchronously: a refund still processing, or whose call
-//!    ended ambiguously, is queried on the retry ladder until it is final. An UNKNOWN refund the
-//!    provider has no record of is sent again under the same key (the query decided, not a
-//!    blind re-send), by a dispatch queued on its shard. Success settles the amount and moves
-//!    the payment to partially refunded or refunded; failure releases it.
+//!    ended ambiguously, is queried on the retry ladder until it is final. A refund call the
+//!    provider did not process (busy: 1145, 1198) moves the refund from `submitted` to `unknown`
+//!    (`not_processed`), and so does a query finding no record of a `submitted` refund. An
+//!    UNKNOWN refund the provider has no record of is sent again under the same key (the query
+//!    decided, not a blind re-send), by a dispatch queued on its shard that keeps the ladder's
+//!    rung: a provider that never processes it walks the refund up the ladder to the
+//!    needs-attention list, never round a loop. Success settles the amount and moves the payment
+//!    to partially refunded or refunded; failure releases it.
 
 use crate::call::{Answered, Call};
 use crate::events;
@@ -228,18 +232,25 @@ pub async fn ask(
         )));
     };
     let answered = matches!(called, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
+    let mut sent_again = false;
     match called.clone() {
         CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => {
+            if work.refund.state == RefundState::Submitted {
+                // Calls of one order are applied one at a time: the refund's own call has ended,
+                // and the provider kept nothing of it.
+                let detail = json!({"proof": "the provider has no record of the submitted refund"});
+                transition(order, &mut work, RefundEvent::NotProcessed, detail).await?;
+            }
             match work.refund.state {
                 RefundState::Unknown => {
                     let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
                     transition(order, &mut work, RefundEvent::Submitted, detail).await?;
                     send_again(order, &work.refund).await?;
+                    sent_again = true;
                 }
                 RefundState::Processing => {
                     order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
                 }
-                // Submitted and busy at the provider: the next query will tell.
                 _ => {}
             }
         }
@@ -250,7 +261,8 @@ pub async fn ask(
         }
         CallOutcome::RetryLater { .. } | CallOutcome::Unknown { .. } => {}
     }
-    if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
+    // A refund sent again is followed by its dispatch's answer, not by a second line of queries.
+    if !sent_again && matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         follow_up(order, &work).await?;
     }
     Ok((finish(order, work).await?, answered))
@@ -335,11 +347,14 @@ fn resend(order: &mut Order<'_>, work: &Work) -> Result<Plan, WorkError> {
     })
 }
 
-/// Queues the refund's dispatch on its shard, which sends the `submitted` refund again.
+/// Queues the refund's dispatch on its shard, which sends the `submitted` refund again. The
+/// dispatch keeps the query's rung of the retry ladder (`attempt`), so the follow-ups after its
+/// answer climb on from there: sending again does not start the ladder over.
 async fn send_again(order: &mut Order<'_>, refund: &Refund) -> Result<(), WorkError> {
     let work = OrderWork::DispatchRefund { payment_id: order.payment.id, refund_id: refund.id };
     let key = order.payment.id.to_string();
-    let envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(order.cause);
+    let mut envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(order.cause);
+    envelope.attempt = order.cause.attempt;
     let exchange = order.deps.topology.orders_exchange();
     outbox::enqueue(order.db().await?.conn, &exchange, &key, &envelope).await?;
     Ok(())
@@ -394,7 +409,14 @@ async fn apply_call(order: &mut Order<'_>, work: &mut Work, answered: &Answered)
             Ok(())
         }
         CallOutcome::RetryLater { code } => {
-            work.reason = Some(code.describe());
+            // Not processed (the provider is busy with the payment or with this very refund):
+            // nothing settles it, so it is unknown and a query decides (sent again if the
+            // provider has no record of it).
+            let detail =
+                json!({"code": code.unified, "message": code.message, "provider_code": code.provider_code});
+            transition(order, work, RefundEvent::NotProcessed, detail).await?;
+            work.reason =
+                Some(format!("not processed by the provider ({}); a query decides", code.describe()));
             Ok(())
         }
     }
