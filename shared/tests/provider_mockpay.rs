@@ -442,3 +442,83 @@ async fn exchanges_are_recorded_and_read_back_oldest_first() {
     let update = sqlx::query("UPDATE provider_exchanges SET error = 'x'").execute(&mut *conn).await;
     assert!(update.is_err(), "the exchange log must refuse updates");
 }
+
+/// A provider (or a proxy) that answers every request with a 200 and a body that never ends.
+async fn endless_body_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as much body as it announces.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0usize);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let head =
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_at_the_limit_and_its_refund_is_unknown() {
+    let base = endless_body_server().await;
+    let timeout = Duration::from_secs(20);
+    let adapter =
+        MockpayAdapter::new(MockpayConfig::new(base, MERCHANT, SECRET).with_timeout(timeout)).unwrap();
+    let started = std::time::Instant::now();
+    let called = adapter.refund(&refund_request("ord-endless", "ref-endless", 500)).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "read until the limit, not until the timeout: {elapsed:?}");
+    let CallOutcome::Unknown { reason, code } = &called.outcome else {
+        panic!("an over-long answer must be unknown for the money path: {:?}", called.outcome)
+    };
+    assert!(reason.contains("longer than 1048576 bytes"), "{reason}");
+    assert_eq!(code.as_ref().map(|c| c.unified), Some(UnifiedCode::UnreadableAnswer));
+    // The exchange log records the cut, and keeps no more than the limit.
+    let exchange = &called.exchange;
+    assert_eq!(exchange.outcome, ExchangeOutcome::Error);
+    assert_eq!(exchange.response_status, Some(200));
+    let error = exchange.error.as_deref().unwrap_or_default();
+    assert!(error.contains("response body cut: longer than the limit of 1048576 bytes"), "{error}");
+    let kept = exchange.response_body.as_deref().map_or(0, str::len);
+    assert!(kept <= paygate::providers::http::MAX_RESPONSE_BODY, "{kept}");
+
+    // The limit is configurable; an answer within it is read as usual.
+    let small = MockpayAdapter::new(
+        MockpayConfig::new(endless_body_server().await, MERCHANT, SECRET)
+            .with_timeout(timeout)
+            .with_max_response_bytes(1000),
+    )
+    .unwrap();
+    let called = small.refund_query("ord-endless", "ref-endless", Currency::JPY).await;
+    let CallOutcome::Unknown { reason, .. } = &called.outcome else { panic!("{:?}", called.outcome) };
+    assert!(reason.contains("longer than 1000 bytes"), "{reason}");
+    assert_eq!(called.exchange.response_body.as_deref().map(str::len), Some(1000));
+}

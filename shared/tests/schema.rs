@@ -463,6 +463,33 @@ async fn the_approver_is_not_the_requester() {
     assert_refused_by(insert_refund(pool, &r).await, ConstraintKind::Check, "refunds_approval_decided");
 }
 
+#[tokio::test]
+async fn operator_identities_are_stored_normalised_and_compared_so() {
+    let db = migrated().await;
+    let pool = &db.pool;
+    let paid = insert_payment(pool, &payment("o-1")).await.unwrap();
+    let decided = Some(Utc::now());
+
+    // The requester under another spelling cannot approve.
+    for (no, spelling) in [("r-upper", "Alice"), ("r-space", "alice "), ("r-both", " ALICE")] {
+        let r = NewRefund { approved_by: Some(spelling.into()), decided_at: decided, ..refund(paid, no) };
+        assert!(insert_refund(pool, &r).await.is_err(), "{spelling:?} approved alice's refund");
+    }
+    let r = NewRefund { approved_by: Some("Bob".into()), decided_at: decided, ..refund(paid, "r-bob") };
+    assert_refused_by(insert_refund(pool, &r).await, ConstraintKind::Check, "refunds_approved_by_normalised");
+    for (no, spelling) in [("r-req-upper", "Alice"), ("r-req-space", " alice"), ("r-req-inner", "al ice")] {
+        let r = NewRefund { requested_by: spelling.into(), ..refund(paid, no) };
+        assert_refused_by(
+            insert_refund(pool, &r).await,
+            ConstraintKind::Check,
+            "refunds_requested_by_normalised",
+        );
+    }
+    let r =
+        NewRefund { approved_by: Some("bob@example.com".into()), decided_at: decided, ..refund(paid, "ok") };
+    insert_refund(pool, &r).await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // History and the exchange log
 

@@ -336,15 +336,19 @@ async fn policies_default_to_no_approval_and_can_be_set() {
     let mut conn = db.pool.acquire().await.unwrap();
     let default = policies::get(&mut conn, "m-1", Currency::CNY).await.unwrap();
     assert_eq!(default, Policy::default_for("m-1", Currency::CNY));
-    assert!(!default.refund_needs_approval(cny(i64::MAX / 2)));
+    assert!(!default.refund_needs_approval(cny(0), cny(i64::MAX / 2)));
 
     let policy =
         Policy { refund_approval_over: Some(cny(10_000)), auto_refund_paid_after_close: true, ..default };
     policies::set(&mut conn, &policy).await.unwrap();
     let stored = policies::get(&mut conn, "m-1", Currency::CNY).await.unwrap();
     assert_eq!(stored, policy);
-    assert!(!stored.refund_needs_approval(cny(10_000)), "at the threshold: no approval");
-    assert!(stored.refund_needs_approval(cny(10_001)), "strictly over: approval");
+    assert!(!stored.refund_needs_approval(cny(0), cny(10_000)), "at the threshold: no approval");
+    assert!(stored.refund_needs_approval(cny(0), cny(10_001)), "strictly over: approval");
+    // The threshold is the payment's total: refunded + in flight + this one.
+    assert!(!stored.refund_needs_approval(cny(4_000), cny(6_000)), "a total at the threshold: no approval");
+    assert!(stored.refund_needs_approval(cny(4_000), cny(6_001)), "a total over it: approval");
+    assert!(stored.refund_needs_approval(cny(10_000), cny(1)), "a small refund after others: approval");
     // Another currency and another merchant keep the defaults.
     assert_eq!(policies::get(&mut conn, "m-1", Currency::USD).await.unwrap().refund_approval_over, None);
     assert_eq!(policies::get(&mut conn, "m-2", Currency::CNY).await.unwrap().refund_approval_over, None);

@@ -378,6 +378,56 @@ async fn refund_decisions_need_a_refund_awaiting_approval_and_four_eyes() {
 }
 
 #[tokio::test]
+async fn four_eyes_compares_normalised_operator_identities() {
+    let app = Ingest::start().await;
+    paid(&app, "o-1", "100.00").await;
+    // A requester's identity is stored normalised: " Alice " is alice.
+    app.publish(&command(
+        "command.refund",
+        json!({"merchant_id": "m-1", "refund_no": "r-1", "merchant_order_no": "o-1",
+               "amount": "60.00", "currency": "CNY", "requested_by": " Alice "}),
+    ))
+    .await;
+    app.wait_for("order.dispatch_refund", "order.dispatch_refund", |_| true).await;
+    let requested_by: String =
+        sqlx::query_scalar("SELECT requested_by FROM refunds").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(requested_by, "alice");
+    sqlx::query("UPDATE refunds SET state = 'awaiting_approval' WHERE refund_no = 'r-1'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let decision = |approver: &str| {
+        command(
+            "command.approve_refund",
+            json!({"merchant_id": "m-1", "refund_no": "r-1", "approver": approver, "reason": "checked"}),
+        )
+    };
+    // The requester under another spelling is still the requester.
+    for spelling in ["Alice", "alice ", "ALICE"] {
+        let own = decision(spelling);
+        app.publish(&own).await;
+        assert_eq!(
+            message(&app.rejection_of(&own).await),
+            "approver: must not be the person who requested the refund",
+            "{spelling:?}"
+        );
+    }
+    // Something that is not an identity is refused as such, naming the field and the rule.
+    let odd = decision("al ice");
+    app.publish(&odd).await;
+    assert_eq!(
+        message(&app.rejection_of(&odd).await),
+        "approver: must be an operator identity: 1 to 64 characters of a-z 0-9 . _ - @ (case and \
+         surrounding spaces are ignored) (got a space at position 3)"
+    );
+    // Another person approves, recorded normalised.
+    app.publish(&decision(" Bob")).await;
+    let work = app.wait_for("order.decide_refund", "order.decide_refund", |_| true).await;
+    assert_eq!(work.envelope.payload["approver"], json!("bob"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn close_and_query_need_the_payment_and_route_work() {
     let app = Ingest::start().await;
     let missing = command("command.close", json!({"merchant_id": "m-1", "merchant_order_no": "o-404"}));

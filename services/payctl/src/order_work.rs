@@ -6,7 +6,7 @@
 
 use crate::lookup;
 use crate::output;
-use paygate::domain::ValidationError;
+use paygate::domain::{OperatorId, ValidationError};
 use paygate::messages::fields::text;
 use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::runtime::config::CommonConfig;
@@ -75,7 +75,7 @@ pub async fn decide(
     decision: &Decision<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let approver = text("approver", decision.approver, 64)?;
+    let approver = OperatorId::parse(decision.approver).map_err(|e| e.with_field("approver"))?;
     let reason = decision.reason.map(|r| text("reason", r, 256)).transpose()?;
     if !decision.approve && reason.is_none() {
         return Err(ValidationError::new("reason", "is required to reject a refund").into());
@@ -108,13 +108,13 @@ pub async fn decide(
 
 /// The rules ingest applies to a decision: the refund awaits approval, and whoever approves did
 /// not request it (a requester may reject, i.e. withdraw, their own request: that moves no money).
-fn check(refund: &Refund, approve: bool, approver: &str) -> Result<(), ValidationError> {
+fn check(refund: &Refund, approve: bool, approver: &OperatorId) -> Result<(), ValidationError> {
     if refund.state != RefundState::AwaitingApproval {
         let verb = if approve { "approved" } else { "rejected" };
         let rule = format!("the refund is {}; only a refund awaiting_approval can be {verb}", refund.state);
         return Err(ValidationError::new("refund", rule));
     }
-    if approve && approver == refund.requested_by {
+    if approve && approver.same_person(&refund.requested_by) {
         let rule = format!("must not be the person who requested the refund ({})", refund.requested_by);
         return Err(ValidationError::new("approver", rule));
     }

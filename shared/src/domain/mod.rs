@@ -1,4 +1,4 @@
-//! The domain core: money and identifiers. Each type parses its input once, at the edge, and
+//! The domain core: money, identifiers and operator identities. Each type parses its input once, at the edge, and
 //! afterwards cannot hold an invalid value.
 //!
 //! Every parser returns a [`ValidationError`] that names the field and the rule it breaks, e.g.
@@ -9,9 +9,11 @@ mod currency;
 mod error;
 mod ids;
 mod money;
+mod operator;
 
 pub use currency::Currency;
 pub use error::ValidationError;
 pub(crate) use error::quote;
 pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderTxnId, RefundId, RefundNo};
 pub use money::{Money, MoneyError};
+pub use operator::OperatorId;

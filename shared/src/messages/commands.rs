@@ -7,7 +7,7 @@
 //! with a `command.rejected` event. docs/messages.md shows one example of each.
 
 use super::fields::{Fields, text};
-use crate::domain::{Currency, MerchantId, MerchantOrderNo, Money, RefundNo, ValidationError};
+use crate::domain::{Currency, MerchantId, MerchantOrderNo, Money, OperatorId, RefundNo, ValidationError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -97,6 +97,11 @@ fn timestamp(field: &'static str, input: &str) -> Result<DateTime<Utc>, Validati
 }
 
 /// Amount and currency together: the currency decides how many decimals the amount may have.
+/// An operator identity in `field`, normalised ([`OperatorId`]).
+fn operator(field: &'static str, s: &str) -> Result<OperatorId, ValidationError> {
+    OperatorId::parse(s).map_err(|e| e.with_field(field))
+}
+
 fn money(f: &mut Fields) -> Result<Money, ValidationError> {
     let amount = f.string("amount")?;
     let currency = f.parsed("currency", Currency::parse)?;
@@ -135,8 +140,8 @@ pub struct RefundCommand {
     pub merchant_order_no: MerchantOrderNo,
     pub amount: Money,
     pub reason: Option<String>,
-    /// Who asked for the refund; an approver must be someone else.
-    pub requested_by: String,
+    /// Who asked for the refund (normalised); an approver must be someone else.
+    pub requested_by: OperatorId,
 }
 
 /// `close`: close an unpaid order (`close`) or ask for its current state (`query`).
@@ -159,7 +164,8 @@ pub struct QueryCommand {
 pub struct RefundDecision {
     pub merchant_id: MerchantId,
     pub refund_no: RefundNo,
-    pub approver: String,
+    /// Who decided (normalised).
+    pub approver: OperatorId,
     /// Required to reject; optional to approve.
     pub reason: Option<String>,
 }
@@ -208,7 +214,7 @@ impl Command {
                 merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
                 amount: money(&mut f)?,
                 reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
-                requested_by: f.parsed("requested_by", |s| text("requested_by", s, 64))?,
+                requested_by: f.parsed("requested_by", |s| operator("requested_by", s))?,
             }),
             CLOSE => Command::Close(OrderRef {
                 merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
@@ -223,7 +229,7 @@ impl Command {
                 let decision = RefundDecision {
                     merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
                     refund_no: f.parsed("refund_no", RefundNo::parse)?,
-                    approver: f.parsed("approver", |s| text("approver", s, 64))?,
+                    approver: f.parsed("approver", |s| operator("approver", s))?,
                     reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
                 };
                 if message_type == APPROVE_REFUND {

@@ -3,6 +3,7 @@
 //! order under its row lock when the message is applied. Every one is published with the
 //! payment id as its `order_key`, so all work for one order is serialised on its shard.
 
+use crate::domain::OperatorId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,7 +24,9 @@ pub enum OrderWork {
         payment_id: Uuid,
         refund_id: Uuid,
         approve: bool,
-        approver: String,
+        /// Who decided, normalised (a message from before normalisation is normalised as it
+        /// is read).
+        approver: OperatorId,
         reason: Option<String>,
     },
     /// A provider notification about the order was stored (notify-handler): verify the claim

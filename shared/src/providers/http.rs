@@ -11,6 +11,13 @@
 //! replaced by `"[redacted]"`, in the request and the response; bodies pass through an optional
 //! hook, e.g. [`Redaction::with_json_fields`] for card numbers. The secret itself never reaches
 //! this module: adapters sign before they call it and pass only the resulting headers.
+//!
+//! Size: an answer's body is read chunk by chunk and never beyond [`MAX_RESPONSE_BODY`] (or the
+//! client's own limit, [`ProviderHttp::with_max_body`]), so a provider (or anything between us)
+//! sending an endless body costs at most that much memory. A body cut at the limit ends the call
+//! as [`HttpEnd::Cut`]: the request may well have been processed, so for the money path the
+//! outcome is UNKNOWN, never a success; the exchange log records the cut in its `error`, with
+//! the part that was read as the response body.
 
 use super::codes::MappedCode;
 use super::exchange::{Exchange, ExchangeOutcome};
@@ -21,6 +28,10 @@ use std::time::{Duration, Instant};
 
 /// What redacted values are replaced with.
 pub const REDACTED: &str = "[redacted]";
+
+/// The most bytes of a provider's answer that are read (1 MiB): far above any API answer, far
+/// below what would hurt a process.
+pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 
 type BodyHook = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
@@ -151,6 +162,9 @@ pub enum HttpEnd {
     /// The connection failed: refused, reset, closed without an answer (`IncompleteMessage`), or
     /// the body broke off.
     TransportFailed { error: String },
+    /// The body went on past `limit` bytes and was cut there: whatever the provider did with the
+    /// request is unknown.
+    Cut { limit: usize, error: String },
 }
 
 /// A sent request: how it ended, and the record to finish once the adapter has read the answer.
@@ -240,6 +254,7 @@ pub struct ProviderHttp {
     provider: &'static str,
     client: reqwest::Client,
     redaction: Redaction,
+    max_body: usize,
 }
 
 impl ProviderHttp {
@@ -251,7 +266,19 @@ impl ProviderHttp {
         redaction: Redaction,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
-        Ok(Self { provider, client, redaction })
+        Ok(Self { provider, client, redaction, max_body: MAX_RESPONSE_BODY })
+    }
+
+    /// The same client reading at most `bytes` of an answer (default [`MAX_RESPONSE_BODY`]).
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The most bytes of an answer this client reads.
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     pub fn provider(&self) -> &'static str {
@@ -303,18 +330,23 @@ impl ProviderHttp {
                                 (n.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())
                             }),
                         ));
-                    match response.bytes().await {
-                        Ok(bytes) => {
-                            let body = String::from_utf8_lossy(&bytes).into_owned();
+                    match read_capped(response, self.max_body).await {
+                        Ok(Capped::Whole(body)) => {
                             draft.response_body = Some(self.redaction.body(&body));
                             HttpEnd::Answered(HttpAnswer { status, body })
+                        }
+                        Ok(Capped::Cut(part)) => {
+                            draft.response_body = Some(self.redaction.body(&part));
+                            HttpEnd::Cut { limit: self.max_body, error: cut_error(self.max_body) }
                         }
                         Err(e) => failure(&e),
                     }
                 }
             };
         draft.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        if let HttpEnd::TimedOut { error } | HttpEnd::TransportFailed { error } = &end {
+        if let HttpEnd::TimedOut { error } | HttpEnd::TransportFailed { error } | HttpEnd::Cut { error, .. } =
+            &end
+        {
             draft.error = Some(error.clone());
         }
         Sent { end, draft }
@@ -353,7 +385,7 @@ impl ProviderHttp {
         redaction: Redaction,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().connect_timeout(timeout).read_timeout(timeout).build()?;
-        Ok(Self { provider, client, redaction })
+        Ok(Self { provider, client, redaction, max_body: MAX_RESPONSE_BODY })
     }
 
     /// Sends `request` once and returns as soon as the response head is in, leaving the body to
@@ -381,6 +413,35 @@ impl ProviderHttp {
         }
         Opened { response, draft }
     }
+}
+
+/// A body read up to a limit, as text (invalid UTF-8 replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capped {
+    /// The whole body, within the limit.
+    Whole(String),
+    /// The first `limit` bytes: the body went on, and the rest was not read.
+    Cut(String),
+}
+
+/// Reads `response`'s body chunk by chunk, stopping at `limit` bytes: an endless body is never
+/// buffered. Dropping the response after a cut closes the connection.
+pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Capped, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::Cut(String::from_utf8_lossy(&body).into_owned()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// What the exchange log says of a body cut at `limit`.
+pub fn cut_error(limit: usize) -> String {
+    format!("response body cut: longer than the limit of {limit} bytes; the rest was not read")
 }
 
 /// Classifies a reqwest error: a timeout, or anything else that broke the connection.

@@ -36,6 +36,14 @@
 //!   `--provider_failed--> failed`: the definitive outcome, from the call's answer, a
 //!   notification or a query.
 //!
+//! - `submitted --not_processed--> unknown`: the provider said it did not process this request
+//!   (mockpay and LINE Pay 1145, busy with the payment; 1198, the same refund number busy), or a
+//!   query found no record of a refund we submitted. Nothing settles the refund, yet a request
+//!   may still be on its way, so it is `unknown` and the unknown rules follow it to an end: a
+//!   query decides, a "no record" sends it again under the same key (`unknown --submitted-->`),
+//!   and a refund still unknown after the last retry tier goes on the needs-attention list.
+//!   Without this row such a refund stayed `submitted`, its amount reserved, and a `submitted`
+//!   refund with no record at the provider was never sent again.
 //! - `requested --refused--> failed`: the dispatcher re-checks the refundable amount under the
 //!   payment's row lock before sending; a refund that lost the race for the remainder to another
 //!   refund ends here, never sent. (Ingest's earlier check reads without the lock.)
@@ -49,7 +57,7 @@
 //! The state already reflects the event: `approval_required` in `awaiting_approval`,
 //! `approval_rejected` in `rejected`, `submitted` in `submitted`, `provider_processing` in
 //! `processing`, `outcome_unknown` in `unknown`, `provider_succeeded` in `succeeded`,
-//! `provider_failed` in `failed`. Everything else not in the transitions is rejected.
+//! `provider_failed` in `failed`, `not_processed` in `unknown`. Everything else not in the transitions is rejected.
 
 use super::{Entity, TransitionError, lookup};
 
@@ -89,6 +97,9 @@ string_enum! {
         /// Refused before anything was sent: under the payment's lock the amount was no longer
         /// refundable (another refund took the remainder first).
         Refused => "refused",
+        /// The provider did not process the request (busy: 1145, 1198), or has no record of a
+        /// submitted refund: not settled, so unknown until a query decides.
+        NotProcessed => "not_processed",
     }
 }
 
@@ -112,6 +123,7 @@ pub static TRANSITIONS: &[(RefundState, RefundEvent, RefundState)] = &[
     (S::Processing, E::ProviderFailed, S::Failed),
     (S::Unknown, E::ProviderFailed, S::Failed),
     (S::Requested, E::Refused, S::Failed),
+    (S::Submitted, E::NotProcessed, S::Unknown),
 ];
 
 /// `(state, event)` pairs where the state already reflects the event: a harmless repeat.
@@ -124,6 +136,7 @@ pub static ALREADY_APPLIED: &[(RefundState, RefundEvent)] = &[
     (S::Succeeded, E::ProviderSucceeded),
     (S::Failed, E::ProviderFailed),
     (S::Failed, E::Refused),
+    (S::Unknown, E::NotProcessed),
 ];
 
 /// The state `event` moves `from` to, according to [`TRANSITIONS`]; otherwise an error saying
@@ -170,6 +183,7 @@ mod tests {
         provider_succeeded      -   -   su  su  su  =   -   -
         provider_failed         -   -   fa  fa  fa  -   =   -
         refused                 fa  -   -   -   -   -   =   -
+        not_processed           -   -   un  -   =   -   -   -
     ";
 
     fn abbreviated(s: &str) -> RefundState {
@@ -211,7 +225,7 @@ mod tests {
             }
         }
         assert_eq!(events, RefundEvent::ALL, "the grid's rows are every event, in order");
-        assert_eq!(checked, 72);
+        assert_eq!(checked, 80);
     }
 
     #[test]
@@ -254,7 +268,8 @@ mod tests {
                 "outcome_unknown",
                 "provider_succeeded",
                 "provider_failed",
-                "refused"
+                "refused",
+                "not_processed"
             ]
         );
         for &s in RefundState::ALL {
@@ -267,7 +282,8 @@ mod tests {
         assert_eq!(
             "done".parse::<RefundEvent>().map_err(|e| e.to_string()),
             Err("refund_event: must be one of approval_required, approved, approval_rejected, submitted, \
-                 provider_processing, outcome_unknown, provider_succeeded, provider_failed, refused (got \"done\")"
+                 provider_processing, outcome_unknown, provider_succeeded, provider_failed, refused, not_processed \
+                 (got \"done\")"
                 .to_owned())
         );
     }

@@ -29,14 +29,18 @@ impl Policy {
         }
     }
 
-    /// Whether a refund of `amount` needs a person's approval: strictly over the threshold.
+    /// Whether a refund of `amount` needs a person's approval: the payment's refunds with it,
+    /// `already` (refunded + in flight: every refund succeeded or not final, awaiting approval
+    /// included) + `amount`, are strictly over the threshold. The
+    /// threshold applies to the total, so five refunds at the threshold do not each pass.
     /// An amount in another currency than the policy's is compared as needing approval
     /// (fail closed); callers look the policy up in the refund's currency.
-    pub fn refund_needs_approval(&self, amount: Money) -> bool {
-        if amount.currency() != self.currency {
+    pub fn refund_needs_approval(&self, already: Money, amount: Money) -> bool {
+        if amount.currency() != self.currency || already.currency() != self.currency {
             return true;
         }
-        self.refund_approval_over.is_some_and(|limit| amount.minor_units() > limit.minor_units())
+        let total = already.minor_units().saturating_add(amount.minor_units());
+        self.refund_approval_over.is_some_and(|limit| total > limit.minor_units())
     }
 }
 

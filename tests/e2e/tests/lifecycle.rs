@@ -155,6 +155,36 @@ async fn a_refund_above_the_threshold_waits_for_a_second_person() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_split_below_the_threshold_still_wait_for_a_second_person() {
+    let system = System::start().await;
+    {
+        use paygate::domain::{Currency, Money};
+        use paygate::store::policies::{self, Policy};
+        let mut conn = system.db.pool.acquire().await.unwrap();
+        let policy = Policy {
+            refund_approval_over: Some(Money::from_minor(500, Currency::CNY).unwrap()),
+            ..Policy::default_for(paygate_e2e::system::MERCHANT, Currency::CNY)
+        };
+        policies::set(&mut conn, &policy).await.unwrap();
+    }
+    paid(&system, "o-split", "30.00").await;
+    // Five refunds at the threshold: the first brings the payment's refunds to it; every other
+    // one would take them over it (succeeded + in flight + this one), so each waits.
+    for i in 1..=5 {
+        system.refund("o-split", &format!("r-split-{i}"), "5.00", "alice").await;
+    }
+    paygate_test_support::eventually("four refunds awaiting approval", WITHIN, || async {
+        refund_events(&system, "o-split", "refund.awaiting_approval").len() == 4
+    })
+    .await;
+    system.wait_for("o-split", "refund.succeeded", WITHIN).await;
+    let payment = system.payment("o-split").await.unwrap();
+    assert_eq!(payment.refunded.minor_units(), 500, "only the first went through");
+    assert_eq!(payment.refund_in_flight.minor_units(), 2000, "the others wait, reserved");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_before_payment_closes_and_close_after_payment_keeps_the_payment() {
     let system = System::start().await;
     async fn close(system: &System, order: &str) {
@@ -312,6 +342,67 @@ async fn a_refund_whose_answer_was_lost_is_queried_not_resent() {
     system.wait_for("o-refund-timeout", "payment.partially_refunded", WITHIN).await;
     let truth = system.truth(payment.id).await;
     assert_eq!((truth.refunds.len(), truth.refunded_amount), (1, 200));
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_provider_did_not_process_is_sent_again_and_completes() {
+    let system = System::start().await;
+    let payment = paid(&system, "o-refund-1145", "5.00").await;
+    let trade_no = paygate::providers::adapter::trade_no(payment.id);
+    let admin = system.mockpay.admin();
+    // The refund call is answered 1145 (not processed, try later); the query then finds no such
+    // refund. It must not stay `submitted` with its amount reserved: not processed → unknown,
+    // and no record → sent again under the same refund number, which completes it.
+    admin.script_fault(&trade_no, mockpay::Operation::Refund, mockpay::Fault::InProcess, 1).await.unwrap();
+    system.refund("o-refund-1145", "r-1145", "2.00", "alice").await;
+    system.wait_for("o-refund-1145", "refund.unknown", WITHIN).await;
+    system.wait_for("o-refund-1145", "refund.succeeded", WITHIN).await;
+    let payment = system.payment("o-refund-1145").await.unwrap();
+    assert_eq!((payment.refunded.minor_units(), payment.refund_in_flight.minor_units()), (200, 0));
+    let truth = system.truth(payment.id).await;
+    assert_eq!((truth.refunds.len(), truth.refunded_amount), (1, 200), "one refund at the provider");
+    // Every step of it is in the refund's history.
+    let mut conn = system.db.pool.acquire().await.unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event FROM state_transitions WHERE refund_id IS NOT NULL AND payment_id = $1 ORDER BY version",
+    )
+    .bind(payment.id)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(events[..4], ["created", "submitted", "not_processed", "submitted"], "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("provider_succeeded"), "{events:?}");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_provider_never_processes_ends_on_the_needs_attention_list() {
+    let system = System::start().await;
+    let payment = paid(&system, "o-refund-busy", "5.00").await;
+    let trade_no = paygate::providers::adapter::trade_no(payment.id);
+    // Every refund call is answered 1145: sent again after each "no record", it climbs the
+    // retry ladder (it does not start it over) and ends in front of a person, still reserved.
+    let admin = system.mockpay.admin();
+    admin.script_fault(&trade_no, mockpay::Operation::Refund, mockpay::Fault::InProcess, 1000).await.unwrap();
+    system.refund("o-refund-busy", "r-busy", "2.00", "alice").await;
+    let item =
+        paygate_test_support::eventually_some("the refund on the needs-attention list", WITHIN, || async {
+            let mut conn = system.db.pool.acquire().await.unwrap();
+            let open = paygate::store::attention::open(&mut conn, 10).await.unwrap();
+            open.into_iter().find(|i| i.payment_id == Some(payment.id))
+        })
+        .await;
+    assert_eq!(item.kind, "unresolved_after_last_retry");
+    let payment = system.payment("o-refund-busy").await.unwrap();
+    assert_eq!(payment.refund_in_flight.minor_units(), 200, "still reserved: never guessed");
+    let mut conn = system.db.pool.acquire().await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM refunds WHERE payment_id = $1")
+        .bind(payment.id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_ne!(state, "succeeded");
     system.stop().await;
 }
 

@@ -192,6 +192,7 @@ pub(crate) enum TransportFault {
     Http500,
     HeaderError,
     NotFound,
+    InProcess,
     LostResponse,
 }
 
@@ -298,6 +299,7 @@ impl FaultState {
                 Fault::Http500 => TransportFault::Http500,
                 Fault::HeaderError => TransportFault::HeaderError,
                 Fault::NotFound => TransportFault::NotFound,
+                Fault::InProcess => TransportFault::InProcess,
                 _ => TransportFault::LostResponse,
             });
         let fault = scripted.or(if timeout {

@@ -57,6 +57,9 @@ pub enum Fault {
     /// The request is not processed; `1150`, no such transaction, as from a provider whose
     /// records lag behind its charges (a payment just made is not yet visible to queries).
     NotFound,
+    /// The request is not processed; `1145`, as when the pay request for the same order is still
+    /// being processed (try again later).
+    InProcess,
     /// The charge is declined (`declineCode`, default 1101).
     Decline,
     /// The request IS processed and committed, then the response is held and dropped.
@@ -85,9 +88,12 @@ pub(crate) enum FaultClass {
 impl Fault {
     pub(crate) fn class(self) -> FaultClass {
         match self {
-            Fault::Timeout | Fault::Http500 | Fault::HeaderError | Fault::NotFound | Fault::LostResponse => {
-                FaultClass::Transport
-            }
+            Fault::Timeout
+            | Fault::Http500
+            | Fault::HeaderError
+            | Fault::NotFound
+            | Fault::InProcess
+            | Fault::LostResponse => FaultClass::Transport,
             Fault::Decline => FaultClass::Charge,
             Fault::ProcessingForever | Fault::RefundFail => FaultClass::RefundFate,
             Fault::DropNotification | Fault::DuplicateNotification | Fault::DelayNotificationMs(_) => {

@@ -3,7 +3,8 @@
 //!
 //! parse: [`RefundDecision`] (merchant, refund number, approver, reason; a rejection needs one).
 //! apply: the refund must exist and be `awaiting_approval`. Four eyes: whoever approves must not
-//! be whoever requested it. A requester may reject (withdraw) their own request: that moves no
+//! be whoever requested it, compared as normalised identities ([`paygate::domain::OperatorId`]:
+//! `"Alice"` and `"alice "` are `"alice"`). A requester may reject (withdraw) their own request: that moves no
 //! money (migrations/0004_refunds.sql).
 //! emit: `order.decide_refund`; the dispatcher applies it under the payment's lock.
 
@@ -35,7 +36,7 @@ pub async fn apply(
         let rule = format!("the refund is {}; only a refund awaiting_approval can be {verb}", refund.state);
         return Ok(reject(ValidationError::new("refund_no", rule)));
     }
-    if approve && cmd.approver == refund.requested_by {
+    if approve && cmd.approver.same_person(&refund.requested_by) {
         return Ok(reject(ValidationError::new(
             "approver",
             "must not be the person who requested the refund",

@@ -65,7 +65,7 @@ pub async fn apply(
         refund_no: cmd.refund_no.as_str().to_owned(),
         amount: cmd.amount,
         reason: cmd.reason.clone(),
-        requested_by: cmd.requested_by.clone(),
+        requested_by: cmd.requested_by.to_string(),
         request_fingerprint,
     };
     match refunds::create(conn, &new, Some(ctx.cause.message_id)).await.map_err(store_error)? {

@@ -5,8 +5,10 @@
 //! 1. **Reserve.** A new refund's amount is reserved from the payment's refundable balance
 //!    (captured − refunded − in flight). A refund that no longer fits (another took the
 //!    remainder first) is refused and never sent.
-//! 2. **Approve.** Above the merchant's threshold it waits for a person, who must not be the
-//!    requester (seed 003). A rejection releases the amount.
+//! 2. **Approve.** When the payment's refunds would exceed the merchant's threshold (refunded +
+//!    in flight, awaiting approval included, + this one: splitting a refund does not avoid the
+//!    threshold) it waits for a person, who must not be the requester, compared as normalised
+//!    identities ([`OperatorId`]; seed 003). A rejection releases the amount.
 //! 3. **Send** with the refund's own trade number as the provider's idempotency key. The
 //!    reservation and the move to `submitted` are committed before the request leaves (the
 //!    plan), so a refund that may have reached the provider is never released without the
@@ -14,10 +16,14 @@
 //!    delivery committed the attempt and died) sends it again under the same key; a refusal of
 //!    such a repeated call is not the outcome of the first: UNKNOWN, and a query decides.
 //! 4. **Follow.** Most providers refund asynchronously: a refund still processing, or whose call
-//!    ended ambiguously, is queried on the retry ladder until it is final. An UNKNOWN refund the
-//!    provider has no record of is sent again under the same key (the query decided, not a
-//!    blind re-send), by a dispatch queued on its shard. Success settles the amount and moves
-//!    the payment to partially refunded or refunded; failure releases it.
+//!    ended ambiguously, is queried on the retry ladder until it is final. A refund call the
+//!    provider did not process (busy: 1145, 1198) moves the refund from `submitted` to `unknown`
+//!    (`not_processed`), and so does a query finding no record of a `submitted` refund. An
+//!    UNKNOWN refund the provider has no record of is sent again under the same key (the query
+//!    decided, not a blind re-send), by a dispatch queued on its shard that keeps the ladder's
+//!    rung: a provider that never processes it walks the refund up the ladder to the
+//!    needs-attention list, never round a loop. Success settles the amount and moves the payment
+//!    to partially refunded or refunded; failure releases it.
 
 use crate::call::{Answered, Call};
 use crate::events;
@@ -26,6 +32,7 @@ use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox;
+use paygate::domain::{Money, OperatorId};
 use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{CallOutcome, MappedCode, RefundFacts, RefundRequest, RefundStatus};
@@ -43,11 +50,17 @@ struct Work {
     reason: Option<String>,
 }
 
-/// What a new refund's dispatch does once reserved: wait for a person, or go to the provider.
+/// What a new refund's dispatch does: wait for a person, or go to the provider. Asked before
+/// the refund's own amount is reserved: the threshold applies to the payment's refunds in total,
+/// refunded + in flight (awaiting approval included) + this one.
 async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, WorkError> {
     let db = order.db().await?;
     let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
-    Ok(policy.refund_needs_approval(refund.amount))
+    let (refunded, in_flight) =
+        (db.payment.refunded.minor_units(), db.payment.refund_in_flight.minor_units());
+    let already = Money::from_minor(refunded.saturating_add(in_flight), db.payment.amount.currency())
+        .map_err(|e| WorkError::Invariant(format!("payment {}: refund balance: {e}", db.payment.id)))?;
+    Ok(policy.refund_needs_approval(already, refund.amount))
 }
 
 /// The plan of `order.dispatch_refund`: a new refund that fits the balance and needs no approval
@@ -94,6 +107,7 @@ pub async fn dispatch(
         // Handled already (a redelivery), or approved and sent by the decision's own work.
         return Ok(Outcome::Done);
     }
+    let needs_approval = needs_approval(order, &work.refund).await?;
     let db = order.db().await?;
     if let Err(refused) = balance::reserve(db.conn, db.payment, work.refund.amount).await {
         let refused = match refused {
@@ -104,7 +118,7 @@ pub async fn dispatch(
         work.reason = Some(refused);
         return finish(order, work).await;
     }
-    if !needs_approval(order, &work.refund).await? {
+    if !needs_approval {
         return Err(WorkError::Invariant(format!(
             "refund {refund_id}: reserved and needing no approval, but its plan made no call"
         )));
@@ -123,20 +137,21 @@ pub async fn plan_decide(
     order: &mut Order<'_>,
     refund_id: Uuid,
     approve: bool,
-    approver: &str,
+    approver: &OperatorId,
     reason: Option<&str>,
 ) -> Result<Plan, WorkError> {
     let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
     match work.refund.state {
         RefundState::Submitted => return resend(order, &work),
-        RefundState::AwaitingApproval if approve && approver != work.refund.requested_by => {}
+        RefundState::AwaitingApproval if approve && !approver.same_person(&work.refund.requested_by) => {}
         _ => return Ok(Plan::NoCall),
     }
     let pass = match order.pass() {
         Ok(pass) => pass,
         Err(refusal) => return Ok(Plan::Held(refusal)),
     };
-    refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver), reason).await?;
+    refunds::record_decision(order.db().await?.conn, &mut work.refund, Some(approver.as_str()), reason)
+        .await?;
     let detail = json!({"by": approver, "reason": reason});
     transition(order, &mut work, RefundEvent::Approved, detail).await?;
     submit(order, &mut work, pass).await
@@ -145,7 +160,7 @@ pub async fn plan_decide(
 pub async fn decide(
     order: &mut Order<'_>,
     refund_id: Uuid,
-    (approve, approver, reason): (bool, &str, Option<&str>),
+    (approve, approver, reason): (bool, &OperatorId, Option<&str>),
     answered: Option<&Answered>,
 ) -> Result<Outcome, WorkError> {
     let Some(mut work) = lock(order, refund_id, since(answered)).await? else {
@@ -162,7 +177,7 @@ pub async fn decide(
         // Decided already: the first decision stands.
         return Ok(Outcome::Done);
     }
-    if approve && approver == work.refund.requested_by {
+    if approve && approver.same_person(&work.refund.requested_by) {
         return Ok(Outcome::Reject {
             reason: format!("refund {refund_id}: the approver must not be the requester ({approver})"),
         });
@@ -217,18 +232,25 @@ pub async fn ask(
         )));
     };
     let answered = matches!(called, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
+    let mut sent_again = false;
     match called.clone() {
         CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::NotFound => {
+            if work.refund.state == RefundState::Submitted {
+                // Calls of one order are applied one at a time: the refund's own call has ended,
+                // and the provider kept nothing of it.
+                let detail = json!({"proof": "the provider has no record of the submitted refund"});
+                transition(order, &mut work, RefundEvent::NotProcessed, detail).await?;
+            }
             match work.refund.state {
                 RefundState::Unknown => {
                     let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
                     transition(order, &mut work, RefundEvent::Submitted, detail).await?;
                     send_again(order, &work.refund).await?;
+                    sent_again = true;
                 }
                 RefundState::Processing => {
                     order.raise_for(Some(work.refund.id), "provider_lost_the_refund", json!({})).await?;
                 }
-                // Submitted and busy at the provider: the next query will tell.
                 _ => {}
             }
         }
@@ -239,7 +261,8 @@ pub async fn ask(
         }
         CallOutcome::RetryLater { .. } | CallOutcome::Unknown { .. } => {}
     }
-    if matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
+    // A refund sent again is followed by its dispatch's answer, not by a second line of queries.
+    if !sent_again && matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing) {
         follow_up(order, &work).await?;
     }
     Ok((finish(order, work).await?, answered))
@@ -324,11 +347,14 @@ fn resend(order: &mut Order<'_>, work: &Work) -> Result<Plan, WorkError> {
     })
 }
 
-/// Queues the refund's dispatch on its shard, which sends the `submitted` refund again.
+/// Queues the refund's dispatch on its shard, which sends the `submitted` refund again. The
+/// dispatch keeps the query's rung of the retry ladder (`attempt`), so the follow-ups after its
+/// answer climb on from there: sending again does not start the ladder over.
 async fn send_again(order: &mut Order<'_>, refund: &Refund) -> Result<(), WorkError> {
     let work = OrderWork::DispatchRefund { payment_id: order.payment.id, refund_id: refund.id };
     let key = order.payment.id.to_string();
-    let envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(order.cause);
+    let mut envelope = Envelope::new(work.message_type(), key.clone(), work).caused_by(order.cause);
+    envelope.attempt = order.cause.attempt;
     let exchange = order.deps.topology.orders_exchange();
     outbox::enqueue(order.db().await?.conn, &exchange, &key, &envelope).await?;
     Ok(())
@@ -383,7 +409,14 @@ async fn apply_call(order: &mut Order<'_>, work: &mut Work, answered: &Answered)
             Ok(())
         }
         CallOutcome::RetryLater { code } => {
-            work.reason = Some(code.describe());
+            // Not processed (the provider is busy with the payment or with this very refund):
+            // nothing settles it, so it is unknown and a query decides (sent again if the
+            // provider has no record of it).
+            let detail =
+                json!({"code": code.unified, "message": code.message, "provider_code": code.provider_code});
+            transition(order, work, RefundEvent::NotProcessed, detail).await?;
+            work.reason =
+                Some(format!("not processed by the provider ({}); a query decides", code.describe()));
             Ok(())
         }
     }

@@ -37,7 +37,8 @@ use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::{
-    ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
+    Capped, ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
+    cut_error, read_capped,
 };
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use chrono::NaiveDate;
@@ -76,6 +77,9 @@ pub struct MockpayConfig {
     pub not_found_final_after: Duration,
     /// How far a notification's timestamp may be from our clock, in seconds.
     pub notify_window_secs: i64,
+    /// The most bytes of an answer that are read; a longer one is cut and its call UNKNOWN
+    /// ([`crate::providers::http::MAX_RESPONSE_BODY`] by default).
+    pub max_response_bytes: usize,
 }
 
 /// [`MockpayConfig::not_found_final_after`] by default: mockpay's own reads are consistent, but a
@@ -100,7 +104,13 @@ impl MockpayConfig {
             notification_policy: NotificationPolicy::AlwaysQueryBack,
             not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
             notify_window_secs: notification::DEFAULT_WINDOW_SECS,
+            max_response_bytes: crate::providers::http::MAX_RESPONSE_BODY,
         }
+    }
+
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     pub fn named(mut self, name: &'static str) -> Self {
@@ -271,7 +281,8 @@ impl MockpayAdapter {
             config.name,
             config.request_timeout,
             Redaction::headers(&[signing::HEADER_SIGNATURE]),
-        )?;
+        )?
+        .with_max_body(config.max_response_bytes);
         let downloads = ProviderHttp::for_downloads(
             config.name,
             config.request_timeout,
@@ -340,6 +351,13 @@ impl MockpayAdapter {
                 ),
                 code: MappedCode::local(UnifiedCode::TransportError, error),
                 exchange: ExchangeOutcome::TransportError,
+            },
+            HttpEnd::Cut { limit, error } => Read::Undecided {
+                reason: format!(
+                    "the answer to {operation} was longer than {limit} bytes and was cut; it may or may not have happened"
+                ),
+                code: MappedCode::local(UnifiedCode::UnreadableAnswer, error),
+                exchange: ExchangeOutcome::Error,
             },
             HttpEnd::Answered(answer) => {
                 let envelope = match Envelope::parse(&answer.body) {
@@ -451,7 +469,11 @@ impl MockpayAdapter {
                     format!("no answer within {:?}: {error}", self.timeout),
                 ));
             }
-            Err(HttpEnd::TransportFailed { error } | HttpEnd::Answered(HttpAnswer { body: error, .. })) => {
+            Err(
+                HttpEnd::TransportFailed { error }
+                | HttpEnd::Cut { error, .. }
+                | HttpEnd::Answered(HttpAnswer { body: error, .. }),
+            ) => {
                 return Err(fail(draft, ExchangeOutcome::TransportError, None, error));
             }
         };
@@ -463,8 +485,16 @@ impl MockpayAdapter {
         if response.status().as_u16() != 200 || !csv {
             // An envelope: its code says why (1106, 1110, 9000, ...).
             let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
+            let (body, cut) = match read_capped(response, self.downloads.max_body()).await {
+                Ok(Capped::Whole(body)) => (body, None),
+                Ok(Capped::Cut(part)) => (part, Some(cut_error(self.downloads.max_body()))),
+                Err(e) => (String::new(), Some(format!("the answer's body broke off: {e}"))),
+            };
             let draft = draft.summarise_body(body.clone());
+            if let Some(cut) = cut {
+                let reason = format!("HTTP {status} instead of a CSV file: {cut}");
+                return Err(fail(draft, ExchangeOutcome::Error, None, reason));
+            }
             return Err(match Envelope::parse(&body) {
                 Ok(envelope) => {
                     let code =

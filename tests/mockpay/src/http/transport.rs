@@ -79,6 +79,9 @@ pub(crate) async fn run(
         Some(TransportFault::NotFound) => {
             return answer(app, op, ReturnCode::NoSuchTransaction, "scripted: no such transaction (yet)");
         }
+        Some(TransportFault::InProcess) => {
+            return answer(app, op, ReturnCode::PaymentInProcess, "scripted: the payment is being processed");
+        }
         _ => {}
     }
     let (code, response) = exec();
