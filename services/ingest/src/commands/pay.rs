@@ -3,6 +3,8 @@
 //! parse: [`PayCommand`] (amount and currency, provider, pay method, order type, subject, …).
 //! apply: the provider must be one this system is configured for; then the payment is created
 //! (pre-commit, state `created`) with a new UUID v7 id, idempotent on (merchant, order number).
+//! The command's `reply_to` and correlation id are stored with the payment: every event of the
+//! payment goes there, whichever message decides it.
 //! emit: a new payment → `order.dispatch_pay`; the same command again (same fingerprint) →
 //! `order.report`, so upstream gets the current state; the order number with other parameters →
 //! rejected, naming `merchant_order_no`.
@@ -79,6 +81,8 @@ fn prepare(ctx: &Context<'_>, cmd: &PayCommand) -> Result<Option<(NewPayment, Pr
         expires_at: cmd.expires_at,
         metadata: Value::Object(cmd.metadata.clone()),
         request_fingerprint: fingerprint(cmd),
+        reply_to: ctx.cause.reply_to.clone(),
+        correlation_id: Some(ctx.correlation_id()),
     };
     let dispatch = routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?;
     Ok(Some((new, dispatch)))
