@@ -64,6 +64,7 @@ fn delivered(work: &OrderWork) -> Delivered {
         routing_key: "0".into(),
         redelivered: false,
         delivery_count: 0,
+        content_type: Some("application/json".into()),
     }
 }
 

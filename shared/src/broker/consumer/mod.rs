@@ -99,6 +99,9 @@ pub struct Delivered {
     pub redelivered: bool,
     /// How often it was delivered before (quorum queues' `x-delivery-count`; 0 if absent).
     pub delivery_count: u32,
+    /// The AMQP `content_type` property, if the publisher set one. The body is parsed as a JSON
+    /// envelope whatever it says; a handler may refuse a message that claims another type.
+    pub content_type: Option<String>,
 }
 
 impl Delivered {
@@ -695,6 +698,7 @@ impl<H: Handler> Job<H> {
             delivery_count: header_int(&delivery.properties, headers::DELIVERY_COUNT)
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
+            content_type: delivery.properties.content_type().as_ref().map(|t| t.to_string()),
         };
         Some((msg, span))
     }
