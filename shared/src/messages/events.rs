@@ -57,11 +57,12 @@ pub struct OrderEvent {
     /// Stable per transition: see [`event_id`].
     pub event_id: Uuid,
     /// The event's number among its payment's events (`payment.*` and `refund.*`): 1, 2, 3, …
-    /// with no gap, in the order they were written. Upstream applies an event only when its
-    /// sequence is above the highest it applied for the order (every event carries the whole
-    /// state, so an older one that arrives late is skipped). An answer to a duplicate command or
-    /// a `query` is written as an event too, so it has a number of its own (and the event id of
-    /// the version it reports).
+    /// with no gap, in the order they were written. Upstream takes the payment's state from an
+    /// event only when its sequence is above the highest it applied for the order (every event
+    /// carries the payment's whole state, so an older one that arrives late is skipped), and a
+    /// refund's the same way per refund. An answer to a duplicate command or a `query` is written
+    /// as an event too, so it has a number of its own (and the event id of the version it
+    /// reports).
     pub sequence: i64,
     /// `payment.<state>` or `refund.<state>`.
     pub kind: String,
