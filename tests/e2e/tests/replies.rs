@@ -66,6 +66,34 @@ async fn a_charge_whose_answer_was_lost_is_told_on_the_reply_queue_when_the_quer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_decided_by_a_later_query_is_told_on_the_refund_commands_reply_queue() {
+    let system = System::start().await;
+    system.pay("o-refund-reply", "8.00", "direct").await;
+    system.wait_for("o-refund-reply", "payment.succeeded", WITHIN).await;
+    let refund = Envelope::new(
+        "command.refund",
+        format!("{MERCHANT}:o-refund-reply"),
+        json!({"merchant_id": MERCHANT, "refund_no": "r-reply", "merchant_order_no": "o-refund-reply",
+               "amount": "3.00", "currency": "CNY", "requested_by": "alice"}),
+    )
+    .with_reply_to(system.upstream.reply_queue())
+    .with_correlation_id("req-refund-1");
+    system.upstream.send(refund).await;
+    // mockpay answers the refund "processing"; the dispatcher's follow-up query finds it done.
+    let reply = system
+        .upstream
+        .wait_for_reply("refund.succeeded", WITHIN, |e| event_of(e).merchant_order_no == "o-refund-reply")
+        .await;
+    assert_eq!(reply.correlation_id.as_deref(), Some("req-refund-1"));
+    let published = system
+        .upstream
+        .wait_for_message("refund.succeeded", WITHIN, |p| p["merchant_order_no"] == "o-refund-reply")
+        .await;
+    assert_eq!(published.correlation_id.as_deref(), Some("req-refund-1"));
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_an_order_is_numbered_one_by_one_from_one_in_the_order_it_was_written() {
     let system = System::start().await;
     let order = "o-sequence";
