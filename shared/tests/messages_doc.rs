@@ -2,9 +2,10 @@
 //! whose payload parses into the type its `message_type` names, every envelope field must be
 //! documented there, and every message (each command, `command.rejected`, each order work
 //! message, each payment event with each customer action shape, and the refund events) must
-//! have an example.
+//! have an example. The currencies it lists are the code's (`shared/src/domain/currency.rs`).
 
 use paygate::broker::envelope::Envelope;
+use paygate::domain::Currency;
 use paygate::messages::commands::{self, Command};
 use paygate::messages::events::{COMMAND_REJECTED, CommandRejected, CustomerAction, OrderEvent};
 use paygate::messages::orders::OrderWork;
@@ -137,5 +138,34 @@ fn every_payload_parses_into_its_type() {
         shapes,
         ["client_secret", "form", "qr_code", "redirect"],
         "each customer action shape has an example"
+    );
+}
+
+/// The currencies table docs/messages.md must show, made from the code's table
+/// (`Currency::ALL`): one row per exponent, with how an amount is written at that exponent.
+fn currencies_table() -> String {
+    let mut table = String::from("| exponent | 1234 minor units are written | currencies |\n|---|---|---|\n");
+    let exponents: BTreeSet<u8> = Currency::ALL.iter().map(|c| c.exponent()).collect();
+    for exponent in exponents {
+        let digits = "1234";
+        let split = digits.len() - usize::from(exponent);
+        let amount = if exponent == 0 {
+            digits.to_owned()
+        } else {
+            format!("{}.{}", &digits[..split], &digits[split..])
+        };
+        let codes: Vec<&str> =
+            Currency::ALL.iter().filter(|c| c.exponent() == exponent).map(|c| c.code()).collect();
+        table.push_str(&format!("| {exponent} | `\"{amount}\"` | {} |\n", codes.join(", ")));
+    }
+    table
+}
+
+#[test]
+fn the_currencies_table_is_the_codes() {
+    let table = currencies_table();
+    assert!(
+        DOC.contains(&table),
+        "docs/messages.md's currencies table is not shared/src/domain/currency.rs's; under \"## Currencies\" it must read:\n\n{table}"
     );
 }

@@ -402,6 +402,8 @@ async fn exchanges_are_recorded_and_read_back_oldest_first() {
             expires_at: None,
             metadata: serde_json::json!({}),
             request_fingerprint: "fp".into(),
+            reply_to: None,
+            correlation_id: None,
         },
         None,
     )

@@ -30,6 +30,8 @@ fn new_payment(order_no: &str) -> NewPayment {
         expires_at: None,
         metadata: json!({"table": 7}),
         request_fingerprint: "fp-1".into(),
+        reply_to: None,
+        correlation_id: None,
     }
 }
 

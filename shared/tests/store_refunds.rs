@@ -41,6 +41,8 @@ async fn paid_payment(pool: &PgPool, order_no: &str, amount: i64) -> Payment {
         expires_at: None,
         metadata: json!({}),
         request_fingerprint: "fp".into(),
+        reply_to: None,
+        correlation_id: None,
     };
     let PaymentCreated::New(mut p) = payments::create(&mut conn, &new, None).await.unwrap() else {
         panic!("new payment")
@@ -62,6 +64,8 @@ fn new_refund(payment: &Payment, refund_no: &str, amount: i64, fingerprint: &str
         reason: Some("broken cup".into()),
         requested_by: "alice".into(),
         request_fingerprint: fingerprint.into(),
+        reply_to: None,
+        correlation_id: None,
     }
 }
 

@@ -8,6 +8,10 @@
 //! every other command, and every pay command that batch could not settle, as above, one after
 //! the other.
 //!
+//! Before its payload, a command's envelope is checked ([`parse`]): a `content_type` other than
+//! JSON and a `schema_version` other than the one this build reads are refused, naming the field
+//! (a version 99 is not read as version 1).
+//!
 //! A command is always `Done` once decided, accepted or rejected: a rejection is an answer, not
 //! a failure, and retrying it would only say the same again. Database trouble is a transient
 //! error (the consumer retries). A body that is not an envelope never reaches this handler: the
@@ -17,8 +21,10 @@ use crate::commands::{self, Context, Verdict};
 use crate::metrics::CommandMetrics;
 use crate::rejection;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
+use paygate::broker::envelope::CONTENT_TYPE;
 use paygate::broker::topology::Topology;
-use paygate::messages::commands::{Command, PayCommand};
+use paygate::domain::ValidationError;
+use paygate::messages::commands::{Command, PayCommand, SCHEMA_VERSION};
 use paygate::providers::ProviderNames;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
@@ -36,7 +42,7 @@ impl CommandHandler {
 
     async fn decide(&self, conn: &mut PgConnection, msg: &Delivered) -> Result<Verdict, HandlerError> {
         let cause = &msg.envelope;
-        let command = match Command::parse(&cause.message_type, cause.payload.clone()) {
+        let command = match parse(msg) {
             Ok(command) => command,
             Err(error) => return Ok(Verdict::Rejected(rejection::unparsed(error, &cause.payload))),
         };
@@ -50,6 +56,33 @@ impl CommandHandler {
             Command::RejectRefund(c) => commands::decide_refund::apply(conn, &ctx, c, false).await,
         }
     }
+}
+
+/// The command `msg` carries, or the first thing wrong with it: its content type, when the
+/// publisher set one, must be JSON (`application/json`, parameters allowed); its schema version
+/// must be [`SCHEMA_VERSION`]; then its payload must parse ([`Command::parse`]).
+pub fn parse(msg: &Delivered) -> Result<Command, ValidationError> {
+    if let Some(content_type) = msg.content_type.as_deref() {
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if !media_type.eq_ignore_ascii_case(CONTENT_TYPE) {
+            let shown: String = content_type.chars().take(64).collect();
+            return Err(ValidationError::new(
+                "content_type",
+                format!("must be {CONTENT_TYPE}: the body is a JSON envelope (got {shown:?})"),
+            ));
+        }
+    }
+    let envelope = &msg.envelope;
+    if envelope.schema_version != SCHEMA_VERSION {
+        return Err(ValidationError::new(
+            "schema_version",
+            format!(
+                "must be {}, the only version of the commands this paygate reads (got {})",
+                SCHEMA_VERSION, envelope.schema_version
+            ),
+        ));
+    }
+    Command::parse(&envelope.message_type, envelope.payload.clone())
 }
 
 impl Handler for CommandHandler {
@@ -86,7 +119,7 @@ impl Handler for CommandHandler {
         let mut pays = Vec::new();
         let mut others = Vec::new();
         for &(msg, _) in msgs {
-            match Command::parse(&msg.envelope.message_type, msg.envelope.payload.clone()) {
+            match parse(msg) {
                 Ok(Command::Pay(cmd)) => pays.push((msg, cmd)),
                 _ => others.push(msg),
             }

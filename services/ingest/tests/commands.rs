@@ -177,6 +177,74 @@ async fn a_bad_amount_is_rejected_naming_amount_and_the_reply_queue_gets_it_too(
 }
 
 #[tokio::test]
+async fn a_schema_version_it_does_not_read_is_rejected_naming_schema_version() {
+    let app = Ingest::start().await;
+    let cmd = command("command.pay", pay("o-v99")).with_schema_version(99).with_reply_to(REPLIES);
+    app.publish(&cmd).await;
+    let rejected = app.rejection_of(&cmd).await;
+    assert_eq!(field(&rejected), "schema_version");
+    assert_eq!(
+        message(&rejected),
+        "schema_version: must be 1, the only version of the commands this paygate reads (got 99)"
+    );
+    let id = cmd.message_id.to_string();
+    app.wait_for("the reply", "command.rejected", |s| {
+        s.queue == REPLIES && s.envelope.payload["command_message_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0, "not read as version 1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expires_at_in_the_past_is_rejected_at_ingest_naming_the_field() {
+    let app = Ingest::start().await;
+    let mut payload = pay("o-expired");
+    payload["expires_at"] = json!("2020-01-01T00:00:00Z");
+    let cmd = command("command.pay", payload);
+    app.publish(&cmd).await;
+    let rejected = app.rejection_of(&cmd).await;
+    assert_eq!(field(&rejected), "expires_at");
+    assert!(
+        message(&rejected).starts_with(
+            "expires_at: must be in the future: the customer needs time to pay (got 2020-01-01T00:00:00Z, now is "
+        ),
+        "{}",
+        message(&rejected)
+    );
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0, "it never reaches the provider");
+    // One in the future is taken.
+    let mut payload = pay("o-later");
+    payload["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339());
+    app.publish(&command("command.pay", payload)).await;
+    app.wait_for("the dispatch", "order.dispatch_pay", |_| true).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_whose_content_type_is_not_json_is_rejected_naming_content_type() {
+    let app = Ingest::start().await;
+    let cmd = command("command.pay", pay("o-text"));
+    let message_ = cmd.to_amqp().unwrap();
+    let properties = message_.properties.with_content_type("text/plain".into());
+    app.publish_raw("pay", message_.body, properties).await;
+    let rejected = app.rejection_of(&cmd).await;
+    assert_eq!(field(&rejected), "content_type");
+    assert_eq!(
+        message(&rejected),
+        "content_type: must be application/json: the body is a JSON envelope (got \"text/plain\")"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
+    // JSON with parameters is JSON.
+    let cmd = command("command.pay", pay("o-json"));
+    let message_ = cmd.to_amqp().unwrap();
+    let properties = message_.properties.with_content_type("application/json; charset=utf-8".into());
+    app.publish_raw("pay", message_.body, properties).await;
+    app.wait_for("the dispatch", "order.dispatch_pay", |_| true).await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_unknown_provider_is_rejected() {
     let app = Ingest::start().await;
     let mut payload = pay("o-1");
@@ -209,7 +277,11 @@ async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
     assert!(message(&rejected).starts_with("amonut: is not a known field"), "{}", message(&rejected));
     let rejected = app.rejection_of(&unknown_type).await;
     assert_eq!(field(&rejected), "message_type");
-    assert_eq!(rejected.routing_key, "command.rejected.capture");
+    assert_eq!(
+        rejected.routing_key, "command.rejected.unknown",
+        "one routing key for every type that is not a command"
+    );
+    assert_eq!(rejected.envelope.payload["command"], "command.capture", "the payload names what was sent");
     app.stop().await;
 }
 

@@ -109,6 +109,8 @@ impl Harness {
             expires_at: None,
             metadata: json!({}),
             request_fingerprint: "fp".into(),
+            reply_to: None,
+            correlation_id: None,
         };
         let mut conn = self.db.pool.acquire().await.unwrap();
         payments::create(&mut conn, &new, None).await.unwrap();

@@ -1,8 +1,9 @@
-//! `payctl payment show`: one payment's whole story, in the order it happened: the payment, its
-//! refunds, every transition of either, every raw provider exchange (stored redacted), every
+//! `payctl payment show`: one payment's whole story, in the order it happened: the payment (with
+//! the trade number the provider knows it by, and each refund's), its refunds, every transition of either, every raw provider exchange (stored redacted), every
 //! notification received about it, and anything raised for a person.
 
 use crate::output::{self, at, or_dash};
+use paygate::providers::adapter::trade_no;
 use paygate::store::exchanges::{self, ExchangeRow};
 use paygate::store::history::{self, HistoryRow};
 use paygate::store::payments::Payment;
@@ -34,10 +35,21 @@ struct AttentionRow {
     resolution: Option<String>,
 }
 
+/// A refund with the trade number the provider knows it by.
+#[derive(Debug, Serialize)]
+struct RefundLine {
+    #[serde(flatten)]
+    refund: Refund,
+    trade_no: String,
+}
+
 #[derive(Debug, Serialize)]
 struct Story {
     payment: Payment,
-    refunds: Vec<Refund>,
+    /// Our order number for the payment at its provider (`out_trade_no`, mockpay's `orderId`):
+    /// what the provider's dashboard, bills and support know it by.
+    trade_no: String,
+    refunds: Vec<RefundLine>,
     transitions: Vec<HistoryRow>,
     exchanges: Vec<ExchangeRow>,
     notifications: Vec<NotificationRow>,
@@ -48,7 +60,12 @@ pub async fn show(pool: &PgPool, reference: &str, merchant: Option<&str>, json: 
     let mut conn = pool.acquire().await?;
     let payment = crate::lookup::payment(&mut conn, reference, merchant).await?;
     let story = Story {
-        refunds: refunds::of_payment(&mut conn, payment.id).await?,
+        trade_no: trade_no(payment.id),
+        refunds: refunds::of_payment(&mut conn, payment.id)
+            .await?
+            .into_iter()
+            .map(|refund| RefundLine { trade_no: trade_no(refund.id), refund })
+            .collect(),
         transitions: history::of_payment(&mut conn, payment.id).await?,
         exchanges: exchanges::of_payment(&mut conn, payment.id).await?,
         notifications: sqlx::query_as(
@@ -89,7 +106,8 @@ fn print(s: &Story) {
         p.refund_in_flight
     );
     println!(
-        "provider txn {}  flags {}  created {}  updated {}",
+        "trade no {}  provider txn {}  flags {}  created {}  updated {}",
+        s.trade_no,
         or_dash(p.provider_txn_id.as_deref()),
         if p.flags.is_empty() { "-".to_owned() } else { p.flags.join(",") },
         at(p.created_at),
@@ -105,9 +123,10 @@ fn print(s: &Story) {
             "state",
             "requested by",
             "approved by",
+            "trade no",
             "provider id",
         ]);
-        for r in &s.refunds {
+        for RefundLine { refund: r, trade_no } in &s.refunds {
             t.add_row(vec![
                 r.refund_no.clone(),
                 r.id.to_string(),
@@ -115,6 +134,7 @@ fn print(s: &Story) {
                 r.state.to_string(),
                 r.requested_by.clone(),
                 or_dash(r.approved_by.as_deref()),
+                trade_no.clone(),
                 or_dash(r.provider_refund_id.as_deref()),
             ]);
         }

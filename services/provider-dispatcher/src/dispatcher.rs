@@ -275,6 +275,15 @@ async fn run(
     work: OrderWork,
     answered: Option<&Answered>,
 ) -> Result<(Outcome, Option<Unwritten>), HandlerError> {
+    // The refund a command's work is about, for its answer when it changes nothing.
+    let about_refund = match &work {
+        OrderWork::DispatchRefund { refund_id, .. } | OrderWork::DecideRefund { refund_id, .. } => {
+            Some(*refund_id)
+        }
+        OrderWork::Query { refund_id, .. } => *refund_id,
+        _ => None,
+    };
+    let is_report = matches!(work, OrderWork::Report { .. });
     let outcome = match work {
         OrderWork::DispatchPay { .. } => work::pay::apply(&mut order, answered).await,
         OrderWork::Query { refund_id: None, reason, .. } => {
@@ -298,6 +307,9 @@ async fn run(
             work::report::apply(&mut order, refund_id, reply_to, correlation_id).await
         }
     }?;
+    if outcome == Outcome::Done && !is_report {
+        work::report::answer_unheard(&mut order, about_refund).await?;
+    }
     let unwritten = order.finish().await?;
     Ok((outcome, unwritten))
 }

@@ -3,14 +3,16 @@
 //!
 //! An event's id is derived from the entity and its version (`messages::events::event_id`), so
 //! the event of one transition has one id however often it is published: relay retries,
-//! re-emits after a duplicate command, answers to queries.
+//! re-emits after a duplicate command, answers to queries. Its `sequence` is the payment's next
+//! event number, stored with it in the same transaction ([`messages`]).
 
+use crate::order::WorkError;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError, Prepared};
 use paygate::broker::topology::Topology;
 use paygate::messages::events::{CustomerAction, OrderEvent, RefundSummary, event_id};
 use paygate::state_machine::PaymentState;
-use paygate::store::payments::Payment;
+use paygate::store::payments::{self, Payment};
 use paygate::store::refunds::Refund;
 use sqlx::PgConnection;
 
@@ -26,6 +28,7 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
     };
     OrderEvent {
         event_id: event_id(payment.id, payment.version),
+        sequence: 0,
         kind: format!("payment.{}", payment.state.as_str()),
         payment_id: payment.id,
         merchant_id: payment.merchant_id.clone(),
@@ -70,43 +73,86 @@ pub struct ReplyTo<'a> {
     pub correlation_id: Option<&'a str>,
 }
 
-/// Puts `event` in the outbox for the events exchange (routing key `<kind>.<order_type>`), and a
-/// copy for `reply` (or, when `reply` is `None`, for the `reply_to` of the work that caused it,
-/// if it asked for one). The copy is published to the default exchange, which routes on the
-/// queue name; it is a message of its own (its own message id) carrying the same event id.
+/// Numbers `event` and puts it in the outbox, with the payment's new event sequence, in one
+/// statement ([`messages`] says where it goes).
 pub async fn emit<P>(
     conn: &mut PgConnection,
     topology: &Topology,
-    event: &OrderEvent,
+    (payment, refund): (&mut Payment, Option<&Refund>),
+    event: OrderEvent,
     cause: &Envelope<P>,
     reply: Option<ReplyTo<'_>>,
-) -> Result<(), OutboxError> {
-    Ok(outbox::enqueue_prepared(conn, &messages(topology, event, cause, reply)?).await?)
+) -> Result<(), WorkError> {
+    let messages = messages(topology, (payment, refund), event, cause, reply)?;
+    Ok(payments::announce(conn, payment, &messages).await?)
 }
 
-/// The messages [`emit`] puts in the outbox, prepared, for a caller that inserts them in the same
-/// statement as the change they tell of.
+/// The messages that tell upstream of `event`, prepared, for the caller to put in the outbox in
+/// the same statement as the change they tell of, and the payment's event sequence (which the
+/// caller stores with them): `event` gets the payment's next number (`sequence`).
+///
+/// The event goes to the events exchange (routing key `<kind>.<order_type>`) and, as a copy of its
+/// own (its own message id, the same event id and sequence) through the default exchange, to
+/// every reply queue it is owed to:
+/// - an answer to an asker (`reply`: a duplicate command, a `query`) goes to the asker only, with
+///   the asker's correlation id;
+/// - any other event goes to the `reply_to` of the command that created its entity (the refund's
+///   for `refund.*`, the payment's), with that command's correlation id; `refund.*` also to the
+///   payment's creator; and to the `reply_to` the work itself carries (a `close` command's), with
+///   its correlation id.
+///
+/// The exchange's copy carries the creating command's correlation id (the asker's for an
+/// answer); rows created before they were stored fall back to the cause's.
 pub fn messages<P>(
     topology: &Topology,
-    event: &OrderEvent,
+    (payment, refund): (&mut Payment, Option<&Refund>),
+    mut event: OrderEvent,
     cause: &Envelope<P>,
     reply: Option<ReplyTo<'_>>,
 ) -> Result<Vec<Prepared>, OutboxError> {
-    let envelope = Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
-    let mut messages = vec![outbox::prepare(&topology.events_exchange(), &event.routing_key(), &envelope)?];
-    let reply = reply.or_else(|| {
-        cause
-            .reply_to
-            .as_deref()
-            .map(|queue| ReplyTo { queue, correlation_id: cause.correlation_id.as_deref() })
-    });
-    if let Some(reply) = reply {
-        let mut copy =
-            Envelope::new(event.kind.clone(), event.payment_id.to_string(), event).caused_by(cause);
-        if let Some(id) = reply.correlation_id {
-            copy = copy.with_correlation_id(id);
+    payment.event_sequence += 1;
+    event.sequence = payment.event_sequence;
+    let entity = match refund {
+        Some(r) if r.correlation_id.is_some() => (r.reply_to.as_deref(), r.correlation_id.as_deref()),
+        _ => (payment.reply_to.as_deref(), payment.correlation_id.as_deref()),
+    };
+    // Each reply queue once: (queue, correlation id).
+    let mut targets: Vec<(&str, Option<&str>)> = Vec::new();
+    fn add<'a>(
+        targets: &mut Vec<(&'a str, Option<&'a str>)>,
+        queue: Option<&'a str>,
+        correlation_id: Option<&'a str>,
+    ) {
+        if let Some(queue) = queue
+            && !targets.iter().any(|(q, _)| *q == queue)
+        {
+            targets.push((queue, correlation_id));
         }
-        messages.push(outbox::prepare("", reply.queue, &copy)?);
+    }
+    let correlation = match reply {
+        Some(reply) => {
+            add(&mut targets, Some(reply.queue), reply.correlation_id);
+            None
+        }
+        None => {
+            add(&mut targets, entity.0, entity.1);
+            add(&mut targets, payment.reply_to.as_deref(), payment.correlation_id.as_deref());
+            add(&mut targets, cause.reply_to.as_deref(), cause.correlation_id.as_deref());
+            entity.1
+        }
+    };
+    let envelope = |correlation_id: Option<&str>| {
+        let envelope =
+            Envelope::new(event.kind.clone(), event.payment_id.to_string(), &event).caused_by(cause);
+        match correlation_id {
+            Some(id) => envelope.with_correlation_id(id),
+            None => envelope,
+        }
+    };
+    let mut messages =
+        vec![outbox::prepare(&topology.events_exchange(), &event.routing_key(), &envelope(correlation))?];
+    for (queue, correlation_id) in targets {
+        messages.push(outbox::prepare("", queue, &envelope(correlation_id))?);
     }
     Ok(messages)
 }
@@ -143,6 +189,9 @@ mod tests {
             version,
             next_check_at: None,
             check_attempt: 0,
+            reply_to: None,
+            correlation_id: None,
+            event_sequence: 0,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

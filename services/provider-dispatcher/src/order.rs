@@ -113,6 +113,8 @@ pub struct Order<'a> {
     pub cause: &'a Envelope<Value>,
     /// The payment's version when the work began: the work tells upstream if it moved.
     start_version: i64,
+    /// The payment's event sequence when the work began: whether the work told upstream anything.
+    start_sequence: i64,
     /// Why the last transition happened, for the event.
     reason: Option<String>,
 }
@@ -130,6 +132,7 @@ impl<'a> Order<'a> {
         deferrable: bool,
     ) -> Self {
         let start_version = payment.version;
+        let start_sequence = payment.event_sequence;
         Self {
             conn,
             deferrable,
@@ -139,6 +142,7 @@ impl<'a> Order<'a> {
             deps,
             cause,
             start_version,
+            start_sequence,
             reason: None,
             unwritten: Vec::new(),
         }
@@ -172,6 +176,12 @@ impl<'a> Order<'a> {
             steps: self.unwritten,
             messages: Vec::new(),
         })
+    }
+
+    /// Whether the work has told upstream nothing so far, and will not when it finishes: the
+    /// payment did not move and no event was written.
+    pub fn told_nothing(&self) -> bool {
+        self.payment.version == self.start_version && self.payment.event_sequence == self.start_sequence
     }
 
     /// Leave from the provider's bulkhead to call it now, or why not (`bulkhead`).
@@ -374,6 +384,9 @@ impl<'a> Order<'a> {
             reason: Some(format!("paid after the payment was {was}: refunded by the merchant's policy")),
             requested_by: AUTO_REFUND_REQUESTER.to_owned(),
             request_fingerprint: "auto_refund_paid_after_close".to_owned(),
+            // Its events go where the payment's go.
+            reply_to: None,
+            correlation_id: None,
         };
         let cause = Some(self.cause.message_id);
         let refund_id = match refunds::create(self.db().await?.conn, &new, cause).await? {
@@ -417,7 +430,8 @@ impl<'a> Order<'a> {
             return Ok(None);
         }
         let event = events::payment_event(&self.payment, self.reason.take());
-        let messages = events::messages(&self.deps.topology, &event, self.cause, None)?;
+        let messages =
+            events::messages(&self.deps.topology, (&mut self.payment, None), event, self.cause, None)?;
         if self.deferrable && !self.touched {
             return Ok(Some(Unwritten { payment: self.payment, steps: self.unwritten, messages }));
         }

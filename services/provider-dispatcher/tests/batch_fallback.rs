@@ -47,6 +47,8 @@ async fn payment(db: &TestDb, order_no: &str, channel: &str) -> Uuid {
         expires_at: None,
         metadata: json!({}),
         request_fingerprint: order_no.into(),
+        reply_to: None,
+        correlation_id: None,
     };
     let mut conn = db.pool.acquire().await.unwrap();
     let Created::New(p) = payments::create(&mut conn, &new, None).await.unwrap() else { panic!() };
@@ -62,6 +64,7 @@ fn delivered(work: &OrderWork) -> Delivered {
         routing_key: "0".into(),
         redelivered: false,
         delivery_count: 0,
+        content_type: Some("application/json".into()),
     }
 }
 

@@ -25,6 +25,8 @@ async fn payment(db: &TestDb) -> Uuid {
         expires_at: None,
         metadata: json!({}),
         request_fingerprint: "fp".into(),
+        reply_to: None,
+        correlation_id: None,
     };
     let mut conn = db.pool.acquire().await.unwrap();
     let Created::New(p) = payments::create(&mut conn, &new, None).await.unwrap() else { panic!() };

@@ -20,6 +20,11 @@ pub const APPROVE_REFUND: &str = "command.approve_refund";
 pub const REJECT_REFUND: &str = "command.reject_refund";
 pub const ALL: [&str; 6] = [PAY, REFUND, CLOSE, QUERY, APPROVE_REFUND, REJECT_REFUND];
 
+/// The schema version of every command this build reads (the envelope's `schema_version`).
+/// Ingest refuses any other: a version it does not know may mean fields it would misread. A new
+/// version of a command's schema is added beside this one, never in its place.
+pub const SCHEMA_VERSION: u16 = 1;
+
 /// The largest `metadata` object we keep, serialised.
 pub const METADATA_MAX_BYTES: usize = 4096;
 

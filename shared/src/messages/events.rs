@@ -56,6 +56,14 @@ pub struct RefundSummary {
 pub struct OrderEvent {
     /// Stable per transition: see [`event_id`].
     pub event_id: Uuid,
+    /// The event's number among its payment's events (`payment.*` and `refund.*`): 1, 2, 3, …
+    /// with no gap, in the order they were written. Upstream takes the payment's state from an
+    /// event only when its sequence is above the highest it applied for the order (every event
+    /// carries the payment's whole state, so an older one that arrives late is skipped), and a
+    /// refund's the same way per refund. An answer to a duplicate command or a `query` is written
+    /// as an event too, so it has a number of its own (and the event id of the version it
+    /// reports).
+    pub sequence: i64,
     /// `payment.<state>` or `refund.<state>`.
     pub kind: String,
     pub payment_id: Uuid,
@@ -129,11 +137,17 @@ impl CommandRejected {
         }
     }
 
-    /// `command.rejected.<command without the "command." prefix>`.
+    /// `command.rejected.<command without the "command." prefix>` for one of the commands
+    /// (`crate::messages::commands::ALL`), `command.rejected.unknown` for any other type: the
+    /// routing keys are a closed, documented set that upstream can bind in full, and a type
+    /// nobody knows is not made into a routing key (the payload's `command` still names it).
     pub fn routing_key(&self) -> String {
-        let name = self.command.strip_prefix("command.").unwrap_or("unknown");
-        let safe = if name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') { name } else { "unknown" };
-        format!("{COMMAND_REJECTED}.{safe}")
+        let name = if super::commands::ALL.contains(&self.command.as_str()) {
+            self.command.strip_prefix("command.").unwrap_or("unknown")
+        } else {
+            "unknown"
+        };
+        format!("{COMMAND_REJECTED}.{name}")
     }
 }
 
@@ -186,5 +200,10 @@ mod tests {
         assert_eq!(r.routing_key(), "command.rejected.pay");
         assert_eq!(r.message, "amount: must not be empty");
         assert_eq!(CommandRejected::new("x.y#", None, &e).routing_key(), "command.rejected.unknown");
+        let capture = CommandRejected::new("command.capture", None, &e);
+        assert_eq!(capture.routing_key(), "command.rejected.unknown", "a type that is not a command");
+        assert_eq!(capture.command, "command.capture", "the payload still names it");
+        let approve = CommandRejected::new("command.approve_refund", None, &e);
+        assert_eq!(approve.routing_key(), "command.rejected.approve_refund");
     }
 }

@@ -27,7 +27,7 @@ pub struct TransitionRecord<'a> {
 /// same statement, what the provider told us besides the state (only filling in what is unknown).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Versioned<'a> {
-    Payments { provider_txn_id: Option<&'a str>, customer_action: Option<&'a Value> },
+    Payments { provider_txn_id: Option<&'a str>, customer_action: Option<&'a Value>, event_sequence: i64 },
     Refunds,
 }
 
@@ -60,7 +60,8 @@ pub(crate) async fn record_transitions(
     let moved = match table {
         Versioned::Payments { .. } => {
             "UPDATE payments SET state = $11, version = $12,
-                    provider_txn_id = COALESCE(provider_txn_id, $13), customer_action = COALESCE($14, customer_action)
+                    provider_txn_id = COALESCE(provider_txn_id, $13), customer_action = COALESCE($14, customer_action),
+                    event_sequence = $15
               WHERE id = $9 AND version = $10"
         }
         Versioned::Refunds => "UPDATE refunds SET state = $11, version = $12 WHERE id = $9 AND version = $10",
@@ -70,7 +71,7 @@ pub(crate) async fn record_transitions(
     } else {
         // The messages' parameters follow the row's.
         let first = match table {
-            Versioned::Payments { .. } => 15,
+            Versioned::Payments { .. } => 16,
             Versioned::Refunds => 13,
         };
         format!(", {}", outbox::queued_cte("moved", first))
@@ -89,8 +90,8 @@ pub(crate) async fn record_transitions(
         .bind(first.version - 1)
         .bind(last.to_state)
         .bind(last.version);
-    if let Versioned::Payments { provider_txn_id, customer_action } = table {
-        query = query.bind(provider_txn_id).bind(customer_action);
+    if let Versioned::Payments { provider_txn_id, customer_action, event_sequence } = table {
+        query = query.bind(provider_txn_id).bind(customer_action).bind(event_sequence);
     }
     if !messages.is_empty() {
         let (ids, exchanges, keys, bodies) = outbox::columns(messages);

@@ -46,6 +46,11 @@ pub struct NewPayment {
     /// A digest of the command's parameters: the same order number with another digest is an
     /// idempotency conflict.
     pub request_fingerprint: String,
+    /// The creating command's `reply_to`: every event of the payment is also sent there.
+    pub reply_to: Option<String>,
+    /// The creating command's correlation id (its message id when it had none): every event of
+    /// the payment carries it.
+    pub correlation_id: Option<String>,
 }
 
 /// A payment as stored.
@@ -73,6 +78,13 @@ pub struct Payment {
     pub version: i64,
     pub next_check_at: Option<DateTime<Utc>>,
     pub check_attempt: i32,
+    /// The creating command's `reply_to` and correlation id (see [`NewPayment`]); `None` on
+    /// payments created before they were stored.
+    pub reply_to: Option<String>,
+    pub correlation_id: Option<String>,
+    /// The number of the payment's last event (0: none yet). The next event gets the next
+    /// number, stored with it in the same transaction ([`announce`], [`record_announcing`]).
+    pub event_sequence: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -101,6 +113,9 @@ struct Row {
     version: i64,
     next_check_at: Option<DateTime<Utc>>,
     check_attempt: i32,
+    reply_to: Option<String>,
+    correlation_id: Option<String>,
+    event_sequence: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -134,6 +149,9 @@ impl TryFrom<Row> for Payment {
             version: r.version,
             next_check_at: r.next_check_at,
             check_attempt: r.check_attempt,
+            reply_to: r.reply_to,
+            correlation_id: r.correlation_id,
+            event_sequence: r.event_sequence,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -142,7 +160,8 @@ impl TryFrom<Row> for Payment {
 
 const COLUMNS: &str = "id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
      currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, customer_action, refunded_minor, \
-     refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, check_attempt, created_at, updated_at";
+     refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, check_attempt, reply_to, correlation_id, \
+     event_sequence, created_at, updated_at";
 
 /// The outcome of [`create`].
 #[derive(Debug, Clone, PartialEq)]
@@ -175,14 +194,15 @@ pub async fn create_announcing(
 ) -> Result<Created, StoreError> {
     let sql = format!(
         "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
-                               currency, state, subject, return_url, expires_at, metadata, request_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13)
+                               currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
+                               reply_to, correlation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
          RETURNING {COLUMNS}"
     );
     // The payment and its first history row, in one statement.
-    let messages_from = (!messages.is_empty()).then_some(15);
-    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 14, messages_from);
+    let messages_from = (!messages.is_empty()).then_some(17);
+    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 16, messages_from);
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(&new.merchant_id)
@@ -197,6 +217,8 @@ pub async fn create_announcing(
         .bind(new.expires_at)
         .bind(&new.metadata)
         .bind(&new.request_fingerprint)
+        .bind(&new.reply_to)
+        .bind(&new.correlation_id)
         .bind(cause);
     if !messages.is_empty() {
         let (ids, exchanges, keys, bodies) = outbox::columns(messages);
@@ -236,15 +258,17 @@ pub async fn create_many_announcing(
         "WITH input AS (
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
-                                 $12::jsonb[], $13::text[], $14::uuid[])
+                                 $12::jsonb[], $13::text[], $14::uuid[], $19::text[], $20::text[])
                 WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, channel, order_type,
                                      amount_minor, currency, subject, return_url, expires_at, metadata,
-                                     request_fingerprint, cause, n)),
+                                     request_fingerprint, cause, reply_to, correlation_id, n)),
          created AS (
             INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
-                                  currency, state, subject, return_url, expires_at, metadata, request_fingerprint)
+                                  currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
+                                  reply_to, correlation_id)
             SELECT id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
-                   currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint
+                   currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint,
+                   reply_to, correlation_id
               FROM input ORDER BY n
             ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
             RETURNING id),
@@ -279,6 +303,8 @@ pub async fn create_many_announcing(
     .bind(exchanges)
     .bind(keys)
     .bind(bodies)
+    .bind(news().map(|p| p.reply_to.as_deref()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.correlation_id.as_deref()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(created)
@@ -417,17 +443,47 @@ pub async fn record_announcing(
     messages: &[outbox::Prepared],
 ) -> Result<(), StoreError> {
     let Some(first) = steps.first() else {
-        // No step to write: the messages go in on their own.
-        return Ok(outbox::enqueue_prepared(conn, messages).await?);
+        // No step to write: the messages go in with the payment's event sequence.
+        return announce(conn, payment, messages).await;
     };
     debug_assert_eq!(steps.last().map(|s| s.version), Some(payment.version));
     let table = Versioned::Payments {
         provider_txn_id: payment.provider_txn_id.as_deref(),
         customer_action: payment.customer_action.as_ref(),
+        event_sequence: payment.event_sequence,
     };
     if !history::record_transitions(conn, table, payment.id, steps, messages).await? {
         return Err(StoreError::Concurrent { id: payment.id, expected: first.version - 1 });
     }
+    Ok(())
+}
+
+/// Puts `messages` (events about the payment, numbered up to `payment.event_sequence`) in the
+/// outbox and stores the payment's event sequence, in one statement, in the caller's transaction
+/// (which holds the payment's lock). Nothing else of the payment changes.
+pub async fn announce(
+    conn: &mut PgConnection,
+    payment: &Payment,
+    messages: &[outbox::Prepared],
+) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "WITH numbered AS (UPDATE payments SET event_sequence = $1 WHERE id = $2 RETURNING 1), {}
+         SELECT 1",
+        outbox::queued_cte("numbered", 3)
+    );
+    let (ids, exchanges, keys, bodies) = outbox::columns(messages);
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(payment.event_sequence)
+        .bind(payment.id)
+        .bind(ids)
+        .bind(exchanges)
+        .bind(keys)
+        .bind(bodies)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -457,10 +513,11 @@ pub async fn record_many_announcing(
     let (message_ids, exchanges, keys, bodies) = outbox::columns_of(work.iter().flat_map(|w| w.messages));
     let written: Vec<Uuid> = sqlx::query_scalar(
         "WITH input AS (
-            SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])
-                AS i(id, from_version, state, version, provider_txn_id, customer_action)),
+            SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[],
+                                 $19::bigint[])
+                AS i(id, from_version, state, version, provider_txn_id, customer_action, event_sequence)),
          moved AS (
-            UPDATE payments p SET state = i.state, version = i.version,
+            UPDATE payments p SET state = i.state, version = i.version, event_sequence = i.event_sequence,
                    provider_txn_id = COALESCE(p.provider_txn_id, i.provider_txn_id),
                    customer_action = COALESCE(i.customer_action, p.customer_action)
               FROM input i
@@ -502,6 +559,7 @@ pub async fn record_many_announcing(
     .bind(steps().map(|s| s.version).collect::<Vec<_>>())
     .bind(steps().map(|s| s.cause_message_id).collect::<Vec<_>>())
     .bind(steps().map(|s| s.detail.clone()).collect::<Vec<_>>())
+    .bind(rows.clone().map(|(p, _)| p.event_sequence).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let written: HashSet<Uuid> = written.into_iter().collect();

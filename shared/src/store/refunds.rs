@@ -29,6 +29,11 @@ pub struct NewRefund {
     /// A digest of the command's parameters: the same refund number with another digest is an
     /// idempotency conflict.
     pub request_fingerprint: String,
+    /// The creating command's `reply_to`: every event of the refund is also sent there.
+    pub reply_to: Option<String>,
+    /// The creating command's correlation id (its message id when it had none): every event of
+    /// the refund carries it.
+    pub correlation_id: Option<String>,
 }
 
 /// A refund as stored.
@@ -50,6 +55,9 @@ pub struct Refund {
     pub version: i64,
     pub next_check_at: Option<DateTime<Utc>>,
     pub check_attempt: i32,
+    /// The creating command's `reply_to` and correlation id (see [`NewRefund`]).
+    pub reply_to: Option<String>,
+    pub correlation_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,6 +81,8 @@ struct Row {
     version: i64,
     next_check_at: Option<DateTime<Utc>>,
     check_attempt: i32,
+    reply_to: Option<String>,
+    correlation_id: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -100,6 +110,8 @@ impl TryFrom<Row> for Refund {
             version: r.version,
             next_check_at: r.next_check_at,
             check_attempt: r.check_attempt,
+            reply_to: r.reply_to,
+            correlation_id: r.correlation_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -108,7 +120,7 @@ impl TryFrom<Row> for Refund {
 
 const COLUMNS: &str = "id, payment_id, merchant_id, refund_no, amount_minor, currency::text AS currency, state, \
      reason, requested_by, approved_by, decided_at, decision_reason, provider_refund_id, request_fingerprint, \
-     version, next_check_at, check_attempt, created_at, updated_at";
+     version, next_check_at, check_attempt, reply_to, correlation_id, created_at, updated_at";
 
 /// The outcome of [`create`].
 #[derive(Debug, Clone, PartialEq)]
@@ -134,8 +146,8 @@ pub async fn create(
 ) -> Result<Created, StoreError> {
     let sql = format!(
         "INSERT INTO refunds (id, payment_id, merchant_id, refund_no, amount_minor, currency, state, reason,
-                              requested_by, request_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9)
+                              requested_by, request_fingerprint, reply_to, correlation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $11, $12)
          ON CONFLICT (merchant_id, refund_no) DO NOTHING
          RETURNING {COLUMNS}"
     );
@@ -152,6 +164,8 @@ pub async fn create(
         .bind(&new.requested_by)
         .bind(&new.request_fingerprint)
         .bind(cause)
+        .bind(&new.reply_to)
+        .bind(&new.correlation_id)
         .fetch_optional(&mut *conn)
         .await?;
     match inserted {

@@ -1,6 +1,7 @@
 //! The upstream side of the contract (docs/messages.md): publish commands to the commands
 //! exchange in the envelope, and collect every event paygate publishes, from a queue bound to the
-//! events exchange with `#`.
+//! events exchange with `#`, and every reply sent to its own reply queue ([`Upstream::reply_queue`],
+//! what a command's `reply_to` names).
 
 use futures_util::StreamExt;
 use lapin::options::{
@@ -22,6 +23,29 @@ pub struct Upstream {
     _connection: Connection,
     commands_exchange: String,
     events: Arc<Mutex<Vec<Envelope<Value>>>>,
+    reply_queue: String,
+    replies: Arc<Mutex<Vec<Envelope<Value>>>>,
+}
+
+/// Collects every envelope delivered to `queue` into `sink`, acknowledging each.
+async fn collect(
+    channel: Channel,
+    queue: &str,
+    sink: Arc<Mutex<Vec<Envelope<Value>>>>,
+) -> anyhow::Result<()> {
+    let mut deliveries = channel
+        .basic_consume(queue.into(), "upstream".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    tokio::spawn(async move {
+        let _keep = channel;
+        while let Some(Ok(delivery)) = deliveries.next().await {
+            if let Ok(envelope) = Envelope::<Value>::from_json(&delivery.data) {
+                sink.lock().unwrap().push(envelope);
+            }
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+    });
+    Ok(())
 }
 
 impl Upstream {
@@ -51,26 +75,28 @@ impl Upstream {
                 FieldTable::default(),
             )
             .await?;
-        let mut deliveries = consume
-            .basic_consume(
-                queue.name().clone(),
-                "upstream".into(),
-                BasicConsumeOptions::default(),
+        let events = Arc::new(Mutex::new(Vec::new()));
+        collect(consume, queue.name().as_str(), events.clone()).await?;
+        let replies_channel = connection.create_channel().await?;
+        let reply_queue = replies_channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
                 FieldTable::default(),
             )
-            .await?;
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = events.clone();
-        tokio::spawn(async move {
-            let _keep = consume;
-            while let Some(Ok(delivery)) = deliveries.next().await {
-                if let Ok(envelope) = Envelope::<Value>::from_json(&delivery.data) {
-                    sink.lock().unwrap().push(envelope);
-                }
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-            }
-        });
-        Ok(Self { channel, _connection: connection, commands_exchange: commands_exchange.to_owned(), events })
+            .await?
+            .name()
+            .to_string();
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        collect(replies_channel, &reply_queue, replies.clone()).await?;
+        Ok(Self {
+            channel,
+            _connection: connection,
+            commands_exchange: commands_exchange.to_owned(),
+            events,
+            reply_queue,
+            replies,
+        })
     }
 
     /// Publishes a command (`command.pay`, …) with `payload`, confirmed; returns its message id.
@@ -100,6 +126,29 @@ impl Upstream {
             .await
             .expect("publish a command");
         confirm.await.expect("the broker confirms the command");
+    }
+
+    /// The queue replies come to: name it as a command's `reply_to`.
+    pub fn reply_queue(&self) -> &str {
+        &self.reply_queue
+    }
+
+    /// Every message received on [`Upstream::reply_queue`] so far, in arrival order.
+    pub fn replies(&self) -> Vec<Envelope<Value>> {
+        self.replies.lock().unwrap().clone()
+    }
+
+    /// Waits for a reply whose `message_type` is `message_type` and whose envelope satisfies `pred`.
+    pub async fn wait_for_reply(
+        &self,
+        message_type: &str,
+        within: Duration,
+        pred: impl Fn(&Envelope<Value>) -> bool,
+    ) -> Envelope<Value> {
+        paygate_test_support::eventually_some(&format!("a {message_type} reply"), within, || async {
+            self.replies().into_iter().find(|e| e.message_type == message_type && pred(e))
+        })
+        .await
     }
 
     /// Every event received so far.

@@ -36,6 +36,15 @@ pub struct Context<'a> {
     pub cause: &'a Envelope<Value>,
 }
 
+impl Context<'_> {
+    /// The command's correlation id, or its message id when it has none: what every message it
+    /// causes carries (`Envelope::caused_by`), and what is stored with the payment or refund it
+    /// creates.
+    pub fn correlation_id(&self) -> String {
+        self.cause.correlation_id.clone().unwrap_or_else(|| self.cause.message_id.to_string())
+    }
+}
+
 /// What became of a command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {

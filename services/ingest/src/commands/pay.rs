@@ -1,8 +1,11 @@
 //! `command.pay`: take a payment.
 //!
 //! parse: [`PayCommand`] (amount and currency, provider, pay method, order type, subject, …).
-//! apply: the provider must be one this system is configured for; then the payment is created
+//! apply: the provider must be one this system is configured for, and `expires_at`, when given,
+//! in the future (a repeat of a command accepted before is still reported); then the payment is created
 //! (pre-commit, state `created`) with a new UUID v7 id, idempotent on (merchant, order number).
+//! The command's `reply_to` and correlation id are stored with the payment: every event of the
+//! payment goes there, whichever message decides it.
 //! emit: a new payment → `order.dispatch_pay`; the same command again (same fingerprint) →
 //! `order.report`, so upstream gets the current state; the order number with other parameters →
 //! rejected, naming `merchant_order_no`.
@@ -11,12 +14,13 @@
 //! `paygate::broker::consumer`): the new payments in one statement, the rest through [`apply`].
 
 use super::{Context, Rejection, Verdict, fingerprint, route, routed, store_error};
+use chrono::{SecondsFormat, Utc};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::outbox::Prepared;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::PayCommand;
 use paygate::messages::orders::OrderWork;
-use paygate::store::payments::{self, Created, NewPayment};
+use paygate::store::payments::{self, Created, NewPayment, Payment};
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::collections::HashSet;
@@ -29,9 +33,17 @@ pub async fn apply(
 ) -> Result<Verdict, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    let Some((new, dispatch)) = prepare(ctx, cmd)? else {
-        let rule = format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider);
-        return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("provider", rule)));
+    let (new, dispatch) = match prepare(ctx, cmd)? {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            // A repeat of a command accepted before is still a repeat (its `expires_at` may have
+            // passed since): the order's state is reported, not a rejection.
+            let existing = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)?;
+            return match existing {
+                Some(payment) => seen_before(conn, ctx, cmd, payment, &fingerprint(cmd)).await,
+                None => Ok(Rejection::of(merchant, Some(order_no), error)),
+            };
+        }
     };
     // The payment, its first history row and its dispatch, in one statement (the dispatch is
     // queued only if the payment is new).
@@ -39,32 +51,68 @@ pub async fn apply(
     let created = payments::create_announcing(conn, &new, Some(ctx.cause.message_id), &dispatch);
     match created.await.map_err(store_error)? {
         Created::New(_) => Ok(Verdict::Accepted),
-        Created::Existing(payment) if payment.request_fingerprint == new.request_fingerprint => {
-            let report = OrderWork::Report {
-                payment_id: payment.id,
-                refund_id: None,
-                reply_to: ctx.cause.reply_to.clone(),
-                correlation_id: ctx.cause.correlation_id.clone(),
-            };
-            route(conn, ctx, &report).await?;
-            Ok(Verdict::Duplicate)
-        }
-        Created::Existing(_) => Ok(Rejection::of(
-            merchant,
-            Some(order_no),
+        Created::Existing(payment) => seen_before(conn, ctx, cmd, payment, &new.request_fingerprint).await,
+    }
+}
+
+/// An order number already taken: a repeat of the same command (its state is reported to the
+/// asker), or an idempotency conflict.
+async fn seen_before(
+    conn: &mut PgConnection,
+    ctx: &Context<'_>,
+    cmd: &PayCommand,
+    payment: Payment,
+    request_fingerprint: &str,
+) -> Result<Verdict, HandlerError> {
+    if payment.request_fingerprint != request_fingerprint {
+        return Ok(Rejection::of(
+            cmd.merchant_id.as_str(),
+            Some(cmd.merchant_order_no.as_str()),
             ValidationError::new(
                 "merchant_order_no",
                 "idempotency conflict: already used for a payment with different parameters",
             ),
+        ));
+    }
+    let report = OrderWork::Report {
+        payment_id: payment.id,
+        refund_id: None,
+        reply_to: ctx.cause.reply_to.clone(),
+        correlation_id: ctx.cause.correlation_id.clone(),
+    };
+    route(conn, ctx, &report).await?;
+    Ok(Verdict::Duplicate)
+}
+
+/// What a new payment may not be: taken through a provider this system is not configured for,
+/// or expiring before it is created (it would only fail at the provider).
+fn refusal(ctx: &Context<'_>, cmd: &PayCommand) -> Option<ValidationError> {
+    if !ctx.providers.contains(&cmd.provider) {
+        let rule = format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider);
+        return Some(ValidationError::new("provider", rule));
+    }
+    let now = Utc::now();
+    match cmd.expires_at {
+        Some(at) if at <= now => Some(ValidationError::new(
+            "expires_at",
+            format!(
+                "must be in the future: the customer needs time to pay (got {}, now is {})",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
         )),
+        _ => None,
     }
 }
 
-/// The payment `cmd` asks for and the message that dispatches it, or `None` when its provider is
-/// not one this system is configured for (then [`apply`] rejects it).
-fn prepare(ctx: &Context<'_>, cmd: &PayCommand) -> Result<Option<(NewPayment, Prepared)>, HandlerError> {
-    if !ctx.providers.contains(&cmd.provider) {
-        return Ok(None);
+/// The payment `cmd` asks for and the message that dispatches it, or why it cannot be created
+/// ([`refusal`]; then [`apply`] rejects it, unless it is a repeat).
+fn prepare(
+    ctx: &Context<'_>,
+    cmd: &PayCommand,
+) -> Result<Result<(NewPayment, Prepared), ValidationError>, HandlerError> {
+    if let Some(error) = refusal(ctx, cmd) {
+        return Ok(Err(error));
     }
     let new = NewPayment {
         id: Uuid::now_v7(),
@@ -79,15 +127,17 @@ fn prepare(ctx: &Context<'_>, cmd: &PayCommand) -> Result<Option<(NewPayment, Pr
         expires_at: cmd.expires_at,
         metadata: Value::Object(cmd.metadata.clone()),
         request_fingerprint: fingerprint(cmd),
+        reply_to: ctx.cause.reply_to.clone(),
+        correlation_id: Some(ctx.correlation_id()),
     };
     let dispatch = routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?;
-    Ok(Some((new, dispatch)))
+    Ok(Ok((new, dispatch)))
 }
 
 /// Many pay commands (ingest's batches; each with its own context) applied together: every
 /// payment whose order number is new is created and dispatched in one statement, as [`apply`]
 /// would. Returns, in order, the indexes of the commands this did not settle (an unknown
-/// provider, an order number already taken, or taken earlier in the batch): apply those one by
+/// provider, an `expires_at` past, an order number already taken, or taken earlier in the batch): apply those one by
 /// one, which rejects them or tells a repeat from a conflict.
 pub async fn apply_many(
     conn: &mut PgConnection,
@@ -97,8 +147,8 @@ pub async fn apply_many(
     let mut prepared = Vec::with_capacity(commands.len());
     for (i, (ctx, cmd)) in commands.iter().enumerate() {
         match prepare(ctx, cmd)? {
-            Some((new, dispatch)) => prepared.push((i, new, ctx.cause.message_id, dispatch)),
-            None => unsettled.push(i),
+            Ok((new, dispatch)) => prepared.push((i, new, ctx.cause.message_id, dispatch)),
+            Err(_) => unsettled.push(i),
         }
     }
     let announced: Vec<payments::Announced<'_>> =

@@ -67,6 +67,8 @@ pub async fn apply(
         reason: cmd.reason.clone(),
         requested_by: cmd.requested_by.to_string(),
         request_fingerprint,
+        reply_to: ctx.cause.reply_to.clone(),
+        correlation_id: Some(ctx.correlation_id()),
     };
     match refunds::create(conn, &new, Some(ctx.cause.message_id)).await.map_err(store_error)? {
         Created::New(refund) => {

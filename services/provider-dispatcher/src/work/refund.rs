@@ -516,7 +516,7 @@ async fn finish(order: &mut Order<'_>, work: Work) -> Result<Outcome, WorkError>
         let (deps, cause) = (order.deps, order.cause);
         let db = order.db().await?;
         let event = events::refund_event(db.payment, &work.refund, work.reason);
-        events::emit(db.conn, &deps.topology, &event, cause, None).await?;
+        events::emit(db.conn, &deps.topology, (db.payment, Some(&work.refund)), event, cause, None).await?;
     }
     Ok(Outcome::Done)
 }

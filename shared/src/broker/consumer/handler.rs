@@ -21,6 +21,9 @@ pub struct Delivered {
     pub redelivered: bool,
     /// How often it was delivered before (quorum queues' `x-delivery-count`; 0 if absent).
     pub delivery_count: u32,
+    /// The AMQP `content_type` property, if the publisher set one. The body is parsed as a JSON
+    /// envelope whatever it says; a handler may refuse a message that claims another type.
+    pub content_type: Option<String>,
 }
 
 impl Delivered {

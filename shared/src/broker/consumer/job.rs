@@ -200,6 +200,7 @@ impl<H: Handler> Job<H> {
             delivery_count: header_int(&delivery.properties, headers::DELIVERY_COUNT)
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
+            content_type: delivery.properties.content_type().as_ref().map(|t| t.to_string()),
         };
         Some((msg, span))
     }

@@ -395,6 +395,8 @@ async fn create_payments(db: &TestDb, n: usize) -> anyhow::Result<Vec<Uuid>> {
             expires_at: None,
             metadata: json!({}),
             request_fingerprint: "bench".into(),
+            reply_to: None,
+            correlation_id: None,
         };
         payments::create(&mut conn, &new, None).await?;
         ids.push(id);
