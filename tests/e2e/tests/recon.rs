@@ -5,11 +5,11 @@
 //! person's resolution is audited.
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use compensation_scheduler::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use mockpay::{BillFault, BillFaultKind, Fault, Operation};
 use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
+use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use paygate::store::{recon, refunds};
 use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
 use paygate_e2e::{System, SystemOptions};
