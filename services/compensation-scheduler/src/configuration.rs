@@ -81,7 +81,7 @@ pub struct Config {
     pub undecided_notification_interval: Duration,
 
     #[command(flatten)]
-    pub recon: crate::recon::args::ReconArgs,
+    pub recon: paygate::recon::args::ReconArgs,
 }
 
 impl Config {

@@ -7,7 +7,9 @@
 //! - [`schedule`]: the per-provider stuck schedule (`STUCK_SCHEDULE`);
 //! - [`runner`]: the poll loop; [`metrics`]: what it reports;
 //! - [`retention`]: pruning published outbox rows and old inbox rows;
-//! - [`undecided`]: forwarding stored notifications nobody decided to their orders again.
+//! - [`undecided`]: forwarding stored notifications nobody decided to their orders again;
+//! - [`recon`]: the daily reconciliation of every provider's bill and settlement, and the
+//!   settling of proven discrepancies (the engine is the library's, [`paygate::recon`]).
 //!
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.

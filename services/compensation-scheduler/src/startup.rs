@@ -3,7 +3,7 @@
 //! fresh database and vhost, exactly as `main` does.
 //!
 //! It runs the stuck and expiry scans ([`Scheduler`]), the sweep of undecided notifications
-//! (`undecided`), an outbox relay for the work they enqueue, reconciliation, and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
+//! (`undecided`), an outbox relay for the work they enqueue, reconciliation (`recon`), and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
 //! SKIP LOCKED).
 
 use crate::configuration::Config;
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Application {
     core: ServiceCore,
     config: Config,
-    reconciler: crate::recon::schedule::Reconciler,
+    reconciler: crate::recon::Reconciler,
 }
 
 impl Application {
@@ -44,7 +44,7 @@ impl Service for Application {
     async fn build(config: Config) -> Result<Self, StartupError> {
         let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
         let providers = config.recon.providers()?;
-        let reconciler = crate::recon::schedule::Reconciler {
+        let reconciler = crate::recon::Reconciler {
             pool: core.db.clone(),
             topology: core.topology.clone(),
             providers,

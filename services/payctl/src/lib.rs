@@ -4,7 +4,7 @@
 //! - `payment query`, `refund approve|reject`: work sent to an order's shard ([`order_work`],
 //!   [`send`]; references resolved by [`lookup`]);
 //! - `attention list`: what needs a person ([`attention`]);
-//! - `recon run|list|show|resolve|bench`: reconciliation ([`recon`], [`recon_bench`]);
+//! - `recon run|list|show|resolve`: reconciliation ([`recon`]; the engine is `paygate::recon`);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
 //!
@@ -19,6 +19,5 @@ pub mod lookup;
 pub mod order_work;
 pub mod output;
 pub mod recon;
-pub mod recon_bench;
 pub mod send;
 pub mod timeline;

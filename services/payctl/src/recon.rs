@@ -4,10 +4,10 @@
 
 use crate::output::{self, at, or_dash};
 use chrono::NaiveDate;
-use compensation_scheduler::recon::args::ReconArgs;
-use compensation_scheduler::recon::{Kind, Progress, Run, engine, proofs};
 use indicatif::{ProgressBar, ProgressStyle};
 use paygate::broker::topology::Topology;
+use paygate::recon::args::ReconArgs;
+use paygate::recon::{Kind, Progress, Run, engine, proofs};
 use paygate::runtime::config::CommonConfig;
 use paygate::runtime::database;
 use paygate::store::recon;
@@ -56,9 +56,6 @@ pub enum ReconCommand {
         #[arg(long, env = "USER")]
         by: String,
     },
-    /// The benchmark: 1,000,000 local payments and a 1,000,000-line bill with 1,000 planted
-    /// discrepancies, reconciled in a fresh database.
-    Bench(crate::recon_bench::BenchArgs),
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, String> {
@@ -66,9 +63,6 @@ fn parse_day(s: &str) -> Result<NaiveDate, String> {
 }
 
 pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> anyhow::Result<()> {
-    if let ReconCommand::Bench(args) = command {
-        return crate::recon_bench::run(common, &args).await;
-    }
     let pool = database::connect_and_migrate(common).await?;
     match command {
         ReconCommand::Run { provider, date, settlement, recon: args } => {
@@ -160,7 +154,6 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
             );
             Ok(())
         }
-        ReconCommand::Bench(_) => Ok(()),
     }
 }
 

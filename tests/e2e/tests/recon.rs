@@ -2,14 +2,14 @@
 //! engine finds each (and nothing else), a query proves the lost notifications through the
 //! dispatcher, the cross-day window holds our rows back, a batch re-runs idempotently and resumes
 //! from its cursor, a settlement short by a fee and a bank-initiated refund are reported, and a
-//! person's resolution is audited.
+//! person's resolution is audited. The benchmark's bin (`recon-bench`) runs in small.
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use compensation_scheduler::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use mockpay::{BillFault, BillFaultKind, Fault, Operation};
 use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
+use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use paygate::store::{recon, refunds};
 use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
 use paygate_e2e::{System, SystemOptions};
@@ -337,4 +337,35 @@ async fn a_persons_resolution_is_audited_and_final() {
     let edit = sqlx::query("UPDATE recon_resolutions SET reason = 'x'").execute(&mut *conn).await;
     assert!(edit.is_err(), "the audit trail is append-only");
     system.stop().await;
+}
+
+/// The benchmark's bin in small (20,000 payments, 60 planted): it finds every planted
+/// discrepancy and nothing else, and ends with the line docs/benchmarks.md shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_finds_every_planted_discrepancy_and_nothing_else() {
+    // The bench (re)creates a database of its own on this server: DATABASE_URL's.
+    let db = paygate_test_support::TestDb::new().await;
+    let name = format!("{}_bench", db.name);
+    let bill = std::env::temp_dir().join(format!("{name}.csv"));
+    let bill = bill.to_str().expect("a UTF-8 temporary path");
+    let args = ["--payments", "20000", "--planted", "60", "--database", &name, "--bill", bill];
+    let out = paygate_test_support::run_to_exit(
+        env!("CARGO_BIN_EXE_recon-bench"),
+        &args,
+        &[("DATABASE_URL", db.url.as_str())],
+        Duration::from_secs(120),
+    )
+    .await;
+    let _ = std::fs::remove_file(bill);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(out.code, Some(0), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let last = out.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("recon: 20010 lines in ") && last.ends_with(", found 60/60"),
+        "last line: {last:?}\nstderr:\n{}",
+        out.stderr
+    );
 }

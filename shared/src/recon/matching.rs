@@ -20,8 +20,8 @@
 //! | `settlement_mismatch` | the settlement's net plus fees is not our payments minus refunds of the day ([`settlement_totals`]) |
 
 use super::Kind;
+use crate::providers::bill::SettlementTotal;
 use chrono::NaiveDate;
-use paygate::providers::bill::SettlementTotal;
 use serde_json::json;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;

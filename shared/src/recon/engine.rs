@@ -2,12 +2,12 @@
 //! and record the outcome (see the module documentation of [`super`]).
 
 use super::{Kind, Progress, Run, load, matching, proofs};
+use crate::broker::topology::Topology;
+use crate::providers::bill::{BillError, BillStream};
+use crate::providers::{Exchange, ProviderAdapter};
+use crate::store::{exchanges, recon};
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
-use paygate::broker::topology::Topology;
-use paygate::providers::bill::{BillError, BillStream};
-use paygate::providers::{Exchange, ProviderAdapter};
-use paygate::store::{exchanges, recon};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -171,7 +171,7 @@ async fn work(
         let batch = recon::batch(&mut tx, batch_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
-        let totals: Vec<paygate::providers::SettlementTotal> = serde_json::from_value(batch.totals)?;
+        let totals: Vec<crate::providers::SettlementTotal> = serde_json::from_value(batch.totals)?;
         matching::settlement_totals(&mut tx, batch_id, run.provider, run.day, &totals).await?;
     }
     tx.commit().await?;

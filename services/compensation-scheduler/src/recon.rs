@@ -2,12 +2,13 @@
 //! the settlement of yesterday for every configured provider, and every few seconds the
 //! settling of discrepancies whose proving query has been answered ([`proofs::settle_proven`]).
 //! Several scheduler instances may run: a batch's advisory lock lets one of them run it, and a
-//! batch already finished for the day is not run again by the schedule.
+//! batch already finished for the day is not run again by the schedule. The engine itself is
+//! the library's ([`paygate::recon`]); this is only when the scheduler runs it.
 
-use super::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use chrono::{DateTime, Duration as Days, NaiveTime, Utc};
 use paygate::broker::topology::Topology;
 use paygate::providers::ProviderRegistry;
+use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use paygate::store::recon;
 use sqlx::PgPool;
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! (`PROVIDERS`, configured as for every service: `providers::settings`).
 
 use super::ReconConfig;
+use crate::providers::{ProviderArgs, ProviderConfigError, ProviderRegistry};
 use chrono::NaiveTime;
-use paygate::providers::{ProviderArgs, ProviderConfigError, ProviderRegistry};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconArgs {

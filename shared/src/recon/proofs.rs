@@ -13,11 +13,11 @@
 //!    [`recon::resolve`] (an audit row like any resolution). A query that proves the bill wrong
 //!    leaves the discrepancy open for a person.
 
-use paygate::broker::envelope::Envelope;
-use paygate::broker::outbox;
-use paygate::broker::topology::Topology;
-use paygate::messages::orders::{OrderWork, QueryReason};
-use paygate::store::recon;
+use crate::broker::envelope::Envelope;
+use crate::broker::outbox;
+use crate::broker::topology::Topology;
+use crate::messages::orders::{OrderWork, QueryReason};
+use crate::store::recon;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -2,11 +2,15 @@
 //! bill or settlement of one day with our payments and refunds, record every difference, prove
 //! what a query can prove, and leave the rest to a person.
 //!
+//! The engine is library code because two binaries run it: compensation-scheduler (its daily run
+//! and the settling of proven discrepancies, in that service's `recon` module) and `payctl recon
+//! run|resolve`. The benchmark (`paygate-e2e`'s `recon-bench`) feeds it a bill from a file.
+//!
 //! The flow of one batch ([`engine::run`]), per (provider, day, kind):
 //!
 //! 1. **Batch.** `recon_batches` has one row per (provider, day, kind); a re-run reuses it and
 //!    holds a PostgreSQL advisory lock on it for the run, so two runs never interleave.
-//! 2. **Load** ([`load`]). The adapter streams the file ([`paygate::providers::bill`]); lines are
+//! 2. **Load** ([`load`]). The adapter streams the file ([`crate::providers::bill`]); lines are
 //!    COPYed into `recon_lines` in chunks of [`load::CHUNK_LINES`], each chunk committed with the
 //!    batch's cursor. A run that dies resumes after the last committed chunk: the first
 //!    `lines_loaded` lines of the new download are skipped. Memory holds one chunk.
@@ -22,9 +26,10 @@
 //!    unsettled, the provider's line says the money moved: a lost notification) gets an
 //!    `order.query` with reason `reconciliation`, enqueued in the outbox in the same transaction
 //!    that marks it, on the order's shard: the dispatcher, the only writer of an order's state,
-//!    asks the provider and applies the answer. [`proofs::settle_proven`] (run by the scheduler
-//!    every few seconds, and at the end of every batch) marks a discrepancy `auto_resolved` once
-//!    our record agrees with the line, with the dispatcher's transition as the proof.
+//!    asks the provider and applies the answer. [`proofs::settle_proven`] (run by
+//!    compensation-scheduler every few seconds, and at the end of every batch) marks a
+//!    discrepancy `auto_resolved` once our record agrees with the line, with the dispatcher's
+//!    transition as the proof.
 //! 6. **State.** `matched` when nothing was found, `discrepancies` otherwise, `failed` (with the
 //!    error, cursor kept) when the run failed.
 
@@ -33,7 +38,6 @@ pub mod engine;
 pub mod load;
 pub mod matching;
 pub mod proofs;
-pub mod schedule;
 
 use chrono::NaiveDate;
 

@@ -6,9 +6,9 @@
 //! the next run skips exactly the lines already committed. Settlement totals are collected (one
 //! per currency: small) and returned.
 
+use crate::providers::adapter::id_of_trade_no;
+use crate::providers::bill::{BillError, BillItem, BillLine, BillStream, SettlementTotal};
 use futures_util::StreamExt;
-use paygate::providers::adapter::id_of_trade_no;
-use paygate::providers::bill::{BillError, BillItem, BillLine, BillStream, SettlementTotal};
 use sqlx::PgPool;
 
 /// Lines per committed chunk.
@@ -130,7 +130,7 @@ fn text(out: &mut String, value: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paygate::providers::bill::BillLineKind;
+    use crate::providers::bill::BillLineKind;
 
     #[test]
     fn rows_are_escaped_for_copy() {
