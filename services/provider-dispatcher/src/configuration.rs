@@ -46,6 +46,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shard_batch: u16,
 
+    /// Transactions that apply providers' answers at once on each shard (0–64): each takes what
+    /// is waiting from every job, up to SHARD_BATCH, so answers that come back one at a time
+    /// still share a transaction. 0: each job applies its own answers.
+    #[arg(long, env = "SHARD_APPLIERS", value_name = "SHARD_APPLIERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub shard_appliers: u16,
+
     /// Messages each shard's consumer may hold unacknowledged (the broker's prefetch, 1–65535).
     /// A message stays unacknowledged through its provider call, so this bounds the calls one
     /// shard can have in flight: with 400 ms providers, 1024 on 4 shards allows about 10,000

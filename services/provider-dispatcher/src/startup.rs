@@ -97,6 +97,7 @@ impl Service for Application {
             let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
                 .with_concurrency(usize::from(self.config.shard_concurrency))
                 .with_batch(usize::from(self.config.shard_batch))
+                .with_appliers(usize::from(self.config.shard_appliers))
                 .with_prefetch(self.config.shard_prefetch)
                 .with_shutdown_grace(core.common.shutdown_grace)
                 .waking(relay.waker());

@@ -35,7 +35,7 @@ pub struct ConsumerConfig {
     /// message per transaction, and the latency stays that of one message.
     pub batch: usize,
     /// For a handler that prepares: how many transactions apply prepared messages at once
-    /// (`appliers.rs`), each taking up to `batch` of them.
+    /// (`appliers.rs`), each taking up to `batch` of them; 0: each job applies its own.
     pub appliers: usize,
     pub retry: RetryStrategy,
     /// How long in-flight handlers get to finish at shutdown.
@@ -112,6 +112,6 @@ pub enum ConsumerConfigError {
     UnknownQueue(String),
     #[error("queue {0:?} is not an order shard: retry tiers lead back to the orders exchange; use Requeue")]
     TiersNeedAShard(String),
-    #[error("prefetch, concurrency, batch and appliers must be at least 1")]
+    #[error("prefetch, concurrency and batch must be at least 1")]
     Zero,
 }

@@ -112,7 +112,7 @@ impl<H: Handler> Consumer<H> {
         if config.name.is_empty() {
             return Err(ConsumerConfigError::NoName);
         }
-        if config.prefetch == 0 || config.concurrency == 0 || config.batch == 0 || config.appliers == 0 {
+        if config.prefetch == 0 || config.concurrency == 0 || config.batch == 0 {
             return Err(ConsumerConfigError::Zero);
         }
         if topology.queue(&config.queue).is_none() {
@@ -175,7 +175,7 @@ impl<H: Handler> Consumer<H> {
         };
         // Answers that come back one at a time are applied together (`appliers.rs`).
         let mut appliers = None;
-        if H::PREPARES {
+        if H::PREPARES && config.appliers > 0 {
             let (to_apply, from) = appliers::channel();
             for _ in 0..config.appliers {
                 tasks.spawn(job().applier(from.clone()));
