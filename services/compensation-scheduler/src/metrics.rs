@@ -5,7 +5,7 @@
 //! - `paygate_scheduler_deferred_total`: due rows moved to their provider's threshold, nothing sent;
 //! - `paygate_scheduler_scan_errors_total`: polls that failed (nothing of the failed batch committed);
 //! - `paygate_scheduler_oldest_open_payment_age_seconds`: the age of the oldest payment that is not
-//!   final (ARCHITECTURE.md decision 13), 0 when there is none;
+//!   final (docs/architecture.md decision 13), 0 when there is none;
 //! - `paygate_scheduler_undecided_notifications`: notifications stored and not yet decided
 //!   (`received`), measured after each sweep; alert when it stays above 0 for long;
 //! - `paygate_scheduler_oldest_undecided_notification_age_seconds`: the age of the oldest of

@@ -1,6 +1,6 @@
 //! The raw exchange log, written as each provider call ends and committed on its own, outside the
 //! order's transaction: if the process dies before the order's transaction commits, the log still
-//! shows what was sent and what came back (ARCHITECTURE.md, decision 11). It has its own small
+//! shows what was sent and what came back (docs/architecture.md, decision 11). It has its own small
 //! pool so that a handler holding a connection for its transaction never waits on itself.
 //!
 //! Calls that end at about the same moment (the orders of one batch, or of several shards) are

@@ -1,4 +1,4 @@
-//! The transactional outbox (ARCHITECTURE.md, decision 4).
+//! The transactional outbox (docs/architecture.md, decision 4).
 //!
 //! A state change and the messages it emits commit together: [`enqueue`] inserts the message
 //! into `outbox` inside the caller's transaction, and nothing is published unless that

@@ -1,4 +1,4 @@
-//! Delayed retries on the TTL ladder (ARCHITECTURE.md, decision 6).
+//! Delayed retries on the TTL ladder (docs/architecture.md, decision 6).
 //!
 //! To retry a message later, publish a copy with `attempt + 1` to the retry exchange with the
 //! tier's name as routing key, then acknowledge the original. The copy waits out the tier

@@ -5,8 +5,8 @@
 //! exponent of 2, but LINE Pay takes TWD (like JPY) in whole currency units. We keep ISO because
 //! an amount is compared across upstream commands, notifications, bills and several providers,
 //! and those comparisons need one meaning for "minor unit"; other providers (Stripe's minor units,
-//! bill files) follow ISO or state their own rule. A provider's quirk belongs in its adapter (ARCHITECTURE.md, 7): the
-//! LINE Pay adapter sends [`Money::whole_units`](super::Money::whole_units) and refuses an amount
+//! bill files) follow ISO or state their own rule. A provider's quirk belongs in its adapter
+//! (docs/architecture.md, 7): the LINE Pay adapter sends [`Money::whole_units`](super::Money::whole_units) and refuses an amount
 //! with a fractional part it cannot express, rather than rounding money away.
 //!
 //! Parsing is strict: exactly three uppercase ASCII letters (`cny` is refused, not normalised, so

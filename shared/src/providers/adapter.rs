@@ -4,7 +4,7 @@
 //! answer back into [`PaymentFacts`] or [`RefundFacts`] through its code table. It never decides a
 //! state transition: the dispatcher does, from the [`CallOutcome`]. It never retries a call that
 //! moves money: an ambiguous end is [`CallOutcome::Unknown`] and the dispatcher queries
-//! (ARCHITECTURE.md, decision 3).
+//! (docs/architecture.md, decision 3).
 //!
 //! Every call carries our idempotency key to the provider (decision 2): the payment's trade number
 //! for pay, query and close, the refund's for refund and refund query. Every call returns the raw

@@ -1,4 +1,4 @@
-//! Bills and settlements in our terms (ARCHITECTURE.md, decision 12): what a provider's trade
+//! Bills and settlements in our terms (docs/architecture.md, decision 12): what a provider's trade
 //! bill or settlement file says, one [`BillItem`] at a time.
 //!
 //! An adapter never hands over a whole file. [`ProviderAdapter::bill`] and

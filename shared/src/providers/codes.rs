@@ -1,4 +1,4 @@
-//! Return codes: each provider's codes mapped to ours, as data (ARCHITECTURE.md, decision 10).
+//! Return codes: each provider's codes mapped to ours, as data (docs/architecture.md, decision 10).
 //!
 //! A provider module holds one `static` table of [`CodeRule`]s, reviewed in one place and tested:
 //! its code, our [`UnifiedCode`], and two flags. `retryable`: asking again later may give another

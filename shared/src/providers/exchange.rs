@@ -1,4 +1,4 @@
-//! The raw exchange of one provider call, as the exchange log keeps it (ARCHITECTURE.md, decision
+//! The raw exchange of one provider call, as the exchange log keeps it (docs/architecture.md, decision
 //! 11; table `provider_exchanges`). Everything in an [`Exchange`] is already redacted: the adapter
 //! that builds it removes signatures, keys and secrets before it leaves the adapter.
 

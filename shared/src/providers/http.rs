@@ -3,7 +3,7 @@
 //! Every adapter does the same around its own wire format: send a signed request with a timeout,
 //! measure the latency in microseconds, tell a timeout from a broken connection (both leave the
 //! outcome UNKNOWN, but operators want to tell them apart), and record the request and response
-//! for the exchange log with secrets removed (ARCHITECTURE.md, decision 11). [`ProviderHttp`]
+//! for the exchange log with secrets removed (docs/architecture.md, decision 11). [`ProviderHttp`]
 //! does that once; the adapter decides what the answer means and then finishes the record with
 //! [`ExchangeDraft::finish`].
 //!

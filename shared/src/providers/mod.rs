@@ -1,4 +1,4 @@
-//! Providers: one adapter per payment provider behind one trait (ARCHITECTURE.md, decision 8).
+//! Providers: one adapter per payment provider behind one trait (docs/architecture.md, decision 8).
 //!
 //! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
 //! - [`bill`]: bill and settlement lines in our terms, streamed ([`bill::BillStream`]);

@@ -1,5 +1,5 @@
 //! Inbound provider notifications (webhooks): what a provider claims, how a claim is verified,
-//! and how the provider wants to be answered (ARCHITECTURE.md, decisions 5 and 8).
+//! and how the provider wants to be answered (docs/architecture.md, decisions 5 and 8).
 //!
 //! A [`NotificationVerifier`] is the provider-specific part of the webhook: the content types the
 //! provider sends, the signature and timestamp check (constant time), the parse of the body into

@@ -1,4 +1,4 @@
-//! Reconciliation (ARCHITECTURE.md, decision 12; seeds 001 and 003): compare a provider's trade
+//! Reconciliation (docs/architecture.md, decision 12; seeds 001 and 003): compare a provider's trade
 //! bill or settlement of one day with our payments and refunds, record every difference, prove
 //! what a query can prove, and leave the rest to a person.
 //!

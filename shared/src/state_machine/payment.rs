@@ -10,7 +10,7 @@
 //! - `action_required`: the customer must act on a URL, form or QR code (or we must confirm, as
 //!   LINE Pay requires after the redirect).
 //! - `unknown`: a money-moving call ended ambiguously (timeout, 5xx, broken connection). We never
-//!   re-send blindly; a query decides (ARCHITECTURE.md, 3).
+//!   re-send blindly; a query decides (docs/architecture.md, 3).
 //! - `succeeded`: the money moved. `partially_refunded`, `refunded`: after refunds.
 //! - `failed`: the provider definitively refused the payment.
 //! - `closed`: closed without payment, confirmed by the provider or never sent.

@@ -24,7 +24,7 @@
 //! - `requested --submitted--> submitted`: the request is about to go out, committed before it
 //!   does, with the refund number as the provider's idempotency key.
 //! - `unknown --submitted--> submitted`: re-sent **with the same idempotency key** after a query
-//!   proved the provider has no record of it. Not a blind re-send (ARCHITECTURE.md, 3): the query
+//!   proved the provider has no record of it. Not a blind re-send (docs/architecture.md, 3): the query
 //!   decided, and the key makes a second arrival harmless. Without this row a refund we owe the
 //!   customer could never be completed after a lost request.
 //! - `submitted|unknown --provider_processing--> processing`: the provider has it and is working

@@ -1,4 +1,4 @@
-//! The raw exchange log (`provider_exchanges`, ARCHITECTURE.md decision 11): every provider call
+//! The raw exchange log (`provider_exchanges`, docs/architecture.md decision 11): every provider call
 //! as the adapter recorded it, already redacted, linked to its payment and refund. Append-only:
 //! the database refuses updates and deletes. Operators read an order's whole story from
 //! [`of_payment`] (`payctl`).

@@ -1,5 +1,5 @@
 //! The notification inbox (`notifications`, migration 0008): every inbound provider notification,
-//! raw, as received, with what became of it (ARCHITECTURE.md, decisions 5 and 11).
+//! raw, as received, with what became of it (docs/architecture.md, decisions 5 and 11).
 //!
 //! - notify-handler stores a verified notification with [`store_received`]: one statement that
 //!   checks the order (and refund) exists and inserts, de-duplicated on the provider's

@@ -6,7 +6,7 @@
 //! which the handler turns into a `command.rejected` event (`crate::rejection`).
 //!
 //! Ingest never changes an order that exists: that is the provider-dispatcher's alone
-//! (ARCHITECTURE.md, decision 1). It inserts new payments and refunds, and emits work.
+//! (docs/architecture.md, decision 1). It inserts new payments and refunds, and emits work.
 
 pub mod close;
 pub mod decide_refund;

@@ -1,6 +1,6 @@
 //! `order.notification`: a provider notification that notify-handler verified and stored.
 //!
-//! A notification is a claim (ARCHITECTURE.md, decision 5). Under the order's lock:
+//! A notification is a claim (docs/architecture.md, decision 5). Under the order's lock:
 //! 1. The inbox row is read; one already decided (a redelivery, a duplicate forward) is done.
 //! 2. The claim is checked against the order: the provider account, the currency, and the
 //!    amount (the payment's, or the named refund's). A mismatch is recorded: the row is

@@ -1,5 +1,5 @@
 //! The consumer runtime every service uses: a queue in, a [`Handler`] with a database
-//! transaction, an exactly-once effect out (ARCHITECTURE.md, decisions 4 and 13).
+//! transaction, an exactly-once effect out (docs/architecture.md, decisions 4 and 13).
 //!
 //! For each delivery (manual acks, bounded by the prefetch):
 //!

@@ -1,5 +1,5 @@
 //! mockpay's return codes mapped to ours (tests/mockpay/README.md, "Return codes" and "Notes for
-//! adapter authors"). This table is the one reviewed place for them (ARCHITECTURE.md, decision
+//! adapter authors"). This table is the one reviewed place for them (docs/architecture.md, decision
 //! 10); what a code means for each operation is decided in `mod.rs` from its row.
 //!
 //! `definitive` follows the README's guidance: the code settles what happened to the request
