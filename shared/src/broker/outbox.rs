@@ -146,21 +146,7 @@ pub async fn enqueue_all<P: Serialize>(
 
 /// Inserts prepared messages in one statement, in the caller's transaction.
 pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let (ids, exchanges, keys, bodies) = columns(messages);
-    sqlx::query(
-        "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[])",
-    )
-    .bind(&ids)
-    .bind(&exchanges)
-    .bind(&keys)
-    .bind(&bodies)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert(conn, messages, "").await
 }
 
 /// [`enqueue_prepared`] for messages that may have been in the outbox before under the same id
@@ -168,21 +154,30 @@ pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) ->
 /// inserted, and a row already there is marked to be published again (`published_at` cleared),
 /// as the message it was. One statement, in the caller's transaction.
 pub async fn enqueue_again(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
+    insert(conn, messages, "ON CONFLICT (message_id) DO UPDATE SET published_at = NULL").await
+}
+
+/// The one outbox insert of [`enqueue_prepared`] and [`enqueue_again`], with their conflict rule.
+async fn insert(
+    conn: &mut PgConnection,
+    messages: &[Prepared],
+    on_conflict: &'static str,
+) -> Result<(), sqlx::Error> {
     if messages.is_empty() {
         return Ok(());
     }
     let (ids, exchanges, keys, bodies) = columns(messages);
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO outbox (message_id, exchange, routing_key, envelope)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[])
-         ON CONFLICT (message_id) DO UPDATE SET published_at = NULL",
-    )
-    .bind(&ids)
-    .bind(&exchanges)
-    .bind(&keys)
-    .bind(&bodies)
-    .execute(conn)
-    .await?;
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[]) {on_conflict}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&ids)
+        .bind(&exchanges)
+        .bind(&keys)
+        .bind(&bodies)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
