@@ -242,25 +242,45 @@ async fn drive(system: &System) -> Kill {
 }
 
 /// SIGKILLs the dispatcher that has handled the most messages, once both have handled some (they
-/// share the shards); `None` while one has handled none yet.
+/// share the shards) and it holds a shard lease; `None` until then.
+///
+/// The shards it was handling are the leases it holds in the database at the kill (its log lines
+/// may reach the test late on a loaded machine, so they cannot tell which shards it holds now).
 async fn kill_busiest(system: &System, final_orders: usize) -> Option<Kill> {
     let handled: Vec<Vec<Handled>> = (0..2).map(|i| handled(system, i)).collect();
     if handled.iter().any(|h| h.is_empty()) {
         return None;
     }
     let victim = if handled[0].len() >= handled[1].len() { 0 } else { 1 };
-    // The shards the victim holds now: those it handled lately and the other instance did not
-    // (at the start the first instance holds all four, until it hands two over).
-    let lately = |i: usize| -> HashSet<String> {
-        let since = Utc::now() - chrono::Duration::seconds(2);
-        handled[i].iter().filter(|h| h.at >= since).map(|h| h.queue.clone()).collect()
-    };
-    let survivors = lately(1 - victim);
-    let shards = lately(victim).into_iter().filter(|q| !survivors.contains(q)).collect();
+    let id = instance_id(system, victim)?;
     let process = system.dispatcher_process(victim);
+    // Stop it first, then read its leases: a stopped instance neither takes nor gives one up.
+    process.signal("STOP").await;
+    let leased: Vec<(i32,)> =
+        sqlx::query_as("SELECT shard FROM shard_leases WHERE owner = $1 AND expires_at > now()")
+            .bind(id)
+            .fetch_all(&system.db.pool)
+            .await
+            .expect("read the victim's leases");
+    if leased.is_empty() {
+        process.signal("CONT").await;
+        return None;
+    }
+    let shards = leased.into_iter().map(|(shard,)| format!("{PREFIX}.orders.shard.{shard}")).collect();
     process.signal("KILL").await;
     let at = Utc::now();
     Some(Kill { victim, at, shards, final_orders_at_kill: final_orders })
+}
+
+/// The instance id a dispatcher logged when it started sharing the shards.
+fn instance_id(system: &System, i: usize) -> Option<Uuid> {
+    system.dispatcher_process(i).output().iter().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if v["fields"]["message"] != "sharing the order shards" {
+            return None;
+        }
+        v["fields"]["instance"].as_str()?.parse().ok()
+    })
 }
 
 /// One "handled" log line of a dispatcher.
