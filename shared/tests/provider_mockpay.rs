@@ -391,10 +391,10 @@ async fn exchanges_are_recorded_and_read_back_oldest_first() {
         &mut conn,
         &NewPayment {
             id: payment_id,
-            merchant_id: "m-1".into(),
+            merchant_id: "m-1".parse().unwrap(),
             merchant_order_no: "o-1".into(),
-            provider: "mockpay".into(),
-            channel: "direct".into(),
+            provider: "mockpay".parse().unwrap(),
+            pay_method: "direct".parse().unwrap(),
             order_type: "retail".into(),
             amount: jpy(1500),
             subject: "coffee beans".into(),

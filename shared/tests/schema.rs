@@ -64,7 +64,7 @@ fn payment(order_no: &str) -> NewPayment {
 
 async fn insert_payment(pool: &PgPool, p: &NewPayment) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, \
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, \
              amount_minor, currency, state, subject, request_fingerprint, refunded_minor, \
              refund_in_flight_minor, next_check_at) \
          VALUES ($1, $2, $3, 'alipay', 'alipay_page', 'standard', $4, $5, $6, 'a test order', 'fp', \
@@ -762,7 +762,7 @@ async fn the_payment_stuck_scan_uses_its_partial_index() {
     let pool = &db.pool;
     // 3000 payments: most final; of the 300 stuck, every other one is due.
     sqlx::query(
-        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, \
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, \
              amount_minor, currency, state, subject, request_fingerprint, next_check_at) \
          SELECT gen_random_uuid(), 'm-1', 'o-' || g, 'alipay', 'alipay_page', 'standard', 100, 'CNY', \
              CASE WHEN g % 10 <> 0 THEN 'succeeded' \

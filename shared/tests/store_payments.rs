@@ -4,8 +4,11 @@
 
 use paygate::domain::{Currency, Money};
 use paygate::state_machine::{PaymentEvent, PaymentState};
+use paygate::store::StoreError;
+use paygate::store::StoredRow;
 use paygate::store::history;
-use paygate::store::payments::{self, Applied, Created, NewPayment, StoreError};
+use paygate::store::payments::Payment;
+use paygate::store::payments::{self, Applied, Created, NewPayment};
 use paygate_test_support::TestDb;
 use serde_json::json;
 use uuid::Uuid;
@@ -19,10 +22,10 @@ async fn db() -> TestDb {
 fn new_payment(order_no: &str) -> NewPayment {
     NewPayment {
         id: Uuid::now_v7(),
-        merchant_id: "m-1".into(),
+        merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: order_no.into(),
-        provider: "mockpay".into(),
-        channel: "qr".into(),
+        provider: "mockpay".parse().unwrap(),
+        pay_method: "qr".parse().unwrap(),
         order_type: "retail".into(),
         amount: Money::from_minor(1234, Currency::CNY).unwrap(),
         subject: "Coffee".into(),
@@ -83,7 +86,7 @@ async fn transitions_go_through_the_machine_and_are_recorded() {
     let Created::New(p) = payments::create(&mut tx, &new_payment("o-2"), None).await.unwrap() else {
         panic!()
     };
-    let mut p = payments::lock(&mut tx, p.id).await.unwrap().unwrap();
+    let mut p = Payment::lock(&mut tx, p.id).await.unwrap().unwrap();
     let cause = Uuid::now_v7();
 
     let moved = payments::transition(&mut tx, &mut p, PaymentEvent::Submitted, Some(cause), json!({})).await;
@@ -105,7 +108,7 @@ async fn transitions_go_through_the_machine_and_are_recorded() {
     tx.commit().await.unwrap();
 
     let mut conn = db.pool.acquire().await.unwrap();
-    let stored = payments::lock(&mut conn, p.id).await.unwrap().unwrap();
+    let stored = Payment::lock(&mut conn, p.id).await.unwrap().unwrap();
     assert_eq!((stored.state, stored.version), (PaymentState::Succeeded, 2));
     let h = history::of_payment(&mut conn, p.id).await.unwrap();
     let steps: Vec<(&str, &str, i64)> =

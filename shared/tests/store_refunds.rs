@@ -6,8 +6,11 @@
 use paygate::db::{constraint_violation, constraints};
 use paygate::domain::{Currency, Money};
 use paygate::state_machine::{BalanceError, PaymentEvent, PaymentState, RefundEvent, RefundState};
-use paygate::store::payments::{self, Created as PaymentCreated, NewPayment, Payment, StoreError};
+use paygate::store::StoreError;
+use paygate::store::StoredRow;
+use paygate::store::payments::{self, Created as PaymentCreated, NewPayment, Payment};
 use paygate::store::policies::{self, Policy};
+use paygate::store::refunds::Refund;
 use paygate::store::refunds::{self, Applied, Created, NewRefund};
 use paygate::store::{balance, history};
 use paygate_test_support::TestDb;
@@ -30,10 +33,10 @@ async fn paid_payment(pool: &PgPool, order_no: &str, amount: i64) -> Payment {
     let mut conn = pool.acquire().await.unwrap();
     let new = NewPayment {
         id: Uuid::now_v7(),
-        merchant_id: "m-1".into(),
+        merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: order_no.into(),
-        provider: "mockpay".into(),
-        channel: "qr".into(),
+        provider: "mockpay".parse().unwrap(),
+        pay_method: "qr".parse().unwrap(),
         order_type: "retail".into(),
         amount: cny(amount),
         subject: "Coffee".into(),
@@ -115,10 +118,10 @@ async fn creating_is_idempotent_on_the_refund_number_and_keeps_the_fingerprint()
     );
     assert_eq!(created[0].cause_message_id, Some(cause));
 
-    assert_eq!(refunds::find_by_no(&mut conn, "m-1", "r-1").await.unwrap().map(|x| x.id), Some(r.id));
-    assert_eq!(refunds::find_by_no(&mut conn, "m-2", "r-1").await.unwrap(), None);
-    assert_eq!(refunds::get(&mut conn, r.id).await.unwrap().as_ref(), Some(&r));
-    assert_eq!(refunds::get(&mut conn, Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(Refund::find_by_number(&mut conn, "m-1", "r-1").await.unwrap().map(|x| x.id), Some(r.id));
+    assert_eq!(Refund::find_by_number(&mut conn, "m-2", "r-1").await.unwrap(), None);
+    assert_eq!(Refund::get(&mut conn, r.id).await.unwrap().as_ref(), Some(&r));
+    assert_eq!(Refund::get(&mut conn, Uuid::now_v7()).await.unwrap(), None);
     let second = refunds::create(&mut conn, &new_refund(&p, "r-2", 100, "fp-c"), None).await.unwrap();
     let ids: Vec<Uuid> = refunds::of_payment(&mut conn, p.id).await.unwrap().iter().map(|x| x.id).collect();
     let Created::New(second) = second else { panic!("new") };
@@ -152,7 +155,7 @@ async fn transitions_go_through_the_machine_and_are_recorded() {
     };
     drop(conn);
     let mut tx = db.pool.begin().await.unwrap();
-    let mut r = refunds::lock(&mut tx, r.id).await.unwrap().expect("exists");
+    let mut r = Refund::lock(&mut tx, r.id).await.unwrap().expect("exists");
     let cause = Uuid::now_v7();
 
     let applied = refunds::transition(
@@ -187,7 +190,7 @@ async fn transitions_go_through_the_machine_and_are_recorded() {
     tx.rollback().await.unwrap();
 
     let mut tx = db.pool.begin().await.unwrap();
-    let mut r = refunds::find_by_no(&mut tx, "m-1", "r-1").await.unwrap().expect("exists");
+    let mut r = Refund::find_by_number(&mut tx, "m-1", "r-1").await.unwrap().expect("exists");
     let mut r2 = r.clone();
     refunds::transition(&mut tx, &mut r, RefundEvent::ApprovalRequired, None, json!({})).await.unwrap();
     refunds::record_decision(&mut tx, &mut r, Some("bob"), Some("checked the receipt")).await.unwrap();
@@ -203,7 +206,7 @@ async fn transitions_go_through_the_machine_and_are_recorded() {
     tx.commit().await.unwrap();
 
     let mut conn = db.pool.acquire().await.unwrap();
-    let stored = refunds::get(&mut conn, r.id).await.unwrap().expect("exists");
+    let stored = Refund::get(&mut conn, r.id).await.unwrap().expect("exists");
     assert_eq!((stored.state, stored.version), (RefundState::Submitted, 3));
     assert_eq!(stored.approved_by.as_deref(), Some("bob"));
     assert!(stored.decided_at.is_some());
@@ -232,7 +235,7 @@ async fn reserve_release_and_settle_move_the_payment_counters() {
     let db = db().await;
     let mut p = paid_payment(&db.pool, "o-1", 1_000).await;
     let mut tx = db.pool.begin().await.unwrap();
-    let mut p2 = payments::lock(&mut tx, p.id).await.unwrap().expect("exists");
+    let mut p2 = Payment::lock(&mut tx, p.id).await.unwrap().expect("exists");
     assert_eq!((p2.id, p2.version, p2.state), (p.id, p.version, p.state));
 
     balance::reserve(&mut tx, &mut p2, cny(600)).await.unwrap();
@@ -266,7 +269,7 @@ async fn reserve_release_and_settle_move_the_payment_counters() {
     tx.commit().await.unwrap();
 
     let mut conn = db.pool.acquire().await.unwrap();
-    let stored = payments::lock(&mut conn, p.id).await.unwrap().expect("exists");
+    let stored = Payment::lock(&mut conn, p.id).await.unwrap().expect("exists");
     assert_eq!(
         (stored.state, stored.refunded, stored.refund_in_flight),
         (PaymentState::Refunded, cny(1_000), cny(0))
@@ -294,7 +297,7 @@ async fn concurrent_reserves_never_exceed_the_amount() {
             let pool = db.pool.clone();
             tokio::spawn(async move {
                 let mut tx = pool.begin().await.unwrap();
-                let mut payment = payments::lock(&mut tx, p.id).await.unwrap().expect("exists");
+                let mut payment = Payment::lock(&mut tx, p.id).await.unwrap().expect("exists");
                 match balance::reserve(&mut tx, &mut payment, cny(70)).await {
                     Ok(()) => {
                         tx.commit().await.unwrap();
@@ -314,7 +317,7 @@ async fn concurrent_reserves_never_exceed_the_amount() {
     }
     assert_eq!(reserved, 14);
     let mut conn = db.pool.acquire().await.unwrap();
-    let stored = payments::lock(&mut conn, p.id).await.unwrap().expect("exists");
+    let stored = Payment::lock(&mut conn, p.id).await.unwrap().expect("exists");
     assert_eq!((stored.refund_in_flight, stored.refunded), (cny(980), cny(0)));
 }
 

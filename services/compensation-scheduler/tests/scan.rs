@@ -34,7 +34,7 @@ async fn payment(
 ) -> Uuid {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                currency, state, subject, request_fingerprint, created_at, expires_at)
          VALUES ($1, 'm-1', $1::text, 'mockpay', 'qr', 'retail', 100, 'CNY', $2, 's', 'fp',
                  now() - $3::interval, now() + $4::interval)",

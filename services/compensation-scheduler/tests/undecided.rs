@@ -29,7 +29,7 @@ fn sweep(db: &TestDb, age: Duration) -> Sweep {
 async fn notification(db: &TestDb, age: &str, status: &str) -> i64 {
     let payment = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                currency, state, subject, request_fingerprint)
          VALUES ($1, 'm-1', $1::text, 'mockpay', 'qr', 'retail', 100, 'CNY', 'closed', 's', 'fp')",
     )

@@ -68,7 +68,7 @@ async fn a_pay_creates_the_payment_and_dispatches_it() {
     app.publish(&cmd).await;
     let work = app.wait_for("order.dispatch_pay", "order.dispatch_pay", |_| true).await;
 
-    let (id, state, amount, currency, channel, fingerprint): (
+    let (id, state, amount, currency, pay_method, fingerprint): (
         uuid::Uuid,
         String,
         i64,
@@ -76,13 +76,16 @@ async fn a_pay_creates_the_payment_and_dispatches_it() {
         String,
         String,
     ) = sqlx::query_as(
-        "SELECT id, state, amount_minor, currency::text, channel, request_fingerprint FROM payments \
+        "SELECT id, state, amount_minor, currency::text, pay_method, request_fingerprint FROM payments \
              WHERE merchant_id = 'm-1' AND merchant_order_no = 'o-1'",
     )
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
-    assert_eq!((state.as_str(), amount, currency.as_str(), channel.as_str()), ("created", 1234, "CNY", "qr"));
+    assert_eq!(
+        (state.as_str(), amount, currency.as_str(), pay_method.as_str()),
+        ("created", 1234, "CNY", "qr")
+    );
     assert!(fingerprint.starts_with("sha256:"), "{fingerprint}");
     assert_eq!(id.get_version_num(), 7);
     assert_eq!(work.envelope.payload, json!({"op": "dispatch_pay", "payment_id": id}));

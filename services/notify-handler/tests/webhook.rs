@@ -98,10 +98,10 @@ impl Harness {
         let id = Uuid::now_v7();
         let new = NewPayment {
             id,
-            merchant_id: "m-1".into(),
+            merchant_id: "m-1".parse().unwrap(),
             merchant_order_no: format!("o-{id}"),
-            provider: "mockpay".into(),
-            channel: "qr".into(),
+            provider: "mockpay".parse().unwrap(),
+            pay_method: "qr".parse().unwrap(),
             order_type: "retail".into(),
             amount: Money::from_minor(amount_minor, Currency::CNY).unwrap(),
             subject: "test".into(),

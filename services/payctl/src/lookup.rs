@@ -1,8 +1,9 @@
 //! Finding the payment or refund an operator names: by its id (a UUID), or by the merchant's own
 //! number with `--merchant`. A reference that finds nothing is an error naming what was looked for.
 
-use paygate::store::payments::{self, Payment};
-use paygate::store::refunds::{self, Refund};
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
+use paygate::store::refunds::Refund;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -13,8 +14,8 @@ pub async fn payment(
     merchant: Option<&str>,
 ) -> anyhow::Result<Payment> {
     let found = match (Uuid::parse_str(reference), merchant) {
-        (_, Some(merchant)) => payments::find_by_order(conn, merchant, reference).await?,
-        (Ok(id), None) => payments::get(conn, id).await?,
+        (_, Some(merchant)) => Payment::find_by_number(conn, merchant, reference).await?,
+        (Ok(id), None) => Payment::get(conn, id).await?,
         (Err(_), None) => anyhow::bail!(
             "payment: {reference:?} is not a payment id (a UUID); to look up a merchant order number, add --merchant"
         ),
@@ -34,8 +35,8 @@ pub async fn refund(
     merchant: Option<&str>,
 ) -> anyhow::Result<Refund> {
     let found = match (Uuid::parse_str(reference), merchant) {
-        (_, Some(merchant)) => refunds::find_by_no(conn, merchant, reference).await?,
-        (Ok(id), None) => refunds::get(conn, id).await?,
+        (_, Some(merchant)) => Refund::find_by_number(conn, merchant, reference).await?,
+        (Ok(id), None) => Refund::get(conn, id).await?,
         (Err(_), None) => anyhow::bail!(
             "refund: {reference:?} is not a refund id (a UUID); to look up a merchant refund number, add --merchant"
         ),

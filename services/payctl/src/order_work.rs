@@ -6,7 +6,7 @@
 
 use crate::lookup;
 use crate::output;
-use paygate::domain::{OperatorId, ValidationError};
+use paygate::domain::{MerchantId, OperatorId, ValidationError};
 use paygate::messages::fields::text;
 use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::runtime::config::CommonConfig;
@@ -22,7 +22,7 @@ struct Sent {
     message_id: Uuid,
     op: &'static str,
     payment_id: Uuid,
-    merchant_id: String,
+    merchant_id: MerchantId,
     merchant_order_no: String,
     refund_id: Option<Uuid>,
     refund_no: Option<String>,
@@ -131,7 +131,7 @@ fn print(sent: &Sent, json: bool, note: &str) -> anyhow::Result<()> {
         sent.message_id.to_string(),
         sent.op.to_owned(),
         sent.payment_id.to_string(),
-        sent.merchant_id.clone(),
+        sent.merchant_id.to_string(),
         sent.merchant_order_no.clone(),
         output::or_dash(sent.refund_id),
         output::or_dash(sent.refund_no.as_deref()),

@@ -99,7 +99,7 @@ fn print(s: &Story) {
         p.merchant_id,
         p.merchant_order_no,
         p.provider,
-        p.channel,
+        p.pay_method,
         p.amount,
         p.state,
         p.refunded,

@@ -30,6 +30,7 @@ use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outco
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::ProviderRegistry;
+use paygate::store::StoredRow;
 use paygate::store::payments::{self, Payment};
 use paygate::store::retry_line;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -109,7 +110,7 @@ impl Handler for Dispatcher {
             // is the transaction's to reject.
             let order = work.as_ref().and_then(|w| {
                 let payment = locked.remove(&w.payment_id())?;
-                let adapter = self.deps.providers.get(&payment.provider).cloned()?;
+                let adapter = self.deps.providers.get(payment.provider.as_str()).cloned()?;
                 Some((w, payment, adapter))
             });
             let Some((work, payment, adapter)) = order else {
@@ -195,7 +196,7 @@ impl Handler for Dispatcher {
             if moved_during_the_call(&payment, prepared).is_some() {
                 return Ok(one_by_one("a payment moved during its provider call"));
             }
-            let Some(adapter) = self.deps.providers.get(&payment.provider).cloned() else {
+            let Some(adapter) = self.deps.providers.get(payment.provider.as_str()).cloned() else {
                 return Ok(one_by_one("a provider is not configured"));
             };
             let span = work_span(&work, msg);
@@ -331,17 +332,17 @@ impl Dispatcher {
             return Ok(Outcome::RetryLater { reason: refusal.to_string() });
         }
         let payment_id = work.payment_id();
-        let Some(payment) = payments::lock(tx, payment_id).await.map_err(WorkError::from)? else {
+        let Some(payment) = Payment::lock(tx, payment_id).await.map_err(WorkError::from)? else {
             return Ok(Outcome::Reject { reason: format!("no payment {payment_id}") });
         };
         if let Some(moved) = moved_during_the_call(&payment, prepared) {
             return Err(HandlerError::transient(anyhow::anyhow!(moved)));
         }
-        let Some(adapter) = self.deps.providers.get(&payment.provider).cloned() else {
+        let Some(adapter) = self.deps.providers.get(payment.provider.as_str()).cloned() else {
             return Ok(Outcome::Reject {
                 reason: format!(
                     "payment {payment_id}: provider {:?} is not configured in this dispatcher (configured: {})",
-                    payment.provider,
+                    payment.provider.as_str(),
                     self.deps.providers.names().join(", ")
                 ),
             });

@@ -31,10 +31,10 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
         sequence: 0,
         kind: format!("payment.{}", payment.state.as_str()),
         payment_id: payment.id,
-        merchant_id: payment.merchant_id.clone(),
+        merchant_id: payment.merchant_id.to_string(),
         merchant_order_no: payment.merchant_order_no.clone(),
         order_type: payment.order_type.clone(),
-        provider: payment.provider.clone(),
+        provider: payment.provider.to_string(),
         state: payment.state.as_str().to_owned(),
         amount: payment.amount,
         refunded: payment.refunded,
@@ -161,7 +161,7 @@ pub fn messages<P>(
 mod tests {
     use super::*;
     use chrono::Utc;
-    use paygate::domain::{Currency, Money};
+    use paygate::domain::{Currency, MerchantId, Money, PayMethod, ProviderName};
     use serde_json::json;
     use uuid::Uuid;
 
@@ -169,10 +169,10 @@ mod tests {
         let cny = |m| Money::from_minor(m, Currency::CNY).unwrap();
         Payment {
             id: Uuid::now_v7(),
-            merchant_id: "m-1".into(),
+            merchant_id: MerchantId::parse("m-1").unwrap(),
             merchant_order_no: "o-1".into(),
-            provider: "mockpay".into(),
-            channel: "qr".into(),
+            provider: ProviderName::parse("mockpay").unwrap(),
+            pay_method: PayMethod::Qr,
             order_type: "retail".into(),
             amount: cny(1234),
             state,

@@ -26,9 +26,10 @@ use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{MappedCode, PaymentFacts, PaymentStatus, ProviderAdapter};
 use paygate::state_machine::{PaymentEvent, PaymentState, payment as machine};
+use paygate::store::StoreError;
 use paygate::store::attention::{self, Raise};
 use paygate::store::exchanges;
-use paygate::store::payments::{self, Payment, StoreError};
+use paygate::store::payments::{self, Payment};
 use paygate::store::policies;
 use paygate::store::refunds::{self, NewRefund};
 use serde_json::{Value, json};
@@ -370,7 +371,8 @@ impl<'a> Order<'a> {
     /// in this transaction); without the policy a person is asked.
     async fn paid_after_close(&mut self, was: PaymentState) -> Result<(), WorkError> {
         let db = self.db().await?;
-        let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
+        let policy =
+            policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
         if !policy.auto_refund_paid_after_close {
             let detail = json!({"was": was, "amount": self.payment.amount});
             return self.raise(PAID_AFTER_CLOSE, detail).await;

@@ -21,6 +21,8 @@ use paygate::messages::orders::{CloseReason, OrderWork};
 use paygate::providers::ProviderRegistry;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
 use paygate::store::payments::{self, Created, NewPayment};
 use paygate_test_support::TestDb;
 use provider_dispatcher::bulkhead::{BulkheadConfig, Bulkheads};
@@ -33,13 +35,13 @@ use uuid::Uuid;
 const MERCHANT: &str = "m-batch";
 const SECRET: &str = "batch-secret";
 
-async fn payment(db: &TestDb, order_no: &str, channel: &str) -> Uuid {
+async fn payment(db: &TestDb, order_no: &str, pay_method: &str) -> Uuid {
     let new = NewPayment {
         id: Uuid::now_v7(),
-        merchant_id: "shop".into(),
+        merchant_id: "shop".parse().unwrap(),
         merchant_order_no: order_no.into(),
-        provider: "mockpay".into(),
-        channel: channel.into(),
+        provider: "mockpay".parse().unwrap(),
+        pay_method: pay_method.parse().unwrap(),
         order_type: "retail".into(),
         amount: Money::from_minor(300, Currency::CNY).unwrap(),
         subject: "Tea".into(),
@@ -171,10 +173,10 @@ async fn a_batch_that_falls_back_applies_each_answer_without_calling_the_provide
         assert_eq!(exchanges(&db, id, "pay").await, 1, "{id}");
         let truth = admin.payment(&trade_no(id)).await.unwrap().expect("mockpay has it");
         assert_eq!(truth.status, "SUCCEEDED", "{id}: charged once");
-        let state = payments::get(&mut db.pool.acquire().await.unwrap(), id).await.unwrap().unwrap().state;
+        let state = Payment::get(&mut db.pool.acquire().await.unwrap(), id).await.unwrap().unwrap().state;
         let expected = if id == lost { "unknown" } else { "succeeded" };
         assert_eq!(state.as_str(), expected, "{id}");
     }
-    let qr_state = payments::get(&mut db.pool.acquire().await.unwrap(), qr).await.unwrap().unwrap().state;
+    let qr_state = Payment::get(&mut db.pool.acquire().await.unwrap(), qr).await.unwrap().unwrap().state;
     assert_eq!(qr_state.as_str(), "action_required", "the close is retried later");
 }

@@ -14,10 +14,10 @@ use uuid::Uuid;
 async fn payment(db: &TestDb) -> Uuid {
     let new = NewPayment {
         id: Uuid::now_v7(),
-        merchant_id: "m-1".into(),
+        merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: "o-1".into(),
-        provider: "mockpay".into(),
-        channel: "qr".into(),
+        provider: "mockpay".parse().unwrap(),
+        pay_method: "qr".parse().unwrap(),
         order_type: "retail".into(),
         amount: Money::from_minor(100, Currency::CNY).unwrap(),
         subject: "Tea".into(),

@@ -1,5 +1,5 @@
-//! The domain core: money, identifiers and operator identities. Each type parses its input once, at the edge, and
-//! afterwards cannot hold an invalid value.
+//! The domain core: money, identifiers, operator identities, provider names and pay methods.
+//! Each type parses its input once, at the edge, and afterwards cannot hold an invalid value.
 //!
 //! Every parser returns a [`ValidationError`] that names the field and the rule it breaks, e.g.
 //! `merchant_order_no: must be 1 to 64 characters of A-Z a-z 0-9 _ - . (got 70 characters)`.
@@ -10,6 +10,8 @@ mod error;
 mod ids;
 mod money;
 mod operator;
+mod pay_method;
+mod provider_name;
 
 pub use currency::Currency;
 pub use error::ValidationError;
@@ -17,3 +19,5 @@ pub(crate) use error::quote;
 pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderTxnId, RefundId, RefundNo};
 pub use money::{Money, MoneyError};
 pub use operator::OperatorId;
+pub use pay_method::PayMethod;
+pub use provider_name::ProviderName;

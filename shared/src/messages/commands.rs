@@ -7,9 +7,13 @@
 //! with a `command.rejected` event. docs/messages.md shows one example of each.
 
 use super::fields::{Fields, text};
-use crate::domain::{Currency, MerchantId, MerchantOrderNo, Money, OperatorId, RefundNo, ValidationError};
+/// How the customer pays: a domain type, named here too because the pay command carries it.
+pub use crate::domain::PayMethod;
+use crate::domain::{
+    Currency, MerchantId, MerchantOrderNo, Money, OperatorId, ProviderName, RefundNo, ValidationError,
+};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub const PAY: &str = "command.pay";
@@ -28,46 +32,8 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// The largest `metadata` object we keep, serialised.
 pub const METADATA_MAX_BYTES: usize = 4096;
 
-/// How the customer pays: what kind of answer the provider should give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayMethod {
-    /// The customer is sent to a URL (GET).
-    Redirect,
-    /// The customer's browser submits a form (POST).
-    Form,
-    /// The customer scans a QR code.
-    Qr,
-    /// The client confirms with a secret (Stripe-style).
-    ClientSecret,
-    /// Charged at once, no customer action (POS one-time key).
-    Direct,
-}
-
-impl PayMethod {
-    pub const ALL: [PayMethod; 5] = [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Redirect => "redirect",
-            Self::Form => "form",
-            Self::Qr => "qr",
-            Self::ClientSecret => "client_secret",
-            Self::Direct => "direct",
-        }
-    }
-
-    pub fn parse(input: &str) -> Result<Self, ValidationError> {
-        Self::ALL.into_iter().find(|m| m.as_str() == input).ok_or_else(|| {
-            ValidationError::new(
-                "pay_method",
-                format!("must be one of redirect, form, qr, client_secret, direct (got {input:?})"),
-            )
-        })
-    }
-}
-
-/// A lower-case token used in names and routing keys: provider names and order types.
+/// A lower-case token used in names and routing keys: order types (provider names are
+/// [`ProviderName`]s, with the same rule).
 fn token(field: &'static str, input: &str) -> Result<String, ValidationError> {
     let ok = (1..=32).contains(&input.len())
         && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
@@ -124,7 +90,7 @@ pub struct PayCommand {
     pub merchant_order_no: MerchantOrderNo,
     pub amount: Money,
     /// Which provider takes the money (`mockpay`, …); ingest checks it is configured.
-    pub provider: String,
+    pub provider: ProviderName,
     pub pay_method: PayMethod,
     /// The merchant's kind of order (`retail`, `subscription`, …); events are routed by it.
     pub order_type: String,
@@ -195,7 +161,7 @@ impl Command {
                 merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
                 merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
                 amount: money(&mut f)?,
-                provider: f.parsed("provider", |s| token("provider", s))?,
+                provider: f.parsed("provider", ProviderName::parse)?,
                 pay_method: f.parsed("pay_method", PayMethod::parse)?,
                 order_type: f.parsed("order_type", |s| token("order_type", s))?,
                 subject: f.parsed("subject", |s| text("subject", s, 128))?,

@@ -4,7 +4,7 @@
 //!
 //! The arithmetic and its rules are [`PaymentBalance`]'s; these functions apply its answer to the
 //! row in the caller's transaction. The caller holds the payment's row lock
-//! ([`super::payments::lock`]); each update is also guarded on the payment's version and on the
+//! ([`Payment::lock`](super::StoredRow::lock)); each update is also guarded on the payment's version and on the
 //! counters it read, so a write that raced anyway fails with [`StoreError::Concurrent`] instead
 //! of overwriting. The check `payments_refunds_within_amount` is the database's last line of
 //! defence: no code path can make refunded + in flight exceed the amount.
@@ -12,7 +12,8 @@
 //! The payment's `version` is not bumped: it numbers the payment's state transitions (its
 //! history), and a balance change is not one. The refund's own transition records it.
 
-use super::payments::{Payment, StoreError};
+use super::error::StoreError;
+use super::payments::Payment;
 use crate::domain::Money;
 use crate::state_machine::{BalanceError, PaymentBalance, PaymentEvent, PaymentState};
 use sqlx::PgConnection;

@@ -7,12 +7,18 @@
 //! each ([`payments::advance`]) and writes them together ([`payments::record`]). So every change
 //! passes the transition table and every change is recorded.
 //!
+//! Payments and refunds are read through one implementation ([`StoredRow`]: `Payment::lock`,
+//! `Refund::get`, …), and every store module fails with the one [`StoreError`] ([`error`]).
+//!
 //! [`exchanges`] keeps the raw provider exchange log beside them, [`notifications`] the inbox
 //! of raw inbound provider notifications, and [`recon`] reconciliation's batches, discrepancies
 //! and the audit of their resolutions.
 
+pub mod applied;
 pub mod attention;
 pub mod balance;
+pub mod created;
+pub mod error;
 pub mod exchanges;
 pub mod history;
 pub mod notifications;
@@ -21,3 +27,7 @@ pub mod policies;
 pub mod recon;
 pub mod refunds;
 pub mod retry_line;
+pub mod stored_row;
+
+pub use error::StoreError;
+pub use stored_row::StoredRow;

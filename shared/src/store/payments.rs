@@ -1,9 +1,13 @@
-//! Payments: creating one (pre-commit, idempotent on the merchant's order number), reading one
-//! under its row lock, and moving it through the state machine.
+//! Payments: creating one (pre-commit, idempotent on the merchant's order number), how its row
+//! reads back ([`StoredRow`]: `Payment::get`, `Payment::lock` under its row lock,
+//! `Payment::find_by_number`), and moving it through the state machine.
 
+use super::error::StoreError;
 use super::history::{self, TransitionRecord, Versioned};
+use super::stored_row::{self, Columns, StoredRow};
+use super::{applied, created};
 use crate::broker::outbox;
-use crate::domain::{Currency, Money, ValidationError};
+use crate::domain::{Currency, MerchantId, Money, PayMethod, ProviderName};
 use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,32 +15,14 @@ use sqlx::PgConnection;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-/// What went wrong reading or changing an order.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Kept as the source (not transparent), so that callers can tell an unreachable database.
-    #[error("the database failed")]
-    Database(#[from] sqlx::Error),
-    /// The state machine refuses the event in the current state; nothing was changed.
-    #[error(transparent)]
-    Refused(#[from] TransitionError),
-    /// A stored row does not parse (a currency or state this build does not know).
-    #[error("payment {id}: stored row is not valid: {reason}")]
-    Corrupt { id: Uuid, reason: String },
-    /// The row changed under us although we held its lock: a bug, never retried silently.
-    #[error("payment {id}: version {expected} was changed concurrently")]
-    Concurrent { id: Uuid, expected: i64 },
-}
-
 /// A payment about to be created.
 #[derive(Debug, Clone)]
 pub struct NewPayment {
     pub id: Uuid,
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub merchant_order_no: String,
-    pub provider: String,
-    /// How the customer pays (`redirect`, `qr`, `direct`, …).
-    pub channel: String,
+    pub provider: ProviderName,
+    pub pay_method: PayMethod,
     pub order_type: String,
     pub amount: Money,
     pub subject: String,
@@ -57,10 +43,10 @@ pub struct NewPayment {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Payment {
     pub id: Uuid,
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub merchant_order_no: String,
-    pub provider: String,
-    pub channel: String,
+    pub provider: ProviderName,
+    pub pay_method: PayMethod,
     pub order_type: String,
     pub amount: Money,
     pub state: PaymentState,
@@ -89,13 +75,14 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A payment's row as stored.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct Row {
     id: Uuid,
     merchant_id: String,
     merchant_order_no: String,
     provider: String,
-    channel: String,
+    pay_method: String,
     order_type: String,
     amount_minor: i64,
     currency: String,
@@ -120,23 +107,30 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<Row> for Payment {
-    type Error = StoreError;
+impl StoredRow for Payment {
+    const ENTITY: &'static str = "payment";
+    const TABLE: &'static str = "payments";
+    const NUMBER: &'static str = "merchant_order_no";
+    const COLUMNS: &'static str = "id, merchant_id, merchant_order_no, provider, pay_method, order_type, \
+         amount_minor, currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, \
+         customer_action, refunded_minor, refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, \
+         check_attempt, reply_to, correlation_id, event_sequence, created_at, updated_at";
+    type Row = Row;
 
-    fn try_from(r: Row) -> Result<Self, StoreError> {
-        let corrupt = |e: ValidationError| StoreError::Corrupt { id: r.id, reason: e.to_string() };
-        let currency = Currency::parse(&r.currency).map_err(corrupt)?;
-        let money = |minor: i64| Money::from_minor(minor, currency).map_err(corrupt);
+    fn decode(r: Row) -> Result<Self, StoreError> {
+        let column = Columns::of::<Payment>(r.id);
+        let currency = column.parse("currency", Currency::parse(&r.currency))?;
         Ok(Payment {
-            amount: money(r.amount_minor)?,
-            refunded: money(r.refunded_minor)?,
-            refund_in_flight: money(r.refund_in_flight_minor)?,
-            state: r.state.parse().map_err(corrupt)?,
+            amount: column.parse("amount_minor", Money::from_minor(r.amount_minor, currency))?,
+            refunded: column.parse("refunded_minor", Money::from_minor(r.refunded_minor, currency))?,
+            refund_in_flight: column
+                .parse("refund_in_flight_minor", Money::from_minor(r.refund_in_flight_minor, currency))?,
+            state: column.parse("state", r.state.parse())?,
+            merchant_id: column.parse("merchant_id", MerchantId::parse(&r.merchant_id))?,
+            provider: column.parse("provider", ProviderName::parse(&r.provider))?,
+            pay_method: column.parse("pay_method", PayMethod::parse(&r.pay_method))?,
             id: r.id,
-            merchant_id: r.merchant_id,
             merchant_order_no: r.merchant_order_no,
-            provider: r.provider,
-            channel: r.channel,
             order_type: r.order_type,
             subject: r.subject,
             return_url: r.return_url,
@@ -158,20 +152,9 @@ impl TryFrom<Row> for Payment {
     }
 }
 
-const COLUMNS: &str = "id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
-     currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, customer_action, refunded_minor, \
-     refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, check_attempt, reply_to, correlation_id, \
-     event_sequence, created_at, updated_at";
-
-/// The outcome of [`create`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Created {
-    /// The payment is new; its creation is in the history.
-    New(Payment),
-    /// A payment with this merchant order number already existed; nothing was written. The
-    /// caller compares fingerprints to tell a duplicate from a conflict.
-    Existing(Payment),
-}
+/// The outcome of [`create`]: the new payment, or the one that already had the merchant's order
+/// number.
+pub type Created = created::Created<Payment>;
 
 /// Creates the payment in state `created` with its first history row, or returns the one that
 /// already has this (merchant, order number). Concurrent creations of the same order number
@@ -193,22 +176,23 @@ pub async fn create_announcing(
     messages: &[outbox::Prepared],
 ) -> Result<Created, StoreError> {
     let sql = format!(
-        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+        "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
                                reply_to, correlation_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
-         RETURNING {COLUMNS}"
+         RETURNING {}",
+        Payment::COLUMNS
     );
     // The payment and its first history row, in one statement.
     let messages_from = (!messages.is_empty()).then_some(17);
     let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 16, messages_from);
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
-        .bind(&new.merchant_id)
+        .bind(new.merchant_id.as_str())
         .bind(&new.merchant_order_no)
-        .bind(&new.provider)
-        .bind(&new.channel)
+        .bind(new.provider.as_str())
+        .bind(new.pay_method.as_str())
         .bind(&new.order_type)
         .bind(new.amount.minor_units())
         .bind(new.amount.currency().code())
@@ -225,15 +209,7 @@ pub async fn create_announcing(
         query = query.bind(ids).bind(exchanges).bind(keys).bind(bodies);
     }
     let inserted: Option<Row> = query.fetch_optional(&mut *conn).await?;
-    match inserted {
-        Some(row) => Ok(Created::New(Payment::try_from(row)?)),
-        None => {
-            let existing = find_by_order(conn, &new.merchant_id, &new.merchant_order_no).await?;
-            // The row that won the race is visible once its transaction committed: the insert
-            // above waited for it on the unique index.
-            existing.map(Created::Existing).ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-        }
-    }
+    stored_row::created(conn, inserted, new.merchant_id.as_str(), &new.merchant_order_no).await
 }
 
 /// A payment for [`create_many_announcing`]: the payment, the message that caused it, and the
@@ -259,14 +235,14 @@ pub async fn create_many_announcing(
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
                                  $12::jsonb[], $13::text[], $14::uuid[], $19::text[], $20::text[])
-                WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, channel, order_type,
+                WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, pay_method, order_type,
                                      amount_minor, currency, subject, return_url, expires_at, metadata,
                                      request_fingerprint, cause, reply_to, correlation_id, n)),
          created AS (
-            INSERT INTO payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+            INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                   currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
                                   reply_to, correlation_id)
-            SELECT id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor,
+            SELECT id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                    currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint,
                    reply_to, correlation_id
               FROM input ORDER BY n
@@ -289,7 +265,7 @@ pub async fn create_many_announcing(
     .bind(news().map(|p| p.merchant_id.as_str()).collect::<Vec<_>>())
     .bind(news().map(|p| p.merchant_order_no.as_str()).collect::<Vec<_>>())
     .bind(news().map(|p| p.provider.as_str()).collect::<Vec<_>>())
-    .bind(news().map(|p| p.channel.as_str()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.pay_method.as_str()).collect::<Vec<_>>())
     .bind(news().map(|p| p.order_type.as_str()).collect::<Vec<_>>())
     .bind(news().map(|p| p.amount.minor_units()).collect::<Vec<_>>())
     .bind(news().map(|p| p.amount.currency().code()).collect::<Vec<_>>())
@@ -310,56 +286,15 @@ pub async fn create_many_announcing(
     Ok(created)
 }
 
-/// The payment with this merchant order number, if any (no lock).
-pub async fn find_by_order(
-    conn: &mut PgConnection,
-    merchant_id: &str,
-    merchant_order_no: &str,
-) -> Result<Option<Payment>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_order_no = $2");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(merchant_id)
-        .bind(merchant_order_no)
-        .fetch_optional(conn)
-        .await?;
-    row.map(Payment::try_from).transpose()
-}
-
-/// The payment with this id, if any (no lock).
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
-    row.map(Payment::try_from).transpose()
-}
-
-/// The payment, locked for the rest of the caller's transaction: the dispatcher applies each
-/// message under this lock. `FOR NO KEY UPDATE`, not `FOR UPDATE`: it excludes every other writer
-/// of the row just the same, but not the key-share locks that inserts referencing the payment
-/// take (a refund created by ingest, an exchange logged on its own connection while the lock is
-/// held across the provider call), which `FOR UPDATE` would block — and, for the exchange log,
-/// deadlock against ourselves.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR NO KEY UPDATE");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
-    row.map(Payment::try_from).transpose()
-}
-
-/// [`lock`] for several payments in one statement, locked in the order of their ids (so that two
-/// transactions locking overlapping sets cannot deadlock). Returns those that exist, by id.
+/// [`Payment::lock`](StoredRow::lock) for several payments in one statement, locked in the order
+/// of their ids (so that two transactions locking overlapping sets cannot deadlock). Returns those
+/// that exist, by id.
 pub async fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Payment>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE");
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(conn).await?;
-    rows.into_iter().map(Payment::try_from).collect()
+    stored_row::all(conn, "WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", ids).await
 }
 
 /// What [`transition`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The payment moved; the history has the row for `version`.
-    Moved { from: PaymentState, to: PaymentState, version: i64 },
-    /// The state already reflects the event (a repeat): nothing was written.
-    AlreadyApplied,
-}
+pub type Applied = applied::Applied<PaymentState>;
 
 /// Moves `payment` (locked by the caller) by `event`, through the state machine: updates the
 /// row under a version guard and appends the history row, in the caller's transaction. A refused

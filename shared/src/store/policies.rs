@@ -2,7 +2,7 @@
 //! refund needs a person's approval and whether a payment paid after close is refunded by itself.
 //! The provider-dispatcher looks the policy up when it applies a refund; ingest does not.
 
-use super::payments::StoreError;
+use super::error::StoreError;
 use crate::domain::{Currency, Money, ValidationError};
 use sqlx::PgConnection;
 

@@ -1,13 +1,16 @@
-//! Refunds: creating one (pre-commit, idempotent on the merchant's refund number), reading one,
-//! locking one, and moving it through the refund state machine.
+//! Refunds: creating one (pre-commit, idempotent on the merchant's refund number), how its row
+//! reads back ([`StoredRow`]: `Refund::get`, `Refund::lock` after its payment's,
+//! `Refund::find_by_number`), and moving it through the refund state machine.
 //!
 //! Ingest only creates refunds (state `requested`); the provider-dispatcher is the only writer
 //! of a refund once it exists, through [`transition`] and the balance operations in
 //! [`super::balance`], under the payment's row lock.
 
+use super::error::StoreError;
 use super::history::{self, TransitionRecord, Versioned};
-use super::payments::StoreError;
-use crate::domain::{Currency, Money, ValidationError};
+use super::stored_row::{self, Columns, StoredRow};
+use super::{applied, created};
+use crate::domain::{Currency, MerchantId, Money};
 use crate::state_machine::{RefundEvent, RefundState, refund as machine};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -19,7 +22,7 @@ use uuid::Uuid;
 pub struct NewRefund {
     pub id: Uuid,
     pub payment_id: Uuid,
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub refund_no: String,
     /// In the payment's currency (the composite foreign key refuses another).
     pub amount: Money,
@@ -41,7 +44,7 @@ pub struct NewRefund {
 pub struct Refund {
     pub id: Uuid,
     pub payment_id: Uuid,
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub refund_no: String,
     pub amount: Money,
     pub state: RefundState,
@@ -62,8 +65,9 @@ pub struct Refund {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A refund's row as stored.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct Row {
     id: Uuid,
     payment_id: Uuid,
     merchant_id: String,
@@ -87,18 +91,24 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<Row> for Refund {
-    type Error = StoreError;
+impl StoredRow for Refund {
+    const ENTITY: &'static str = "refund";
+    const TABLE: &'static str = "refunds";
+    const NUMBER: &'static str = "refund_no";
+    const COLUMNS: &'static str = "id, payment_id, merchant_id, refund_no, amount_minor, currency::text AS currency, \
+         state, reason, requested_by, approved_by, decided_at, decision_reason, provider_refund_id, \
+         request_fingerprint, version, next_check_at, check_attempt, reply_to, correlation_id, created_at, updated_at";
+    type Row = Row;
 
-    fn try_from(r: Row) -> Result<Self, StoreError> {
-        let corrupt = |e: ValidationError| StoreError::Corrupt { id: r.id, reason: e.to_string() };
-        let currency = Currency::parse(&r.currency).map_err(corrupt)?;
+    fn decode(r: Row) -> Result<Self, StoreError> {
+        let column = Columns::of::<Refund>(r.id);
+        let currency = column.parse("currency", Currency::parse(&r.currency))?;
         Ok(Refund {
-            amount: Money::from_minor(r.amount_minor, currency).map_err(corrupt)?,
-            state: r.state.parse().map_err(corrupt)?,
+            amount: column.parse("amount_minor", Money::from_minor(r.amount_minor, currency))?,
+            state: column.parse("state", r.state.parse())?,
+            merchant_id: column.parse("merchant_id", MerchantId::parse(&r.merchant_id))?,
             id: r.id,
             payment_id: r.payment_id,
-            merchant_id: r.merchant_id,
             refund_no: r.refund_no,
             reason: r.reason,
             requested_by: r.requested_by,
@@ -118,19 +128,9 @@ impl TryFrom<Row> for Refund {
     }
 }
 
-const COLUMNS: &str = "id, payment_id, merchant_id, refund_no, amount_minor, currency::text AS currency, state, \
-     reason, requested_by, approved_by, decided_at, decision_reason, provider_refund_id, request_fingerprint, \
-     version, next_check_at, check_attempt, reply_to, correlation_id, created_at, updated_at";
-
-/// The outcome of [`create`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Created {
-    /// The refund is new; its creation is in the history.
-    New(Refund),
-    /// A refund with this merchant refund number already existed; nothing was written. The
-    /// caller compares fingerprints to tell a duplicate from a conflict.
-    Existing(Refund),
-}
+/// The outcome of [`create`]: the new refund, or the one that already had the merchant's refund
+/// number.
+pub type Created = created::Created<Refund>;
 
 /// Creates the refund in state `requested` with its first history row, or returns the one that
 /// already has this (merchant, refund number). Concurrent creations of the same refund number
@@ -149,14 +149,15 @@ pub async fn create(
                               requested_by, request_fingerprint, reply_to, correlation_id)
          VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $11, $12)
          ON CONFLICT (merchant_id, refund_no) DO NOTHING
-         RETURNING {COLUMNS}"
+         RETURNING {}",
+        Refund::COLUMNS
     );
     // The refund and its first history row, in one statement.
     let sql = history::with_first_row(&sql, "payment_id", "id", RefundState::Requested.as_str(), 10, None);
     let inserted: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(new.payment_id)
-        .bind(&new.merchant_id)
+        .bind(new.merchant_id.as_str())
         .bind(&new.refund_no)
         .bind(new.amount.minor_units())
         .bind(new.amount.currency().code())
@@ -168,68 +169,16 @@ pub async fn create(
         .bind(&new.correlation_id)
         .fetch_optional(&mut *conn)
         .await?;
-    match inserted {
-        Some(row) => Ok(Created::New(Refund::try_from(row)?)),
-        None => {
-            // As for payments: the insert waited on the unique index for the winner to commit.
-            let existing = find_by_no(conn, &new.merchant_id, &new.refund_no).await?;
-            existing.map(Created::Existing).ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-        }
-    }
-}
-
-/// The refund with this merchant refund number, if any (no lock).
-pub async fn find_by_no(
-    conn: &mut PgConnection,
-    merchant_id: &str,
-    refund_no: &str,
-) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE merchant_id = $1 AND refund_no = $2");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(merchant_id)
-        .bind(refund_no)
-        .fetch_optional(conn)
-        .await?;
-    row.map(Refund::try_from).transpose()
-}
-
-/// The refund with this id, if any (no lock).
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
-    row.map(Refund::try_from).transpose()
-}
-
-/// The refund, locked for the rest of the caller's transaction (`FOR NO KEY UPDATE`, as [`super::payments::lock`] explains). The dispatcher
-/// locks the payment first ([`super::payments::lock`]), then the refund, always in that order.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 FOR NO KEY UPDATE");
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
-    row.map(Refund::try_from).transpose()
+    stored_row::created(conn, inserted, new.merchant_id.as_str(), &new.refund_no).await
 }
 
 /// Every refund of a payment, oldest first (no lock).
 pub async fn of_payment(conn: &mut PgConnection, payment_id: Uuid) -> Result<Vec<Refund>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id");
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(payment_id).fetch_all(conn).await?;
-    rows.into_iter().map(Refund::try_from).collect()
+    stored_row::all(conn, "WHERE payment_id = $1 ORDER BY created_at, id", payment_id).await
 }
 
 /// What [`transition`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The refund moved; the history has the row for `version`.
-    Moved { from: RefundState, to: RefundState, version: i64 },
-    /// The state already reflects the event (a repeat): nothing was written.
-    AlreadyApplied,
-}
-
-impl Applied {
-    /// Whether anything changed.
-    pub fn moved(&self) -> bool {
-        matches!(self, Applied::Moved { .. })
-    }
-}
+pub type Applied = applied::Applied<RefundState>;
 
 /// Moves `refund` (locked by the caller) by `event`, through the refund state machine: updates
 /// the row under a version guard and appends the history row, in the caller's transaction. A

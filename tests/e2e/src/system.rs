@@ -7,8 +7,9 @@ use crate::upstream::Upstream;
 use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
 use paygate::messages::events::OrderEvent;
 use paygate::runtime::entrypoint::Service;
+use paygate::store::StoredRow;
 use paygate::store::history::{self, HistoryRow};
-use paygate::store::payments::{self, Payment};
+use paygate::store::payments::Payment;
 use paygate_test_support::{ServiceProcess, TcpProxy, TestDb, TestVhost, workspace_binary};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -414,7 +415,7 @@ impl System {
     /// The payment of `merchant_order_no` for merchant `m-1`.
     pub async fn payment(&self, merchant_order_no: &str) -> Option<Payment> {
         let mut conn = self.db.pool.acquire().await.expect("a connection");
-        payments::find_by_order(&mut conn, MERCHANT, merchant_order_no).await.expect("read the payment")
+        Payment::find_by_number(&mut conn, MERCHANT, merchant_order_no).await.expect("read the payment")
     }
 
     /// Waits until the payment exists and is in `state`.

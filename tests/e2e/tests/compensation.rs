@@ -139,7 +139,7 @@ async fn two_schedulers_close_each_expired_payment_exactly_once() {
     }
     for order in &orders {
         let payment = system.payment(order).await.unwrap();
-        assert_eq!(payment.merchant_id, MERCHANT);
+        assert_eq!(payment.merchant_id.as_str(), MERCHANT);
         assert_eq!(calls(&system, payment.id, "close").await, 1, "{order}: one close");
     }
     let closes: i64 = sqlx::query_scalar(

@@ -13,7 +13,9 @@ use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::notification::signed_headers;
 use paygate::providers::mockpay::signing::Secret;
 use paygate::state_machine::PaymentEvent;
+use paygate::store::StoredRow;
 use paygate::store::notifications::Row;
+use paygate::store::payments::Payment;
 use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET};
 use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::{eventually, eventually_some};
@@ -129,7 +131,7 @@ async fn a_refunds_notification_before_the_payments_converges() {
 /// payment at the provider (mockpay still has it WAITING).
 async fn close_our_side(system: &System, id: Uuid) {
     let mut tx = system.db.pool.begin().await.unwrap();
-    let mut p = paygate::store::payments::lock(&mut tx, id).await.unwrap().unwrap();
+    let mut p = Payment::lock(&mut tx, id).await.unwrap().unwrap();
     paygate::store::payments::transition(
         &mut tx,
         &mut p,

@@ -10,6 +10,8 @@ use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
+use paygate::store::StoredRow;
+use paygate::store::refunds::Refund;
 use paygate::store::{recon, refunds};
 use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
 use paygate_e2e::{System, SystemOptions};
@@ -65,7 +67,7 @@ async fn paid(system: &System, order: &str, amount: &str) -> Uuid {
 async fn refund_in(system: &System, refund_no: &str, state: &str) -> refunds::Refund {
     paygate_test_support::eventually_some(&format!("{refund_no} to be {state}"), WITHIN, || async {
         let mut conn = system.db.pool.acquire().await.unwrap();
-        refunds::find_by_no(&mut conn, MERCHANT, refund_no)
+        Refund::find_by_number(&mut conn, MERCHANT, refund_no)
             .await
             .unwrap()
             .filter(|r| r.state.as_str() == state)

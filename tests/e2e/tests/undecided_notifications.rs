@@ -15,6 +15,8 @@
 use mockpay::{Fault, Operation, Settings};
 use paygate::providers::adapter::trade_no;
 use paygate::state_machine::PaymentEvent;
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
 use paygate_e2e::system::{MERCHANT, metric};
 use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::{eventually, eventually_some};
@@ -28,7 +30,7 @@ const WITHIN: Duration = Duration::from_secs(30);
 /// payment at the provider (mockpay still has it WAITING).
 async fn close_our_side(system: &System, id: Uuid) {
     let mut tx = system.db.pool.begin().await.unwrap();
-    let mut p = paygate::store::payments::lock(&mut tx, id).await.unwrap().unwrap();
+    let mut p = Payment::lock(&mut tx, id).await.unwrap().unwrap();
     paygate::store::payments::transition(
         &mut tx,
         &mut p,

@@ -10,7 +10,8 @@ use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::OrderRef;
 use paygate::messages::orders::{CloseReason, OrderWork};
-use paygate::store::payments;
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
 use sqlx::PgConnection;
 
 pub async fn apply(
@@ -20,7 +21,7 @@ pub async fn apply(
 ) -> Result<Verdict, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    let Some(payment) = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)? else {
+    let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
         return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("merchant_order_no", rule)));
     };

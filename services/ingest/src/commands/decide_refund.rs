@@ -14,7 +14,8 @@ use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundDecision;
 use paygate::messages::orders::OrderWork;
 use paygate::state_machine::RefundState;
-use paygate::store::refunds;
+use paygate::store::StoredRow;
+use paygate::store::refunds::Refund;
 use sqlx::PgConnection;
 
 pub async fn apply(
@@ -26,7 +27,7 @@ pub async fn apply(
     let merchant = cmd.merchant_id.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, None, error);
     let Some(refund) =
-        refunds::find_by_no(conn, merchant, cmd.refund_no.as_str()).await.map_err(store_error)?
+        Refund::find_by_number(conn, merchant, cmd.refund_no.as_str()).await.map_err(store_error)?
     else {
         let rule = format!("no refund with this number for merchant {merchant}");
         return Ok(reject(ValidationError::new("refund_no", rule)));

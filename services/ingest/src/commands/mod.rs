@@ -21,7 +21,7 @@ use paygate::broker::topology::Topology;
 use paygate::domain::ValidationError;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::ProviderNames;
-use paygate::store::payments::StoreError;
+use paygate::store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

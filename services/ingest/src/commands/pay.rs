@@ -20,6 +20,7 @@ use paygate::broker::outbox::Prepared;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::PayCommand;
 use paygate::messages::orders::OrderWork;
+use paygate::store::StoredRow;
 use paygate::store::payments::{self, Created, NewPayment, Payment};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -38,7 +39,7 @@ pub async fn apply(
         Err(error) => {
             // A repeat of a command accepted before is still a repeat (its `expires_at` may have
             // passed since): the order's state is reported, not a rejection.
-            let existing = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)?;
+            let existing = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)?;
             return match existing {
                 Some(payment) => seen_before(conn, ctx, cmd, payment, &fingerprint(cmd)).await,
                 None => Ok(Rejection::of(merchant, Some(order_no), error)),
@@ -87,8 +88,9 @@ async fn seen_before(
 /// What a new payment may not be: taken through a provider this system is not configured for,
 /// or expiring before it is created (it would only fail at the provider).
 fn refusal(ctx: &Context<'_>, cmd: &PayCommand) -> Option<ValidationError> {
-    if !ctx.providers.contains(&cmd.provider) {
-        let rule = format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider);
+    if !ctx.providers.contains(cmd.provider.as_str()) {
+        let rule =
+            format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider.as_str());
         return Some(ValidationError::new("provider", rule));
     }
     let now = Utc::now();
@@ -116,10 +118,10 @@ fn prepare(
     }
     let new = NewPayment {
         id: Uuid::now_v7(),
-        merchant_id: cmd.merchant_id.as_str().to_owned(),
+        merchant_id: cmd.merchant_id.clone(),
         merchant_order_no: cmd.merchant_order_no.as_str().to_owned(),
         provider: cmd.provider.clone(),
-        channel: cmd.pay_method.as_str().to_owned(),
+        pay_method: cmd.pay_method,
         order_type: cmd.order_type.clone(),
         amount: cmd.amount,
         subject: cmd.subject.clone(),

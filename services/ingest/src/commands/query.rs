@@ -10,7 +10,9 @@ use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::QueryCommand;
 use paygate::messages::orders::OrderWork;
-use paygate::store::{payments, refunds};
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
+use paygate::store::refunds::Refund;
 use sqlx::PgConnection;
 
 pub async fn apply(
@@ -21,14 +23,14 @@ pub async fn apply(
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
-    let Some(payment) = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)? else {
+    let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
         return Ok(reject(ValidationError::new("merchant_order_no", rule)));
     };
     let refund_id = match &cmd.refund_no {
         None => None,
         Some(refund_no) => {
-            match refunds::find_by_no(conn, merchant, refund_no.as_str()).await.map_err(store_error)? {
+            match Refund::find_by_number(conn, merchant, refund_no.as_str()).await.map_err(store_error)? {
                 Some(refund) if refund.payment_id == payment.id => Some(refund.id),
                 _ => {
                     let rule =

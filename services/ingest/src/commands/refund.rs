@@ -16,8 +16,9 @@ use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundCommand;
 use paygate::messages::orders::OrderWork;
+use paygate::store::StoredRow;
 use paygate::store::balance;
-use paygate::store::payments;
+use paygate::store::payments::Payment;
 use paygate::store::refunds::{self, Created, NewRefund, Refund};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,11 +34,11 @@ pub async fn apply(
     let request_fingerprint = fingerprint(cmd);
 
     if let Some(existing) =
-        refunds::find_by_no(conn, merchant, cmd.refund_no.as_str()).await.map_err(store_error)?
+        Refund::find_by_number(conn, merchant, cmd.refund_no.as_str()).await.map_err(store_error)?
     {
         return seen_before(conn, ctx, cmd, existing, &request_fingerprint).await;
     }
-    let Some(payment) = payments::find_by_order(conn, merchant, order_no).await.map_err(store_error)? else {
+    let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
         return Ok(reject(ValidationError::new("merchant_order_no", rule)));
     };
@@ -61,7 +62,7 @@ pub async fn apply(
     let new = NewRefund {
         id: Uuid::now_v7(),
         payment_id: payment.id,
-        merchant_id: merchant.to_owned(),
+        merchant_id: cmd.merchant_id.clone(),
         refund_no: cmd.refund_no.as_str().to_owned(),
         amount: cmd.amount,
         reason: cmd.reason.clone(),

@@ -32,8 +32,9 @@ use paygate::providers::codes::{MappedCode, UnifiedCode};
 use paygate::providers::{
     ClaimedEvent, Notification, NotificationPolicy, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
+use paygate::store::StoredRow;
 use paygate::store::notifications::{self, Row, Status};
-use paygate::store::refunds::{self, Refund};
+use paygate::store::refunds::Refund;
 use serde_json::json;
 
 /// The needs-attention kind of a notification that contradicts its order.
@@ -59,7 +60,7 @@ async fn check(order: &mut Order<'_>, notification_id: i64) -> Result<Checked, W
     }
     let Ok(claim) = order.adapter.notifications().parse(row.body.as_bytes()) else { return Ok(Checked::Not) };
     let refund = match (claim.event.is_refund(), row.refund_id) {
-        (true, Some(id)) => refunds::get(order.db().await?.conn, id).await?,
+        (true, Some(id)) => Refund::get(order.db().await?.conn, id).await?,
         _ => None,
     };
     if (claim.event.is_refund() && refund.is_none()) || mismatch(order, &claim, refund.as_ref()).is_some() {
@@ -111,7 +112,7 @@ pub async fn apply(
     };
     let refund = match (claim.event.is_refund(), row.refund_id) {
         (false, _) => None,
-        (true, Some(id)) => refunds::get(order.db().await?.conn, id).await?,
+        (true, Some(id)) => Refund::get(order.db().await?.conn, id).await?,
         (true, None) => None,
     };
     if claim.event.is_refund() && refund.is_none() {
@@ -148,7 +149,7 @@ pub async fn apply(
         return Ok(Outcome::RetryLater { reason });
     }
     let refund_now = match &refund {
-        Some(r) => refunds::get(order.db().await?.conn, r.id).await?,
+        Some(r) => Refund::get(order.db().await?.conn, r.id).await?,
         None => None,
     };
     let moved =

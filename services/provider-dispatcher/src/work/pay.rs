@@ -21,7 +21,6 @@ use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
 use crate::plan::Plan;
 use paygate::broker::consumer::Outcome;
-use paygate::messages::commands::PayMethod;
 use paygate::providers::{CallOutcome, PayRequest, PaymentStatus};
 use paygate::state_machine::{PaymentEvent, PaymentState};
 use serde_json::json;
@@ -43,8 +42,7 @@ pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
         trade_no: order.trade_no(),
         amount: order.payment.amount,
         subject: order.payment.subject.clone(),
-        pay_method: PayMethod::parse(&order.payment.channel)
-            .map_err(|e| WorkError::Invariant(format!("payment {}: stored {e}", order.payment.id)))?,
+        pay_method: order.payment.pay_method,
         notify_url: order.notify_url(),
         return_url: order.payment.return_url.clone(),
         expires_at: order.payment.expires_at,

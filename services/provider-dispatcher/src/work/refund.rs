@@ -37,6 +37,7 @@ use paygate::messages::orders::{OrderWork, QueryReason};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{CallOutcome, MappedCode, RefundFacts, RefundRequest, RefundStatus};
 use paygate::state_machine::{RefundEvent, RefundState};
+use paygate::store::StoredRow;
 use paygate::store::balance;
 use paygate::store::policies;
 use paygate::store::refunds::{self, Refund};
@@ -55,7 +56,8 @@ struct Work {
 /// refunded + in flight (awaiting approval included) + this one.
 async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, WorkError> {
     let db = order.db().await?;
-    let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
+    let policy =
+        policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
     let (refunded, in_flight) =
         (db.payment.refunded.minor_units(), db.payment.refund_in_flight.minor_units());
     let already = Money::from_minor(refunded.saturating_add(in_flight), db.payment.amount.currency())
@@ -124,7 +126,8 @@ pub async fn dispatch(
         )));
     }
     let db = order.db().await?;
-    let policy = policies::get(db.conn, &db.payment.merchant_id, db.payment.amount.currency()).await?;
+    let policy =
+        policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
     let detail = json!({"over": policy.refund_approval_over});
     transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
     work.reason = Some("awaiting approval: above the merchant's approval threshold".into());
@@ -303,7 +306,7 @@ pub async fn apply_claim(
 /// The refund, locked; its events count from `since` (the version before the plan moved it), or
 /// from now.
 async fn lock(order: &mut Order<'_>, refund_id: Uuid, since: Option<i64>) -> Result<Option<Work>, WorkError> {
-    let Some(refund) = refunds::lock(order.db().await?.conn, refund_id).await? else { return Ok(None) };
+    let Some(refund) = Refund::lock(order.db().await?.conn, refund_id).await? else { return Ok(None) };
     if refund.payment_id != order.payment.id {
         return Err(WorkError::Invariant(format!(
             "refund {refund_id} belongs to payment {}, not {}",
@@ -478,7 +481,7 @@ async fn transition(
     let cause = Some(order.cause.message_id);
     match refunds::transition(order.db().await?.conn, &mut work.refund, event, cause, detail.clone()).await {
         Ok(applied) => Ok(applied.moved()),
-        Err(paygate::store::payments::StoreError::Refused(e)) => {
+        Err(paygate::store::StoreError::Refused(e)) => {
             tracing::warn!(refund_id = %work.refund.id, error = %e, "contradicting answer; needs a person");
             let detail = json!({"refused": e.to_string(), "detail": detail});
             order.raise_for(Some(work.refund.id), "contradicting_provider_answer", detail).await?;

@@ -10,7 +10,8 @@
 use crate::events::{self, ReplyTo};
 use crate::order::{Order, WorkError};
 use paygate::broker::consumer::Outcome;
-use paygate::store::refunds;
+use paygate::store::StoredRow;
+use paygate::store::refunds::Refund;
 use uuid::Uuid;
 
 pub async fn apply(
@@ -45,7 +46,7 @@ async fn tell(
 ) -> Result<Outcome, WorkError> {
     let refund = match refund_id {
         None => None,
-        Some(id) => match refunds::get(order.db().await?.conn, id).await? {
+        Some(id) => match Refund::get(order.db().await?.conn, id).await? {
             Some(refund) => Some(refund),
             None => return Ok(Outcome::Reject { reason: format!("no refund {id}") }),
         },

@@ -384,10 +384,10 @@ async fn create_payments(db: &TestDb, n: usize) -> anyhow::Result<Vec<Uuid>> {
         let id = Uuid::now_v7();
         let new = NewPayment {
             id,
-            merchant_id: "m-bench".into(),
+            merchant_id: "m-bench".parse().unwrap(),
             merchant_order_no: format!("bench-{i}"),
-            provider: "mockpay".into(),
-            channel: "qr".into(),
+            provider: "mockpay".parse().unwrap(),
+            pay_method: "qr".parse().unwrap(),
             order_type: "retail".into(),
             amount: Money::from_minor(1000, Currency::CNY)?,
             subject: "bench".into(),

@@ -195,7 +195,7 @@ async fn load_payments(pool: &sqlx::PgPool, n: u64, day: NaiveDate) -> anyhow::R
         let mut conn = pool.acquire().await?;
         let mut copy = conn
             .copy_in_raw(
-                "COPY payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
+                "COPY payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor, \
                  currency, state, subject, request_fingerprint, provider_txn_id, succeeded_at) FROM STDIN",
             )
             .await?;

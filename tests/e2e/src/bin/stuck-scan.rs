@@ -43,7 +43,7 @@ struct Args {
     batch_size: u32,
 }
 
-const COPY: &str = "COPY payments (id, merchant_id, merchant_order_no, provider, channel, order_type, amount_minor, \
+const COPY: &str = "COPY payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor, \
                     currency, state, subject, request_fingerprint, next_check_at, created_at, expires_at) FROM STDIN";
 const ROWS_PER_CHUNK: u64 = 20_000;
 

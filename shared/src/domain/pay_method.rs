@@ -1,0 +1,84 @@
+//! How the customer pays: what kind of answer a provider should give (a URL to visit, a form to
+//! post, a QR code, a client secret, or none: a direct charge). A pay command names it, the
+//! payment stores it (`payments.pay_method`), and the adapter asks its provider for it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+/// How the customer pays. Serialises as its name, `"client_secret"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMethod {
+    /// The customer is sent to a URL (GET).
+    Redirect,
+    /// The customer's browser submits a form (POST).
+    Form,
+    /// The customer scans a QR code.
+    Qr,
+    /// The client confirms with a secret (Stripe-style).
+    ClientSecret,
+    /// Charged at once, no customer action (POS one-time key).
+    Direct,
+}
+
+impl PayMethod {
+    /// The field name errors are reported against.
+    pub const FIELD: &'static str = "pay_method";
+
+    pub const ALL: [PayMethod; 5] = [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Form => "form",
+            Self::Qr => "qr",
+            Self::ClientSecret => "client_secret",
+            Self::Direct => "direct",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        Self::ALL.into_iter().find(|m| m.as_str() == input).ok_or_else(|| {
+            ValidationError::new(
+                Self::FIELD,
+                format!("must be one of redirect, form, qr, client_secret, direct (got {input:?})"),
+            )
+        })
+    }
+}
+
+impl fmt::Display for PayMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PayMethod {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_parses_from_its_name() {
+        for method in PayMethod::ALL {
+            assert_eq!(PayMethod::parse(method.as_str()), Ok(method));
+            assert_eq!(serde_json::to_value(method).unwrap(), method.as_str());
+        }
+        let err = PayMethod::parse("card").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            r#"pay_method: must be one of redirect, form, qr, client_secret, direct (got "card")"#
+        );
+    }
+}
