@@ -7,8 +7,7 @@ use paygate::state_machine::{PaymentEvent, PaymentState};
 use paygate::store::StoreError;
 use paygate::store::StoredRow;
 use paygate::store::history;
-use paygate::store::payments::Payment;
-use paygate::store::payments::{self, Applied, Created, NewPayment};
+use paygate::store::payments::{self, Applied, Created, NewPayment, Payment};
 use paygate_test_support::TestDb;
 use serde_json::json;
 use uuid::Uuid;
@@ -161,4 +160,23 @@ async fn attention_has_one_open_item_per_subject_and_kind() {
     );
     assert!(attention::open(&mut conn, 10).await.unwrap().is_empty());
     assert!(attention::raise(&mut conn, &item).await.unwrap(), "a resolved item does not block a new one");
+}
+
+#[tokio::test]
+async fn a_stored_value_that_does_not_parse_is_an_error_naming_its_column() {
+    let db = db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let Created::New(p) = payments::create(&mut conn, &new_payment("o-1"), None).await.unwrap() else {
+        panic!("new")
+    };
+    assert_eq!(Payment::get(&mut conn, p.id).await.unwrap().map(|s| s.pay_method), Some(p.pay_method));
+    sqlx::query("UPDATE payments SET pay_method = 'card' WHERE id = $1")
+        .bind(p.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let err = Payment::get(&mut conn, p.id).await.unwrap_err();
+    let StoreError::Corrupt { entity, id, column, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((*entity, *id, *column), ("payment", p.id, "pay_method"));
+    assert!(err.to_string().contains("stored pay_method is not valid"), "{err}");
 }
