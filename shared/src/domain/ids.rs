@@ -9,6 +9,7 @@
 //!   64 is Alipay's out_trade_no limit, and the character set is what every provider accepts.
 //!   WeChat's limit is 32 for out_trade_no and 64 for out_refund_no; the WeChat adapter checks the
 //!   shorter limit itself.
+//! - [`ProviderName`]: a provider's name (`mockpay`), 1 to 32 of `a-z 0-9 _`.
 //! - [`ProviderTxnId`]: the provider's transaction id, 1 to 128 printable ASCII characters with no
 //!   whitespace. Always a string: LINE Pay's ids are 19-digit numbers above 2^53, which a JSON
 //!   number would silently round.
@@ -189,6 +190,43 @@ token_id! {
     }
 }
 
+/// A provider's name as payments, settings and notification URLs spell it (`mockpay`): 1 to 32
+/// of `a-z 0-9 _`, so that it fits in routing keys, metric labels and environment variable names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProviderName(String);
+
+impl ProviderName {
+    /// The field name errors are reported against.
+    pub const FIELD: &'static str = "provider";
+    /// The most characters allowed.
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses `provider`: 1 to 32 characters of `a-z 0-9 _`. The error quotes the input whole
+    /// (as the pay command always has), not [`check_token`]'s length or first bad character.
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=Self::MAX_LEN).contains(&input.len())
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            let rule = format!("must be 1 to {} characters of a-z 0-9 _ (got {input:?})", Self::MAX_LEN);
+            return Err(ValidationError::new(Self::FIELD, rule));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ProviderName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+string_conversions!(ProviderName);
+
 /// An identifier we generate: a UUID v7.
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident { field: $field:literal }) => {
@@ -276,6 +314,22 @@ mod tests {
         for (input, message) in cases {
             assert_eq!(parse(input).map_err(|e| e.to_string()), Err((*message).to_owned()), "{input:?}");
         }
+    }
+
+    #[test]
+    fn provider_name() {
+        for good in ["mockpay", "mock_pay2", &"p".repeat(32)] {
+            assert_eq!(ProviderName::parse(good).expect(good).as_str(), good);
+        }
+        let rule = "provider: must be 1 to 32 characters of a-z 0-9 _";
+        check(
+            ProviderName::parse,
+            &[
+                ("", &format!("{rule} (got \"\")")),
+                ("Stripe", &format!("{rule} (got \"Stripe\")")),
+                ("mock-pay", &format!("{rule} (got \"mock-pay\")")),
+            ],
+        );
     }
 
     #[test]

@@ -11,13 +11,11 @@ mod ids;
 mod money;
 mod operator;
 mod pay_method;
-mod provider_name;
 
 pub use currency::Currency;
 pub use error::ValidationError;
 pub(crate) use error::quote;
-pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderTxnId, RefundId, RefundNo};
+pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderName, ProviderTxnId, RefundId, RefundNo};
 pub use money::{Money, MoneyError};
 pub use operator::OperatorId;
 pub use pay_method::PayMethod;
-pub use provider_name::ProviderName;

@@ -25,6 +25,15 @@ pub enum PayMethod {
     Direct,
 }
 
+/// Each method and its name: in commands, in the store's `pay_method` column, in JSON.
+const NAMES: [(PayMethod, &str); 5] = [
+    (PayMethod::Redirect, "redirect"),
+    (PayMethod::Form, "form"),
+    (PayMethod::Qr, "qr"),
+    (PayMethod::ClientSecret, "client_secret"),
+    (PayMethod::Direct, "direct"),
+];
+
 impl PayMethod {
     /// The field name errors are reported against.
     pub const FIELD: &'static str = "pay_method";
@@ -32,21 +41,13 @@ impl PayMethod {
     pub const ALL: [PayMethod; 5] = [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Redirect => "redirect",
-            Self::Form => "form",
-            Self::Qr => "qr",
-            Self::ClientSecret => "client_secret",
-            Self::Direct => "direct",
-        }
+        NAMES.iter().find(|(method, _)| *method == self).map_or("", |(_, name)| name)
     }
 
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
-        Self::ALL.into_iter().find(|m| m.as_str() == input).ok_or_else(|| {
-            ValidationError::new(
-                Self::FIELD,
-                format!("must be one of redirect, form, qr, client_secret, direct (got {input:?})"),
-            )
+        NAMES.iter().find(|(_, name)| *name == input).map(|(method, _)| *method).ok_or_else(|| {
+            let names: Vec<&str> = NAMES.iter().map(|(_, name)| *name).collect();
+            ValidationError::new(Self::FIELD, format!("must be one of {} (got {input:?})", names.join(", ")))
         })
     }
 }
@@ -73,8 +74,9 @@ mod tests {
     fn each_method_parses_from_its_name() {
         for method in PayMethod::ALL {
             assert_eq!(PayMethod::parse(method.as_str()), Ok(method));
-            assert_eq!(serde_json::to_value(method).unwrap(), method.as_str());
+            assert_eq!(serde_json::to_value(method).unwrap(), method.as_str(), "serde names it the same");
         }
+        assert_eq!(NAMES.map(|(method, _)| method), PayMethod::ALL, "every method has a name, in order");
         let err = PayMethod::parse("card").unwrap_err().to_string();
         assert_eq!(
             err,
