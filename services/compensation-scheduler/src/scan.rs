@@ -27,10 +27,10 @@
 
 use crate::schedule::StuckSchedule;
 use chrono::{DateTime, Utc};
-use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::{CloseReason, OrderWork, QueryReason};
+use paygate::messages::to_shard::to_shard;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,17 +197,9 @@ impl Scanner {
             };
             work.push(order);
         }
-        let exchange = self.topology.orders_exchange();
-        let envelopes: Vec<(String, Envelope<&OrderWork>)> = work
-            .iter()
-            .map(|w| {
-                let key = w.payment_id().to_string();
-                (key.clone(), Envelope::new(w.message_type(), key, w))
-            })
-            .collect();
-        let outgoing: Vec<outbox::Outgoing<'_, &OrderWork>> =
-            envelopes.iter().map(|(key, env)| (exchange.as_str(), key.as_str(), env)).collect();
-        outbox::enqueue_all(&mut tx, &outgoing).await?;
+        let messages =
+            work.iter().map(|w| to_shard(&self.topology, w).prepare()).collect::<Result<Vec<_>, _>>()?;
+        outbox::enqueue_prepared(&mut tx, &messages).await?;
         reschedule(&mut tx, scan, &next).await?;
         tx.commit().await?;
         Ok((counts, due.len()))

@@ -32,10 +32,10 @@
 
 use crate::metrics::SchedulerMetrics;
 use crate::scan::ScanError;
-use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox;
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
+use paygate::messages::to_shard::to_shard;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,15 +110,10 @@ impl Sweep {
             tx.rollback().await?;
             return Ok(0);
         }
-        let exchange = self.topology.orders_exchange();
         let mut messages = Vec::with_capacity(due.len());
         for &(notification_id, payment_id, _) in &due {
             let work = OrderWork::Notification { payment_id, notification_id };
-            let mut envelope = Envelope::new(work.message_type(), payment_id.to_string(), &work);
-            if let Some(id) = work.stable_message_id() {
-                envelope = envelope.with_message_id(id);
-            }
-            messages.push(outbox::prepare(&exchange, &envelope.order_key, &envelope)?);
+            messages.push(to_shard(&self.topology, &work).prepare()?);
         }
         outbox::enqueue_again(&mut tx, &messages).await?;
         let ids: Vec<i64> = due.iter().map(|d| d.0).collect();

@@ -10,10 +10,10 @@
 //! reconnects with backoff and the provider's next retry goes through.
 
 use paygate::broker::connection::{SessionError, Supervisor};
-use paygate::broker::envelope::Envelope;
 use paygate::broker::publisher::{PublishError, Publisher};
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
+use paygate::messages::to_shard::to_shard;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -57,15 +57,9 @@ impl ShardPublisher {
     /// confirm.
     pub async fn forward(&self, work: &OrderWork) -> Result<(), ForwardError> {
         let publisher = self.get().await.ok_or(ForwardError::NotConnected)?;
-        let mut envelope = Envelope::new(work.message_type(), work.payment_id().to_string(), work);
-        if let Some(id) = work.stable_message_id() {
-            // Every forward of one stored notification is one message (the dispatcher applies it
-            // once); the scheduler's sweep sends it under the same id.
-            envelope = envelope.with_message_id(id);
-        }
-        let exchange = self.topology.orders_exchange();
-        let routing = self.topology.routing_for(&exchange);
-        let pending = publisher.send(&exchange, &envelope.order_key, &envelope, routing).await?;
+        // Every forward of one stored notification is one message (the dispatcher applies it
+        // once): `to_shard` sends it under the work's stable id, as the scheduler's sweep does.
+        let pending = to_shard(&self.topology, work).publish(&publisher).await?;
         pending.confirmed_within(self.confirm_timeout).await?;
         Ok(())
     }

@@ -6,10 +6,10 @@
 //! running the command again is safe: queries and decisions are idempotent at the dispatcher).
 
 use paygate::broker::connection::connect_once;
-use paygate::broker::envelope::Envelope;
-use paygate::broker::publisher::{Publisher, Routing};
+use paygate::broker::publisher::Publisher;
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
+use paygate::messages::to_shard::to_shard;
 use paygate::runtime::config::CommonConfig;
 use std::time::Duration;
 use uuid::Uuid;
@@ -23,17 +23,11 @@ pub async fn order_work(common: &CommonConfig, work: &OrderWork) -> anyhow::Resu
     let conn = connect_once(&common.amqp_url, "payctl").await?;
     let sent = async {
         let publisher = Publisher::new(&conn).await?;
-        let key = work.payment_id().to_string();
-        let envelope = Envelope::new(work.message_type(), key.clone(), work);
-        let exchange = topology.orders_exchange();
-        let confirmed = publisher
-            .send(&exchange, &key, &envelope, Routing::Mandatory)
-            .await?
-            .confirmed_within(CONFIRM_TIMEOUT)
-            .await;
+        let message = to_shard(&topology, work);
+        let confirmed = message.publish(&publisher).await?.confirmed_within(CONFIRM_TIMEOUT).await;
         publisher.close().await;
         confirmed?;
-        anyhow::Ok(envelope.message_id)
+        anyhow::Ok(message.envelope.message_id)
     };
     let result = sent.await;
     let _ = conn.close(200, "payctl done".into()).await;

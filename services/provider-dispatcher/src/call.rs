@@ -9,7 +9,7 @@
 //! apply in its transaction.
 
 use crate::bulkhead::Pass;
-use crate::dispatcher::Deps;
+use crate::deps::Deps;
 use crate::fault_points;
 use crate::order::WorkError;
 use paygate::domain::Currency;

@@ -19,17 +19,14 @@
 //! One file per kind of work lives in `work/`, with its plan beside what it does with the
 //! answer; this file locks the orders and routes.
 
-use crate::bulkhead::{Bulkheads, Refusal};
+use crate::bulkhead::Refusal;
 use crate::call::{Answered, Planned};
-use crate::exchange_log::ExchangeLog;
-use crate::metrics::DispatcherMetrics;
+use crate::deps::Deps;
 use crate::order::{Order, Unwritten, WorkError};
 use crate::plan::{self, Plan};
 use crate::work;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome, Preparing};
-use paygate::broker::topology::Topology;
 use paygate::messages::orders::OrderWork;
-use paygate::providers::ProviderRegistry;
 use paygate::store::StoredRow;
 use paygate::store::payments::{self, Payment};
 use paygate::store::retry_line;
@@ -38,17 +35,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
 use uuid::Uuid;
-
-/// What every piece of work needs besides the order itself.
-pub struct Deps {
-    pub providers: ProviderRegistry,
-    pub topology: Arc<Topology>,
-    pub exchanges: ExchangeLog,
-    /// notify-handler's public base URL, if providers should notify us.
-    pub notify_base_url: Option<String>,
-    pub metrics: DispatcherMetrics,
-    pub bulkheads: Bulkheads,
-}
 
 /// The [`Handler`] for the order shards. Cheap to clone: one per shard consumer.
 #[derive(Clone)]

@@ -4,9 +4,10 @@
 //! after the tier's wait. When the ladder is exhausted the order goes on the needs-attention list.
 
 use paygate::broker::envelope::Envelope;
-use paygate::broker::outbox::{self, OutboxError};
+use paygate::broker::outbox::OutboxError;
 use paygate::broker::topology::Topology;
 use paygate::messages::orders::{OrderWork, QueryReason};
+use paygate::messages::to_shard::to_shard;
 use paygate::store::attention::{self, Raise};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -55,9 +56,9 @@ pub async fn schedule_query<P>(
         return Ok(FollowUp::NeedsAttention { attempts });
     };
     let work = OrderWork::Query { payment_id, refund_id, reason };
-    let mut envelope = Envelope::new(work.message_type(), payment_id.to_string(), work).caused_by(cause);
-    envelope.attempt = attempt;
-    outbox::enqueue(conn, &topology.retry_exchange(), &tier.name, &envelope).await?;
+    let mut message = to_shard(topology, &work).caused_by(cause).after_waiting_in(topology, tier);
+    message.envelope.attempt = attempt;
+    message.enqueue(&mut *conn).await?;
     let ttl_ms = i64::try_from(tier.ttl.as_millis()).unwrap_or(i64::MAX);
     let table = if refund_id.is_some() { "refunds" } else { "payments" };
     let sql = format!(

@@ -8,6 +8,7 @@
 //!   the provider holding nothing, then apply the answer in the message's transaction;
 //! - [`plan`], [`call`]: what a piece of work asks its provider, and the call itself;
 //! - [`bulkhead`]: each provider's bound on calls in flight, and its circuit breaker;
+//! - [`deps`]: what every piece of work needs besides the order;
 //! - [`order`]: the order under its lock and the moves every kind of work makes;
 //! - [`work`]: one file per kind of work (pay, query, close, refund, report), its plan beside
 //!   what it does with the answer;
@@ -24,6 +25,7 @@
 pub mod bulkhead;
 pub mod call;
 pub mod configuration;
+pub mod deps;
 pub mod dispatcher;
 pub mod events;
 pub mod exchange_log;

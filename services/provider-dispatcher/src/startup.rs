@@ -9,7 +9,8 @@
 
 use crate::bulkhead::{BulkheadConfig, Bulkheads};
 use crate::configuration::Config;
-use crate::dispatcher::{Deps, Dispatcher};
+use crate::deps::Deps;
+use crate::dispatcher::Dispatcher;
 use crate::exchange_log::ExchangeLog;
 use crate::metrics::DispatcherMetrics;
 use crate::shard_leases::ShardLeases;

@@ -127,23 +127,6 @@ pub async fn enqueue<P: Serialize>(
     Ok(enqueue_prepared(conn, &[prepare(exchange, routing_key, envelope)?]).await?)
 }
 
-/// One message for [`enqueue_all`]: the exchange, the routing key and the envelope.
-pub type Outgoing<'a, P> = (&'a str, &'a str, &'a Envelope<P>);
-
-/// [`enqueue`] for many messages in one statement (one round trip), in the caller's
-/// transaction: what a batch job (the compensation scheduler's scans) uses. Every envelope is
-/// checked before anything is inserted.
-pub async fn enqueue_all<P: Serialize>(
-    conn: &mut PgConnection,
-    messages: &[Outgoing<'_, P>],
-) -> Result<(), OutboxError> {
-    let prepared = messages
-        .iter()
-        .map(|(exchange, routing_key, envelope)| prepare(exchange, routing_key, envelope))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(enqueue_prepared(conn, &prepared).await?)
-}
-
 /// Inserts prepared messages in one statement, in the caller's transaction.
 pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
     insert(conn, messages, "").await

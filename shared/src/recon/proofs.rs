@@ -13,13 +13,12 @@
 //!    [`recon::resolve`] (an audit row like any resolution). A query that proves the bill wrong
 //!    leaves the discrepancy open for a person.
 
-use crate::broker::envelope::Envelope;
-use crate::broker::outbox;
 use crate::broker::topology::Topology;
 use crate::messages::orders::{OrderWork, QueryReason};
+use crate::messages::to_shard::to_shard;
 use crate::store::recon;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// Who the audit trail names for automatic resolutions.
@@ -38,19 +37,7 @@ pub async fn request_proofs(pool: &PgPool, topology: &Topology, batch_id: i64) -
     .fetch_all(&mut *tx)
     .await?;
     for (id, payment_id, refund_id) in &due {
-        let work = OrderWork::Query {
-            payment_id: *payment_id,
-            refund_id: *refund_id,
-            reason: QueryReason::Reconciliation,
-        };
-        let order_key = payment_id.to_string();
-        let envelope = Envelope::new(work.message_type(), order_key.clone(), &work)
-            .with_correlation_id(format!("recon-discrepancy-{id}"));
-        outbox::enqueue(&mut tx, &topology.orders_exchange(), &order_key, &envelope).await?;
-        sqlx::query("UPDATE recon_discrepancies SET proof_requested_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        request_proof(&mut tx, topology, *id, *payment_id, *refund_id).await?;
     }
     tx.commit().await?;
     Ok(due.len())
@@ -129,15 +116,28 @@ pub async fn requery(
         &recon::Action { action: "requery", actor, reason, to_state: "open", proof: None },
     )
     .await?;
-    let work = OrderWork::Query { payment_id, refund_id: d.refund_id, reason: QueryReason::Reconciliation };
-    let order_key = payment_id.to_string();
-    let envelope = Envelope::new(work.message_type(), order_key.clone(), &work)
-        .with_correlation_id(format!("recon-discrepancy-{id}"));
-    outbox::enqueue(&mut tx, &topology.orders_exchange(), &order_key, &envelope).await?;
-    sqlx::query("UPDATE recon_discrepancies SET proof_requested_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    request_proof(&mut tx, topology, id, payment_id, d.refund_id).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Enqueues discrepancy `id`'s proving query (`order.query`, reason `reconciliation`, correlated
+/// with the discrepancy) to its order's shard, and stamps `proof_requested_at`, in `conn`'s
+/// transaction.
+async fn request_proof(
+    conn: &mut PgConnection,
+    topology: &Topology,
+    id: i64,
+    payment_id: Uuid,
+    refund_id: Option<Uuid>,
+) -> anyhow::Result<()> {
+    let work = OrderWork::Query { payment_id, refund_id, reason: QueryReason::Reconciliation };
+    let mut message = to_shard(topology, &work);
+    message.envelope.correlation_id = Some(format!("recon-discrepancy-{id}"));
+    message.enqueue(&mut *conn).await?;
+    sqlx::query("UPDATE recon_discrepancies SET proof_requested_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -8,6 +8,8 @@
 //! and do nothing), or contradicts what we know ([`TransitionErrorKind::Rejected`]: change nothing
 //! and flag it). Neither error changes anything; the functions are pure.
 //!
+//! [`status_events`] names the event each status a provider reports makes, one table per machine.
+//!
 //! State and event names are snake_case strings (`as_str`, `FromStr`, serde); the database's check
 //! constraints and history table use exactly these strings.
 
@@ -86,6 +88,7 @@ macro_rules! string_enum {
 pub mod payment;
 pub mod refund;
 pub mod refundable;
+pub mod status_events;
 
 pub use payment::{PaymentEvent, PaymentState};
 pub use refund::{RefundEvent, RefundState};

@@ -20,6 +20,7 @@ use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
 use paygate::domain::ValidationError;
 use paygate::messages::orders::OrderWork;
+use paygate::messages::to_shard::to_shard;
 use paygate::providers::ProviderNames;
 use paygate::store::StoreError;
 use serde::Serialize;
@@ -143,10 +144,9 @@ pub async fn route(conn: &mut PgConnection, ctx: &Context<'_>, work: &OrderWork)
 /// The message [`route`] puts in the outbox, prepared, for a store function that inserts it in the
 /// same statement as the change it follows from.
 pub fn routed(ctx: &Context<'_>, work: &OrderWork) -> Result<outbox::Prepared, HandlerError> {
-    let order_key = work.payment_id().to_string();
-    let mut envelope = Envelope::new(work.message_type(), order_key.clone(), work).caused_by(ctx.cause);
-    envelope.reply_to = ctx.cause.reply_to.clone();
-    outbox::prepare(&ctx.topology.orders_exchange(), &order_key, &envelope).map_err(outbox_error)
+    let mut message = to_shard(ctx.topology, work).caused_by(ctx.cause);
+    message.envelope.reply_to = ctx.cause.reply_to.clone();
+    message.prepare().map_err(outbox_error)
 }
 
 /// A store error as the consumer sees it: the database may work next time; anything else will

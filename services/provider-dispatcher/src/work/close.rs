@@ -11,7 +11,7 @@
 //! is safe.
 
 use crate::call::{Answered, Call};
-use crate::order::{Order, PAID_AT_EXPIRY, WorkError};
+use crate::order::{Order, WorkError};
 use crate::plan::{self, Plan};
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::CloseReason;
@@ -19,6 +19,10 @@ use paygate::providers::{CallOutcome, PaymentStatus};
 use paygate::state_machine::{PaymentEvent, PaymentState};
 use paygate::store::payments;
 use serde_json::json;
+
+/// The flag on a payment whose expiry close found it paid: the customer paid at the last
+/// moment, the payment wins, and an operator can see it was a near thing.
+pub const PAID_AT_EXPIRY: &str = "paid_at_expiry";
 
 /// Whether the payment may be at the provider and still unpaid there: the close is the
 /// provider's to make.

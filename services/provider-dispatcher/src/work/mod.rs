@@ -5,9 +5,11 @@
 //! - [`query`]: ask the provider for the truth about a payment;
 //! - [`close`]: close an unpaid payment;
 //! - [`refund`]: reserve, approve, send and follow a refund;
+//! - [`auto_refund`]: a payment paid after close, refunded by the merchant's policy;
 //! - [`notification`]: check a provider's notification against the order and confirm it;
 //! - [`report`]: tell upstream an order's current state again.
 
+pub mod auto_refund;
 pub mod close;
 pub mod notification;
 pub mod pay;

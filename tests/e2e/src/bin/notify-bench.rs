@@ -21,11 +21,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use clap::Parser;
-use paygate::broker::envelope::Envelope;
 use paygate::broker::publisher::Publisher;
 use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::domain::{Currency, Money};
 use paygate::messages::orders::OrderWork;
+use paygate::messages::to_shard::to_shard;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::notification::signed_headers;
 use paygate::providers::mockpay::signing::Secret;
@@ -319,7 +319,7 @@ async fn start_notify_handler(
 struct Floor {
     db: sqlx::PgPool,
     publisher: Publisher,
-    exchange: String,
+    topology: Topology,
 }
 
 async fn floor_handler(
@@ -341,10 +341,7 @@ async fn floor_handler(
     .await;
     let Ok(Some((row,))) = inserted else { return (StatusCode::SERVICE_UNAVAILABLE, "") };
     let work = OrderWork::Notification { payment_id, notification_id: row };
-    let envelope = Envelope::new(work.message_type(), payment_id.to_string(), work);
-    let routing = paygate::broker::publisher::Routing::Mandatory;
-    let confirmed = match floor.publisher.send(&floor.exchange, &envelope.order_key, &envelope, routing).await
-    {
+    let confirmed = match to_shard(&floor.topology, &work).publish(&floor.publisher).await {
         Ok(pending) => pending.confirmed_within(Duration::from_secs(3)).await.is_ok(),
         Err(_) => false,
     };
@@ -364,7 +361,7 @@ async fn start_floor(
     let conn = lapin::Connection::connect(&vhost.amqp_url, lapin::ConnectionProperties::default()).await?;
     let publisher = Publisher::new(&conn).await?;
     let topology = Topology::new(TopologyConfig { order_shards: SHARDS, ..TopologyConfig::default() })?;
-    let floor = Arc::new(Floor { db: pool, publisher, exchange: topology.orders_exchange() });
+    let floor = Arc::new(Floor { db: pool, publisher, topology });
     let app = axum::Router::new().route("/notify/{provider}/{trade}", post(floor_handler)).with_state(floor);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
