@@ -8,11 +8,13 @@
 //! ```
 //!
 //! Entries are separated by `;`; an entry `provider=tiers` overrides the default for that
-//! provider, an entry without `=` is the default. Tiers are waits with a unit (ms, s, m, h, d).
+//! provider, an entry without `=` is the default. Tiers are waits with a unit (ms, s, m, h, d; any
+//! duration paygate's settings take, `runtime::duration_setting`).
 //! The first tier is the threshold: an order is not queried before it is that old. After the
 //! scheduler's k-th query of an order, the next waits tier k (the last tier repeats, so a stuck
 //! order is asked once a day for as long as it stays stuck).
 
+use paygate::runtime::duration_setting::DurationSetting;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -94,24 +96,7 @@ fn tiers_of(s: &str) -> Result<Vec<Duration>, String> {
 }
 
 fn wait_of(item: &str) -> Result<Duration, String> {
-    parse_wait(item).ok_or_else(|| format!("{FORM} (got tier {item:?})"))
-}
-
-/// A positive whole number with a unit of ms, s, m, h or d (`90s`, `7d`), as the schedule's tiers
-/// and the retention settings are written; `None` for anything else.
-pub fn parse_wait(item: &str) -> Option<Duration> {
-    let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
-    let (number, unit) = item.split_at(split);
-    let n: u64 = number.parse().ok().filter(|&n| n > 0)?;
-    let secs = |factor: u64| Duration::from_secs(n.saturating_mul(factor));
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(secs(1)),
-        "m" => Some(secs(60)),
-        "h" => Some(secs(3600)),
-        "d" => Some(secs(86_400)),
-        _ => None,
-    }
+    DurationSetting::ABOVE_ZERO.parse(item).map_err(|_| format!("{FORM} (got tier {item:?})"))
 }
 
 #[cfg(test)]

@@ -38,11 +38,11 @@ impl Service for Application {
     type Config = Config;
 
     fn common(config: &Config) -> &paygate::runtime::config::CommonConfig {
-        &config.common
+        &config.base.common
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
-        let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
+        let core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         let providers = config.recon.providers()?;
         let reconciler = crate::recon::Reconciler {
             pool: core.db.clone(),

@@ -37,11 +37,11 @@ impl Service for Application {
     type Config = Config;
 
     fn common(config: &Config) -> &paygate::runtime::config::CommonConfig {
-        &config.common
+        &config.base.common
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
-        let mut core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
+        let mut core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         let broker_metrics = BrokerMetrics::new(&mut core.registry);
         let handler = CommandHandler::new(
             core.topology.clone(),
@@ -54,7 +54,7 @@ impl Service for Application {
             .with_batch(usize::from(batch))
             // Enough sent ahead for every handler to find a full batch waiting.
             .with_prefetch(batch.saturating_mul(8).max(32))
-            .with_shutdown_grace(config.common.shutdown_grace)
+            .with_shutdown_grace(config.base.common.shutdown_grace)
             .waking(relay.waker());
         let consumer = Consumer::new(
             consumer_config,

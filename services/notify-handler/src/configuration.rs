@@ -1,37 +1,26 @@
 //! notify-handler's command line and configuration: the settings every service shares, plus its own.
 //! Every setting is also an environment variable; `notify-handler --help` lists them.
 
-use clap::Parser;
-use paygate::runtime::config::{CommonConfig, parse_socket_addr};
-use paygate::runtime::entrypoint::ServiceCommand;
-use std::net::SocketAddr;
+use paygate::runtime::duration_setting::{DurationSetting, PlainUnit};
+use paygate::runtime::service_cli::{ServiceBase, ServiceCli, ServiceIdentity};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "notify-handler",
-    version,
-    about = "notify-handler: the webhook that payment providers call.",
-    long_about = "notify-handler: the webhook that payment providers call.\n\nIt verifies each notification's signature, stores it raw, forwards it to the order's shard, and acknowledges in the provider's own format. A notification is a claim to verify, never a command."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<ServiceCommand>,
-    #[command(flatten)]
-    pub config: Config,
+/// `notify-handler [run|migrate]` and its settings.
+pub type Cli = ServiceCli<Config>;
+
+impl ServiceIdentity for Config {
+    const NAME: &str = "notify-handler";
+    const ABOUT: &str = "notify-handler: the webhook that payment providers call.";
+    const LONG_ABOUT: &str = "notify-handler: the webhook that payment providers call.\n\nIt verifies each notification's signature, stores it raw, forwards it to the order's shard, and acknowledges in the provider's own format. A notification is a claim to verify, never a command.";
+    const HTTP_ADDR: &str = "127.0.0.1:8083";
+    const HTTP_ADDR_HELP: &str = "Address for the webhooks (/notify/<provider>/<trade no>, /return/<provider>/<trade no>) and /healthz, /readyz and /metrics";
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     #[command(flatten)]
-    pub common: CommonConfig,
-
-    /// Address for the webhooks (/notify/<provider>/<trade no>, /return/<provider>/<trade no>)
-    /// and /healthz, /readyz and /metrics.
-    #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8083",
-          value_parser = parse_socket_addr)]
-    pub http_addr: SocketAddr,
+    pub base: ServiceBase<Self>,
 
     /// The largest notification body taken, in bytes; a larger one is refused (413) and kept
     /// truncated as evidence.
@@ -42,7 +31,7 @@ pub struct Config {
     /// How long to wait for the database to store a notification, and then for the broker's
     /// confirm of its forward, before answering the provider with a failure (it retries).
     #[arg(long = "notify-confirm-timeout-ms", env = "NOTIFY_CONFIRM_TIMEOUT_MS", value_name = "NOTIFY_CONFIRM_TIMEOUT_MS",
-          default_value = "3000", value_parser = parse_millis)]
+          default_value = "3000", value_parser = |s: &str| CONFIRM_TIMEOUT.parse(s))]
     pub confirm_timeout: Duration,
 
     /// The customer's return page (/return/<provider>/<trade no>): how many times a minute one
@@ -56,7 +45,7 @@ pub struct Config {
     /// this (a whole number with a unit of ms, s, m or h, from 1s to 1h); a return within it
     /// still shows the status but asks for nothing.
     #[arg(long = "return-query-interval", env = "RETURN_QUERY_INTERVAL", value_name = "RETURN_QUERY_INTERVAL",
-          default_value = "30s", value_parser = parse_return_query_interval)]
+          default_value = "30s", value_parser = |s: &str| RETURN_QUERY_INTERVAL.parse(s))]
     pub return_query_interval: Duration,
 
     /// The providers whose notifications are taken (their signing secrets: notify-handler
@@ -71,21 +60,9 @@ fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
     })
 }
 
-fn parse_return_query_interval(s: &str) -> Result<Duration, String> {
-    paygate::runtime::config::parse_wait(s)
-        .ok()
-        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3_600)).contains(d))
-        .ok_or_else(|| {
-            format!(
-                "expected a whole number with a unit of ms, s, m or h, from 1s to 1h, such as 30s (got {s:?})"
-            )
-        })
-}
+/// `NOTIFY_CONFIRM_TIMEOUT_MS`: above 0; a plain number is milliseconds.
+const CONFIRM_TIMEOUT: DurationSetting = DurationSetting::ABOVE_ZERO.or_plain(PlainUnit::Millis);
 
-fn parse_millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|&ms| ms > 0)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("expected a whole number of milliseconds above 0, such as 3000 (got {s:?})"))
-}
+/// `RETURN_QUERY_INTERVAL`: from a second to an hour.
+const RETURN_QUERY_INTERVAL: DurationSetting =
+    DurationSetting::within(Duration::from_secs(1), Duration::from_secs(3_600));

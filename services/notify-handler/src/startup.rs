@@ -39,12 +39,12 @@ impl Service for Application {
     type Config = Config;
 
     fn common(config: &Config) -> &paygate::runtime::config::CommonConfig {
-        &config.common
+        &config.base.common
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let providers = config.providers.registry()?;
-        let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
+        let core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         Ok(Self { core, config, providers })
     }
 

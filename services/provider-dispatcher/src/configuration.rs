@@ -1,35 +1,24 @@
 //! provider-dispatcher's command line and configuration: the settings every service shares, plus its own.
 //! Every setting is also an environment variable; `provider-dispatcher --help` lists them.
 
-use clap::Parser;
-use paygate::runtime::config::{CommonConfig, parse_socket_addr, parse_wait};
-use paygate::runtime::entrypoint::ServiceCommand;
-use std::net::SocketAddr;
+use paygate::runtime::duration_setting::DurationSetting;
+use paygate::runtime::service_cli::{ServiceBase, ServiceCli, ServiceIdentity};
 use std::time::Duration;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "provider-dispatcher",
-    version,
-    about = "provider-dispatcher: the only writer of an order's state once the order exists.",
-    long_about = "provider-dispatcher: the only writer of an order's state once the order exists.\n\nIt consumes the order shards, calls providers through one adapter each, logs every raw exchange, and moves orders through the state machine in one transaction with their history and events."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<ServiceCommand>,
-    #[command(flatten)]
-    pub config: Config,
+/// `provider-dispatcher [run|migrate]` and its settings.
+pub type Cli = ServiceCli<Config>;
+
+impl ServiceIdentity for Config {
+    const NAME: &str = "provider-dispatcher";
+    const ABOUT: &str = "provider-dispatcher: the only writer of an order's state once the order exists.";
+    const LONG_ABOUT: &str = "provider-dispatcher: the only writer of an order's state once the order exists.\n\nIt consumes the order shards, calls providers through one adapter each, logs every raw exchange, and moves orders through the state machine in one transaction with their history and events.";
+    const HTTP_ADDR: &str = "127.0.0.1:8082";
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     #[command(flatten)]
-    pub common: CommonConfig,
-
-    /// Address for /healthz, /readyz and /metrics.
-    #[arg(long, env = "HTTP_ADDR", value_name = "HTTP_ADDR", default_value = "127.0.0.1:8082",
-          value_parser = parse_socket_addr)]
-    pub http_addr: SocketAddr,
+    pub base: ServiceBase<Self>,
 
     /// Pieces of work of different orders started at once on each shard (one order's stay in
     /// order): each holds its slot while it prepares (locks its orders, commits their attempts),
@@ -77,7 +66,7 @@ pub struct Config {
 
     /// How long an open circuit stays open before one trial call (e.g. 5s, 500ms).
     #[arg(long, env = "PROVIDER_BREAKER_OPEN_FOR", value_name = "PROVIDER_BREAKER_OPEN_FOR", default_value = "5s",
-          value_parser = parse_wait)]
+          value_parser = |s: &str| DurationSetting::ABOVE_ZERO.parse(s))]
     pub provider_breaker_open_for: Duration,
 
     /// Where providers send notifications: notify-handler's public base URL. The adapter appends

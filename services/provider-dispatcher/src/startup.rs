@@ -47,23 +47,23 @@ impl Service for Application {
     type Config = Config;
 
     fn common(config: &Config) -> &paygate::runtime::config::CommonConfig {
-        &config.common
+        &config.base.common
     }
 
     async fn build(config: Config) -> Result<Self, StartupError> {
         let providers = config.providers.registry()?;
-        let window = u64::from(config.shard_prefetch) * u64::from(config.common.order_shards);
+        let window = u64::from(config.shard_prefetch) * u64::from(config.base.common.order_shards);
         if 2 * u64::from(config.provider_max_in_flight) > window {
             tracing::warn!(
                 provider_max_in_flight = config.provider_max_in_flight,
                 shard_prefetch = config.shard_prefetch,
-                order_shards = config.common.order_shards,
+                order_shards = config.base.common.order_shards,
                 "one provider's calls in flight may fill half or more of the shards' prefetch window: \
                  a provider in trouble can then hold up the others' work until its breaker opens; \
                  raise SHARD_PREFETCH or lower PROVIDER_MAX_IN_FLIGHT"
             );
         }
-        let core = ServiceCore::build(Self::NAME, &config.common, config.http_addr).await?;
+        let core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         Ok(Self { core, config, providers })
     }
 

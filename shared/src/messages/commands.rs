@@ -2,18 +2,20 @@
 //!
 //! Each command arrives as an [`Envelope`](crate::broker::envelope::Envelope) whose
 //! `message_type` names it (`command.pay`, …) and whose `payload` is a JSON object. [`Command::parse`]
-//! turns the pair into domain types or into the first [`ValidationError`] found, which names the
-//! field and the rule (`amount: CNY allows at most 2 decimal places (got 3)`); ingest answers it
-//! with a `command.rejected` event. docs/messages.md shows one example of each.
+//! turns the pair into domain types (serde, field by field: [`fields`]) or into the first
+//! [`ValidationError`] found, which names the field and the rule (`amount: CNY allows at most 2
+//! decimal places (got 3)`); ingest answers it with a `command.rejected` event. docs/messages.md
+//! shows one example of each.
 
-use super::fields::{Fields, text};
+use super::fields::{self, optional, optional_with, parsed, text, with};
 /// How the customer pays: a domain type, named here too because the pay command carries it.
 pub use crate::domain::PayMethod;
 use crate::domain::{
     Currency, MerchantId, MerchantOrderNo, Money, OperatorId, ProviderName, RefundNo, ValidationError,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub const PAY: &str = "command.pay";
@@ -68,19 +70,48 @@ fn timestamp(field: &'static str, input: &str) -> Result<DateTime<Utc>, Validati
 }
 
 /// Amount and currency together: the currency decides how many decimals the amount may have.
-/// An operator identity in `field`, normalised ([`OperatorId`]).
-fn operator(field: &'static str, s: &str) -> Result<OperatorId, ValidationError> {
-    OperatorId::parse(s).map_err(|e| e.with_field(field))
-}
-
-fn money(f: &mut Fields) -> Result<Money, ValidationError> {
-    let amount = f.string("amount")?;
-    let currency = f.parsed("currency", Currency::parse)?;
-    let money = Money::parse(&amount, currency).map_err(|e| e.with_field("amount"))?;
+fn money(amount: &str, currency: Currency) -> Result<Money, ValidationError> {
+    let money = Money::parse(amount, currency).map_err(|e| e.with_field("amount"))?;
     if money.is_zero() {
         return Err(ValidationError::new("amount", "must be greater than zero"));
     }
     Ok(money)
+}
+
+/// The fields whose rule is not a domain type's own, as `#[serde(deserialize_with)]` reads them.
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    with(d, |s| Ok(s.to_owned()))
+}
+fn provider<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderName, D::Error> {
+    with(d, ProviderName::parse)
+}
+fn pay_method<'de, D: Deserializer<'de>>(d: D) -> Result<PayMethod, D::Error> {
+    with(d, PayMethod::parse)
+}
+fn order_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    with(d, |s| token("order_type", s))
+}
+fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    with(d, |s| text("subject", s, 128))
+}
+fn return_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    optional_with(d, |s| url("return_url", s))
+}
+fn expires_at<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    optional_with(d, |s| timestamp("expires_at", s))
+}
+fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    optional_with(d, |s| text("reason", s, 256))
+}
+fn metadata<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    let metadata = fields::object(d)?;
+    let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > METADATA_MAX_BYTES {
+        return Err(D::Error::custom(format!(
+            "must be at most {METADATA_MAX_BYTES} bytes as JSON (got {size})"
+        )));
+    }
+    Ok(metadata)
 }
 
 /// `pay`: take a payment.
@@ -102,6 +133,53 @@ pub struct PayCommand {
     pub metadata: Map<String, Value>,
 }
 
+/// `pay`'s fields as they arrive: the amount is a decimal string, read with its currency.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayFields {
+    #[serde(deserialize_with = "parsed")]
+    merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
+    merchant_order_no: MerchantOrderNo,
+    #[serde(deserialize_with = "amount")]
+    amount: String,
+    #[serde(deserialize_with = "parsed")]
+    currency: Currency,
+    #[serde(deserialize_with = "provider")]
+    provider: ProviderName,
+    #[serde(deserialize_with = "pay_method")]
+    pay_method: PayMethod,
+    #[serde(deserialize_with = "order_type")]
+    order_type: String,
+    #[serde(deserialize_with = "subject")]
+    subject: String,
+    #[serde(default, deserialize_with = "return_url")]
+    return_url: Option<String>,
+    #[serde(default, deserialize_with = "expires_at")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "metadata")]
+    metadata: Map<String, Value>,
+}
+
+impl TryFrom<PayFields> for PayCommand {
+    type Error = ValidationError;
+
+    fn try_from(f: PayFields) -> Result<Self, ValidationError> {
+        Ok(PayCommand {
+            merchant_id: f.merchant_id,
+            merchant_order_no: f.merchant_order_no,
+            amount: money(&f.amount, f.currency)?,
+            provider: f.provider,
+            pay_method: f.pay_method,
+            order_type: f.order_type,
+            subject: f.subject,
+            return_url: f.return_url,
+            expires_at: f.expires_at,
+            metadata: f.metadata,
+        })
+    }
+}
+
 /// `refund`: give back all or part of a captured payment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefundCommand {
@@ -115,29 +193,76 @@ pub struct RefundCommand {
     pub requested_by: OperatorId,
 }
 
+/// `refund`'s fields as they arrive: the amount is a decimal string, read with its currency.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundFields {
+    #[serde(deserialize_with = "parsed")]
+    merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
+    refund_no: RefundNo,
+    #[serde(deserialize_with = "parsed")]
+    merchant_order_no: MerchantOrderNo,
+    #[serde(deserialize_with = "amount")]
+    amount: String,
+    #[serde(deserialize_with = "parsed")]
+    currency: Currency,
+    #[serde(default, deserialize_with = "reason")]
+    reason: Option<String>,
+    #[serde(deserialize_with = "parsed")]
+    requested_by: OperatorId,
+}
+
+impl TryFrom<RefundFields> for RefundCommand {
+    type Error = ValidationError;
+
+    fn try_from(f: RefundFields) -> Result<Self, ValidationError> {
+        Ok(RefundCommand {
+            merchant_id: f.merchant_id,
+            refund_no: f.refund_no,
+            merchant_order_no: f.merchant_order_no,
+            amount: money(&f.amount, f.currency)?,
+            reason: f.reason,
+            requested_by: f.requested_by,
+        })
+    }
+}
+
 /// `close`: close an unpaid order (`close`) or ask for its current state (`query`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderRef {
+    #[serde(deserialize_with = "parsed")]
     pub merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
     pub merchant_order_no: MerchantOrderNo,
 }
 
 /// `query`: the current state of a payment, or of one of its refunds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueryCommand {
+    #[serde(deserialize_with = "parsed")]
     pub merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
     pub merchant_order_no: MerchantOrderNo,
+    #[serde(default, deserialize_with = "optional")]
     pub refund_no: Option<RefundNo>,
 }
 
 /// `approve_refund` / `reject_refund`: a person's decision on a refund awaiting approval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefundDecision {
+    #[serde(deserialize_with = "parsed")]
     pub merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
     pub refund_no: RefundNo,
     /// Who decided (normalised).
+    #[serde(deserialize_with = "parsed")]
     pub approver: OperatorId,
     /// Required to reject; optional to approve.
+    #[serde(default, deserialize_with = "reason")]
     pub reason: Option<String>,
 }
 
@@ -155,75 +280,26 @@ pub enum Command {
 impl Command {
     /// Parses a command from its envelope's `message_type` and `payload`.
     pub fn parse(message_type: &str, payload: Value) -> Result<Command, ValidationError> {
-        let mut f = Fields::of(payload)?;
-        let command = match message_type {
-            PAY => Command::Pay(PayCommand {
-                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
-                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
-                amount: money(&mut f)?,
-                provider: f.parsed("provider", ProviderName::parse)?,
-                pay_method: f.parsed("pay_method", PayMethod::parse)?,
-                order_type: f.parsed("order_type", |s| token("order_type", s))?,
-                subject: f.parsed("subject", |s| text("subject", s, 128))?,
-                return_url: f.optional_parsed("return_url", |s| url("return_url", s))?,
-                expires_at: f.optional_parsed("expires_at", |s| timestamp("expires_at", s))?,
-                metadata: {
-                    let metadata = f.optional_object("metadata")?.unwrap_or_default();
-                    let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX);
-                    if size > METADATA_MAX_BYTES {
-                        return Err(ValidationError::new(
-                            "metadata",
-                            format!("must be at most {METADATA_MAX_BYTES} bytes as JSON (got {size})"),
-                        ));
-                    }
-                    metadata
-                },
-            }),
-            REFUND => Command::Refund(RefundCommand {
-                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
-                refund_no: f.parsed("refund_no", RefundNo::parse)?,
-                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
-                amount: money(&mut f)?,
-                reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
-                requested_by: f.parsed("requested_by", |s| operator("requested_by", s))?,
-            }),
-            CLOSE => Command::Close(OrderRef {
-                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
-                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
-            }),
-            QUERY => Command::Query(QueryCommand {
-                merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
-                merchant_order_no: f.parsed("merchant_order_no", MerchantOrderNo::parse)?,
-                refund_no: f.optional_parsed("refund_no", RefundNo::parse)?,
-            }),
-            APPROVE_REFUND | REJECT_REFUND => {
-                let decision = RefundDecision {
-                    merchant_id: f.parsed("merchant_id", MerchantId::parse)?,
-                    refund_no: f.parsed("refund_no", RefundNo::parse)?,
-                    approver: f.parsed("approver", |s| operator("approver", s))?,
-                    reason: f.optional_parsed("reason", |s| text("reason", s, 256))?,
-                };
-                if message_type == APPROVE_REFUND {
-                    Command::ApproveRefund(decision)
-                } else if decision.reason.is_none() {
+        fields::require_object(&payload)?;
+        Ok(match message_type {
+            PAY => Command::Pay(fields::read::<PayFields>(payload)?.try_into()?),
+            REFUND => Command::Refund(fields::read::<RefundFields>(payload)?.try_into()?),
+            CLOSE => Command::Close(fields::read(payload)?),
+            QUERY => Command::Query(fields::read(payload)?),
+            APPROVE_REFUND => Command::ApproveRefund(fields::read(payload)?),
+            REJECT_REFUND => {
+                let decision: RefundDecision = fields::read(payload)?;
+                if decision.reason.is_none() {
                     return Err(ValidationError::new("reason", "is required to reject a refund"));
-                } else {
-                    Command::RejectRefund(decision)
                 }
+                Command::RejectRefund(decision)
             }
             other => {
-                return Err(ValidationError::new(
-                    "message_type",
-                    format!(
-                        "must be one of {} (got {:?})",
-                        ALL.join(", "),
-                        other.chars().take(40).collect::<String>()
-                    ),
-                ));
+                let other: String = other.chars().take(40).collect();
+                let rule = format!("must be one of {} (got {other:?})", ALL.join(", "));
+                return Err(ValidationError::new("message_type", rule));
             }
-        };
-        f.finish()?;
-        Ok(command)
+        })
     }
 
     /// The merchant the command is about.

@@ -167,11 +167,14 @@ impl ProviderSettings<'_> {
         }
     }
 
-    /// A wait such as `500ms`, `10s` or `2m` (`runtime::config::parse_wait`), or `default`.
+    /// A wait above 0 such as `500ms`, `10s` or `2m` ([`DurationSetting`]), or `default`.
+    ///
+    /// [`DurationSetting`]: crate::runtime::duration_setting::DurationSetting
     pub fn wait(&self, key: &str, default: Duration) -> Result<Duration, ProviderConfigError> {
+        use crate::runtime::duration_setting::DurationSetting;
         match self.get(key) {
             None => Ok(default),
-            Some(v) => crate::runtime::config::parse_wait(&v).map_err(|reason| self.invalid(key, reason)),
+            Some(v) => DurationSetting::ABOVE_ZERO.parse(&v).map_err(|reason| self.invalid(key, reason)),
         }
     }
 

@@ -5,6 +5,7 @@
 //! expects, e.g. `invalid value 'abc' for '--http-addr <HTTP_ADDR>': expected HOST:PORT, such as
 //! 127.0.0.1:8081`.
 
+use super::duration_setting::{DurationSetting, PlainUnit};
 use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,7 +51,7 @@ pub struct CommonConfig {
 
     /// How long a shutdown waits for messages in flight before handing them back to the broker.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value = "10",
-          value_parser = parse_seconds)]
+          value_parser = |s: &str| SHUTDOWN_GRACE.parse(s))]
     pub shutdown_grace: Duration,
 
     /// Log format: `text` for people, `json` for log shippers.
@@ -81,6 +82,10 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// `SHUTDOWN_GRACE_SECS`: up to a day; a plain number is seconds.
+const SHUTDOWN_GRACE: DurationSetting =
+    DurationSetting::within(Duration::ZERO, Duration::from_secs(86_400)).or_plain(PlainUnit::Seconds);
 
 fn parse_postgres_url(s: &str) -> Result<String, String> {
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
@@ -120,45 +125,21 @@ fn parse_pool_size(s: &str) -> Result<u32, String> {
     }
 }
 
-/// Whole seconds, e.g. `10`.
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.parse::<u64>() {
-        Ok(n) if n <= 24 * 3600 => Ok(Duration::from_secs(n)),
-        _ => Err("expected a whole number of seconds from 0 to 86400".to_owned()),
-    }
-}
-
 /// The retry ladder as configured; see [`CommonConfig::retry_tiers`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryTiers(pub Vec<crate::broker::topology::RetryTier>);
 
-/// A wait: a whole number above 0 with a unit of ms, s, m or h, such as `500ms`, `5s` or `2m`.
-pub fn parse_wait(s: &str) -> Result<Duration, String> {
-    wait(s.trim()).ok_or_else(|| {
-        format!("expected a whole number above 0 with a unit of ms, s, m or h, such as 500ms, 5s or 2m (got {s:?})")
-    })
-}
-
-fn wait(item: &str) -> Option<Duration> {
-    let split = item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len());
-    let (number, unit) = item.split_at(split);
-    let n: u64 = number.parse().ok().filter(|&n| n > 0)?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return None,
-    })
-}
-
-/// Parses `5s,30s,2m,10m,1h` into tiers named by their text.
+/// Parses `5s,30s,2m,10m,1h` into tiers named by their text: each a duration above 0
+/// ([`DurationSetting`]) written in letters and digits only, since it names a queue.
 pub fn parse_retry_tiers(s: &str) -> Result<RetryTiers, String> {
     const FORM: &str = "expected comma-separated waits, shortest first, each a whole number above 0 with \
                         a unit of ms, s, m or h, such as 5s,30s,2m,10m,1h";
     let mut tiers: Vec<crate::broker::topology::RetryTier> = Vec::new();
     for item in s.split(',').map(str::trim) {
-        let ttl = wait(item).ok_or_else(|| format!("{FORM} (got {item:?})"))?;
+        let ttl = Some(item)
+            .filter(|i| i.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .and_then(|i| DurationSetting::ABOVE_ZERO.parse(i).ok())
+            .ok_or_else(|| format!("{FORM} (got {item:?})"))?;
         if tiers.last().is_some_and(|last| last.ttl >= ttl) {
             return Err(format!("{FORM} ({item:?} is not longer than the wait before it)"));
         }

@@ -4,11 +4,13 @@
 
 pub mod config;
 pub mod database;
+pub mod duration_setting;
 pub mod entrypoint;
 
 pub mod health;
 pub mod readiness;
 pub mod service;
+pub mod service_cli;
 pub mod shutdown;
 pub mod startup_error;
 pub mod telemetry;

@@ -27,6 +27,7 @@ use paygate::domain::MerchantId;
 use paygate::messages::events::{CommandRejected, CustomerAction, OrderEvent};
 use paygate::providers::adapter::trade_no;
 use paygate::runtime::config::CommonConfig;
+use paygate::runtime::duration_setting::{DurationSetting, PlainUnit};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -68,11 +69,11 @@ fn parse_merchant_id(s: &str) -> Result<String, String> {
     MerchantId::parse(s).map(|m| m.as_str().to_owned()).map_err(|e| e.rule().to_owned())
 }
 
+/// `DEMO_DEADLINE_SECS`: from a second to an hour; a plain number is seconds.
 fn parse_deadline(s: &str) -> Result<Duration, String> {
-    match s.parse::<u64>() {
-        Ok(n) if (1..=3600).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err("expected a whole number of seconds from 1 to 3600".to_owned()),
-    }
+    DurationSetting::within(Duration::from_secs(1), Duration::from_secs(3600))
+        .or_plain(PlainUnit::Seconds)
+        .parse(s)
 }
 
 /// How one line of the report ended.
