@@ -17,7 +17,7 @@
 //! error (the consumer retries). A body that is not an envelope never reaches this handler: the
 //! consumer dead-letters it with the reason (`paygate::broker::consumer`, step 1).
 
-use crate::commands::{self, Context, Verdict};
+use crate::commands::{self, CommandOutcome, Context};
 use crate::metrics::CommandMetrics;
 use crate::rejection;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome};
@@ -40,11 +40,11 @@ impl CommandHandler {
         Self { topology, providers, metrics }
     }
 
-    async fn decide(&self, conn: &mut PgConnection, msg: &Delivered) -> Result<Verdict, HandlerError> {
+    async fn decide(&self, conn: &mut PgConnection, msg: &Delivered) -> Result<CommandOutcome, HandlerError> {
         let cause = &msg.envelope;
         let command = match parse(msg) {
             Ok(command) => command,
-            Err(error) => return Ok(Verdict::Rejected(rejection::unparsed(error, &cause.payload))),
+            Err(error) => return Ok(CommandOutcome::Rejected(rejection::unparsed(error, &cause.payload))),
         };
         let ctx = Context { topology: &self.topology, providers: &self.providers, cause };
         match &command {
@@ -95,8 +95,8 @@ impl Handler for CommandHandler {
         _: &(),
     ) -> Result<Outcome, HandlerError> {
         let conn: &mut PgConnection = tx;
-        let verdict = self.decide(conn, msg).await?;
-        if let Verdict::Rejected(rejection) = &verdict {
+        let command_outcome = self.decide(conn, msg).await?;
+        if let CommandOutcome::Rejected(rejection) = &command_outcome {
             tracing::info!(
                 message_id = %msg.envelope.message_id,
                 command = %msg.envelope.message_type,
@@ -107,7 +107,7 @@ impl Handler for CommandHandler {
             rejection::emit(conn, &self.topology, &msg.envelope, rejection).await?;
         }
         // Counted before the consumer commits: a commit that fails is retried and counted again.
-        self.metrics.count(&msg.envelope.message_type, verdict.outcome());
+        self.metrics.count(&msg.envelope.message_type, command_outcome.label());
         Ok(Outcome::Done)
     }
 
@@ -137,7 +137,7 @@ impl Handler for CommandHandler {
             if unsettled.binary_search(&i).is_ok() {
                 others.push(msg);
             } else {
-                self.metrics.count(&msg.envelope.message_type, Verdict::Accepted.outcome());
+                self.metrics.count(&msg.envelope.message_type, CommandOutcome::Accepted.label());
             }
         }
         for msg in others {

@@ -13,11 +13,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: PayctlCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum PayctlCommand {
     /// Create the database if it does not exist and apply the migrations.
     Migrate,
     /// The RabbitMQ topology.
@@ -35,7 +35,7 @@ pub enum Command {
     Attention(AttentionCommand),
     /// Refunds: decide on one awaiting approval.
     #[command(subcommand)]
-    Refund(RefundCommand),
+    Refund(RefundDecisionCommand),
     /// Reconciliation: run a provider's bill or settlement, list and show batches, resolve
     /// discrepancies.
     #[command(subcommand)]
@@ -65,7 +65,7 @@ pub enum PaymentCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RefundCommand {
+pub enum RefundDecisionCommand {
     /// Approve a refund awaiting approval (the approver must not be its requester).
     Approve {
         /// The refund id (a UUID), or the merchant's refund number with --merchant.

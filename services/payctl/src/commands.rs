@@ -1,6 +1,8 @@
 //! What each payctl command does.
 
-use crate::cli::{AttentionCommand, Cli, Command, PaymentCommand, RefundCommand, TopologyCommand};
+use crate::cli::{
+    AttentionCommand, Cli, PayctlCommand, PaymentCommand, RefundDecisionCommand, TopologyCommand,
+};
 use crate::order_work::{self, Decision};
 use crate::{attention, timeline};
 use paygate::broker::definitions;
@@ -10,11 +12,11 @@ use std::io::Write;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate => {
+        PayctlCommand::Migrate => {
             database::create_and_migrate(&cli.common).await?;
             println!("migrations applied");
         }
-        Command::Topology(TopologyCommand::Definitions { out, vhost }) => {
+        PayctlCommand::Topology(TopologyCommand::Definitions { out, vhost }) => {
             let topology = Topology::new(cli.common.topology_config())?;
             let json = definitions::render(&topology, &vhost);
             if out.as_os_str() == "-" {
@@ -24,32 +26,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("wrote {}", out.display());
             }
         }
-        Command::Payment(PaymentCommand::Show { payment, merchant }) => {
+        PayctlCommand::Payment(PaymentCommand::Show { payment, merchant }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;
             timeline::show(&pool, &payment, merchant.as_deref(), cli.json).await?;
         }
-        Command::Payment(PaymentCommand::Query { payment, merchant }) => {
+        PayctlCommand::Payment(PaymentCommand::Query { payment, merchant }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;
             order_work::query(&pool, &cli.common, &payment, merchant.as_deref(), cli.json).await?;
         }
-        Command::Refund(command) => {
+        PayctlCommand::Refund(command) => {
             let (refund, merchant, decision) = match &command {
-                RefundCommand::Approve { refund, merchant, approver, reason } => {
+                RefundDecisionCommand::Approve { refund, merchant, approver, reason } => {
                     (refund, merchant, Decision { approve: true, approver, reason: reason.as_deref() })
                 }
-                RefundCommand::Reject { refund, merchant, approver, reason } => {
+                RefundDecisionCommand::Reject { refund, merchant, approver, reason } => {
                     (refund, merchant, Decision { approve: false, approver, reason: Some(reason.as_str()) })
                 }
             };
             let pool = database::connect_and_migrate(&cli.common).await?;
             order_work::decide(&pool, &cli.common, refund, merchant.as_deref(), &decision, cli.json).await?;
         }
-        Command::Attention(AttentionCommand::List { limit }) => {
+        PayctlCommand::Attention(AttentionCommand::List { limit }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;
             attention::list(&pool, limit, cli.json).await?;
         }
-        Command::Recon(command) => crate::recon::run(&cli.common, command, cli.json).await?,
-        Command::Demo(args) => crate::demo::run(&cli.common, &args).await?,
+        PayctlCommand::Recon(command) => crate::recon::run(&cli.common, command, cli.json).await?,
+        PayctlCommand::Demo(args) => crate::demo::run(&cli.common, &args).await?,
     }
     Ok(())
 }

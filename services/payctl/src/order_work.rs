@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 /// What payctl sent, as printed.
 #[derive(Debug, Serialize)]
-struct Sent {
+struct SentWork {
     message_id: Uuid,
     op: &'static str,
     payment_id: Uuid,
@@ -42,7 +42,7 @@ pub async fn query(
     let payment = lookup::payment(&mut conn, reference, merchant).await?;
     let work = OrderWork::Query { payment_id: payment.id, refund_id: None, reason: QueryReason::Requested };
     let message_id = crate::send::order_work(common, &work).await?;
-    let sent = Sent {
+    let sent = SentWork {
         message_id,
         op: work.message_type(),
         payment_id: payment.id,
@@ -92,7 +92,7 @@ pub async fn decide(
         reason,
     };
     let message_id = crate::send::order_work(common, &work).await?;
-    let sent = Sent {
+    let sent = SentWork {
         message_id,
         op: work.message_type(),
         payment_id: payment.id,
@@ -121,7 +121,7 @@ fn check(refund: &Refund, approve: bool, approver: &OperatorId) -> Result<(), Va
     Ok(())
 }
 
-fn print(sent: &Sent, json: bool, note: &str) -> anyhow::Result<()> {
+fn print(sent: &SentWork, json: bool, note: &str) -> anyhow::Result<()> {
     if json {
         return output::json(sent);
     }

@@ -1,10 +1,10 @@
 //! Return codes: each provider's codes mapped to ours, as data (docs/architecture.md, decision 10).
 //!
-//! A provider module holds one `static` table of [`CodeRule`]s, reviewed in one place and tested:
-//! its code, our [`UnifiedCode`], and two flags. `retryable`: asking again later may give another
-//! answer (busy, in process). `definitive`: the answer settles what happened to the request (it
-//! happened, or it certainly did not); a non-definitive answer on a money-moving call makes the
-//! outcome UNKNOWN.
+//! A provider module holds one `static` table of its codes, reviewed in one place and tested, each
+//! row with a [`CodeRule`]: its code, our [`UnifiedCode`], and two flags. `retryable`: asking again
+//! later may give another answer (busy, in process). `definitive`: the answer settles what
+//! happened to the request (it happened, or it certainly did not); a non-definitive answer on a
+//! money-moving call makes the outcome UNKNOWN.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,9 +85,13 @@ impl MappedCode {
     /// Maps `provider_code` through `table`. A code missing from the table is
     /// [`UnifiedCode::UnknownCode`], neither retryable nor definitive: it is treated as UNKNOWN
     /// and queried, never taken as success or failure.
-    pub fn lookup(table: &[CodeRule], provider_code: &str, message: impl Into<String>) -> Self {
+    pub fn lookup<'a>(
+        table: impl IntoIterator<Item = &'a CodeRule>,
+        provider_code: &str,
+        message: impl Into<String>,
+    ) -> Self {
         let message = message.into();
-        match table.iter().find(|r| r.provider_code == provider_code) {
+        match table.into_iter().find(|r| r.provider_code == provider_code) {
             Some(r) => Self {
                 provider_code: r.provider_code.to_owned(),
                 unified: r.unified,

@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 /// A kind of provider: the adapter paygate has for it, built from a configured provider's
 /// settings.
-pub struct Kind {
+pub struct ProviderKind {
     /// The kind's name: a provider's default kind is its own name.
     pub name: &'static str,
     pub build: fn(&ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>, ProviderConfigError>,
 }
 
 /// Every provider paygate has an adapter for. Adding a provider adds its folder and one line here.
-pub const KINDS: &[Kind] = &[Kind { name: super::mockpay::NAME, build: super::mockpay::settings::build }];
+pub const KINDS: &[ProviderKind] =
+    &[ProviderKind { name: super::mockpay::NAME, build: super::mockpay::settings::build }];
 
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 
 /// An opened file: its items, and the exchange to log if it came from a provider call.
-pub struct Opened {
+pub struct OpenedBill {
     pub items: BillStream,
     pub exchange: Option<Exchange>,
 }
@@ -25,7 +25,7 @@ pub trait BillSource: Send + Sync {
         &self,
         kind: Kind,
         day: NaiveDate,
-    ) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>>;
+    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>>;
 }
 
 /// The provider's own download.
@@ -36,13 +36,13 @@ impl BillSource for FromAdapter<'_> {
         &self,
         kind: Kind,
         day: NaiveDate,
-    ) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
+    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let download = match kind {
                 Kind::Trade => self.0.bill(day).await,
                 Kind::Settlement => self.0.settlement(day).await,
             }?;
-            Ok(Opened { items: download.items, exchange: Some(download.exchange) })
+            Ok(OpenedBill { items: download.items, exchange: Some(download.exchange) })
         })
     }
 }

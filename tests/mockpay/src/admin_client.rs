@@ -1,6 +1,7 @@
 //! A small typed client for the admin API, for tests, the demo and the benchmark.
 
 use crate::bill::BillFault;
+use crate::codes::ReturnCode;
 use crate::config::Settings;
 use crate::faults::FaultSettings;
 use crate::script::{Fault, Operation, ScriptEntry};
@@ -120,7 +121,7 @@ impl AdminClient {
             .await?;
         match env.info {
             Some(t) if env.is_success() => Ok(Some(t)),
-            _ if env.return_code == "1150" => Ok(None),
+            _ if env.code() == Some(ReturnCode::NoSuchTransaction) => Ok(None),
             _ => Err(AdminError::Rejected { code: env.return_code, message: env.return_message }),
         }
     }

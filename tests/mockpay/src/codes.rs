@@ -85,6 +85,11 @@ impl ReturnCode {
         ReturnCode::ALL.into_iter().find(|c| c.code() == code)
     }
 
+    /// Parses a wire code that is a decline (a `declineCode`).
+    pub fn decline(code: &str) -> Option<ReturnCode> {
+        ReturnCode::from_code(code).filter(|c| c.is_decline())
+    }
+
     fn row(self) -> (&'static str, &'static str, StatusCode) {
         match self {
             ReturnCode::Success => ("0000", "Success", StatusCode::OK),

@@ -386,10 +386,7 @@ impl FaultState {
 }
 
 fn scripted_decline_code(e: &ScriptEntry) -> ReturnCode {
-    match e.decline_code.as_deref() {
-        Some("1102") => ReturnCode::AccountSuspended,
-        _ => ReturnCode::InsufficientFunds,
-    }
+    e.decline_code.as_deref().and_then(ReturnCode::decline).unwrap_or(ReturnCode::InsufficientFunds)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! WAITING payment), a refund fate when a refund is created, a notification fault when a
 //! notification is created.
 
+use crate::codes::ReturnCode;
 use serde::{Deserialize, Serialize};
 
 /// An operation a fault can be scripted for.
@@ -162,8 +163,12 @@ impl ScriptEntry {
             if self.fault != Fault::Decline {
                 return Err("declineCode is only for the decline fault".into());
             }
-            if !matches!(code.as_str(), "1101" | "1102") {
-                return Err(format!("declineCode must be 1101 or 1102, got {code}"));
+            if ReturnCode::decline(code).is_none() {
+                return Err(format!(
+                    "declineCode must be {} or {}, got {code}",
+                    ReturnCode::InsufficientFunds,
+                    ReturnCode::AccountSuspended
+                ));
             }
         }
         Ok(())

@@ -5,7 +5,7 @@
 //! under the payment's lock (a payment may be paid while the close is on its way).
 //! emit: `order.close` with reason `requested`.
 
-use super::{Context, Rejection, Verdict, route, store_error};
+use super::{CommandOutcome, Context, Rejection, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::OrderRef;
@@ -18,7 +18,7 @@ pub async fn apply(
     conn: &mut PgConnection,
     ctx: &Context<'_>,
     cmd: &OrderRef,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
@@ -26,5 +26,5 @@ pub async fn apply(
         return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("merchant_order_no", rule)));
     };
     route(conn, ctx, &OrderWork::Close { payment_id: payment.id, reason: CloseReason::Requested }).await?;
-    Ok(Verdict::Accepted)
+    Ok(CommandOutcome::Accepted)
 }

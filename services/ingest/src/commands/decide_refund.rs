@@ -8,7 +8,7 @@
 //! money (migrations/0004_refunds.sql).
 //! emit: `order.decide_refund`; the dispatcher applies it under the payment's lock.
 
-use super::{Context, Rejection, Verdict, route, store_error};
+use super::{CommandOutcome, Context, Rejection, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundDecision;
@@ -23,7 +23,7 @@ pub async fn apply(
     ctx: &Context<'_>,
     cmd: &RefundDecision,
     approve: bool,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, None, error);
     let Some(refund) =
@@ -51,5 +51,5 @@ pub async fn apply(
         reason: cmd.reason.clone(),
     };
     route(conn, ctx, &work).await?;
-    Ok(Verdict::Accepted)
+    Ok(CommandOutcome::Accepted)
 }

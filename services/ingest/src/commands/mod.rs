@@ -2,7 +2,7 @@
 //! Parsing is [`Command::parse`](paygate::messages::commands::Command::parse) (shared, so the
 //! contract in docs/messages.md is tested in one place); `apply` checks the command against the
 //! database, pre-commits what is new, and routes the work to the order's shard through the
-//! outbox, all in the consumer's transaction. A refused command becomes a [`Verdict::Rejected`],
+//! outbox, all in the consumer's transaction. A refused command becomes a [`CommandOutcome::Rejected`],
 //! which the handler turns into a `command.rejected` event (`crate::rejection`).
 //!
 //! Ingest never changes an order that exists: that is the provider-dispatcher's alone
@@ -48,7 +48,7 @@ impl Context<'_> {
 
 /// What became of a command.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum CommandOutcome {
     /// New work was routed to the order's shard.
     Accepted,
     /// The same command was seen before: the order's current state is reported again.
@@ -57,13 +57,13 @@ pub enum Verdict {
     Rejected(Rejection),
 }
 
-impl Verdict {
+impl CommandOutcome {
     /// The metrics label: `accepted`, `duplicate` or `rejected`.
-    pub fn outcome(&self) -> &'static str {
+    pub fn label(&self) -> &'static str {
         match self {
-            Verdict::Accepted => "accepted",
-            Verdict::Duplicate => "duplicate",
-            Verdict::Rejected(_) => "rejected",
+            CommandOutcome::Accepted => "accepted",
+            CommandOutcome::Duplicate => "duplicate",
+            CommandOutcome::Rejected(_) => "rejected",
         }
     }
 }
@@ -78,8 +78,8 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection about a known merchant (and order, when the command names one).
-    pub fn of(merchant_id: &str, merchant_order_no: Option<&str>, error: ValidationError) -> Verdict {
-        Verdict::Rejected(Rejection {
+    pub fn of(merchant_id: &str, merchant_order_no: Option<&str>, error: ValidationError) -> CommandOutcome {
+        CommandOutcome::Rejected(Rejection {
             error,
             merchant_id: Some(merchant_id.to_owned()),
             merchant_order_no: merchant_order_no.map(str::to_owned),

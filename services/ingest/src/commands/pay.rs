@@ -13,7 +13,7 @@
 //! [`apply_many`] is the same for a batch of pay commands (the consumer's batches, see
 //! `paygate::broker::consumer`): the new payments in one statement, the rest through [`apply`].
 
-use super::{Context, Rejection, Verdict, fingerprint, route, routed, store_error};
+use super::{CommandOutcome, Context, Rejection, fingerprint, route, routed, store_error};
 use chrono::{SecondsFormat, Utc};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::outbox::Prepared;
@@ -31,7 +31,7 @@ pub async fn apply(
     conn: &mut PgConnection,
     ctx: &Context<'_>,
     cmd: &PayCommand,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let (new, dispatch) = match prepare(ctx, cmd)? {
@@ -51,7 +51,7 @@ pub async fn apply(
     let dispatch = [dispatch];
     let created = payments::create_announcing(conn, &new, Some(ctx.cause.message_id), &dispatch);
     match created.await.map_err(store_error)? {
-        Created::New(_) => Ok(Verdict::Accepted),
+        Created::New(_) => Ok(CommandOutcome::Accepted),
         Created::Existing(payment) => seen_before(conn, ctx, cmd, payment, &new.request_fingerprint).await,
     }
 }
@@ -64,7 +64,7 @@ async fn seen_before(
     cmd: &PayCommand,
     payment: Payment,
     request_fingerprint: &str,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     if payment.request_fingerprint != request_fingerprint {
         return Ok(Rejection::of(
             cmd.merchant_id.as_str(),
@@ -82,7 +82,7 @@ async fn seen_before(
         correlation_id: ctx.cause.correlation_id.clone(),
     };
     route(conn, ctx, &report).await?;
-    Ok(Verdict::Duplicate)
+    Ok(CommandOutcome::Duplicate)
 }
 
 /// What a new payment may not be: taken through a provider this system is not configured for,

@@ -5,7 +5,7 @@
 //! emit: `order.report`, carrying `reply_to` and the correlation id, so the dispatcher answers
 //! the asker with the order's state as the database holds it.
 
-use super::{Context, Rejection, Verdict, route, store_error};
+use super::{CommandOutcome, Context, Rejection, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::QueryCommand;
@@ -19,7 +19,7 @@ pub async fn apply(
     conn: &mut PgConnection,
     ctx: &Context<'_>,
     cmd: &QueryCommand,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
@@ -47,5 +47,5 @@ pub async fn apply(
         correlation_id: ctx.cause.correlation_id.clone(),
     };
     route(conn, ctx, &report).await?;
-    Ok(Verdict::Accepted)
+    Ok(CommandOutcome::Accepted)
 }

@@ -11,7 +11,7 @@
 //! Then the refund is created (pre-commit, state `requested`).
 //! emit: a new refund → `order.dispatch_refund`.
 
-use super::{Context, Rejection, Verdict, fingerprint, route, store_error};
+use super::{CommandOutcome, Context, Rejection, fingerprint, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundCommand;
@@ -27,7 +27,7 @@ pub async fn apply(
     conn: &mut PgConnection,
     ctx: &Context<'_>,
     cmd: &RefundCommand,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
@@ -75,7 +75,7 @@ pub async fn apply(
         Created::New(refund) => {
             let work = OrderWork::DispatchRefund { payment_id: refund.payment_id, refund_id: refund.id };
             route(conn, ctx, &work).await?;
-            Ok(Verdict::Accepted)
+            Ok(CommandOutcome::Accepted)
         }
         // Another delivery created it between our look-up and our insert.
         Created::Existing(existing) => seen_before(conn, ctx, cmd, existing, &new.request_fingerprint).await,
@@ -89,7 +89,7 @@ async fn seen_before(
     cmd: &RefundCommand,
     existing: Refund,
     request_fingerprint: &str,
-) -> Result<Verdict, HandlerError> {
+) -> Result<CommandOutcome, HandlerError> {
     if existing.request_fingerprint != request_fingerprint {
         return Ok(Rejection::of(
             cmd.merchant_id.as_str(),
@@ -107,5 +107,5 @@ async fn seen_before(
         correlation_id: ctx.cause.correlation_id.clone(),
     };
     route(conn, ctx, &report).await?;
-    Ok(Verdict::Duplicate)
+    Ok(CommandOutcome::Duplicate)
 }

@@ -2,6 +2,7 @@
 //! "Admin API"): pay or decline a waiting payment, and read mockpay's own truth about a payment
 //! (how many times it charged, its refunds' transaction ids). Unsigned, as the admin API is.
 
+use paygate::providers::mockpay::codes::ReturnCode;
 use serde_json::{Value, json};
 
 /// A client for `<mockpay>/admin/...`.
@@ -35,12 +36,13 @@ impl MockpayAdmin {
         Ok(())
     }
 
-    /// The customer's payment `trade_no` is declined with `decline_code` (`1101`, `1102`): mockpay
-    /// answers with that code when it declined.
-    pub async fn decline(&self, trade_no: &str, decline_code: &str) -> anyhow::Result<()> {
-        let body = json!({"declineCode": decline_code});
+    /// The customer's payment `trade_no` is declined with `decline` (insufficient funds or a
+    /// suspended account): mockpay answers with that code when it declined.
+    pub async fn decline(&self, trade_no: &str, decline: ReturnCode) -> anyhow::Result<()> {
+        let body = json!({"declineCode": decline.wire()});
         let path = format!("/admin/payments/{trade_no}/decline");
-        self.call_accepting(reqwest::Method::POST, &path, Some(body), &["0000", decline_code]).await?;
+        self.call_accepting(reqwest::Method::POST, &path, Some(body), &[ReturnCode::Success, decline])
+            .await?;
         Ok(())
     }
 
@@ -51,7 +53,7 @@ impl MockpayAdmin {
 
     /// Calls `path` and returns the envelope's `info`, or an error with mockpay's return code.
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        self.call_accepting(method, path, body, &["0000"]).await
+        self.call_accepting(method, path, body, &[ReturnCode::Success]).await
     }
 
     /// Calls `path` and returns the envelope's `info` when the return code is one of `accepted`.
@@ -60,7 +62,7 @@ impl MockpayAdmin {
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-        accepted: &[&str],
+        accepted: &[ReturnCode],
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self.http.request(method.clone(), &url);
@@ -76,7 +78,7 @@ impl MockpayAdmin {
             .await
             .map_err(|e| anyhow::anyhow!("mockpay admin {method} {url}: the answer is not JSON: {e}"))?;
         match envelope["returnCode"].as_str() {
-            Some(code) if accepted.contains(&code) => {
+            Some(code) if accepted.iter().any(|a| a.wire() == code) => {
                 Ok(envelope.get("info").cloned().unwrap_or(Value::Null))
             }
             code => anyhow::bail!(

@@ -26,6 +26,7 @@ use paygate::broker::topology::Topology;
 use paygate::domain::MerchantId;
 use paygate::messages::events::{CommandRejected, CustomerAction, OrderEvent};
 use paygate::providers::adapter::trade_no;
+use paygate::providers::mockpay::codes::ReturnCode;
 use paygate::runtime::config::CommonConfig;
 use paygate::runtime::duration_setting::{DurationSetting, PlainUnit};
 use serde_json::{Value, json};
@@ -78,7 +79,7 @@ fn parse_deadline(s: &str) -> Result<Duration, String> {
 
 /// How one line of the report ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum LineOutcome {
     AsExpected,
     /// Did not reach its expected state: why.
     Failed(String),
@@ -88,17 +89,17 @@ pub enum Verdict {
 
 /// One line of the report: a payment, a refund or a check.
 #[derive(Debug, Clone)]
-pub struct Line {
+pub struct ReportLine {
     pub name: String,
     pub what: String,
     pub amount: String,
     pub state: String,
     pub provider_txn: String,
     pub note: String,
-    pub verdict: Verdict,
+    pub outcome: LineOutcome,
 }
 
-impl Line {
+impl ReportLine {
     fn new(name: impl Into<String>, what: impl Into<String>, amount: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -107,17 +108,17 @@ impl Line {
             state: "-".into(),
             provider_txn: "-".into(),
             note: String::new(),
-            verdict: Verdict::AsExpected,
+            outcome: LineOutcome::AsExpected,
         }
     }
 
     fn failed(mut self, why: impl Into<String>) -> Self {
-        self.verdict = Verdict::Failed(why.into());
+        self.outcome = LineOutcome::Failed(why.into());
         self
     }
 
     fn skipped(mut self, why: impl Into<String>) -> Self {
-        self.verdict = Verdict::Skipped(why.into());
+        self.outcome = LineOutcome::Skipped(why.into());
         self
     }
 }
@@ -126,19 +127,19 @@ impl Line {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub run: String,
-    pub payments: Vec<Line>,
-    pub refunds: Vec<Line>,
-    pub checks: Vec<Line>,
+    pub payments: Vec<ReportLine>,
+    pub refunds: Vec<ReportLine>,
+    pub checks: Vec<ReportLine>,
     pub elapsed: Duration,
 }
 
 impl Report {
-    pub fn all(&self) -> impl Iterator<Item = &Line> {
+    pub fn all(&self) -> impl Iterator<Item = &ReportLine> {
         self.payments.iter().chain(&self.refunds).chain(&self.checks)
     }
 
     pub fn failures(&self) -> usize {
-        self.all().filter(|l| l.verdict != Verdict::AsExpected).count()
+        self.all().filter(|l| l.outcome != LineOutcome::AsExpected).count()
     }
 }
 
@@ -287,16 +288,16 @@ impl Demo {
     }
 
     /// `direct` pay, its duplicate, a partial and a full refund, and a refund too many.
-    async fn direct_and_refunds(&self) -> (Line, Vec<Line>, Vec<Line>) {
+    async fn direct_and_refunds(&self) -> (ReportLine, Vec<ReportLine>, Vec<ReportLine>) {
         let order_no = self.order_no("direct");
-        let mut line = Line::new(&order_no, "direct", "12.34 CNY");
+        let mut line = ReportLine::new(&order_no, "direct", "12.34 CNY");
         let r1 = self.order_no("refund-1");
         let r2 = self.order_no("refund-2");
         let r3 = self.order_no("refund-3");
         let refund_lines = || {
             vec![
-                Line::new(&r1, format!("refund of {order_no}"), "5.00 CNY"),
-                Line::new(&r2, format!("refund of {order_no}"), "7.34 CNY"),
+                ReportLine::new(&r1, format!("refund of {order_no}"), "5.00 CNY"),
+                ReportLine::new(&r2, format!("refund of {order_no}"), "7.34 CNY"),
             ]
         };
         let payload = self.pay_payload(&order_no, "12.34", "direct");
@@ -308,7 +309,7 @@ impl Demo {
             Ok(event) => event,
             Err(why) => {
                 let skip = "the payment did not succeed";
-                let checks = vec![Line::new("duplicate command.pay", "idempotency", "-").skipped(skip)];
+                let checks = vec![ReportLine::new("duplicate command.pay", "idempotency", "-").skipped(skip)];
                 return (
                     line.failed(why),
                     refund_lines().into_iter().map(|l| l.skipped(skip)).collect(),
@@ -327,19 +328,19 @@ impl Demo {
         for (refund_no, amount, expected_payment) in
             [(&r1, "5.00", "partially_refunded"), (&r2, "7.34", "refunded")]
         {
-            let refund = Line::new(refund_no, format!("refund of {order_no}"), format!("{amount} CNY"));
+            let refund = ReportLine::new(refund_no, format!("refund of {order_no}"), format!("{amount} CNY"));
             let refund = match &blocked {
                 Some(why) => refund.skipped(why.clone()),
                 None => self.refund(&order_no, refund_no, amount, expected_payment, &paid, refund).await,
             };
-            if refund.verdict == Verdict::AsExpected {
+            if refund.outcome == LineOutcome::AsExpected {
                 line.state = expected_payment.to_owned();
             } else if blocked.is_none() {
                 blocked = Some(format!("{refund_no} did not succeed"));
             }
             refunds.push(refund);
         }
-        let over = Line::new("refund beyond the remainder", "rejection", "0.01 CNY");
+        let over = ReportLine::new("refund beyond the remainder", "rejection", "0.01 CNY");
         checks.push(match blocked {
             Some(why) => over.skipped(why),
             None => self.refund_too_many(&order_no, &r3, over).await,
@@ -349,8 +350,8 @@ impl Demo {
 
     /// The same `command.pay` again (a new message, the same order): paygate reports the order's
     /// state again with the same event id, and mockpay still counts one charge.
-    async fn duplicate(&self, order_no: &str, payload: Value, paid: &OrderEvent) -> Line {
-        let mut line = Line::new("duplicate command.pay", format!("{order_no} again"), "12.34 CNY");
+    async fn duplicate(&self, order_no: &str, payload: Value, paid: &OrderEvent) -> ReportLine {
+        let mut line = ReportLine::new("duplicate command.pay", format!("{order_no} again"), "12.34 CNY");
         let envelope = Envelope::new("command.pay", format!("{}:{order_no}", self.merchant), payload)
             .with_correlation_id(format!("{order_no}:duplicate"))
             .with_reply_to(self.upstream.queue());
@@ -398,8 +399,8 @@ impl Demo {
         amount: &str,
         expected_payment: &str,
         paid: &OrderEvent,
-        mut line: Line,
-    ) -> Line {
+        mut line: ReportLine,
+    ) -> ReportLine {
         let payload = json!({
             "merchant_id": self.merchant, "refund_no": refund_no, "merchant_order_no": order_no,
             "amount": amount, "currency": "CNY", "reason": "paygate demo", "requested_by": "demo"
@@ -443,7 +444,7 @@ impl Demo {
     }
 
     /// A refund of more than is left: rejected with the field and the rule.
-    async fn refund_too_many(&self, order_no: &str, refund_no: &str, mut line: Line) -> Line {
+    async fn refund_too_many(&self, order_no: &str, refund_no: &str, mut line: ReportLine) -> ReportLine {
         let payload = json!({
             "merchant_id": self.merchant, "refund_no": refund_no, "merchant_order_no": order_no,
             "amount": "0.01", "currency": "CNY", "requested_by": "demo"
@@ -473,9 +474,9 @@ impl Demo {
 
     /// A `qr` pay: the action is shown, the customer pays at mockpay, and the dispatcher's
     /// follow-up query finds it paid.
-    async fn customer_pays(&self) -> Line {
+    async fn customer_pays(&self) -> ReportLine {
         let order_no = self.order_no("qr");
-        let line = Line::new(&order_no, "qr", "8.00 CNY");
+        let line = ReportLine::new(&order_no, "qr", "8.00 CNY");
         self.with_customer(order_no, "8.00", "qr", line, "succeeded", |admin, trade_no| async move {
             admin.pay(&trade_no).await
         })
@@ -483,11 +484,11 @@ impl Demo {
     }
 
     /// A `redirect` pay the customer's bank declines (mockpay `1101`): it ends `failed`.
-    async fn bank_declines(&self) -> Line {
+    async fn bank_declines(&self) -> ReportLine {
         let order_no = self.order_no("declined");
-        let line = Line::new(&order_no, "redirect", "5.00 CNY");
+        let line = ReportLine::new(&order_no, "redirect", "5.00 CNY");
         self.with_customer(order_no, "5.00", "redirect", line, "failed", |admin, trade_no| async move {
-            admin.decline(&trade_no, "1101").await
+            admin.decline(&trade_no, ReturnCode::InsufficientFunds).await
         })
         .await
     }
@@ -499,10 +500,10 @@ impl Demo {
         order_no: String,
         amount: &str,
         method: &str,
-        mut line: Line,
+        mut line: ReportLine,
         expected: &str,
         customer: F,
-    ) -> Line
+    ) -> ReportLine
     where
         F: FnOnce(&'a MockpayAdmin, String) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -608,11 +609,11 @@ fn describe_action(action: &CustomerAction) -> String {
 }
 
 fn print_report(report: &Report) {
-    let row = |l: &Line| {
-        let (mark, why) = match &l.verdict {
-            Verdict::AsExpected => ("ok", None),
-            Verdict::Failed(why) => ("FAIL", Some(why)),
-            Verdict::Skipped(why) => ("SKIP", Some(why)),
+    let row = |l: &ReportLine| {
+        let (mark, why) = match &l.outcome {
+            LineOutcome::AsExpected => ("ok", None),
+            LineOutcome::Failed(why) => ("FAIL", Some(why)),
+            LineOutcome::Skipped(why) => ("SKIP", Some(why)),
         };
         println!(
             "  {mark:<4}{:<34} {:<28} {:>10}  {:<18} {:<20} {}",

@@ -2,16 +2,8 @@
 //! (tests/mockpay/README.md, written from that document only).
 //!
 //! This file is the flow: build the wire request ([`transformers`]), sign it ([`signing`]), send
-//! it ([`ProviderHttp`]), and decide what the answer means for each operation through the code
-//! table ([`codes`]). The rules, in a payments engineer's terms:
-//!
-//! | operation | answer | refused | retry later | unknown |
-//! |---|---|---|---|---|
-//! | pay | `0000` (WAITING with its action, SUCCEEDED, or the current status of a repeat); `1101`/`1102` → Failed | `1106`, `1110`, `1172` | `1145`, `1198` | `9000`, HTTP 5xx, timeout, transport, unreadable, any other code |
-//! | query | `0000`; `1150` → NotFound | `1106`, `1110` | — | `9000`, timeout, transport, unreadable, any other code |
-//! | close | `0000` (CLOSED, EXPIRED, DECLINED → Failed); `1160` → Succeeded; `1150` → NotFound | `1106`, `1110` | `1145`, `1198` | as above |
-//! | refund | `0000` (PROCESSING, SUCCEEDED, FAILED) | `1106`, `1110`, `1150`, `1164`, `1165`, `1172`, `1180` | `1145`, `1198` | as above |
-//! | refund query | `0000`; `1150` → NotFound | `1106`, `1110` | — | as above |
+//! it ([`ProviderHttp`]), and read the answer's code for the operation through the code table
+//! ([`codes::CODES`]: what each code means to us, and to each operation, is written there only).
 //!
 //! Bills and settlements (`GET /v1/bills/{date}`, `GET /v1/settlements/{date}`) are streamed CSV
 //! downloads, read by [`bill`]; an answer that is not `200 text/csv` is read as the envelope and
@@ -26,6 +18,7 @@ pub mod codes;
 pub mod notification;
 pub mod settings;
 pub mod signing;
+pub mod statuses;
 pub mod transformers;
 
 use crate::domain::Currency;
@@ -42,12 +35,13 @@ use crate::providers::http::{
 };
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use chrono::NaiveDate;
+use codes::{Operation, Treatment};
 use reqwest::Method;
 use signing::Secret;
 use std::time::Duration;
 use transformers::{
-    Envelope, PaymentCreate, PaymentCreated, PaymentInfo, PaymentStatusInfo, RefundCreate, RefundInfo,
-    Unreadable,
+    PaymentCreate, PaymentCreated, PaymentInfo, PaymentStatusInfo, RefundCreate, RefundInfo,
+    ResponseEnvelope, Unreadable,
 };
 
 /// The provider's name in commands, rows and the registry.
@@ -188,19 +182,20 @@ fn valid_number(n: &str) -> bool {
 /// meaning.
 enum Read {
     /// An envelope with its mapped code, from a non-5xx answer.
-    Coded { code: MappedCode, envelope: Envelope },
+    Coded { code: MappedCode, envelope: ResponseEnvelope },
     /// Nothing decided: no answer, a broken one, or a 5xx.
     Undecided { reason: String, code: MappedCode, exchange: ExchangeOutcome },
 }
 
-/// An operation's verdict, with what the exchange log says of it.
-struct Verdict<T> {
+/// What an answer means for its operation: the call's outcome, with what the exchange log says
+/// of it.
+struct Decided<T> {
     outcome: CallOutcome<T>,
     exchange: ExchangeOutcome,
     error: Option<String>,
 }
 
-impl<T> Verdict<T> {
+impl<T> Decided<T> {
     fn answer(facts: T, code: MappedCode) -> Self {
         let exchange = if code.unified == UnifiedCode::Success {
             ExchangeOutcome::Ok
@@ -237,8 +232,9 @@ impl<T> Verdict<T> {
         }
     }
 
-    /// A provider code this operation does not expect, or an answer we cannot read.
-    fn unexpected(operation: &str, code: MappedCode) -> Self {
+    /// A provider code this operation does not expect.
+    fn unexpected(operation: Operation, code: MappedCode) -> Self {
+        let operation = operation.as_str();
         let reason = format!(
             "mockpay answered {operation} with {}, which it does not document for {operation}; the outcome is unknown",
             code.describe()
@@ -246,7 +242,9 @@ impl<T> Verdict<T> {
         Self::unknown(reason, code, ExchangeOutcome::Error)
     }
 
-    fn unreadable(operation: &str, code: &MappedCode, e: Unreadable) -> Self {
+    /// An answer we cannot read.
+    fn unreadable(operation: Operation, code: &MappedCode, e: Unreadable) -> Self {
+        let operation = operation.as_str();
         let reason = format!("{operation} answered {} but {e}; the outcome is unknown", code.provider_code);
         Self::unknown(reason, MappedCode::local(UnifiedCode::UnreadableAnswer, e.0), ExchangeOutcome::Error)
     }
@@ -360,7 +358,7 @@ impl MockpayAdapter {
                 exchange: ExchangeOutcome::Error,
             },
             HttpEnd::Answered(answer) => {
-                let envelope = match Envelope::parse(&answer.body) {
+                let envelope = match ResponseEnvelope::parse(&answer.body) {
                     Ok(envelope) => envelope,
                     Err(e) => {
                         return Read::Undecided {
@@ -373,8 +371,7 @@ impl MockpayAdapter {
                         };
                     }
                 };
-                let code =
-                    MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message.clone());
+                let code = codes::map(&envelope.return_code, envelope.return_message.clone());
                 if answer.status >= 500 {
                     // Nothing the body says is taken at its word from a server error.
                     return Read::Undecided {
@@ -392,31 +389,31 @@ impl MockpayAdapter {
         }
     }
 
-    /// Sends, reads, lets `decide` give the code its meaning, and finishes the exchange.
+    /// Sends, reads, gives the code the meaning the code table has for `operation` (letting
+    /// `answer` read the facts of an answer), and finishes the exchange.
     async fn call<T>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         method: Method,
         path: &str,
         body: Option<String>,
-        decide: impl FnOnce(MappedCode, Envelope) -> Verdict<T>,
+        answer: impl FnOnce(Treatment, MappedCode, ResponseEnvelope) -> Decided<T>,
     ) -> Called<T> {
-        let Sent { end, draft } = self.send(operation, method, path, body).await;
-        let verdict = match self.read(operation, end) {
-            Read::Undecided { reason, code, exchange } => Verdict::unknown(reason, code, exchange),
-            Read::Coded { code, envelope } => decide(code, envelope),
+        let Sent { end, draft } = self.send(operation.as_str(), method, path, body).await;
+        let decided = match self.read(operation.as_str(), end) {
+            Read::Undecided { reason, code, exchange } => Decided::unknown(reason, code, exchange),
+            Read::Coded { code, envelope } => match codes::treatment(operation, &code.provider_code) {
+                Treatment::Refused => Decided::refused(code),
+                Treatment::RetryLater => Decided::retry_later(code),
+                Treatment::Unknown => Decided::unexpected(operation, code),
+                answered => answer(answered, code, envelope),
+            },
         };
-        finish(draft, verdict)
+        finish(draft, decided)
     }
 
     /// A request we refuse to send (a trade number mockpay cannot take): definitive, nothing sent.
-    fn refuse_locally<T>(
-        &self,
-        operation: &'static str,
-        method: Method,
-        path: &str,
-        why: String,
-    ) -> Called<T> {
+    fn refuse_locally<T>(&self, operation: Operation, method: Method, path: &str, why: String) -> Called<T> {
         let code = MappedCode {
             provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
             unified: UnifiedCode::InvalidRequest,
@@ -425,7 +422,7 @@ impl MockpayAdapter {
             message: why.clone(),
         };
         let url = format!("{}{path}", self.base_url);
-        let draft = ExchangeDraft::not_sent(self.name, operation, method.as_str(), &url, &why);
+        let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &why);
         let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
         Called { outcome: CallOutcome::Refused { code }, exchange }
     }
@@ -495,10 +492,9 @@ impl MockpayAdapter {
                 let reason = format!("HTTP {status} instead of a CSV file: {cut}");
                 return Err(fail(draft, ExchangeOutcome::Error, None, reason));
             }
-            return Err(match Envelope::parse(&body) {
+            return Err(match ResponseEnvelope::parse(&body) {
                 Ok(envelope) => {
-                    let code =
-                        MappedCode::lookup(codes::CODES, &envelope.return_code, envelope.return_message);
+                    let code = codes::map(&envelope.return_code, envelope.return_message);
                     let reason = format!("HTTP {status} with {}", code.describe());
                     fail(draft, ExchangeOutcome::Error, Some(&code), reason)
                 }
@@ -522,9 +518,9 @@ impl MockpayAdapter {
     }
 }
 
-fn finish<T>(draft: ExchangeDraft, verdict: Verdict<T>) -> Called<T> {
-    let exchange: Exchange = draft.finish(verdict.exchange, verdict.outcome.code(), verdict.error);
-    Called { outcome: verdict.outcome, exchange }
+fn finish<T>(draft: ExchangeDraft, decided: Decided<T>) -> Called<T> {
+    let exchange: Exchange = draft.finish(decided.exchange, decided.outcome.code(), decided.error);
+    Called { outcome: decided.outcome, exchange }
 }
 
 fn json_body<B: serde::Serialize>(body: &B) -> String {
@@ -555,21 +551,21 @@ impl ProviderAdapter for MockpayAdapter {
     }
 
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
-        const OP: &str = "pay";
+        const OP: Operation = Operation::Pay;
         let path = "/v1/payments";
         if let Err(why) = Self::check_numbers(&[("trade number", &request.trade_no)]) {
             return self.refuse_locally(OP, Method::POST, path, why);
         }
         let body = json_body(&PaymentCreate::from_request(request, self.notify_url(&request.notify_url)));
         let order_id = request.trade_no.as_str();
-        self.call(OP, Method::POST, path, Some(body), |code, envelope| match code.provider_code.as_str() {
-            codes::SUCCESS => {
+        self.call(OP, Method::POST, path, Some(body), |treatment, code, envelope| match treatment {
+            Treatment::Facts => {
                 match envelope.info::<PaymentCreated>("a payment").and_then(|i| i.into_facts(order_id)) {
-                    Ok(facts) => Verdict::answer(facts, code),
-                    Err(e) => Verdict::unreadable(OP, &code, e),
+                    Ok(facts) => Decided::answer(facts, code),
+                    Err(e) => Decided::unreadable(OP, &code, e),
                 }
             }
-            "1101" | "1102" => {
+            Treatment::Declined => {
                 // A decline is final. Its info, when present, must agree that it is DECLINED.
                 let facts = match &envelope.info {
                     None => Ok(PaymentFacts::status(PaymentStatus::Failed)),
@@ -578,18 +574,16 @@ impl ProviderAdapter for MockpayAdapter {
                         .and_then(|i| i.into_facts(order_id)),
                 };
                 match facts {
-                    Ok(facts) if facts.status == PaymentStatus::Failed => Verdict::answer(facts, code),
-                    Ok(facts) => Verdict::unreadable(
+                    Ok(facts) if facts.status == PaymentStatus::Failed => Decided::answer(facts, code),
+                    Ok(facts) => Decided::unreadable(
                         OP,
                         &code,
                         Unreadable(format!("a decline whose payment is {:?}, not DECLINED", facts.status)),
                     ),
-                    Err(e) => Verdict::unreadable(OP, &code, e),
+                    Err(e) => Decided::unreadable(OP, &code, e),
                 }
             }
-            "1145" | "1198" => Verdict::retry_later(code),
-            "1106" | "1110" | "1172" => Verdict::refused(code),
-            _ => Verdict::unexpected(OP, code),
+            _ => Decided::unexpected(OP, code),
         })
         .await
     }
@@ -603,13 +597,13 @@ impl ProviderAdapter for MockpayAdapter {
     }
 
     async fn query(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
-        const OP: &str = "query";
+        const OP: Operation = Operation::Query;
         let path = format!("/v1/payments/{trade_no}");
         if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
             return self.refuse_locally(OP, Method::GET, &path, why);
         }
-        self.call(OP, Method::GET, &path, None, |code, envelope| match code.provider_code.as_str() {
-            codes::SUCCESS => {
+        self.call(OP, Method::GET, &path, None, |treatment, code, envelope| match treatment {
+            Treatment::Facts => {
                 let info = envelope.info::<PaymentInfo>("a payment");
                 let decline_code = info.as_ref().ok().and_then(|i| i.decline_code.clone());
                 match info.and_then(|i| i.into_facts(trade_no)) {
@@ -617,62 +611,55 @@ impl ProviderAdapter for MockpayAdapter {
                     // what tells why, so it is the code the answer carries.
                     Ok(facts) if facts.status == PaymentStatus::Failed && decline_code.is_some() => {
                         let decline = decline_code.unwrap_or_default();
-                        let declined =
-                            MappedCode::lookup(codes::CODES, &decline, "declined (found by a query)");
-                        Verdict::answer(facts, declined)
+                        let declined = codes::map(&decline, "declined (found by a query)");
+                        Decided::answer(facts, declined)
                     }
-                    Ok(facts) => Verdict::answer(facts, code),
-                    Err(e) => Verdict::unreadable(OP, &code, e),
+                    Ok(facts) => Decided::answer(facts, code),
+                    Err(e) => Decided::unreadable(OP, &code, e),
                 }
             }
-            codes::NOT_FOUND => Verdict::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            "1106" | "1110" => Verdict::refused(code),
-            _ => Verdict::unexpected(OP, code),
+            Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+            _ => Decided::unexpected(OP, code),
         })
         .await
     }
 
     async fn close(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
-        const OP: &str = "close";
+        const OP: Operation = Operation::Close;
         let path = format!("/v1/payments/{trade_no}/close");
         if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
             return self.refuse_locally(OP, Method::POST, &path, why);
         }
-        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |code, envelope| {
-            match code.provider_code.as_str() {
-                codes::SUCCESS => {
-                    match envelope
-                        .info::<PaymentStatusInfo>("a payment status")
-                        .and_then(|i| i.into_facts(trade_no))
-                    {
-                        Ok(facts) => Verdict::answer(facts, code),
-                        Err(e) => Verdict::unreadable(OP, &code, e),
-                    }
+        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |treatment, code, envelope| match treatment
+        {
+            Treatment::Facts => {
+                match envelope
+                    .info::<PaymentStatusInfo>("a payment status")
+                    .and_then(|i| i.into_facts(trade_no))
+                {
+                    Ok(facts) => Decided::answer(facts, code),
+                    Err(e) => Decided::unreadable(OP, &code, e),
                 }
-                codes::ALREADY_PAID => {
-                    // Paid before the close arrived: the caller records the payment instead.
-                    let txn = envelope
-                        .info::<PaymentStatusInfo>("a payment status")
-                        .ok()
-                        .filter(|i| i.order_id == trade_no)
-                        .map(|i| i.transaction_id);
-                    let facts = PaymentFacts {
-                        provider_txn_id: txn,
-                        ..PaymentFacts::status(PaymentStatus::Succeeded)
-                    };
-                    Verdict::answer(facts, code)
-                }
-                codes::NOT_FOUND => Verdict::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-                "1145" | "1198" => Verdict::retry_later(code),
-                "1106" | "1110" => Verdict::refused(code),
-                _ => Verdict::unexpected(OP, code),
             }
+            Treatment::Paid => {
+                // Paid before the close arrived: the caller records the payment instead.
+                let txn = envelope
+                    .info::<PaymentStatusInfo>("a payment status")
+                    .ok()
+                    .filter(|i| i.order_id == trade_no)
+                    .map(|i| i.transaction_id);
+                let facts =
+                    PaymentFacts { provider_txn_id: txn, ..PaymentFacts::status(PaymentStatus::Succeeded) };
+                Decided::answer(facts, code)
+            }
+            Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+            _ => Decided::unexpected(OP, code),
         })
         .await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts> {
-        const OP: &str = "refund";
+        const OP: Operation = Operation::Refund;
         let path = "/v1/refunds";
         if let Err(why) = Self::check_numbers(&[
             ("trade number", &request.trade_no),
@@ -682,17 +669,15 @@ impl ProviderAdapter for MockpayAdapter {
         }
         let body = json_body(&RefundCreate::from_request(request, self.notify_url(&request.notify_url)));
         let currency = request.amount.currency();
-        self.call(OP, Method::POST, path, Some(body), |code, envelope| match code.provider_code.as_str() {
-            codes::SUCCESS => match envelope
+        self.call(OP, Method::POST, path, Some(body), |treatment, code, envelope| match treatment {
+            Treatment::Facts => match envelope
                 .info::<RefundInfo>("a refund")
                 .and_then(|i| i.into_facts(&request.trade_no, &request.refund_trade_no, currency))
             {
-                Ok(facts) => Verdict::answer(facts, code),
-                Err(e) => Verdict::unreadable(OP, &code, e),
+                Ok(facts) => Decided::answer(facts, code),
+                Err(e) => Decided::unreadable(OP, &code, e),
             },
-            "1106" | "1110" | "1150" | "1164" | "1165" | "1172" | "1180" => Verdict::refused(code),
-            "1145" | "1198" => Verdict::retry_later(code),
-            _ => Verdict::unexpected(OP, code),
+            _ => Decided::unexpected(OP, code),
         })
         .await
     }
@@ -703,24 +688,23 @@ impl ProviderAdapter for MockpayAdapter {
         refund_trade_no: &str,
         currency: Currency,
     ) -> Called<RefundFacts> {
-        const OP: &str = "refund_query";
+        const OP: Operation = Operation::RefundQuery;
         let path = format!("/v1/refunds/{refund_trade_no}");
         if let Err(why) =
             Self::check_numbers(&[("trade number", trade_no), ("refund number", refund_trade_no)])
         {
             return self.refuse_locally(OP, Method::GET, &path, why);
         }
-        self.call(OP, Method::GET, &path, None, |code, envelope| match code.provider_code.as_str() {
-            codes::SUCCESS => match envelope
+        self.call(OP, Method::GET, &path, None, |treatment, code, envelope| match treatment {
+            Treatment::Facts => match envelope
                 .info::<RefundInfo>("a refund")
                 .and_then(|i| i.into_facts(trade_no, refund_trade_no, currency))
             {
-                Ok(facts) => Verdict::answer(facts, code),
-                Err(e) => Verdict::unreadable(OP, &code, e),
+                Ok(facts) => Decided::answer(facts, code),
+                Err(e) => Decided::unreadable(OP, &code, e),
             },
-            codes::NOT_FOUND => Verdict::answer(RefundFacts::status(RefundStatus::NotFound), code),
-            "1106" | "1110" => Verdict::refused(code),
-            _ => Verdict::unexpected(OP, code),
+            Treatment::NotFound => Decided::answer(RefundFacts::status(RefundStatus::NotFound), code),
+            _ => Decided::unexpected(OP, code),
         })
         .await
     }

@@ -12,6 +12,7 @@
 //! - Acknowledgement: HTTP 200 `{"returnCode":"0000"}`; anything else makes mockpay retry, and
 //!   our failures say so in the same envelope (`9000`).
 
+use super::codes::ReturnCode;
 use super::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use crate::domain::{Currency, Money};
 use crate::providers::notification::{
@@ -25,6 +26,15 @@ use serde_json::{Map, Value};
 pub const ACK_BODY: &str = r#"{"returnCode":"0000"}"#;
 /// How far a notification's timestamp may be from our clock, by default.
 pub const DEFAULT_WINDOW_SECS: i64 = 300;
+/// mockpay's `eventType`s, and what each claims happened.
+const EVENT_TYPES: [(&str, ClaimedEvent); 6] = [
+    ("PAYMENT.SUCCEEDED", ClaimedEvent::PaymentSucceeded),
+    ("PAYMENT.DECLINED", ClaimedEvent::PaymentDeclined),
+    ("PAYMENT.CLOSED", ClaimedEvent::PaymentClosed),
+    ("PAYMENT.EXPIRED", ClaimedEvent::PaymentExpired),
+    ("REFUND.SUCCEEDED", ClaimedEvent::RefundSucceeded),
+    ("REFUND.FAILED", ClaimedEvent::RefundFailed),
+];
 /// The longest notification id we keep.
 const MAX_ID_CHARS: usize = 128;
 
@@ -113,7 +123,9 @@ impl NotificationVerifier for MockpayNotifications {
     }
 
     fn failure(&self, status: u16, message: &str) -> Acknowledgement {
-        let body = serde_json::json!({"returnCode": "9000", "returnMessage": message}).to_string();
+        let body =
+            serde_json::json!({"returnCode": ReturnCode::InternalError.wire(), "returnMessage": message})
+                .to_string();
         Acknowledgement { status, content_type: "application/json", body }
     }
 }
@@ -133,22 +145,17 @@ pub fn parse(body: &[u8]) -> Result<Notification, RejectReason> {
         ));
     }
     let event_type = string(&o, "eventType")?;
-    let event = match event_type.as_str() {
-        "PAYMENT.SUCCEEDED" => ClaimedEvent::PaymentSucceeded,
-        "PAYMENT.DECLINED" => ClaimedEvent::PaymentDeclined,
-        "PAYMENT.CLOSED" => ClaimedEvent::PaymentClosed,
-        "PAYMENT.EXPIRED" => ClaimedEvent::PaymentExpired,
-        "REFUND.SUCCEEDED" => ClaimedEvent::RefundSucceeded,
-        "REFUND.FAILED" => ClaimedEvent::RefundFailed,
-        other => {
-            return Err(RejectReason::malformed(
-                "eventType",
-                format!(
-                    "must be one of PAYMENT.SUCCEEDED, PAYMENT.DECLINED, PAYMENT.CLOSED, PAYMENT.EXPIRED, REFUND.SUCCEEDED, REFUND.FAILED (got {:?})",
-                    other.chars().take(64).collect::<String>()
-                ),
-            ));
-        }
+    let event = EVENT_TYPES.iter().find(|(name, _)| *name == event_type).map(|(_, event)| *event);
+    let Some(event) = event else {
+        let names: Vec<&str> = EVENT_TYPES.iter().map(|(name, _)| *name).collect();
+        return Err(RejectReason::malformed(
+            "eventType",
+            format!(
+                "must be one of {} (got {:?})",
+                names.join(", "),
+                event_type.chars().take(64).collect::<String>()
+            ),
+        ));
     };
     let account = string(&o, "merchantId")?;
     let trade_no = number(&o, "orderId")?;
@@ -329,6 +336,7 @@ mod tests {
     fn the_acknowledgement_is_mockpays() {
         let ack = verifier().acknowledgement();
         assert_eq!((ack.status, ack.body.as_str()), (200, ACK_BODY));
+        assert_eq!(ACK_BODY, format!(r#"{{"returnCode":"{}"}}"#, ReturnCode::Success.wire()));
         let fail = verifier().failure(503, "database unavailable");
         assert_eq!(fail.status, 503);
         assert!(fail.body.contains("9000"));

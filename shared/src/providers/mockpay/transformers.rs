@@ -6,7 +6,7 @@
 //! - Every answer is the envelope `{returnCode, returnMessage, info}`. `info` is read into the
 //!   operation's own type; unknown fields in answers are tolerated (mockpay refuses them only in
 //!   requests).
-//! - Transaction ids stay strings (they exceed 2^53).
+//! - Transaction ids stay strings (they exceed 2^53). Statuses are [`super::statuses`].
 //! - A `WAITING` payment's `action` becomes our [`CustomerAction`]: `{method:GET,url}`,
 //!   `{method:POST,url,form}`, `{qr_code}`, `{client_secret}`.
 //!
@@ -14,11 +14,12 @@
 //! order) is an [`Unreadable`] error: the caller treats the call as UNKNOWN, never as success or
 //! failure.
 
+use super::statuses::{MockpayPaymentStatus, MockpayRefundStatus};
 use crate::domain::{Currency, Money};
 use crate::messages::commands::PayMethod;
 use crate::messages::events::{CustomerAction, HttpGet, HttpPost};
 use crate::providers::adapter::{PayRequest, RefundRequest};
-use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
+use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -108,10 +109,10 @@ pub fn pay_method(method: PayMethod) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Answers
 
-/// `{returnCode, returnMessage, info}`.
+/// The envelope of every answer: `{returnCode, returnMessage, info}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope {
+pub struct ResponseEnvelope {
     pub return_code: String,
     #[serde(default)]
     pub return_message: String,
@@ -119,7 +120,7 @@ pub struct Envelope {
     pub info: Option<Value>,
 }
 
-impl Envelope {
+impl ResponseEnvelope {
     pub fn parse(body: &str) -> Result<Self, Unreadable> {
         serde_json::from_str(body).map_err(|e| {
             Unreadable(format!(
@@ -157,15 +158,15 @@ fn excerpt(body: &str) -> String {
 pub struct PaymentCreated {
     pub transaction_id: String,
     pub order_id: String,
-    pub status: String,
+    pub status: MockpayPaymentStatus,
     #[serde(default)]
-    pub action: Option<Action>,
+    pub action: Option<PaymentAction>,
 }
 
 /// `action`, in any of its four shapes.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Action {
+pub struct PaymentAction {
     #[serde(default)]
     pub method: Option<String>,
     #[serde(default)]
@@ -178,7 +179,7 @@ pub struct Action {
     pub client_secret: Option<String>,
 }
 
-impl Action {
+impl PaymentAction {
     /// Our unified shape of the action.
     pub fn to_customer_action(&self) -> Result<CustomerAction, Unreadable> {
         if let Some(qr_code) = &self.qr_code {
@@ -209,7 +210,7 @@ pub struct PaymentInfo {
     pub order_id: String,
     pub amount: i64,
     pub currency: String,
-    pub status: String,
+    pub status: MockpayPaymentStatus,
     #[serde(default)]
     pub paid_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -226,7 +227,7 @@ pub struct PaymentInfo {
 pub struct PaymentRefund {
     pub refund_id: String,
     pub amount: i64,
-    pub status: String,
+    pub status: MockpayRefundStatus,
 }
 
 /// `info` of a close answer.
@@ -235,7 +236,7 @@ pub struct PaymentRefund {
 pub struct PaymentStatusInfo {
     pub transaction_id: String,
     pub order_id: String,
-    pub status: String,
+    pub status: MockpayPaymentStatus,
 }
 
 /// `info` of a refund create or refund query answer (`amount` only in the query).
@@ -245,35 +246,13 @@ pub struct RefundInfo {
     pub refund_transaction_id: String,
     pub refund_id: String,
     pub order_id: String,
-    pub status: String,
+    pub status: MockpayRefundStatus,
     #[serde(default)]
     pub amount: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Conversions
-
-/// mockpay's payment status as ours.
-pub fn payment_status(status: &str) -> Result<PaymentStatus, Unreadable> {
-    match status {
-        "WAITING" => Ok(PaymentStatus::WaitingForCustomer),
-        "SUCCEEDED" => Ok(PaymentStatus::Succeeded),
-        "DECLINED" => Ok(PaymentStatus::Failed),
-        "CLOSED" => Ok(PaymentStatus::Closed),
-        "EXPIRED" => Ok(PaymentStatus::Expired),
-        other => Err(Unreadable(format!("unknown payment status {other:?}"))),
-    }
-}
-
-/// mockpay's refund status as ours.
-pub fn refund_status(status: &str) -> Result<RefundStatus, Unreadable> {
-    match status {
-        "PROCESSING" => Ok(RefundStatus::Processing),
-        "SUCCEEDED" => Ok(RefundStatus::Succeeded),
-        "FAILED" => Ok(RefundStatus::Failed),
-        other => Err(Unreadable(format!("unknown refund status {other:?}"))),
-    }
-}
 
 fn money(field: &str, minor: i64, currency: Currency) -> Result<Money, Unreadable> {
     Money::from_minor(minor, currency).map_err(|e| Unreadable(format!("{field}: {e}")))
@@ -292,7 +271,7 @@ impl PaymentCreated {
     /// customer cannot pay, and that is not an answer we can act on.
     pub fn into_facts(self, order_id: &str) -> Result<PaymentFacts, Unreadable> {
         same("orderId", &self.order_id, order_id)?;
-        let status = payment_status(&self.status)?;
+        let status = self.status.ours()?;
         let action = match (&status, &self.action) {
             (PaymentStatus::WaitingForCustomer, Some(a)) => Some(a.to_customer_action()?),
             (PaymentStatus::WaitingForCustomer, None) => {
@@ -320,7 +299,7 @@ impl PaymentInfo {
         let currency = Currency::parse(&self.currency)
             .map_err(|e| Unreadable(format!("the payment's currency: {e}")))?;
         Ok(PaymentFacts {
-            status: payment_status(&self.status)?,
+            status: self.status.ours()?,
             provider_txn_id: Some(self.transaction_id),
             action: None,
             amount: Some(money("amount", self.amount, currency)?),
@@ -335,7 +314,7 @@ impl PaymentStatusInfo {
         same("orderId", &self.order_id, order_id)?;
         Ok(PaymentFacts {
             provider_txn_id: Some(self.transaction_id),
-            ..PaymentFacts::status(payment_status(&self.status)?)
+            ..PaymentFacts::status(self.status.ours()?)
         })
     }
 }
@@ -352,7 +331,7 @@ impl RefundInfo {
         same("refundId", &self.refund_id, refund_id)?;
         same("orderId", &self.order_id, order_id)?;
         Ok(RefundFacts {
-            status: refund_status(&self.status)?,
+            status: self.status.ours()?,
             provider_refund_id: Some(self.refund_transaction_id),
             amount: self.amount.map(|a| money("amount", a, currency)).transpose()?,
         })
@@ -406,20 +385,11 @@ mod tests {
             (json!({"clientSecret":"2_secret_ab"}), json!({"client_secret":"2_secret_ab"})),
         ];
         for (wire, ours) in cases {
-            let action: Action = serde_json::from_value(wire).unwrap();
+            let action: PaymentAction = serde_json::from_value(wire).unwrap();
             assert_eq!(serde_json::to_value(action.to_customer_action().unwrap()).unwrap(), ours);
         }
-        let odd: Action = serde_json::from_value(json!({"method":"PUT","url":"http://x"})).unwrap();
+        let odd: PaymentAction = serde_json::from_value(json!({"method":"PUT","url":"http://x"})).unwrap();
         assert!(odd.to_customer_action().is_err());
-    }
-
-    #[test]
-    fn statuses_map_and_unknown_ones_are_unreadable() {
-        assert_eq!(payment_status("DECLINED").unwrap(), PaymentStatus::Failed);
-        assert_eq!(payment_status("EXPIRED").unwrap(), PaymentStatus::Expired);
-        assert!(payment_status("PAID").is_err());
-        assert_eq!(refund_status("PROCESSING").unwrap(), RefundStatus::Processing);
-        assert!(refund_status("CANCELLED").is_err());
     }
 
     #[test]
@@ -427,7 +397,7 @@ mod tests {
         let info = PaymentCreated {
             transaction_id: "2000000000000000001".into(),
             order_id: "ord-1001".into(),
-            status: "WAITING".into(),
+            status: MockpayPaymentStatus::Waiting,
             action: None,
         };
         assert!(info.into_facts("ord-1001").is_err());
@@ -438,7 +408,7 @@ mod tests {
         let info = PaymentStatusInfo {
             transaction_id: "2000000000000000001".into(),
             order_id: "ord-2".into(),
-            status: "CLOSED".into(),
+            status: MockpayPaymentStatus::Closed,
         };
         assert!(info.into_facts("ord-1").unwrap_err().0.contains("ord-2"));
     }

@@ -21,7 +21,7 @@ use paygate::broker::topology::Topology;
 use paygate::providers::Exchange;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::bill::BillError;
-use paygate::recon::engine::{self, BillSource, Opened};
+use paygate::recon::engine::{self, BillSource, OpenedBill};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run};
 use paygate::runtime::config::CommonConfig;
 use sqlx::{Connection, PgConnection};
@@ -259,7 +259,11 @@ fn write_bill(args: &BenchArgs, day: NaiveDate) -> anyhow::Result<(u64, BTreeSet
 struct FileBill(PathBuf);
 
 impl BillSource for FileBill {
-    fn open(&self, _: Kind, _: NaiveDate) -> BoxFuture<'_, Result<Opened, (BillError, Option<Exchange>)>> {
+    fn open(
+        &self,
+        _: Kind,
+        _: NaiveDate,
+    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let file = tokio::fs::File::open(&self.0).await.map_err(|e| {
                 (
@@ -279,7 +283,7 @@ impl BillSource for FileBill {
                     Err(e) => Some((Err(e.to_string()), None)),
                 }
             });
-            Ok(Opened { items: paygate::providers::mockpay::bill::items("bill", chunks), exchange: None })
+            Ok(OpenedBill { items: paygate::providers::mockpay::bill::items("bill", chunks), exchange: None })
         })
     }
 }

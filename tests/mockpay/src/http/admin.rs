@@ -151,9 +151,17 @@ async fn decline(
         }
     };
     let code = match req.decline_code.as_deref() {
-        None | Some("1101") => ReturnCode::InsufficientFunds,
-        Some("1102") => ReturnCode::AccountSuspended,
-        Some(other) => return invalid(format!("declineCode: must be 1101 or 1102, got {other}")),
+        None => ReturnCode::InsufficientFunds,
+        Some(code) => match ReturnCode::decline(code) {
+            Some(decline) => decline,
+            None => {
+                return invalid(format!(
+                    "declineCode: must be {} or {}, got {code}",
+                    ReturnCode::InsufficientFunds,
+                    ReturnCode::AccountSuspended
+                ));
+            }
+        },
     };
     status_reply(payments::decline(&app, &locate(order_id, q), code))
 }

@@ -1,6 +1,7 @@
 //! The notification (webhook) body mockpay POSTs to a notifyUrl, and the acknowledgement it
 //! expects back.
 
+use crate::codes::ReturnCode;
 use serde::{Deserialize, Serialize};
 
 /// The JSON body of a notification. The body bytes are identical on every attempt and duplicate.
@@ -33,7 +34,9 @@ pub(crate) fn is_ack(status: u16, body: &str) -> bool {
     status == 200
         && serde_json::from_str::<serde_json::Value>(body)
             .ok()
-            .and_then(|v| v.get("returnCode").and_then(|c| c.as_str().map(|c| c == "0000")))
+            .and_then(|v| {
+                v.get("returnCode").and_then(|c| c.as_str().map(|c| c == ReturnCode::Success.code()))
+            })
             .unwrap_or(false)
 }
 
