@@ -27,7 +27,8 @@ pub async fn paid_after_close(order: &mut Order<'_>, was: PaymentState) -> Resul
     tracing::warn!(payment_id = %order.payment.id, was = %was, "paid after close");
     let db = order.db().await?;
     payments::add_flag(db.conn, db.payment, PAID_AFTER_CLOSE).await?;
-    let policy = policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
+    let policy =
+        policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
     if !policy.auto_refund_paid_after_close {
         let detail = json!({"was": was, "amount": order.payment.amount});
         return order.raise(PAID_AFTER_CLOSE, detail).await;

@@ -21,7 +21,8 @@ use uuid::Uuid;
 /// refunded + in flight (awaiting approval included) + this one.
 async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, WorkError> {
     let db = order.db().await?;
-    let policy = policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
+    let policy =
+        policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
     let (refunded, in_flight) =
         (db.payment.refunded.minor_units(), db.payment.refund_in_flight.minor_units());
     let already = Money::from_minor(refunded.saturating_add(in_flight), db.payment.amount.currency())
@@ -80,7 +81,8 @@ pub async fn dispatch(
         )));
     }
     let db = order.db().await?;
-    let policy = policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
+    let policy =
+        policies::get(db.conn, db.payment.merchant_id.as_str(), db.payment.amount.currency()).await?;
     let detail = json!({"over": policy.refund_approval_over});
     transition(order, &mut work, RefundEvent::ApprovalRequired, detail).await?;
     work.reason = Some("awaiting approval: above the merchant's approval threshold".into());
