@@ -16,9 +16,15 @@
 //!
 //! Each component has its own connection (and supervisor), so one breaking does not stop the
 //! others; a service with four shard consumers and a relay holds five connections.
+//!
+//! `AMQP_URL` may name the nodes of a cluster, separated by commas
+//! (`amqp://u:p@rabbit-1:5672/%2f,amqp://u:p@rabbit-2:5672/%2f`). Each attempt tries them in
+//! turn, starting one further along each time (so components spread over the nodes and a dead
+//! node costs one failed try, not a backoff), and stops at the first that accepts.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -60,8 +66,16 @@ impl ConnectError {
     }
 }
 
-/// `url` with the password removed (`amqp://user:secret@host/vh` → `amqp://user@host/vh`).
+/// `url` with the password removed (`amqp://user:secret@host/vh` → `amqp://user@host/vh`), from
+/// every node's URL when it names several.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return node_urls(url).map(redact_node_url).collect::<Vec<_>>().join(",");
+    }
+    redact_node_url(url)
+}
+
+fn redact_node_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
@@ -74,8 +88,41 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// One attempt to connect. `connection_name` shows in the management UI (use the service name).
+/// The node URLs of an `AMQP_URL`: one, or several separated by commas (see the module
+/// documentation). Blank entries are ignored.
+pub fn node_urls(url: &str) -> impl Iterator<Item = &str> {
+    url.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
+/// Where the next attempt starts in a list of node URLs: one further along each time.
+static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
+
+/// One attempt to connect: each node of `url` in turn (see the module documentation) until one
+/// accepts; the error is the last node's. `connection_name` shows in the management UI (use the
+/// service name).
 pub async fn connect_once(url: &str, connection_name: &str) -> Result<Connection, ConnectError> {
+    let nodes: Vec<&str> = node_urls(url).collect();
+    let Some(&first) = nodes.first() else {
+        return connect_node(url, connection_name).await;
+    };
+    let start = NEXT_NODE.fetch_add(1, Ordering::Relaxed) % nodes.len();
+    let mut last = None;
+    for node in nodes.iter().cycle().skip(start).take(nodes.len()) {
+        match connect_node(node, connection_name).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if e.is_refused() => return Err(e),
+            Err(e) => {
+                if nodes.len() > 1 {
+                    tracing::debug!(error = %e, "RabbitMQ node did not answer; trying the next");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(ConnectError::TimedOut { url: redact_url(first) }))
+}
+
+async fn connect_node(url: &str, connection_name: &str) -> Result<Connection, ConnectError> {
     let props = ConnectionProperties::default().with_connection_name(connection_name.into());
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props)).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -286,6 +333,10 @@ mod tests {
         assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest@127.0.0.1:5672/%2f");
         assert_eq!(redact_url("amqps://u:p@ss@h/vh?heartbeat=5"), "amqps://u@h/vh?heartbeat=5");
         assert_eq!(redact_url("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+        assert_eq!(
+            redact_url("amqp://a:s1@n1:5672/%2f, amqp://b:s2@n2:5672/%2f"),
+            "amqp://a@n1:5672/%2f,amqp://b@n2:5672/%2f"
+        );
         assert_eq!(redact_url("amqp://user@h"), "amqp://user@h");
         assert_eq!(redact_url("not a url"), "not a url");
     }
@@ -298,5 +349,29 @@ mod tests {
         assert!(text.contains("amqp://guest@127.0.0.1:1/%2f"), "{text}");
         assert!(!text.contains("secret"), "{text}");
         assert!(!err.is_refused());
+    }
+
+    /// The machine's RabbitMQ (README), or `AMQP_URL` when the tests are pointed elsewhere.
+    fn live_url() -> String {
+        std::env::var("AMQP_URL").unwrap_or_else(|_| crate::runtime::config::DEFAULT_AMQP_URL.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_cluster_list_with_a_dead_node_connects_to_a_live_one_every_time() {
+        // Every rotation of the start must get past the dead node (port 1: nothing listens).
+        let list = format!("amqp://guest:secret@127.0.0.1:1/%2f,{}", live_url());
+        for _ in 0..3 {
+            let conn = connect_once(&list, "test").await.expect("the live node accepts");
+            assert!(conn.status().connected());
+            conn.close(200, "done".into()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_list_of_dead_nodes_names_one_without_its_password() {
+        let list = "amqp://guest:s1@127.0.0.1:1/%2f,amqp://guest:s2@127.0.0.1:2/%2f";
+        let text = connect_once(list, "test").await.unwrap_err().to_string();
+        assert!(text.contains("amqp://guest@127.0.0.1:"), "{text}");
+        assert!(!text.contains("s1") && !text.contains("s2"), "{text}");
     }
 }

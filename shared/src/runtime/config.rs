@@ -95,11 +95,14 @@ fn parse_postgres_url(s: &str) -> Result<String, String> {
     }
 }
 
+/// One node's URL, or a cluster's nodes separated by commas (`broker::connection`).
 fn parse_amqp_url(s: &str) -> Result<String, String> {
-    if s.starts_with("amqp://") || s.starts_with("amqps://") {
+    let nodes: Vec<&str> = crate::broker::connection::node_urls(s).collect();
+    if !nodes.is_empty() && nodes.iter().all(|n| n.starts_with("amqp://") || n.starts_with("amqps://")) {
         Ok(s.to_owned())
     } else {
-        Err("expected a URL of the form amqp://USER:PASSWORD@HOST:PORT/VHOST (%2f for the / vhost)"
+        Err("expected a URL of the form amqp://USER:PASSWORD@HOST:PORT/VHOST (%2f for the / vhost), \
+             or several separated by commas for the nodes of a cluster"
             .to_owned())
     }
 }
@@ -187,10 +190,17 @@ mod tests {
     }
 
     #[test]
+    fn a_clusters_nodes_are_accepted_as_a_list() {
+        let list = "amqp://u:p@rabbitmq-1:5672/%2f,amqp://u:p@rabbitmq-2:5672/%2f";
+        assert_eq!(parse(&["--amqp-url", list]).unwrap().amqp_url, list);
+    }
+
+    #[test]
     fn a_malformed_value_names_the_variable_and_the_form() {
         let cases: &[(&[&str], &str, &str)] = &[
             (&["--database-url", "mysql://x"], "DATABASE_URL", "postgres://USER"),
             (&["--amqp-url", "http://x"], "AMQP_URL", "amqp://USER:PASSWORD@HOST:PORT/VHOST"),
+            (&["--amqp-url", "amqp://a/%2f,http://b"], "AMQP_URL", "separated by commas"),
             (&["--order-shards", "0"], "ORDER_SHARDS", "from 1 to 256"),
             (&["--order-shards", "many"], "ORDER_SHARDS", "from 1 to 256"),
             (&["--amqp-prefix", "a.b"], "AMQP_PREFIX", "A-Z a-z 0-9 - _"),
