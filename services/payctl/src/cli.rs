@@ -108,6 +108,10 @@ pub enum AttentionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TopologyCommand {
+    /// Declare the topology (exchanges, queues, bindings, retry ladder, dead-letter queues) on the
+    /// broker of AMQP_URL, as the services do at start. Run it before a rollout so that commands
+    /// published before any service starts are routed, not dropped (deploy/k8s's topology job).
+    Declare,
     /// Write the topology as RabbitMQ definitions JSON (importable with the management plugin).
     Definitions {
         /// Where to write it; `-` for stdout.

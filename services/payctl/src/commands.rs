@@ -5,8 +5,8 @@ use crate::cli::{
 };
 use crate::order_work::{self, Decision};
 use crate::{attention, timeline};
-use paygate::broker::definitions;
 use paygate::broker::topology::Topology;
+use paygate::broker::{connection, definitions};
 use paygate::runtime::database;
 use std::io::Write;
 
@@ -25,6 +25,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::fs::write(&out, json)?;
                 eprintln!("wrote {}", out.display());
             }
+        }
+        PayctlCommand::Topology(TopologyCommand::Declare) => {
+            let topology = Topology::new(cli.common.topology_config())?;
+            let conn = connection::connect_once(&cli.common.amqp_url, "payctl/topology").await?;
+            let channel = conn.create_channel().await?;
+            topology.declare(&channel).await?;
+            let _ = conn.close(200, "declared".into()).await;
+            println!("topology declared at {}", connection::redact_url(&cli.common.amqp_url));
         }
         PayctlCommand::Payment(PaymentCommand::Show { payment, merchant }) => {
             let pool = database::connect_and_migrate(&cli.common).await?;

@@ -37,6 +37,26 @@ async fn definitions_follow_the_prefix_and_shard_settings() {
     assert!(defs["queues"].as_array().unwrap().iter().all(|q| q["vhost"] == "pay"));
 }
 
+/// `payctl topology declare` (deploy/k8s's topology job) leaves the broker as the services would:
+/// work queues, their dead-letter queues and the retry ladder exist before any service starts.
+#[tokio::test]
+async fn topology_declare_declares_what_the_services_would() {
+    let vhost = paygate_test_support::TestVhost::new().await;
+    let env = [("AMQP_URL", vhost.amqp_url.as_str()), ("AMQP_PREFIX", "decl"), ("ORDER_SHARDS", "2")];
+    assert!(!vhost.queue_exists("decl.orders.shard.0").await, "a fresh vhost has no queues");
+    let out = run_to_exit(BIN, &["topology", "declare"], &env, WITHIN).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stdout.contains("guest:guest"), "the password is not printed: {}", out.stdout);
+    for queue in
+        ["decl.orders.shard.0", "decl.orders.shard.1", "decl.orders.shard.1.dlq", "decl.commands.ingest"]
+    {
+        assert!(vhost.queue_exists(queue).await, "{queue} was not declared");
+    }
+    // Declaring again is harmless (a rollout runs it every time).
+    let again = run_to_exit(BIN, &["topology", "declare"], &env, WITHIN).await;
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+}
+
 #[tokio::test]
 async fn migrate_applies_the_schema() {
     let db = TestDb::new().await;
