@@ -403,6 +403,25 @@ async fn a_refund_the_provider_never_processes_ends_on_the_needs_attention_list(
         .await
         .unwrap();
     assert_ne!(state, "succeeded");
+    // It got there by the not-processed road, not by sitting `submitted`: each 1145 moved it to
+    // `unknown`, and each "no record" sent it again.
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event FROM state_transitions WHERE refund_id IS NOT NULL AND payment_id = $1 ORDER BY version",
+    )
+    .bind(payment.id)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let not_processed = events.iter().filter(|e| *e == "not_processed").count();
+    assert!(not_processed >= 2, "not processed, then sent again and not processed again: {events:?}");
+    let refund_calls: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM provider_exchanges WHERE payment_id = $1 AND operation = 'refund'",
+    )
+    .bind(payment.id)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert!(refund_calls >= 2, "sent again under the same refund number: {refund_calls} refund calls");
     system.stop().await;
 }
 
