@@ -55,6 +55,20 @@ pub struct SystemOptions {
     /// A second provider, [`SECOND_PROVIDER`]: a mockpay of its own with these faults, configured
     /// as a second account of kind mockpay ([`System::second`]).
     pub second_provider: Option<mockpay::FaultSettings>,
+    /// Run on these RabbitMQ nodes (a private cluster's) instead of the machine's broker: the
+    /// services get every node in `AMQP_URL`; the upstream and the test's topology use one.
+    pub broker: Option<ClusterBroker>,
+}
+
+/// The nodes of a RabbitMQ cluster a system runs on ([`SystemOptions::broker`]).
+#[derive(Debug, Clone)]
+pub struct ClusterBroker {
+    /// Each node's `amqp://user:pass@host:port` (no vhost).
+    pub amqp_bases: Vec<String>,
+    /// A node's management URL with credentials (where the test's vhost is created).
+    pub management: String,
+    /// The node the upstream (the test's publisher and event reader) connects to.
+    pub upstream_node: usize,
 }
 
 /// The second provider's name, when [`SystemOptions::second_provider`] asks for one.
@@ -77,6 +91,7 @@ impl Default for SystemOptions {
             notify_handler_proxied: false,
             dispatcher_config: Vec::new(),
             second_provider: None,
+            broker: None,
         }
     }
 }
@@ -120,7 +135,10 @@ impl System {
         }
         let db = TestDb::new().await;
         paygate::db::migrate(&db.pool).await.expect("migrate the test database");
-        let vhost = TestVhost::new().await;
+        let vhost = match &options.broker {
+            None => TestVhost::new().await,
+            Some(b) => TestVhost::on(&b.amqp_bases[b.upstream_node], &b.management).await,
+        };
         let mockpay = MockPay::start(
             MockpayConfig::default()
                 .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
@@ -179,11 +197,24 @@ impl System {
         system
     }
 
+    /// The services' `AMQP_URL`: the test's vhost, on every node of the cluster when there is one.
+    pub fn services_amqp_url(&self) -> String {
+        match &self.options.broker {
+            None => self.vhost.amqp_url.clone(),
+            Some(b) => b
+                .amqp_bases
+                .iter()
+                .map(|base| format!("{}/{}", base.trim_end_matches('/'), self.vhost.name))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     fn common_args(&self) -> Vec<(String, String)> {
         vec![
             ("DATABASE_URL".into(), self.db.url.clone()),
             ("DATABASE_MAX_CONNECTIONS".into(), "8".into()),
-            ("AMQP_URL".into(), self.vhost.amqp_url.clone()),
+            ("AMQP_URL".into(), self.services_amqp_url()),
             ("AMQP_PREFIX".into(), PREFIX.into()),
             ("ORDER_SHARDS".into(), self.options.order_shards.to_string()),
             ("HTTP_ADDR".into(), "127.0.0.1:0".into()),

@@ -8,6 +8,7 @@
 mod database;
 mod poll;
 mod process;
+mod rabbit_cluster;
 pub mod service_checks;
 mod tcp_proxy;
 mod vhost;
@@ -15,5 +16,6 @@ mod vhost;
 pub use database::TestDb;
 pub use poll::{eventually, eventually_some};
 pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
+pub use rabbit_cluster::{ClusterNode, RabbitCluster};
 pub use tcp_proxy::TcpProxy;
 pub use vhost::TestVhost;

@@ -42,8 +42,14 @@ fn split_credentials(url: &str) -> (String, String, String) {
 
 impl TestVhost {
     pub async fn new() -> Self {
+        Self::on(&amqp_base(), &management_url()).await
+    }
+
+    /// A vhost on another broker (a private cluster's node), by its AMQP base URL (no vhost) and
+    /// its management URL with credentials.
+    pub async fn on(amqp_base: &str, management: &str) -> Self {
         let name = format!("paygate-test-{}", uuid::Uuid::new_v4().simple());
-        let management = management_url();
+        let management = management.trim_end_matches('/').to_owned();
         let (base, user, pass) = split_credentials(&management);
         let http = client();
         let put = |path: String, body: serde_json::Value| {
@@ -56,7 +62,7 @@ impl TestVhost {
         let perms = serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"});
         let granted = put(format!("/api/permissions/{name}/{user}"), perms).await.expect("grant permissions");
         assert!(granted.status().is_success(), "grant permissions on {name}: {}", granted.status());
-        let amqp_url = format!("{}/{name}", amqp_base());
+        let amqp_url = format!("{}/{name}", amqp_base.trim_end_matches('/'));
         Self { name, amqp_url, management }
     }
 }
