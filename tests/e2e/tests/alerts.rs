@@ -158,7 +158,7 @@ fn every_alert_has_a_runbook_that_names_panels_of_the_dashboard() {
 }
 
 #[test]
-fn every_runbook_is_an_alerts() {
+fn every_runbook_belongs_to_an_alert() {
     let names: BTreeSet<String> = alerts().into_iter().map(|a| format!("{}.md", a.name)).collect();
     for entry in std::fs::read_dir(root().join("docs/runbooks")).expect("docs/runbooks") {
         let file = entry.expect("an entry").file_name().into_string().expect("a UTF-8 name");
