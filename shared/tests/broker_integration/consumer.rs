@@ -896,7 +896,11 @@ async fn answers_of_separate_jobs_ready_together_are_applied_in_one_transaction(
     eventually("all applied", WITHIN, || async { gated.applied.lock().unwrap().len() == N }).await;
     let batches = gated.batches.lock().unwrap().clone();
     assert!(batches.iter().any(|&n| n > 1), "answers of several jobs applied together: {batches:?}");
-    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, N as i64);
+    // `applied` is recorded inside the transaction, before it commits.
+    eventually("all committed", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM processed_messages").await == N as i64
+    })
+    .await;
     eventually("all acknowledged", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
     running.stop().await;
 }
