@@ -5,7 +5,8 @@
 //! - [`scan`]: the stuck and expiry scans (claim with SKIP LOCKED, enqueue, reschedule: one
 //!   transaction per batch);
 //! - [`schedule`]: the per-provider stuck schedule (`STUCK_SCHEDULE`);
-//! - [`runner`]: the poll loop; [`metrics`]: what it reports;
+//! - [`runner`]: the poll loop; [`metrics`]: what it reports; [`backlogs`]: the outbox,
+//!   needs-attention and reconciliation backlogs it measures for the alerts;
 //! - [`retention`]: pruning published outbox rows and old inbox rows;
 //! - [`undecided`]: forwarding stored notifications nobody decided to their orders again;
 //! - [`recon`]: the daily reconciliation of every provider's bill and settlement, and the
@@ -14,6 +15,7 @@
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
+pub mod backlogs;
 pub mod configuration;
 pub mod metrics;
 pub mod recon;

@@ -11,7 +11,15 @@
 //! - `paygate_scheduler_oldest_undecided_notification_age_seconds`: the age of the oldest of
 //!   them, 0 when there is none;
 //! - `paygate_retention_pruned_total{table}`: rows pruned past their retention (`outbox`,
-//!   `processed_messages`; see `retention`).
+//!   `processed_messages`; see `retention`);
+//! - `paygate_scheduler_stuck_schedule_span_seconds`: how long the longest stuck schedule takes
+//!   to go through all its tiers once (`StuckSchedule::span`); a payment not final past it has
+//!   been queried at every tier (alert `PaygateStuckPaymentPastSchedule`);
+//! - the backlogs only the database knows (`backlogs`, measured every 30 s):
+//!   `paygate_outbox_unpublished` and `paygate_outbox_oldest_unpublished_age_seconds` (relay
+//!   lag), `paygate_attention_open` and `paygate_attention_oldest_open_age_seconds` (the
+//!   needs-attention list), `paygate_recon_discrepancies_open` and
+//!   `paygate_recon_oldest_open_discrepancy_age_seconds`; each age 0 when there is none.
 //!
 //! The broker's metrics (the outbox relay's) are [`BrokerMetrics`](paygate::broker::BrokerMetrics)'.
 
@@ -39,6 +47,13 @@ pub struct SchedulerMetrics {
     pub undecided_notifications: Gauge,
     pub oldest_undecided_notification_age: Gauge<f64, AtomicU64>,
     pub pruned: Family<TableLabels, Counter>,
+    pub stuck_schedule_span: Gauge<f64, AtomicU64>,
+    pub outbox_unpublished: Gauge,
+    pub oldest_unpublished_age: Gauge<f64, AtomicU64>,
+    pub attention_open: Gauge,
+    pub oldest_attention_age: Gauge<f64, AtomicU64>,
+    pub discrepancies_open: Gauge,
+    pub oldest_discrepancy_age: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +92,41 @@ impl SchedulerMetrics {
             m.oldest_undecided_notification_age.clone(),
         );
         registry.register("retention_pruned", "Rows pruned past their retention, by table", m.pruned.clone());
+        registry.register(
+            "scheduler_stuck_schedule_span_seconds",
+            "Time the longest stuck schedule (STUCK_SCHEDULE) takes to go through all its tiers once",
+            m.stuck_schedule_span.clone(),
+        );
+        registry.register(
+            "outbox_unpublished",
+            "Outbox rows not yet published (all services' relays)",
+            m.outbox_unpublished.clone(),
+        );
+        registry.register(
+            "outbox_oldest_unpublished_age_seconds",
+            "Time since the oldest unpublished outbox row was enqueued, 0 when there is none",
+            m.oldest_unpublished_age.clone(),
+        );
+        registry.register(
+            "attention_open",
+            "Open items on the needs-attention list",
+            m.attention_open.clone(),
+        );
+        registry.register(
+            "attention_oldest_open_age_seconds",
+            "Age of the oldest open needs-attention item, 0 when there is none",
+            m.oldest_attention_age.clone(),
+        );
+        registry.register(
+            "recon_discrepancies_open",
+            "Reconciliation discrepancies open (not auto-resolved nor resolved by a person)",
+            m.discrepancies_open.clone(),
+        );
+        registry.register(
+            "recon_oldest_open_discrepancy_age_seconds",
+            "Age of the oldest open reconciliation discrepancy, 0 when there is none",
+            m.oldest_discrepancy_age.clone(),
+        );
         m
     }
 
@@ -107,6 +157,22 @@ impl SchedulerMetrics {
     pub fn undecided_notifications(&self, backlog: crate::undecided::Backlog) {
         self.undecided_notifications.set(i64::try_from(backlog.count).unwrap_or(i64::MAX));
         self.oldest_undecided_notification_age.set(backlog.oldest.map_or(0.0, |a| a.as_secs_f64()));
+    }
+
+    /// The backlogs' gauges (`backlogs`).
+    pub fn backlogs(&self, b: &crate::backlogs::Backlogs) {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let age = |a: Option<Duration>| a.map_or(0.0, |a| a.as_secs_f64());
+        self.outbox_unpublished.set(count(b.outbox.count));
+        self.oldest_unpublished_age.set(age(b.outbox.oldest));
+        self.attention_open.set(count(b.attention.count));
+        self.oldest_attention_age.set(age(b.attention.oldest));
+        self.discrepancies_open.set(count(b.discrepancies.count));
+        self.oldest_discrepancy_age.set(age(b.discrepancies.oldest));
+    }
+
+    pub fn stuck_schedule_span(&self, span: Duration) {
+        self.stuck_schedule_span.set(span.as_secs_f64());
     }
 
     pub fn oldest_open_payment(&self, age: Option<Duration>) {

@@ -4,6 +4,7 @@
 //! database stays unavailable). Shutdown is looked at between batches; a batch in progress
 //! commits or rolls back as a whole.
 
+use crate::backlogs::Backlogs;
 use crate::metrics::SchedulerMetrics;
 use crate::scan::{Counts, ScanError, Scanner};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest wait after failed polls.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How often the oldest-open-payment gauge is measured.
+/// How often the oldest-open-payment gauge and the backlogs (`backlogs`) are measured.
 const GAUGE_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Scheduler {
@@ -72,7 +73,8 @@ impl Scheduler {
         }
     }
 
-    /// One poll: every scan, then (every [`GAUGE_EVERY`]) the oldest-open-payment gauge.
+    /// One poll: every scan, then (every [`GAUGE_EVERY`]) the oldest-open-payment gauge and the
+    /// backlogs' gauges.
     pub async fn poll(&self, shutdown: &CancellationToken) -> Result<Counts, ScanError> {
         let counts = self.scanner.scan_all(shutdown).await?;
         self.metrics.count(&counts);
@@ -87,6 +89,7 @@ impl Scheduler {
         };
         if due {
             self.metrics.oldest_open_payment(self.scanner.oldest_open_payment_age().await?);
+            self.metrics.backlogs(&Backlogs::measure(self.scanner.pool()).await?);
             *self.gauged.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some(std::time::Instant::now());
         }

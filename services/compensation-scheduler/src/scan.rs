@@ -118,6 +118,11 @@ impl Scanner {
         Self { pool, topology, schedule, batch_size: batch_size.max(1) }
     }
 
+    /// The database it scans (the runner measures the backlogs there too).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Runs every scan until nothing due is left (or `shutdown`): expiry first, so that an
     /// expired order gets its close rather than one more query.
     pub async fn scan_all(&self, shutdown: &CancellationToken) -> Result<Counts, ScanError> {

@@ -73,6 +73,17 @@ impl StuckSchedule {
         self.providers.get(provider).unwrap_or(&self.default)
     }
 
+    /// How long the longest schedule (the default or a provider's own) takes to go through all
+    /// its tiers once: the threshold and every wait after it. A non-final order older than this
+    /// has been queried at every tier (alert `PaygateStuckPaymentPastSchedule`).
+    pub fn span(&self) -> Duration {
+        std::iter::once(&self.default)
+            .chain(self.providers.values())
+            .map(|tiers| tiers.iter().sum::<Duration>())
+            .max()
+            .unwrap_or_default()
+    }
+
     /// How old an order of `provider` must be before its first stuck query.
     pub fn threshold(&self, provider: &str) -> Duration {
         self.wait(provider, 0)
@@ -122,6 +133,17 @@ mod tests {
         let only_override = StuckSchedule::parse("mockpay=500ms").unwrap();
         assert_eq!(only_override.wait("mockpay", 0), Duration::from_millis(500));
         assert_eq!(only_override.wait("other", 0), Duration::from_secs(M), "the built-in default");
+    }
+
+    #[test]
+    fn the_span_is_the_longest_schedule_summed() {
+        assert_eq!(
+            StuckSchedule::default().span(),
+            Duration::from_secs(M + 5 * M + 30 * M + 2 * 3600 + 86_400)
+        );
+        let s = StuckSchedule::parse("1m,5m;mockpay=1d,2d;other=10s").unwrap();
+        assert_eq!(s.span(), Duration::from_secs(3 * 86_400), "mockpay's is the longest");
+        assert_eq!(StuckSchedule::parse("1h;x=1m").unwrap().span(), Duration::from_secs(3600));
     }
 
     #[test]

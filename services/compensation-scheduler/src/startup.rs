@@ -58,6 +58,7 @@ impl Service for Application {
         let core = &mut self.core;
         let broker_metrics = BrokerMetrics::new(&mut core.registry);
         let metrics = SchedulerMetrics::new(&mut core.registry);
+        metrics.stuck_schedule_span(self.config.stuck_schedule.span());
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics);
         let scanner = Scanner::new(
             core.db.clone(),

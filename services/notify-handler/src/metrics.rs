@@ -5,6 +5,9 @@
 //! - `paygate_notifications_rejected_total{provider, reason}`: refused notifications, by reason
 //!   token (`bad_signature`, `stale_timestamp`, `malformed_body`, `unknown_order`, …). Alert on
 //!   any increase of `bad_signature`: someone is forging;
+//! - `paygate_notification_forward_failures_total{provider}`: notifications stored whose forward
+//!   to their order's shard failed (broker down, unroutable, no confirm in time); they are among
+//!   the `unavailable` ones (alert `PaygateNotificationForwardFailures`);
 //! - `paygate_notification_duration_seconds{provider}`: from the request to the answer;
 //! - `paygate_returns_total{outcome}`: the customer's returns that asked for a query
 //!   (`query_asked`), that did not because a query was asked for within
@@ -47,6 +50,7 @@ fn histogram() -> Histogram {
 pub struct NotifyMetrics {
     pub received: Family<OutcomeLabels, Counter>,
     pub rejected: Family<ReasonLabels, Counter>,
+    pub forward_failures: Family<ProviderLabels, Counter>,
     pub duration: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     pub returns: Family<ReturnLabels, Counter>,
 }
@@ -61,6 +65,7 @@ impl Default for NotifyMetrics {
         Self {
             received: Family::default(),
             rejected: Family::default(),
+            forward_failures: Family::default(),
             duration: Family::new_with_constructor(histogram),
             returns: Family::default(),
         }
@@ -82,6 +87,11 @@ impl NotifyMetrics {
             m.rejected.clone(),
         );
         registry.register(
+            "notification_forward_failures",
+            "Stored provider notifications whose forward to their order's shard failed (the provider was told to retry), by provider",
+            m.forward_failures.clone(),
+        );
+        registry.register(
             "notification_duration_seconds",
             "Time from a notification's arrival to its answer, by provider",
             m.duration.clone(),
@@ -97,6 +107,10 @@ impl NotifyMetrics {
     pub fn outcome(&self, provider: &'static str, outcome: &'static str, took: Duration) {
         self.received.get_or_create(&OutcomeLabels { provider, outcome }).inc();
         self.duration.get_or_create(&ProviderLabels { provider }).observe(took.as_secs_f64());
+    }
+
+    pub fn forward_failed(&self, provider: &'static str) {
+        self.forward_failures.get_or_create(&ProviderLabels { provider }).inc();
     }
 
     pub fn returned(&self, outcome: &'static str) {

@@ -352,6 +352,44 @@ async fn a_genuine_notification_is_stored_once_forwarded_to_its_shard_and_acknow
     h.stop().await;
 }
 
+/// A notification stored but not forwarded (its order's shard queue is gone: the publish is
+/// unroutable) is answered 503 so that the provider retries, stays `received`, and is counted in
+/// `paygate_notification_forward_failures_total`, the signal of `PaygateNotificationForwardFailures`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_that_cannot_be_forwarded_is_answered_503_and_counted() {
+    let h = Harness::start().await;
+    let payment = h.payment(700, None).await;
+    let trade = trade_no(payment);
+    let conn =
+        lapin::Connection::connect(&h.vhost.amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    for shard in 0..2 {
+        channel
+            .queue_delete(
+                format!("paygate.orders.shard.{shard}").as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let (status, _) = h.notify(&trade, &body("ntf_unforwarded", &trade, 700)).await;
+    assert_eq!(status, 503, "the provider is told to retry");
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 1, "stored before the forward");
+    assert_eq!(rows[0].status, "received");
+    let metrics = h.http.get(format!("{}/metrics", h.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"paygate_notification_forward_failures_total{provider="mockpay"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"paygate_notifications_received_total{provider="mockpay",outcome="unavailable"} 1"#),
+        "{metrics}"
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_return_sends_the_customer_on_with_paygates_status_and_asks_for_a_query() {
     let h = Harness::start().await;

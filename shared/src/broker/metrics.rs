@@ -15,13 +15,18 @@
 //!   it; `failed`): the last two roll back and apply each message alone;
 //! - `paygate_consumer_database_unavailable_total{consumer, queue}`: times a consumer found the
 //!   database unreachable and held its message to try again;
-//! - `paygate_outbox_published_total{exchange}` and `paygate_outbox_publish_failures_total`.
+//! - `paygate_outbox_published_total{exchange}` and `paygate_outbox_publish_failures_total`;
+//! - `paygate_consumer_oldest_delivery_age_seconds{consumer, queue}`: how long ago each consumer
+//!   took the oldest delivery it still holds ([`in_hand`](super::in_hand), a collector read at
+//!   each scrape).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::in_hand::InHandAges;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HandledLabels {
@@ -71,6 +76,8 @@ pub struct BrokerMetrics {
     pub batches: Family<HandledLabels, Counter>,
     pub outbox_published: Family<ExchangeLabels, Counter>,
     pub outbox_publish_failures: Counter,
+    /// The deliveries each consumer session holds, for the oldest one's age.
+    pub in_hand: InHandAges,
 }
 
 impl Default for BrokerMetrics {
@@ -85,6 +92,7 @@ impl Default for BrokerMetrics {
             batches: Family::default(),
             outbox_published: Family::default(),
             outbox_publish_failures: Counter::default(),
+            in_hand: InHandAges::default(),
         }
     }
 }
@@ -125,6 +133,7 @@ impl BrokerMetrics {
             "Outbox publish attempts that failed (the rows stay unpublished and are tried again)",
             m.outbox_publish_failures.clone(),
         );
+        registry.register_collector(Box::new(m.in_hand.clone()));
         m
     }
 }

@@ -10,13 +10,15 @@
 //! - [`consumer`]: the consumer runtime: inbox deduplication, handler transaction, retries,
 //!   dead-lettering, graceful shutdown;
 //! - [`retry`]: the delayed-retry ladder; [`dead_letter`]: dead-lettering with a reason;
-//! - [`metrics`]: Prometheus counters and histograms.
+//! - [`metrics`]: Prometheus counters and histograms; [`in_hand`]: the age of the oldest
+//!   delivery each consumer holds.
 
 pub mod connection;
 pub mod consumer;
 pub mod dead_letter;
 pub mod definitions;
 pub mod envelope;
+pub mod in_hand;
 pub mod metrics;
 pub mod outbox;
 pub mod publisher;

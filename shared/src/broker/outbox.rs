@@ -135,9 +135,12 @@ pub async fn enqueue_prepared(conn: &mut PgConnection, messages: &[Prepared]) ->
 /// [`enqueue_prepared`] for messages that may have been in the outbox before under the same id
 /// (work whose every copy carries one message id, `OrderWork::stable_message_id`): a new id is
 /// inserted, and a row already there is marked to be published again (`published_at` cleared),
-/// as the message it was. One statement, in the caller's transaction.
+/// as the message it was, enqueued now (`created_at`, from which the relay's lag is measured:
+/// compensation-scheduler's `paygate_outbox_oldest_unpublished_age_seconds`). One statement, in
+/// the caller's transaction.
 pub async fn enqueue_again(conn: &mut PgConnection, messages: &[Prepared]) -> Result<(), sqlx::Error> {
-    insert(conn, messages, "ON CONFLICT (message_id) DO UPDATE SET published_at = NULL").await
+    insert(conn, messages, "ON CONFLICT (message_id) DO UPDATE SET published_at = NULL, created_at = now()")
+        .await
 }
 
 /// The one outbox insert of [`enqueue_prepared`] and [`enqueue_again`], with their conflict rule.

@@ -352,6 +352,53 @@ async fn shutdown_lets_the_handler_in_flight_finish_and_ack() {
     assert_eq!(ready_count(&conn, &queue).await, 0, "acknowledged, not returned");
 }
 
+/// `paygate_consumer_oldest_delivery_age_seconds` (the alert on a work queue's oldest message):
+/// while a handler holds a delivery its age grows; once acknowledged the consumer holds none (0);
+/// a stopped consumer reports nothing.
+#[tokio::test]
+async fn the_oldest_delivery_in_hand_is_measured_until_it_is_acknowledged() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let recorder = Recorder::new(Mode::Block);
+    let mut registry = prometheus_client::registry::Registry::with_prefix("paygate");
+    let metrics = BrokerMetrics::new(&mut registry);
+    let config = ConsumerConfig::for_queue(NAME, &queue).with_shutdown_grace(WITHIN);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), recorder.clone(), metrics.clone()).unwrap();
+    let running = spawn(consumer, &vhost.amqp_url, "in-hand");
+    let key = (NAME.to_owned(), queue.clone());
+    let age = |metrics: &BrokerMetrics| metrics.in_hand.ages().get(&key).copied();
+    eventually("the session is measured", WITHIN, || async { age(&metrics) == Some(Duration::ZERO) }).await;
+
+    let publisher = Publisher::new(&conn).await.unwrap();
+    publish_command(&publisher, &topology, &Envelope::new("command.pay", "m1:o9", ())).await;
+    tokio::time::timeout(WITHIN, recorder.entered.notified()).await.expect("the handler started");
+    eventually("the held delivery ages", WITHIN, || async {
+        age(&metrics).is_some_and(|a| a >= Duration::from_millis(300))
+    })
+    .await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let series =
+        format!(r#"paygate_consumer_oldest_delivery_age_seconds{{consumer="{NAME}",queue="{queue}"}} "#);
+    let value: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("{series} in {text}"))
+        .parse()
+        .unwrap();
+    assert!(value >= 0.3, "{text}");
+
+    recorder.release.notify_one();
+    eventually("acknowledged", WITHIN, || async { handled(&metrics, &queue, "done") == 1 }).await;
+    assert_eq!(age(&metrics), Some(Duration::ZERO), "nothing in hand once acknowledged");
+    running.stop().await;
+    assert_eq!(age(&metrics), None, "a stopped consumer reports nothing");
+}
+
 /// A stop (a shard handed over, a shutdown) waits for the work under way, not for the messages
 /// taken and waiting their order key's turn behind it: those go back to the queue unbegun. (A
 /// consumer that began them made a hand-over wait for its whole prefetch window.)
@@ -849,7 +896,11 @@ async fn answers_of_separate_jobs_ready_together_are_applied_in_one_transaction(
     eventually("all applied", WITHIN, || async { gated.applied.lock().unwrap().len() == N }).await;
     let batches = gated.batches.lock().unwrap().clone();
     assert!(batches.iter().any(|&n| n > 1), "answers of several jobs applied together: {batches:?}");
-    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, N as i64);
+    // `applied` is recorded inside the transaction, before it commits.
+    eventually("all committed", WITHIN, || async {
+        count(&db.pool, "SELECT count(*) FROM processed_messages").await == N as i64
+    })
+    .await;
     eventually("all acknowledged", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
     running.stop().await;
 }

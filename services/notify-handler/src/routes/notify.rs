@@ -154,6 +154,7 @@ pub async fn handle(
     };
     let work = OrderWork::Notification { payment_id, notification_id: id };
     if let Err(e) = app.publisher.forward(&work).await {
+        app.metrics.forward_failed(name);
         return unavailable(
             &app,
             name,

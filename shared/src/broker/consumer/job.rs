@@ -21,6 +21,7 @@ use super::key_order::Turn;
 use super::{Delivered, Handler, HandlerError, Inner, Outcome, RetryStrategy, appliers, prepare};
 use crate::broker::dead_letter::dead_letter;
 use crate::broker::envelope::{Envelope, header_int, headers};
+use crate::broker::in_hand::InHand;
 use crate::broker::metrics::{DeadLetterLabels, HandledLabels, QueueLabels, RetryLabels};
 use crate::broker::publisher::Publisher;
 use crate::broker::retry::{RetryDecision, schedule_retry};
@@ -81,6 +82,9 @@ pub(super) struct Job<H: Handler> {
     /// is settled ([`Job::settled`]), so that the next message of that order never waits for
     /// another order's work in the same job (a slow provider's, say).
     pub(super) turns: Turns,
+    /// The session's deliveries in hand, for the oldest one's age (`in_hand`); each leaves it
+    /// when settled.
+    pub(super) in_hand: Arc<InHand>,
     /// Where a job hands its prepared messages to be applied (`appliers.rs`); `None` in an
     /// applier itself, and for a handler that does not prepare.
     pub(super) appliers: Option<appliers::Sender<H::Prepared>>,
@@ -147,6 +151,7 @@ impl<H: Handler> Job<H> {
     pub(super) fn settled(&self, delivery: &Delivery) {
         let turn = lock(&self.turns).remove(&delivery.delivery_tag);
         drop(turn);
+        self.in_hand.settled(delivery.delivery_tag);
     }
 
     /// Applies deliveries whose preparation is done: in one transaction if there are several and

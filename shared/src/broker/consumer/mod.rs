@@ -164,6 +164,7 @@ impl<H: Handler> Consumer<H> {
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let order = KeyOrder::default();
         let turns: Turns = Arc::default();
+        let in_hand = self.inner.metrics.in_hand.session(&config.name, &config.queue);
         let mut tasks = JoinSet::new();
         let job = || Job {
             inner: self.inner.clone(),
@@ -171,6 +172,7 @@ impl<H: Handler> Consumer<H> {
             stopping: stopping.clone(),
             broken: broken.clone(),
             turns: turns.clone(),
+            in_hand: in_hand.clone(),
             appliers: None,
         };
         // Answers that come back one at a time are applied together (`appliers.rs`).
@@ -211,6 +213,7 @@ impl<H: Handler> Consumer<H> {
                 }
             };
             let (batch, ended) = batch::gather(delivery, &mut deliveries, config.batch, &mut carried);
+            in_hand.took(batch.iter().map(|d| d.delivery_tag));
             lock(&turns).extend(
                 batch
                     .iter()
