@@ -20,6 +20,10 @@
 //!   transaction that applied several deliveries (a batch), right after `AFTER_COMMIT`;
 //! - `dispatcher.after_provider_call` (provider-dispatcher): a provider call that may have moved
 //!   money has returned and been logged, and its effect is not yet committed.
+//! - `payctl.dlq_replay.after_confirm` (payctl, checked with [`fails`]): a dead letter's replay is
+//!   confirmed by the broker and audited, and the dead letter not yet acknowledged; payctl says so
+//!   on stderr and holds there until killed (services/payctl/tests/dlq.rs). payctl's binary has
+//!   the point when built with the feature on (its tests are: paygate-e2e turns it on).
 
 /// In the consumer runtime: after the transaction commits, before the delivery is acknowledged.
 pub const AFTER_COMMIT: &str = "consumer.after_commit";

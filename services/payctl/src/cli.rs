@@ -40,6 +40,9 @@ pub enum PayctlCommand {
     /// discrepancies.
     #[command(subcommand)]
     Recon(crate::recon::ReconCommand),
+    /// Dead-letter queues: list them, show, replay or purge one's messages.
+    #[command(subcommand)]
+    Dlq(crate::dlq::DlqCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //!   [`send`]; references resolved by [`lookup`]);
 //! - `attention list`: what needs a person ([`attention`]);
 //! - `recon run|list|show|resolve`: reconciliation ([`recon`]; the engine is `paygate::recon`);
+//! - `dlq list|show|replay|purge`: the dead-letter queues ([`dlq`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
 //!
@@ -15,6 +16,7 @@ pub mod attention;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod dlq;
 pub mod lookup;
 pub mod order_work;
 pub mod output;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Inert unless built with paygate's `fault-points` feature and armed by FAILPOINTS (tests).
+    paygate::fault_points::setup();
     match payctl::commands::run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -42,6 +42,17 @@ pub mod headers {
     pub const REJECT_REASON: &str = "x-paygate-reject-reason";
     /// Set on a dead-lettered copy: the consumer (its `processed_messages` name) that gave up.
     pub const REJECTED_BY: &str = "x-paygate-rejected-by";
+    /// Set on a dead-lettered copy: the kind of reason, one of `unparseable`, `rejected`,
+    /// `permanent_error`, `retries_exhausted` (the `reason` label of the dead-letter metric).
+    pub const DEAD_LETTER_KIND: &str = "x-paygate-dead-letter-kind";
+    /// Set on a dead-lettered copy: when the consumer gave up (RFC 3339, UTC, milliseconds).
+    pub const DEAD_LETTERED_AT: &str = "x-paygate-dead-lettered-at";
+    /// Set on a dead-lettered copy: the exchange the message had been delivered from.
+    pub const ORIGINAL_EXCHANGE: &str = "x-paygate-original-exchange";
+    /// Set on a dead-lettered copy: the routing key the message had been delivered with.
+    pub const ORIGINAL_ROUTING_KEY: &str = "x-paygate-original-routing-key";
+    /// Set on a replayed dead letter (`payctl dlq replay`): the operator who replayed it.
+    pub const REPLAYED_BY: &str = "x-paygate-replayed-by";
     /// Set by quorum queues on a redelivery: how many times the message was delivered before.
     pub const DELIVERY_COUNT: &str = "x-delivery-count";
 }

@@ -42,7 +42,13 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `bin` with `env` (plus `LOG_FORMAT=json`), collecting stdout and stderr lines.
     pub fn spawn(bin: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with_args(bin, &[], env)
+    }
+
+    /// [`ServiceProcess::spawn`] with command-line arguments (a payctl command to kill mid-way).
+    pub fn spawn_with_args(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin)
+            .args(args)
             .envs(env.iter().copied())
             .env("LOG_FORMAT", "json")
             .stdin(Stdio::null())

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::key_order::Turn;
 use super::{Delivered, Handler, HandlerError, Inner, Outcome, RetryStrategy, appliers, prepare};
-use crate::broker::dead_letter::dead_letter;
+use crate::broker::dead_letter::{Rejection, dead_letter};
 use crate::broker::envelope::{Envelope, header_int, headers};
 use crate::broker::in_hand::InHand;
 use crate::broker::metrics::{DeadLetterLabels, HandledLabels, QueueLabels, RetryLabels};
@@ -457,14 +457,20 @@ impl<H: Handler> Job<H> {
     /// without requeue lets the broker dead-letter the message (without our reason).
     pub(super) async fn dead_letter(&self, delivery: &Delivery, kind: &'static str, reason: &str) {
         let cfg = &self.inner.config;
+        let rejection = Rejection {
+            queue: &cfg.queue,
+            rejected_by: &cfg.name,
+            kind,
+            reason,
+            exchange: delivery.exchange.as_str(),
+            routing_key: delivery.routing_key.as_str(),
+        };
         let published = dead_letter(
             &self.publisher,
             &self.inner.topology,
-            &cfg.queue,
-            &cfg.name,
+            &rejection,
             &delivery.properties,
             &delivery.data,
-            reason,
         )
         .await;
         let done = match published {
