@@ -210,12 +210,6 @@ pub struct BindingSpec {
 /// Suffix of a work queue's dead-letter queue.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
-/// `x-delivery-limit` of every `.dlq`: as good as none. A dead letter is read by handing it back
-/// (`payctl dlq show`), and every hand-back counts as a delivery; RabbitMQ 4.x's default limit of
-/// 20 would drop a dead letter after twenty looks, as it has nowhere further to go. (-1, 4.x's
-/// "unlimited", is not a value 3.x accepts.)
-pub const DLQ_DELIVERY_LIMIT: i64 = i32::MAX as i64;
-
 /// The topology: every exchange, queue and binding, and the names services need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topology {
@@ -288,9 +282,7 @@ impl Topology {
         }
         self.queues.push(QueueSpec { name: name.to_owned(), arguments: args });
         let dlq = dlq_of(name);
-        let mut dlq_args = quorum();
-        dlq_args.insert("x-delivery-limit".to_owned(), ArgValue::Int(DLQ_DELIVERY_LIMIT));
-        self.queues.push(QueueSpec { name: dlq.clone(), arguments: dlq_args });
+        self.queues.push(QueueSpec { name: dlq.clone(), arguments: quorum() });
         self.bind(&self.dlx(), &dlq, name);
     }
 
@@ -517,9 +509,6 @@ mod tests {
         assert_eq!(tier.arguments["x-message-ttl"], ArgValue::Int(120_000));
         assert_eq!(tier.arguments["x-dead-letter-exchange"], s("paygate.orders"));
         assert!(!tier.arguments.contains_key("x-delivery-limit"));
-        // A dead letter survives being looked at (RabbitMQ 4.x would otherwise drop it after 20).
-        let dlq = t.queue("paygate.orders.shard.2.dlq").unwrap();
-        assert_eq!(dlq.arguments["x-delivery-limit"], ArgValue::Int(DLQ_DELIVERY_LIMIT));
         let orders = t.exchange("paygate.orders").unwrap();
         assert_eq!(orders.kind, ExchangeType::ConsistentHash);
         assert_eq!(orders.arguments["hash-header"], s("order-key"));

@@ -16,9 +16,11 @@
 //! dead-letter queue: a message dead-lettered while payctl holds the others ends up ahead of
 //! them, and a queue deeper than [`SCAN_LIMIT`] is rotated by that many.
 //!
-//! Each return counts as a redelivery in the message's `x-delivery-count`. The `.dlq` queues are
-//! declared with a delivery limit of `i32::MAX` (`topology::DLQ_DELIVERY_LIMIT`), so looking never
-//! drops a dead letter: RabbitMQ 4.x's default of 20 would, after twenty looks.
+//! Caveat: each return counts as a redelivery in the message's `x-delivery-count`. The `.dlq`
+//! queues have no delivery limit (topology.rs), so on RabbitMQ 3.x this only counts; RabbitMQ 4.x
+//! gives every quorum queue a default limit of 20, after which a message without a dead-letter
+//! exchange is dropped: there, give the `.dlq` queues `x-delivery-limit: -1` by policy before
+//! looking at them often.
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
