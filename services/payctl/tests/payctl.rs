@@ -57,6 +57,35 @@ async fn topology_declare_declares_what_the_services_would() {
     assert_eq!(again.code, Some(0), "{}", again.stderr);
 }
 
+/// The definitions import on the real broker, the services' declaration then finds everything
+/// equivalent, and the dead-letter policy takes the delivery limit off every `.dlq` (RabbitMQ 4.x
+/// would otherwise drop a dead letter after twenty looks) and off nothing else.
+#[tokio::test]
+async fn imported_definitions_hold_and_their_policy_covers_the_dead_letter_queues() {
+    let vhost = paygate_test_support::TestVhost::new().await;
+    let env = [("AMQP_PREFIX", "imp"), ("ORDER_SHARDS", "2")];
+    let out =
+        run_to_exit(BIN, &["topology", "definitions", "--out", "-", "--vhost", &vhost.name], &env, WITHIN)
+            .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    vhost.import_definitions(&out.stdout).await;
+    let env = [("AMQP_URL", vhost.amqp_url.as_str()), ("AMQP_PREFIX", "imp"), ("ORDER_SHARDS", "2")];
+    let declared = run_to_exit(BIN, &["topology", "declare"], &env, WITHIN).await;
+    assert_eq!(declared.code, Some(0), "declaring over the import: {}", declared.stderr);
+    for queue in ["imp.orders.shard.0.dlq", "imp.orders.shard.1.dlq", "imp.commands.ingest.dlq"] {
+        // The broker applies a policy to its queues a moment after the import.
+        let q = paygate_test_support::eventually_some(&format!("the policy on {queue}"), WITHIN, || async {
+            vhost.queue(queue).await.filter(|q| q["policy"] == "imp-dead-letters")
+        })
+        .await;
+        assert_eq!(q["effective_policy_definition"]["delivery-limit"], i64::from(i32::MAX), "{queue}: {q}");
+    }
+    for queue in ["imp.orders.shard.0", "imp.commands.ingest", "imp.retry.5s"] {
+        let q = vhost.queue(queue).await.unwrap_or_else(|| panic!("{queue} imported"));
+        assert!(q["policy"].is_null() || q["policy"] == "", "{queue} is not a dead-letter queue: {q}");
+    }
+}
+
 #[tokio::test]
 async fn migrate_applies_the_schema() {
     let db = TestDb::new().await;

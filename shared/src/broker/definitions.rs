@@ -46,6 +46,7 @@ pub fn definitions(topology: &Topology, vhost: &str) -> Value {
             "auto_delete": false,
             "arguments": arguments(&q.arguments),
         })).collect::<Vec<_>>(),
+        "policies": [dead_letter_policy(topology, vhost)],
         "bindings": bindings.iter().map(|b| json!({
             "source": b.source,
             "vhost": vhost,
@@ -55,6 +56,32 @@ pub fn definitions(topology: &Topology, vhost: &str) -> Value {
             "arguments": arguments(&b.arguments),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A policy that takes the delivery limit off the `.dlq` queues. Reading a dead letter
+/// (`payctl dlq show`) hands it back, and every hand-back counts as a delivery; RabbitMQ 4.x gives
+/// quorum queues a default limit of 20 and would drop a dead letter after twenty looks. A policy,
+/// not a queue argument: arguments are fixed at declaration, so changing one on a running broker
+/// makes every service's declaration fail (PRECONDITION_FAILED), while a policy applies to
+/// queues that already exist. `i32::MAX` because 3.x does not take 4.x's `-1`.
+fn dead_letter_policy(topology: &Topology, vhost: &str) -> Value {
+    let prefix = regex_escape(&topology.config().prefix);
+    json!({
+        "vhost": vhost,
+        "name": format!("{}-dead-letters", topology.config().prefix),
+        "pattern": format!("^{prefix}\\..+\\.dlq$"),
+        "apply-to": "queues",
+        "priority": 0,
+        "definition": { "delivery-limit": i32::MAX },
+    })
+}
+
+/// `s` with the characters a regular expression treats specially escaped (a prefix is
+/// `A-Z a-z 0-9 - _`, none of which is, but the pattern must not depend on that).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| if c.is_ascii_alphanumeric() || c == '_' { vec![c] } else { vec!['\\', c] })
+        .collect()
 }
 
 /// [`definitions`] as pretty-printed JSON with a final newline.

@@ -73,6 +73,26 @@ impl TestVhost {
         self.queue(queue).await.is_some()
     }
 
+    /// Imports a definitions file (`payctl topology definitions --vhost <this vhost>`) into this
+    /// vhost through the management API, as an operator would.
+    pub async fn import_definitions(&self, definitions: &str) {
+        let (base, user, pass) = split_credentials(&self.management);
+        let resp = client()
+            .post(format!("{base}/api/definitions/{}", self.name))
+            .basic_auth(user, Some(pass))
+            .header("content-type", "application/json")
+            .body(definitions.to_owned())
+            .send()
+            .await
+            .expect("management API");
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "import definitions: {status}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
     /// The management API's view of a queue (arguments, message counts, consumers), if it exists.
     pub async fn queue(&self, queue: &str) -> Option<serde_json::Value> {
         let (base, user, pass) = split_credentials(&self.management);

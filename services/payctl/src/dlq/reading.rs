@@ -16,11 +16,11 @@
 //! dead-letter queue: a message dead-lettered while payctl holds the others ends up ahead of
 //! them, and a queue deeper than [`SCAN_LIMIT`] is rotated by that many.
 //!
-//! Caveat: each return counts as a redelivery in the message's `x-delivery-count`. The `.dlq`
-//! queues have no delivery limit (topology.rs), so on RabbitMQ 3.x this only counts; RabbitMQ 4.x
-//! gives every quorum queue a default limit of 20, after which a message without a dead-letter
-//! exchange is dropped: there, give the `.dlq` queues `x-delivery-limit: -1` by policy before
-//! looking at them often.
+//! Each return counts as a redelivery in the message's `x-delivery-count`. RabbitMQ 4.x gives
+//! every quorum queue a default limit of 20, after which a message with nowhere further to go is
+//! dropped; the definitions file (`broker::definitions`, loaded at boot by compose) carries a
+//! policy, `<prefix>-dead-letters`, that lifts the limit on every `.dlq`. A broker set up without
+//! the file needs that policy before dead letters are looked at often.
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
