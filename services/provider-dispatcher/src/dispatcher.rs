@@ -113,6 +113,9 @@ impl Handler for Dispatcher {
             };
             let (payment_id, currency, before) = (payment.id, payment.amount.currency(), payment.version);
             let span = work_span(work, msg);
+            // Under the message that asked for it, even when several are prepared as a batch:
+            // the plan and the provider call belong to the payment's trace.
+            msg.envelope.trace.set_parent_of(&span);
             let mut order = Order::new(&mut tx, payment, adapter.clone(), &self.deps, &msg.envelope, true);
             let planned = plan::plan(&mut order, work).instrument(span.clone()).await?;
             let after = order.payment.version;
