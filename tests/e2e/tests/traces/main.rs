@@ -1,7 +1,8 @@
 //! Traces that leave the process: the services run as processes exporting over OTLP/HTTP to a
 //! receiver in this test, and one payment's spans — ingest's, the dispatcher's and its provider
 //! call — form one trace under the upstream's `traceparent`, linked across RabbitMQ, with the
-//! event back out in it too. A collector that is down costs the money path nothing.
+//! event back out in it too. A collector that is down costs the money path nothing, and what is
+//! still queued at a graceful shutdown is sent before the process exits.
 
 mod otlp_receiver;
 
@@ -158,5 +159,33 @@ async fn a_collector_that_is_down_costs_the_money_path_nothing() {
     system.stop_dispatcher(0).await;
     assert!(started.elapsed() < Duration::from_secs(15), "stopping took {:?}", started.elapsed());
     assert_eq!(said(system.dispatcher_process(0).output()), 1, "said once, however many exports fail");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spans_still_queued_leave_at_a_graceful_shutdown() {
+    let receiver = OtlpReceiver::start().await;
+    let mut options = exporting_to(receiver.endpoint());
+    // Batches would wait ten minutes: only the shutdown's flush can send them in this test.
+    for (key, value) in &mut options.service_env {
+        if key == "OTEL_BSP_SCHEDULE_DELAY" {
+            *value = "600000".into();
+        }
+    }
+    let mut system = System::with(options).await;
+    let trace_id = Uuid::new_v4().simple().to_string();
+    pay_traced(&system, "o-flushed", &trace_id, &Uuid::new_v4().simple().to_string()[..16]).await;
+    system.wait_for("o-flushed", "payment.succeeded", WITHIN).await;
+    let of_the_payment =
+        |spans: Vec<ReceivedSpan>| spans.into_iter().filter(|s| s.trace_id == trace_id).count();
+    assert_eq!(of_the_payment(receiver.spans()), 0, "nothing is sent before a batch is due");
+
+    system.stop_dispatcher(0).await;
+    eventually("the dispatcher's queued spans to arrive after its shutdown", WITHIN, || async {
+        receiver.spans().iter().any(|s| {
+            s.trace_id == trace_id && s.service == "provider-dispatcher" && s.name == "provider_call"
+        })
+    })
+    .await;
     system.stop().await;
 }
