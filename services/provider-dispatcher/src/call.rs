@@ -14,10 +14,12 @@ use crate::fault_points;
 use crate::order::WorkError;
 use paygate::domain::Currency;
 use paygate::providers::adapter::trade_no;
+use paygate::providers::exchange::{Exchange, ExchangeOutcome};
 use paygate::providers::{
     CallOutcome, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
 };
 use std::sync::Arc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// What a piece of work asks its provider.
@@ -38,6 +40,17 @@ pub enum Call {
 }
 
 impl Call {
+    /// The operation's name at the provider, as the exchange log and the metrics say it.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Call::Pay { .. } => "pay",
+            Call::Query => "query",
+            Call::Close => "close",
+            Call::Refund { .. } => "refund",
+            Call::RefundQuery { .. } => "refund_query",
+        }
+    }
+
     /// Whether the call may move money (and so commits its attempt first).
     pub fn moves_money(&self) -> bool {
         matches!(self, Call::Pay { .. } | Call::Refund { .. })
@@ -70,36 +83,43 @@ impl Planned {
     pub async fn make(self, deps: &Deps) -> Result<Answered, WorkError> {
         let Planned { call, payment_id, currency, adapter, pass } = self;
         let trade = trade_no(payment_id);
-        let (answered, exchange) = match &call {
-            Call::Pay { request, repeat } => {
-                let called = adapter.pay(request).await;
-                (Answered::Payment { called: called.outcome, repeat: *repeat }, called.exchange)
+        let span = call_span(adapter.name(), call.operation());
+        let (answered, exchange) = async {
+            match &call {
+                Call::Pay { request, repeat } => {
+                    let called = adapter.pay(request).await;
+                    (Answered::Payment { called: called.outcome, repeat: *repeat }, called.exchange)
+                }
+                Call::Query => {
+                    let called = adapter.query(&trade, currency).await;
+                    (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+                }
+                Call::Close => {
+                    let called = adapter.close(&trade, currency).await;
+                    (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+                }
+                Call::Refund { refund_id, request, repeat, since } => {
+                    let called = adapter.refund(request).await;
+                    let (refund_id, repeat, since) = (*refund_id, *repeat, *since);
+                    let answered = Answered::Refund { refund_id, called: called.outcome, repeat, since };
+                    (answered, called.exchange)
+                }
+                Call::RefundQuery { refund_id } => {
+                    let called = adapter.refund_query(&trade, &trade_no(*refund_id), currency).await;
+                    let answered = Answered::Refund {
+                        refund_id: *refund_id,
+                        called: called.outcome,
+                        repeat: false,
+                        since: None,
+                    };
+                    (answered, called.exchange)
+                }
             }
-            Call::Query => {
-                let called = adapter.query(&trade, currency).await;
-                (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
-            }
-            Call::Close => {
-                let called = adapter.close(&trade, currency).await;
-                (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
-            }
-            Call::Refund { refund_id, request, repeat, since } => {
-                let called = adapter.refund(request).await;
-                let (refund_id, repeat, since) = (*refund_id, *repeat, *since);
-                let answered = Answered::Refund { refund_id, called: called.outcome, repeat, since };
-                (answered, called.exchange)
-            }
-            Call::RefundQuery { refund_id } => {
-                let called = adapter.refund_query(&trade, &trade_no(*refund_id), currency).await;
-                let answered = Answered::Refund {
-                    refund_id: *refund_id,
-                    called: called.outcome,
-                    repeat: false,
-                    since: None,
-                };
-                (answered, called.exchange)
-            }
-        };
+        }
+        .instrument(span.clone())
+        .await;
+        record_outcome(&span, &exchange);
+        drop(span); // the client span is the call, not the logging after it
         let refund_id = match &answered {
             Answered::Refund { refund_id, .. } => Some(*refund_id),
             Answered::Payment { .. } => None,
@@ -115,5 +135,38 @@ impl Planned {
             fault_points::reached(fault_points::AFTER_PROVIDER_CALL);
         }
         Ok(answered)
+    }
+}
+
+/// The client span around a provider call: which provider, which operation; how it ended is
+/// recorded by [`record_outcome`]. Nothing of the request or the answer (bodies, signatures,
+/// URLs with merchant ids) goes on it: the exchange log holds those, redacted.
+fn call_span(provider: &str, operation: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "provider_call",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        provider = provider,
+        operation = operation,
+        outcome = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        unified_code = tracing::field::Empty,
+    )
+}
+
+/// Records on `span` how the call `exchange` logs ended.
+fn record_outcome(span: &tracing::Span, exchange: &Exchange) {
+    span.record("outcome", exchange.outcome.as_str());
+    if let Some(status) = exchange.response_status {
+        span.record("http.response.status_code", i64::from(status));
+    }
+    if let Some(code) = &exchange.unified_code {
+        span.record("unified_code", code.as_str());
+    }
+    if matches!(
+        exchange.outcome,
+        ExchangeOutcome::Error | ExchangeOutcome::Timeout | ExchangeOutcome::TransportError
+    ) {
+        span.record("otel.status_code", "ERROR");
     }
 }

@@ -26,6 +26,7 @@ use crate::order::{Order, Unwritten, WorkError};
 use crate::plan::{self, Plan};
 use crate::work;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome, Preparing};
+use paygate::broker::trace_context::TraceContext;
 use paygate::messages::orders::OrderWork;
 use paygate::store::StoredRow;
 use paygate::store::payments::{self, Payment};
@@ -113,6 +114,10 @@ impl Handler for Dispatcher {
             };
             let (payment_id, currency, before) = (payment.id, payment.amount.currency(), payment.version);
             let span = work_span(work, msg);
+            // Under the message's own span when it is prepared alone; under the message that
+            // asked for it when several are prepared as a batch (whose span is a trace of its
+            // own): the plan and the provider call belong to the payment's trace.
+            TraceContext::current().within(&msg.envelope.trace).set_parent_of(&span);
             let mut order = Order::new(&mut tx, payment, adapter.clone(), &self.deps, &msg.envelope, true);
             let planned = plan::plan(&mut order, work).instrument(span.clone()).await?;
             let after = order.payment.version;

@@ -158,10 +158,13 @@ impl<P> Envelope<P> {
     }
 
     /// Marks this message as caused by `cause`: it inherits the correlation id (or, if `cause`
-    /// has none, takes `cause`'s message id as correlation id).
+    /// has none, takes `cause`'s message id as correlation id), and stays in `cause`'s trace
+    /// ([`TraceContext::within`]: when it was made under a span of another trace, as a batch's
+    /// is, it carries `cause`'s context instead).
     pub fn caused_by<Q>(mut self, cause: &Envelope<Q>) -> Self {
         self.correlation_id =
             Some(cause.correlation_id.clone().unwrap_or_else(|| cause.message_id.to_string()));
+        self.trace = self.trace.within(&cause.trace);
         self
     }
 

@@ -45,6 +45,22 @@ impl TraceContext {
         }
     }
 
+    /// The trace id, as the 32 hex digits of the `traceparent` (`None` without one).
+    pub fn trace_id(&self) -> Option<&str> {
+        self.traceparent.as_deref()?.split('-').nth(1).filter(|id| id.len() == 32)
+    }
+
+    /// This context if it is in `cause`'s trace (or `cause` has none), else `cause`'s: a message
+    /// made because of another stays in that message's trace, even when it was made under a span
+    /// that is not (a batch's span starts a trace of its own; so does no span at all).
+    #[must_use]
+    pub fn within(self, cause: &TraceContext) -> Self {
+        match cause.trace_id() {
+            Some(theirs) if self.trace_id() != Some(theirs) => cause.clone(),
+            _ => self,
+        }
+    }
+
     /// The OpenTelemetry context this trace context describes (empty if none, or if malformed).
     pub fn to_otel(&self) -> opentelemetry::Context {
         let mut carrier = HashMap::new();
@@ -85,6 +101,19 @@ mod tests {
             assert_eq!(TraceContext::current(), TraceContext::default());
             TraceContext::default().set_parent_of(&tracing::info_span!("child"));
         });
+    }
+
+    #[test]
+    fn a_message_stays_in_its_causes_trace() {
+        let tc = |tp: &str| TraceContext { traceparent: Some(tp.to_owned()), tracestate: None };
+        let cause = tc("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let same_trace = tc("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01");
+        let other_trace = tc("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(cause.trace_id(), Some("0af7651916cd43dd8448eb211c80319c"));
+        assert_eq!(same_trace.clone().within(&cause), same_trace);
+        assert_eq!(other_trace.within(&cause), cause);
+        assert_eq!(TraceContext::default().within(&cause), cause);
+        assert_eq!(same_trace.clone().within(&TraceContext::default()), same_trace);
     }
 
     #[test]

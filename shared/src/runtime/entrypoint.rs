@@ -1,6 +1,7 @@
 //! The body of every service's `main`: parse nothing (the service's own clap `Cli` did that),
 //! set up telemetry, then either apply the migrations (`<service> migrate`) or build the
-//! application and run it until SIGTERM or SIGINT.
+//! application and run it until SIGTERM or SIGINT; the spans still queued for export are sent
+//! before the process exits.
 //!
 //! Whatever stops a service is said in one line on stderr, prefixed with the service's name, and
 //! turned into a non-zero exit code; a clean shutdown exits 0.
@@ -49,13 +50,15 @@ pub fn main<S: Service>(command: Option<ServiceCommand>, config: S::Config) -> E
         }
     };
     runtime.block_on(async move {
-        telemetry::init(S::NAME, S::common(&config).log_format);
+        let telemetry = telemetry::init(S::NAME, S::common(&config).log_format);
         let result = match command.unwrap_or(ServiceCommand::Run) {
             ServiceCommand::Migrate => {
                 database::create_and_migrate(S::common(&config)).await.map_err(Into::into)
             }
             ServiceCommand::Run => run::<S>(config).await,
         };
+        // The last spans (the shutdown's own among them) leave before the process does.
+        telemetry.shutdown().await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -14,3 +14,4 @@ pub mod service_cli;
 pub mod shutdown;
 pub mod startup_error;
 pub mod telemetry;
+pub mod trace_export;

@@ -37,6 +37,9 @@ pub struct SystemOptions {
     pub retry_tiers: String,
     /// Extra environment for dispatcher processes (e.g. `FAILPOINTS`).
     pub dispatcher_env: Vec<(String, String)>,
+    /// Extra environment for every service process (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`); the
+    /// dispatchers' own [`SystemOptions::dispatcher_env`] comes after it.
+    pub service_env: Vec<(String, String)>,
     /// How many compensation-scheduler instances to run (none by default).
     pub schedulers: usize,
     /// The schedulers' `STUCK_SCHEDULE`: short in tests.
@@ -84,6 +87,7 @@ impl Default for SystemOptions {
             mockpay: Settings { refund_delay_ms: 50, timeout_hold_ms: 5_000, ..Settings::default() },
             retry_tiers: "1s,2s,3s,5s".into(),
             dispatcher_env: Vec::new(),
+            service_env: Vec::new(),
             schedulers: 0,
             stuck_schedule: "1s,2s".into(),
             scheduler_config: Vec::new(),
@@ -282,7 +286,7 @@ impl System {
     async fn start_notify_handler(&self) -> Running {
         let env = self.notify_args();
         if self.options.processes {
-            return spawn_process("notify-handler", &env, &[]).await;
+            return spawn_process("notify-handler", &env, &self.options.service_env).await;
         }
         let config = parse::<notify_handler::configuration::Cli>("notify-handler", &env).config;
         let app = notify_handler::startup::Application::build(config).await.expect("notify-handler starts");
@@ -314,7 +318,7 @@ impl System {
         let mut env = self.common_args();
         env.push(("PROVIDERS".into(), self.provider_names())); // ingest reads the names only
         if self.options.processes {
-            return spawn_process("ingest", &env, &[]).await;
+            return spawn_process("ingest", &env, &self.options.service_env).await;
         }
         let config = parse::<ingest::configuration::Cli>("ingest", &env).config;
         let app = ingest::startup::Application::build(config).await.expect("ingest starts");
@@ -325,7 +329,8 @@ impl System {
     async fn start_dispatcher(&self) -> Running {
         let env = self.dispatcher_args();
         if self.options.processes {
-            return spawn_process("provider-dispatcher", &env, &self.options.dispatcher_env).await;
+            let extra = [self.options.service_env.as_slice(), &self.options.dispatcher_env].concat();
+            return spawn_process("provider-dispatcher", &env, &extra).await;
         }
         let config = parse::<provider_dispatcher::configuration::Cli>("provider-dispatcher", &env).config;
         let app = provider_dispatcher::startup::Application::build(config).await.expect("dispatcher starts");
@@ -343,7 +348,7 @@ impl System {
         env.retain(|(k, _)| !self.options.scheduler_config.iter().any(|(own, _)| own == k));
         env.extend(self.options.scheduler_config.iter().cloned());
         if self.options.processes {
-            return spawn_process("compensation-scheduler", &env, &[]).await;
+            return spawn_process("compensation-scheduler", &env, &self.options.service_env).await;
         }
         let config =
             parse::<compensation_scheduler::configuration::Cli>("compensation-scheduler", &env).config;

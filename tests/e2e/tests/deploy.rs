@@ -179,3 +179,20 @@ fn every_file_compose_mounts_exists() {
         }
     }
 }
+
+#[test]
+fn compose_runs_a_trace_backend_the_services_export_to() {
+    let compose = compose();
+    let jaeger = &compose["services"]["jaeger"];
+    assert_eq!(jaeger["environment"]["COLLECTOR_OTLP_ENABLED"].as_str(), Some("true"), "{jaeger:?}");
+    for service in [
+        "ingest",
+        "provider-dispatcher-1",
+        "provider-dispatcher-2",
+        "notify-handler",
+        "compensation-scheduler",
+    ] {
+        let endpoint = compose["services"][service]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str();
+        assert_eq!(endpoint, Some("http://jaeger:4318"), "{service} exports to Jaeger's OTLP/HTTP port");
+    }
+}
