@@ -16,9 +16,6 @@ use paygate::broker::dead_letter::{Rejection, dead_letter};
 use paygate::broker::envelope::Envelope;
 use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
-use paygate::state_machine::PaymentEvent;
-use paygate::store::StoredRow;
-use paygate::store::payments::Payment;
 use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::{
     Finished, ServiceProcess, TestDb, TestVhost, eventually, eventually_some, run_to_exit,
@@ -26,7 +23,6 @@ use paygate_test_support::{
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_payctl");
 const WITHIN: Duration = Duration::from_secs(30);
@@ -305,24 +301,6 @@ async fn a_replay_killed_half_way_loses_nothing() {
     assert_eq!(again.len(), 8);
 }
 
-/// Moves our side of the order to closed, as when our close won the race with the customer's
-/// payment at the provider: no follow-up query looks at it, only a notification can find it paid
-/// (tests/e2e/tests/undecided_notifications.rs does the same).
-async fn close_our_side(system: &System, id: Uuid) {
-    let mut tx = system.db.pool.begin().await.unwrap();
-    let mut p = Payment::lock(&mut tx, id).await.unwrap().unwrap();
-    paygate::store::payments::transition(
-        &mut tx,
-        &mut p,
-        PaymentEvent::Closed,
-        None,
-        json!({"test": "close race"}),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
 /// The dispatcher's `duplicate` outcomes so far.
 async fn duplicates(system: &System) -> u64 {
     let text = system.dispatcher_metrics(0).await;
@@ -361,7 +339,7 @@ async fn a_poison_message_is_shown_with_its_reason_then_replayed_and_applied_onc
     system.pay("o-dead", "6.00", "qr").await;
     system.wait_for("o-dead", "payment.action_required", WITHIN).await;
     let id = system.payment("o-dead").await.unwrap().id;
-    close_our_side(&system, id).await;
+    system.close_our_side(id).await;
     let admin = system.mockpay.admin();
     admin.script_fault(&trade_no(id), mockpay::Operation::Query, mockpay::Fault::Http500, 2).await.unwrap();
     admin.pay(&trade_no(id)).await.unwrap();

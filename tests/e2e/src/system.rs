@@ -514,6 +514,35 @@ impl System {
         history::of_payment(&mut conn, payment_id).await.expect("read the history")
     }
 
+    /// The events of a payment's refunds' history, in the order they were recorded.
+    pub async fn refund_events(&self, payment_id: Uuid) -> Vec<String> {
+        self.history(payment_id)
+            .await
+            .into_iter()
+            .filter(|h| h.refund_id.is_some())
+            .map(|h| h.event)
+            .collect()
+    }
+
+    /// Moves our side of an order to closed through the state machine, as when our close won the
+    /// race with the customer's payment at the provider (mockpay still has it waiting): no
+    /// follow-up query looks at it any more, only a notification can find it paid.
+    pub async fn close_our_side(&self, payment_id: Uuid) {
+        use paygate::store::stored_row::StoredRow;
+        let mut tx = self.db.pool.begin().await.unwrap();
+        let mut p = paygate::store::payments::Payment::lock(&mut tx, payment_id).await.unwrap().unwrap();
+        paygate::store::payments::transition(
+            &mut tx,
+            &mut p,
+            paygate::state_machine::PaymentEvent::Closed,
+            None,
+            serde_json::json!({"test": "close race"}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
     /// mockpay's internal truth about a payment.
     pub async fn truth(&self, payment_id: Uuid) -> mockpay::wire::admin::PaymentTruth {
         let trade_no = paygate::providers::adapter::trade_no(payment_id);

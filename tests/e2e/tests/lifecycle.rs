@@ -363,14 +363,7 @@ async fn a_refund_the_provider_did_not_process_is_sent_again_and_completes() {
     let truth = system.truth(payment.id).await;
     assert_eq!((truth.refunds.len(), truth.refunded_amount), (1, 200), "one refund at the provider");
     // Every step of it is in the refund's history.
-    let mut conn = system.db.pool.acquire().await.unwrap();
-    let events: Vec<String> = sqlx::query_scalar(
-        "SELECT event FROM state_transitions WHERE refund_id IS NOT NULL AND payment_id = $1 ORDER BY version",
-    )
-    .bind(payment.id)
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
+    let events = system.refund_events(payment.id).await;
     assert_eq!(events[..4], ["created", "submitted", "not_processed", "submitted"], "{events:?}");
     assert_eq!(events.last().map(String::as_str), Some("provider_succeeded"), "{events:?}");
     system.stop().await;
@@ -405,13 +398,7 @@ async fn a_refund_the_provider_never_processes_ends_on_the_needs_attention_list(
     assert_ne!(state, "succeeded");
     // It got there by the not-processed road, not by sitting `submitted`: each 1145 moved it to
     // `unknown`, and each "no record" sent it again.
-    let events: Vec<String> = sqlx::query_scalar(
-        "SELECT event FROM state_transitions WHERE refund_id IS NOT NULL AND payment_id = $1 ORDER BY version",
-    )
-    .bind(payment.id)
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
+    let events = system.refund_events(payment.id).await;
     let not_processed = events.iter().filter(|e| *e == "not_processed").count();
     assert!(not_processed >= 2, "not processed, then sent again and not processed again: {events:?}");
     let refund_calls: i64 = sqlx::query_scalar(

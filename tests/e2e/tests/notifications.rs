@@ -12,10 +12,7 @@ use mockpay::{Fault, Operation, Settings};
 use paygate::providers::adapter::trade_no;
 use paygate::providers::mockpay::notification::signed_headers;
 use paygate::providers::mockpay::signing::Secret;
-use paygate::state_machine::PaymentEvent;
-use paygate::store::StoredRow;
 use paygate::store::notifications::Row;
-use paygate::store::payments::Payment;
 use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET};
 use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::{eventually, eventually_some};
@@ -127,29 +124,12 @@ async fn a_refunds_notification_before_the_payments_converges() {
     system.stop().await;
 }
 
-/// Moves our side of the order to closed, as when our close won the race with the customer's
-/// payment at the provider (mockpay still has it WAITING).
-async fn close_our_side(system: &System, id: Uuid) {
-    let mut tx = system.db.pool.begin().await.unwrap();
-    let mut p = Payment::lock(&mut tx, id).await.unwrap().unwrap();
-    paygate::store::payments::transition(
-        &mut tx,
-        &mut p,
-        PaymentEvent::Closed,
-        None,
-        json!({"test": "close race"}),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_after_close_becomes_succeeded_flagged_and_the_policy_refunds_it() {
     let system = System::with(options()).await;
     // Without the policy: succeeded, flagged, and a person is asked.
     let (a, trade_a) = waiting(&system, "o-late-a", "6.00").await;
-    close_our_side(&system, a).await;
+    system.close_our_side(a).await;
     system.mockpay.admin().pay(&trade_a).await.unwrap();
     let event = system.wait_for("o-late-a", "payment.succeeded", WITHIN).await;
     assert_eq!(event.flags, ["paid_after_close"], "upstream hears it and decides");
@@ -169,7 +149,7 @@ async fn paid_after_close_becomes_succeeded_flagged_and_the_policy_refunds_it() 
         policies::set(&mut conn, &policy).await.unwrap();
     }
     let (b, trade_b) = waiting(&system, "o-late-b", "7.00").await;
-    close_our_side(&system, b).await;
+    system.close_our_side(b).await;
     system.mockpay.admin().pay(&trade_b).await.unwrap();
     let refunded = system.wait_for("o-late-b", "payment.refunded", WITHIN).await;
     assert_eq!(refunded.flags, ["paid_after_close"]);

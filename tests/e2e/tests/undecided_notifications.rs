@@ -14,34 +14,13 @@
 
 use mockpay::{Fault, Operation, Settings};
 use paygate::providers::adapter::trade_no;
-use paygate::state_machine::PaymentEvent;
-use paygate::store::StoredRow;
-use paygate::store::payments::Payment;
 use paygate_e2e::system::{MERCHANT, metric};
 use paygate_e2e::{System, SystemOptions};
 use paygate_test_support::{eventually, eventually_some};
-use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
 
 const WITHIN: Duration = Duration::from_secs(30);
-
-/// Moves our side of the order to closed, as when our close won the race with the customer's
-/// payment at the provider (mockpay still has it WAITING).
-async fn close_our_side(system: &System, id: Uuid) {
-    let mut tx = system.db.pool.begin().await.unwrap();
-    let mut p = Payment::lock(&mut tx, id).await.unwrap().unwrap();
-    paygate::store::payments::transition(
-        &mut tx,
-        &mut p,
-        PaymentEvent::Closed,
-        None,
-        json!({"test": "close race"}),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
 
 async fn ready(system: &System) -> bool {
     let url = format!("{}/readyz", system.notify_http().unwrap());
@@ -82,7 +61,7 @@ async fn a_paid_after_close_notification_never_forwarded_is_swept_and_the_paymen
     system.pay("o-swept", "7.00", "qr").await;
     system.wait_for("o-swept", "payment.action_required", WITHIN).await;
     let id = system.payment("o-swept").await.unwrap().id;
-    close_our_side(&system, id).await;
+    system.close_our_side(id).await;
 
     // notify-handler's broker is down: it stores the notification, cannot forward it, answers
     // 503, and the provider gives up.
@@ -158,7 +137,7 @@ async fn a_notification_dead_lettered_for_want_of_an_answer_is_swept_and_applied
     system.pay("o-dead", "6.00", "qr").await;
     system.wait_for("o-dead", "payment.action_required", WITHIN).await;
     let id = system.payment("o-dead").await.unwrap().id;
-    close_our_side(&system, id).await;
+    system.close_our_side(id).await;
     let admin = system.mockpay.admin();
     admin.script_fault(&trade_no(id), Operation::Query, Fault::Http500, 2).await.unwrap();
     admin.pay(&trade_no(id)).await.unwrap();
