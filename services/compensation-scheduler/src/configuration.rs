@@ -28,6 +28,13 @@ pub struct Config {
           value_parser = StuckSchedule::parse)]
     pub stuck_schedule: StuckSchedule,
 
+    /// How long a stuck query may wait on its shard unhandled before the order gets another
+    /// (from 1s to 1d). Until then an order that comes due again gets no second query: a backlog
+    /// is not made longer by the scan.
+    #[arg(long, env = "STUCK_QUERY_RESEND_AFTER", value_name = "STUCK_QUERY_RESEND_AFTER", default_value = "15m",
+          value_parser = |s: &str| RESEND_AFTER.parse(s))]
+    pub stuck_query_resend_after: Duration,
+
     /// How often the scheduler looks for due orders, in milliseconds.
     #[arg(long = "scheduler-poll-ms", env = "SCHEDULER_POLL_MS", value_name = "SCHEDULER_POLL_MS", default_value = "1000",
           value_parser = |s: &str| POLL.parse(s))]
@@ -96,5 +103,6 @@ const OUTBOX_RETENTION: DurationSetting =
 const INBOX_RETENTION: DurationSetting =
     DurationSetting::within(crate::retention::MIN_INBOX_RETENTION, DAY.saturating_mul(3650));
 const RETENTION_INTERVAL: DurationSetting = DurationSetting::within(SECOND, DAY);
+const RESEND_AFTER: DurationSetting = DurationSetting::within(SECOND, DAY);
 const UNDECIDED_AGE: DurationSetting = DurationSetting::within(SECOND, DAY);
 const UNDECIDED_INTERVAL: DurationSetting = DurationSetting::within(Duration::from_millis(100), HOUR);

@@ -15,6 +15,14 @@
 //! 3. moves `next_check_at` (and `stuck_checks`, `expiry_close_at`) forward by the provider's
 //!    schedule, and commits.
 //!
+//! **One stuck query in flight per order.** A stuck query's message id is kept on the order
+//! (`stuck_query_id`, migration 0021). When the order comes due again and the dispatcher's inbox
+//! does not hold that id yet, the query is still waiting on its shard: nothing new is sent, only
+//! the next look is moved on by the same tier (counted as `unanswered`). Otherwise a backlog on the
+//! shards would grow by one query per stuck order per tier for as long as it lasts, and drain as
+//! as many provider calls. A query older than `STUCK_QUERY_RESEND_AFTER` is sent again all the
+//! same: one that was dead-lettered must not silence its order for ever.
+//!
 //! The scheduler never changes an order's state: the dispatcher stays its only writer. It writes
 //! only its own scheduling columns, and never bumps `version`.
 //!
@@ -29,7 +37,7 @@ use crate::schedule::StuckSchedule;
 use chrono::{DateTime, Utc};
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
-use paygate::messages::orders::{CloseReason, OrderWork, QueryReason};
+use paygate::messages::orders::{CloseReason, ORDER_WORK_CONSUMER, OrderWork, QueryReason};
 use paygate::messages::to_shard::to_shard;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -57,6 +65,8 @@ pub struct Counts {
     pub expiry_closes: u64,
     /// Due rows younger than their provider's threshold: moved to the threshold, nothing sent.
     pub deferred: u64,
+    /// Due rows whose last stuck query the dispatcher has not handled yet: moved on, nothing sent.
+    pub unanswered: u64,
 }
 
 impl Counts {
@@ -70,6 +80,7 @@ impl Counts {
         self.refund_queries += other.refund_queries;
         self.expiry_closes += other.expiry_closes;
         self.deferred += other.deferred;
+        self.unanswered += other.unanswered;
     }
 }
 
@@ -95,7 +106,12 @@ pub struct Scanner {
     topology: Arc<Topology>,
     schedule: Arc<StuckSchedule>,
     batch_size: u32,
+    resend_after: Duration,
 }
+
+/// The default of `STUCK_QUERY_RESEND_AFTER`: how long a stuck query may wait unhandled before
+/// the order gets another.
+pub const DEFAULT_RESEND_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// One claimed row, as a scan needs it.
 struct Due {
@@ -104,6 +120,8 @@ struct Due {
     provider: String,
     stuck_checks: i32,
     created_at: DateTime<Utc>,
+    /// The last stuck query is not handled yet (and younger than the resend bound).
+    unanswered: bool,
 }
 
 /// What to write back for one claimed row.
@@ -111,11 +129,19 @@ struct Next {
     id: Uuid,
     at: DateTime<Utc>,
     stuck_checks: i32,
+    /// The stuck query sent for it now, if one was.
+    query: Option<Uuid>,
 }
 
 impl Scanner {
     pub fn new(pool: PgPool, topology: Arc<Topology>, schedule: Arc<StuckSchedule>, batch_size: u32) -> Self {
-        Self { pool, topology, schedule, batch_size: batch_size.max(1) }
+        Self { pool, topology, schedule, batch_size: batch_size.max(1), resend_after: DEFAULT_RESEND_AFTER }
+    }
+
+    /// How long a stuck query may wait unhandled before the order gets another.
+    pub fn resending_after(mut self, resend_after: Duration) -> Self {
+        self.resend_after = resend_after;
+        self
     }
 
     /// The database it scans (the runner measures the backlogs there too).
@@ -154,9 +180,9 @@ impl Scanner {
         // and are claimed by the next poll: nothing is lost, and no fsync is waited for.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
-        let due = claim(&mut tx, scan, i64::from(self.batch_size)).await?;
+        let due = claim(&mut tx, scan, i64::from(self.batch_size), self.resend_after).await?;
         let mut counts = Counts::default();
-        let mut work = Vec::with_capacity(due.len());
+        let mut messages = Vec::with_capacity(due.len());
         let mut next = Vec::with_capacity(due.len());
         for row in &due {
             let after = |d: Duration| now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
@@ -168,16 +194,18 @@ impl Scanner {
                 // but not yet past the provider's threshold: look again when it is.
                 let at =
                     row.created_at + chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::MAX);
-                next.push(Next { id: row.id, at, stuck_checks: 0 });
+                next.push(Next { id: row.id, at, stuck_checks: 0, query: None });
                 counts.deferred += 1;
                 continue;
             }
+            if scan != Scan::Expired && row.unanswered {
+                // The last query still waits on the shard: look again one tier later.
+                let at = after(self.schedule.wait(&row.provider, row.stuck_checks.max(1)));
+                next.push(Next { id: row.id, at, stuck_checks: row.stuck_checks, query: None });
+                counts.unanswered += 1;
+                continue;
+            }
             let checks = row.stuck_checks.saturating_add(1);
-            next.push(Next {
-                id: row.id,
-                at: after(self.schedule.wait(&row.provider, checks)),
-                stuck_checks: checks,
-            });
             let order = match scan {
                 Scan::Expired => {
                     counts.expiry_closes += 1;
@@ -200,10 +228,16 @@ impl Scanner {
                     }
                 }
             };
-            work.push(order);
+            let message = to_shard(&self.topology, &order).prepare()?;
+            let query = (scan != Scan::Expired).then_some(message.message_id);
+            next.push(Next {
+                id: row.id,
+                at: after(self.schedule.wait(&row.provider, checks)),
+                stuck_checks: checks,
+                query,
+            });
+            messages.push(message);
         }
-        let messages =
-            work.iter().map(|w| to_shard(&self.topology, w).prepare()).collect::<Result<Vec<_>, _>>()?;
         outbox::enqueue_prepared(&mut tx, &messages).await?;
         reschedule(&mut tx, scan, &next).await?;
         tx.commit().await?;
@@ -225,41 +259,62 @@ impl Scanner {
     }
 }
 
-/// Claims up to `limit` due rows of `scan`, locked for the caller's transaction.
-async fn claim(conn: &mut PgConnection, scan: Scan, limit: i64) -> Result<Vec<Due>, sqlx::Error> {
-    // Each state list repeats its partial index's exactly (migrations 0003, 0004, 0012).
+/// Claims up to `limit` due rows of `scan`, locked for the caller's transaction, each with
+/// whether its last stuck query (younger than `resend_after`) is still unhandled.
+async fn claim(
+    conn: &mut PgConnection,
+    scan: Scan,
+    limit: i64,
+    resend_after: Duration,
+) -> Result<Vec<Due>, sqlx::Error> {
+    // Each state list repeats its partial index's exactly (migrations 0003, 0004, 0012). The
+    // inbox probe is one primary-key lookup per claimed row.
     let sql = match scan {
         Scan::StuckPayments => {
-            "SELECT id, id, provider, stuck_checks, created_at FROM payments
-              WHERE state IN ('pending', 'action_required', 'unknown') AND next_check_at <= now()
-              ORDER BY next_check_at LIMIT $1
-              FOR NO KEY UPDATE SKIP LOCKED"
+            "SELECT t.id, t.id, t.provider, t.stuck_checks, t.created_at,
+                    (t.stuck_query_id IS NOT NULL
+                     AND t.stuck_query_sent_at > now() - $2 * interval '1 millisecond'
+                     AND NOT EXISTS (SELECT 1 FROM processed_messages m
+                                      WHERE m.consumer = $3 AND m.message_id = t.stuck_query_id))
+               FROM payments t
+              WHERE t.state IN ('pending', 'action_required', 'unknown') AND t.next_check_at <= now()
+              ORDER BY t.next_check_at LIMIT $1
+              FOR NO KEY UPDATE OF t SKIP LOCKED"
         }
         Scan::StuckRefunds => {
-            "SELECT r.id, r.payment_id, p.provider, r.stuck_checks, r.created_at
-               FROM refunds r JOIN payments p ON p.id = r.payment_id
-              WHERE r.state IN ('submitted', 'processing', 'unknown') AND r.next_check_at <= now()
-              ORDER BY r.next_check_at LIMIT $1
-              FOR NO KEY UPDATE OF r SKIP LOCKED"
+            "SELECT t.id, t.payment_id, p.provider, t.stuck_checks, t.created_at,
+                    (t.stuck_query_id IS NOT NULL
+                     AND t.stuck_query_sent_at > now() - $2 * interval '1 millisecond'
+                     AND NOT EXISTS (SELECT 1 FROM processed_messages m
+                                      WHERE m.consumer = $3 AND m.message_id = t.stuck_query_id))
+               FROM refunds t JOIN payments p ON p.id = t.payment_id
+              WHERE t.state IN ('submitted', 'processing', 'unknown') AND t.next_check_at <= now()
+              ORDER BY t.next_check_at LIMIT $1
+              FOR NO KEY UPDATE OF t SKIP LOCKED"
         }
         Scan::Expired => {
-            "SELECT id, id, provider, stuck_checks, created_at FROM payments
+            "SELECT id, id, provider, stuck_checks, created_at, false FROM payments
               WHERE state IN ('created', 'pending', 'action_required', 'unknown') AND expires_at <= now()
                 AND (expiry_close_at IS NULL OR expiry_close_at <= now())
               ORDER BY expires_at LIMIT $1
               FOR NO KEY UPDATE SKIP LOCKED"
         }
     };
-    let rows: Vec<(Uuid, Uuid, String, i32, DateTime<Utc>)> =
-        sqlx::query_as(sql).bind(limit).fetch_all(conn).await?;
+    let mut query = sqlx::query_as::<_, (Uuid, Uuid, String, i32, DateTime<Utc>, bool)>(sql).bind(limit);
+    if scan != Scan::Expired {
+        let resend_ms = i64::try_from(resend_after.as_millis()).unwrap_or(i64::MAX);
+        query = query.bind(resend_ms).bind(ORDER_WORK_CONSUMER);
+    }
+    let rows = query.fetch_all(conn).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, payment_id, provider, stuck_checks, created_at)| Due {
+        .map(|(id, payment_id, provider, stuck_checks, created_at, unanswered)| Due {
             id,
             payment_id,
             provider,
             stuck_checks,
             created_at,
+            unanswered,
         })
         .collect())
 }
@@ -272,22 +327,31 @@ async fn reschedule(conn: &mut PgConnection, scan: Scan, next: &[Next]) -> Resul
     let ids: Vec<Uuid> = next.iter().map(|n| n.id).collect();
     let ats: Vec<DateTime<Utc>> = next.iter().map(|n| n.at).collect();
     let checks: Vec<i32> = next.iter().map(|n| n.stuck_checks).collect();
+    let queries: Vec<Option<Uuid>> = next.iter().map(|n| n.query).collect();
+    // A row that got a query now records it; a deferred one keeps the query it had.
     let sql = match scan {
         Scan::StuckPayments => {
-            "UPDATE payments p SET next_check_at = u.at, stuck_checks = u.checks
-               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE p.id = u.id"
+            "UPDATE payments p SET next_check_at = u.at, stuck_checks = u.checks,
+                    stuck_query_id = COALESCE(u.query, p.stuck_query_id),
+                    stuck_query_sent_at = CASE WHEN u.query IS NULL THEN p.stuck_query_sent_at ELSE now() END
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::uuid[]) AS u(id, at, checks, query)
+              WHERE p.id = u.id"
         }
         Scan::StuckRefunds => {
-            "UPDATE refunds r SET next_check_at = u.at, stuck_checks = u.checks
-               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE r.id = u.id"
+            "UPDATE refunds r SET next_check_at = u.at, stuck_checks = u.checks,
+                    stuck_query_id = COALESCE(u.query, r.stuck_query_id),
+                    stuck_query_sent_at = CASE WHEN u.query IS NULL THEN r.stuck_query_sent_at ELSE now() END
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::uuid[]) AS u(id, at, checks, query)
+              WHERE r.id = u.id"
         }
         // The stuck scan need not also query an order whose close was just asked for.
         Scan::Expired => {
             "UPDATE payments p SET expiry_close_at = u.at, stuck_checks = u.checks,
                     next_check_at = GREATEST(p.next_check_at, u.at)
-               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, checks) WHERE p.id = u.id"
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::uuid[]) AS u(id, at, checks, query)
+              WHERE p.id = u.id"
         }
     };
-    sqlx::query(sql).bind(&ids).bind(&ats).bind(&checks).execute(conn).await?;
+    sqlx::query(sql).bind(&ids).bind(&ats).bind(&checks).bind(&queries).execute(conn).await?;
     Ok(())
 }

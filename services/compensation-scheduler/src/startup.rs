@@ -65,7 +65,8 @@ impl Service for Application {
             core.topology.clone(),
             Arc::new(self.config.stuck_schedule.clone()),
             self.config.batch_size,
-        );
+        )
+        .resending_after(self.config.stuck_query_resend_after);
         let sweep = crate::undecided::Sweep {
             pool: core.db.clone(),
             topology: core.topology.clone(),

@@ -196,6 +196,97 @@ async fn stuck_refunds_are_queried_on_their_payments_shard() {
     assert_eq!(envelope["payload"]["reason"], "stuck");
 }
 
+/// Makes every non-final payment and refund due again now.
+async fn due_again(db: &TestDb) {
+    sqlx::query("UPDATE payments SET next_check_at = now() - interval '1 second'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE refunds SET next_check_at = now() - interval '1 second'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+/// The dispatcher handled these messages (its inbox holds them).
+async fn handled(db: &TestDb, message_ids: &[Uuid]) {
+    sqlx::query("INSERT INTO processed_messages (consumer, message_id) SELECT $1, UNNEST($2::uuid[])")
+        .bind(paygate::messages::orders::ORDER_WORK_CONSUMER)
+        .bind(message_ids)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+async fn outbox_ids(db: &TestDb) -> Vec<Uuid> {
+    sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY id").fetch_all(&db.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_order_whose_stuck_query_waits_unhandled_gets_no_second_one_until_it_is_handled() {
+    let db = migrated().await;
+    let stuck = payment(&db, "unknown", "1 hour", Some("-1 minute"), None).await;
+    let paid = payment(&db, "succeeded", "1 hour", None, None).await;
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, merchant_id, refund_no, amount_minor, currency, state,
+                              requested_by, request_fingerprint, created_at, next_check_at)
+         VALUES ($1, $2, 'm-1', 'r-1', 50, 'CNY', 'processing', 'alice', 'fp', now() - interval '1 hour',
+                 now() - interval '1 second')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(paid)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let scanner = scanner(&db, 100);
+    let stop = CancellationToken::new();
+
+    let first = scanner.scan_all(&stop).await.unwrap();
+    assert_eq!((first.payment_queries, first.refund_queries), (1, 1), "{first:?}");
+    // Due again while both queries still wait on the shard (the dispatchers are behind).
+    for _ in 0..3 {
+        due_again(&db).await;
+        let again = scanner.scan_all(&stop).await.unwrap();
+        assert_eq!(
+            again,
+            Counts { unanswered: 2, ..Counts::default() },
+            "no second query while the first waits unhandled"
+        );
+    }
+    assert_eq!(outbox_ids(&db).await.len(), 2);
+    // Moved on by the tier it was on, its count of queries unchanged.
+    let (checks, wait) = schedule_of(&db, stuck).await;
+    assert_eq!(checks, 1);
+    assert!((295.0..=301.0).contains(&wait), "next look in {wait} s");
+
+    // Once the dispatcher has handled them, the next due time sends the next queries.
+    handled(&db, &outbox_ids(&db).await).await;
+    due_again(&db).await;
+    let next = scanner.scan_all(&stop).await.unwrap();
+    assert_eq!((next.payment_queries, next.refund_queries, next.unanswered), (1, 1, 0), "{next:?}");
+    assert_eq!(schedule_of(&db, stuck).await.0, 2);
+}
+
+#[tokio::test]
+async fn a_stuck_query_unhandled_past_the_resend_bound_is_sent_again() {
+    let db = migrated().await;
+    payment(&db, "pending", "1 hour", Some("-1 minute"), None).await;
+    let scanner = scanner(&db, 100).resending_after(std::time::Duration::from_secs(60));
+    let stop = CancellationToken::new();
+    assert_eq!(scanner.scan_all(&stop).await.unwrap().payment_queries, 1);
+    due_again(&db).await;
+    assert_eq!(scanner.scan_all(&stop).await.unwrap().unanswered, 1);
+    // Dead-lettered, say: it will never be handled. Past the bound, the order is asked again.
+    sqlx::query("UPDATE payments SET stuck_query_sent_at = now() - interval '61 seconds'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    due_again(&db).await;
+    let again = scanner.scan_all(&stop).await.unwrap();
+    assert_eq!((again.payment_queries, again.unanswered), (1, 0), "{again:?}");
+    assert_eq!(outbox_ids(&db).await.len(), 2);
+}
+
 #[tokio::test]
 async fn the_expiry_scan_can_use_its_partial_index() {
     let db = migrated().await;

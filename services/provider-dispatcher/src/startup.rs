@@ -18,6 +18,7 @@ use paygate::broker::connection::Supervisor;
 use paygate::broker::consumer::{Consumer, ConsumerConfig};
 use paygate::broker::metrics::BrokerMetrics;
 use paygate::broker::outbox::OutboxRelay;
+use paygate::messages::orders::ORDER_WORK_CONSUMER;
 use paygate::providers::ProviderRegistry;
 use paygate::runtime::entrypoint::Service;
 use paygate::runtime::service::{ServiceCore, Workers};
@@ -95,7 +96,7 @@ impl Service for Application {
         // this instance holds the shard's lease (`shard_leases`).
         let mut consumers = BTreeMap::new();
         for shard in 0..core.topology.config().order_shards {
-            let config = ConsumerConfig::for_shard(Self::NAME, &core.topology, shard)
+            let config = ConsumerConfig::for_shard(ORDER_WORK_CONSUMER, &core.topology, shard)
                 .with_concurrency(usize::from(self.config.shard_concurrency))
                 .with_batch(usize::from(self.config.shard_batch))
                 .with_appliers(usize::from(self.config.shard_appliers))

@@ -7,6 +7,11 @@ use crate::domain::OperatorId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The inbox name (`processed_messages.consumer`) of the order shards' consumer, the
+/// provider-dispatcher. The compensation scheduler reads the inbox under it to tell whether its
+/// last stuck query for an order has been handled.
+pub const ORDER_WORK_CONSUMER: &str = "provider-dispatcher";
+
 /// One piece of work for one order. `message_type` is `order.<op>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

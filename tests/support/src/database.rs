@@ -23,7 +23,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
-        let admin_url = admin_url();
+        Self::on(&admin_url()).await
+    }
+
+    /// A fresh database on another server (a private one), by its maintenance database's URL.
+    pub async fn on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_owned();
         let name = format!("paygate_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url)
             .await

@@ -7,6 +7,7 @@
 
 mod database;
 mod poll;
+mod private_postgres;
 mod process;
 mod rabbit_cluster;
 pub mod service_checks;
@@ -15,6 +16,7 @@ mod vhost;
 
 pub use database::TestDb;
 pub use poll::{eventually, eventually_some};
+pub use private_postgres::PrivatePostgres;
 pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
 pub use rabbit_cluster::{ClusterNode, RabbitCluster};
 pub use tcp_proxy::TcpProxy;

@@ -85,17 +85,11 @@ impl RabbitCluster {
                 "[rabbitmq_consistent_hash_exchange,rabbitmq_management,rabbitmq_prometheus].\n",
             )
             .unwrap();
-            let log = std::fs::File::create(home.join("out.log")).unwrap();
-            let child = Command::new(SERVER)
-                .envs(node_env(&dir, &home, &node.name, free_port()))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start rabbitmq-server");
-            node.child = Some(child);
         }
-        let cluster = Self { nodes, dir };
+        let mut cluster = Self { nodes, dir };
+        for i in 0..size {
+            cluster.spawn_node(i);
+        }
         let first = cluster.nodes[0].name.clone();
         let want = size;
         eventually("the private RabbitMQ nodes running as one cluster", Duration::from_secs(120), || {
@@ -119,6 +113,48 @@ impl RabbitCluster {
             .await;
         }
         cluster
+    }
+
+    /// Starts node `i`'s server on its configuration and data (written by [`RabbitCluster::start`]).
+    fn spawn_node(&mut self, i: usize) {
+        let home = self.dir.join(format!("n{i}"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(home.join("out.log")).unwrap();
+        let child = Command::new(SERVER)
+            .envs(node_env(&self.dir, &home, &self.nodes[i].name, free_port()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start rabbitmq-server");
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Restarts node `i` as a broker restart would (stopped, then started on the same name, ports
+    /// and data: durable queues and their messages survive), and waits (bounded) until it runs
+    /// in the cluster and its management API answers.
+    pub async fn restart_node(&mut self, i: usize) {
+        self.stop_node(i);
+        self.spawn_node(i);
+        let name = self.nodes[i].name.clone();
+        let want = self.nodes.iter().filter(|n| n.child.is_some()).count();
+        eventually("the restarted RabbitMQ node running", Duration::from_secs(120), || {
+            let running = self.running_nodes(&name);
+            async move { running == want }
+        })
+        .await;
+        let url = format!("http://127.0.0.1:{}/api/overview", self.nodes[i].management_port);
+        eventually("the restarted node's management API", Duration::from_secs(60), || {
+            let url = url.clone();
+            async move {
+                let http = reqwest::Client::builder().no_proxy().build().unwrap();
+                http.get(&url)
+                    .basic_auth("guest", Some("guest"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
     }
 
     /// How many nodes `node` sees running in its cluster (0 when it does not answer).

@@ -1,0 +1,170 @@
+//! Sending a run's load as upstream would: pay commands at a steady rate, each payment then
+//! followed through its path (a QR shown is paid by the customer at mockpay, or closed by
+//! upstream), and its refunds sent once it succeeded, the concurrent ones at once.
+
+use crate::plan::{Path, PlannedPayment};
+use crate::upstream::{Upstream, progress};
+use mockpay::AdminClient;
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// The merchant every payment of a run belongs to.
+pub const MERCHANT: &str = "m-chaos";
+/// How long a follow-up waits for the event it needs (a payment shown, a payment succeeded).
+const FOLLOW_UP_WAIT: Duration = Duration::from_secs(240);
+/// How long a command may take to be confirmed by the broker, restarts included.
+const PUBLISH_WITHIN: Duration = Duration::from_secs(180);
+
+/// What the load sent.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub pays: AtomicU64,
+    pub customer_paid: AtomicU64,
+    pub closes: AtomicU64,
+    pub refunds: AtomicU64,
+    /// Follow-ups not sent because the payment did not reach the state they need (declined, say).
+    pub follow_ups_skipped: AtomicU64,
+    /// Follow-ups that waited past [`FOLLOW_UP_WAIT`] for their event.
+    pub follow_ups_timed_out: AtomicU64,
+    /// Commands never confirmed by the broker.
+    pub publish_failures: AtomicU64,
+    /// The refund numbers whose commands the broker confirmed.
+    pub refund_nos: std::sync::Mutex<Vec<String>>,
+}
+
+/// Yuan text of `minor` fen: 1234 → "12.34".
+pub fn yuan(minor: i64) -> String {
+    Decimal::new(minor, 2).to_string()
+}
+
+fn order_key(merchant_order_no: &str) -> String {
+    format!("{MERCHANT}:{merchant_order_no}")
+}
+
+/// Sends every payment of `plan` at `rate` per second, each followed by its own task; returns
+/// when every follow-up is done.
+pub async fn drive(
+    upstream: Arc<Upstream>,
+    mockpay: AdminClient,
+    plan: Vec<PlannedPayment>,
+    rate: u64,
+    sent: Arc<Sent>,
+) {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, payment) in plan.into_iter().enumerate() {
+        let due = started + Duration::from_micros(i as u64 * 1_000_000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        if i % 100 == 0 {
+            progress(&format!("load: pay {i} due; {} confirmed so far", sent.pays.load(Relaxed)));
+        }
+        let (upstream, mockpay, sent) = (upstream.clone(), mockpay.clone(), sent.clone());
+        tasks.spawn(async move { follow(&upstream, &mockpay, &payment, &sent).await });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPayment, sent: &Sent) {
+    let no = payment.merchant_order_no.as_str();
+    let method = if payment.path == Path::Direct { "direct" } else { "qr" };
+    let pay = json!({
+        "merchant_id": MERCHANT, "merchant_order_no": no, "amount": yuan(payment.amount),
+        "currency": "CNY", "provider": "mockpay", "pay_method": method, "order_type": "retail",
+        "subject": "chaos order"
+    });
+    if publish(upstream, "command.pay", no, pay, sent).await {
+        sent.pays.fetch_add(1, Relaxed);
+    } else {
+        return;
+    }
+    match payment.path {
+        Path::Direct => {}
+        Path::QrPaid | Path::QrClosed => {
+            let Some(shown) = wait_for(upstream, no, &["payment.action_required"], sent).await else {
+                return;
+            };
+            if shown.kind != "payment.action_required" {
+                sent.follow_ups_skipped.fetch_add(1, Relaxed);
+                return;
+            }
+            if payment.path == Path::QrPaid {
+                let trade_no = paygate::providers::adapter::trade_no(shown.payment_id);
+                match mockpay.pay(&trade_no).await {
+                    Ok(_) => sent.customer_paid.fetch_add(1, Relaxed),
+                    Err(e) => {
+                        progress(&format!("the customer could not pay {no}: {e}"));
+                        sent.follow_ups_skipped.fetch_add(1, Relaxed)
+                    }
+                };
+            } else {
+                let close = json!({"merchant_id": MERCHANT, "merchant_order_no": no});
+                if publish(upstream, "command.close", no, close, sent).await {
+                    sent.closes.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+    let Some(pattern) = payment.refunds else { return };
+    let Some(paid) = wait_for(upstream, no, &["payment.succeeded"], sent).await else { return };
+    if paid.kind != "payment.succeeded" {
+        sent.follow_ups_skipped.fetch_add(1, Relaxed);
+        return;
+    }
+    // The refunds of one pattern go out at once: a pair races for the same refundable amount.
+    let refunds = pattern.amounts(payment.amount).into_iter().enumerate().map(|(k, amount)| async move {
+        let refund_no = format!("{no}-r{k}");
+        let refund = json!({
+            "merchant_id": MERCHANT, "refund_no": refund_no, "merchant_order_no": no,
+            "amount": yuan(amount), "currency": "CNY", "requested_by": "chaos", "reason": "chaos run"
+        });
+        if publish(upstream, "command.refund", no, refund, sent).await {
+            sent.refunds.fetch_add(1, Relaxed);
+            sent.refund_nos.lock().unwrap().push(refund_no);
+        }
+    });
+    futures_util::future::join_all(refunds).await;
+}
+
+async fn publish(upstream: &Upstream, kind: &str, no: &str, payload: serde_json::Value, sent: &Sent) -> bool {
+    match upstream.command(kind, &order_key(no), payload, PUBLISH_WITHIN).await {
+        Ok(()) => true,
+        Err(e) => {
+            progress(&format!("{e:#}"));
+            sent.publish_failures.fetch_add(1, Relaxed);
+            false
+        }
+    }
+}
+
+/// The first event about `no` whose kind is one of `kinds`, or, once the payment is final
+/// without one, its final event (so the caller sees the road was not taken).
+async fn wait_for(
+    upstream: &Upstream,
+    no: &str,
+    kinds: &[&str],
+    sent: &Sent,
+) -> Option<paygate::messages::events::OrderEvent> {
+    const FINAL: [&str; 4] = ["payment.failed", "payment.closed", "payment.expired", "payment.refunded"];
+    let deadline = Instant::now() + FOLLOW_UP_WAIT;
+    loop {
+        {
+            let received = upstream.received.lock().unwrap();
+            let events = received.of(no);
+            if let Some(a) = events.iter().find(|a| kinds.contains(&a.event.kind.as_str())) {
+                return Some(a.event.clone());
+            }
+            if let Some(a) = events.iter().find(|a| FINAL.contains(&a.event.kind.as_str())) {
+                return Some(a.event.clone());
+            }
+        }
+        if Instant::now() >= deadline {
+            sent.follow_ups_timed_out.fetch_add(1, Relaxed);
+            progress(&format!("{no}: no {kinds:?} within {FOLLOW_UP_WAIT:?}"));
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
