@@ -10,7 +10,9 @@
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
 //! - [`registry`]: the adapters paygate has, and the configured ones by provider name;
-//! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings.
+//! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings;
+//! - [`wechatpay`]: WeChat Pay API v3's keys, request signing, response and notification
+//!   verification, and notification decryption (no adapter flow yet).
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
 //! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).
@@ -25,6 +27,7 @@ pub mod mockpay;
 pub mod notification;
 pub mod registry;
 pub mod settings;
+pub mod wechatpay;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
 pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
