@@ -12,8 +12,11 @@
 //!   `.SSS`), returned in UTC.
 //! - A parameter paygate does not read is tolerated (Alipay adds some, such as `fund_bill_list`);
 //!   every one is still covered by the signature. A parameter given twice is refused.
-//! - Acknowledgement: HTTP 200 and the body exactly [`ACK_SUCCESS`]; anything else (we answer
-//!   [`ACK_FAILURE`]) makes Alipay send it again later.
+//! - Acknowledgement: HTTP 200 and the body exactly [`ACK_SUCCESS`] (the 7 characters); anything
+//!   else (we answer [`ACK_FAILURE`]) makes Alipay send it again: 8 times within about 25 h, at
+//!   4m, 10m, 10m, 1h, 2h, 6h, 15h, with the same `notify_id` (open-platform notification notes).
+//! - `WAIT_BUYER_PAY` is read, but Alipay does not send it by default; the same notes say a
+//!   notification follows a change of trade status.
 //!
 //! Every refusal is a [`NotificationError`] that names the field and the rule broken.
 
