@@ -1,6 +1,8 @@
 //! Providers: one adapter per payment provider behind one trait (docs/architecture.md, decision 8).
 //!
 //! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
+//! - [`alipay`]: Alipay's RSA2 signing, response verification and trade notifications (no adapter
+//!   yet);
 //! - [`bill`]: bill and settlement lines in our terms, streamed ([`bill::BillStream`]);
 //! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
@@ -18,6 +20,7 @@
 //! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).
 
 pub mod adapter;
+pub mod alipay;
 pub mod answers;
 pub mod bill;
 pub mod codes;

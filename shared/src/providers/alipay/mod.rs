@@ -1,0 +1,17 @@
+//! Alipay open platform (docs: /work/shared/PROVIDERS.md, "Alipay open platform"): the
+//! cryptographic and notification foundation of the adapter. The adapter's flow (building and
+//! sending requests, reading answers through a code table) is not here yet.
+//!
+//! - [`signing`]: keys, the request canonical string and its RSA2 signature, verifying a response
+//!   over the exact raw text of its `_response` value, and the notification check string;
+//! - [`notification`]: reading a form-encoded trade notification into [`AlipayNotification`],
+//!   verified and checked against our app and seller, and the `success` acknowledgement.
+//!
+//! tests/vectors/alipay holds vectors made by Alipay's published Python SDKs; the tests in
+//! shared/tests/alipay_vectors.rs check this module against them.
+
+pub mod notification;
+pub mod signing;
+
+pub use notification::{AlipayNotification, NotificationError, TradeStatus};
+pub use signing::{AlipayPublicKey, AppPrivateKey, ResponseError};
