@@ -72,8 +72,9 @@ enum Line {
     Empty,
     /// This message heads the line: it is applied now, and leaves the line when it is done.
     Head,
-    /// Another message of the order (this one) is on the ladder before it: it waits there too.
-    Behind(Uuid),
+    /// Another message of the order (this one) is on the ladder before it: it waits there too
+    /// (held, spending no retry), or, when that one was dead-lettered, follows it there.
+    Behind(retry_line::Head),
 }
 
 impl Handler for Dispatcher {
@@ -106,7 +107,7 @@ impl Handler for Dispatcher {
             };
             let line = match heads.get(&payment.id) {
                 None => Line::Empty,
-                Some(head) if *head == msg.envelope.message_id => Line::Head,
+                Some(head) if head.message_id == msg.envelope.message_id => Line::Head,
                 Some(head) => {
                     plans.push((Prepared { line: Line::Behind(*head), ..Prepared::default() }, None));
                     continue;
@@ -215,6 +216,13 @@ impl Handler for Dispatcher {
         }
         Ok(())
     }
+
+    async fn dead_lettering(&self, pool: &PgPool, msg: &Delivered) -> Result<(), HandlerError> {
+        let Ok(work) = msg.payload::<OrderWork>() else { return Ok(()) };
+        let mut conn = pool.acquire().await?;
+        retry_line::dead_lettered(&mut conn, work.payment_id(), msg.envelope.message_id).await?;
+        Ok(())
+    }
 }
 
 /// The payments with these ids, locked in one statement (`payments::lock_many`), by id.
@@ -315,12 +323,25 @@ impl Dispatcher {
         prepared: &Prepared,
     ) -> Result<Outcome, HandlerError> {
         if let Line::Behind(head) = prepared.line {
-            return Ok(Outcome::RetryLater {
-                reason: format!("waiting behind message {head} of this order, which is on the retry ladder"),
+            let id = head.message_id;
+            return Ok(if head.dead_lettered {
+                Outcome::Reject {
+                    reason: format!(
+                        "follows message {id} of this order to the dead-letter queue: it must not overtake it; \
+                         replay that one first"
+                    ),
+                }
+            } else {
+                Outcome::Hold {
+                    reason: format!(
+                        "waiting behind message {id} of this order, which is on the retry ladder"
+                    ),
+                }
             });
         }
         if let Some(refusal) = &prepared.held {
-            return Ok(Outcome::RetryLater { reason: refusal.to_string() });
+            // Not tried: the provider's bulkhead is full or its circuit open. No retry is spent.
+            return Ok(Outcome::Hold { reason: refusal.to_string() });
         }
         let payment_id = work.payment_id();
         let Some(payment) = Payment::lock(tx, payment_id).await.map_err(WorkError::from)? else {
@@ -341,7 +362,9 @@ impl Dispatcher {
         let since = prepared.versions.map_or(payment.version, |(before, _)| before);
         let order = Order::new(tx, payment, adapter, &self.deps, &msg.envelope, false).since(since);
         let (outcome, _) = run(order, work, prepared.answered.as_ref()).await?;
-        if prepared.line == Line::Head && !matches!(outcome, Outcome::RetryLater { .. }) {
+        if prepared.line == Line::Head
+            && !matches!(outcome, Outcome::RetryLater { .. } | Outcome::Hold { .. })
+        {
             // Applied (or rejected): the order's next waiting message may go.
             retry_line::leave(tx, payment_id, msg.envelope.message_id).await.map_err(WorkError::from)?;
         }

@@ -37,3 +37,20 @@ pub async fn schedule_retry<P: Serialize>(
     publisher.publish(&topology.retry_exchange(), &tier.name, &copy, Routing::Mandatory).await?;
     Ok(RetryDecision::Scheduled { tier: tier.name.clone(), attempt })
 }
+
+/// Publishes (with confirm) a copy of `envelope` held back by something outside it (its
+/// provider's circuit is open, an earlier message of its order waits on the ladder): the copy
+/// keeps its attempt count, so holding never exhausts the ladder, and waits in the tier of its
+/// current attempt (the first tier before any retry; the last once past it). Returns the tier.
+pub async fn schedule_hold<P: Serialize>(
+    publisher: &Publisher,
+    topology: &Topology,
+    envelope: &Envelope<P>,
+) -> Result<Option<String>, PublishError> {
+    let tier = topology
+        .retry_tier_for_attempt(envelope.attempt.max(1))
+        .or_else(|| topology.retry_tier_for_attempt(topology.max_retries()));
+    let Some(tier) = tier else { return Ok(None) };
+    publisher.publish(&topology.retry_exchange(), &tier.name, &envelope.as_ref(), Routing::Mandatory).await?;
+    Ok(Some(tier.name.clone()))
+}

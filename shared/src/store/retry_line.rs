@@ -15,23 +15,54 @@ pub struct Waiting {
     pub joined_at: DateTime<Utc>,
 }
 
+/// The head of an order's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub message_id: Uuid,
+    /// It went to the dead-letter queue: it comes back only when a person replays it.
+    pub dead_lettered: bool,
+}
+
 /// The heads of the lines of these payments, by payment (payments with an empty line are absent).
 pub async fn heads(
     conn: &mut PgConnection,
     payment_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Uuid>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT DISTINCT ON (payment_id) payment_id, message_id FROM order_retry_line
+) -> Result<HashMap<Uuid, Head>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
+        "SELECT DISTINCT ON (payment_id) payment_id, message_id, dead_lettered_at IS NOT NULL
+           FROM order_retry_line
          WHERE payment_id = ANY($1) ORDER BY payment_id, position",
     )
     .bind(payment_ids)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|(payment_id, message_id, dead_lettered)| (payment_id, Head { message_id, dead_lettered }))
+        .collect())
+}
+
+/// Marks a message of a line as dead-lettered (if it is in one). Its comeback (a replay, with
+/// the same message id) finds it still at its place, and clears the mark by being applied.
+pub async fn dead_lettered(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    message_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE order_retry_line SET dead_lettered_at = now()
+          WHERE payment_id = $1 AND message_id = $2 AND dead_lettered_at IS NULL",
+    )
+    .bind(payment_id)
+    .bind(message_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Puts a message at the end of its order's line, unless it is in it already (or names no
-/// payment). Returns whether it joined.
+/// payment). A message that was dead-lettered and is back (replayed, and on the ladder again)
+/// keeps its place and loses its mark. Returns whether it joined or came back.
 pub async fn join(
     conn: &mut PgConnection,
     payment_id: Uuid,
@@ -41,7 +72,8 @@ pub async fn join(
     let joined = sqlx::query(
         "INSERT INTO order_retry_line (payment_id, message_id, message_type)
          SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM payments WHERE id = $1)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (payment_id, message_id) DO UPDATE SET dead_lettered_at = NULL
+         WHERE order_retry_line.dead_lettered_at IS NOT NULL",
     )
     .bind(payment_id)
     .bind(message_id)

@@ -182,6 +182,8 @@ pub enum Mode {
     Panic,
     /// Done, except for the payload `"poison"`: a permanent error.
     Poison,
+    /// Held (not tried) on the first three calls, done on the fourth.
+    HeldThrice,
 }
 
 /// Writes an effect row, then behaves as its mode says.
@@ -257,6 +259,10 @@ impl Handler for Recorder {
                 Err(HandlerError::permanent(anyhow::anyhow!("poisoned")))
             }
             Mode::Poison => Ok(Outcome::Done),
+            Mode::HeldThrice if self.calls.load(Ordering::SeqCst) <= 3 => {
+                Ok(Outcome::Hold { reason: "the provider's circuit is open".into() })
+            }
+            Mode::HeldThrice => Ok(Outcome::Done),
             Mode::Block => {
                 self.entered.notify_one();
                 self.release.notified().await;

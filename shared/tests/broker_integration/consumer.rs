@@ -258,6 +258,39 @@ async fn when_the_ladder_is_exhausted_the_message_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_held_message_waits_on_the_ladder_without_spending_its_retries() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    // One retry in all: a message retried twice would be dead-lettered.
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let recorder = Recorder::new(Mode::HeldThrice);
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &recorder, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!({}));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    eventually("the message applied after three holds", WITHIN, || async {
+        recorder.calls.load(std::sync::atomic::Ordering::SeqCst) == 4
+    })
+    .await;
+    assert_eq!(
+        recorder.seen_attempts.lock().unwrap()[&env.message_id],
+        vec![0, 0, 0, 0],
+        "held three times on the ladder, its attempt count never raised"
+    );
+    let ch = conn.create_channel().await.unwrap();
+    for q in topology.shard_queues() {
+        assert!(get_one(&ch, &topology.dlq(&q)).await.is_none(), "nothing dead-lettered from {q}");
+        assert_eq!(handled(&metrics, &q, "retried"), 0, "a hold is not a retry");
+    }
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn a_panicking_handler_is_retried_then_dead_lettered() {
     let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
     create_effects(&db.pool).await;

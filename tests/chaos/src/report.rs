@@ -40,6 +40,19 @@ impl Report {
 
 const EXAMPLES: usize = 5;
 
+/// A dead letter's reason with its particulars (message ids, durations) blanked, so that the
+/// report counts reasons rather than listing every message.
+fn generalise(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| {
+            let digits = word.chars().filter(char::is_ascii_digit).count();
+            if digits > 0 && digits * 3 >= word.len() { "…" } else { word }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn check(f: &mut fmt::Formatter<'_>, name: &str, findings: &[String]) -> fmt::Result {
     let mark = if findings.is_empty() { "ok  " } else { "FAIL" };
     writeln!(f, "  {mark} {name}: {}", findings.len())?;
@@ -123,8 +136,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "checks:")?;
         check(f, "payments lost", &v.lost)?;
-        check(f, "not final and not on the needs-attention list", &v.unsettled_unexplained)?;
-        writeln!(f, "  note not final, on the needs-attention list with why: {}", v.unsettled_listed.len())?;
+        check(f, "not final, and nothing says why", &v.unsettled_unexplained)?;
+        writeln!(
+            f,
+            "  note not final, waiting for a person with the reason (needs-attention list, dead letters): {}",
+            v.unsettled_listed.len()
+        )?;
         for line in v.unsettled_listed.iter().take(EXAMPLES) {
             writeln!(f, "         {line}")?;
         }
@@ -137,15 +154,11 @@ impl fmt::Display for Report {
         check(f, "final state never told upstream", &v.final_not_evented)?;
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         for d in &v.dead_letters {
-            let key = format!(
-                "{} [{}] {}",
-                d.queue,
-                d.message_type.as_deref().unwrap_or("?"),
-                d.reason.as_deref().unwrap_or("no reason")
-            );
+            let reason = d.reason.as_deref().unwrap_or("no reason");
+            let key = format!("[{}] {}", d.message_type.as_deref().unwrap_or("?"), generalise(reason));
             *reasons.entry(key).or_default() += 1;
         }
-        writeln!(f, "  note dead letters: {}", v.dead_letters.len())?;
+        writeln!(f, "  note dead letters: {}, by message and reason:", v.dead_letters.len())?;
         for (reason, n) in &reasons {
             writeln!(f, "         {n} × {reason}")?;
         }

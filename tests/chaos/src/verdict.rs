@@ -167,9 +167,23 @@ pub async fn judge(
     }
     let by_no: HashMap<&str, &PaymentRow> =
         payments.iter().map(|r| (r.merchant_order_no.as_str(), r)).collect();
-    let why = |payment: Uuid| -> Vec<String> {
-        attention.iter().filter(|(p, _, _)| *p == Some(payment)).map(|(_, _, k)| k.clone()).collect()
-    };
+    // What waits for a person, by payment: open needs-attention items, and dead letters (order
+    // work is keyed by its payment id), each with its reason.
+    v.dead_letters = dead_letters(management).await?;
+    let mut waiting: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (payment, _, kind) in &attention {
+        if let Some(payment) = payment {
+            waiting.entry(*payment).or_default().push(format!("attention: {kind}"));
+        }
+    }
+    for d in &v.dead_letters {
+        if let Some(payment) = d.order_key.as_deref().and_then(|k| k.parse::<Uuid>().ok()) {
+            let what = d.message_type.as_deref().unwrap_or("?");
+            let reason = d.reason.as_deref().unwrap_or("no reason");
+            waiting.entry(payment).or_default().push(format!("dead letter {what}: {reason}"));
+        }
+    }
+    let why = |payment: Uuid| -> Vec<String> { waiting.get(&payment).cloned().unwrap_or_default() };
 
     for p in plan {
         let no = p.merchant_order_no.as_str();
@@ -194,8 +208,11 @@ pub async fn judge(
             .collect();
         if !SETTLED_PAYMENT.contains(&row.state.as_str()) || !open.is_empty() {
             let reasons = why(row.id);
-            let line =
-                format!("{no}: payment {}, {} open: {open:?}; attention {reasons:?}", row.state, open.len());
+            let line = format!(
+                "{no}: payment {}, {} open: {open:?}; waiting for a person: {reasons:?}",
+                row.state,
+                open.len()
+            );
             if reasons.is_empty() {
                 v.unsettled_unexplained.push(line)
             } else {
@@ -224,7 +241,6 @@ pub async fn judge(
     let stats = mockpay.stats().await.map_err(|e| anyhow::anyhow!("mockpay admin: {e}"))?;
     v.provider_charges = stats.charges;
     v.provider_refunds_succeeded = stats.refunds.succeeded;
-    v.dead_letters = dead_letters(management).await?;
     v.dead_letters_without_reason = v
         .dead_letters
         .iter()
@@ -251,12 +267,14 @@ fn check_payment(v: &mut Verdict, row: &PaymentRow, refunds: &[&RefundRow], trut
             row.amount_minor, row.refunded_minor
         ));
     }
+    // While a refund is open the refunded amounts may differ (it is judged as unsettled).
+    let refunds_settled = refunds.iter().all(|r| FINAL_REFUND.contains(&r.state.as_str()));
     let agrees = match row.state.as_str() {
         "succeeded" | "partially_refunded" | "refunded" => {
             charges == 1
                 && truth.is_some_and(|t| t.status == "SUCCEEDED")
-                && provider_refunded == row.refunded_minor
-                && ours_succeeded == row.refunded_minor
+                && (!refunds_settled
+                    || (provider_refunded == row.refunded_minor && ours_succeeded == row.refunded_minor))
         }
         // Not charged; or charged after we closed and refunded whole (paid after close).
         "failed" | "closed" | "expired" => charges == 0 || provider_refunded == row.amount_minor,

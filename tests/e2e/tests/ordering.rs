@@ -85,6 +85,80 @@ async fn a_close_sent_after_a_pay_held_by_an_open_breaker_waits_for_the_pay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pay_held_by_an_open_breaker_longer_than_the_whole_ladder_is_still_sent_and_its_close_waits() {
+    // The ladder is 1+2+3+5 = 11 s; the breaker stays open 15 s. A held message spends no retry,
+    // so neither the pay nor the close behind it runs out of retries while the breaker is open.
+    let system = System::with(SystemOptions {
+        dispatcher_config: vec![
+            ("PROVIDER_BREAKER_FAILURES".into(), "1".into()),
+            ("PROVIDER_BREAKER_OPEN_FOR".into(), "15s".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let all_fail = mockpay::FaultSettings { http500_ppm: mockpay::PPM, ..Default::default() };
+    system.mockpay.admin().set_faults(&all_fail).await.unwrap();
+    system.pay("o-breaks-long", "1.00", "direct").await;
+    eventually("mockpay's breaker open", WITHIN, || async {
+        metric(&system.dispatcher_metrics(0).await, r#"paygate_provider_circuit_open{provider="mockpay"}"#)
+            == 1
+    })
+    .await;
+    system.mockpay.admin().set_faults(&mockpay::FaultSettings::default()).await.unwrap();
+    system.pay("o-held-long", "2.00", "direct").await;
+    close(&system, "o-held-long").await;
+
+    ended_paid(&system, "o-held-long").await;
+    let payment = system.payment("o-held-long").await.unwrap();
+    let history: Vec<String> = system.history(payment.id).await.into_iter().map(|h| h.to_state).collect();
+    assert_eq!(history, ["created", "pending", "succeeded"], "{}", system.story("o-held-long").await);
+    eventually("the order's retry line empty again", WITHIN, || async {
+        let mut conn = system.db.pool.acquire().await.unwrap();
+        paygate::store::retry_line::of_payment(&mut conn, payment.id).await.unwrap().is_empty()
+    })
+    .await;
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_messages_behind_a_dead_lettered_one_follow_it_to_the_dead_letter_queue_at_once() {
+    // An order whose line is headed by a dead-lettered message (one that ran out of retries,
+    // marked so by the dispatcher's dead_lettering): its later messages must not overtake it,
+    // and must not wait on the ladder for a message that will not come back by itself.
+    let system = System::start().await;
+    system.pay("o-dead", "1.00", "qr").await;
+    let payment = system.payment_in("o-dead", "action_required", WITHIN).await;
+    let head = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO order_retry_line (payment_id, message_id, message_type, dead_lettered_at)
+         VALUES ($1, $2, 'order.query', now())",
+    )
+    .bind(payment.id)
+    .bind(head)
+    .execute(&system.db.pool)
+    .await
+    .unwrap();
+    let dead_lettered =
+        || async { metric(&system.dispatcher_metrics(0).await, "paygate_messages_dead_lettered_total") };
+    let before = dead_lettered().await;
+    close(&system, "o-dead").await;
+    eventually("the close dead-lettered behind the dead head", WITHIN, || async {
+        dead_lettered().await > before
+    })
+    .await;
+    let text = system.dispatcher_metrics(0).await;
+    assert!(text.contains(r#"reason="rejected""#), "dead-lettered as a rejection, at once:\n{text}");
+    let payment = system.payment("o-dead").await.unwrap();
+    assert_eq!(
+        payment.state.as_str(),
+        "action_required",
+        "the close did not overtake: {}",
+        system.story("o-dead").await
+    );
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_database_connections_amid_pays_and_closes_leaves_every_order_as_without_the_fault() {
     const ORDERS: usize = 30;
     let orders: Vec<String> = (0..ORDERS).map(|n| format!("k-{n:02}")).collect();

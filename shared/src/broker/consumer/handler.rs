@@ -41,6 +41,11 @@ pub enum Outcome {
     /// Not now: the handler's writes commit (without the inbox row, so the message counts as
     /// not handled) and the message is retried later.
     RetryLater { reason: String },
+    /// Not now, for a reason outside this message (its provider's circuit is open, an earlier
+    /// message of its order waits on the retry ladder): as `RetryLater`, but the retry spends no
+    /// attempt, so being held never exhausts the ladder and dead-letters the message. For work
+    /// that was not tried at all; what was tried and failed is `RetryLater`.
+    Hold { reason: String },
     /// Never: the handler's writes commit (say, flagging a forged notification), without the
     /// inbox row, and the message goes to the DLQ with `reason`.
     Reject { reason: String },
@@ -148,6 +153,20 @@ pub trait Handler: Send + Sync + 'static {
     /// line). A database that cannot be reached holds the message, as for `handle`; another
     /// error is logged and the retry goes on. The default does nothing.
     fn retrying(
+        &self,
+        pool: &PgPool,
+        msg: &Delivered,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = (pool, msg);
+        async { Ok(()) }
+    }
+
+    /// Called before a message is dead-lettered (rejected, failed permanently, or out of
+    /// retries), with no transaction of its own: a handler that keeps an order's messages in
+    /// order records here that this one will not come back by itself (the dispatcher's retry
+    /// line), so that the order's later messages follow it instead of waiting for it. Errors are
+    /// logged; the dead-lettering goes on. The default does nothing.
+    fn dead_lettering(
         &self,
         pool: &PgPool,
         msg: &Delivered,

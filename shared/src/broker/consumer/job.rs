@@ -24,7 +24,7 @@ use crate::broker::envelope::{Envelope, header_int, headers};
 use crate::broker::in_hand::InHand;
 use crate::broker::metrics::{DeadLetterLabels, HandledLabels, QueueLabels, RetryLabels};
 use crate::broker::publisher::Publisher;
-use crate::broker::retry::{RetryDecision, schedule_retry};
+use crate::broker::retry::{RetryDecision, schedule_hold, schedule_retry};
 use crate::fault_points;
 
 /// How a consumer waits for the database during an outage: 100 ms doubling to 5 s, jittered.
@@ -67,6 +67,7 @@ pub(super) enum Step {
     Done,
     Duplicate,
     Retry(String),
+    Hold(String),
     Reject(String),
     Transient(String),
     Permanent(String),
@@ -304,12 +305,18 @@ impl<H: Handler> Job<H> {
                 tracing::warn!(error = %reason, "transient failure: retrying later");
                 self.retry(delivery, msg, &reason).await;
             }
+            Step::Hold(reason) => {
+                tracing::info!(%reason, "held: retrying later without spending an attempt");
+                self.hold(delivery, msg).await;
+            }
             Step::Reject(reason) => {
                 tracing::warn!(%reason, "handler rejected the message: dead-lettering");
+                self.dead_lettering(msg).await;
                 self.dead_letter(delivery, "rejected", &reason).await;
             }
             Step::Permanent(reason) => {
                 tracing::error!(error = %reason, "permanent failure: dead-lettering");
+                self.dead_lettering(msg).await;
                 self.dead_letter(delivery, "permanent_error", &reason).await;
             }
         }
@@ -342,6 +349,7 @@ impl<H: Handler> Job<H> {
         let step = match outcome {
             Outcome::Done => Step::Done,
             Outcome::RetryLater { reason } => Step::Retry(reason),
+            Outcome::Hold { reason } => Step::Hold(reason),
             Outcome::Reject { reason } => Step::Reject(reason),
         };
         if !matches!(step, Step::Done) {
@@ -432,6 +440,7 @@ impl<H: Handler> Job<H> {
                         let reason =
                             format!("retries exhausted after {attempts} retries; last error: {reason}");
                         tracing::error!(%reason, "dead-lettering");
+                        self.dead_lettering(msg).await;
                         self.dead_letter(delivery, "retries_exhausted", &reason).await;
                     }
                     Err(e) => {
@@ -450,6 +459,52 @@ impl<H: Handler> Job<H> {
                 }
                 self.nack_requeue(delivery, "requeued").await;
             }
+        }
+    }
+
+    /// A held message ([`Outcome::Hold`]) goes down the ladder as a retry does (its place in
+    /// its order kept by the handler's `retrying`), but its copy keeps its attempt count.
+    pub(super) async fn hold(&self, delivery: &Delivery, msg: &Delivered) {
+        let cfg = &self.inner.config;
+        match self.holding(|| self.inner.handler.retrying(&self.inner.pool, msg)).await {
+            None => {
+                self.nack_requeue(delivery, "requeued").await;
+                return;
+            }
+            Some(Err(e)) => tracing::error!(error = %e, "the handler's retrying step failed; holding anyway"),
+            Some(Ok(())) => {}
+        }
+        if !matches!(cfg.retry, RetryStrategy::Tiers) {
+            // Without a ladder a hold is a requeue, as a retry is.
+            self.nack_requeue(delivery, "requeued").await;
+            return;
+        }
+        match schedule_hold(&self.publisher, &self.inner.topology, &msg.envelope).await {
+            Ok(Some(tier)) => {
+                self.inner
+                    .metrics
+                    .retries
+                    .get_or_create(&RetryLabels {
+                        consumer: cfg.name.clone(),
+                        queue: cfg.queue.clone(),
+                        tier,
+                    })
+                    .inc();
+                let _ = self.ack(delivery, "held").await;
+            }
+            Ok(None) => self.nack_requeue(delivery, "requeued").await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not schedule the hold; requeueing");
+                self.publish_failed();
+                self.nack_requeue(delivery, "requeued").await;
+            }
+        }
+    }
+
+    /// Tells the handler a message is about to be dead-lettered (its `dead_lettering`).
+    async fn dead_lettering(&self, msg: &Delivered) {
+        if let Err(e) = self.inner.handler.dead_lettering(&self.inner.pool, msg).await {
+            tracing::error!(error = %e, "the handler's dead_lettering step failed; dead-lettering anyway");
         }
     }
 

@@ -1,0 +1,12 @@
+-- A dead-lettered message in an order's retry line (migration 0015) is marked, so that the order's
+-- later messages follow it to the dead-letter queue at once instead of waiting behind it.
+--
+-- Messages held behind a line's head no longer spend their retries (the consumer's `Hold`): a
+-- head that waits on the ladder for a long time (its provider's circuit open) no longer makes
+-- its followers run out of retries and be dead-lettered while it is still alive. But a follower
+-- of a head that will never come back by itself must not wait on the ladder for ever either:
+-- `dead_lettered_at` says the head went to the dead-letter queue (the dispatcher's
+-- `dead_lettering`), and its followers are rejected there with that reason, keeping the rule
+-- that they never overtake it. A person replays the head (its message id kept): when it is
+-- applied it leaves the line, and the followers replayed after it are applied behind it.
+ALTER TABLE order_retry_line ADD COLUMN dead_lettered_at timestamptz;
