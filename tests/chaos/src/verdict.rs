@@ -7,6 +7,7 @@ use crate::plan::PlannedPayment;
 use crate::upstream::Received;
 use mockpay::AdminClient;
 use mockpay::wire::admin::PaymentTruth;
+use paygate_test_support::split_credentials;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -418,18 +419,6 @@ fn reason_of(headers: &Value) -> Option<String> {
         (Some(kind), None) => Some(kind.to_owned()),
         (None, Some(reason)) => Some(reason.to_owned()),
         (None, None) => broker.map(str::to_owned),
-    }
-}
-
-/// `http://user:pass@host:port` → (`http://host:port`, user, pass).
-fn split_credentials(url: &str) -> (String, String, String) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    match rest.split_once('@') {
-        Some((cred, host)) => {
-            let (u, p) = cred.split_once(':').unwrap_or((cred, ""));
-            (format!("{scheme}://{host}"), u.to_owned(), p.to_owned())
-        }
-        None => (url.to_owned(), "guest".to_owned(), "guest".to_owned()),
     }
 }
 

@@ -20,4 +20,4 @@ pub use private_postgres::PrivatePostgres;
 pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
 pub use rabbit_cluster::{ClusterNode, RabbitCluster};
 pub use tcp_proxy::TcpProxy;
-pub use vhost::TestVhost;
+pub use vhost::{TestVhost, split_credentials};

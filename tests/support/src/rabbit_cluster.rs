@@ -98,19 +98,7 @@ impl RabbitCluster {
         })
         .await;
         for node in &cluster.nodes {
-            let url = format!("http://127.0.0.1:{}/api/overview", node.management_port);
-            eventually("the private node's management API", Duration::from_secs(60), || {
-                let url = url.clone();
-                async move {
-                    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-                    http.get(&url)
-                        .basic_auth("guest", Some("guest"))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            })
-            .await;
+            management_answers(node.management_port).await;
         }
         cluster
     }
@@ -142,19 +130,7 @@ impl RabbitCluster {
             async move { running == want }
         })
         .await;
-        let url = format!("http://127.0.0.1:{}/api/overview", self.nodes[i].management_port);
-        eventually("the restarted node's management API", Duration::from_secs(60), || {
-            let url = url.clone();
-            async move {
-                let http = reqwest::Client::builder().no_proxy().build().unwrap();
-                http.get(&url)
-                    .basic_auth("guest", Some("guest"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
+        management_answers(self.nodes[i].management_port).await;
     }
 
     /// How many nodes `node` sees running in its cluster (0 when it does not answer).
@@ -202,6 +178,23 @@ impl RabbitCluster {
             .map(|rows| rows.iter().filter_map(|r| r["Node Name"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
+}
+
+/// Waits (bounded) until the management API on `port` answers.
+async fn management_answers(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/api/overview");
+    eventually("a private node's management API", Duration::from_secs(60), || {
+        let url = url.clone();
+        async move {
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            http.get(&url)
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
 }
 
 /// The environment of one node (or of a CLI talking to it): one HOME for the whole cluster, so

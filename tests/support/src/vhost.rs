@@ -28,8 +28,9 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("http client")
 }
 
-/// The management URL without its credentials, and the credentials.
-fn split_credentials(url: &str) -> (String, String, String) {
+/// A management URL without its credentials, and the credentials (`guest`/`guest` when it has
+/// none): `http://user:pass@host:port` → (`http://host:port`, user, pass).
+pub fn split_credentials(url: &str) -> (String, String, String) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     match rest.split_once('@') {
         Some((cred, host)) => {

@@ -425,15 +425,7 @@ impl<H: Handler> Job<H> {
                 match schedule_retry(&self.publisher, &self.inner.topology, &msg.envelope).await {
                     Ok(RetryDecision::Scheduled { tier, attempt }) => {
                         tracing::info!(%tier, attempt, "retry scheduled");
-                        self.inner
-                            .metrics
-                            .retries
-                            .get_or_create(&RetryLabels {
-                                consumer: cfg.name.clone(),
-                                queue: cfg.queue.clone(),
-                                tier,
-                            })
-                            .inc();
+                        self.count_retry(tier);
                         let _ = self.ack(delivery, "retried").await;
                     }
                     Ok(RetryDecision::Exhausted { attempts }) => {
@@ -481,15 +473,7 @@ impl<H: Handler> Job<H> {
         }
         match schedule_hold(&self.publisher, &self.inner.topology, &msg.envelope).await {
             Ok(Some(tier)) => {
-                self.inner
-                    .metrics
-                    .retries
-                    .get_or_create(&RetryLabels {
-                        consumer: cfg.name.clone(),
-                        queue: cfg.queue.clone(),
-                        tier,
-                    })
-                    .inc();
+                self.count_retry(tier);
                 let _ = self.ack(delivery, "held").await;
             }
             Ok(None) => self.nack_requeue(delivery, "requeued").await,
@@ -499,6 +483,16 @@ impl<H: Handler> Job<H> {
                 self.nack_requeue(delivery, "requeued").await;
             }
         }
+    }
+
+    /// Counts a copy sent to the retry ladder's `tier` (a retry or a hold).
+    fn count_retry(&self, tier: String) {
+        let cfg = &self.inner.config;
+        self.inner
+            .metrics
+            .retries
+            .get_or_create(&RetryLabels { consumer: cfg.name.clone(), queue: cfg.queue.clone(), tier })
+            .inc();
     }
 
     /// Tells the handler a message is about to be dead-lettered (its `dead_lettering`).
