@@ -42,5 +42,5 @@ async fn a_thousand_payments_through_every_fault_lose_nothing_and_charge_nothing
     assert!(figure(&report, "(lost ") > 0, "lost notifications:\n{report}");
     // And the load did: every payment sent, and refunds too.
     assert_eq!(figure(&report, "  pay "), 1000, "{report}");
-    assert!(figure(&report, "refund ") >= 250, "{report}");
+    assert!(figure(&report, "refund ") >= 200, "{report}");
 }
