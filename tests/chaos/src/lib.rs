@@ -108,7 +108,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let mut remaining = [0u64; 4];
     let converged = loop {
         let received = upstream.received.lock().unwrap().clone();
-        match verdict::unsettled(&servers.db.pool, &plan, &received).await {
+        let unconfirmed = sent.unconfirmed_pays.lock().unwrap().clone();
+        match verdict::unsettled(&servers.db.pool, &plan, &received, &unconfirmed).await {
             Ok(r) if r == [0; 4] => break Some(settle_started.elapsed()),
             Ok(r) => remaining = r,
             Err(e) => progress(&format!("reading the books: {e}")),
@@ -122,9 +123,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     progress("checking the books");
     let received = upstream.received.lock().unwrap().clone();
     let refund_nos = sent.refund_nos.lock().unwrap().clone();
-    let verdict =
-        verdict::judge(&servers.db.pool, &admin, &servers.management_url(), &plan, &received, &refund_nos)
-            .await?;
+    let unconfirmed = sent.unconfirmed_pays.lock().unwrap().clone();
+    let verdict = verdict::judge(
+        &servers.db.pool,
+        &admin,
+        &servers.management_url(),
+        &plan,
+        &received,
+        &refund_nos,
+        &unconfirmed,
+    )
+    .await?;
     let stats = admin.stats().await.map_err(|e| anyhow::anyhow!("mockpay stats: {e}"))?;
     let mut died_alone = done.died_alone.clone();
     for i in fleet.exited() {

@@ -33,6 +33,8 @@ pub struct Sent {
     pub publish_failures: AtomicU64,
     /// The refund numbers whose commands the broker confirmed.
     pub refund_nos: std::sync::Mutex<Vec<String>>,
+    /// Pay commands the broker never confirmed: upstream knows they were not taken.
+    pub unconfirmed_pays: std::sync::Mutex<Vec<String>>,
 }
 
 /// Yuan text of `minor` fen: 1234 → "12.34".
@@ -78,6 +80,7 @@ async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPay
     if publish(upstream, "command.pay", no, pay, sent).await {
         sent.pays.fetch_add(1, Relaxed);
     } else {
+        sent.unconfirmed_pays.lock().unwrap().push(no.to_owned());
         return;
     }
     match payment.path {

@@ -136,6 +136,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "checks:")?;
         check(f, "payments lost", &v.lost)?;
+        writeln!(
+            f,
+            "  note pay commands the broker never confirmed, with no payment (not taken; upstream knows): {}",
+            v.never_taken
+        )?;
         check(f, "not final, and nothing says why", &v.unsettled_unexplained)?;
         writeln!(
             f,

@@ -68,7 +68,11 @@ impl Received {
 pub struct Upstream {
     amqp_url: String,
     commands_exchange: String,
-    publisher: AsyncMutex<Option<(Connection, Channel)>>,
+    /// The publishing connection and its channel, with a generation number: a publish that fails
+    /// drops the connection only if it is still the one it used, so that thousands of publishes
+    /// failing together after a broker restart do not each drop the one the others just made.
+    publisher: AsyncMutex<Option<(u64, Connection, Channel)>>,
+    generations: std::sync::atomic::AtomicU64,
     pub received: Arc<Mutex<Received>>,
     /// Publishes that had to be sent again (the broker went away before confirming).
     pub republished: std::sync::atomic::AtomicU64,
@@ -112,6 +116,7 @@ impl Upstream {
             amqp_url: amqp_url.to_owned(),
             commands_exchange: format!("{prefix}.commands"),
             publisher: AsyncMutex::new(None),
+            generations: Default::default(),
             received: Arc::new(Mutex::new(Received::default())),
             republished: Default::default(),
             consumer: Mutex::new(None),
@@ -140,42 +145,61 @@ impl Upstream {
                 self.republished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             first = false;
-            match self.publish_once(&key, &message.body, message.properties.clone()).await {
+            let attempt = match self.channel().await {
+                Ok((generation, channel)) => self
+                    .publish_on(&channel, &key, &message.body, message.properties.clone())
+                    .await
+                    .map_err(|e| (Some(generation), e)),
+                Err(e) => Err((None, e)),
+            };
+            match attempt {
                 Ok(()) => return Ok(()),
-                Err(e) if Instant::now() < deadline => {
+                Err((generation, e)) if Instant::now() < deadline => {
                     progress(&format!("publish {message_type} for {order_key} again: {e}"));
-                    *self.publisher.lock().await = None;
+                    if let Some(generation) = generation {
+                        self.forget(generation).await;
+                    }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Err(e) => {
+                Err((_, e)) => {
                     anyhow::bail!("{message_type} for {order_key} not confirmed within {within:?}: {e}")
                 }
             }
         }
     }
 
-    async fn channel(&self) -> anyhow::Result<Channel> {
+    /// The publishing channel and its generation, connecting when there is none (or it broke).
+    async fn channel(&self) -> anyhow::Result<(u64, Channel)> {
         let mut guard = self.publisher.lock().await;
-        if let Some((conn, channel)) = guard.as_ref()
+        if let Some((generation, conn, channel)) = guard.as_ref()
             && conn.status().connected()
             && channel.status().connected()
         {
-            return Ok(channel.clone());
+            return Ok((*generation, channel.clone()));
         }
         let conn = connect(&self.amqp_url).await?;
         let channel = conn.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        *guard = Some((conn, channel.clone()));
-        Ok(channel)
+        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        *guard = Some((generation, conn, channel.clone()));
+        Ok((generation, channel))
     }
 
-    async fn publish_once(
+    /// Drops the publishing connection if it is still generation `generation`.
+    async fn forget(&self, generation: u64) {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_some_and(|(current, _, _)| *current == generation) {
+            *guard = None;
+        }
+    }
+
+    async fn publish_on(
         &self,
+        channel: &Channel,
         key: &str,
         body: &[u8],
         properties: lapin::BasicProperties,
     ) -> anyhow::Result<()> {
-        let channel = self.channel().await?;
         let confirm = tokio::time::timeout(Duration::from_secs(10), async {
             channel
                 .basic_publish(

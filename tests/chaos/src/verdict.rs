@@ -50,6 +50,9 @@ pub struct DeadLetter {
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub payments_planned: usize,
+    /// Pay commands the broker never confirmed and paygate has no row of (not lost: upstream
+    /// knows they were not taken).
+    pub never_taken: u64,
     pub payments_by_state: BTreeMap<String, u64>,
     pub refunds_by_state: BTreeMap<String, u64>,
     /// Planned payments paygate has no row of (with the rejection, if upstream got one).
@@ -100,6 +103,7 @@ pub async fn unsettled(
     pool: &PgPool,
     plan: &[PlannedPayment],
     received: &Received,
+    unconfirmed_pays: &[String],
 ) -> anyhow::Result<[u64; 4]> {
     let rows: Vec<PaymentRow> = sqlx::query_as(
         "SELECT id, merchant_order_no, state, amount_minor, refunded_minor, event_sequence
@@ -122,7 +126,10 @@ pub async fn unsettled(
     let by_no: HashMap<&str, &PaymentRow> = rows.iter().map(|r| (r.merchant_order_no.as_str(), r)).collect();
     for p in plan {
         let Some(row) = by_no.get(p.merchant_order_no.as_str()) else {
-            missing_rows += 1;
+            // A pay the broker never confirmed may have no row: it was not taken.
+            if !unconfirmed_pays.contains(&p.merchant_order_no) {
+                missing_rows += 1;
+            }
             continue;
         };
         if !SETTLED_PAYMENT.contains(&row.state.as_str()) {
@@ -142,6 +149,7 @@ pub async fn judge(
     plan: &[PlannedPayment],
     received: &Received,
     refund_nos_sent: &[String],
+    unconfirmed_pays: &[String],
 ) -> anyhow::Result<Verdict> {
     let mut v = Verdict { payments_planned: plan.len(), ..Verdict::default() };
     let payments: Vec<PaymentRow> = sqlx::query_as(
@@ -189,6 +197,11 @@ pub async fn judge(
     for p in plan {
         let no = p.merchant_order_no.as_str();
         let Some(row) = by_no.get(no) else {
+            if unconfirmed_pays.iter().any(|u| u == no) {
+                // The broker never confirmed it: upstream knows it was not taken.
+                v.never_taken += 1;
+                continue;
+            }
             let rejection = received
                 .rejected
                 .iter()
