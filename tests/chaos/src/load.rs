@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub const MERCHANT: &str = "m-chaos";
 /// How long a follow-up waits for the event it needs (a payment shown, a payment succeeded).
 const FOLLOW_UP_WAIT: Duration = Duration::from_secs(240);
+/// How long a QR payment may wait for its customer before paygate closes it as expired.
+const QR_EXPIRY: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 /// How long a command may take to be confirmed by the broker, restarts included.
 const PUBLISH_WITHIN: Duration = Duration::from_secs(180);
 
@@ -72,11 +74,16 @@ pub async fn drive(
 async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPayment, sent: &Sent) {
     let no = payment.merchant_order_no.as_str();
     let method = if payment.path == Path::Direct { "direct" } else { "qr" };
-    let pay = json!({
+    let mut pay = json!({
         "merchant_id": MERCHANT, "merchant_order_no": no, "amount": yuan(payment.amount),
         "currency": "CNY", "provider": "mockpay", "pay_method": method, "order_type": "retail",
         "subject": "chaos order"
     });
+    if payment.path != Path::Direct {
+        // A QR code nobody ends up paying is closed by paygate's expiry scan, as in a shop.
+        let expires_at = chrono::Utc::now() + QR_EXPIRY;
+        pay["expires_at"] = json!(expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
     if publish(upstream, "command.pay", no, pay, sent).await {
         sent.pays.fetch_add(1, Relaxed);
     } else {
