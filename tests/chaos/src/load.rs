@@ -33,8 +33,8 @@ pub struct Sent {
     pub follow_ups_timed_out: AtomicU64,
     /// Commands never confirmed by the broker.
     pub publish_failures: AtomicU64,
-    /// The refund numbers whose commands the broker confirmed.
-    pub refund_nos: std::sync::Mutex<Vec<String>>,
+    /// The refund numbers whose commands the broker confirmed, with the commands' message ids.
+    pub refund_nos: std::sync::Mutex<Vec<(String, uuid::Uuid)>>,
     /// Pay commands the broker never confirmed: upstream knows they were not taken.
     pub unconfirmed_pays: std::sync::Mutex<Vec<String>>,
 }
@@ -84,7 +84,7 @@ async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPay
         let expires_at = chrono::Utc::now() + QR_EXPIRY;
         pay["expires_at"] = json!(expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
-    if publish(upstream, "command.pay", no, pay, sent).await {
+    if publish(upstream, "command.pay", no, pay, sent).await.is_some() {
         sent.pays.fetch_add(1, Relaxed);
     } else {
         sent.unconfirmed_pays.lock().unwrap().push(no.to_owned());
@@ -111,7 +111,7 @@ async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPay
                 };
             } else {
                 let close = json!({"merchant_id": MERCHANT, "merchant_order_no": no});
-                if publish(upstream, "command.close", no, close, sent).await {
+                if publish(upstream, "command.close", no, close, sent).await.is_some() {
                     sent.closes.fetch_add(1, Relaxed);
                 }
             }
@@ -130,21 +130,28 @@ async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPay
             "merchant_id": MERCHANT, "refund_no": refund_no, "merchant_order_no": no,
             "amount": yuan(amount), "currency": "CNY", "requested_by": "chaos", "reason": "chaos run"
         });
-        if publish(upstream, "command.refund", no, refund, sent).await {
+        if let Some(message_id) = publish(upstream, "command.refund", no, refund, sent).await {
             sent.refunds.fetch_add(1, Relaxed);
-            sent.refund_nos.lock().unwrap().push(refund_no);
+            sent.refund_nos.lock().unwrap().push((refund_no, message_id));
         }
     });
     futures_util::future::join_all(refunds).await;
 }
 
-async fn publish(upstream: &Upstream, kind: &str, no: &str, payload: serde_json::Value, sent: &Sent) -> bool {
+/// Publishes a command; its message id once the broker confirmed it.
+async fn publish(
+    upstream: &Upstream,
+    kind: &str,
+    no: &str,
+    payload: serde_json::Value,
+    sent: &Sent,
+) -> Option<uuid::Uuid> {
     match upstream.command(kind, &order_key(no), payload, PUBLISH_WITHIN).await {
-        Ok(()) => true,
+        Ok(message_id) => Some(message_id),
         Err(e) => {
             progress(&format!("{e:#}"));
             sent.publish_failures.fetch_add(1, Relaxed);
-            false
+            None
         }
     }
 }

@@ -154,6 +154,11 @@ impl fmt::Display for Report {
         check(f, "refunds over the captured amount", &v.over_refunds)?;
         check(f, "final state differs from mockpay's", &v.disagreements)?;
         check(f, "refund commands that left nothing", &v.refunds_lost)?;
+        writeln!(
+            f,
+            "  note refund commands refused by ingest with a rejection: {}",
+            v.refunds_rejected_at_the_door
+        )?;
         check(f, "events never received (sequence gaps)", &v.event_gaps)?;
         check(f, "one sequence with two event ids", &v.event_conflicts)?;
         check(f, "final state never told upstream", &v.final_not_evented)?;

@@ -127,14 +127,14 @@ impl Upstream {
     }
 
     /// Publishes a command until the broker confirms it (or `within` passes), publishing the same
-    /// envelope again after any failure.
+    /// envelope again after any failure. Returns its message id (a rejection names it).
     pub async fn command(
         &self,
         message_type: &str,
         order_key: &str,
         payload: Value,
         within: Duration,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Uuid> {
         let envelope = Envelope::new(message_type, order_key, payload);
         let key = message_type.strip_prefix("command.").unwrap_or(message_type).to_owned();
         let message = envelope.to_amqp()?;
@@ -153,7 +153,7 @@ impl Upstream {
                 Err(e) => Err((None, e)),
             };
             match attempt {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(envelope.message_id),
                 Err((generation, e)) if Instant::now() < deadline => {
                     progress(&format!("publish {message_type} for {order_key} again: {e}"));
                     if let Some(generation) = generation {

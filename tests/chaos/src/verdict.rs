@@ -66,6 +66,8 @@ pub struct Verdict {
     pub disagreements: Vec<String>,
     /// Refund commands sent that left no refund row and no rejection.
     pub refunds_lost: Vec<String>,
+    /// Refund commands ingest refused (over the refundable amount, say), with a rejection.
+    pub refunds_rejected_at_the_door: u64,
     pub event_gaps: Vec<String>,
     pub event_conflicts: Vec<String>,
     pub final_not_evented: Vec<String>,
@@ -148,7 +150,7 @@ pub async fn judge(
     management: &str,
     plan: &[PlannedPayment],
     received: &Received,
-    refund_nos_sent: &[String],
+    refund_nos_sent: &[(String, Uuid)],
     unconfirmed_pays: &[String],
 ) -> anyhow::Result<Verdict> {
     let mut v = Verdict { payments_planned: plan.len(), ..Verdict::default() };
@@ -245,9 +247,17 @@ pub async fn judge(
 
     // Refund commands that left nothing behind.
     let refund_nos: HashSet<&str> = refunds.iter().map(|r| r.refund_no.as_str()).collect();
-    for no in refund_nos_sent {
-        let rejected = received.rejected.iter().any(|(_, payload)| payload.to_string().contains(no.as_str()));
-        if !refund_nos.contains(no.as_str()) && !rejected {
+    // A rejection names the refused command by its message id (ingest refuses a refund over the
+    // refundable amount at the door, before any row).
+    let rejected: HashSet<Uuid> = received
+        .rejected
+        .iter()
+        .filter_map(|(_, payload)| payload["command_message_id"].as_str()?.parse().ok())
+        .collect();
+    v.refunds_rejected_at_the_door =
+        refund_nos_sent.iter().filter(|(_, id)| rejected.contains(id)).count() as u64;
+    for (no, message_id) in refund_nos_sent {
+        if !refund_nos.contains(no.as_str()) && !rejected.contains(message_id) {
             v.refunds_lost.push(no.clone());
         }
     }
