@@ -28,10 +28,6 @@ pub struct Spec {
     pub port: u16,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
-}
-
 /// Where the service binaries are: `dir`, or beside this program (`target/<profile>/`).
 pub fn bin_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = dir {

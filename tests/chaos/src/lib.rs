@@ -26,8 +26,9 @@ pub mod verdict;
 pub use options::Options;
 pub use report::Report;
 
-use fleet::{Fleet, Spec, free_port};
+use fleet::{Fleet, Spec};
 use mockpay::{Config as MockpayConfig, FaultSettings, MockPay, Settings};
+use paygate_test_support::free_port;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use upstream::progress;

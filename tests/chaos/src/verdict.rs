@@ -7,17 +7,28 @@ use crate::plan::PlannedPayment;
 use crate::upstream::Received;
 use mockpay::AdminClient;
 use mockpay::wire::admin::PaymentTruth;
+use paygate::state_machine::{PaymentState, RefundState};
 use paygate_test_support::split_credentials;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
-/// Payment states that end a payment's story (a refundable payment ends it too, once no refund
-/// is open).
-const SETTLED_PAYMENT: [&str; 6] =
-    ["succeeded", "partially_refunded", "refunded", "failed", "closed", "expired"];
-const FINAL_REFUND: [&str; 3] = ["succeeded", "failed", "rejected"];
+/// A payment's story has ended: final, or refundable (once no refund is open). The state
+/// machine's own rules.
+fn settled_payment(state: &str) -> bool {
+    state.parse::<PaymentState>().is_ok_and(|s| s.is_final() || s.is_refundable())
+}
+
+/// A refund is final, by the state machine's rules.
+fn final_refund(state: &str) -> bool {
+    state.parse::<RefundState>().is_ok_and(RefundState::is_final)
+}
+
+/// The final refund states, for SQL.
+fn final_refund_states() -> Vec<&'static str> {
+    RefundState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect()
+}
 
 #[derive(Debug, sqlx::FromRow)]
 struct PaymentRow {
@@ -117,7 +128,7 @@ pub async fn unsettled(
     let open_refunds: i64 =
         sqlx::query_scalar("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND NOT (state = ANY($2))")
             .bind(MERCHANT)
-            .bind(&FINAL_REFUND[..])
+            .bind(final_refund_states())
             .fetch_one(pool)
             .await?;
     let unpublished: i64 =
@@ -134,7 +145,7 @@ pub async fn unsettled(
             }
             continue;
         };
-        if !SETTLED_PAYMENT.contains(&row.state.as_str()) {
+        if !settled_payment(&row.state) {
             not_final += 1;
         }
         let seen: HashSet<i64> = received.of(&p.merchant_order_no).iter().map(|a| a.event.sequence).collect();
@@ -219,10 +230,10 @@ pub async fn judge(
         // Settled, or listed with why not.
         let open: Vec<String> = own_refunds
             .iter()
-            .filter(|r| !FINAL_REFUND.contains(&r.state.as_str()))
+            .filter(|r| !final_refund(&r.state))
             .map(|r| format!("refund {} {}", r.refund_no, r.state))
             .collect();
-        if !SETTLED_PAYMENT.contains(&row.state.as_str()) || !open.is_empty() {
+        if !settled_payment(&row.state) || !open.is_empty() {
             let reasons = why(row.id);
             let line = format!(
                 "{no}: payment {}, {} open: {open:?}; waiting for a person: {reasons:?}",
@@ -292,7 +303,7 @@ fn check_payment(v: &mut Verdict, row: &PaymentRow, refunds: &[&RefundRow], trut
         ));
     }
     // While a refund is open the refunded amounts may differ (it is judged as unsettled).
-    let refunds_settled = refunds.iter().all(|r| FINAL_REFUND.contains(&r.state.as_str()));
+    let refunds_settled = refunds.iter().all(|r| final_refund(&r.state));
     let agrees = match row.state.as_str() {
         "succeeded" | "partially_refunded" | "refunded" => {
             charges == 1
@@ -370,14 +381,14 @@ fn check_events(v: &mut Verdict, row: &PaymentRow, refunds: &[&RefundRow], recei
         v.event_gaps.push(format!("{no}: events {missing:?} of 1..={} never arrived", row.event_sequence));
     }
     let last = arrived.iter().filter(|a| a.event.sequence == row.event_sequence).map(|a| &a.event).next();
-    if SETTLED_PAYMENT.contains(&row.state.as_str()) && last.is_none_or(|e| e.state != row.state) {
+    if settled_payment(&row.state) && last.is_none_or(|e| e.state != row.state) {
         v.final_not_evented.push(format!(
             "{no}: ours {}, the last event upstream got says {:?}",
             row.state,
             last.map(|e| &e.state)
         ));
     }
-    for r in refunds.iter().filter(|r| FINAL_REFUND.contains(&r.state.as_str())) {
+    for r in refunds.iter().filter(|r| final_refund(&r.state)) {
         let told = arrived
             .iter()
             .any(|a| a.event.refund.as_ref().is_some_and(|s| s.refund_id == r.id && s.state == r.state));

@@ -21,3 +21,8 @@ pub use process::{Finished, ServiceProcess, run_to_exit, workspace_binary};
 pub use rabbit_cluster::{ClusterNode, RabbitCluster};
 pub use tcp_proxy::TcpProxy;
 pub use vhost::{TestVhost, split_credentials};
+
+/// A TCP port on 127.0.0.1 that is free now (for a private server or a service's fixed port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
+}

@@ -3,7 +3,7 @@
 //! `postgres` user when we run as root (the server refuses to run as root). The machine's shared
 //! server is never touched. Stopped, and its directory removed, when dropped.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -105,10 +105,6 @@ impl PrivatePostgres {
         assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
         self.start_server();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
 }
 
 impl Drop for PrivatePostgres {

@@ -3,7 +3,7 @@
 //! classic peer discovery. A test may stop a node; every node is stopped when it is dropped. The
 //! machine's shared RabbitMQ is never touched.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,10 +35,6 @@ impl ClusterNode {
 pub struct RabbitCluster {
     pub nodes: Vec<ClusterNode>,
     dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
 }
 
 impl RabbitCluster {
