@@ -52,6 +52,17 @@ pub enum Refusal {
     Open { provider: &'static str, retry_in: Duration },
 }
 
+impl Refusal {
+    /// How long the refusal is expected to last: what a held message should wait before coming
+    /// back. A full bulkhead frees as calls end (soon); an open circuit stays open `retry_in`.
+    pub fn lasts_at_least(&self) -> Duration {
+        match self {
+            Refusal::Full { .. } => Duration::ZERO,
+            Refusal::Open { retry_in, .. } => *retry_in,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
     pub provider: &'static str,

@@ -336,12 +336,13 @@ impl Dispatcher {
                     reason: format!(
                         "waiting behind message {id} of this order, which is on the retry ladder"
                     ),
+                    at_least: head.stuck_for,
                 }
             });
         }
         if let Some(refusal) = &prepared.held {
             // Not tried: the provider's bulkhead is full or its circuit open. No retry is spent.
-            return Ok(Outcome::Hold { reason: refusal.to_string() });
+            return Ok(Outcome::Hold { reason: refusal.to_string(), at_least: refusal.lasts_at_least() });
         }
         let payment_id = work.payment_id();
         let Some(payment) = Payment::lock(tx, payment_id).await.map_err(WorkError::from)? else {

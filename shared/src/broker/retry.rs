@@ -7,6 +7,7 @@
 //! can take this path: the ladder leads back to the orders exchange and nowhere else.
 
 use serde::Serialize;
+use std::time::Duration;
 
 use super::envelope::Envelope;
 use super::publisher::{PublishError, Publisher, Routing};
@@ -40,17 +41,17 @@ pub async fn schedule_retry<P: Serialize>(
 
 /// Publishes (with confirm) a copy of `envelope` held back by something outside it (its
 /// provider's circuit is open, an earlier message of its order waits on the ladder): the copy
-/// keeps its attempt count, so holding never exhausts the ladder, and waits in the tier of its
-/// current attempt (the first tier before any retry; the last once past it). Returns the tier.
+/// keeps its attempt count, so holding never exhausts the ladder. It waits in
+/// [`Topology::hold_tier`]: as long as the hold's cause is expected to last (`at_least`, rounded
+/// down to a tier), so a long outage does not send every held message round the ladder's
+/// shortest tier again and again. Returns the tier.
 pub async fn schedule_hold<P: Serialize>(
     publisher: &Publisher,
     topology: &Topology,
     envelope: &Envelope<P>,
+    at_least: Duration,
 ) -> Result<Option<String>, PublishError> {
-    let tier = topology
-        .retry_tier_for_attempt(envelope.attempt.max(1))
-        .or_else(|| topology.retry_tier_for_attempt(topology.max_retries()));
-    let Some(tier) = tier else { return Ok(None) };
+    let Some(tier) = topology.hold_tier(envelope.attempt, at_least) else { return Ok(None) };
     publisher.publish(&topology.retry_exchange(), &tier.name, &envelope.as_ref(), Routing::Mandatory).await?;
     Ok(Some(tier.name.clone()))
 }

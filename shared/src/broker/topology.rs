@@ -388,6 +388,16 @@ impl Topology {
         let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
         self.config.retry_tiers.get(index)
     }
+    /// The tier a held message waits in: the longest tier no longer than `at_least` (the hold's
+    /// own estimate of how long its cause lasts), but never shorter than the tier of its current
+    /// attempt (the first before any retry, the last once past it). `None` without a ladder.
+    pub fn hold_tier(&self, attempt: u32, at_least: Duration) -> Option<&RetryTier> {
+        let tiers = &self.config.retry_tiers;
+        let last = tiers.len().checked_sub(1)?;
+        let by_attempt = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX).min(last);
+        let by_wait = tiers.iter().rposition(|tier| tier.ttl <= at_least).unwrap_or(0);
+        tiers.get(by_attempt.max(by_wait))
+    }
     /// How many delayed retries the ladder allows.
     pub fn max_retries(&self) -> u32 {
         u32::try_from(self.config.retry_tiers.len()).unwrap_or(u32::MAX)
@@ -522,6 +532,19 @@ mod tests {
         assert_eq!(t.retry_tier_for_attempt(5).unwrap().name, "1h");
         assert_eq!(t.retry_tier_for_attempt(6), None);
         assert_eq!(t.max_retries(), 5);
+    }
+
+    #[test]
+    fn a_hold_waits_about_as_long_as_its_cause_but_never_less_than_its_attempts_tier() {
+        let t = Topology::default(); // 5s, 30s, 2m, 10m, 1h
+        let tier = |attempt, secs| t.hold_tier(attempt, Duration::from_secs(secs)).unwrap().name.clone();
+        assert_eq!(tier(0, 0), "5s", "nothing known: the first tier");
+        assert_eq!(tier(0, 4), "5s", "shorter than every tier: the first");
+        assert_eq!(tier(0, 45), "30s", "rounded down to a tier");
+        assert_eq!(tier(0, 660), "10m");
+        assert_eq!(tier(0, 86_400), "1h", "longer than every tier: the last");
+        assert_eq!(tier(3, 10), "2m", "a message on its third attempt waits at least that tier");
+        assert_eq!(tier(9, 0), "1h", "past the ladder: the last tier");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct Head {
     pub message_id: Uuid,
     /// It went to the dead-letter queue: it comes back only when a person replays it.
     pub dead_lettered: bool,
+    /// How long it has headed the line (since it joined): on a ladder whose tiers grow, about how
+    /// long its next try is away, so how long what waits behind it should wait before looking
+    /// again.
+    pub stuck_for: std::time::Duration,
 }
 
 /// The heads of the lines of these payments, by payment (payments with an empty line are absent).
@@ -28,8 +32,9 @@ pub async fn heads(
     conn: &mut PgConnection,
     payment_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Head>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
-        "SELECT DISTINCT ON (payment_id) payment_id, message_id, dead_lettered_at IS NOT NULL
+    let rows: Vec<(Uuid, Uuid, bool, i64)> = sqlx::query_as(
+        "SELECT DISTINCT ON (payment_id) payment_id, message_id, dead_lettered_at IS NOT NULL,
+                GREATEST(0, (EXTRACT(EPOCH FROM now() - joined_at) * 1000))::bigint
            FROM order_retry_line
          WHERE payment_id = ANY($1) ORDER BY payment_id, position",
     )
@@ -38,7 +43,10 @@ pub async fn heads(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(payment_id, message_id, dead_lettered)| (payment_id, Head { message_id, dead_lettered }))
+        .map(|(payment_id, message_id, dead_lettered, stuck_ms)| {
+            let stuck_for = std::time::Duration::from_millis(u64::try_from(stuck_ms).unwrap_or(0));
+            (payment_id, Head { message_id, dead_lettered, stuck_for })
+        })
         .collect())
 }
 

@@ -259,9 +259,10 @@ impl Handler for Recorder {
                 Err(HandlerError::permanent(anyhow::anyhow!("poisoned")))
             }
             Mode::Poison => Ok(Outcome::Done),
-            Mode::HeldThrice if self.calls.load(Ordering::SeqCst) <= 3 => {
-                Ok(Outcome::Hold { reason: "the provider's circuit is open".into() })
-            }
+            Mode::HeldThrice if self.calls.load(Ordering::SeqCst) <= 3 => Ok(Outcome::Hold {
+                reason: "the provider's circuit is open".into(),
+                at_least: Duration::ZERO,
+            }),
             Mode::HeldThrice => Ok(Outcome::Done),
             Mode::Block => {
                 self.entered.notify_one();

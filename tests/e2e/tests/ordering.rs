@@ -105,10 +105,17 @@ async fn a_pay_held_by_an_open_breaker_longer_than_the_whole_ladder_is_still_sen
     })
     .await;
     system.mockpay.admin().set_faults(&mockpay::FaultSettings::default()).await.unwrap();
+    let held = |text: &str| metric(text, "paygate_provider_calls_held_total");
+    let held_before = held(&system.dispatcher_metrics(0).await);
     system.pay("o-held-long", "2.00", "direct").await;
     close(&system, "o-held-long").await;
 
     ended_paid(&system, "o-held-long").await;
+    // A hold waits about as long as the breaker stays open (the 5 s tier here), not the ladder's
+    // shortest tier again and again: about 3 holds for the new pay and 5 for the first one's
+    // retries, where holding on the 1 s tier made some 30.
+    let holds = held(&system.dispatcher_metrics(0).await) - held_before;
+    assert!(holds <= 12, "{holds} holds while the breaker was open 15 s: held messages churned");
     let payment = system.payment("o-held-long").await.unwrap();
     let history: Vec<String> = system.history(payment.id).await.into_iter().map(|h| h.to_state).collect();
     assert_eq!(history, ["created", "pending", "succeeded"], "{}", system.story("o-held-long").await);

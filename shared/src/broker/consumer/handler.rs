@@ -44,8 +44,10 @@ pub enum Outcome {
     /// Not now, for a reason outside this message (its provider's circuit is open, an earlier
     /// message of its order waits on the retry ladder): as `RetryLater`, but the retry spends no
     /// attempt, so being held never exhausts the ladder and dead-letters the message. For work
-    /// that was not tried at all; what was tried and failed is `RetryLater`.
-    Hold { reason: String },
+    /// that was not tried at all; what was tried and failed is `RetryLater`. `at_least` is how
+    /// long the cause is expected to last (the circuit's remaining open time, how long the line
+    /// has been stuck): the copy waits about that long, never less than its attempt's tier.
+    Hold { reason: String, at_least: std::time::Duration },
     /// Never: the handler's writes commit (say, flagging a forged notification), without the
     /// inbox row, and the message goes to the DLQ with `reason`.
     Reject { reason: String },

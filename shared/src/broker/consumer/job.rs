@@ -67,7 +67,7 @@ pub(super) enum Step {
     Done,
     Duplicate,
     Retry(String),
-    Hold(String),
+    Hold(String, Duration),
     Reject(String),
     Transient(String),
     Permanent(String),
@@ -305,9 +305,9 @@ impl<H: Handler> Job<H> {
                 tracing::warn!(error = %reason, "transient failure: retrying later");
                 self.retry(delivery, msg, &reason).await;
             }
-            Step::Hold(reason) => {
-                tracing::info!(%reason, "held: retrying later without spending an attempt");
-                self.hold(delivery, msg).await;
+            Step::Hold(reason, at_least) => {
+                tracing::info!(%reason, ?at_least, "held: retrying later without spending an attempt");
+                self.hold(delivery, msg, at_least).await;
             }
             Step::Reject(reason) => {
                 tracing::warn!(%reason, "handler rejected the message: dead-lettering");
@@ -349,7 +349,7 @@ impl<H: Handler> Job<H> {
         let step = match outcome {
             Outcome::Done => Step::Done,
             Outcome::RetryLater { reason } => Step::Retry(reason),
-            Outcome::Hold { reason } => Step::Hold(reason),
+            Outcome::Hold { reason, at_least } => Step::Hold(reason, at_least),
             Outcome::Reject { reason } => Step::Reject(reason),
         };
         if !matches!(step, Step::Done) {
@@ -456,7 +456,7 @@ impl<H: Handler> Job<H> {
 
     /// A held message ([`Outcome::Hold`]) goes down the ladder as a retry does (its place in
     /// its order kept by the handler's `retrying`), but its copy keeps its attempt count.
-    pub(super) async fn hold(&self, delivery: &Delivery, msg: &Delivered) {
+    pub(super) async fn hold(&self, delivery: &Delivery, msg: &Delivered, at_least: Duration) {
         let cfg = &self.inner.config;
         match self.holding(|| self.inner.handler.retrying(&self.inner.pool, msg)).await {
             None => {
@@ -471,7 +471,7 @@ impl<H: Handler> Job<H> {
             self.nack_requeue(delivery, "requeued").await;
             return;
         }
-        match schedule_hold(&self.publisher, &self.inner.topology, &msg.envelope).await {
+        match schedule_hold(&self.publisher, &self.inner.topology, &msg.envelope, at_least).await {
             Ok(Some(tier)) => {
                 self.count_retry(tier);
                 let _ = self.ack(delivery, "held").await;
