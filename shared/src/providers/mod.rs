@@ -12,6 +12,8 @@
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
 //! - [`registry`]: the adapters paygate has, and the configured ones by provider name;
+//! - [`rsa_sha256`]: RSA keys from PEM and SHA256withRSA (PKCS#1 v1.5) signatures, shared by
+//!   Alipay and WeChat Pay;
 //! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings;
 //! - [`wechatpay`]: WeChat Pay API v3's keys, request signing, response and notification
 //!   verification, and notification decryption (no adapter flow yet).
@@ -29,6 +31,7 @@ pub mod http;
 pub mod mockpay;
 pub mod notification;
 pub mod registry;
+pub mod rsa_sha256;
 pub mod settings;
 pub mod wechatpay;
 
