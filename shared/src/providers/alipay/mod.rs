@@ -7,7 +7,10 @@
 //! - [`codes`]: Alipay's return codes (`code`, and `sub_code` where it decides) in the unified
 //!   table: retryable, definitive, what each means to each operation and what a person should do;
 //! - [`notification`]: reading a form-encoded trade notification into [`AlipayNotification`],
-//!   verified and checked against our app and seller, and the `success` acknowledgement.
+//!   verified and checked against our app and seller, and the `success` acknowledgement;
+//! - [`transformers`]: the wire types of each method and their conversions to and from ours
+//!   (yuan strings to and from [`crate::domain::Money`], CNY only; `trade_status` to
+//!   [`crate::providers::PaymentStatus`]).
 //!
 //! tests/vectors/alipay holds vectors made by Alipay's published Python SDKs; the tests in
 //! shared/tests/alipay_vectors.rs check this module against them.
@@ -15,6 +18,7 @@
 pub mod codes;
 pub mod notification;
 pub mod signing;
+pub mod transformers;
 
 pub use notification::{AlipayNotification, NotificationError, TradeStatus};
 pub use signing::{AlipayPublicKey, AppPrivateKey, ResponseError};
