@@ -4,6 +4,7 @@
 //!
 //! - [`signing`]: keys, the request canonical string and its RSA2 signature, verifying a response
 //!   over the exact raw text of its `_response` value, and the notification check string;
+//! - [`bill`]: the trade bill, a ZIP of GBK CSV files, read line by line into our bill lines;
 //! - [`codes`]: Alipay's return codes (`code`, and `sub_code` where it decides) in the unified
 //!   table: retryable, definitive, what each means to each operation and what a person should do;
 //! - [`notification`]: reading a form-encoded trade notification into [`AlipayNotification`],
@@ -15,6 +16,7 @@
 //! tests/vectors/alipay holds vectors made by Alipay's published Python SDKs; the tests in
 //! shared/tests/alipay_vectors.rs check this module against them.
 
+pub mod bill;
 pub mod codes;
 pub mod notification;
 pub mod signing;
