@@ -1,8 +1,9 @@
 //! Providers: one adapter per payment provider behind one trait (docs/architecture.md, decision 8).
 //!
 //! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
-//! - [`alipay`]: Alipay's RSA2 signing, response verification and trade notifications (no adapter
-//!   yet);
+//! - [`alipay`]: the Alipay adapter: RSA2 signing, verified responses and notifications, its code
+//!   table, QR / web / barcode pay, query, close, cancel, refunds, and the GBK ZIP bill parser (the
+//!   bill download is not there yet);
 //! - [`bill`]: bill and settlement lines in our terms, streamed ([`bill::BillStream`]);
 //! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
