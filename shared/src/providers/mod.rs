@@ -16,8 +16,8 @@
 //! - [`rsa_sha256`]: RSA keys from PEM and SHA256withRSA (PKCS#1 v1.5) signatures, shared by
 //!   Alipay and WeChat Pay;
 //! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings;
-//! - [`wechatpay`]: WeChat Pay API v3's keys, request signing, response and notification
-//!   verification, and notification decryption (no adapter flow yet).
+//! - [`wechatpay`]: the adapter for WeChat Pay API v3 (Native, JSAPI, H5; query, close, refunds,
+//!   the trade bill), with its keys, signing, verification and notification decryption.
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
 //! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).

@@ -21,6 +21,7 @@ pub struct ProviderKind {
 pub const KINDS: &[ProviderKind] = &[
     ProviderKind { name: super::mockpay::NAME, build: super::mockpay::settings::build },
     ProviderKind { name: super::alipay::NAME, build: super::alipay::settings::build },
+    ProviderKind { name: super::wechatpay::NAME, build: super::wechatpay::settings::build },
 ];
 
 #[derive(Clone, Default)]
