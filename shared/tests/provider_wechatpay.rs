@@ -134,7 +134,8 @@ async fn setup() -> Setup {
         ApiV3Key::new(v["apiv3_key"].as_str().unwrap()).unwrap(),
     );
     config.base_url = base.clone();
-    config.request_timeout = Duration::from_millis(500);
+    // Long enough for a signed answer on a loaded CI machine (debug RSA), short for a test.
+    config.request_timeout = Duration::from_secs(5);
     config.notify_url = Some("https://paygate.example/notify/wechatpay".into());
     Setup { server, adapter: WechatpayAdapter::new(config).unwrap(), base }
 }
@@ -312,7 +313,7 @@ async fn a_timeout_is_unknown() {
     s.server.canned(
         "POST",
         "/v3/pay/transactions/native",
-        Canned { status: 200, body, sign: Sign::Good, delay: Duration::from_secs(2) },
+        Canned { status: 200, body, sign: Sign::Good, delay: Duration::from_secs(60) },
     );
     let called = s.adapter.pay(&pay_request(PayMethod::Qr)).await;
     let CallOutcome::Unknown { code, .. } = &called.outcome else { panic!("{:?}", called.outcome) };
