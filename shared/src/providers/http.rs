@@ -150,6 +150,9 @@ pub struct HttpAnswer {
     pub status: u16,
     /// The body as text (invalid UTF-8 replaced), unredacted, for the adapter to read.
     pub body: String,
+    /// The response's headers, unredacted, for an adapter that verifies a signature in them
+    /// (WeChat Pay's `Wechatpay-*`); the exchange log keeps the redacted copy in the draft.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// How the HTTP part of a call ended.
@@ -323,6 +326,7 @@ impl ProviderHttp {
                 Err(e) => failure(&e),
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let headers = response.headers().clone();
                     draft.response_status = Some(status);
                     draft.response_headers =
                         Some(self.redaction.headers_json(
@@ -333,7 +337,7 @@ impl ProviderHttp {
                     match read_capped(response, self.max_body).await {
                         Ok(Capped::Whole(body)) => {
                             draft.response_body = Some(self.redaction.body(&body));
-                            HttpEnd::Answered(HttpAnswer { status, body })
+                            HttpEnd::Answered(HttpAnswer { status, body, headers })
                         }
                         Ok(Capped::Cut(part)) => {
                             draft.response_body = Some(self.redaction.body(&part));

@@ -1,8 +1,9 @@
 //! Providers: one adapter per payment provider behind one trait (docs/architecture.md, decision 8).
 //!
 //! - [`adapter`]: the [`ProviderAdapter`] trait and what a call asks for;
-//! - [`alipay`]: Alipay's RSA2 signing, response verification and trade notifications (no adapter
-//!   yet);
+//! - [`alipay`]: the Alipay adapter: RSA2 signing, verified responses and notifications, its code
+//!   table, QR / web / barcode pay, query, close, cancel, refunds, and the GBK ZIP bill parser (the
+//!   bill download is not there yet);
 //! - [`bill`]: bill and settlement lines in our terms, streamed ([`bill::BillStream`]);
 //! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
@@ -12,9 +13,11 @@
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
 //! - [`registry`]: the adapters paygate has, and the configured ones by provider name;
+//! - [`rsa_sha256`]: RSA keys from PEM and SHA256withRSA (PKCS#1 v1.5) signatures, shared by
+//!   Alipay and WeChat Pay;
 //! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings;
-//! - [`wechatpay`]: WeChat Pay API v3's keys, request signing, response and notification
-//!   verification, and notification decryption (no adapter flow yet).
+//! - [`wechatpay`]: the adapter for WeChat Pay API v3 (Native, JSAPI, H5; query, close, refunds,
+//!   the trade bill), with its keys, signing, verification and notification decryption.
 //!
 //! Each provider lives in its own folder, with its wire types and their conversions
 //! (`transformers.rs`) kept apart from the flow (`mod.rs`) and its code table (`codes.rs`).
@@ -29,6 +32,7 @@ pub mod http;
 pub mod mockpay;
 pub mod notification;
 pub mod registry;
+pub mod rsa_sha256;
 pub mod settings;
 pub mod wechatpay;
 

@@ -18,8 +18,11 @@ pub struct ProviderKind {
 }
 
 /// Every provider paygate has an adapter for. Adding a provider adds its folder and one line here.
-pub const KINDS: &[ProviderKind] =
-    &[ProviderKind { name: super::mockpay::NAME, build: super::mockpay::settings::build }];
+pub const KINDS: &[ProviderKind] = &[
+    ProviderKind { name: super::mockpay::NAME, build: super::mockpay::settings::build },
+    ProviderKind { name: super::alipay::NAME, build: super::alipay::settings::build },
+    ProviderKind { name: super::wechatpay::NAME, build: super::wechatpay::settings::build },
+];
 
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {

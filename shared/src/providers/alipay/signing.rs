@@ -21,16 +21,12 @@
 //!   `python-alipay-sdk` 3.4.0 (`AliPay.verify`) verify; tests/vectors/alipay holds notifications
 //!   with empty parameters that the latter verified.
 //!
-//! The cryptography is RustCrypto's `rsa` and `sha2`, and `base64`; nothing here is hand-made.
+//! The key reading and the SHA256withRSA signatures are [`rsa_sha256`]'s (RustCrypto's `rsa` and
+//! `sha2`, and `base64`), shared with WeChat Pay; nothing here is hand-made.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::traits::PublicKeyParts;
+use crate::providers::rsa_sha256::{self, KeyTextError, PrivateForms, PublicForms, VerifyFailure};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use sha2::Sha256;
 use std::fmt;
 
 /// The only `sign_type` paygate uses and accepts.
@@ -57,7 +53,7 @@ pub struct AppPrivateKey(rsa::PrivateKey);
 
 impl fmt::Debug for AppPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AppPrivateKey(<{} bits, redacted>)", self.0.size() * 8)
+        write!(f, "AppPrivateKey(<{} bits, redacted>)", rsa_sha256::bits(&self.0))
     }
 }
 
@@ -67,25 +63,9 @@ impl AppPrivateKey {
 
     /// Reads a PKCS#1 or PKCS#8 PEM private key, or the bare Base64 of either's DER.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(KeyError::Empty { key: Self::NAME });
-        }
-        let unreadable =
-            |detail: String| KeyError::Unreadable { key: Self::NAME, expected: Self::EXPECTED, detail };
-        let key = if text.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-            rsa::PrivateKey::from_pkcs1_pem(text).map_err(|e| unreadable(e.to_string()))?
-        } else if text.starts_with("-----BEGIN PRIVATE KEY-----") {
-            rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| unreadable(e.to_string()))?
-        } else if text.starts_with("-----BEGIN") {
-            return Err(unreadable("the PEM label is neither RSA PRIVATE KEY nor PRIVATE KEY".into()));
-        } else {
-            let der = bare_base64(text).map_err(unreadable)?;
-            rsa::PrivateKey::from_pkcs8_der(&der)
-                .or_else(|_| rsa::PrivateKey::from_pkcs1_der(&der))
-                .map_err(|e| unreadable(e.to_string()))?
-        };
-        check_bits(Self::NAME, key.size())?;
+        let key = rsa_sha256::private_key_from_text(text, PrivateForms { bare_base64: true })
+            .map_err(|e| key_error(Self::NAME, Self::EXPECTED, "RSA PRIVATE KEY nor PRIVATE KEY", e))?;
+        check_bits(Self::NAME, &key)?;
         Ok(Self(key))
     }
 
@@ -96,9 +76,7 @@ impl AppPrivateKey {
 
     /// RSA2 signature of `message`, Base64 (standard alphabet, padded).
     pub fn sign(&self, message: &str) -> Result<String, SignError> {
-        let signature =
-            self.0.pkcs1v15_sign::<Sha256>(message.as_bytes()).map_err(|e| SignError(e.to_string()))?;
-        Ok(BASE64.encode(signature))
+        rsa_sha256::sign(&self.0, message.as_bytes()).map_err(|e| SignError(e.0))
     }
 }
 
@@ -114,7 +92,7 @@ pub struct AlipayPublicKey(rsa::PublicKey);
 
 impl fmt::Debug for AlipayPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AlipayPublicKey(<{} bits>)", self.0.size() * 8)
+        write!(f, "AlipayPublicKey(<{} bits>)", rsa_sha256::bits(&self.0))
     }
 }
 
@@ -124,21 +102,10 @@ impl AlipayPublicKey {
 
     /// Reads an SPKI PEM public key (`BEGIN PUBLIC KEY`), or the bare Base64 of its DER.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(KeyError::Empty { key: Self::NAME });
-        }
-        let unreadable =
-            |detail: String| KeyError::Unreadable { key: Self::NAME, expected: Self::EXPECTED, detail };
-        let key = if text.starts_with("-----BEGIN PUBLIC KEY-----") {
-            rsa::PublicKey::from_public_key_pem(text).map_err(|e| unreadable(e.to_string()))?
-        } else if text.starts_with("-----BEGIN") {
-            return Err(unreadable("the PEM label is not PUBLIC KEY".into()));
-        } else {
-            let der = bare_base64(text).map_err(unreadable)?;
-            rsa::PublicKey::from_public_key_der(&der).map_err(|e| unreadable(e.to_string()))?
-        };
-        check_bits(Self::NAME, key.size())?;
+        let forms = PublicForms { pkcs1_pem: false, bare_base64: true };
+        let key = rsa_sha256::public_key_from_text(text, forms)
+            .map_err(|e| key_error(Self::NAME, Self::EXPECTED, "not PUBLIC KEY", e))?;
+        check_bits(Self::NAME, &key)?;
         Ok(Self(key))
     }
 
@@ -147,18 +114,35 @@ impl AlipayPublicKey {
         if sign.is_empty() {
             return Err(SignatureError::Missing);
         }
-        let signature = BASE64.decode(sign).map_err(|e| SignatureError::NotBase64(e.to_string()))?;
-        self.0.pkcs1v15_verify::<Sha256>(message, &signature).map_err(|_| SignatureError::Mismatch)
+        rsa_sha256::verify(&self.0, message, sign).map_err(|e| match e {
+            VerifyFailure::NotBase64(detail) => SignatureError::NotBase64(detail),
+            VerifyFailure::Mismatch => SignatureError::Mismatch,
+        })
     }
 }
 
-fn bare_base64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: String = text.split_whitespace().collect();
-    BASE64.decode(compact).map_err(|e| format!("not PEM, and not Base64 either: {e}"))
+/// Alipay's words for a key that could not be read: `labels` completes "the PEM label is …".
+fn key_error(key: &'static str, expected: &'static str, labels: &str, e: KeyTextError) -> KeyError {
+    let unreadable = |detail: String| KeyError::Unreadable { key, expected, detail };
+    match e {
+        KeyTextError::Empty => KeyError::Empty { key },
+        KeyTextError::OtherLabel => {
+            let label = if labels.starts_with("not ") {
+                format!("the PEM label is {labels}")
+            } else {
+                format!("the PEM label is neither {labels}")
+            };
+            unreadable(label)
+        }
+        // Bare Base64 is taken for both of Alipay's keys, so "not PEM" does not occur.
+        KeyTextError::NotPem => unreadable("not PEM".into()),
+        KeyTextError::NotBase64(detail) => unreadable(format!("not PEM, and not Base64 either: {detail}")),
+        KeyTextError::Unparsable { detail, .. } => unreadable(detail),
+    }
 }
 
-fn check_bits(key: &'static str, bytes: usize) -> Result<(), KeyError> {
-    let bits = bytes * 8;
+fn check_bits(key: &'static str, rsa_key: &impl rsa::traits::PublicKeyParts) -> Result<(), KeyError> {
+    let bits = rsa_sha256::bits(rsa_key);
     if bits < MIN_KEY_BITS { Err(KeyError::TooSmall { key, bits }) } else { Ok(()) }
 }
 

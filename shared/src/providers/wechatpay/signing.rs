@@ -15,18 +15,14 @@
 //!   [`DEFAULT_WINDOW_SECS`] from our clock is refused even under a good signature (a replay).
 //!   The clock is a parameter, so tests are deterministic.
 //!
-//! The crypto is RustCrypto's (`rsa`, `sha2`, `base64`); see docs/dependencies.md. Tested against
+//! The key reading and SHA256withRSA are [`rsa_sha256`]'s, shared with Alipay (RustCrypto's `rsa`,
+//! `sha2`, and `base64`); see docs/dependencies.md. Tested against
 //! signatures the PyPI SDK `wechatpayv3` made (tests/vectors/wechatpay/).
 
+use crate::providers::rsa_sha256::{self, KeyForm, KeyTextError, PrivateForms, PublicForms, VerifyFailure};
 use axum::http::HeaderMap;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::traits::PublicKeyParts;
 use rsa::{PrivateKey, PublicKey};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 
 /// The signature scheme, first word of `Authorization` and the `Wechatpay-Signature-Type` value.
@@ -73,20 +69,20 @@ impl MerchantKey {
         const WHAT: &str = "merchant private key";
         let serial_no = serial_no.into();
         check_serial(WHAT, &serial_no)?;
-        let pem = pem.trim();
-        let key = if pem.starts_with("-----BEGIN PRIVATE KEY-----") {
-            PrivateKey::from_pkcs8_pem(pem)
-                .map_err(|e| KeyError::new(WHAT, format!("is not a readable PKCS#8 RSA private key ({e})")))?
-        } else if pem.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-            PrivateKey::from_pkcs1_pem(pem)
-                .map_err(|e| KeyError::new(WHAT, format!("is not a readable PKCS#1 RSA private key ({e})")))?
-        } else {
-            return Err(KeyError::new(
-                WHAT,
-                "must be PEM, -----BEGIN PRIVATE KEY----- (PKCS#8) or -----BEGIN RSA PRIVATE KEY----- (PKCS#1)",
-            ));
-        };
-        check_bits(WHAT, key.size())?;
+        let key = rsa_sha256::private_key_from_text(pem, PrivateForms { bare_base64: false }).map_err(|e| {
+            let rule = match e {
+                KeyTextError::Unparsable { form: KeyForm::Pkcs8PrivatePem, detail } => {
+                    format!("is not a readable PKCS#8 RSA private key ({detail})")
+                }
+                KeyTextError::Unparsable { detail, .. } => {
+                    format!("is not a readable PKCS#1 RSA private key ({detail})")
+                }
+                _ => "must be PEM, -----BEGIN PRIVATE KEY----- (PKCS#8) or -----BEGIN RSA PRIVATE KEY----- (PKCS#1)"
+                    .to_owned(),
+            };
+            KeyError::new(WHAT, rule)
+        })?;
+        check_bits(WHAT, rsa_sha256::bits(&key) / 8)?;
         Ok(Self { serial_no, key })
     }
 
@@ -101,9 +97,7 @@ impl MerchantKey {
     pub fn sign(&self, message: &[u8]) -> String {
         // Signing cannot fail for a key we read and checked, with a SHA-256 digest that fits a
         // 2048-bit modulus; a failure would be the OS RNG (blinding) being unavailable.
-        let signature =
-            self.key.pkcs1v15_sign::<Sha256>(message).expect("RSA PKCS#1 v1.5 signing with a checked key");
-        BASE64.encode(signature)
+        rsa_sha256::sign(&self.key, message).expect("RSA PKCS#1 v1.5 signing with a checked key")
     }
 }
 
@@ -134,20 +128,19 @@ impl PlatformKeys {
         if self.keys.contains_key(&serial) {
             return Err(KeyError::new(what, "is configured twice; each serial names one key"));
         }
-        let pem = pem.trim();
-        let key = if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
-            PublicKey::from_public_key_pem(pem)
-                .map_err(|e| KeyError::new(&what, format!("is not a readable RSA public key ({e})")))?
-        } else if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-            PublicKey::from_pkcs1_pem(pem)
-                .map_err(|e| KeyError::new(&what, format!("is not a readable PKCS#1 RSA public key ({e})")))?
-        } else {
-            return Err(KeyError::new(
-                what,
-                "must be PEM, -----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY----- (a certificate is not read here)",
-            ));
-        };
-        check_bits(&what, key.size())?;
+        let forms = PublicForms { pkcs1_pem: true, bare_base64: false };
+        let key = rsa_sha256::public_key_from_text(pem, forms).map_err(|e| {
+            let rule = match e {
+                KeyTextError::Unparsable { form: KeyForm::Pkcs1PublicPem, detail } => {
+                    format!("is not a readable PKCS#1 RSA public key ({detail})")
+                }
+                KeyTextError::Unparsable { detail, .. } => format!("is not a readable RSA public key ({detail})"),
+                _ => "must be PEM, -----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY----- (a certificate is not read here)"
+                    .to_owned(),
+            };
+            KeyError::new(&what, rule)
+        })?;
+        check_bits(&what, rsa_sha256::bits(&key) / 8)?;
         self.keys.insert(serial, key);
         Ok(())
     }
@@ -383,13 +376,14 @@ pub fn verify(
             rule: "must not contain a line feed".into(),
         });
     }
-    let signature = BASE64.decode(headers.signature.as_bytes()).map_err(|e| VerifyError::Malformed {
-        header: HEADER_SIGNATURE,
-        rule: format!("must be standard Base64 ({e})"),
-    })?;
     let message = response_message(&headers.timestamp, &headers.nonce, body);
-    key.pkcs1v15_verify::<Sha256>(&message, &signature)
-        .map_err(|_| VerifyError::BadSignature { serial: headers.serial.clone() })?;
+    rsa_sha256::verify(key, &message, &headers.signature).map_err(|e| match e {
+        VerifyFailure::NotBase64(detail) => VerifyError::Malformed {
+            header: HEADER_SIGNATURE,
+            rule: format!("must be standard Base64 ({detail})"),
+        },
+        VerifyFailure::Mismatch => VerifyError::BadSignature { serial: headers.serial.clone() },
+    })?;
     let now = now.timestamp();
     if timestamp.abs_diff(now) > window_secs.unsigned_abs() {
         return Err(VerifyError::Stale { got: timestamp, now, window_secs });
@@ -413,6 +407,8 @@ mod tests {
     use super::super::vectors::{self, Vectors};
     use super::*;
     use axum::http::HeaderValue;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
 
     fn v() -> &'static Vectors {
         vectors::load()
