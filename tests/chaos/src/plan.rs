@@ -77,8 +77,9 @@ pub fn plan(run: &str, payments: u64, refunds: u64, seed: u64) -> Vec<PlannedPay
     let paid: Vec<usize> = (0..out.len()).filter(|&i| out[i].path != Path::QrClosed).collect();
     let mut planned = 0u64;
     let wanted = refunds.saturating_mul(8) / 5;
-    // The cycle sends 1.5 refunds per payment on average.
-    let step = ((paid.len() as f64 * 1.5) / wanted.max(1) as f64).round().max(1.0) as usize;
+    // The cycle sends 1.5 refunds per payment on average: step = paid × 1.5 / wanted, rounded.
+    let wanted_2 = wanted.max(1).saturating_mul(2);
+    let step = usize::try_from((paid.len() as u64 * 3 + wanted_2 / 2) / wanted_2).unwrap_or(1).max(1);
     for (cycle, &i) in paid.iter().step_by(step).enumerate() {
         if planned >= wanted {
             break;
