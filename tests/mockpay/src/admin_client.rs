@@ -3,14 +3,13 @@
 use crate::bill::BillFault;
 use crate::codes::ReturnCode;
 use crate::config::Settings;
-use crate::faults::FaultSettings;
-use crate::script::{Fault, Operation, ScriptEntry};
 use crate::wire::admin::{AddMerchant, CompleteRefund, DeclineRequest, PaymentTruth, Stats};
 use crate::wire::envelope::Envelope;
 use crate::wire::payment::PaymentStatusInfo;
 use crate::wire::refund::RefundInfo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use simkit::{Fault, FaultSettings, Operation, ScriptEntry};
 
 /// An admin API failure.
 #[derive(Debug, thiserror::Error)]

@@ -1,37 +1,32 @@
-//! The running simulator's shared state: merchants, settings, ledger, faults, nonces, statistics,
-//! and the cancellation token every background task watches.
+//! The running simulator's shared state: merchants, settings, ledger, nonces, and the shared
+//! fault core (faults, notifications, bill faults, statistics, and the cancellation token every
+//! background task watches).
 
 use crate::config::{Config, Settings};
-use crate::faults::{FaultSettings, FaultState};
 use crate::ids::IdGenerator;
 use crate::ledger::Ledger;
 use crate::nonce::NonceCache;
-use crate::stats::StatsCounters;
+pub(crate) use simkit::lock;
+use simkit::{FaultState, Kit, StatsCounters};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 pub(crate) struct AppInner {
     pub base_url: String,
     pub timestamp_tolerance_secs: i64,
-    pub initial_faults: FaultSettings,
     pub initial_settings: Settings,
     pub merchants: RwLock<HashMap<String, String>>,
     pub settings: RwLock<Settings>,
     pub ledger: Mutex<Ledger>,
-    pub faults: Mutex<FaultState>,
     pub nonces: Mutex<NonceCache>,
-    pub stats: Mutex<StatsCounters>,
     /// Idempotency keys of requests being processed right now (for 1198 / 1145).
     pub in_flight: Mutex<HashSet<String>>,
-    /// The bill faults (`/admin/bill-faults`), oldest first.
-    pub bill_faults: Mutex<Vec<crate::bill::BillFault>>,
     pub ids: IdGenerator,
-    pub http: reqwest::Client,
-    pub cancel: CancellationToken,
+    /// Faults, notifications, bill faults, statistics, background tasks.
+    pub kit: Kit,
 }
 
 /// A cheap handle on the shared state.
@@ -45,30 +40,19 @@ impl Deref for App {
     }
 }
 
-/// Locks a mutex; a panic elsewhere while it was held does not make the data unusable here.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl App {
     pub fn new(config: &Config, base_url: String) -> anyhow::Result<App> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
         Ok(App(Arc::new(AppInner {
             base_url,
             timestamp_tolerance_secs: i64::try_from(config.timestamp_tolerance_secs).unwrap_or(i64::MAX),
-            initial_faults: config.faults.clone(),
             initial_settings: config.settings.clone(),
             merchants: RwLock::new(config.merchants.clone().into_iter().collect()),
             settings: RwLock::new(config.settings.clone()),
             ledger: Mutex::new(Ledger::default()),
-            faults: Mutex::new(FaultState::new(config.faults.clone())),
             nonces: Mutex::new(NonceCache::new(config.nonce_capacity)),
-            stats: Mutex::new(StatsCounters::default()),
             in_flight: Mutex::new(HashSet::new()),
-            bill_faults: Mutex::new(Vec::new()),
             ids: IdGenerator::new(),
-            http,
-            cancel: CancellationToken::new(),
+            kit: Kit::new(config.faults.clone())?,
         })))
     }
 
@@ -77,11 +61,11 @@ impl App {
     }
 
     pub fn faults(&self) -> MutexGuard<'_, FaultState> {
-        lock(&self.faults)
+        self.kit.faults()
     }
 
     pub fn stats(&self) -> MutexGuard<'_, StatsCounters> {
-        lock(&self.stats)
+        self.kit.stats()
     }
 
     pub fn settings(&self) -> Settings {
@@ -111,22 +95,14 @@ impl App {
     /// goes back to the start-up faults and settings. Merchants stay.
     pub fn reset(&self) {
         self.ledger().reset();
-        self.faults().reset(self.initial_faults.clone());
-        *self.stats() = StatsCounters::default();
+        self.kit.reset();
         lock(&self.nonces).clear();
-        lock(&self.bill_faults).clear();
         self.set_settings(self.initial_settings.clone());
     }
 
     /// Sleeps unless shutting down; false if shutdown interrupted the sleep.
     pub async fn sleep(&self, d: Duration) -> bool {
-        if d.is_zero() {
-            return !self.cancel.is_cancelled();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(d) => true,
-            _ = self.cancel.cancelled() => false,
-        }
+        self.kit.sleep(d).await
     }
 
     /// Runs a background task that stops at shutdown.
@@ -134,13 +110,7 @@ impl App {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let cancel = self.cancel.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = task => {}
-                _ = cancel.cancelled() => {}
-            }
-        });
+        self.kit.spawn(task);
     }
 
     /// Marks an idempotency key as being processed; None if it already is.

@@ -5,8 +5,8 @@
 //! behaviours (refund delay, notification retry schedule, auto-pay, ...) and can be replaced at
 //! run time with `PUT /admin/settings`.
 
-use crate::faults::FaultSettings;
 use serde::{Deserialize, Serialize};
+use simkit::FaultSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;

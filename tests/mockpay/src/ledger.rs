@@ -1,10 +1,11 @@
-//! The provider's books, in memory: payments, refunds, notifications and their indexes.
+//! The provider's books, in memory: payments, refunds and their indexes (notifications are in
+//! simkit's book, `app.kit.notifications()`).
 //!
 //! One mutex guards the ledger; nothing awaits while holding it. `generation` changes on
 //! `POST /admin/reset`, so that timers started before a reset (refund completion, auto-pay,
 //! notification retries) recognise that their world is gone.
 
-use crate::model::{Notification, Payment, PaymentKey, PaymentView, Refund, RefundKey};
+use crate::model::{Payment, PaymentKey, PaymentView, Refund, RefundKey};
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,9 +25,6 @@ pub(crate) struct Ledger {
     pub by_transaction: HashMap<String, PaymentKey>,
     by_order: HashMap<String, Vec<String>>,
     pub refunds: HashMap<RefundKey, Refund>,
-    pub notifications: HashMap<String, Notification>,
-    /// The notification held back per order by the reorder fault.
-    pub held: HashMap<PaymentKey, String>,
     expiry: BinaryHeap<Reverse<(DateTime<Utc>, PaymentKey)>>,
 }
 

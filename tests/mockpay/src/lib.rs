@@ -7,7 +7,8 @@
 //! signed notifications with retries until acknowledged, and expiry. Around it sits a
 //! fault-injection core: latency, timeouts, 5xx, declines, charged-but-response-lost, lost,
 //! duplicate, late and out-of-order notifications, refunds stuck in PROCESSING or failing,
-//! both as seeded rates and as deterministic per-order scripts.
+//! both as seeded rates and as deterministic per-order scripts. The fault core is shared with the
+//! other simulators: `tests/simkit` (crate `paygate-simkit`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -25,7 +26,6 @@ mod app;
 pub mod bill;
 pub mod codes;
 mod config;
-mod faults;
 mod flow;
 mod http;
 mod ids;
@@ -33,10 +33,8 @@ mod ledger;
 mod model;
 mod nonce;
 mod notifier;
-mod script;
 mod server;
 mod signing;
-mod stats;
 pub mod testkit;
 pub mod wire;
 
@@ -44,6 +42,5 @@ pub use admin_client::{AdminClient, AdminError};
 pub use bill::{BillFault, BillFaultKind};
 pub use codes::ReturnCode;
 pub use config::{Config, Settings, parse_merchant};
-pub use faults::{FaultSettings, Latency, LatencyPoint, PPM};
-pub use script::{Fault, Operation, ScriptEntry};
 pub use server::{MockPay, MockPayHandle};
+pub use simkit::{Fault, FaultSettings, Latency, LatencyPoint, Operation, PPM, ScriptEntry};

@@ -2,6 +2,7 @@
 
 use crate::codes::ReturnCode;
 use chrono::{DateTime, Utc};
+pub(crate) use simkit::RefundFate;
 
 /// A payment is identified by the merchant and the merchant's order id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,15 +79,6 @@ impl RefundStatus {
             RefundStatus::Failed => "FAILED",
         }
     }
-}
-
-/// What will become of a refund, decided when it is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RefundFate {
-    Succeed,
-    Fail,
-    /// Stays PROCESSING until completed through the admin API.
-    ProcessingForever,
 }
 
 /// The parameters of a new payment, validated.
@@ -207,61 +199,4 @@ impl EventType {
             EventType::RefundFailed => "REFUND.FAILED",
         }
     }
-}
-
-/// Where a notification's delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeliveryState {
-    /// Waiting for its first attempt or between retries.
-    Pending,
-    /// Held back by the reorder fault until the order's next notification has been tried.
-    Held,
-    /// Acknowledged by the receiver.
-    Delivered,
-    /// Every attempt failed; given up.
-    Failed,
-    /// Never sent (lost by a fault).
-    Dropped,
-}
-
-impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "PENDING",
-            DeliveryState::Held => "HELD",
-            DeliveryState::Delivered => "DELIVERED",
-            DeliveryState::Failed => "FAILED",
-            DeliveryState::Dropped => "DROPPED",
-        }
-    }
-}
-
-/// One attempt to deliver a notification and what the receiver answered.
-#[derive(Debug, Clone)]
-pub(crate) struct DeliveryAttempt {
-    /// 0 for the notification, 1 for its duplicate.
-    pub copy: u32,
-    /// 1-based attempt number within the copy.
-    pub attempt: u32,
-    pub at: DateTime<Utc>,
-    pub http_status: Option<u16>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    pub acknowledged: bool,
-}
-
-/// A notification and its delivery history.
-#[derive(Debug, Clone)]
-pub(crate) struct Notification {
-    pub id: String,
-    pub key: PaymentKey,
-    pub event_type: EventType,
-    pub refund_id: Option<String>,
-    pub url: String,
-    /// The exact body sent on every attempt.
-    pub body: String,
-    pub state: DeliveryState,
-    pub fault: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub attempts: Vec<DeliveryAttempt>,
 }

@@ -32,7 +32,7 @@ impl MockPay {
         };
         let app = App::new(&config, base_url.clone())?;
         let router = http::router(app.clone());
-        let shutdown = app.cancel.clone().cancelled_owned();
+        let shutdown = app.kit.cancel_token().clone().cancelled_owned();
         let server =
             tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });
         let sweeper = app.clone();
@@ -81,7 +81,7 @@ impl MockPayHandle {
     /// Stops serving: held (timed-out) responses are dropped at once, background tasks stop,
     /// and the server is awaited (at most 5 s).
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.app.cancel.cancel();
+        self.app.kit.shutdown();
         if let Some(server) = self.server.take() {
             match tokio::time::timeout(Duration::from_secs(5), server).await {
                 Ok(joined) => joined.context("server task")?.context("server")?,
@@ -94,6 +94,6 @@ impl MockPayHandle {
 
 impl Drop for MockPayHandle {
     fn drop(&mut self) {
-        self.app.cancel.cancel();
+        self.app.kit.shutdown();
     }
 }

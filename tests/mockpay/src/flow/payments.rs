@@ -14,12 +14,11 @@ use crate::codes::ReturnCode;
 use crate::flow::Outcome;
 use crate::ids;
 use crate::ledger::{Ledger, Lookup};
-use crate::model::{
-    EventType, NewPayment, Notification, PayMethod, Payment, PaymentKey, PaymentStatus, PaymentView,
-};
+use crate::model::{EventType, NewPayment, PayMethod, Payment, PaymentKey, PaymentStatus, PaymentView};
 use crate::notifier::{self, Draft};
-use crate::stats::Event;
 use chrono::{DateTime, Utc};
+use simkit::Event;
+use simkit::notify::Notification;
 use std::time::Duration;
 
 /// How the admin and customer side name a payment.
@@ -65,7 +64,9 @@ fn expire_if_due(p: &mut Payment, now: DateTime<Utc>) -> Option<Draft> {
 fn charge(app: &App, p: &mut Payment, now: DateTime<Utc>) -> Draft {
     let decline = app.faults().charge(&p.key.merchant_id, &p.key.order_id);
     match decline {
-        Some(code) => {
+        Some(d) => {
+            let code =
+                d.code.as_deref().and_then(ReturnCode::decline).unwrap_or(ReturnCode::InsufficientFunds);
             p.status = PaymentStatus::Declined;
             p.decline_code = Some(code);
             p.closed_at = Some(now);
@@ -286,9 +287,8 @@ pub(crate) fn truth(app: &App, locator: &Locator) -> Outcome<(PaymentView, Vec<N
     let Some(view) = ledger.view(&key) else {
         return Outcome::fail(ReturnCode::NoSuchTransaction, "no such payment");
     };
-    let notifications =
-        view.payment.notification_ids.iter().filter_map(|id| ledger.notifications.get(id)).cloned().collect();
     drop(ledger);
+    let notifications = app.kit.notifications().get_all(&view.payment.notification_ids);
     notifier::dispatch(app, drafts);
     // Truth is read after the expiry check; a notification just created appears on the next read.
     Outcome::ok((view, notifications))

@@ -11,9 +11,9 @@ use crate::codes::ReturnCode;
 use crate::flow::Outcome;
 use crate::model::{EventType, PaymentKey, PaymentStatus, Refund, RefundFate, RefundKey, RefundStatus};
 use crate::notifier::{self, Draft};
-use crate::stats::Event;
 use crate::wire::refund::NewRefund;
 use chrono::Utc;
+use simkit::Event;
 use std::time::Duration;
 
 /// `POST /v1/refunds`.

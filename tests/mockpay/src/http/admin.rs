@@ -4,11 +4,9 @@
 use crate::app::App;
 use crate::codes::ReturnCode;
 use crate::config::Settings;
-use crate::faults::FaultSettings;
 use crate::flow::payments::{self, Locator};
 use crate::flow::{Outcome, refunds};
 use crate::model::RefundStatus;
-use crate::script::ScriptEntry;
 use crate::wire::admin::{AddMerchant, CompleteRefund, DeclineRequest, payment_truth};
 use crate::wire::envelope::respond;
 use crate::wire::{self, payment::status_info, refund::refund_info};
@@ -18,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use simkit::{FaultSettings, Operation, ScriptEntry};
 
 pub(crate) fn routes() -> Router<App> {
     Router::new()
@@ -85,13 +84,31 @@ async fn get_script(State(app): State<App>) -> Response {
 }
 
 async fn post_script(State(app): State<App>, body: Bytes) -> Response {
-    match wire::parse::<ScriptEntry>(&body).and_then(|e| e.validate().map(|()| e)) {
+    match wire::parse::<ScriptEntry>(&body).and_then(|e| validate_script(&e).map(|()| e)) {
         Ok(e) => {
             app.faults().add_script(e.clone());
             ok(e)
         }
         Err(m) => invalid(m),
     }
+}
+
+/// simkit's checks, then mockpay's: no `cancel` operation, and only its decline codes.
+fn validate_script(e: &ScriptEntry) -> Result<(), String> {
+    e.validate(|code| {
+        if ReturnCode::decline(code).is_none() {
+            return Err(format!(
+                "declineCode must be {} or {}, got {code}",
+                ReturnCode::InsufficientFunds,
+                ReturnCode::AccountSuspended
+            ));
+        }
+        Ok(())
+    })?;
+    if e.operation == Operation::Cancel {
+        return Err("operation cancel: mockpay has no cancel call".into());
+    }
+    Ok(())
 }
 
 async fn delete_script(State(app): State<App>) -> Response {
@@ -198,7 +215,7 @@ async fn complete_refund(
 }
 
 async fn get_bill_faults(State(app): State<App>) -> Response {
-    ok(crate::app::lock(&app.bill_faults).clone())
+    ok(app.kit.bill_faults().clone())
 }
 
 async fn post_bill_fault(State(app): State<App>, body: Bytes) -> Response {
@@ -213,12 +230,12 @@ async fn post_bill_fault(State(app): State<App>, body: Bytes) -> Response {
         BillFaultKind::AddRefund | BillFaultKind::BankRefund => Some(app.ids.refund_transaction_id()),
         _ => None,
     };
-    crate::app::lock(&app.bill_faults).push(fault.clone());
+    app.kit.bill_faults().push(fault.clone());
     ok(fault)
 }
 
 async fn delete_bill_faults(State(app): State<App>) -> Response {
-    crate::app::lock(&app.bill_faults).clear();
+    app.kit.bill_faults().clear();
     ok(Vec::<crate::bill::BillFault>::new())
 }
 

@@ -7,7 +7,6 @@ use crate::flow::{self, Outcome};
 use crate::http::auth::Signed;
 use crate::http::transport::{self, Guard, pay_key};
 use crate::model::RefundKey;
-use crate::script::Operation;
 use crate::wire::envelope::respond;
 use crate::wire::payment::CreatePaymentRequest;
 use crate::wire::refund::CreateRefundRequest;
@@ -17,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Serialize;
+use simkit::Operation;
 
 pub(crate) fn routes() -> Router<App> {
     Router::new()

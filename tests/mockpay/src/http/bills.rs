@@ -4,7 +4,7 @@
 //! The day's lines are taken from the ledger in one short lock, then the CSV is streamed to the
 //! client in chunks of [`CHUNK_LINES`] lines, so a big bill is never one big string.
 
-use crate::app::{App, lock};
+use crate::app::App;
 use crate::bill::{self, HEADER};
 use crate::codes::ReturnCode;
 use crate::http::auth::Signed;
@@ -43,7 +43,7 @@ fn serve(app: &App, date: &str, signed: &Signed, settlement: bool, operation: &s
             None,
         );
     };
-    let faults = lock(&app.bill_faults).clone();
+    let faults = app.kit.bill_faults().clone();
     let fee_ppm = app.settings().fee_ppm;
     let lines = bill::lines(&app.ledger(), &signed.merchant_id, day, fee_ppm, &faults, settlement);
     let trailer: Vec<String> = if settlement {

@@ -7,11 +7,9 @@
 
 use crate::app::App;
 use crate::codes::ReturnCode;
-use crate::faults::TransportFault;
-use crate::script::Operation;
 use crate::wire::envelope::respond;
-use axum::body::{Body, Bytes};
 use axum::response::Response;
+use simkit::{Operation, TransportFault, dropped_response as dropped};
 use std::time::Duration;
 
 /// Which idempotency keys a call occupies and which it must wait for.
@@ -101,16 +99,5 @@ pub(crate) fn answer(app: &App, op: Operation, code: ReturnCode, message: impl I
 }
 
 async fn hold_and_drop(app: &App) -> Response {
-    let hold = Duration::from_millis(app.settings().timeout_hold_ms);
-    app.sleep(hold).await;
-    dropped()
-}
-
-/// A response whose body fails at once: the server closes the connection without a complete
-/// answer, as a dead provider or a broken network would.
-fn dropped() -> Response {
-    let failing = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::other("mockpay dropped the response"))
-    });
-    Response::new(Body::from_stream(failing))
+    app.kit.hold_and_drop(Duration::from_millis(app.settings().timeout_hold_ms)).await
 }

@@ -1,9 +1,11 @@
 //! Admin API shapes: the internal truth of a payment, run statistics, and the admin requests.
 
-use crate::model::{Notification, PaymentView, Refund};
+use crate::model::{PaymentView, Refund};
 use crate::wire::time;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use simkit::notify::Notification;
+pub use simkit::notify::{AttemptTruth, NotificationTruth};
+pub use simkit::stats::{NotificationStats, RefundStats, Stats};
 
 /// `GET /admin/payments/{orderId}`: what really happened to a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,82 +48,6 @@ pub struct RefundTruth {
     pub fate: String,
     pub created_at: String,
     pub completed_at: Option<String>,
-}
-
-/// A notification and every delivery attempt with the receiver's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationTruth {
-    pub notification_id: String,
-    pub event_type: String,
-    pub refund_id: Option<String>,
-    pub url: String,
-    /// PENDING, HELD, DELIVERED, FAILED or DROPPED.
-    pub state: String,
-    /// The injected fault, if any: `drop`, `duplicate`, `delay <n>ms`, `reorder`.
-    pub fault: Option<String>,
-    pub created_at: String,
-    /// The exact body sent.
-    pub body: String,
-    pub attempts: Vec<AttemptTruth>,
-}
-
-/// One delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttemptTruth {
-    /// 0 for the notification, 1 for its duplicate.
-    pub copy: u32,
-    /// 1-based within the copy.
-    pub attempt: u32,
-    pub at: String,
-    pub http_status: Option<u16>,
-    /// The receiver's answer (first 1000 characters).
-    pub response_body: Option<String>,
-    /// A transport error (connection refused, timeout, ...).
-    pub error: Option<String>,
-    pub acknowledged: bool,
-}
-
-/// `GET /admin/stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    /// operation (`pay`, `query`, `close`, `refund`, `refund_query`, `auth`) → outcome (a return
-    /// code, or `timeout`, `http_500`, `lost_response`) → count.
-    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Times money was taken.
-    pub charges: u64,
-    /// Charges declined.
-    pub declines: u64,
-    pub refunds: RefundStats,
-    pub notifications: NotificationStats,
-}
-
-/// Refund totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RefundStats {
-    pub created: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-}
-
-/// Notification totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationStats {
-    pub created: u64,
-    /// HTTP attempts made (every retry and duplicate counts).
-    pub attempts: u64,
-    /// Notifications acknowledged (first copy).
-    pub delivered: u64,
-    /// Notifications given up after the last retry.
-    pub failed: u64,
-    /// Notifications lost by a fault.
-    pub dropped: u64,
-    /// Duplicate deliveries started.
-    pub duplicated: u64,
 }
 
 /// `POST /admin/merchants`.
@@ -170,7 +96,7 @@ pub(crate) fn payment_truth(view: &PaymentView, notifications: Vec<&Notification
         refundable_amount: view.refundable_amount(),
         notify_url: p.notify_url.clone(),
         refunds: view.refunds.iter().map(refund_truth).collect(),
-        notifications: notifications.into_iter().map(notification_truth).collect(),
+        notifications: notifications.into_iter().map(NotificationTruth::from).collect(),
     }
 }
 
@@ -181,39 +107,8 @@ fn refund_truth(r: &Refund) -> RefundTruth {
         amount: r.amount,
         status: r.status.as_str().to_owned(),
         reason: r.reason.clone(),
-        fate: match r.fate {
-            crate::model::RefundFate::Succeed => "succeed",
-            crate::model::RefundFate::Fail => "fail",
-            crate::model::RefundFate::ProcessingForever => "processing_forever",
-        }
-        .to_owned(),
+        fate: r.fate.as_str().to_owned(),
         created_at: time(r.created_at),
         completed_at: r.completed_at.map(time),
-    }
-}
-
-fn notification_truth(n: &Notification) -> NotificationTruth {
-    NotificationTruth {
-        notification_id: n.id.clone(),
-        event_type: n.event_type.as_str().to_owned(),
-        refund_id: n.refund_id.clone(),
-        url: n.url.clone(),
-        state: n.state.as_str().to_owned(),
-        fault: n.fault.clone(),
-        created_at: time(n.created_at),
-        body: n.body.clone(),
-        attempts: n
-            .attempts
-            .iter()
-            .map(|a| AttemptTruth {
-                copy: a.copy,
-                attempt: a.attempt,
-                at: time(a.at),
-                http_status: a.http_status,
-                response_body: a.response_body.clone(),
-                error: a.error.clone(),
-                acknowledged: a.acknowledged,
-            })
-            .collect(),
     }
 }

@@ -25,17 +25,7 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     })
 }
 
-/// Checks a merchant-chosen id (orderId, refundId): 1 to 64 characters of `A-Z a-z 0-9 - _ . :`,
-/// so that it can travel in a URL path unescaped.
-pub(crate) fn check_id(field: &str, value: &str) -> Result<(), String> {
-    if value.is_empty() || value.len() > 64 {
-        return Err(format!("{field}: must be 1 to 64 characters"));
-    }
-    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
-        return Err(format!("{field}: only A-Z, a-z, 0-9, '-', '_', '.' and ':' are allowed"));
-    }
-    Ok(())
-}
+pub(crate) use simkit::check_id;
 
 /// Checks an optional callback URL.
 pub(crate) fn check_url(field: &str, value: &Option<String>) -> Result<(), String> {
@@ -48,9 +38,7 @@ pub(crate) fn check_url(field: &str, value: &Option<String>) -> Result<(), Strin
 }
 
 /// Timestamps on the wire: RFC 3339, UTC, milliseconds.
-pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(crate) use simkit::time;
 
 #[cfg(test)]
 mod tests {
@@ -75,13 +63,5 @@ mod tests {
         .unwrap_err();
         assert!(e.starts_with("payMethod:"), "{e}");
         assert!(parse::<CreatePaymentRequest>(b"not json").is_err());
-    }
-
-    #[test]
-    fn ids() {
-        assert!(check_id("orderId", "ord-1_2.3:4").is_ok());
-        assert!(check_id("orderId", "").is_err());
-        assert!(check_id("orderId", "a/b").is_err());
-        assert!(check_id("orderId", &"x".repeat(65)).is_err());
     }
 }

@@ -8,8 +8,6 @@
 //!
 //! No floats: a rate `p` ppm fires when `random_range(0..1_000_000) < p`.
 
-use crate::codes::ReturnCode;
-use crate::model::RefundFate;
 use crate::script::{Fault, FaultClass, Operation, ScriptBook, ScriptEntry};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -91,11 +89,11 @@ pub struct FaultSettings {
     pub latency: Latency,
     /// API requests held and dropped without being processed.
     pub timeout_ppm: u32,
-    /// API requests answered HTTP 500 / 9000 without being processed.
+    /// API requests answered HTTP 500 (or the provider's "system error") without being processed.
     pub http500_ppm: u32,
-    /// pay, refund and close requests processed, committed, then held and dropped.
+    /// pay, refund, close and cancel requests processed, committed, then held and dropped.
     pub lost_response_ppm: u32,
-    /// Charges declined with 1101.
+    /// Charges declined (with the provider's "insufficient funds").
     pub decline_ppm: u32,
     /// Refunds that stay PROCESSING.
     pub refund_processing_forever_ppm: u32,
@@ -187,7 +185,7 @@ const MAX_COUNTERS: usize = 1_000_000;
 
 /// A fault on the transport of an API call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TransportFault {
+pub enum TransportFault {
     Timeout,
     Http500,
     HeaderError,
@@ -198,14 +196,14 @@ pub(crate) enum TransportFault {
 
 /// What happens to one API call on the wire.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TransportDecision {
+pub struct TransportDecision {
     pub latency: Duration,
     pub fault: Option<TransportFault>,
 }
 
 /// What happens to one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NotificationFault {
+pub enum NotificationFault {
     Drop,
     Duplicate,
     Delay(u64),
@@ -224,7 +222,7 @@ impl NotificationFault {
 }
 
 /// The fault state of a run: rates, scripted faults and the per-subject decision counters.
-pub(crate) struct FaultState {
+pub struct FaultState {
     pub settings: FaultSettings,
     pub script: ScriptBook,
     counters: HashMap<String, u64>,
@@ -277,7 +275,7 @@ impl FaultState {
         order_id: Option<&str>,
     ) -> TransportDecision {
         let s = &self.settings;
-        let lossy = matches!(op, Operation::Pay | Operation::Refund | Operation::Close);
+        let lossy = matches!(op, Operation::Pay | Operation::Refund | Operation::Close | Operation::Cancel);
         let active = s.latency != Latency::default()
             || s.timeout_ppm > 0
             || s.http500_ppm > 0
@@ -314,14 +312,15 @@ impl FaultState {
         TransportDecision { latency, fault }
     }
 
-    /// Whether a charge is declined, and with which code.
-    pub fn charge(&mut self, merchant_id: &str, order_id: &str) -> Option<ReturnCode> {
+    /// Whether a charge is declined, and with which scripted code (`None`: the provider's
+    /// default decline, "insufficient funds").
+    pub fn charge(&mut self, merchant_id: &str, order_id: &str) -> Option<Decline> {
         let ppm = self.settings.decline_ppm;
         let rate = ppm > 0 && Self::hit(&mut self.rng(&format!("charge/{merchant_id}/{order_id}")), ppm);
         if let Some(e) = self.script.take(order_id, Operation::Pay, FaultClass::Charge) {
-            return Some(scripted_decline_code(&e));
+            return Some(Decline { code: e.decline_code });
         }
-        rate.then_some(ReturnCode::InsufficientFunds)
+        rate.then_some(Decline { code: None })
     }
 
     /// What becomes of a new refund.
@@ -385,8 +384,30 @@ impl FaultState {
     }
 }
 
-fn scripted_decline_code(e: &ScriptEntry) -> ReturnCode {
-    e.decline_code.as_deref().and_then(ReturnCode::decline).unwrap_or(ReturnCode::InsufficientFunds)
+/// A declined charge: the scripted decline code, if the script named one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decline {
+    pub code: Option<String>,
+}
+
+/// What will become of a refund, decided when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundFate {
+    Succeed,
+    Fail,
+    /// Stays processing until completed through the admin API.
+    ProcessingForever,
+}
+
+impl RefundFate {
+    /// `succeed`, `fail` or `processing_forever` (the admin API's name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundFate::Succeed => "succeed",
+            RefundFate::Fail => "fail",
+            RefundFate::ProcessingForever => "processing_forever",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -441,7 +462,7 @@ mod tests {
             decline_code: Some("1102".into()),
             ..ScriptEntry::new("o", Operation::Pay, Fault::Decline)
         });
-        assert_eq!(f.charge("m", "o"), Some(ReturnCode::AccountSuspended));
+        assert_eq!(f.charge("m", "o"), Some(Decline { code: Some("1102".into()) }));
         assert_eq!(f.charge("m", "o"), None);
     }
 }

@@ -6,24 +6,29 @@
 //! arrives, a charge fault when money is taken (a `direct` pay, or the customer paying a
 //! WAITING payment), a refund fate when a refund is created, a notification fault when a
 //! notification is created.
+//!
+//! The faults are named generically; each simulator says what they look like on its wire (e.g.
+//! mockpay's `http_500` is HTTP 500 with returnCode 9000, alipaysim's is `20000`).
 
-use crate::codes::ReturnCode;
 use serde::{Deserialize, Serialize};
 
 /// An operation a fault can be scripted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
-    /// `POST /v1/payments`, and the moment a WAITING payment is paid.
+    /// Creating a payment, and the moment a waiting payment is paid.
     Pay,
-    /// `GET /v1/payments/{orderId}`.
+    /// Querying a payment.
     Query,
-    /// `POST /v1/refunds`.
+    /// Creating a refund.
     Refund,
-    /// `GET /v1/refunds/{refundId}` (matched on the refund's orderId).
+    /// Querying a refund (matched on the refund's order id).
     RefundQuery,
-    /// `POST /v1/payments/{orderId}/close`.
+    /// Closing an unpaid payment.
     Close,
+    /// Cancelling (reversing) a payment, paid or not (Alipay's `alipay.trade.cancel`; mockpay has
+    /// no such call and refuses scripts for it).
+    Cancel,
     /// A notification about the order.
     Notify,
 }
@@ -37,6 +42,7 @@ impl Operation {
             Operation::Refund => "refund",
             Operation::RefundQuery => "refund_query",
             Operation::Close => "close",
+            Operation::Cancel => "cancel",
             Operation::Notify => "notify",
         }
     }
@@ -49,23 +55,22 @@ pub enum Fault {
     /// The request is not processed; the response is held for `timeoutHoldMs`, then the
     /// connection is dropped.
     Timeout,
-    /// The request is not processed; HTTP 500 with returnCode 9000.
+    /// The request is not processed; the provider's "system error" (HTTP 500).
     #[serde(rename = "http_500")]
     Http500,
-    /// The request is not processed; HTTP 401 with returnCode 1106, as for a bad signature or
+    /// The request is not processed; the provider's signature error, as for a bad signature or
     /// a clock out of step: a definitive refusal of this request.
     HeaderError,
-    /// The request is not processed; `1150`, no such transaction, as from a provider whose
-    /// records lag behind its charges (a payment just made is not yet visible to queries).
+    /// The request is not processed; "no such transaction", as from a provider whose records
+    /// lag behind its charges (a payment just made is not yet visible to queries).
     NotFound,
-    /// The request is not processed; `1145`, as when the pay request for the same order is still
-    /// being processed (try again later).
+    /// The request is not processed; "payment in process" (try again later).
     InProcess,
-    /// The charge is declined (`declineCode`, default 1101).
+    /// The charge is declined (`declineCode`, default the provider's "insufficient funds").
     Decline,
     /// The request IS processed and committed, then the response is held and dropped.
     LostResponse,
-    /// The refund stays PROCESSING until completed through the admin API.
+    /// The refund stays processing until completed through the admin API.
     ProcessingForever,
     /// The refund ends FAILED.
     RefundFail,
@@ -79,7 +84,7 @@ pub enum Fault {
 
 /// Where in the flow a fault is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FaultClass {
+pub enum FaultClass {
     Transport,
     Charge,
     RefundFate,
@@ -87,7 +92,7 @@ pub(crate) enum FaultClass {
 }
 
 impl Fault {
-    pub(crate) fn class(self) -> FaultClass {
+    pub fn class(self) -> FaultClass {
         match self {
             Fault::Timeout
             | Fault::Http500
@@ -121,7 +126,8 @@ pub struct ScriptEntry {
     /// How many matching calls get it (default 1).
     #[serde(default = "one")]
     pub times: u32,
-    /// For `decline`: `1101` (default) or `1102`.
+    /// For `decline`: the provider's decline code (default its "insufficient funds"); each
+    /// simulator checks the codes it knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline_code: Option<String>,
 }
@@ -138,8 +144,9 @@ impl ScriptEntry {
         self
     }
 
-    /// Checks that the fault makes sense for the operation.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Checks that the fault makes sense for the operation; `decline_code` checks a
+    /// `declineCode` against the simulator's codes (the message says which are allowed).
+    pub fn validate(&self, decline_code: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
         if self.order_id.is_empty() {
             return Err("orderId must not be empty".into());
         }
@@ -163,13 +170,7 @@ impl ScriptEntry {
             if self.fault != Fault::Decline {
                 return Err("declineCode is only for the decline fault".into());
             }
-            if ReturnCode::decline(code).is_none() {
-                return Err(format!(
-                    "declineCode must be {} or {}, got {code}",
-                    ReturnCode::InsufficientFunds,
-                    ReturnCode::AccountSuspended
-                ));
-            }
+            decline_code(code)?;
         }
         Ok(())
     }
@@ -177,7 +178,7 @@ impl ScriptEntry {
 
 /// The pending scripted faults.
 #[derive(Debug, Default)]
-pub(crate) struct ScriptBook {
+pub struct ScriptBook {
     entries: Vec<ScriptEntry>,
 }
 
@@ -228,8 +229,8 @@ mod tests {
         .unwrap();
         assert_eq!(e.fault, Fault::DelayNotificationMs(500));
         assert_eq!(e.times, 1);
-        assert!(e.validate().is_ok());
-        assert!(ScriptEntry::new("o", Operation::Query, Fault::Decline).validate().is_err());
+        assert!(e.validate(|_| Ok(())).is_ok());
+        assert!(ScriptEntry::new("o", Operation::Query, Fault::Decline).validate(|_| Ok(())).is_err());
     }
 
     #[test]

@@ -1,11 +1,53 @@
 //! Run totals for `GET /admin/stats`: requests by operation and outcome, money movements,
 //! notification deliveries.
 
-use crate::wire::admin::{NotificationStats, RefundStats, Stats};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// `GET /admin/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// operation (e.g. `pay`, `query`, `close`, `refund`, `refund_query`, `auth`) → outcome (a
+    /// return code, or `timeout`, `http_500`, `lost_response`) → count.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Times money was taken.
+    pub charges: u64,
+    /// Charges declined.
+    pub declines: u64,
+    pub refunds: RefundStats,
+    pub notifications: NotificationStats,
+}
+
+/// Refund totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundStats {
+    pub created: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+/// Notification totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationStats {
+    pub created: u64,
+    /// HTTP attempts made (every retry and duplicate counts).
+    pub attempts: u64,
+    /// Notifications acknowledged (first copy).
+    pub delivered: u64,
+    /// Notifications given up after the last retry.
+    pub failed: u64,
+    /// Notifications lost by a fault.
+    pub dropped: u64,
+    /// Duplicate deliveries started.
+    pub duplicated: u64,
+}
+
+/// The counters behind [`Stats`].
 #[derive(Debug, Default)]
-pub(crate) struct StatsCounters {
+pub struct StatsCounters {
     requests: BTreeMap<String, BTreeMap<String, u64>>,
     charges: u64,
     declines: u64,
@@ -22,7 +64,7 @@ pub(crate) struct StatsCounters {
 
 /// A money or notification event worth counting.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Event {
+pub enum Event {
     Charge,
     Decline,
     RefundCreated,
