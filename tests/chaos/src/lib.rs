@@ -88,7 +88,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 
     progress(&format!("sending {} payments at {}/s", plan.len(), options.rate));
     let started = Instant::now();
-    let sent = Arc::new(load::Sent::default());
+    let sent = Arc::new(load::Sent::new(options.refunds));
     let load =
         tokio::spawn(load::drive(upstream.clone(), admin.clone(), plan.clone(), options.rate, sent.clone()));
     let expected = Duration::from_secs(options.payments / options.rate).max(options.min_havoc);

@@ -33,10 +33,25 @@ pub struct Sent {
     pub follow_ups_timed_out: AtomicU64,
     /// Commands never confirmed by the broker.
     pub publish_failures: AtomicU64,
+    /// Refund commands still to send: the run stops at the number asked for (the plan has more).
+    pub refund_budget: AtomicU64,
     /// The refund numbers whose commands the broker confirmed, with the commands' message ids.
     pub refund_nos: std::sync::Mutex<Vec<(String, uuid::Uuid)>>,
     /// Pay commands the broker never confirmed: upstream knows they were not taken.
     pub unconfirmed_pays: std::sync::Mutex<Vec<String>>,
+}
+
+impl Sent {
+    /// What the load will send: `refunds` refund commands at most.
+    pub fn new(refunds: u64) -> Self {
+        Self { refund_budget: AtomicU64::new(refunds), ..Self::default() }
+    }
+
+    /// Takes `n` refunds from the budget: all of them, or none when fewer are left (a pattern's
+    /// refunds go out together or not at).
+    pub fn reserve_refunds(&self, n: u64) -> bool {
+        self.refund_budget.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(n)).is_ok()
+    }
 }
 
 /// Yuan text of `minor` fen: 1234 → "12.34".
@@ -123,8 +138,12 @@ async fn follow(upstream: &Upstream, mockpay: &AdminClient, payment: &PlannedPay
         sent.follow_ups_skipped.fetch_add(1, Relaxed);
         return;
     }
+    let amounts = pattern.amounts(payment.amount);
+    if !sent.reserve_refunds(amounts.len() as u64) {
+        return; // the run has sent the refunds asked for
+    }
     // The refunds of one pattern go out at once: a pair races for the same refundable amount.
-    let refunds = pattern.amounts(payment.amount).into_iter().enumerate().map(|(k, amount)| async move {
+    let refunds = amounts.into_iter().enumerate().map(|(k, amount)| async move {
         let refund_no = format!("{no}-r{k}");
         let refund = json!({
             "merchant_id": MERCHANT, "refund_no": refund_no, "merchant_order_no": no,
@@ -183,5 +202,20 @@ async fn wait_for(
             return None;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refund_budget_sends_whole_patterns_up_to_the_number_asked_for() {
+        let sent = Sent::new(5);
+        assert!(sent.reserve_refunds(2));
+        assert!(sent.reserve_refunds(2));
+        assert!(!sent.reserve_refunds(2), "a pair does not fit in the one refund left");
+        assert!(sent.reserve_refunds(1));
+        assert!(!sent.reserve_refunds(1));
     }
 }

@@ -70,14 +70,18 @@ pub fn plan(run: &str, payments: u64, refunds: u64, seed: u64) -> Vec<PlannedPay
             }
         })
         .collect();
-    // Refund patterns go round-robin over paid payments spread evenly through the run, until
-    // their refunds add up to `refunds` (a declined payment's refunds are never sent).
+    // Refund patterns go round-robin over paid payments spread evenly through the run. Some of
+    // those payments will not succeed (declined, closed after a timeout that charged nothing), so
+    // patterns are planned for 8/5 of `refunds`; the load stops sending at `refunds`
+    // ([`crate::load::Sent::reserve_refunds`]).
     let paid: Vec<usize> = (0..out.len()).filter(|&i| out[i].path != Path::QrClosed).collect();
     let mut planned = 0u64;
-    // The cycle sends 1.5 refunds per payment on average; a step for 1.25 leaves room for declines.
-    let step = (paid.len() as u64 * 5 / 4).checked_div(refunds.max(1)).unwrap_or(1).max(1) as usize;
+    let wanted = refunds.saturating_mul(8) / 5;
+    // The cycle sends 1.5 refunds per payment on average: step = paid × 1.5 / wanted, rounded.
+    let wanted_2 = wanted.max(1).saturating_mul(2);
+    let step = usize::try_from((paid.len() as u64 * 3 + wanted_2 / 2) / wanted_2).unwrap_or(1).max(1);
     for (cycle, &i) in paid.iter().step_by(step).enumerate() {
-        if planned >= refunds {
+        if planned >= wanted {
             break;
         }
         let pattern = RefundPattern::CYCLE[cycle % RefundPattern::CYCLE.len()];
@@ -85,4 +89,19 @@ pub fn plan(run: &str, payments: u64, refunds: u64, seed: u64) -> Vec<PlannedPay
         out[i].refunds = Some(pattern);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refunds_are_planned_beyond_the_number_wanted_and_through_the_whole_run() {
+        let plan = plan("t", 10_000, 3_000, 1);
+        let refunds: u64 =
+            plan.iter().filter_map(|p| p.refunds.map(|r| r.amounts(p.amount).len() as u64)).sum();
+        assert!(refunds >= 4_500, "room for payments that do not succeed: {refunds} planned");
+        let last = plan.iter().rposition(|p| p.refunds.is_some()).unwrap();
+        assert!(last >= 9_000, "the last payment with refunds is number {last}: the run's end gets none");
+    }
 }

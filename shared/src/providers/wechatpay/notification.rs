@@ -29,8 +29,8 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, FixedOffset, Utc};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// The only `resource_type` WeChat Pay sends.
 pub const RESOURCE_TYPE: &str = "encrypt-resource";
@@ -169,7 +169,7 @@ impl RefundState {
 }
 
 /// The notification body, as sent (before decryption).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Envelope {
     pub id: String,
     pub create_time: String,
@@ -181,13 +181,13 @@ pub struct Envelope {
 }
 
 /// `resource`: the encrypted transaction or refund.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct EncryptedResource {
     pub original_type: String,
     pub algorithm: String,
     pub ciphertext: String,
     pub nonce: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub associated_data: Option<String>,
 }
 
@@ -462,6 +462,30 @@ pub fn decrypt_resource(key: &ApiV3Key, resource: &EncryptedResource) -> Result<
         .map_err(|_| RejectReason::malformed("resource.ciphertext", "must decrypt to UTF-8 JSON"))
 }
 
+/// Seals `plaintext` as WeChat Pay does for a notification's `resource` (the inverse of
+/// [`decrypt_resource`]): AES-256-GCM under the APIv3 key, `nonce` (12 bytes) and `aad`. For the
+/// simulators and the tests, which play WeChat Pay.
+pub fn seal_resource(
+    key: &ApiV3Key,
+    original_type: &str,
+    plaintext: &str,
+    nonce: &str,
+    aad: &str,
+) -> EncryptedResource {
+    let cipher = Aes256Gcm::new(key.bytes().into());
+    let sealed = Nonce::try_from(nonce.as_bytes())
+        .ok()
+        .and_then(|n| cipher.encrypt(&n, Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() }).ok())
+        .expect("a 12-byte nonce (AES-GCM encryption itself cannot fail on a message this size)");
+    EncryptedResource {
+        original_type: original_type.to_owned(),
+        algorithm: ALGORITHM.to_owned(),
+        ciphertext: BASE64.encode(sealed),
+        nonce: nonce.to_owned(),
+        associated_data: Some(aad.to_owned()),
+    }
+}
+
 #[derive(Deserialize)]
 struct WireTransaction {
     mchid: String,
@@ -683,7 +707,6 @@ fn time_field(field: &str, value: Option<String>) -> Result<Option<DateTime<Fixe
 mod tests {
     use super::super::vectors::{self, Vectors};
     use super::*;
-    use aes_gcm::aead::Aead;
     use axum::http::{HeaderName, HeaderValue};
     use serde_json::{Value, json};
 
@@ -731,11 +754,7 @@ mod tests {
     /// Seals `plaintext` the way WeChat Pay does, for bodies the tests alter (then parsed
     /// without a signature, as a stored notification is).
     fn seal(plaintext: &str, nonce: &str, aad: &str) -> String {
-        let cipher = Aes256Gcm::new(apiv3().bytes().into());
-        let nonce = Nonce::try_from(nonce.as_bytes()).unwrap();
-        BASE64.encode(
-            cipher.encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() }).unwrap(),
-        )
+        seal_resource(&apiv3(), aad, plaintext, nonce, aad).ciphertext
     }
 
     /// A notification body around `plain` (a JSON value), with the given event and type.
