@@ -567,6 +567,17 @@ mod tests {
         assert!(refund.succeeded);
     }
 
+    /// Some downloads open with a UTF-8 byte-order mark (the simulator's `billUtf8Bom`): the csv
+    /// reader drops it, so the header's first name is still found.
+    #[tokio::test]
+    async fn a_bill_that_opens_with_a_byte_order_mark_reads_the_same() {
+        let text = format!("\u{feff}{}", good());
+        let hash = sha1_hex(text.as_bytes());
+        let got = run(text, Some(hash), 3).await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+    }
+
     #[tokio::test]
     async fn columns_are_read_by_name_whatever_their_order() {
         let mut header: Vec<&str> = HEADER.split(',').collect();
