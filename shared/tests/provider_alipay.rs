@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::routing::post;
-use paygate::domain::{Currency, Money};
+use paygate::domain::{AuthCode, Currency, Money};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::CustomerAction;
 use paygate::providers::alipay::signing::{self, AlipayPublicKey, AppPrivateKey};
@@ -33,6 +33,16 @@ fn signed_answer(method: &str, content: &str, signer: &AppPrivateKey) -> String 
     format!(r#"{{"{}":{content},"sign":"{sign}"}}"#, signing::response_key(method))
 }
 
+/// A payment code of Alipay's form (18 digits starting with 28).
+const AUTH_CODE: &str = "281234567890123456";
+
+fn barcode(trade_no: &str, auth_code: Option<&str>) -> PayRequest {
+    PayRequest {
+        auth_code: auth_code.map(|c| AuthCode::parse(c).unwrap()),
+        ..pay(trade_no, PayMethod::Barcode)
+    }
+}
+
 async fn gateway(body: String) -> String {
     let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -43,6 +53,10 @@ async fn gateway(body: String) -> String {
     let method = get("method");
     let biz: serde_json::Value = serde_json::from_str(&get("biz_content")).unwrap();
     let trade = biz["out_trade_no"].as_str().unwrap().to_owned();
+    if method == "alipay.trade.pay" {
+        // The customer's payment code arrives as Alipay reads it, with the barcode scene.
+        assert_eq!((biz["auth_code"].as_str(), biz["scene"].as_str()), (Some(AUTH_CODE), Some("bar_code")));
+    }
     let alipay = AppPrivateKey::from_pem(&key("alipay", "private_pkcs1_pem")).unwrap();
     let business = |sub: &str| {
         format!(
@@ -118,6 +132,8 @@ fn pay(trade_no: &str, method: PayMethod) -> PayRequest {
         notify_url: None,
         return_url: Some("https://shop/return".into()),
         expires_at: None,
+        auth_code: None,
+        payer: Default::default(),
     }
 }
 
@@ -168,15 +184,39 @@ async fn page_pay_is_a_signed_gateway_url_and_no_call() {
 #[tokio::test]
 async fn a_barcode_payment_in_process_is_processing_and_a_poor_buyer_is_declined() {
     let a = adapter().await;
-    let called = a.pay_barcode(&pay("confirming", PayMethod::Direct), "281234567890123456").await;
+    let called = a.pay(&barcode("confirming", Some(AUTH_CODE))).await;
     let CallOutcome::Answer { facts, code } = called.outcome else { panic!("{:?}", called.outcome) };
     assert_eq!((facts.status, code.unified), (PaymentStatus::Processing, UnifiedCode::InProcess));
-    assert!(!called.exchange.request_body.unwrap().contains("281234567890123456"), "the barcode is redacted");
-    let called = a.pay_barcode(&pay("poor", PayMethod::Direct), "281234567890123456").await;
+    let logged = format!("{:?}", called.exchange);
+    assert!(!logged.contains(AUTH_CODE), "the payment code is redacted in the exchange log: {logged}");
+    let called = a.pay(&barcode("poor", Some(AUTH_CODE))).await;
     let CallOutcome::Answer { facts, code } = called.outcome else { panic!("{:?}", called.outcome) };
     assert_eq!((facts.status, code.unified), (PaymentStatus::Failed, UnifiedCode::DeclinedInsufficientFunds));
-    // Through the trait, a direct pay has no barcode to send.
-    assert!(matches!(a.pay(&pay("x", PayMethod::Direct)).await.outcome, CallOutcome::Refused { .. }));
+}
+
+#[tokio::test]
+async fn a_barcode_pay_without_an_alipay_code_and_a_direct_pay_are_refused_before_sending() {
+    let a = adapter().await;
+    let refused = |called: paygate::providers::Called<_>| match called.outcome {
+        CallOutcome::Refused { code } => {
+            assert!(called.exchange.response_status.is_none(), "not sent");
+            code.message
+        }
+        other => panic!("{other:?}"),
+    };
+    let message = refused(a.pay(&barcode("x", None)).await);
+    assert!(message.starts_with("auth_code: is required for pay_method barcode"), "{message}");
+    // A WeChat Pay code (18 digits starting with 13) is not Alipay's.
+    let message = refused(a.pay(&barcode("x", Some("134567890123456789"))).await);
+    assert_eq!(
+        message,
+        "auth_code: must be an Alipay payment code: 16 to 24 digits starting with 25 to 30 (got 18 digits starting with 13)"
+    );
+    let message = refused(a.pay(&pay("x", PayMethod::Direct)).await);
+    assert!(
+        message.starts_with("pay_method: Alipay charges a customer only through the payment code"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

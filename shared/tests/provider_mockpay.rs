@@ -51,6 +51,8 @@ fn pay_request(trade_no: &str, method: PayMethod) -> PayRequest {
         notify_url: None,
         return_url: None,
         expires_at: None,
+        auth_code: None,
+        payer: Default::default(),
     }
 }
 
@@ -404,6 +406,8 @@ async fn exchanges_are_recorded_and_read_back_oldest_first() {
             request_fingerprint: "fp".into(),
             reply_to: None,
             correlation_id: None,
+            auth_code: None,
+            payer: None,
         },
         None,
     )

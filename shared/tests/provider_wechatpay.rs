@@ -11,13 +11,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use paygate::domain::Payer;
 use paygate::domain::{Currency, Money};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::CustomerAction;
 use paygate::providers::bill::{BillError, BillItem};
 use paygate::providers::http::REDACTED;
 use paygate::providers::wechatpay::signing::{self, ApiV3Key, MerchantKey, PlatformKeys};
-use paygate::providers::wechatpay::{Payer, WechatpayAdapter, WechatpayConfig};
+use paygate::providers::wechatpay::{WechatpayAdapter, WechatpayConfig};
 use paygate::providers::{
     CallOutcome, PayRequest, PaymentStatus, ProviderAdapter, RefundRequest, RefundStatus, UnifiedCode,
 };
@@ -153,6 +154,8 @@ fn pay_request(method: PayMethod) -> PayRequest {
         notify_url: None,
         return_url: None,
         expires_at: None,
+        auth_code: None,
+        payer: Default::default(),
     }
 }
 
@@ -222,7 +225,7 @@ async fn jsapi_gives_the_clients_signed_parameters_and_needs_the_openid() {
     assert!(code.message.starts_with("payer.openid:"), "{}", code.message);
     assert!(s.server.seen.lock().unwrap().is_empty(), "nothing was sent");
     let payer = Payer { openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()), client_ip: None };
-    let called = s.adapter.pay_as(&pay_request(PayMethod::ClientSecret), &payer).await;
+    let called = s.adapter.pay(&PayRequest { payer, ..pay_request(PayMethod::ClientSecret) }).await;
     let CallOutcome::Answer { facts, .. } = &called.outcome else { panic!("{:?}", called.outcome) };
     let Some(CustomerAction::ClientSecret { client_secret }) = &facts.action else { panic!("{facts:?}") };
     let params: Value = serde_json::from_str(client_secret).unwrap();
@@ -243,8 +246,11 @@ async fn h5_redirects_to_the_h5_url() {
         200,
         json!({"h5_url": "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?x=1"}),
     );
-    let payer = Payer { openid: None, client_ip: Some("203.0.113.7".into()) };
-    let called = s.adapter.pay_as(&pay_request(PayMethod::Redirect), &payer).await;
+    let refused = s.adapter.pay(&pay_request(PayMethod::Redirect)).await;
+    let CallOutcome::Refused { code } = &refused.outcome else { panic!("{:?}", refused.outcome) };
+    assert!(code.message.starts_with("payer.client_ip: is required for a redirect (H5)"), "{}", code.message);
+    let payer = Payer { openid: None, client_ip: Some("203.0.113.7".parse().unwrap()) };
+    let called = s.adapter.pay(&PayRequest { payer, ..pay_request(PayMethod::Redirect) }).await;
     let CallOutcome::Answer { facts, .. } = &called.outcome else { panic!("{:?}", called.outcome) };
     assert!(matches!(&facts.action, Some(CustomerAction::Redirect { url, .. }) if url.contains("checkmweb")));
 }

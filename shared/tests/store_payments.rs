@@ -2,7 +2,7 @@
 //! merchant's order number, and state changes that only happen through the state machine and
 //! are always recorded.
 
-use paygate::domain::{Currency, Money};
+use paygate::domain::{AuthCode, Currency, Money, PayMethod, Payer};
 use paygate::state_machine::{PaymentEvent, PaymentState};
 use paygate::store::StoreError;
 use paygate::store::StoredRow;
@@ -34,6 +34,8 @@ fn new_payment(order_no: &str) -> NewPayment {
         request_fingerprint: "fp-1".into(),
         reply_to: None,
         correlation_id: None,
+        auth_code: None,
+        payer: None,
     }
 }
 
@@ -179,4 +181,81 @@ async fn a_stored_value_that_does_not_parse_is_an_error_naming_its_column() {
     let StoreError::Corrupt { entity, id, column, .. } = &err else { panic!("{err:?}") };
     assert_eq!((*entity, *id, *column), ("payment", p.id, "pay_method"));
     assert!(err.to_string().contains("stored pay_method is not valid"), "{err}");
+}
+
+#[tokio::test]
+async fn a_barcode_payments_code_is_kept_while_it_may_be_sent_and_forgotten_after() {
+    let db = db().await;
+    let code = "281234567890123456";
+    let barcode = |order_no: &str| NewPayment {
+        pay_method: PayMethod::Barcode,
+        auth_code: Some(AuthCode::parse(code).unwrap()),
+        ..new_payment(order_no)
+    };
+    let stored_code = |id: Uuid| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT auth_code FROM payments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut tx = db.pool.begin().await.unwrap();
+    let Created::New(p) = payments::create(&mut tx, &barcode("o-bar"), None).await.unwrap() else { panic!() };
+    let mut p = Payment::lock(&mut tx, p.id).await.unwrap().unwrap();
+    assert_eq!(p.auth_code.as_ref().map(AuthCode::expose), Some(code), "read back for the dispatcher");
+    let shown = format!("{p:?} {}", serde_json::to_string(&p).unwrap());
+    assert!(!shown.contains(code), "never printed nor serialised: {shown}");
+    payments::transition(&mut tx, &mut p, PaymentEvent::Submitted, None, json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        stored_code(p.id).await.as_deref(),
+        Some(code),
+        "pending: a redelivered dispatch sends it again"
+    );
+
+    let mut tx = db.pool.begin().await.unwrap();
+    let mut p = Payment::lock(&mut tx, p.id).await.unwrap().unwrap();
+    payments::transition(&mut tx, &mut p, PaymentEvent::ProviderFailed, None, json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(stored_code(p.id).await, None, "answered (declined): the code is forgotten");
+    let p = Payment::get(&mut db.pool.acquire().await.unwrap(), p.id).await.unwrap().unwrap();
+    assert!(p.auth_code.is_none());
+
+    // Nobody can store one where it does not belong.
+    let qr = NewPayment { auth_code: Some(AuthCode::parse(code).unwrap()), ..new_payment("o-qr") };
+    let e = payments::create(&mut db.pool.acquire().await.unwrap(), &qr, None).await.unwrap_err();
+    assert!(format!("{e:?}").contains("payments_auth_code_only_for_barcode"), "{e:?}");
+    let e = sqlx::query("UPDATE payments SET auth_code = $2 WHERE id = $1")
+        .bind(p.id)
+        .bind(code)
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("payments_auth_code_only_while_sendable"), "{e}");
+}
+
+#[tokio::test]
+async fn a_payer_is_stored_and_read_back() {
+    let db = db().await;
+    let payer = Payer {
+        openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()),
+        client_ip: Some("2001:db8::7".parse().unwrap()),
+    };
+    let new = NewPayment {
+        pay_method: PayMethod::ClientSecret,
+        payer: Some(payer.clone()),
+        ..new_payment("o-jsapi")
+    };
+    let mut conn = db.pool.acquire().await.unwrap();
+    let Created::New(p) = payments::create(&mut conn, &new, None).await.unwrap() else { panic!() };
+    assert_eq!(p.payer, Some(payer.clone()));
+    let again = Payment::get(&mut conn, p.id).await.unwrap().unwrap();
+    assert_eq!(again.payer, Some(payer));
+    let Created::New(old) = payments::create(&mut conn, &new_payment("o-old"), None).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!((old.payer, old.auth_code), (None, None));
 }

@@ -45,6 +45,8 @@ async fn paid_payment(pool: &PgPool, order_no: &str, amount: i64) -> Payment {
         request_fingerprint: "fp".into(),
         reply_to: None,
         correlation_id: None,
+        auth_code: None,
+        payer: None,
     };
     let PaymentCreated::New(mut p) = payments::create(&mut conn, &new, None).await.unwrap() else {
         panic!("new payment")

@@ -43,11 +43,10 @@ impl Service for Application {
     async fn build(config: Config) -> Result<Self, StartupError> {
         let mut core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         let broker_metrics = BrokerMetrics::new(&mut core.registry);
-        let handler = CommandHandler::new(
-            core.topology.clone(),
-            config.providers.clone(),
-            CommandMetrics::new(&mut core.registry),
-        );
+        // Each provider's kind, for its pay terms at the door (ingest builds no adapter).
+        let providers = config.providers.clone().with_kinds_from(&|key| std::env::var(key).ok())?;
+        let handler =
+            CommandHandler::new(core.topology.clone(), providers, CommandMetrics::new(&mut core.registry));
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
         let batch = config.command_batch;
         let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())

@@ -129,6 +129,102 @@ async fn the_same_pay_again_makes_one_payment_and_a_report() {
 }
 
 #[tokio::test]
+async fn a_barcode_pay_is_stored_with_its_code_which_travels_nowhere_else() {
+    let app = Ingest::start().await;
+    let code = "281234567890123456";
+    let mut payload = pay("o-bar");
+    payload["provider"] = json!("alipay");
+    payload["pay_method"] = json!("barcode");
+    payload["auth_code"] = json!(code);
+    app.publish(&command("command.pay", payload.clone())).await;
+    let dispatch = app.wait_for("the dispatch", "order.dispatch_pay", |_| true).await;
+    assert!(!dispatch.envelope.payload.to_string().contains(code));
+    let (method, stored): (String, Option<String>) =
+        sqlx::query_as("SELECT pay_method, auth_code FROM payments WHERE merchant_order_no = 'o-bar'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((method.as_str(), stored.as_deref()), ("barcode", Some(code)), "for the dispatcher");
+    let elsewhere: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM outbox WHERE envelope::text LIKE '%' || $1 || '%')
+              + (SELECT count(*) FROM payments WHERE request_fingerprint LIKE '%' || $1 || '%'
+                                                  OR metadata::text LIKE '%' || $1 || '%')",
+    )
+    .bind(code)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(elsewhere, 0, "the code is in its column only");
+    // The same command again is a repeat, also with a new scan of the customer's code.
+    let mut rescanned = payload.clone();
+    rescanned["auth_code"] = json!("289999999999999999");
+    let repeat = command("command.pay", rescanned);
+    app.publish(&repeat).await;
+    app.wait_for("the repeat's report", "order.report", |_| true).await;
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_providers_pay_terms_are_applied_at_the_door_naming_the_field() {
+    let app = Ingest::start().await;
+    let with = |order_no: &str, fields: Value| {
+        let mut payload = pay(order_no);
+        for (k, v) in fields.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        command("command.pay", payload)
+    };
+    let cases = [
+        (
+            with("o-1", json!({"pay_method": "barcode", "auth_code": "281234567890123456"})),
+            "pay_method: mockpay takes redirect, form, qr, client_secret or direct, not barcode",
+        ),
+        (
+            with(
+                "o-2",
+                json!({"provider": "alipay", "pay_method": "barcode", "auth_code": "134567890123456789"}),
+            ),
+            "auth_code: must be an Alipay payment code: 16 to 24 digits starting with 25 to 30 (got 18 digits starting with 13)",
+        ),
+        (
+            with("o-3", json!({"provider": "alipay", "pay_method": "barcode"})),
+            "auth_code: is required for pay_method barcode: the customer's payment code, as the till scanned it",
+        ),
+        (
+            with("o-4", json!({"provider": "wechatpay", "pay_method": "client_secret"})),
+            "payer.openid: is required for a client_secret (JSAPI / mini-program) payment through WeChat Pay: the payer's openid under the merchant's app id",
+        ),
+        (
+            with(
+                "o-5",
+                json!({"provider": "wechatpay", "pay_method": "redirect", "payer": {"client_ip": "203.0.113"}}),
+            ),
+            r#"payer.client_ip: must be the payer's IP address, IPv4 (203.0.113.7) or IPv6 (2001:db8::7) (got "203.0.113")"#,
+        ),
+    ];
+    for (cmd, expected) in &cases {
+        app.publish(cmd).await;
+        let rejected = app.rejection_of(cmd).await;
+        assert_eq!(message(&rejected), *expected);
+        assert!(!rejected.envelope.payload.to_string().contains("1234567890123456"), "no code echoed");
+    }
+    let h5 = with(
+        "o-6",
+        json!({"provider": "wechatpay", "pay_method": "redirect", "payer": {"client_ip": "203.0.113.7"}}),
+    );
+    app.publish(&h5).await;
+    app.wait_for("the H5 dispatch", "order.dispatch_pay", |_| true).await;
+    let payer: Value = sqlx::query_scalar("SELECT payer FROM payments WHERE merchant_order_no = 'o-6'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(payer, json!({"client_ip": "203.0.113.7"}));
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1, "only the H5 payment");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_conflicting_pay_is_rejected_naming_merchant_order_no() {
     let app = Ingest::start().await;
     app.publish(&command("command.pay", pay("o-1"))).await;
@@ -255,7 +351,7 @@ async fn an_unknown_provider_is_rejected() {
     let cmd = command("command.pay", payload);
     app.publish(&cmd).await;
     let rejected = app.rejection_of(&cmd).await;
-    assert_eq!(message(&rejected), r#"provider: must be one of mockpay (got "stripe")"#);
+    assert_eq!(message(&rejected), r#"provider: must be one of mockpay, alipay, wechatpay (got "stripe")"#);
     assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
     app.stop().await;
 }

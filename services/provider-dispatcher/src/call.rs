@@ -27,7 +27,7 @@ use uuid::Uuid;
 pub enum Call {
     /// Send the payment. `repeat`: the attempt was committed by an earlier delivery, which may
     /// have sent it already (the call carries the same trade number).
-    Pay { request: PayRequest, repeat: bool },
+    Pay { request: Box<PayRequest>, repeat: bool },
     /// Ask about the payment.
     Query,
     /// Close the unpaid payment at the provider.

@@ -192,6 +192,8 @@ mod tests {
             reply_to: None,
             correlation_id: None,
             event_sequence: 0,
+            auth_code: None,
+            payer: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

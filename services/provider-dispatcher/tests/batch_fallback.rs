@@ -51,6 +51,8 @@ async fn payment(db: &TestDb, order_no: &str, pay_method: &str) -> Uuid {
         request_fingerprint: order_no.into(),
         reply_to: None,
         correlation_id: None,
+        auth_code: None,
+        payer: None,
     };
     let mut conn = db.pool.acquire().await.unwrap();
     let Created::New(p) = payments::create(&mut conn, &new, None).await.unwrap() else { panic!() };

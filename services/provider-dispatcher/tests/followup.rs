@@ -27,6 +27,8 @@ async fn payment(db: &TestDb) -> Uuid {
         request_fingerprint: "fp".into(),
         reply_to: None,
         correlation_id: None,
+        auth_code: None,
+        payer: None,
     };
     let mut conn = db.pool.acquire().await.unwrap();
     let Created::New(p) = payments::create(&mut conn, &new, None).await.unwrap() else { panic!() };

@@ -1,4 +1,4 @@
-//! The domain core: money, identifiers, operator identities, provider names and pay methods.
+//! The domain core: money, identifiers, operator identities, provider names, pay methods and the payer.
 //! Each type parses its input once, at the edge, and afterwards cannot hold an invalid value.
 //!
 //! Every parser returns a [`ValidationError`] that names the field and the rule it breaks, e.g.
@@ -11,6 +11,7 @@ mod ids;
 mod money;
 mod operator;
 mod pay_method;
+mod payer;
 
 pub use currency::Currency;
 pub use error::ValidationError;
@@ -19,3 +20,4 @@ pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderName, ProviderTxnI
 pub use money::{Money, MoneyError};
 pub use operator::OperatorId;
 pub use pay_method::PayMethod;
+pub use payer::{AuthCode, Payer};

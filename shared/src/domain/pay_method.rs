@@ -1,5 +1,6 @@
 //! How the customer pays: what kind of answer a provider should give (a URL to visit, a form to
-//! post, a QR code, a client secret, or none: a direct charge). A pay command names it, the
+//! post, a QR code, a client secret, or none: a direct charge, or a charge of the customer's
+//! payment code scanned at a till). A pay command names it, the
 //! payment stores it (`payments.pay_method`), and the adapter asks its provider for it.
 
 use std::fmt;
@@ -23,22 +24,28 @@ pub enum PayMethod {
     ClientSecret,
     /// Charged at once, no customer action (POS one-time key).
     Direct,
+    /// Face to face: the till scans the payment code on the customer's phone (the pay command's
+    /// `auth_code`) and charges it; the customer may have to confirm on the phone first, so the
+    /// answer may be "in process" (Alipay `alipay.trade.pay`).
+    Barcode,
 }
 
 /// Each method and its name: in commands, in the store's `pay_method` column, in JSON.
-const NAMES: [(PayMethod, &str); 5] = [
+const NAMES: [(PayMethod, &str); 6] = [
     (PayMethod::Redirect, "redirect"),
     (PayMethod::Form, "form"),
     (PayMethod::Qr, "qr"),
     (PayMethod::ClientSecret, "client_secret"),
     (PayMethod::Direct, "direct"),
+    (PayMethod::Barcode, "barcode"),
 ];
 
 impl PayMethod {
     /// The field name errors are reported against.
     pub const FIELD: &'static str = "pay_method";
 
-    pub const ALL: [PayMethod; 5] = [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct];
+    pub const ALL: [PayMethod; 6] =
+        [Self::Redirect, Self::Form, Self::Qr, Self::ClientSecret, Self::Direct, Self::Barcode];
 
     pub fn as_str(self) -> &'static str {
         NAMES.iter().find(|(method, _)| *method == self).map_or("", |(_, name)| name)
@@ -80,7 +87,7 @@ mod tests {
         let err = PayMethod::parse("card").unwrap_err().to_string();
         assert_eq!(
             err,
-            r#"pay_method: must be one of redirect, form, qr, client_secret, direct (got "card")"#
+            r#"pay_method: must be one of redirect, form, qr, client_secret, direct, barcode (got "card")"#
         );
     }
 }

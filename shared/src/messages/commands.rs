@@ -11,7 +11,8 @@ use super::fields::{self, optional, optional_with, parsed, text, with};
 /// How the customer pays: a domain type, named here too because the pay command carries it.
 pub use crate::domain::PayMethod;
 use crate::domain::{
-    Currency, MerchantId, MerchantOrderNo, Money, OperatorId, ProviderName, RefundNo, ValidationError,
+    AuthCode, Currency, MerchantId, MerchantOrderNo, Money, OperatorId, Payer, ProviderName, RefundNo,
+    ValidationError,
 };
 use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, Error as _};
@@ -103,6 +104,15 @@ fn expires_at<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, 
 fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     optional_with(d, |s| text("reason", s, 256))
 }
+fn auth_code<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AuthCode>, D::Error> {
+    optional_with(d, AuthCode::parse)
+}
+fn openid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    optional_with(d, Payer::parse_openid)
+}
+fn client_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::net::IpAddr>, D::Error> {
+    optional_with(d, Payer::parse_client_ip)
+}
 fn metadata<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let metadata = fields::object(d)?;
     let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX);
@@ -131,6 +141,26 @@ pub struct PayCommand {
     /// When an unpaid order expires; the provider's default when absent.
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    /// The customer's payment code, for (and only for) a `barcode` payment. Never serialised:
+    /// not part of the command's fingerprint (a one-time credential, not a parameter of the
+    /// payment), and never in a log or a stored JSON.
+    #[serde(skip)]
+    pub auth_code: Option<AuthCode>,
+    /// Who pays, where the provider needs it (WeChat Pay JSAPI: `openid`; H5: `client_ip`).
+    /// Left out of the serialised command when absent, so the fingerprint of a command without
+    /// it is what it was before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<Payer>,
+}
+
+/// `payer` as it arrives: each field checked by its rule, unknown ones refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayerFields {
+    #[serde(default, deserialize_with = "openid")]
+    openid: Option<String>,
+    #[serde(default, deserialize_with = "client_ip")]
+    client_ip: Option<std::net::IpAddr>,
 }
 
 /// `pay`'s fields as they arrive: the amount is a decimal string, read with its currency.
@@ -159,12 +189,28 @@ struct PayFields {
     expires_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "metadata")]
     metadata: Map<String, Value>,
+    #[serde(default, deserialize_with = "auth_code")]
+    auth_code: Option<AuthCode>,
+    #[serde(default)]
+    payer: Option<PayerFields>,
 }
 
 impl TryFrom<PayFields> for PayCommand {
     type Error = ValidationError;
 
     fn try_from(f: PayFields) -> Result<Self, ValidationError> {
+        match (f.pay_method, &f.auth_code) {
+            (PayMethod::Barcode, None) => return Err(AuthCode::required()),
+            (PayMethod::Barcode, Some(_)) | (_, None) => {}
+            (other, Some(_)) => {
+                return Err(ValidationError::new(
+                    AuthCode::FIELD,
+                    format!("is only for pay_method barcode (got pay_method {other})"),
+                ));
+            }
+        }
+        let payer =
+            f.payer.map(|p| Payer { openid: p.openid, client_ip: p.client_ip }).filter(|p| !p.is_empty());
         Ok(PayCommand {
             merchant_id: f.merchant_id,
             merchant_order_no: f.merchant_order_no,
@@ -176,6 +222,8 @@ impl TryFrom<PayFields> for PayCommand {
             return_url: f.return_url,
             expires_at: f.expires_at,
             metadata: f.metadata,
+            auth_code: f.auth_code,
+            payer,
         })
     }
 }
@@ -361,7 +409,7 @@ mod tests {
             (with("currency", json!("XYZ")), "currency: must be an ISO 4217 currency code we support"),
             (
                 with("pay_method", json!("cash")),
-                "pay_method: must be one of redirect, form, qr, client_secret, direct",
+                "pay_method: must be one of redirect, form, qr, client_secret, direct, barcode",
             ),
             (with("order_type", json!("Retail.X")), "order_type: must be 1 to 32 characters of a-z 0-9 _"),
             (with("return_url", json!("ftp://x")), "return_url: must be an http:// or https:// URL"),
@@ -369,11 +417,66 @@ mod tests {
             (with("metadata", json!([1])), "metadata: must be a JSON object (got an array)"),
             (with("metadata", json!({"x": "y".repeat(5000)})), "metadata: must be at most 4096 bytes"),
             (with("amonut", json!("1")), "amonut: is not a known field"),
+            (with("pay_method", json!("barcode")), "auth_code: is required for pay_method barcode"),
+            (
+                with("auth_code", json!("281234567890123456")),
+                "auth_code: is only for pay_method barcode (got pay_method qr)",
+            ),
+            (with("auth_code", json!(281234567890123456u64)), "auth_code: must be a string (got a number)"),
+            (with("payer", json!({"openid": "o x"})), "payer.openid: must be the payer's openid"),
+            (
+                with("payer", json!({"client_ip": "300.1.2.3"})),
+                "payer.client_ip: must be the payer's IP address",
+            ),
+            (with("payer", json!({"ip": "203.0.113.7"})), "payer.ip: is not a known field"),
+            (with("payer", json!("o1")), "payer: invalid type"),
         ];
         for (payload, expected) in cases {
             let got = rejected(PAY, payload);
             assert!(got.starts_with(expected), "expected {expected:?}, got {got:?}");
         }
+    }
+
+    fn barcode() -> Value {
+        let mut p = pay();
+        p["pay_method"] = json!("barcode");
+        p["auth_code"] = json!("281234567890123456");
+        p
+    }
+
+    #[test]
+    fn a_barcode_pay_carries_its_auth_code_which_is_never_serialised() {
+        let Command::Pay(p) = Command::parse(PAY, barcode()).unwrap() else { panic!("not a pay") };
+        assert_eq!(p.pay_method, PayMethod::Barcode);
+        assert_eq!(p.auth_code.as_ref().map(AuthCode::expose), Some("281234567890123456"));
+        let shown = format!("{p:?} {}", serde_json::to_string(&p).unwrap());
+        assert!(!shown.contains("281234567890123456"), "the code leaked: {shown}");
+        let mut bad = barcode();
+        bad["auth_code"] = json!("28123456789012345x");
+        let e = rejected(PAY, bad);
+        assert!(
+            e.starts_with("auth_code: must be the customer's payment code") && !e.contains("2812345"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_payer_is_optional_and_an_old_command_serialises_as_before() {
+        let Command::Pay(old) = Command::parse(PAY, pay()).unwrap() else { panic!("not a pay") };
+        assert_eq!(old.payer, None);
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json.get("payer").is_none() && json.get("auth_code").is_none(), "{json}");
+        let mut p = pay();
+        p["pay_method"] = json!("client_secret");
+        p["payer"] = json!({"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "client_ip": "2001:db8::7"});
+        let Command::Pay(jsapi) = Command::parse(PAY, p).unwrap() else { panic!("not a pay") };
+        let payer = jsapi.payer.unwrap();
+        assert_eq!(payer.openid.as_deref(), Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+        assert_eq!(payer.client_ip, Some("2001:db8::7".parse().unwrap()));
+        let mut empty = pay();
+        empty["payer"] = json!({});
+        let Command::Pay(empty) = Command::parse(PAY, empty).unwrap() else { panic!("not a pay") };
+        assert_eq!(empty, old, "an empty payer is no payer");
     }
 
     #[test]

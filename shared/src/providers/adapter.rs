@@ -18,7 +18,7 @@ use super::answers::{Called, PaymentFacts, RefundFacts};
 use super::bill::{BillDownload, BillError};
 use super::exchange::Exchange;
 use super::notification::{NotificationPolicy, NotificationVerifier};
-use crate::domain::Money;
+use crate::domain::{AuthCode, Money, Payer};
 use crate::messages::commands::PayMethod;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -36,6 +36,38 @@ pub struct PayRequest {
     /// Where the customer's browser comes back to.
     pub return_url: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The customer's payment code, for a [`PayMethod::Barcode`] payment (Alipay's `auth_code`):
+    /// `Debug` redacts it, and each adapter redacts it in the exchange log.
+    pub auth_code: Option<AuthCode>,
+    /// Who pays, where the provider needs it (WeChat Pay JSAPI's `openid`, H5's IP address).
+    pub payer: Payer,
+}
+
+impl PayRequest {
+    /// What of the request a provider's own rules for pay methods, payment codes and payers
+    /// ([`PayTerms`]) look at.
+    pub fn terms(&self) -> PayTerms<'_> {
+        PayTerms { pay_method: self.pay_method, auth_code: self.auth_code.as_ref(), payer: &self.payer }
+    }
+}
+
+/// What a provider's rules decide a payment on before anything is sent: the pay method, the
+/// customer's payment code and the payer. Each kind of provider has one function that checks
+/// them (`registry::ProviderKind::pay_terms`), which ingest applies at the door to a pay command
+/// (a refusal names the command's field) and the adapter again before it sends (a payment
+/// stored before a rule changed is refused by its adapter, not sent).
+#[derive(Debug, Clone, Copy)]
+pub struct PayTerms<'a> {
+    pub pay_method: PayMethod,
+    pub auth_code: Option<&'a AuthCode>,
+    pub payer: &'a Payer,
+}
+
+impl PayTerms<'_> {
+    /// The payment code of a barcode payment, or the refusal of one without it.
+    pub fn required_auth_code(&self) -> Result<&AuthCode, crate::domain::ValidationError> {
+        self.auth_code.ok_or_else(AuthCode::required)
+    }
 }
 
 /// Ask the provider to refund (part of) a payment.

@@ -4,8 +4,9 @@
 //! the adapter of an order's provider, notify-handler for a provider's notification verifier,
 //! reconciliation for its bills.
 
-use super::adapter::ProviderAdapter;
+use super::adapter::{PayTerms, ProviderAdapter};
 use super::settings::{ProviderConfigError, ProviderSettings};
+use crate::domain::ValidationError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,13 +16,34 @@ pub struct ProviderKind {
     /// The kind's name: a provider's default kind is its own name.
     pub name: &'static str,
     pub build: fn(&ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>, ProviderConfigError>,
+    /// Which pay methods the kind takes, and what each needs (a payment code of the provider's
+    /// form, the payer's openid or IP): ingest refuses a pay command that breaks them, naming
+    /// the field; the adapter applies the same function before it sends.
+    pub pay_terms: fn(&PayTerms<'_>) -> Result<(), ValidationError>,
+}
+
+/// The kind named `name`, if paygate has it.
+pub fn kind(name: &str) -> Option<&'static ProviderKind> {
+    KINDS.iter().find(|k| k.name == name)
 }
 
 /// Every provider paygate has an adapter for. Adding a provider adds its folder and one line here.
 pub const KINDS: &[ProviderKind] = &[
-    ProviderKind { name: super::mockpay::NAME, build: super::mockpay::settings::build },
-    ProviderKind { name: super::alipay::NAME, build: super::alipay::settings::build },
-    ProviderKind { name: super::wechatpay::NAME, build: super::wechatpay::settings::build },
+    ProviderKind {
+        name: super::mockpay::NAME,
+        build: super::mockpay::settings::build,
+        pay_terms: super::mockpay::pay_terms,
+    },
+    ProviderKind {
+        name: super::alipay::NAME,
+        build: super::alipay::settings::build,
+        pay_terms: super::alipay::pay_terms,
+    },
+    ProviderKind {
+        name: super::wechatpay::NAME,
+        build: super::wechatpay::settings::build,
+        pay_terms: super::wechatpay::pay_terms,
+    },
 ];
 
 #[derive(Clone, Default)]

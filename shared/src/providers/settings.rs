@@ -61,17 +61,7 @@ impl ProviderArgs {
         let mut registry = ProviderRegistry::new();
         for name in self.providers.names() {
             let settings = ProviderSettings { name: leak(name), vars };
-            let kind_name = settings.get("KIND").unwrap_or_else(|| name.clone());
-            let Some(kind) = KINDS.iter().find(|k| k.name == kind_name) else {
-                let known: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
-                return Err(ProviderConfigError::UnknownKind {
-                    provider: name.clone(),
-                    setting: settings.variable("KIND"),
-                    kind: kind_name,
-                    known: known.join(", "),
-                });
-            };
-            registry = registry.with((kind.build)(&settings)?);
+            registry = registry.with((settings.kind()?.build)(&settings)?);
         }
         Ok(registry)
     }
@@ -83,9 +73,10 @@ fn leak(name: &str) -> &'static str {
     Box::leak(name.to_owned().into_boxed_str())
 }
 
-/// The configured provider names: at least one, each 1 to 32 of `a-z 0-9 _`, no repeats.
+/// The configured provider names: at least one, each 1 to 32 of `a-z 0-9 _`, no repeats; and,
+/// once [`ProviderNames::with_kinds_from`] read them, each one's kind (its name until then).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderNames(Vec<String>);
+pub struct ProviderNames(Vec<String>, Vec<String>);
 
 impl ProviderNames {
     pub fn names(&self) -> &[String] {
@@ -94,6 +85,24 @@ impl ProviderNames {
 
     pub fn contains(&self, provider: &str) -> bool {
         self.0.iter().any(|p| p == provider)
+    }
+
+    /// The same names with each one's kind read from `PAYGATE_PROVIDER_<NAME>_KIND` in `vars`,
+    /// as the registry reads it (for ingest, which builds no adapter but applies each kind's
+    /// [`ProviderKind::pay_terms`](super::registry::ProviderKind) at the door).
+    pub fn with_kinds_from(self, vars: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderConfigError> {
+        let mut kinds = Vec::with_capacity(self.0.len());
+        for name in &self.0 {
+            kinds.push(ProviderSettings { name: leak(name), vars }.kind()?.name.to_owned());
+        }
+        Ok(Self(self.0, kinds))
+    }
+
+    /// The kind of the configured provider `provider`, if it is configured (and paygate has the
+    /// kind).
+    pub fn kind_of(&self, provider: &str) -> Option<&'static super::registry::ProviderKind> {
+        let i = self.0.iter().position(|p| p == provider)?;
+        super::registry::kind(&self.1[i])
     }
 }
 
@@ -112,7 +121,7 @@ pub fn parse_provider_names(s: &str) -> Result<ProviderNames, String> {
             names.push(name.to_owned());
         }
     }
-    Ok(ProviderNames(names))
+    Ok(ProviderNames(names.clone(), names))
 }
 
 /// One provider's settings, as its kind's builder reads them.
@@ -125,6 +134,20 @@ impl ProviderSettings<'_> {
     /// The provider's name as configured (and as payments and notification URLs spell it).
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The provider's kind: `KIND`, or its own name.
+    pub fn kind(&self) -> Result<&'static super::registry::ProviderKind, ProviderConfigError> {
+        let kind_name = self.get("KIND").unwrap_or_else(|| self.name.to_owned());
+        super::registry::kind(&kind_name).ok_or_else(|| {
+            let known: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+            ProviderConfigError::UnknownKind {
+                provider: self.name.to_owned(),
+                setting: self.variable("KIND"),
+                kind: kind_name,
+                known: known.join(", "),
+            }
+        })
     }
 
     /// The variable that holds `key`: `PAYGATE_PROVIDER_<NAME>_<KEY>`.

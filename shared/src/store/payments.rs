@@ -7,7 +7,7 @@ use super::history::{self, TransitionRecord, Versioned};
 use super::stored_row::{self, Columns, StoredRow};
 use super::{applied, created};
 use crate::broker::outbox;
-use crate::domain::{Currency, MerchantId, Money, PayMethod, ProviderName};
+use crate::domain::{AuthCode, Currency, MerchantId, Money, PayMethod, Payer, ProviderName};
 use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -37,6 +37,11 @@ pub struct NewPayment {
     /// The creating command's correlation id (its message id when it had none): every event of
     /// the payment carries it.
     pub correlation_id: Option<String>,
+    /// The customer's payment code of a `barcode` payment; the database forgets it once the
+    /// payment leaves `created`/`pending` (migration 0023).
+    pub auth_code: Option<AuthCode>,
+    /// Who pays, where the provider needs it (WeChat Pay JSAPI / H5).
+    pub payer: Option<Payer>,
 }
 
 /// A payment as stored.
@@ -71,6 +76,11 @@ pub struct Payment {
     /// The number of the payment's last event (0: none yet). The next event gets the next
     /// number, stored with it in the same transaction ([`announce`], [`record_announcing`]).
     pub event_sequence: i64,
+    /// The customer's payment code, while the pay request may still have to be sent (a `barcode`
+    /// payment in `created` or `pending`; `None` after). Never serialised.
+    #[serde(skip)]
+    pub auth_code: Option<AuthCode>,
+    pub payer: Option<Payer>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -103,6 +113,8 @@ pub struct Row {
     reply_to: Option<String>,
     correlation_id: Option<String>,
     event_sequence: i64,
+    auth_code: Option<String>,
+    payer: Option<Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -114,7 +126,7 @@ impl StoredRow for Payment {
     const COLUMNS: &'static str = "id, merchant_id, merchant_order_no, provider, pay_method, order_type, \
          amount_minor, currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, \
          customer_action, refunded_minor, refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, \
-         check_attempt, reply_to, correlation_id, event_sequence, created_at, updated_at";
+         check_attempt, reply_to, correlation_id, event_sequence, auth_code, payer, created_at, updated_at";
     type Row = Row;
 
     fn decode(r: Row) -> Result<Self, StoreError> {
@@ -129,6 +141,8 @@ impl StoredRow for Payment {
             merchant_id: column.parse("merchant_id", MerchantId::parse(&r.merchant_id))?,
             provider: column.parse("provider", ProviderName::parse(&r.provider))?,
             pay_method: column.parse("pay_method", PayMethod::parse(&r.pay_method))?,
+            auth_code: r.auth_code.map(|c| column.parse("auth_code", AuthCode::parse(&c))).transpose()?,
+            payer: r.payer.map(|p| column.parse("payer", serde_json::from_value(p))).transpose()?,
             id: r.id,
             merchant_order_no: r.merchant_order_no,
             order_type: r.order_type,
@@ -178,15 +192,15 @@ pub async fn create_announcing(
     let sql = format!(
         "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
-                               reply_to, correlation_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15)
+                               reply_to, correlation_id, auth_code, payer)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
          RETURNING {}",
         Payment::COLUMNS
     );
     // The payment and its first history row, in one statement.
-    let messages_from = (!messages.is_empty()).then_some(17);
-    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 16, messages_from);
+    let messages_from = (!messages.is_empty()).then_some(19);
+    let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 18, messages_from);
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
         .bind(new.merchant_id.as_str())
@@ -203,6 +217,8 @@ pub async fn create_announcing(
         .bind(&new.request_fingerprint)
         .bind(&new.reply_to)
         .bind(&new.correlation_id)
+        .bind(new.auth_code.as_ref().map(AuthCode::expose))
+        .bind(payer_json(new.payer.as_ref()))
         .bind(cause);
     if !messages.is_empty() {
         let (ids, exchanges, keys, bodies) = outbox::columns(messages);
@@ -234,17 +250,18 @@ pub async fn create_many_announcing(
         "WITH input AS (
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
-                                 $12::jsonb[], $13::text[], $14::uuid[], $19::text[], $20::text[])
+                                 $12::jsonb[], $13::text[], $14::uuid[], $19::text[], $20::text[], $21::text[],
+                                 $22::jsonb[])
                 WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, pay_method, order_type,
                                      amount_minor, currency, subject, return_url, expires_at, metadata,
-                                     request_fingerprint, cause, reply_to, correlation_id, n)),
+                                     request_fingerprint, cause, reply_to, correlation_id, auth_code, payer, n)),
          created AS (
             INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                   currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
-                                  reply_to, correlation_id)
+                                  reply_to, correlation_id, auth_code, payer)
             SELECT id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                    currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint,
-                   reply_to, correlation_id
+                   reply_to, correlation_id, auth_code, payer
               FROM input ORDER BY n
             ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
             RETURNING id),
@@ -281,9 +298,16 @@ pub async fn create_many_announcing(
     .bind(bodies)
     .bind(news().map(|p| p.reply_to.as_deref()).collect::<Vec<_>>())
     .bind(news().map(|p| p.correlation_id.as_deref()).collect::<Vec<_>>())
+    .bind(news().map(|p| p.auth_code.as_ref().map(AuthCode::expose)).collect::<Vec<_>>())
+    .bind(news().map(|p| payer_json(p.payer.as_ref())).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(created)
+}
+
+/// The `payer` column's value: the payer as JSON (absent fields left out), or NULL.
+fn payer_json(payer: Option<&Payer>) -> Option<Value> {
+    payer.and_then(|p| serde_json::to_value(p).ok())
 }
 
 /// [`Payment::lock`](StoredRow::lock) for several payments in one statement, locked in the order

@@ -20,6 +20,7 @@ use paygate::broker::outbox::Prepared;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::PayCommand;
 use paygate::messages::orders::OrderWork;
+use paygate::providers::adapter::PayTerms;
 use paygate::store::StoredRow;
 use paygate::store::payments::{self, Created, NewPayment, Payment};
 use serde_json::Value;
@@ -86,12 +87,21 @@ async fn seen_before(
 }
 
 /// What a new payment may not be: taken through a provider this system is not configured for,
-/// or expiring before it is created (it would only fail at the provider).
+/// in a way its provider does not take (a pay method it lacks, a payment code not of its form, a
+/// payer it needs missing: the provider kind's `pay_terms`), or expiring before it is created
+/// (it would only fail at the provider).
 fn refusal(ctx: &Context<'_>, cmd: &PayCommand) -> Option<ValidationError> {
     if !ctx.providers.contains(cmd.provider.as_str()) {
         let rule =
             format!("must be one of {} (got {:?})", ctx.providers.names().join(", "), cmd.provider.as_str());
         return Some(ValidationError::new("provider", rule));
+    }
+    if let Some(kind) = ctx.providers.kind_of(cmd.provider.as_str()) {
+        let payer = cmd.payer.clone().unwrap_or_default();
+        let terms = PayTerms { pay_method: cmd.pay_method, auth_code: cmd.auth_code.as_ref(), payer: &payer };
+        if let Err(refused) = (kind.pay_terms)(&terms) {
+            return Some(refused);
+        }
     }
     let now = Utc::now();
     match cmd.expires_at {
@@ -131,6 +141,8 @@ fn prepare(
         request_fingerprint: fingerprint(cmd),
         reply_to: ctx.cause.reply_to.clone(),
         correlation_id: Some(ctx.correlation_id()),
+        auth_code: cmd.auth_code.clone(),
+        payer: cmd.payer.clone(),
     };
     let dispatch = routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?;
     Ok(Ok((new, dispatch)))

@@ -47,7 +47,7 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts ingest (providers: mockpay) and the recorders.
+    /// Starts ingest (providers: mockpay, alipay, wechatpay) and the recorders.
     pub async fn start() -> Self {
         Self::start_after(&[]).await
     }
@@ -106,7 +106,7 @@ impl Ingest {
             "--shutdown-grace",
             "1",
             "--providers",
-            "mockpay",
+            "mockpay,alipay,wechatpay",
         ])
         .expect("config");
         let app = Application::build(cli.config).await.expect("ingest starts");

@@ -46,11 +46,13 @@ pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
         notify_url: order.notify_url(),
         return_url: order.payment.return_url.clone(),
         expires_at: order.payment.expires_at,
+        auth_code: order.payment.auth_code.clone(),
+        payer: order.payment.payer.clone().unwrap_or_default(),
     };
     if !repeat {
         order.transition(PaymentEvent::Submitted, json!({"trade_no": request.trade_no})).await?;
     }
-    Ok(Plan::Call(Call::Pay { request, repeat }, pass))
+    Ok(Plan::Call(Call::Pay { request: Box::new(request), repeat }, pass))
 }
 
 pub async fn apply(order: &mut Order<'_>, answered: Option<&Answered>) -> Result<Outcome, WorkError> {

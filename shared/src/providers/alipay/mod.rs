@@ -12,10 +12,11 @@
 //!   action); `redirect` and `form` are `alipay.trade.page.pay` (PC) or `alipay.trade.wap.pay`
 //!   (mobile; the `WEB_PAY` setting), which are not calls: the signed parameters become a GET URL
 //!   or a POST form on the gateway for the customer's browser, and the trade exists at Alipay
-//!   only once the customer opens it. `direct` is `alipay.trade.pay` with the customer's barcode
-//!   ([`AlipayAdapter::pay_barcode`]); the pay command does not carry the barcode (`auth_code`)
-//!   yet, so a `direct` pay through the trait is refused before anything is sent. `client_secret`
-//!   (app pay) is refused likewise.
+//!   only once the customer opens it. `barcode` is `alipay.trade.pay` (face to face) with the
+//!   customer's payment code (`PayRequest::auth_code`, [`pay_terms`]: 16 to 24 digits starting
+//!   with 25 to 30): paid at once, declined, or in process (`10003`, the customer confirms on the
+//!   phone: PROCESSING, polled by query). `direct` (a charge without the customer's code) and
+//!   `client_secret` (app pay) are refused before anything is sent, at the door by ingest already.
 //! - `alipay.trade.cancel` reverses a barcode payment (closing it, or refunding it if it was paid
 //!   meanwhile): [`AlipayAdapter::cancel`]. The dispatcher does not call it yet.
 //! - CNY only: any other currency is refused before anything is sent.
@@ -34,9 +35,9 @@ pub mod transformers;
 pub use notification::{AlipayNotification, NotificationError, TradeStatus};
 pub use signing::{AlipayPublicKey, AppPrivateKey, ResponseError};
 
-use crate::domain::Currency;
+use crate::domain::{AuthCode, Currency, ValidationError};
 use crate::messages::commands::PayMethod;
-use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
+use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
@@ -66,6 +67,55 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// trade exists at Alipay only once the customer opened or scanned it, so "no such trade" is
 /// believed late (not confirmed against a published figure).
 pub const DEFAULT_NOT_FOUND_FINAL_AFTER: Duration = Duration::from_secs(300);
+
+/// Alipay's payment codes (`auth_code` of `alipay.trade.pay`): "25~30开头的长度为16~24位的数字"
+/// (digits, 16 to 24 of them, starting with 25 to 30; the API reference of `alipay.trade.pay`).
+pub const AUTH_CODE_DIGITS: std::ops::RangeInclusive<usize> = 16..=24;
+pub const AUTH_CODE_PREFIXES: std::ops::RangeInclusive<u8> = 25..=30;
+
+/// What Alipay takes: `barcode` with an Alipay payment code, `qr`, `redirect` and `form`; not
+/// `direct` (Alipay charges a customer only through the code the customer shows) nor
+/// `client_secret` (app pay). The payer is not needed. Checked by ingest at the door and by the
+/// adapter before it sends.
+pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
+    match terms.pay_method {
+        PayMethod::Barcode => auth_code_rule(terms.required_auth_code()?),
+        PayMethod::Direct => Err(ValidationError::new(
+            PayMethod::FIELD,
+            "Alipay charges a customer only through the payment code the customer shows: use barcode with auth_code (got direct)",
+        )),
+        PayMethod::ClientSecret => Err(ValidationError::new(
+            PayMethod::FIELD,
+            "Alipay takes barcode, qr, redirect or form; app pay (client_secret) is not supported",
+        )),
+        PayMethod::Qr | PayMethod::Redirect | PayMethod::Form => Ok(()),
+    }
+}
+
+/// An Alipay payment code: [`AUTH_CODE_DIGITS`] digits starting with one of
+/// [`AUTH_CODE_PREFIXES`]. The refusal says the code's length and first two digits only (the
+/// prefix says which wallet made it, and is no secret).
+fn auth_code_rule(code: &AuthCode) -> Result<(), ValidationError> {
+    let code = code.expose();
+    let prefix: Option<u8> = code.get(..2).and_then(|p| p.parse().ok());
+    let ok =
+        AUTH_CODE_DIGITS.contains(&code.len()) && prefix.is_some_and(|p| AUTH_CODE_PREFIXES.contains(&p));
+    if ok {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        AuthCode::FIELD,
+        format!(
+            "must be an Alipay payment code: {} to {} digits starting with {} to {} (got {} digits starting with {})",
+            AUTH_CODE_DIGITS.start(),
+            AUTH_CODE_DIGITS.end(),
+            AUTH_CODE_PREFIXES.start(),
+            AUTH_CODE_PREFIXES.end(),
+            code.len(),
+            code.get(..2).unwrap_or(code),
+        ),
+    ))
+}
 
 /// Which web payment `redirect` and `form` payments are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,17 +460,13 @@ impl AlipayAdapter {
         finish(draft, Decided::answer(facts, code))
     }
 
-    /// `alipay.trade.pay` with the customer's barcode (`auth_code`): paid at once (`10000`), in
-    /// process while the customer confirms (`10003`: PROCESSING, polled by query), or declined.
-    pub async fn pay_barcode(&self, request: &PayRequest, auth_code: &str) -> Called<PaymentFacts> {
+    /// `alipay.trade.pay` with the customer's payment code (`auth_code`, checked by
+    /// [`pay_terms`] already): paid at once (`10000`), in process while the customer confirms
+    /// (`10003`: PROCESSING, polled by query), or declined.
+    async fn barcode_pay(&self, request: &PayRequest, auth_code: &AuthCode) -> Called<PaymentFacts> {
         const OP: Operation = Operation::BarcodePay;
-        if auth_code.is_empty() || !auth_code.bytes().all(|b| b.is_ascii_digit()) {
-            return self.refuse_locally(
-                OP.as_str(),
-                "auth_code: must be the digits of the customer's barcode".into(),
-            );
-        }
-        let biz = match BarcodePay::from_request(request, auth_code, self.config.seller_id.as_deref()) {
+        let seller_id = self.config.seller_id.as_deref();
+        let biz = match BarcodePay::from_request(request, auth_code.expose(), seller_id) {
             Ok(biz) => transformers::biz_json(&biz),
             Err(e) => return self.refuse_locally(OP.as_str(), e.to_string()),
         };
@@ -499,19 +545,15 @@ impl ProviderAdapter for AlipayAdapter {
         if let Some(refused) = self.refuse_other_currency("pay", request.amount.currency()) {
             return refused;
         }
-        match request.pay_method {
-            PayMethod::Redirect => return self.web_pay(request, false),
-            PayMethod::Form => return self.web_pay(request, true),
-            PayMethod::Direct => {
-                return self.refuse_locally(
-                    "pay",
-                    "direct: an Alipay barcode payment needs the customer's barcode (auth_code), which the pay command does not carry yet".into(),
-                );
-            }
-            PayMethod::ClientSecret => {
-                return self.refuse_locally("pay", "client_secret: Alipay app pay is not supported".into());
-            }
-            PayMethod::Qr => {}
+        if let Err(refused) = pay_terms(&request.terms()) {
+            return self.refuse_locally("pay", refused.to_string());
+        }
+        match (request.pay_method, request.auth_code.as_ref()) {
+            (PayMethod::Redirect, _) => return self.web_pay(request, false),
+            (PayMethod::Form, _) => return self.web_pay(request, true),
+            (PayMethod::Barcode, Some(auth_code)) => return self.barcode_pay(request, auth_code).await,
+            // qr; the others were refused by pay_terms.
+            _ => {}
         }
         let biz = match TradeCreate::from_request(request, None, self.config.seller_id.as_deref()) {
             Ok(biz) => transformers::biz_json(&biz),

@@ -589,6 +589,8 @@ mod tests {
             notify_url: None,
             return_url: None,
             expires_at: Some("2026-01-02T03:04:05Z".parse().unwrap()),
+            auth_code: None,
+            payer: Default::default(),
         }
     }
 

@@ -21,8 +21,8 @@ pub mod signing;
 pub mod statuses;
 pub mod transformers;
 
-use crate::domain::Currency;
-use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
+use crate::domain::{Currency, PayMethod, ValidationError};
+use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
@@ -46,6 +46,19 @@ use transformers::{
 
 /// The provider's name in commands, rows and the registry.
 pub const NAME: &str = "mockpay";
+
+/// What mockpay takes: every pay method but `barcode` (its `direct` is a POS one-time key
+/// charged at once; it has no payment-code flow). The payer is not needed. Checked by ingest at
+/// the door and by the adapter before it sends.
+pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
+    match terms.pay_method {
+        PayMethod::Barcode => Err(ValidationError::new(
+            PayMethod::FIELD,
+            "mockpay takes redirect, form, qr, client_secret or direct, not barcode",
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// The request timeout when none is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -555,6 +568,9 @@ impl ProviderAdapter for MockpayAdapter {
         let path = "/v1/payments";
         if let Err(why) = Self::check_numbers(&[("trade number", &request.trade_no)]) {
             return self.refuse_locally(OP, Method::POST, path, why);
+        }
+        if let Err(refused) = pay_terms(&request.terms()) {
+            return self.refuse_locally(OP, Method::POST, path, refused.to_string());
         }
         let body = json_body(&PaymentCreate::from_request(request, self.notify_url(&request.notify_url)));
         let order_id = request.trade_no.as_str();

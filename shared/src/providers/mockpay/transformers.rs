@@ -95,9 +95,11 @@ impl RefundCreate {
     }
 }
 
-/// Our pay method as mockpay's `payMethod`.
+/// Our pay method as mockpay's `payMethod`. mockpay has no barcode payments: the adapter refuses
+/// them before building a request (and ingest refuses them at the door), so none reaches here.
 pub fn pay_method(method: PayMethod) -> &'static str {
     match method {
+        PayMethod::Barcode => "barcode",
         PayMethod::Redirect => "redirect",
         PayMethod::Form => "form",
         PayMethod::Qr => "qr",
@@ -352,6 +354,8 @@ mod tests {
             notify_url: None,
             return_url: None,
             expires_at: None,
+            auth_code: None,
+            payer: Default::default(),
         }
     }
 

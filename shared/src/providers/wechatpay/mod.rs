@@ -13,10 +13,10 @@
 //!   a 5xx, a code not in the table or not documented for the operation, and an answer about
 //!   another order. The dispatcher then queries.
 //! - Pay methods: `qr` → Native, `client_secret` → JSAPI / mini-program, `redirect` → H5. JSAPI
-//!   needs the payer's `openid` and H5 the payer's IP, which [`PayRequest`] does not carry:
-//!   [`WechatpayAdapter::pay_as`] takes them in a [`Payer`], and the trait's `pay` (which has
-//!   none) refuses JSAPI and H5 before sending, naming the missing field. Carrying them needs an
-//!   optional `payer` on the pay command, stored with the payment and put in `PayRequest`.
+//!   needs the payer's `openid` and H5 the payer's IP: the pay command's `payer`, stored with
+//!   the payment and carried in [`PayRequest::payer`]. Without it (and for `form`, `direct` and
+//!   `barcode`: API v3 has no payment-code pay) the request is refused before it is sent, naming
+//!   the field; ingest refuses such a command at the door with the same rule ([`pay_terms`]).
 //! - Refunds are asynchronous: a refund is `PROCESSING` until a `REFUND.*` notification or a
 //!   refund query says how it ended.
 //! - Bills: the trade bill API gives a download URL and a SHA-1; the file is streamed through
@@ -52,8 +52,8 @@ pub mod transformers;
 mod vectors;
 pub mod verifier;
 
-use crate::domain::Currency;
-use crate::providers::adapter::{PayRequest, ProviderAdapter, RefundRequest};
+use crate::domain::{Currency, ValidationError};
+use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
@@ -69,7 +69,6 @@ use codes::{Operation, Treatment};
 use reqwest::Method;
 use signing::{ApiV3Key, MerchantKey, PlatformKeys, SignedHeaders};
 use std::time::Duration;
-pub use transformers::Payer;
 use transformers::{
     CloseRequest, ErrorBody, NotSendable, PayKind, RefundAnswer, RefundCreate, Transaction,
     TransactionCreate, Unreadable,
@@ -77,6 +76,14 @@ use transformers::{
 
 /// The provider's name in commands, rows and the registry.
 pub const NAME: &str = "wechatpay";
+
+/// What WeChat Pay (API v3) takes: `qr` (Native), `client_secret` (JSAPI, with `payer.openid`)
+/// and `redirect` (H5, with `payer.client_ip`). Checked by ingest at the door and by the adapter
+/// before it sends.
+pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
+    let refused = |e: NotSendable| ValidationError::new(e.field, e.rule);
+    PayKind::of(terms.pay_method).and_then(|kind| kind.payer_fields(terms.payer)).map(drop).map_err(refused)
+}
 /// WeChat Pay's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
 /// The request timeout when none is configured.
@@ -470,8 +477,8 @@ impl WechatpayAdapter {
     }
 
     /// Creates the payment, with what the create API needs to know about the payer (JSAPI's
-    /// `openid`, H5's IP address).
-    pub async fn pay_as(&self, request: &PayRequest, payer: &Payer) -> Called<PaymentFacts> {
+    /// `openid`, H5's IP address: [`PayRequest::payer`]).
+    async fn create(&self, request: &PayRequest) -> Called<PaymentFacts> {
         const OP: Operation = Operation::Pay;
         let kind = match PayKind::of(request.pay_method) {
             Ok(kind) => kind,
@@ -482,7 +489,6 @@ impl WechatpayAdapter {
             TransactionCreate::from_request(
                 kind,
                 request,
-                payer,
                 &self.appid,
                 &self.mchid,
                 self.notify_url(&request.notify_url),
@@ -637,10 +643,9 @@ impl ProviderAdapter for WechatpayAdapter {
         self.not_found_final_after
     }
 
-    /// Native works as it is; JSAPI and H5 are refused here for want of the payer (see the
-    /// module documentation and [`WechatpayAdapter::pay_as`]).
+    /// Native; JSAPI and H5 with the payer the request carries (see the module documentation).
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
-        self.pay_as(request, &Payer::default()).await
+        self.create(request).await
     }
 
     async fn query(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {

@@ -35,7 +35,7 @@ pub fn build(settings: &ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>
     Ok(Arc::new(adapter(settings)?))
 }
 
-/// The adapter itself (tests and callers that need [`WechatpayAdapter::pay_as`]).
+/// The adapter itself (tests and callers that need its own methods).
 pub fn adapter(settings: &ProviderSettings<'_>) -> Result<WechatpayAdapter, ProviderConfigError> {
     let mchid = settings.require("MCHID", "our WeChat Pay merchant id (商户号)")?;
     let appid = settings.require("APPID", "the app id bound to the merchant id")?;

@@ -6,10 +6,10 @@
 //!   (`…/jsapi` → `{prepay_id}`; the customer's action is the client's signed parameters,
 //!   [`super::client_params`]); `redirect` is **H5** (`…/h5` → `{h5_url}`, a GET redirect).
 //!   `form` and `direct` have no API v3 equivalent for a direct merchant and are refused.
-//! - JSAPI needs the payer's `openid` and H5 the payer's IP (`scene_info.payer_client_ip`).
-//!   Neither is in [`PayRequest`] (the pay command carries no payer), so they come in a
-//!   [`Payer`] beside it; without them the request is refused before it is sent, naming the
-//!   field. See the adapter's documentation for what the contract would need.
+//! - JSAPI needs the payer's `openid` and H5 the payer's IP (`scene_info.payer_client_ip`),
+//!   both from the pay command's `payer` ([`PayRequest::payer`]); without them the request is
+//!   refused before it is sent, naming the command's field ([`PayKind::payer_fields`]; ingest
+//!   applies the same rule at the door, `super::pay_terms`).
 //! - Amounts are integer fen, exactly our [`Money`]'s minor units for CNY; any other currency is
 //!   refused naming the field. Times sent are Beijing time (`+08:00`), RFC 3339.
 //! - Answers: a create's `{code_url | prepay_id | h5_url}`; a query's transaction; a refund's
@@ -20,7 +20,7 @@ use super::client_params::{self, ClientParams};
 use super::codes;
 use super::notification::{RefundState, TradeState};
 use super::signing::MerchantKey;
-use crate::domain::{Currency, Money};
+use crate::domain::{Currency, Money, Payer};
 use crate::messages::commands::PayMethod;
 use crate::messages::events::{CustomerAction, HttpGet};
 use crate::providers::adapter::{PayRequest, RefundRequest};
@@ -77,7 +77,7 @@ impl PayKind {
             PayMethod::Qr => Ok(Self::Native),
             PayMethod::ClientSecret => Ok(Self::Jsapi),
             PayMethod::Redirect => Ok(Self::H5),
-            PayMethod::Form | PayMethod::Direct => Err(NotSendable::new(
+            PayMethod::Form | PayMethod::Direct | PayMethod::Barcode => Err(NotSendable::new(
                 PayMethod::FIELD,
                 format!(
                     "WeChat Pay API v3 takes qr (Native), client_secret (JSAPI / mini-program) or redirect (H5), not {method}"
@@ -96,13 +96,36 @@ impl PayKind {
     }
 }
 
-/// What the create APIs need to know about the payer, which [`PayRequest`] does not carry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Payer {
-    /// The payer's `openid` under our app id: required by JSAPI.
-    pub openid: Option<String>,
-    /// The payer's IP address (IPv4 or IPv6): required by H5.
-    pub client_ip: Option<String>,
+impl PayKind {
+    /// What the create needs of the payer: JSAPI the `openid` (under our app id), H5 the
+    /// payer's IP address; Native nothing. The refusal names the pay command's field.
+    pub fn payer_fields(
+        self,
+        payer: &Payer,
+    ) -> Result<(Option<CreatePayer>, Option<SceneInfo>), NotSendable> {
+        match self {
+            Self::Native => Ok((None, None)),
+            Self::Jsapi => {
+                let openid = payer.openid.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
+                    NotSendable::new(
+                        "payer.openid",
+                        "is required for a client_secret (JSAPI / mini-program) payment through WeChat Pay: the payer's openid under the merchant's app id",
+                    )
+                })?;
+                Ok((Some(CreatePayer { openid }), None))
+            }
+            Self::H5 => {
+                let ip = payer.client_ip.ok_or_else(|| {
+                    NotSendable::new(
+                        "payer.client_ip",
+                        "is required for a redirect (H5) payment through WeChat Pay: the payer's IP address",
+                    )
+                })?;
+                let scene = SceneInfo { payer_client_ip: ip.to_string(), h5_info: H5Info { kind: "Wap" } };
+                Ok((None, Some(scene)))
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +203,6 @@ impl TransactionCreate {
     pub fn from_request(
         kind: PayKind,
         request: &PayRequest,
-        payer: &Payer,
         appid: &str,
         mchid: &str,
         notify_url: Option<String>,
@@ -196,33 +218,7 @@ impl TransactionCreate {
         if description.trim().is_empty() {
             return Err(NotSendable::new("subject", "must not be empty (WeChat Pay's description)"));
         }
-        let payer_field = match kind {
-            PayKind::Jsapi => Some(CreatePayer {
-                openid: payer.openid.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
-                    NotSendable::new(
-                        "payer.openid",
-                        "JSAPI / mini-program payments need the payer's openid, which the pay command does not carry",
-                    )
-                })?,
-            }),
-            _ => None,
-        };
-        let scene_info = match kind {
-            PayKind::H5 => Some(SceneInfo {
-                payer_client_ip: payer
-                    .client_ip
-                    .clone()
-                    .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-                    .ok_or_else(|| {
-                        NotSendable::new(
-                            "scene_info.payer_client_ip",
-                            "H5 payments need the payer's IP address, which the pay command does not carry",
-                        )
-                    })?,
-                h5_info: H5Info { kind: "Wap" },
-            }),
-            _ => None,
-        };
+        let (payer, scene_info) = kind.payer_fields(&request.payer)?;
         Ok(Self {
             appid: appid.to_owned(),
             mchid: mchid.to_owned(),
@@ -231,7 +227,7 @@ impl TransactionCreate {
             time_expire: request.expires_at.map(wechat_time),
             notify_url,
             amount: CreateAmount { total, currency: CURRENCY },
-            payer: payer_field,
+            payer,
             scene_info,
         })
     }
@@ -534,20 +530,15 @@ mod tests {
             expires_at: Some(
                 DateTime::parse_from_rfc3339("2026-01-01T02:00:00Z").unwrap().with_timezone(&Utc),
             ),
+            auth_code: None,
+            payer: Default::default(),
         }
     }
 
     fn create(method: PayMethod, payer: &Payer) -> Result<TransactionCreate, NotSendable> {
-        let r = pay_request(method);
+        let r = PayRequest { payer: payer.clone(), ..pay_request(method) };
         let kind = PayKind::of(method)?;
-        TransactionCreate::from_request(
-            kind,
-            &r,
-            payer,
-            "wxd678efh567hg6787",
-            "1900000109",
-            r.notify_url.clone(),
-        )
+        TransactionCreate::from_request(kind, &r, "wxd678efh567hg6787", "1900000109", r.notify_url.clone())
     }
 
     #[test]
@@ -577,16 +568,19 @@ mod tests {
             serde_json::to_value(&jsapi).unwrap()["payer"],
             json!({"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"})
         );
-        let e = create(PayMethod::Redirect, &Payer { openid: None, client_ip: Some("not an ip".into()) })
-            .unwrap_err();
-        assert_eq!(e.field, "scene_info.payer_client_ip");
-        let h5 = create(PayMethod::Redirect, &Payer { openid: None, client_ip: Some("203.0.113.7".into()) })
-            .unwrap();
+        let e =
+            create(PayMethod::Redirect, &Payer { openid: Some("o1".into()), client_ip: None }).unwrap_err();
+        assert_eq!(e.field, "payer.client_ip");
+        let h5 = create(
+            PayMethod::Redirect,
+            &Payer { openid: None, client_ip: Some("203.0.113.7".parse().unwrap()) },
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_value(&h5).unwrap()["scene_info"],
             json!({"payer_client_ip": "203.0.113.7", "h5_info": {"type": "Wap"}})
         );
-        for m in [PayMethod::Form, PayMethod::Direct] {
+        for m in [PayMethod::Form, PayMethod::Direct, PayMethod::Barcode] {
             assert_eq!(PayKind::of(m).unwrap_err().field, "pay_method");
         }
     }
@@ -595,12 +589,10 @@ mod tests {
     fn other_currencies_and_a_missing_notify_url_are_refused_by_field() {
         let mut r = pay_request(PayMethod::Qr);
         r.amount = Money::from_minor(100, Currency::JPY).unwrap();
-        let e = TransactionCreate::from_request(PayKind::Native, &r, &Payer::default(), "a", "m", None)
-            .unwrap_err();
+        let e = TransactionCreate::from_request(PayKind::Native, &r, "a", "m", None).unwrap_err();
         assert_eq!(e.to_string(), "amount: WeChat Pay takes CNY only (got JPY)");
         let r = pay_request(PayMethod::Qr);
-        let e = TransactionCreate::from_request(PayKind::Native, &r, &Payer::default(), "a", "m", None)
-            .unwrap_err();
+        let e = TransactionCreate::from_request(PayKind::Native, &r, "a", "m", None).unwrap_err();
         assert_eq!(e.field, "notify_url");
         let refund = RefundRequest {
             trade_no: "t".into(),

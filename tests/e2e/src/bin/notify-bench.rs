@@ -394,6 +394,8 @@ async fn create_payments(db: &TestDb, n: usize) -> anyhow::Result<Vec<Uuid>> {
             request_fingerprint: "bench".into(),
             reply_to: None,
             correlation_id: None,
+            auth_code: None,
+            payer: None,
         };
         payments::create(&mut conn, &new, None).await?;
         ids.push(id);
