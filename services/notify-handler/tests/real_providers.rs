@@ -138,6 +138,8 @@ impl Harness {
             request_fingerprint: "fp".into(),
             reply_to: None,
             correlation_id: None,
+            auth_code: None,
+            payer: None,
         };
         let mut conn = self.db.pool.acquire().await.unwrap();
         payments::create(&mut conn, &new, None).await.unwrap();

@@ -8,7 +8,7 @@ use alipaysim::{
 };
 use axum::Router;
 use axum::routing::post;
-use paygate::domain::{Currency, Money};
+use paygate::domain::{AuthCode, Currency, Money, Payer};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::CustomerAction;
 use paygate::providers::alipay::notification::{self, Expected};
@@ -70,6 +70,16 @@ fn pay(trade_no: &str, method: PayMethod, amount: i64) -> PayRequest {
         notify_url: None,
         return_url: Some("https://shop.example/return".into()),
         expires_at: None,
+        auth_code: None,
+        payer: Payer::default(),
+    }
+}
+
+/// A barcode pay with the customer's payment code `code`.
+fn barcode(trade_no: &str, amount: i64, code: &str) -> PayRequest {
+    PayRequest {
+        auth_code: Some(AuthCode::parse(code).expect("a well-formed payment code")),
+        ..pay(trade_no, PayMethod::Barcode, amount)
     }
 }
 
@@ -155,12 +165,10 @@ async fn barcode_in_process_until_the_customer_confirms_and_cancel_refunds_a_pai
     let s = sim(Settings { bar_code_confirm_above_fen: Some(10_000), ..fast() }).await;
     let a = adapter(&s, None);
     // Small: paid at once.
-    let facts =
-        answer(a.pay_barcode(&pay("bc-small", PayMethod::Direct, 500), "281234567890123456").await.outcome);
+    let facts = answer(a.pay(&barcode("bc-small", 500, "281234567890123456")).await.outcome);
     assert_eq!(facts.status, PaymentStatus::Succeeded);
     // Large: 10003 while the customer confirms.
-    let facts =
-        answer(a.pay_barcode(&pay("bc-big", PayMethod::Direct, 50_000), "281234567890123456").await.outcome);
+    let facts = answer(a.pay(&barcode("bc-big", 50_000, "281234567890123456")).await.outcome);
     assert_eq!(facts.status, PaymentStatus::Processing);
     assert_eq!(
         answer(a.query("bc-big", Currency::CNY).await.outcome).status,
@@ -180,15 +188,12 @@ async fn barcode_in_process_until_the_customer_confirms_and_cancel_refunds_a_pai
         (Some("TRADE_CLOSED"), Some(50_000))
     );
     // One still confirming reversed: closed, no money moved.
-    answer(a.pay_barcode(&pay("bc-wait", PayMethod::Direct, 50_000), "281234567890123456").await.outcome);
+    answer(a.pay(&barcode("bc-wait", 50_000, "281234567890123456")).await.outcome);
     assert_eq!(answer(a.cancel("bc-wait").await.outcome).action, Some(CancelAction::Close));
     assert_eq!(s.admin().trade("bc-wait").await.unwrap()["charges"], 0);
-    // A bad payment code.
-    let o = a.pay_barcode(&pay("bc-bad", PayMethod::Direct, 500), "12345").await.outcome;
-    assert!(
-        !matches!(o, CallOutcome::Answer { ref facts, .. } if facts.status == PaymentStatus::Succeeded),
-        "{o:?}"
-    );
+    // A payment code Alipay does not issue (it must start 25 to 30): refused before it is sent.
+    let o = a.pay(&barcode("bc-bad", 500, "1234567890123456")).await.outcome;
+    assert!(matches!(o, CallOutcome::Refused { .. }), "refused, not sent: {o:?}");
     s.shutdown().await.unwrap();
 }
 
@@ -290,7 +295,7 @@ async fn scripted_transport_faults_reach_the_adapter() {
     }
     // Charged, the answer lost: UNKNOWN, and the query finds the one charge.
     s.admin().script(&ScriptEntry::new("f-2", Operation::Pay, Fault::LostResponse)).await.unwrap();
-    let o = a.pay_barcode(&pay("f-2", PayMethod::Direct, 500), "281234567890123456").await.outcome;
+    let o = a.pay(&barcode("f-2", 500, "281234567890123456")).await.outcome;
     assert!(matches!(o, CallOutcome::Unknown { .. }), "{o:?}");
     assert_eq!(answer(a.query("f-2", Currency::CNY).await.outcome).status, PaymentStatus::Succeeded);
     assert_eq!(s.admin().trade("f-2").await.unwrap()["charges"], 1);

@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use futures_util::StreamExt;
+use paygate::domain::Payer;
 use paygate::domain::{Currency, Money};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::CustomerAction;
 use paygate::providers::bill::{BillItem, BillLineKind};
 use paygate::providers::notification::{ClaimedEvent, Notification};
 use paygate::providers::wechatpay::signing::{ApiV3Key, MerchantKey, PlatformKeys};
-use paygate::providers::wechatpay::{Payer, WechatpayAdapter, WechatpayConfig};
+use paygate::providers::wechatpay::{WechatpayAdapter, WechatpayConfig};
 use paygate::providers::{
     CallOutcome, PayRequest, PaymentStatus, ProviderAdapter, RefundRequest, RefundStatus, UnifiedCode,
 };
@@ -110,6 +111,8 @@ fn pay_request(trade_no: &str, fen: i64, method: PayMethod) -> PayRequest {
         notify_url: None,
         return_url: None,
         expires_at: None,
+        auth_code: None,
+        payer: Payer::default(),
     }
 }
 
@@ -189,7 +192,7 @@ async fn jsapi_and_h5_need_their_payer_fields_and_answer_prepay_id_and_h5_url() 
     let payer = Payer { openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()), client_ip: None };
     let jsapi = answer(
         s.adapter
-            .pay_as(&pay_request("wxsim-jsapi-0001", 100, PayMethod::ClientSecret), &payer)
+            .pay(&PayRequest { payer, ..pay_request("wxsim-jsapi-0001", 100, PayMethod::ClientSecret) })
             .await
             .outcome,
     );
@@ -199,9 +202,12 @@ async fn jsapi_and_h5_need_their_payer_fields_and_answer_prepay_id_and_h5_url() 
         }
         other => panic!("client parameters, got {other:?}"),
     }
-    let payer = Payer { openid: None, client_ip: Some("203.0.113.7".into()) };
+    let payer = Payer { openid: None, client_ip: Some("203.0.113.7".parse().unwrap()) };
     let h5 = answer(
-        s.adapter.pay_as(&pay_request("wxsim-h5-000001", 100, PayMethod::Redirect), &payer).await.outcome,
+        s.adapter
+            .pay(&PayRequest { payer, ..pay_request("wxsim-h5-000001", 100, PayMethod::Redirect) })
+            .await
+            .outcome,
     );
     match h5.action {
         Some(CustomerAction::Redirect { url, .. }) => {
