@@ -104,6 +104,9 @@ pub type BillStream = BoxStream<'static, Result<BillItem, BillError>>;
 pub struct BillDownload {
     pub items: BillStream,
     pub exchange: Exchange,
+    /// Exchanges made before the download, logged before `exchange`: e.g. the call that gave the
+    /// download's URL (Alipay's `alipay.data.dataservice.bill.downloadurl.query`).
+    pub earlier: Vec<Exchange>,
 }
 
 impl std::fmt::Debug for BillDownload {

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub struct OpenedBill {
     pub items: BillStream,
     pub exchange: Option<Exchange>,
+    /// Exchanges made before the download (e.g. the call that gave its URL), logged first.
+    pub earlier: Vec<Exchange>,
 }
 
 /// Where a batch's lines come from: the provider's adapter, or (the benchmark) a file read
@@ -42,7 +44,11 @@ impl BillSource for FromAdapter<'_> {
                 Kind::Trade => self.0.bill(day).await,
                 Kind::Settlement => self.0.settlement(day).await,
             }?;
-            Ok(OpenedBill { items: download.items, exchange: Some(download.exchange) })
+            Ok(OpenedBill {
+                items: download.items,
+                exchange: Some(download.exchange),
+                earlier: download.earlier,
+            })
         })
     }
 }
@@ -137,7 +143,7 @@ async fn work(
                 return Err(e.into());
             }
         };
-        if let Some(x) = &download.exchange {
+        for x in download.earlier.iter().chain(&download.exchange) {
             exchanges::record(&mut conn, None, None, x).await?;
         }
         let skip = u64::try_from(batch.lines_loaded).unwrap_or(0);

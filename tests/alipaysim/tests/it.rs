@@ -45,6 +45,10 @@ async fn sim(settings: Settings) -> AlipaySimHandle {
 }
 
 fn adapter(s: &AlipaySimHandle, notify_base: Option<String>) -> AlipayAdapter {
+    AlipayAdapter::new(adapter_config(s, notify_base)).unwrap()
+}
+
+fn adapter_config(s: &AlipaySimHandle, notify_base: Option<String>) -> AlipayConfig {
     let mut config = AlipayConfig::new(
         APP_ID,
         AppPrivateKey::from_pem(&key("app", "private_pkcs8_pem")).unwrap(),
@@ -54,7 +58,7 @@ fn adapter(s: &AlipaySimHandle, notify_base: Option<String>) -> AlipayAdapter {
     config.seller_id = Some(SELLER.into());
     config.notify_url_base = notify_base;
     config.request_timeout = Duration::from_secs(5);
-    AlipayAdapter::new(config).unwrap()
+    config
 }
 
 fn cny(minor: i64) -> Money {
@@ -405,5 +409,187 @@ async fn the_gateway_refuses_bad_signatures_and_missing_parameters_with_alipays_
     assert_eq!(v["alipay_trade_query_response"]["sub_code"], "isv.invalid-signature-type");
     let v = client.call("alipay.trade.query", biz).await.unwrap();
     assert_eq!(v["sub_code"], "ACQ.TRADE_NOT_EXIST");
+    s.shutdown().await.unwrap();
+}
+
+fn beijing_today() -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive()
+}
+
+/// Everything a `ProviderAdapter::bill` download streams, in order.
+async fn bill_lines(
+    download: paygate::providers::BillDownload,
+) -> Result<Vec<paygate::providers::BillLine>, paygate::providers::BillError> {
+    use futures_util::StreamExt;
+    let mut lines = Vec::new();
+    let mut items = download.items;
+    while let Some(item) = items.next().await {
+        if let BillItem::Line(l) = item? {
+            lines.push(l);
+        }
+    }
+    Ok(lines)
+}
+
+#[tokio::test]
+async fn the_days_bill_is_read_in_full_through_the_adapter_with_planted_faults_as_differing_lines() {
+    let s = sim(fast()).await;
+    let dir = std::env::temp_dir().join(format!("alipaysim-bill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = {
+        let mut a = adapter_config(&s, None);
+        a.bill_dir = Some(dir.clone());
+        AlipayAdapter::new(a).unwrap()
+    };
+    for (t, amount) in [("d-1", 1000), ("d-2", 2550), ("d-3", 700)] {
+        answer(a.pay(&pay(t, PayMethod::Qr, amount)).await.outcome);
+        s.admin().act(t, "pay").await.unwrap();
+    }
+    let refund = RefundRequest {
+        trade_no: "d-2".into(),
+        refund_trade_no: "d-2-r1".into(),
+        amount: cny(550),
+        payment_amount: cny(2550),
+        reason: None,
+        notify_url: None,
+    };
+    answer(a.refund(&refund).await.outcome);
+    let today = beijing_today();
+
+    // The simulator's books, unplanted: every payment and the refund, at their amounts.
+    let download = ProviderAdapter::bill(&a, today).await.expect("the bill downloads");
+    let x = &download.exchange;
+    let body = x.response_body.clone().unwrap_or_default();
+    assert!(body.contains("sha256") && body.contains("4 lines (3 payments, 1 refunds)"), "{body}");
+    assert!(x.request_url.contains("downloadBillFile.resource"), "{}", x.request_url);
+    assert_eq!(download.earlier.len(), 1, "the query's exchange is logged too");
+    let q = &download.earlier[0];
+    assert_eq!(q.operation, "bill");
+    let sent = q.request_body.clone().unwrap_or_default();
+    assert!(sent.contains("bill_type") && sent.contains("sign=%5Bredacted%5D"), "{sent}");
+    let answered = q.response_body.clone().unwrap_or_default();
+    assert!(
+        answered.contains("bill_download_url") && answered.contains("\"sign\":\"[redacted]\""),
+        "{answered}"
+    );
+    let lines = bill_lines(download).await.unwrap();
+    let mut got: Vec<(String, bool, i64)> =
+        lines.iter().map(|l| (l.trade_no.clone(), l.refund_trade_no.is_some(), l.amount_minor)).collect();
+    got.sort();
+    let want = [("d-1", false, 1000), ("d-2", false, 2550), ("d-2", true, 550), ("d-3", false, 700)];
+    assert_eq!(got, want.map(|(t, r, a)| (t.to_owned(), r, a)));
+    let d2 = lines.iter().find(|l| l.trade_no == "d-2" && l.refund_trade_no.is_none()).unwrap();
+    assert_eq!(d2.fee_minor, 15, "0.6 % of 25.50, rounded half up");
+    assert!(lines.iter().all(|l| l.provider_txn_id.starts_with("20") && l.currency == "CNY"));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the temporary file is removed once read");
+
+    // Planted faults: each shows as a line that differs from the books (reconciliation flags them).
+    let admin = s.admin();
+    admin.bill_fault(&BillFault::new(BillFaultKind::Amount).order("d-1").amount(999)).await.unwrap();
+    admin.bill_fault(&BillFault::new(BillFaultKind::Fee).order("d-3").fee(1)).await.unwrap();
+    admin.bill_fault(&BillFault::new(BillFaultKind::DropLine).refund("d-2-r1")).await.unwrap();
+    admin
+        .bill_fault(&BillFault {
+            transaction_id: Some("2099010122001400009".into()),
+            ..BillFault::new(BillFaultKind::AddPayment).order("ghost").amount(100).currency("CNY").date(today)
+        })
+        .await
+        .unwrap();
+    let lines = bill_lines(ProviderAdapter::bill(&a, today).await.unwrap()).await.unwrap();
+    let find = |t: &str, refund: bool| {
+        lines.iter().find(|l| l.trade_no == t && l.refund_trade_no.is_some() == refund)
+    };
+    assert_eq!(find("d-1", false).unwrap().amount_minor, 999, "planted amount");
+    assert_eq!(find("d-3", false).unwrap().fee_minor, 1, "planted fee");
+    assert!(find("d-2", true).is_none(), "the refund's line was dropped");
+    assert_eq!(find("ghost", false).unwrap().amount_minor, 100, "a payment we never made");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir(&dir).unwrap();
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bill_not_ready_and_an_expired_url_are_clear_errors() {
+    let s = sim(fast()).await;
+    let a = adapter(&s, None);
+    let tomorrow = beijing_today().succ_opt().unwrap();
+    let (e, exchange) = ProviderAdapter::bill(&a, tomorrow).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&format!("Alipay has no trade bill for {tomorrow} yet")), "{text}");
+    assert!(text.contains("isp.bill_not_exist") && text.contains("run it again later"), "{text}");
+    assert_eq!(exchange.unwrap().operation, "bill");
+
+    // A URL that has expired (alipaysim's links live bill_url_ttl_secs: none here).
+    s.admin().settings(&Settings { bill_url_ttl_secs: 0, ..fast() }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (e, exchange) = ProviderAdapter::bill(&a, beijing_today()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("HTTP 403") && text.contains("expired") && text.contains("run it again"), "{text}");
+    assert!(exchange.unwrap().request_url.contains("downloadBillFile.resource"));
+    s.shutdown().await.unwrap();
+}
+
+/// A gateway in front of alipaysim that rewrites `bill_download_url` in its answers (leaving the
+/// signature as Alipay made it), with a download route that counts the fetches it gets.
+async fn rewriting_gateway(s: &AlipaySimHandle) -> (String, Arc<Mutex<usize>>) {
+    let fetched: Arc<Mutex<usize>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (upstream, sim_base, own_base) = (s.gateway_url(), s.base_url().to_owned(), base.clone());
+    let f = fetched.clone();
+    let router = Router::new()
+        .route(
+            "/gateway.do",
+            post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (upstream, sim_base, own_base) = (upstream.clone(), sim_base.clone(), own_base.clone());
+                async move {
+                    let answer = reqwest::Client::new()
+                        .post(upstream)
+                        .header("content-type", headers["content-type"].clone())
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    answer.replace(&sim_base, &own_base)
+                }
+            }),
+        )
+        .route(
+            "/downloadBillFile.resource",
+            axum::routing::get(move || {
+                *f.lock().unwrap() += 1;
+                async { "not a bill" }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("{base}/gateway.do"), fetched)
+}
+
+#[tokio::test]
+async fn a_tampered_bill_url_answer_is_refused_and_its_url_never_fetched() {
+    let s = sim(fast()).await;
+    let (gateway, fetched) = rewriting_gateway(&s).await;
+    let mut config = AlipayConfig::new(
+        APP_ID,
+        AppPrivateKey::from_pem(&key("app", "private_pkcs8_pem")).unwrap(),
+        AlipayPublicKey::from_pem(&s.alipay_public_key_pem()).unwrap(),
+    );
+    config.gateway_url = gateway;
+    config.request_timeout = Duration::from_secs(5);
+    let a = AlipayAdapter::new(config).unwrap();
+    let (e, exchange) = ProviderAdapter::bill(&a, beijing_today()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("cannot be trusted") && text.contains("no usable answer"), "{text}");
+    assert_eq!(*fetched.lock().unwrap(), 0, "the tampered URL is never fetched");
+    let exchange = exchange.unwrap();
+    assert_eq!(exchange.operation, "bill");
+    assert!(
+        exchange.response_body.unwrap_or_default().contains("[redacted]"),
+        "the answer's sign is redacted"
+    );
     s.shutdown().await.unwrap();
 }

@@ -2,12 +2,17 @@
 //! CSV files, read into our [`BillLine`]s (docs/architecture.md, decision 12).
 //!
 //! - The ZIP holds a detail file (`…_业务明细.csv`) and a summary (`…_业务明细(汇总).csv`). The
-//!   lines come from the detail file; the summary is only checked to be there (its per-store
-//!   totals are not read yet). Entry names are GBK when the ZIP does not flag them UTF-8.
+//!   lines come from the detail file. The summary's totals (its `合计` row, or the sum of its
+//!   per-store rows when it has none) are checked against the detail once it is read: the
+//!   number of payments (交易订单总笔数) and refunds (退款订单总笔数), and the signed sums of
+//!   订单金额（元） and 服务费（元）. A bill that disagrees with itself is an error
+//!   ([`BillError::Line`], field `summary`), after the detail's last line. Entry names are GBK
+//!   when the ZIP does not flag them UTF-8.
 //! - A ZIP keeps its directory at its end, so the download is first written to a file (or any
 //!   `Read + Seek`); the entry is then read line by line, each line decoded from GBK on its own
 //!   (GBK's bytes after a lead byte are never `\n`, so cutting at `\n` first is safe). Memory
-//!   holds one line, whatever the file's length.
+//!   holds one line, whatever the file's length; a line longer than [`MAX_LINE`] bytes (a broken
+//!   or hostile file) is an error rather than a buffer that grows without end.
 //! - `#` lines are comments (the title, the account, the period; the `#-----…` lines that open
 //!   and close the list; the totals and export time after it). The first other line is the
 //!   header, and columns are found by name (a bill with more or fewer columns, or another order,
@@ -18,8 +23,8 @@
 //! - A line that does not read is a [`BillError::Line`] naming its line number in the detail
 //!   file and the column (by our name for it: `amount`, `completed_at`, …), and the rule.
 //!
-//! Not read: the summary file's totals (a cross-check of the detail's sums), and 商家实收 (what
-//! the merchant received after discounts): reconciliation compares the order amount and the fee.
+//! Not read: 商家实收 (what the merchant received after discounts) and the summary's other
+//! columns: reconciliation compares the order amount and the fee.
 
 use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
@@ -31,6 +36,41 @@ use std::str::FromStr;
 pub const DETAIL_SUFFIX: &str = "_业务明细.csv";
 /// How the summary file's name ends.
 pub const SUMMARY_SUFFIX: &str = "_业务明细(汇总).csv";
+/// The longest line read, in bytes (Alipay's lines are a few hundred).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// What a bill's lines add up to, as the file writes them: amounts and fees in signed fen
+/// (refunds negative; fees as signed in the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub payments: u64,
+    pub refunds: u64,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+}
+
+impl Totals {
+    /// The number of lines (payments and refunds).
+    pub fn lines(&self) -> u64 {
+        self.payments + self.refunds
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} payments, {} refunds, 订单金额 {} fen, 服务费 {} fen",
+            self.payments, self.refunds, self.amount_fen, self.fee_fen
+        )
+    }
+}
+
+/// The summary file's columns read: (our name for errors, Alipay's header).
+mod summary_columns {
+    pub const PAYMENTS: (&str, &str) = ("payments", "交易订单总笔数");
+    pub const REFUNDS: (&str, &str) = ("refunds", "退款订单总笔数");
+    pub const AMOUNT: (&str, &str) = ("amount", "订单金额（元）");
+    pub const FEE: (&str, &str) = ("fee", "服务费（元）");
+    pub const ALL: [(&str, &str); 4] = [PAYMENTS, REFUNDS, AMOUNT, FEE];
+}
 
 /// The columns read, by their header names: (our name for errors, Alipay's header).
 pub mod columns {
@@ -70,16 +110,17 @@ impl Header {
 }
 
 /// Reads the trade bill ZIP in `zip`, handing each line of the detail file to `each` as it is
-/// read. Stops at the first error, of the file or of `each`.
+/// read, then checks the summary's totals against the lines; returns what the lines add up to.
+/// Stops at the first error, of the file or of `each`.
 pub fn read_zip<R: Read + Seek>(
     zip: R,
     mut each: impl FnMut(BillItem) -> Result<(), BillError>,
-) -> Result<(), BillError> {
+) -> Result<Totals, BillError> {
     let file_error = |rule: String| BillError::Line { line: 0, field: "file", rule };
     let mut archive =
         zip::ZipArchive::new(zip).map_err(|e| file_error(format!("must be a ZIP archive ({e})")))?;
     let mut detail = None;
-    let mut summary = false;
+    let mut summary = None;
     let mut names = Vec::new();
     for i in 0..archive.len() {
         let entry =
@@ -93,7 +134,12 @@ pub fn read_zip<R: Read + Seek>(
             }
             detail = Some(i);
         } else if name.ends_with(SUMMARY_SUFFIX) {
-            summary = true;
+            if summary.is_some() {
+                return Err(file_error(format!(
+                    "must hold one summary file (…{SUMMARY_SUFFIX}); it holds two"
+                )));
+            }
+            summary = Some(i);
         }
         names.push(name);
     }
@@ -103,15 +149,136 @@ pub fn read_zip<R: Read + Seek>(
             names.join(", ")
         )));
     };
-    if !summary {
+    let Some(summary) = summary else {
         return Err(file_error(format!(
             "must hold a summary file (…{SUMMARY_SUFFIX}); it holds {}",
             names.join(", ")
         )));
-    }
+    };
     let entry =
         archive.by_index(detail).map_err(|e| file_error(format!("the detail file is unreadable ({e})")))?;
-    read_detail(BufReader::new(entry), &mut each)
+    let lines = read_detail(BufReader::new(entry), &mut each)?;
+    let entry =
+        archive.by_index(summary).map_err(|e| file_error(format!("the summary file is unreadable ({e})")))?;
+    let stated = read_summary(BufReader::new(entry))?;
+    if stated != lines {
+        return Err(BillError::Line {
+            line: 0,
+            field: "summary",
+            rule: format!(
+                "the summary file states {}, but the detail file's lines add up to {}: the bill disagrees with itself",
+                stated.describe(),
+                lines.describe()
+            ),
+        });
+    }
+    Ok(lines)
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes into `raw` (cleared first), without its `\r\n`
+/// or `\n`; `false` at the end of the file. `file` names the file in errors.
+fn next_line(
+    reader: &mut impl BufRead,
+    raw: &mut Vec<u8>,
+    line_no: u64,
+    file: &str,
+) -> Result<bool, BillError> {
+    raw.clear();
+    let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
+    let n = reader.by_ref().take(limit).read_until(b'\n', raw).map_err(|e| BillError::Line {
+        line: line_no + 1,
+        field: "line",
+        rule: format!("the {file} file could not be read ({e})"),
+    })?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if raw.last() == Some(&b'\n') {
+        raw.pop();
+    } else if raw.len() > MAX_LINE {
+        return Err(BillError::Line {
+            line: line_no + 1,
+            field: "line",
+            rule: format!("a line of the {file} file must be at most {MAX_LINE} bytes"),
+        });
+    }
+    if raw.last() == Some(&b'\r') {
+        raw.pop();
+    }
+    Ok(true)
+}
+
+/// Decodes one GBK line.
+fn gbk_line(bytes: &[u8], line_no: u64) -> Result<std::borrow::Cow<'_, str>, BillError> {
+    encoding_rs::GBK
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .ok_or_else(|| BillError::Line { line: line_no, field: "line", rule: "must be GBK text".to_owned() })
+}
+
+/// Reads the summary CSV (GBK): the `合计` (total) row's counts and sums, or the sum of its rows
+/// when it has no such row.
+pub fn read_summary(mut reader: impl BufRead) -> Result<Totals, BillError> {
+    let invalid = |rule: String| BillError::Line { line: 0, field: "summary", rule };
+    let mut raw = Vec::new();
+    let mut line_no: u64 = 0;
+    let mut index: Option<[usize; 4]> = None;
+    let mut sum = Totals::default();
+    let mut total = None;
+    while next_line(&mut reader, &mut raw, line_no, "summary")? {
+        line_no += 1;
+        let text = gbk_line(&raw, line_no)?;
+        if text.trim().is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let fields = split_csv(line_no, &text)?;
+        let Some(index) = &index else {
+            let mut found = [0; 4];
+            for (i, (_, theirs)) in summary_columns::ALL.iter().enumerate() {
+                found[i] = fields.iter().position(|f| f == theirs).ok_or_else(|| {
+                    invalid(format!(
+                        "the summary file's header (line {line_no}) must have a column {theirs:?} (it has {})",
+                        fields.join(",")
+                    ))
+                })?;
+            }
+            index = Some(found);
+            continue;
+        };
+        let get = |i: usize| fields.get(index[i]).map_or("", String::as_str);
+        let count = |i: usize| {
+            get(i).parse::<u64>().map_err(|_| {
+                invalid(format!(
+                    "line {line_no} of the summary file: {} must be a count (got {:?})",
+                    summary_columns::ALL[i].1,
+                    get(i)
+                ))
+            })
+        };
+        let money = |i: usize| match get(i) {
+            "" => Ok(0),
+            v => fen(line_no, summary_columns::ALL[i], v)
+                .map_err(|e| invalid(format!("line {line_no} of the summary file: {e}"))),
+        };
+        let row =
+            Totals { payments: count(0)?, refunds: count(1)?, amount_fen: money(2)?, fee_fen: money(3)? };
+        if fields.iter().take(2).any(|f| f == "合计") {
+            if total.is_some() {
+                return Err(invalid("the summary file has two 合计 (total) rows".to_owned()));
+            }
+            total = Some(row);
+        } else {
+            sum.payments += row.payments;
+            sum.refunds += row.refunds;
+            sum.amount_fen += row.amount_fen;
+            sum.fee_fen += row.fee_fen;
+        }
+    }
+    if index.is_none() {
+        return Err(invalid(
+            "the summary file has no header line, so its totals cannot be checked".to_owned(),
+        ));
+    }
+    Ok(total.unwrap_or(sum))
 }
 
 /// An entry's name: UTF-8 if it is, else GBK (Alipay's ZIPs do not flag their names UTF-8).
@@ -126,34 +293,30 @@ fn entry_name(raw: &[u8]) -> String {
 pub fn read_detail(
     mut reader: impl BufRead,
     each: &mut impl FnMut(BillItem) -> Result<(), BillError>,
-) -> Result<(), BillError> {
+) -> Result<Totals, BillError> {
     let mut raw = Vec::new();
     let mut line_no: u64 = 0;
     let mut header: Option<Header> = None;
-    loop {
-        raw.clear();
-        let n = reader.read_until(b'\n', &mut raw).map_err(|e| BillError::Line {
-            line: line_no + 1,
-            field: "line",
-            rule: format!("the detail file could not be read ({e})"),
-        })?;
-        if n == 0 {
-            break;
-        }
+    let mut totals = Totals::default();
+    while next_line(&mut reader, &mut raw, line_no, "detail")? {
         line_no += 1;
-        let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let text =
-            encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(bytes).ok_or_else(|| {
-                BillError::Line { line: line_no, field: "line", rule: "must be GBK text".to_owned() }
-            })?;
+        let text = gbk_line(&raw, line_no)?;
         if text.trim().is_empty() || text.starts_with('#') {
             continue;
         }
         let fields = split_csv(line_no, &text)?;
         match &header {
             None => header = Some(Header::read(line_no, &fields)?),
-            Some(h) => each(BillItem::Line(line(line_no, h, &fields)?))?,
+            Some(h) => {
+                let (parsed, amount, fee) = line(line_no, h, &fields)?;
+                match parsed.kind {
+                    BillLineKind::Payment => totals.payments += 1,
+                    _ => totals.refunds += 1,
+                }
+                totals.amount_fen = totals.amount_fen.saturating_add(amount);
+                totals.fee_fen = totals.fee_fen.saturating_add(fee);
+                each(BillItem::Line(parsed))?;
+            }
         }
     }
     if header.is_none() {
@@ -163,10 +326,11 @@ pub fn read_detail(
             rule: "the detail file has no header line".to_owned(),
         });
     }
-    Ok(())
+    Ok(totals)
 }
 
-fn line(line_no: u64, header: &Header, fields: &[String]) -> Result<BillLine, BillError> {
+/// One detail line, with its amount and fee in signed fen as written.
+fn line(line_no: u64, header: &Header, fields: &[String]) -> Result<(BillLine, i64, i64), BillError> {
     let invalid = |field: &'static str, rule: String| BillError::Line { line: line_no, field, rule };
     let required = |column: (&'static str, &'static str)| {
         let value = header.get(fields, column);
@@ -211,7 +375,7 @@ fn line(line_no: u64, header: &Header, fields: &[String]) -> Result<BillLine, Bi
             }
         })
         .transpose()?;
-    Ok(BillLine {
+    let parsed = BillLine {
         kind,
         trade_no: required(columns::TRADE_NO)?.to_owned(),
         // Alipay has no refund id of its own: the refund is known by our request number.
@@ -225,7 +389,8 @@ fn line(line_no: u64, header: &Header, fields: &[String]) -> Result<BillLine, Bi
         // The bill lists completed business only.
         succeeded: true,
         completed_at: beijing(line_no, required(columns::COMPLETED_AT)?)?,
-    })
+    };
+    Ok((parsed, amount, fee))
 }
 
 /// A signed yuan amount (`-12.34`, `5`, `0.5`) in fen, exactly.
@@ -300,13 +465,14 @@ pub fn stream_file(path: std::path::PathBuf, remove: bool) -> BillStream {
         let result = std::fs::File::open(&path)
             .map_err(|e| BillError::Line { line: 0, field: "file", rule: format!("cannot be opened ({e})") })
             .and_then(|file| {
-                read_zip(file, |item| {
+                read_zip(std::io::BufReader::new(file), |item| {
                     tx.blocking_send(Ok(item)).map_err(|_| BillError::Line {
                         line: 0,
                         field: "file",
                         rule: "the reader went away".to_owned(),
                     })
                 })
+                .map(|_| ())
             });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -359,10 +525,43 @@ mod tests {
         out.finish().unwrap().into_inner()
     }
 
+    const SUMMARY_HEADER: &str = "门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）";
+
+    fn yuan(fen: i64) -> String {
+        let sign = if fen < 0 { "-" } else { "" };
+        format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+    }
+
+    /// A summary file stating `t`, on a store row and the 合计 row.
+    fn summary(t: Totals) -> String {
+        let row = |name: &str| {
+            format!(
+                "{name},,{},{},{},{},0.00,0.00,0.00,{},0.00,{}\r\n",
+                t.payments,
+                t.refunds,
+                yuan(t.amount_fen),
+                yuan(t.amount_fen),
+                yuan(t.fee_fen),
+                yuan(t.amount_fen + t.fee_fen)
+            )
+        };
+        format!(
+            "#支付宝业务汇总查询\r\n#账号：[20880000000000000156]\r\n#-----业务汇总列表-----\r\n{SUMMARY_HEADER}\r\n{}{}#-----业务汇总列表结束-----\r\n#导出时间：[2026年01月02日 09:00:00]\r\n",
+            row("S1"),
+            row("合计")
+        )
+    }
+
+    /// A bill whose summary agrees with `detail_text` (zeros when the detail does not read).
     fn bill(detail_text: &str) -> Vec<u8> {
+        let totals = read_detail(Cursor::new(gbk(detail_text)), &mut |_| Ok(())).unwrap_or_default();
+        bill_with(detail_text, &summary(totals))
+    }
+
+    fn bill_with(detail_text: &str, summary_text: &str) -> Vec<u8> {
         zip_of(&[
             ("20880000000000000156_20260101_业务明细.csv", gbk(detail_text)),
-            ("20880000000000000156_20260101_业务明细(汇总).csv", gbk("#支付宝业务汇总查询\r\n")),
+            ("20880000000000000156_20260101_业务明细(汇总).csv", gbk(summary_text)),
         ])
     }
 
@@ -439,6 +638,50 @@ mod tests {
         assert!(e.to_string().contains("must hold a detail file"), "{e}");
         let e = read(zip_of(&[("x_业务明细.csv", gbk(&detail(&[PAY])))])).unwrap_err();
         assert!(e.to_string().contains("must hold a summary file"), "{e}");
+    }
+
+    #[test]
+    fn the_summary_totals_are_checked_against_the_detail() {
+        let agreed = Totals { payments: 1, refunds: 1, amount_fen: 10000, fee_fen: -60 };
+        let totals = read_zip(Cursor::new(bill(&detail(&[PAY, REFUND]))), |_| Ok(())).unwrap();
+        assert_eq!(totals, agreed);
+        // Each disagreement: a count, the amounts, the fees.
+        for stated in [
+            Totals { payments: 2, ..agreed },
+            Totals { refunds: 0, ..agreed },
+            Totals { amount_fen: 10001, ..agreed },
+            Totals { fee_fen: -74, ..agreed },
+        ] {
+            let zip = bill_with(&detail(&[PAY, REFUND]), &summary(stated));
+            let mut seen = 0;
+            let e = read_zip(Cursor::new(zip), |_| {
+                seen += 1;
+                Ok(())
+            })
+            .unwrap_err();
+            assert!(matches!(&e, BillError::Line { field: "summary", .. }), "{e}");
+            assert!(e.to_string().contains("the bill disagrees with itself"), "{e}");
+            assert_eq!(seen, 2, "the lines come first; the check follows the last");
+        }
+        // Without a 合计 row, the store rows are summed.
+        let text = summary(agreed);
+        let no_total: String =
+            text.lines().filter(|l| !l.starts_with("合计")).map(|l| format!("{l}\r\n")).collect();
+        let e = read_zip(Cursor::new(bill_with(&detail(&[PAY, REFUND]), &no_total)), |_| Ok(()));
+        assert_eq!(e.unwrap(), agreed);
+        // A summary without its header cannot be checked.
+        let e =
+            read_zip(Cursor::new(bill_with(&detail(&[PAY]), "#支付宝业务汇总查询\r\n")), |_| Ok(()))
+                .unwrap_err();
+        assert!(e.to_string().contains("the summary file has no header line"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_a_growing_buffer() {
+        let mut text = detail(&[PAY]);
+        text.push_str(&"9".repeat(MAX_LINE + 10));
+        let e = read(bill_with(&text, &summary(Totals::default()))).unwrap_err();
+        assert!(e.to_string().contains("must be at most"), "{e}");
     }
 
     #[test]

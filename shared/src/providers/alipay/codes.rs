@@ -30,6 +30,13 @@
 //! `ACQ.TRADE_BUYER_NOT_MATCH` (taken from ../shared/PROVIDERS.md, issue 14 and common knowledge
 //! of the API; their meanings here are our reading, to check against the open-platform API pages
 //! of each method).
+//!
+//! The bill URL method (`alipay.data.dataservice.bill.downloadurl.query`): an English copy of its
+//! reference (open.alitrip.com, "当面付-英文版") lists the errors `BILL_NOT_EXIST` ("there is no
+//! report for the day"), `INVAILID_ARGUMENTS` (sic) and `UNKNOW_ERROR`, and the URL's 30 s life.
+//! Answers seen in practice (and the simulator's) carry `40004` with `sub_code`
+//! `isp.bill_not_exist`, which is **not confirmed** against the reference: both spellings are
+//! listed. Every other code is an error of the download with its meaning (retryable or not).
 
 use crate::providers::codes::{CodeRule, MappedCode, UnifiedCode};
 use Treatment::*;
@@ -52,11 +59,13 @@ pub enum Operation {
     Refund,
     /// `alipay.trade.fastpay.refund.query`.
     RefundQuery,
+    /// `alipay.data.dataservice.bill.downloadurl.query` (the day's bill's download URL).
+    BillUrl,
 }
 
 impl Operation {
     /// In the table's column order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Operation::Precreate,
         Operation::BarcodePay,
         Operation::Query,
@@ -64,6 +73,7 @@ impl Operation {
         Operation::Cancel,
         Operation::Refund,
         Operation::RefundQuery,
+        Operation::BillUrl,
     ];
 
     /// Its name in the exchange log.
@@ -75,6 +85,7 @@ impl Operation {
             Operation::Cancel => "cancel",
             Operation::Refund => "refund",
             Operation::RefundQuery => "refund_query",
+            Operation::BillUrl => "bill",
         }
     }
 
@@ -88,6 +99,7 @@ impl Operation {
             Operation::Cancel => "alipay.trade.cancel",
             Operation::Refund => "alipay.trade.refund",
             Operation::RefundQuery => "alipay.trade.fastpay.refund.query",
+            Operation::BillUrl => "alipay.data.dataservice.bill.downloadurl.query",
         }
     }
 }
@@ -101,7 +113,8 @@ pub enum Treatment {
     InProcess,
     /// The payment is declined, final.
     Declined,
-    /// No such trade or refund (an answer: the caller decides when to believe it).
+    /// No such trade or refund (an answer: the caller decides when to believe it); for the bill,
+    /// no bill for that day yet.
     NotFound,
     /// The trade was paid before the close arrived: it is SUCCEEDED, and recorded instead.
     Paid,
@@ -120,7 +133,7 @@ pub struct Code {
     /// meaning.
     pub rule: CodeRule,
     /// What it says to each operation, in [`Operation::ALL`] order.
-    treatments: [Treatment; 7],
+    treatments: [Treatment; 8],
     /// What a person should do about it.
     pub action: &'static str,
 }
@@ -145,7 +158,7 @@ const fn row(
     provider_code: &'static str,
     unified: UnifiedCode,
     (retryable, definitive): Flags,
-    treatments: [Treatment; 7],
+    treatments: [Treatment; 8],
     meaning: &'static str,
     action: &'static str,
 ) -> Code {
@@ -156,108 +169,116 @@ const fn row(
 #[rustfmt::skip]
 pub static CODES: &[Code] = &[
     //  code                               ours                          flags
-    //   precreate  barcode    query      close      cancel     refund     refund query
+    //   precreate  barcode    query      close      cancel     refund     refund query  bill URL
     //   meaning, then what a person should do
     row("10000",                           U::Success,                   FINAL,
-        [Facts,     Facts,     Facts,     Facts,     Facts,     Facts,     Facts],
+        [Facts,     Facts,     Facts,     Facts,     Facts,     Facts,     Facts, Facts],
         "success: the call was processed (read the answer's fields for the trade's or refund's state)",
         "nothing"),
     row("10003",                           U::InProcess,                 AGAIN,
-        [Unknown,   InProcess, Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   InProcess, Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "payment in process: the customer is confirming the barcode payment on the phone",
         "nothing: paygate polls it by query; a payment not finished in time is cancelled"),
     row("20000",                           U::ProviderError,             AGAIN,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "service unavailable (isp.unknow-error, aop.unknow-error): the outcome is unknown",
         "nothing at first: paygate queries; if it persists, check Alipay's status and contact Alipay support"),
     row("20001",                           U::AuthenticationFailed,      FINAL,
-        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused],
+        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused, Refused],
         "insufficient authorisation (an invalid or expired auth token); nothing was processed",
         "check the app's authorisation at the open platform (app_auth_token for a service provider)"),
     row("40001",                           U::InvalidRequest,            FINAL,
-        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused],
+        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused, Refused],
         "a required parameter is missing; nothing was processed",
         "a bug in paygate's request, or a missing key configuration at Alipay (isv.missing-signature-key): report it"),
     row("40002",                           U::InvalidRequest,            FINAL,
-        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused],
+        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused, Refused],
         "a parameter is invalid (isv.invalid-signature among them); nothing was processed",
         "check the app id, the keys (our private key against the public key uploaded to Alipay) and the request"),
     row("40006",                           U::AuthenticationFailed,      FINAL,
-        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused],
+        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused, Refused],
         "insufficient permissions: the app has not signed up for this product or method",
         "sign the product (face-to-face, PC/mobile web pay) for the app at the open platform"),
     row("ACQ.SYSTEM_ERROR",                U::ProviderError,             AGAIN,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "Alipay's system error: the outcome is unknown",
         "nothing at first: paygate queries (a barcode payment is cancelled if it stays unknown); if it persists, contact Alipay support"),
     row("AQC.SYSTEM_ERROR",                U::ProviderError,             AGAIN,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "Alipay's system error (spelt so in the cancel reference): the outcome is unknown",
         "as ACQ.SYSTEM_ERROR"),
     row("ACQ.TRADE_NOT_EXIST",             U::NotFound,                  FINAL,
-        [Unknown,   Unknown,   NotFound,  NotFound,  NotFound,  Refused,   NotFound],
+        [Unknown,   Unknown,   NotFound,  NotFound,  NotFound,  Refused,   NotFound, Unknown],
         "no such trade (a page or QR trade exists only once the customer opened or scanned it)",
         "nothing for a query or close; for a refund, check the payment was made through this app"),
     row("ACQ.TRADE_HAS_SUCCESS",           U::AlreadyPaid,               FINAL,
-        [Unknown,   Unknown,   Unknown,   Paid,      Unknown,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Paid,      Unknown,   Unknown,   Unknown, Unknown],
         "the trade is already paid",
         "nothing: paygate records the payment (a pay answered so is queried for its facts)"),
     row("ACQ.TRADE_HAS_CLOSE",             U::ExpiredOrClosed,           FINAL,
-        [Closed,    Closed,    Unknown,   Closed,    Unknown,   Refused,   Unknown],
+        [Closed,    Closed,    Unknown,   Closed,    Unknown,   Refused,   Unknown, Unknown],
         "the trade is closed (unpaid until it timed out, closed, or fully refunded)",
         "a new payment needs a new order; a refund of it is impossible"),
     row("ACQ.TRADE_HAS_FINISHED",          U::ExpiredOrClosed,           FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
         "the trade is finished (TRADE_FINISHED): it can no longer be refunded or cancelled",
         "settle with the customer outside Alipay"),
     row("ACQ.TRADE_STATUS_ERROR",          U::ExpiredOrClosed,           FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
         "the trade's status does not allow the operation (not paid for a refund; paid or finished for a close)",
         "look at the payment's state at Alipay (paygate queries a close answered so)"),
     row("ACQ.REASON_TRADE_BEEN_FREEZEN",   U::DeclinedAccountSuspended,  FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
         "the trade is frozen: no refund or cancel",
         "contact Alipay support about the frozen trade"),
     row("ACQ.SELLER_BALANCE_NOT_ENOUGH",   U::DeclinedInsufficientFunds, LATER,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
         "our (the seller's) Alipay balance cannot cover the refund; nothing was refunded",
         "top up the merchant's Alipay balance, then send the refund again with the same refund number"),
     row("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",  U::IdempotencyConflict,       FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown, Unknown],
         "the refund number was used before with another amount; nothing was refunded",
         "a bug: a refund number must be sent with one amount only; report it"),
     row("ACQ.REASON_TRADE_REFUND_FEE_ERR", U::AlreadyRefunded,           FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown, Unknown],
         "the trade was refunded before, so it cannot be cancelled",
         "refund what is left instead of cancelling"),
     row("ACQ.CANCEL_NOT_ALLOWED",          U::InvalidRequest,            FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown, Unknown],
         "this trade cannot be cancelled",
         "refund it instead if it was paid, close it if not"),
     row("ACQ.TRADE_CANCEL_TIME_OUT",       U::ExpiredOrClosed,           FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown],
+        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Unknown,   Unknown, Unknown],
         "too late to cancel the trade",
         "refund it instead if it was paid"),
     row("ACQ.BUYER_BALANCE_NOT_ENOUGH",    U::DeclinedInsufficientFunds, FINAL,
-        [Unknown,   Declined,  Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   Declined,  Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "the customer's balance is not enough; declined",
         "ask the customer to pay another way or top up"),
     row("ACQ.PAYMENT_AUTH_CODE_INVALID",   U::DeclinedOther,             FINAL,
-        [Unknown,   Declined,  Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Unknown,   Declined,  Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "the customer's barcode (auth_code) is invalid or expired; declined",
         "ask the customer to refresh the payment code and scan it again (a new order)"),
     row("ACQ.INVALID_PARAMETER",           U::InvalidRequest,            FINAL,
-        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused],
+        [Refused,   Refused,   Refused,   Refused,   Refused,   Refused,   Refused, Refused],
         "a business parameter is invalid; nothing was processed",
         "a bug in paygate's request: report it with the exchange log"),
     row("ACQ.CONTEXT_INCONSISTENT",        U::IdempotencyConflict,       FINAL,
-        [Refused,   Refused,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Refused,   Refused,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "the trade number was used before with other parameters; nothing was processed",
         "a bug: a trade number must be sent with one amount and subject only; report it"),
     row("ACQ.TRADE_BUYER_NOT_MATCH",       U::DeclinedOther,             FINAL,
-        [Refused,   Refused,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown],
+        [Refused,   Refused,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, Unknown],
         "the trade belongs to another buyer; nothing was processed for this one",
         "the order must be paid by the buyer who started it, or as a new order"),
+    row("isp.bill_not_exist",              U::NotFound,                  LATER,
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, NotFound],
+        "no bill for that day yet: a day's bill is made the next day (usually by 09:00 Beijing time), never for today",
+        "nothing: reconciliation runs again later; if it persists past noon the next day, check the day and contact Alipay support"),
+    row("BILL_NOT_EXIST",                  U::NotFound,                  LATER,
+        [Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown,   Unknown, NotFound],
+        "no bill for that day yet (the bill URL reference's spelling of isp.bill_not_exist)",
+        "as isp.bill_not_exist"),
 ];
 
 /// The key of an answer in [`CODES`]: its `sub_code` where the table lists it, else its `code`.
@@ -322,6 +343,11 @@ mod tests {
         assert_eq!(map("20000", Some("isp.unknow-error"), "").unified, U::ProviderError);
         assert_eq!(map("40002", Some("isv.invalid-signature"), "").unified, U::InvalidRequest);
         assert_eq!(map("10000", None, "Success").unified, U::Success);
+        // A bill not made yet: not found, retryable, for the bill URL only.
+        let m = map("40004", Some("isp.bill_not_exist"), "Business Failed: 账单不存在");
+        assert_eq!((m.unified, m.retryable), (U::NotFound, true));
+        assert_eq!(treatment(Operation::BillUrl, &m.provider_code), NotFound);
+        assert_eq!(treatment(Operation::Query, &m.provider_code), Unknown);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! | `WEB_PAY` | `page` | what `redirect` and `form` payments are: `page` (PC) or `wap` (mobile) |
 //! | `TIMEOUT` | `10s` | how long one call may take before its outcome is unknown |
 //! | `NOT_FOUND_FINAL_AFTER` | `300s` | how long after our last pay request "no such trade" is believed |
+//! | `BILL_DIR` | the system's temporary directory | where a bill ZIP is written while it is read (removed once read) |
+//! | `BILL_MAX_BYTES` | `536870912` (512 MiB) | the largest bill ZIP downloaded, in bytes |
 
 use super::{
     AlipayAdapter, AlipayConfig, AlipaySetupError, DEFAULT_NOT_FOUND_FINAL_AFTER, DEFAULT_TIMEOUT, WebPay,
@@ -42,6 +44,12 @@ pub fn build(settings: &ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>
     }
     config.request_timeout = settings.wait("TIMEOUT", DEFAULT_TIMEOUT)?;
     config.not_found_final_after = settings.wait("NOT_FOUND_FINAL_AFTER", DEFAULT_NOT_FOUND_FINAL_AFTER)?;
+    config.bill_dir = settings.get("BILL_DIR").map(std::path::PathBuf::from);
+    if let Some(max) = settings.get("BILL_MAX_BYTES") {
+        config.max_bill_bytes = max.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            settings.invalid("BILL_MAX_BYTES", format!("must be a number of bytes above 0 (got {max:?})"))
+        })?;
+    }
     let adapter = AlipayAdapter::new(config).map_err(|e| {
         let key = match e {
             AlipaySetupError::EmptyAppId => "APP_ID",

@@ -527,7 +527,7 @@ impl MockpayAdapter {
                 Err(e) => Some((Err(e.to_string()), None)),
             }
         });
-        Ok(BillDownload { items: bill::items(operation, chunks), exchange })
+        Ok(BillDownload { items: bill::items(operation, chunks), exchange, earlier: Vec::new() })
     }
 }
 

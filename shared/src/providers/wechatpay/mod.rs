@@ -607,7 +607,11 @@ impl WechatpayAdapter {
                 Err(e) => Some((Err(e.to_string()), None)),
             }
         });
-        Ok(BillDownload { items: bill::items(OPERATION, chunks, Some(location.hash_value)), exchange })
+        Ok(BillDownload {
+            items: bill::items(OPERATION, chunks, Some(location.hash_value)),
+            exchange,
+            earlier: Vec::new(),
+        })
     }
 }
 

@@ -283,7 +283,11 @@ impl BillSource for FileBill {
                     Err(e) => Some((Err(e.to_string()), None)),
                 }
             });
-            Ok(OpenedBill { items: paygate::providers::mockpay::bill::items("bill", chunks), exchange: None })
+            Ok(OpenedBill {
+                items: paygate::providers::mockpay::bill::items("bill", chunks),
+                exchange: None,
+                earlier: Vec::new(),
+            })
         })
     }
 }
