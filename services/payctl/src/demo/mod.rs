@@ -14,10 +14,15 @@
 //!   query finds;
 //! - a `redirect` pay the customer's bank declines, which ends `failed` with the provider's code.
 //!
+//! - when the Alipay or WeChat Pay simulator is running as a provider (`ALIPAYSIM_URL`,
+//!   `WECHATPAYSIM_URL`, set by `scripts/up` with `UP_ALIPAYSIM=1` / `UP_WECHATPAYSIM=1`), a `qr`
+//!   pay through each that the customer pays at the simulator, then a partial refund.
+//!
 //! Every step waits for its event until one deadline for the whole run; a step that does not
 //! reach its expected state by then fails the demo (a non-zero exit).
 
 pub mod mockpay_admin;
+pub mod simulator_customer;
 pub mod upstream;
 
 use mockpay_admin::MockpayAdmin;
@@ -30,6 +35,7 @@ use paygate::providers::mockpay::codes::ReturnCode;
 use paygate::runtime::config::CommonConfig;
 use paygate::runtime::duration_setting::{DurationSetting, PlainUnit};
 use serde_json::{Value, json};
+use simulator_customer::{Simulator, SimulatorCustomer};
 use std::time::Duration;
 use tokio::time::Instant;
 use upstream::Upstream;
@@ -45,6 +51,18 @@ pub struct DemoArgs {
     #[arg(long = "mockpay-url", env = "MOCKPAY_URL", value_name = "MOCKPAY_URL",
           default_value = "http://127.0.0.1:7070", value_parser = parse_http_url)]
     pub mockpay_url: String,
+
+    /// The base URL of the Alipay simulator configured as the provider `alipay`, if it runs: the
+    /// demo then also pays through Alipay by QR code (the customer pays at the simulator) and
+    /// refunds part.
+    #[arg(long = "alipaysim-url", env = "ALIPAYSIM_URL", value_name = "ALIPAYSIM_URL",
+          value_parser = parse_http_url)]
+    pub alipaysim_url: Option<String>,
+
+    /// The same for the WeChat Pay simulator, configured as the provider `wechatpay`.
+    #[arg(long = "wechatpaysim-url", env = "WECHATPAYSIM_URL", value_name = "WECHATPAYSIM_URL",
+          value_parser = parse_http_url)]
+    pub wechatpaysim_url: Option<String>,
 
     /// The merchant the demo's orders belong to.
     #[arg(long = "merchant-id", env = "DEMO_MERCHANT_ID", value_name = "DEMO_MERCHANT_ID",
@@ -149,6 +167,16 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
     let topology = Topology::new(common.topology_config())?;
     let mockpay = MockpayAdmin::new(&args.mockpay_url)?;
     mockpay.check().await?;
+    let mut simulators = Vec::new();
+    for (simulator, url) in
+        [(Simulator::Alipay, &args.alipaysim_url), (Simulator::Wechatpay, &args.wechatpaysim_url)]
+    {
+        if let Some(url) = url {
+            let customer = SimulatorCustomer::new(simulator, url)?;
+            customer.check().await?;
+            simulators.push(customer);
+        }
+    }
     let upstream = Upstream::connect(&common.amqp_url, &topology, ORDER_TYPE).await?;
     let run = format!(
         "{}-{}",
@@ -164,6 +192,7 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
     let demo = Demo {
         upstream,
         mockpay,
+        simulators,
         merchant: args.merchant_id.clone(),
         prefix: format!("demo-{run}"),
         started: Instant::now(),
@@ -184,6 +213,8 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
 struct Demo {
     upstream: Upstream,
     mockpay: MockpayAdmin,
+    /// The real providers' simulators that run as providers, each paid through by QR code.
+    simulators: Vec<SimulatorCustomer>,
     merchant: String,
     /// `demo-<run>`: every order and refund number of this run starts with it.
     prefix: String,
@@ -198,12 +229,20 @@ const REFUND_SETTLED: [&str; 3] = ["succeeded", "failed", "rejected"];
 
 impl Demo {
     async fn play(&self, run: String) -> Report {
-        let batch =
-            async { tokio::join!(self.direct_and_refunds(), self.customer_pays(), self.bank_declines()) };
+        let through_simulators =
+            futures_util::future::join_all(self.simulators.iter().map(|s| self.through(s)));
+        let batch = async {
+            tokio::join!(
+                self.direct_and_refunds(),
+                self.customer_pays(),
+                self.bank_declines(),
+                through_simulators
+            )
+        };
         tokio::pin!(batch);
         let mut printed = 0;
         let mut arrivals = self.upstream.arrivals();
-        let ((direct, refunds, checks), qr, declined) = loop {
+        let ((direct, mut refunds, checks), qr, declined, simulated) = loop {
             tokio::select! {
                 done = &mut batch => break done,
                 changed = arrivals.changed() => {
@@ -215,7 +254,12 @@ impl Demo {
             }
         };
         self.print_new(printed);
-        Report { run, payments: vec![direct, qr, declined], refunds, checks, elapsed: self.started.elapsed() }
+        let mut payments = vec![direct, qr, declined];
+        for (payment, refund) in simulated {
+            payments.push(payment);
+            refunds.push(refund);
+        }
+        Report { run, payments, refunds, checks, elapsed: self.started.elapsed() }
     }
 
     fn order_no(&self, suffix: &str) -> String {
@@ -223,11 +267,60 @@ impl Demo {
     }
 
     fn pay_payload(&self, order_no: &str, amount: &str, method: &str) -> Value {
+        self.pay_payload_at("mockpay", order_no, amount, method)
+    }
+
+    fn pay_payload_at(&self, provider: &str, order_no: &str, amount: &str, method: &str) -> Value {
         json!({
             "merchant_id": self.merchant, "merchant_order_no": order_no, "amount": amount,
-            "currency": "CNY", "provider": "mockpay", "pay_method": method, "order_type": ORDER_TYPE,
+            "currency": "CNY", "provider": provider, "pay_method": method, "order_type": ORDER_TYPE,
             "subject": format!("paygate demo: {method} pay")
         })
+    }
+
+    /// A `qr` pay through a real provider's simulator: shown, paid by the customer at the
+    /// simulator, found by paygate (its notification or the follow-up query), then refunded in
+    /// part.
+    async fn through(&self, simulator: &SimulatorCustomer) -> (ReportLine, ReportLine) {
+        let provider = simulator.simulator.provider();
+        let order_no = self.order_no(provider);
+        let refund_no = self.order_no(&format!("{provider}-refund"));
+        let mut line = ReportLine::new(&order_no, format!("qr at {provider}"), "6.00 CNY");
+        let refund = ReportLine::new(&refund_no, format!("refund of {order_no}"), "1.50 CNY");
+        let payload = self.pay_payload_at(provider, &order_no, "6.00", "qr");
+        if let Err(why) = self.command("command.pay", &order_no, "pay", payload).await {
+            return (line.failed(why), refund.skipped("the payment was not sent"));
+        }
+        let what = format!("{order_no} to ask for the customer's action");
+        let waiting = self
+            .event(&order_no, &what, |e| {
+                e.kind == "payment.action_required" || SETTLED.contains(&e.state.as_str())
+            })
+            .await;
+        let waiting = match waiting {
+            Ok(e) if e.kind == "payment.action_required" => e,
+            Ok(e) => {
+                let why = format!("{order_no} ended {} before the customer acted{}", e.state, because(&e));
+                return (line.failed(why), refund.skipped("the payment did not succeed"));
+            }
+            Err(why) => return (line.failed(why), refund.skipped("the payment did not succeed")),
+        };
+        let shown = waiting.action.as_ref().map_or_else(|| "no action".to_owned(), describe_action);
+        if let Err(e) = simulator.pays(&trade_no(waiting.payment_id)).await {
+            return (line.failed(format!("{e:#}")), refund.skipped("the customer could not pay"));
+        }
+        let paid = match self.settled(&order_no, "succeeded").await {
+            Ok(event) => event,
+            Err(why) => return (line.failed(why), refund.skipped("the payment did not succeed")),
+        };
+        line.state = paid.state.clone();
+        line.provider_txn = paid.provider_txn_id.clone().unwrap_or_default();
+        line.note = format!("customer shown {shown}; paid at the {provider} simulator");
+        let refund = self.refund(&order_no, &refund_no, "1.50", "partially_refunded", &paid, refund).await;
+        if refund.outcome == LineOutcome::AsExpected {
+            line.state = "partially_refunded".into();
+        }
+        (line, refund)
     }
 
     /// Publishes a command about `order_no`; the correlation id is `<order_no>:<tag>`.
