@@ -14,9 +14,12 @@
 //! [`ProviderAdapter::settlement`] return a stream of parsed lines ([`super::bill`]) and an
 //! exchange whose body is a summary, never the file.
 
-use super::answers::{Called, PaymentFacts, RefundFacts};
+use super::answers::{CallOutcome, Called, PaymentFacts, RefundFacts, ReversalFacts};
 use super::bill::{BillDownload, BillError};
+use super::codes::{MappedCode, UnifiedCode};
 use super::exchange::Exchange;
+use super::exchange::ExchangeOutcome;
+use super::http::ExchangeDraft;
 use super::notification::{NotificationPolicy, NotificationVerifier};
 use crate::domain::{AuthCode, Money, Payer};
 use crate::messages::commands::PayMethod;
@@ -137,6 +140,34 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// answer with [`super::PaymentStatus::Succeeded`], so that the caller records the payment
     /// instead of the close.
     async fn close(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts>;
+
+    /// How long a barcode (face-to-face) payment may stay unfinished before it is reversed
+    /// ([`ProviderAdapter::reverse`]) instead of queried again, counted from the payment's
+    /// creation. `None` (the default): the provider has no reversal, its barcode payments are
+    /// only queried.
+    fn reverse_barcode_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Reverses a barcode payment that did not finish in time: the provider closes it if it is
+    /// unpaid, or refunds it in full if it was paid meanwhile (Alipay's `alipay.trade.cancel`).
+    /// An answer asking for the reversal to be sent again is [`CallOutcome::Unknown`]: repeating
+    /// it is safe, and it is repeated until the provider settles it. The default answers that the
+    /// provider has no reversal, and sends nothing.
+    async fn reverse(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<ReversalFacts> {
+        let _ = (trade_no, currency);
+        let why = format!("{} has no reversal of a payment", self.name());
+        let code = MappedCode {
+            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
+            unified: UnifiedCode::InvalidRequest,
+            retryable: false,
+            definitive: true,
+            message: why.clone(),
+        };
+        let draft = ExchangeDraft::not_sent(self.name(), "reverse", "POST", "", &why);
+        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
+        Called { outcome: CallOutcome::Refused { code }, exchange }
+    }
 
     /// Starts a refund. Repeating it with the same refund number never refunds twice.
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts>;

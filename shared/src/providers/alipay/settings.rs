@@ -11,9 +11,11 @@
 //! | `WEB_PAY` | `page` | what `redirect` and `form` payments are: `page` (PC) or `wap` (mobile) |
 //! | `TIMEOUT` | `10s` | how long one call may take before its outcome is unknown |
 //! | `NOT_FOUND_FINAL_AFTER` | `300s` | how long after our last pay request "no such trade" is believed |
+//! | `REVERSE_AFTER` | `30s` | how long after its creation an unfinished barcode payment is reversed (`alipay.trade.cancel`) instead of queried again (Alipay's face-to-face guidance: poll about 30 s, then cancel) |
 
 use super::{
-    AlipayAdapter, AlipayConfig, AlipaySetupError, DEFAULT_NOT_FOUND_FINAL_AFTER, DEFAULT_TIMEOUT, WebPay,
+    AlipayAdapter, AlipayConfig, AlipaySetupError, DEFAULT_NOT_FOUND_FINAL_AFTER, DEFAULT_REVERSE_AFTER,
+    DEFAULT_TIMEOUT, WebPay,
     signing::{AlipayPublicKey, AppPrivateKey},
 };
 use crate::providers::adapter::ProviderAdapter;
@@ -42,6 +44,7 @@ pub fn build(settings: &ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>
     }
     config.request_timeout = settings.wait("TIMEOUT", DEFAULT_TIMEOUT)?;
     config.not_found_final_after = settings.wait("NOT_FOUND_FINAL_AFTER", DEFAULT_NOT_FOUND_FINAL_AFTER)?;
+    config.reverse_after = settings.wait("REVERSE_AFTER", DEFAULT_REVERSE_AFTER)?;
     let adapter = AlipayAdapter::new(config).map_err(|e| {
         let key = match e {
             AlipaySetupError::EmptyAppId => "APP_ID",
