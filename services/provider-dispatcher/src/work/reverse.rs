@@ -16,8 +16,8 @@
 //! - closed: the payment is closed (`closed`, the provider confirmed it unpaid);
 //! - refunded: the customer was charged and the money returned. The payment moves to `succeeded`
 //!   (the provider's proof that money moved), then a full refund created by the system
-//!   (`reversal-<payment id>`, requested by `paygate`, with the payment's id as its own, so that its
-//!   trade number is the payment's, which is what the provider refunded under) moves
+//!   (`reversal-<payment id>`, requested by `paygate`, its id derived from the payment's, which
+//!   reconciliation finds from a bill line under the payment's trade number) moves
 //!   `requested → submitted → succeeded` and the payment to `refunded`, with the usual events
 //!   (`work::refund::reversed`);
 //! - no such trade: believed only past the provider's not-found age, as for a close; before it,

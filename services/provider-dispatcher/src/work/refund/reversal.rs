@@ -2,15 +2,17 @@
 //! was charged and the money returned by the provider's own reversal, not by a refund request of
 //! ours. So that our books and the provider's agree, it is recorded as a full refund created by
 //! the system: refund number `reversal-<payment id>`, requested by `paygate`, with a reason that
-//! says so, and **the payment's id as its own id**, so that its trade number is the payment's
-//! (the number the provider refunded under: a bill's refund line for it names that number, and
-//! reconciliation matches it to this refund like any other). It moves `requested → submitted →
+//! says so, and an id derived from the payment's (`adapter::reversal_refund_id`): a bill's refund
+//! line made by the reversal carries the payment's own trade number where a refund number of
+//! ours would be (or none), and reconciliation reads such a line as this refund
+//! (`adapter::refund_id_of_line`), then matches it like any other. It moves `requested → submitted →
 //! succeeded` in the answer's transaction, its amount reserved then settled, and the payment to
 //! `refunded`; upstream hears the refund's event and the payment's.
 
 use super::facts;
 use super::locked::{balance_error, finish, lock, transition};
 use crate::order::{Order, WorkError};
+use paygate::providers::adapter::reversal_refund_id;
 use paygate::providers::{MappedCode, RefundFacts, RefundStatus};
 use paygate::state_machine::{RefundEvent, RefundState};
 use paygate::store::balance;
@@ -30,7 +32,7 @@ pub fn refund_no(payment_id: uuid::Uuid) -> String {
 pub async fn reversed(order: &mut Order<'_>, code: &MappedCode) -> Result<(), WorkError> {
     let payment_id = order.payment.id;
     let new = NewRefund {
-        id: payment_id,
+        id: reversal_refund_id(payment_id),
         payment_id,
         merchant_id: order.payment.merchant_id.clone(),
         refund_no: refund_no(payment_id),
