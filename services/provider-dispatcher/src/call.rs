@@ -16,7 +16,7 @@ use paygate::domain::Currency;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::exchange::{Exchange, ExchangeOutcome};
 use paygate::providers::{
-    CallOutcome, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
+    CallOutcome, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest, ReversalFacts,
 };
 use std::sync::Arc;
 use tracing::Instrument;
@@ -32,6 +32,9 @@ pub enum Call {
     Query,
     /// Close the unpaid payment at the provider.
     Close,
+    /// Reverse a barcode payment that did not finish in time: the provider closes it if unpaid,
+    /// refunds it in full if paid (`work::reverse`).
+    Reverse,
     /// Send the refund, `repeat` as for a pay. `since`: the refund's version before this plan
     /// moved it (its events count from there), for a first send.
     Refund { refund_id: Uuid, request: RefundRequest, repeat: bool, since: Option<i64> },
@@ -46,14 +49,16 @@ impl Call {
             Call::Pay { .. } => "pay",
             Call::Query => "query",
             Call::Close => "close",
+            Call::Reverse => "reverse",
             Call::Refund { .. } => "refund",
             Call::RefundQuery { .. } => "refund_query",
         }
     }
 
-    /// Whether the call may move money (and so commits its attempt first).
+    /// Whether the call may move money (and so commits its attempt first; a reversal's attempt
+    /// is the payment's `reversal_sent` flag, `work::reverse`).
     pub fn moves_money(&self) -> bool {
-        matches!(self, Call::Pay { .. } | Call::Refund { .. })
+        matches!(self, Call::Pay { .. } | Call::Refund { .. } | Call::Reverse)
     }
 }
 
@@ -62,6 +67,8 @@ impl Call {
 pub enum Answered {
     /// To a pay, query or close.
     Payment { called: CallOutcome<PaymentFacts>, repeat: bool },
+    /// To a reversal.
+    Reversal { called: CallOutcome<ReversalFacts> },
     /// To a refund or refund query (`since` as in [`Call::Refund`]).
     Refund { refund_id: Uuid, called: CallOutcome<RefundFacts>, repeat: bool, since: Option<i64> },
 }
@@ -98,6 +105,10 @@ impl Planned {
                     let called = adapter.close(&trade, currency).await;
                     (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
                 }
+                Call::Reverse => {
+                    let called = adapter.reverse(&trade, currency).await;
+                    (Answered::Reversal { called: called.outcome }, called.exchange)
+                }
                 Call::Refund { refund_id, request, repeat, since } => {
                     let called = adapter.refund(request).await;
                     let (refund_id, repeat, since) = (*refund_id, *repeat, *since);
@@ -122,11 +133,12 @@ impl Planned {
         drop(span); // the client span is the call, not the logging after it
         let refund_id = match &answered {
             Answered::Refund { refund_id, .. } => Some(*refund_id),
-            Answered::Payment { .. } => None,
+            Answered::Payment { .. } | Answered::Reversal { .. } => None,
         };
         pass.record(!matches!(
             &answered,
             Answered::Payment { called: CallOutcome::Unknown { .. }, .. }
+                | Answered::Reversal { called: CallOutcome::Unknown { .. } }
                 | Answered::Refund { called: CallOutcome::Unknown { .. }, .. }
         ));
         deps.metrics.call(&exchange);

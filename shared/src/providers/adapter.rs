@@ -14,9 +14,12 @@
 //! [`ProviderAdapter::settlement`] return a stream of parsed lines ([`super::bill`]) and an
 //! exchange whose body is a summary, never the file.
 
-use super::answers::{Called, PaymentFacts, RefundFacts};
+use super::answers::{CallOutcome, Called, PaymentFacts, RefundFacts, ReversalFacts};
 use super::bill::{BillDownload, BillError};
+use super::codes::{MappedCode, UnifiedCode};
 use super::exchange::Exchange;
+use super::exchange::ExchangeOutcome;
+use super::http::ExchangeDraft;
 use super::notification::{NotificationPolicy, NotificationVerifier};
 use crate::domain::{AuthCode, Money, Payer};
 use crate::messages::commands::PayMethod;
@@ -95,6 +98,24 @@ pub fn id_of_trade_no(trade_no: &str) -> Option<uuid::Uuid> {
     }
 }
 
+/// The id of the full refund the system records when a provider's reversal of a barcode payment
+/// refunded it (the dispatcher's `work::refund::reversal`): derived from the payment's id, so that
+/// a bill's refund line made by the reversal, which carries no refund number of ours but the
+/// payment's own trade number (or none), finds it ([`refund_id_of_line`]).
+pub fn reversal_refund_id(payment_id: uuid::Uuid) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&payment_id, b"reversal")
+}
+
+/// The refund id behind a bill's refund line: its refund number's, or, when the line carries the
+/// payment's own trade number in its place (or none), the payment's reversal refund
+/// ([`reversal_refund_id`]): that is the refund a reversal made.
+pub fn refund_id_of_line(trade_no: &str, refund_trade_no: Option<&str>) -> Option<uuid::Uuid> {
+    match refund_trade_no.filter(|r| !r.is_empty()) {
+        Some(r) if r != trade_no => id_of_trade_no(r),
+        _ => id_of_trade_no(trade_no).map(reversal_refund_id),
+    }
+}
+
 /// The trade number we send providers for a payment or refund id: the UUID's 32 lower-case hex
 /// digits. Unique across all merchants (two merchants may share a provider account), and inside
 /// every provider's limits (WeChat allows 6 to 32 characters of `[A-Za-z0-9_-|*]`).
@@ -138,6 +159,34 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// instead of the close.
     async fn close(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts>;
 
+    /// How long a barcode (face-to-face) payment may stay unfinished before it is reversed
+    /// ([`ProviderAdapter::reverse`]) instead of queried again, counted from the payment's
+    /// creation. `None` (the default): the provider has no reversal, its barcode payments are
+    /// only queried.
+    fn reverse_barcode_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Reverses a barcode payment that did not finish in time: the provider closes it if it is
+    /// unpaid, or refunds it in full if it was paid meanwhile (Alipay's `alipay.trade.cancel`).
+    /// An answer asking for the reversal to be sent again is [`CallOutcome::Unknown`]: repeating
+    /// it is safe, and it is repeated until the provider settles it. The default answers that the
+    /// provider has no reversal, and sends nothing.
+    async fn reverse(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<ReversalFacts> {
+        let _ = (trade_no, currency);
+        let why = format!("{} has no reversal of a payment", self.name());
+        let code = MappedCode {
+            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
+            unified: UnifiedCode::InvalidRequest,
+            retryable: false,
+            definitive: true,
+            message: why.clone(),
+        };
+        let draft = ExchangeDraft::not_sent(self.name(), "reverse", "POST", "", &why);
+        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
+        Called { outcome: CallOutcome::Refused { code }, exchange }
+    }
+
     /// Starts a refund. Repeating it with the same refund number never refunds twice.
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts>;
 
@@ -157,4 +206,21 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// Opens the settlement of `day`'s transactions: its lines (bank-initiated refunds included)
     /// and its totals per currency, streamed like [`ProviderAdapter::bill`].
     async fn settlement(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_line_under_the_payments_own_number_is_its_reversal_refund() {
+        let payment = uuid::Uuid::now_v7();
+        let refund = uuid::Uuid::now_v7();
+        let (p, r) = (trade_no(payment), trade_no(refund));
+        assert_eq!(refund_id_of_line(&p, Some(&r)), Some(refund));
+        assert_eq!(refund_id_of_line(&p, Some(&p)), Some(reversal_refund_id(payment)));
+        assert_eq!(refund_id_of_line(&p, None), Some(reversal_refund_id(payment)));
+        assert_ne!(reversal_refund_id(payment), payment, "refund and payment ids never share a history");
+        assert_eq!(refund_id_of_line("not-ours", Some("auto-x")), None);
+    }
 }

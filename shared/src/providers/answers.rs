@@ -85,6 +85,25 @@ impl RefundFacts {
     }
 }
 
+/// What the provider did to a payment it was asked to reverse ([`super::ProviderAdapter::reverse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversalStatus {
+    /// The payment was unpaid: the provider closed it; no money moved.
+    Closed,
+    /// The payment had been paid: the provider refunded it in full and closed it.
+    Refunded,
+    /// The provider has no payment with this trade number (the caller decides when to believe it).
+    NotFound,
+}
+
+/// What a provider said to a reversal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalFacts {
+    pub status: ReversalStatus,
+    /// The provider's transaction id, when it says.
+    pub provider_txn_id: Option<String>,
+}
+
 /// How a call ended. See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallOutcome<T> {

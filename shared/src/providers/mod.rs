@@ -37,7 +37,10 @@ pub mod settings;
 pub mod wechatpay;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
-pub use answers::{CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
+pub use answers::{
+    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus, ReversalFacts,
+    ReversalStatus,
+};
 pub use bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 pub use codes::{CodeRule, MappedCode, UnifiedCode};
 pub use exchange::Exchange;

@@ -6,8 +6,8 @@
 //! the next run skips exactly the lines already committed. Settlement totals are collected (one
 //! per currency: small) and returned.
 
-use crate::providers::adapter::id_of_trade_no;
-use crate::providers::bill::{BillError, BillItem, BillLine, BillStream, SettlementTotal};
+use crate::providers::adapter::{id_of_trade_no, refund_id_of_line};
+use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream, SettlementTotal};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
@@ -85,7 +85,12 @@ async fn commit(pool: &PgPool, batch_id: i64, rows: &str, cursor: u64) -> Result
 fn push_row(out: &mut String, batch_id: i64, line_no: u64, l: &BillLine) {
     use std::fmt::Write;
     let payment_id = id_of_trade_no(&l.trade_no);
-    let refund_id = l.refund_trade_no.as_deref().and_then(id_of_trade_no);
+    // A refund line: its refund number's refund, or the reversal refund of a payment a provider's
+    // reversal refunded under the payment's own number (`adapter::refund_id_of_line`).
+    let refund_id = match l.kind {
+        BillLineKind::Refund => refund_id_of_line(&l.trade_no, l.refund_trade_no.as_deref()),
+        _ => l.refund_trade_no.as_deref().and_then(id_of_trade_no),
+    };
     let _ = write!(out, "{batch_id}\t{line_no}\t{}\t", l.kind.as_str());
     text(out, Some(&l.trade_no));
     text(out, l.refund_trade_no.as_deref());

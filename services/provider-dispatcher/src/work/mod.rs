@@ -4,6 +4,7 @@
 //! - [`pay`]: send a new payment to its provider;
 //! - [`query`]: ask the provider for the truth about a payment;
 //! - [`close`]: close an unpaid payment;
+//! - [`reverse`]: reverse a barcode payment that did not finish in time, in place of a query;
 //! - [`refund`]: reserve, approve, send and follow a refund;
 //! - [`auto_refund`]: a payment paid after close, refunded by the merchant's policy;
 //! - [`notification`]: check a provider's notification against the order and confirm it;
@@ -16,3 +17,4 @@ pub mod pay;
 pub mod query;
 pub mod refund;
 pub mod report;
+pub mod reverse;

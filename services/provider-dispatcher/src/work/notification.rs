@@ -30,7 +30,8 @@ use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
 use paygate::providers::codes::{MappedCode, UnifiedCode};
 use paygate::providers::{
-    ClaimedEvent, Notification, NotificationPolicy, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
+    CallOutcome, ClaimedEvent, Notification, NotificationPolicy, PaymentFacts, PaymentStatus, RefundFacts,
+    RefundStatus,
 };
 use paygate::store::StoredRow;
 use paygate::store::notifications::{self, Row, Status};
@@ -76,7 +77,13 @@ pub async fn plan(order: &mut Order<'_>, notification_id: i64) -> Result<Plan, W
         return Ok(Plan::NoCall);
     }
     let call = match checked {
-        Checked::Payment if work::query::needs_asking(order, QueryReason::Notification) => Call::Query,
+        Checked::Payment if work::query::needs_asking(order, QueryReason::Notification) => {
+            // A barcode payment whose reversal may have been sent is asked by reversal again.
+            if work::reverse::instead_of_query(order, QueryReason::Notification) {
+                return work::reverse::plan(order).await;
+            }
+            Call::Query
+        }
         Checked::Refund(refund_id) => Call::RefundQuery { refund_id },
         Checked::Payment | Checked::Not => return Ok(Plan::NoCall),
     };
@@ -126,9 +133,14 @@ pub async fn apply(
     let refund_version = refund.as_ref().map(|r| r.version);
     let policy = order.adapter.notification_policy();
     let (outcome, answered) = match (&refund, policy) {
-        (None, NotificationPolicy::AlwaysQueryBack) => {
-            (Outcome::Done, work::query::ask(order, QueryReason::Notification, answered).await?)
-        }
+        (None, NotificationPolicy::AlwaysQueryBack) => match answered {
+            Some(Answered::Reversal { called }) => {
+                let decided = matches!(called, CallOutcome::Answer { .. } | CallOutcome::Refused { .. });
+                work::reverse::apply(order, QueryReason::Notification, called).await?;
+                (Outcome::Done, decided)
+            }
+            _ => (Outcome::Done, work::query::ask(order, QueryReason::Notification, answered).await?),
+        },
         (Some(r), NotificationPolicy::AlwaysQueryBack) => {
             work::refund::ask(order, r.id, QueryReason::Notification, answered).await?
         }

@@ -12,6 +12,9 @@
 //! (docs/providers.md has the figure per provider); until then the follow-up queries go on. Once
 //! closed, nothing was charged, and upstream may pay again under a new order number.
 //!
+//! A barcode payment not finished within its provider's reverse-after is reversed instead of
+//! queried (`work::reverse`).
+//!
 //! The follow-up chain (`outcome_unknown`, `still_processing`) continues on the retry ladder while
 //! the payment is unsettled. Queries for other reasons (upstream asked, the scheduler, a
 //! notification) answer once and start no chain of their own.
@@ -19,6 +22,7 @@
 use crate::call::{Answered, Call};
 use crate::order::{Order, WorkError};
 use crate::plan::{self, Plan};
+use crate::work::reverse;
 use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
 use paygate::providers::{CallOutcome, MappedCode, PaymentStatus};
@@ -29,6 +33,9 @@ pub async fn plan(order: &mut Order<'_>, reason: QueryReason) -> Result<Plan, Wo
     if !needs_asking(order, reason) {
         return Ok(Plan::NoCall);
     }
+    if reverse::instead_of_query(order, reason) {
+        return reverse::plan(order).await;
+    }
     Ok(plan::call(order, Call::Query))
 }
 
@@ -37,6 +44,9 @@ pub async fn apply(
     reason: QueryReason,
     answered: Option<&Answered>,
 ) -> Result<Outcome, WorkError> {
+    if let Some(Answered::Reversal { called }) = answered {
+        return reverse::apply(order, reason, called).await;
+    }
     ask(order, reason, answered).await?;
     Ok(Outcome::Done)
 }

@@ -18,7 +18,11 @@
 //!   phone: PROCESSING, polled by query). `direct` (a charge without the customer's code) and
 //!   `client_secret` (app pay) are refused before anything is sent, at the door by ingest already.
 //! - `alipay.trade.cancel` reverses a barcode payment (closing it, or refunding it if it was paid
-//!   meanwhile): [`AlipayAdapter::cancel`]. The dispatcher does not call it yet.
+//!   meanwhile): [`AlipayAdapter::cancel`], which is [`ProviderAdapter::reverse`]. The dispatcher
+//!   reverses a barcode payment still unfinished [`DEFAULT_REVERSE_AFTER`] after its creation (the
+//!   `REVERSE_AFTER` setting) instead of querying it again: Alipay's face-to-face guidance is to
+//!   poll by query for about 30 s and then cancel whatever is not paid (and to cancel within 24
+//!   hours). `retry_flag=Y` (send the cancel again) is UNKNOWN: the dispatcher asks again.
 //! - CNY only: any other currency is refused before anything is sent.
 //! - The exchange log never holds `sign`, the keys or the customer's barcode: the request form's
 //!   `sign` and `biz_content.auth_code`, and the answer's `sign`, are redacted.
@@ -51,7 +55,8 @@ use crate::domain::{AuthCode, Currency, ValidationError};
 use crate::messages::commands::PayMethod;
 use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
-    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
+    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus, ReversalFacts,
+    ReversalStatus,
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
@@ -65,6 +70,7 @@ use chrono::{NaiveDate, Utc};
 use codes::{Operation, Treatment};
 use reqwest::Method;
 use std::time::Duration;
+use transformers::CancelAction;
 use transformers::{
     Answer, BarcodePay, CancelAnswer, CancelFacts, CloseAnswer, Common, PayAnswer, PrecreateAnswer,
     QueryAnswer, RefundAnswer, RefundCreate, RefundQueryAnswer, RefundRef, TradeCreate, TradeRef, Unreadable,
@@ -80,6 +86,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// trade exists at Alipay only once the customer opened or scanned it, so "no such trade" is
 /// believed late (not confirmed against a published figure).
 pub const DEFAULT_NOT_FOUND_FINAL_AFTER: Duration = Duration::from_secs(300);
+
+/// How long a barcode payment may stay unfinished before it is reversed with
+/// `alipay.trade.cancel`. Alipay's face-to-face call-flow guidance: poll by query from 5 s after
+/// the payment, every 5 s, for at most 30 s; a payment not successful by then is cancelled (the
+/// merchant may adjust the figure to its business; the cancel must come within 24 hours).
+pub const DEFAULT_REVERSE_AFTER: Duration = Duration::from_secs(30);
 
 /// Alipay's payment codes (`auth_code` of `alipay.trade.pay`): "25~30开头的长度为16~24位的数字"
 /// (digits, 16 to 24 of them, starting with 25 to 30; the API reference of `alipay.trade.pay`).
@@ -173,6 +185,8 @@ pub struct AlipayConfig {
     pub notify_url_base: Option<String>,
     pub request_timeout: Duration,
     pub not_found_final_after: Duration,
+    /// How long a barcode payment may stay unfinished before it is reversed (cancelled).
+    pub reverse_after: Duration,
     pub web_pay: WebPay,
     /// Where bill ZIPs are written while they are read (the system's temporary directory by
     /// default); each is removed once read.
@@ -196,6 +210,7 @@ impl AlipayConfig {
             notify_url_base: None,
             request_timeout: DEFAULT_TIMEOUT,
             not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
+            reverse_after: DEFAULT_REVERSE_AFTER,
             web_pay: WebPay::Page,
             bill_dir: None,
             max_bill_bytes: DEFAULT_MAX_BILL_BYTES,
@@ -810,6 +825,18 @@ impl ProviderAdapter for AlipayAdapter {
         self.config.not_found_final_after
     }
 
+    fn reverse_barcode_after(&self) -> Option<Duration> {
+        Some(self.config.reverse_after)
+    }
+
+    async fn reverse(&self, trade_no: &str, currency: Currency) -> Called<ReversalFacts> {
+        if let Some(refused) = self.refuse_other_currency(Operation::Cancel.as_str(), currency) {
+            return refused;
+        }
+        let Called { outcome, exchange } = self.cancel(trade_no).await;
+        Called { outcome: reversal(outcome), exchange }
+    }
+
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
         const OP: Operation = Operation::Precreate;
         if let Some(refused) = self.refuse_other_currency("pay", request.amount.currency()) {
@@ -945,9 +972,92 @@ impl ProviderAdapter for AlipayAdapter {
     }
 }
 
+/// A cancel's outcome as a reversal: `action` `close` or `refund` is the answer; a cancel Alipay
+/// asks to be sent again (`retry_flag=Y`), or a success naming no action, settles nothing
+/// (UNKNOWN: the dispatcher asks again); "no such trade" is an answer the caller judges.
+fn reversal(outcome: CallOutcome<CancelFacts>) -> CallOutcome<ReversalFacts> {
+    match outcome {
+        CallOutcome::Answer { facts, code } => {
+            let status = match (facts.retry, facts.action) {
+                (true, _) => {
+                    let reason =
+                        "Alipay asks for the cancel to be sent again (retry_flag=Y); it is not finished"
+                            .into();
+                    return CallOutcome::Unknown { reason, code: Some(code) };
+                }
+                (false, Some(CancelAction::Close)) => ReversalStatus::Closed,
+                (false, Some(CancelAction::Refund)) => ReversalStatus::Refunded,
+                (false, None) if code.unified == UnifiedCode::NotFound => ReversalStatus::NotFound,
+                (false, None) => {
+                    let reason = format!(
+                        "Alipay answered the cancel with {} but said neither close nor refund; the outcome is unknown",
+                        code.describe()
+                    );
+                    return CallOutcome::Unknown { reason, code: Some(code) };
+                }
+            };
+            CallOutcome::Answer {
+                facts: ReversalFacts { status, provider_txn_id: facts.provider_txn_id },
+                code,
+            }
+        }
+        CallOutcome::Refused { code } => CallOutcome::Refused { code },
+        CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+        CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cancelled(
+        code: &str,
+        sub_code: Option<&str>,
+        retry: bool,
+        action: Option<CancelAction>,
+    ) -> CallOutcome<ReversalFacts> {
+        let code = codes::map(code, sub_code, "test");
+        reversal(CallOutcome::Answer {
+            facts: CancelFacts { action, retry, provider_txn_id: Some("2024x".into()) },
+            code,
+        })
+    }
+
+    #[test]
+    fn a_cancel_is_a_reversal_closed_refunded_not_found_or_unknown() {
+        let status = |o: CallOutcome<ReversalFacts>| match o {
+            CallOutcome::Answer { facts, .. } => Some(facts.status),
+            _ => None,
+        };
+        assert_eq!(
+            status(cancelled("10000", None, false, Some(CancelAction::Close))),
+            Some(ReversalStatus::Closed)
+        );
+        assert_eq!(
+            status(cancelled("10000", None, false, Some(CancelAction::Refund))),
+            Some(ReversalStatus::Refunded)
+        );
+        assert_eq!(
+            status(cancelled("40004", Some("ACQ.TRADE_NOT_EXIST"), false, None)),
+            Some(ReversalStatus::NotFound)
+        );
+        // retry_flag=Y: send it again, never a local decision.
+        assert!(matches!(
+            cancelled("10000", None, true, None),
+            CallOutcome::Unknown { code: Some(ref c), .. } if c.provider_code == "10000"
+        ));
+        // A success that names no action settles nothing.
+        assert!(matches!(cancelled("10000", None, false, None), CallOutcome::Unknown { .. }));
+        // Refusals pass through (the code table decides them: too late, not allowed, refunded before).
+        let code = codes::map("40004", Some("ACQ.TRADE_CANCEL_TIME_OUT"), "too late");
+        assert!(matches!(reversal(CallOutcome::Refused { code }), CallOutcome::Refused { .. }));
+    }
+
+    #[test]
+    fn alipay_reverses_barcode_payments_after_thirty_seconds_by_default() {
+        assert_eq!(DEFAULT_REVERSE_AFTER, Duration::from_secs(30));
+    }
 
     #[test]
     fn the_exchange_log_never_holds_the_signature_or_the_barcode() {

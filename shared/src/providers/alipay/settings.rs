@@ -13,9 +13,11 @@
 //! | `NOT_FOUND_FINAL_AFTER` | `300s` | how long after our last pay request "no such trade" is believed |
 //! | `BILL_DIR` | the system's temporary directory | where a bill ZIP is written while it is read (removed once read) |
 //! | `BILL_MAX_BYTES` | `536870912` (512 MiB) | the largest bill ZIP downloaded, in bytes |
+//! | `REVERSE_AFTER` | `30s` | how long after its creation an unfinished barcode payment is reversed (`alipay.trade.cancel`) instead of queried again (Alipay's face-to-face guidance: poll about 30 s, then cancel) |
 
 use super::{
-    AlipayAdapter, AlipayConfig, AlipaySetupError, DEFAULT_NOT_FOUND_FINAL_AFTER, DEFAULT_TIMEOUT, WebPay,
+    AlipayAdapter, AlipayConfig, AlipaySetupError, DEFAULT_NOT_FOUND_FINAL_AFTER, DEFAULT_REVERSE_AFTER,
+    DEFAULT_TIMEOUT, WebPay,
     signing::{AlipayPublicKey, AppPrivateKey},
 };
 use crate::providers::adapter::ProviderAdapter;
@@ -50,6 +52,7 @@ pub fn build(settings: &ProviderSettings<'_>) -> Result<Arc<dyn ProviderAdapter>
             settings.invalid("BILL_MAX_BYTES", format!("must be a number of bytes above 0 (got {max:?})"))
         })?;
     }
+    config.reverse_after = settings.wait("REVERSE_AFTER", DEFAULT_REVERSE_AFTER)?;
     let adapter = AlipayAdapter::new(config).map_err(|e| {
         let key = match e {
             AlipaySetupError::EmptyAppId => "APP_ID",

@@ -30,15 +30,18 @@
 //! - `decide.rs`: a person's decision on a refund awaiting approval (step 2);
 //! - `send.rs`: the refund call planned, sent again, and its end applied (step 3);
 //! - `query.rs`: the refund followed: queries, notification claims (step 4);
-//! - `facts.rs`: what the provider said about the refund, applied.
+//! - `facts.rs`: what the provider said about the refund, applied;
+//! - `reversal.rs`: the full refund a provider made when it reversed a barcode payment, recorded.
 
 mod decide;
 mod dispatch;
 mod facts;
 mod locked;
 mod query;
+mod reversal;
 mod send;
 
 pub use decide::{decide, plan_decide};
 pub use dispatch::{dispatch, plan_dispatch};
 pub use query::{apply_claim, ask, plan_query, query};
+pub use reversal::{REVERSAL_REQUESTER, refund_no as reversal_refund_no, reversed};
