@@ -138,7 +138,8 @@ impl Provider for Alipay {
                     .body(body)
                     .send()
                     .await?;
-                anyhow::ensure!(r.status().is_success(), "the cashier answered {}", r.status());
+                let status = r.status();
+                anyhow::ensure!(status.is_success(), "the cashier answered {status}: {}", r.text().await?);
             }
             _ => {}
         }
