@@ -74,12 +74,20 @@ pub fn signed(app: &App, method: Option<&str>, content: &Map<String, Value>) -> 
 }
 
 /// Query string and form body parameters together (SDKs put the common ones in either).
+/// A request's parameters: the form body's, and the query's that the body does not repeat (the
+/// SDKs' page-pay form posts to `gateway.do?charset=utf-8` with `charset` among its fields too:
+/// one parameter, not two).
 fn params_of(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let mut p: Vec<(String, String)> = Vec::new();
     if let Some(q) = query {
-        p.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+        p.extend(
+            form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .filter(|(k, _)| !form.iter().any(|(f, _)| f == k)),
+        );
     }
-    p.extend(form_urlencoded::parse(body).into_owned());
+    p.extend(form);
     p
 }
 

@@ -1,0 +1,197 @@
+//! One conformance suite for every provider (issue 14, "One conformance suite for every
+//! provider"): the scenarios in [`scenarios`] are written once against the [`Provider`] trait and
+//! run, at the adapter level (`paygate::providers::ProviderAdapter`), against each provider's
+//! simulator started in process: mockpay ([`mockpay`]), alipaysim ([`alipay`]) and wechatpaysim
+//! ([`wechatpay`]). `tests/suite.rs` generates one test per scenario and provider.
+//!
+//! A provider that cannot do a scenario says so in its [`Provider::capabilities`]; the suite
+//! marks that case ignored with the reason ("not applicable: …"), and checks that its list of
+//! such cases is exactly what the capabilities say.
+//!
+//! Nothing here sleeps to synchronise: [`eventually`] polls with a deadline.
+
+pub mod alipay;
+pub mod mockpay;
+mod receiver;
+pub mod scenarios;
+pub mod wechatpay;
+
+use axum::http::HeaderMap;
+use chrono::NaiveDate;
+use paygate::domain::{Currency, Money};
+use paygate::messages::commands::PayMethod;
+use paygate::messages::events::CustomerAction;
+use paygate::providers::{CallOutcome, PayRequest, ProviderAdapter};
+use simkit::{BillFault, Fault, Operation};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use receiver::Receiver;
+
+/// What a provider (its adapter and its simulator together) can be asked to do. A scenario
+/// that needs a capability the provider lacks is not applicable to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// The provider takes payments by this method.
+    Pay(PayMethod),
+    /// The simulator delivers signed notifications the suite can capture as genuine ones.
+    GenuineNotification,
+    /// The adapter downloads the day's trade bill (`ProviderAdapter::bill`).
+    BillDownload,
+}
+
+/// A refund in the provider's books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookState {
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+/// One refund as the provider's books hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookRefund {
+    pub refund_no: String,
+    pub amount: i64,
+    pub state: BookState,
+}
+
+/// What the provider's books hold for one order (read through the simulator's admin side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Books {
+    /// How many times money was taken for the order.
+    pub charges: u32,
+    /// The order's amount, minor units.
+    pub amount: i64,
+    pub refunds: Vec<BookRefund>,
+}
+
+impl Books {
+    /// The refunded or being-refunded amount: every refund that did not fail holds its amount.
+    pub fn refunds_held(&self) -> i64 {
+        self.refunds.iter().filter(|r| r.state != BookState::Failed).map(|r| r.amount).sum()
+    }
+
+    pub fn refund(&self, refund_no: &str) -> Option<&BookRefund> {
+        self.refunds.iter().find(|r| r.refund_no == refund_no)
+    }
+}
+
+/// A notification as it arrived over HTTP.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// One provider: its simulator running in process, an adapter pointed at it, and the admin side
+/// the scenarios need. Each test starts its own.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + Sized + 'static {
+    /// The provider's name (`mockpay`, `alipay`, `wechatpay`).
+    const NAME: &'static str;
+
+    /// Starts the simulator (and a notification receiver) and builds the adapter.
+    async fn start() -> anyhow::Result<Self>;
+
+    /// Stops the simulator.
+    async fn stop(self);
+
+    fn adapter(&self) -> Arc<dyn ProviderAdapter>;
+
+    /// What the provider can do; a scenario needing anything else is not applicable to it.
+    const CAPABILITIES: &'static [Capability];
+
+    fn can(&self, c: Capability) -> bool {
+        Self::CAPABILITIES.contains(&c)
+    }
+
+    fn currency(&self) -> Currency;
+
+    fn money(&self, minor: i64) -> Money {
+        Money::from_minor(minor, self.currency()).expect("an amount the currency takes")
+    }
+
+    /// The method the provider takes money by in the scenarios that need a paid payment:
+    /// charged at once (`direct`, `barcode`) or after the customer pays (`qr`).
+    fn charging_method(&self) -> PayMethod;
+
+    /// A pay request for `method`, with what the provider needs for it (payment code, payer).
+    fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
+        PayRequest {
+            trade_no: trade_no.into(),
+            amount: self.money(minor),
+            subject: "conformance 测试 & more".into(),
+            pay_method: method,
+            notify_url: None,
+            return_url: Some("https://shop.example/return".into()),
+            expires_at: None,
+            auth_code: None,
+            payer: Default::default(),
+        }
+    }
+
+    /// The customer opens the payment without paying (scans the QR code, opens the cashier):
+    /// what makes the trade exist where the provider creates it only then.
+    async fn customer_opens(&self, trade_no: &str, action: Option<&CustomerAction>) -> anyhow::Result<()>;
+
+    /// The customer pays a payment waiting for them.
+    async fn customer_pays(&self, trade_no: &str, action: Option<&CustomerAction>) -> anyhow::Result<()>;
+
+    /// Scripts `fault` for the next call of `operation` on the order.
+    async fn script(&self, trade_no: &str, operation: Operation, fault: Fault) -> anyhow::Result<()>;
+
+    /// The order in the provider's books, or `None` if the provider has no such order.
+    async fn books(&self, trade_no: &str) -> anyhow::Result<Option<Books>>;
+
+    /// Plants a discrepancy in the provider's bills.
+    async fn plant_bill_fault(&self, fault: BillFault) -> anyhow::Result<()>;
+
+    /// The day whose bill holds what happened today (the provider's own day).
+    fn bill_day(&self) -> NaiveDate;
+
+    /// The notifications the simulator delivered so far, oldest first.
+    fn delivered(&self) -> Vec<Delivered>;
+
+    /// A copy of a genuine notification with a signature made with a key that is not the
+    /// provider's (the right format, the wrong signer).
+    fn forge(&self, genuine: &Delivered) -> Delivered;
+}
+
+/// How long a simulated answer may take before the adapter gives up: short enough for the
+/// timeout scenarios, long enough for a debug build's RSA on a loaded machine.
+pub const ADAPTER_TIMEOUT: Duration = Duration::from_millis(2_500);
+/// How long the simulators hold a timed-out or lost answer: past [`ADAPTER_TIMEOUT`].
+pub const HOLD: Duration = Duration::from_millis(6_000);
+/// How long a scenario waits for something asynchronous (a refund, a notification).
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A fresh trade number (32 hex digits, inside every provider's limits).
+pub fn trade_no() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Polls `f` until it gives `Some`, at most until `deadline`; panics naming `what` otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < end, "{what}: not within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The facts of an answer, or a panic naming what came instead.
+pub fn answer<T: std::fmt::Debug>(what: &str, outcome: CallOutcome<T>) -> T {
+    match outcome {
+        CallOutcome::Answer { facts, .. } => facts,
+        other => panic!("{what}: expected an answer, got {other:?}"),
+    }
+}

@@ -1,0 +1,640 @@
+//! The scenarios, each written once against [`Provider`]. Each starts by naming the capability
+//! it needs ([`require`]): run for a provider without it, it fails ("not applicable"), so that a
+//! not-applicable case is never a silent pass.
+
+use crate::{BookState, Books, Capability, DEADLINE, Delivered, Provider, answer, eventually, trade_no};
+use chrono::Utc;
+use futures_util::StreamExt;
+use paygate::messages::commands::PayMethod;
+use paygate::providers::bill::{BillItem, BillLine, BillLineKind};
+use paygate::providers::notification::ClaimedEvent;
+use paygate::providers::{
+    CallOutcome, PaymentFacts, PaymentStatus, RefundFacts, RefundRequest, RefundStatus, UnifiedCode,
+};
+use simkit::{BillFault, BillFaultKind, Fault, Operation};
+use std::collections::BTreeMap;
+
+/// Every scenario, by the name of its function (and of its test).
+pub const ALL: &[&str] = &[
+    "pay_qr",
+    "pay_redirect",
+    "pay_form",
+    "pay_client_secret",
+    "pay_direct",
+    "pay_barcode",
+    "same_pay_twice_charges_once",
+    "decline_is_a_definitive_refusal",
+    "timeout_is_unknown_and_query_agrees_with_the_books",
+    "lost_response_is_unknown_and_query_finds_the_charge",
+    "partial_then_full_refund_never_above_captured",
+    "twenty_concurrent_refunds_never_exceed_captured",
+    "forged_tampered_oversized_notifications_are_refused",
+    "bill_agrees_with_the_books_and_shows_planted_discrepancies",
+    "bill_download_matches_capability",
+];
+
+/// The capability a scenario needs, if any.
+pub fn capability_of(scenario: &str) -> Option<Capability> {
+    Some(match scenario {
+        "pay_qr" => Capability::Pay(PayMethod::Qr),
+        "pay_redirect" => Capability::Pay(PayMethod::Redirect),
+        "pay_form" => Capability::Pay(PayMethod::Form),
+        "pay_client_secret" => Capability::Pay(PayMethod::ClientSecret),
+        "pay_direct" => Capability::Pay(PayMethod::Direct),
+        "pay_barcode" => Capability::Pay(PayMethod::Barcode),
+        "forged_tampered_oversized_notifications_are_refused" => Capability::GenuineNotification,
+        "bill_agrees_with_the_books_and_shows_planted_discrepancies" => Capability::BillDownload,
+        _ => return None,
+    })
+}
+
+/// Fails unless the provider has `c`.
+pub fn require<P: Provider>(_p: &P, c: Capability) {
+    assert!(P::CAPABILITIES.contains(&c), "not applicable to {}: it lacks {c:?}", P::NAME);
+}
+
+const AMOUNT: i64 = 1_000;
+
+async fn books<P: Provider>(p: &P, trade_no: &str) -> Option<Books> {
+    p.books(trade_no).await.expect("the simulator's books")
+}
+
+async fn charges<P: Provider>(p: &P, trade_no: &str) -> u32 {
+    books(p, trade_no).await.map_or(0, |b| b.charges)
+}
+
+/// Queries until the payment is in `want`.
+async fn query_until<P: Provider>(p: &P, trade_no: &str, want: PaymentStatus) -> PaymentFacts {
+    let adapter = p.adapter();
+    eventually(&format!("{}: query of {trade_no} to say {want:?}", P::NAME), DEADLINE, || {
+        let adapter = adapter.clone();
+        let want = want.clone();
+        async move {
+            match adapter.query(trade_no, p.currency()).await.outcome {
+                CallOutcome::Answer { facts, .. } if facts.status == want => Some(facts),
+                _ => None,
+            }
+        }
+    })
+    .await
+}
+
+/// A payment of `amount` by the provider's charging method, paid: its facts once succeeded.
+pub async fn paid<P: Provider>(p: &P, trade_no: &str, amount: i64) -> PaymentFacts {
+    let method = p.charging_method();
+    let created = answer(
+        &format!("{} pay {method:?}", P::NAME),
+        p.adapter().pay(&p.pay_request(trade_no, amount, method)).await.outcome,
+    );
+    if created.status != PaymentStatus::Succeeded {
+        assert_eq!(created.status, PaymentStatus::WaitingForCustomer, "{}: {created:?}", P::NAME);
+        p.customer_pays(trade_no, created.action.as_ref()).await.expect("the customer pays");
+    }
+    let facts = query_until(p, trade_no, PaymentStatus::Succeeded).await;
+    assert_eq!(facts.amount, Some(p.money(amount)), "{}: the amount paid", P::NAME);
+    assert_eq!(charges(p, trade_no).await, 1, "{}: one charge in the books", P::NAME);
+    facts
+}
+
+fn refund_request<P: Provider>(
+    p: &P,
+    trade_no: &str,
+    refund_no: &str,
+    amount: i64,
+    total: i64,
+) -> RefundRequest {
+    RefundRequest {
+        trade_no: trade_no.into(),
+        refund_trade_no: refund_no.into(),
+        amount: p.money(amount),
+        payment_amount: p.money(total),
+        reason: Some("conformance".into()),
+        notify_url: None,
+    }
+}
+
+/// Refund queries until the refund is final (or unknown to the provider).
+async fn refund_final<P: Provider>(p: &P, trade_no: &str, refund_no: &str) -> RefundFacts {
+    let adapter = p.adapter();
+    eventually(&format!("{}: refund {refund_no} to end", P::NAME), DEADLINE, || {
+        let adapter = adapter.clone();
+        async move {
+            match adapter.refund_query(trade_no, refund_no, p.currency()).await.outcome {
+                CallOutcome::Answer { facts, .. } if facts.status != RefundStatus::Processing => Some(facts),
+                _ => None,
+            }
+        }
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each pay method to its final state.
+
+async fn pay_method<P: Provider>(p: &P, method: PayMethod) {
+    require(p, Capability::Pay(method));
+    let adapter = p.adapter();
+    let name = P::NAME;
+
+    // One paid.
+    let paid_no = trade_no();
+    let created = answer(
+        &format!("{name} pay {method:?}"),
+        adapter.pay(&p.pay_request(&paid_no, AMOUNT, method)).await.outcome,
+    );
+    match created.status {
+        PaymentStatus::Succeeded => {
+            // Charged at once (direct, barcode): nothing for the customer to do.
+            assert!(created.action.is_none(), "{name} {method:?}: {created:?}");
+        }
+        PaymentStatus::WaitingForCustomer => {
+            assert!(created.action.is_some(), "{name} {method:?}: an action for the customer: {created:?}");
+            assert_eq!(
+                charges(p, &paid_no).await,
+                0,
+                "{name} {method:?}: nothing charged before the customer pays"
+            );
+            p.customer_pays(&paid_no, created.action.as_ref()).await.expect("the customer pays");
+        }
+        other => panic!("{name} {method:?}: pay answered {other:?}"),
+    }
+    let facts = query_until(p, &paid_no, PaymentStatus::Succeeded).await;
+    assert_eq!(facts.amount, Some(p.money(AMOUNT)), "{name} {method:?}");
+    assert_eq!(charges(p, &paid_no).await, 1, "{name} {method:?}: one charge");
+    // Closing a paid payment never closes it.
+    let close = adapter.close(&paid_no, p.currency()).await.outcome;
+    assert!(
+        !matches!(&close, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Closed),
+        "{name} {method:?}: a paid payment was closed: {close:?}"
+    );
+    query_until(p, &paid_no, PaymentStatus::Succeeded).await;
+
+    // One closed, where the customer has to act (a payment charged at once cannot be left open).
+    if created.status == PaymentStatus::WaitingForCustomer {
+        let closed_no = trade_no();
+        let created = answer(
+            &format!("{name} pay {method:?}"),
+            adapter.pay(&p.pay_request(&closed_no, AMOUNT, method)).await.outcome,
+        );
+        assert_eq!(created.status, PaymentStatus::WaitingForCustomer, "{name} {method:?}");
+        p.customer_opens(&closed_no, created.action.as_ref()).await.expect("the customer opens it");
+        let closed = answer(&format!("{name} close"), adapter.close(&closed_no, p.currency()).await.outcome);
+        assert_eq!(closed.status, PaymentStatus::Closed, "{name} {method:?}");
+        query_until(p, &closed_no, PaymentStatus::Closed).await;
+        assert_eq!(charges(p, &closed_no).await, 0, "{name} {method:?}: a closed payment charged nothing");
+    }
+}
+
+pub async fn pay_qr<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::Qr).await
+}
+
+pub async fn pay_redirect<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::Redirect).await
+}
+
+pub async fn pay_form<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::Form).await
+}
+
+pub async fn pay_client_secret<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::ClientSecret).await
+}
+
+pub async fn pay_direct<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::Direct).await
+}
+
+pub async fn pay_barcode<P: Provider>(p: &P) {
+    pay_method(p, PayMethod::Barcode).await
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The same pay (same trade number) sent twice makes one charge; sent again once paid, still one.
+pub async fn same_pay_twice_charges_once<P: Provider>(p: &P) {
+    let (adapter, name, method) = (p.adapter(), P::NAME, p.charging_method());
+    let no = trade_no();
+    let request = p.pay_request(&no, AMOUNT, method);
+    let first = answer(&format!("{name} first pay"), adapter.pay(&request).await.outcome);
+    match adapter.pay(&request).await.outcome {
+        CallOutcome::Answer { facts: second, .. } => {
+            assert_eq!(first.status, second.status, "{name}: the repeat answers the original");
+            if let (Some(a), Some(b)) = (&first.provider_txn_id, &second.provider_txn_id) {
+                assert_eq!(a, b, "{name}: the repeat answers the same transaction");
+            }
+        }
+        // A repeat of a payment charged at once may be answered "already paid" (Alipay's
+        // ACQ.TRADE_HAS_SUCCESS), which the adapter leaves to the query: never a second charge.
+        other => assert!(
+            first.status == PaymentStatus::Succeeded
+                && other.code().is_some_and(|c| c.unified == UnifiedCode::AlreadyPaid && c.definitive),
+            "{name}: the repeat must answer the original or say already paid, got {other:?}"
+        ),
+    }
+    if first.status == PaymentStatus::WaitingForCustomer {
+        p.customer_pays(&no, first.action.as_ref()).await.expect("the customer pays");
+    }
+    query_until(p, &no, PaymentStatus::Succeeded).await;
+    assert_eq!(charges(p, &no).await, 1, "{name}: one charge for two pays");
+    // Once more after it was paid: whatever the answer, no second charge, never a failure.
+    let third = adapter.pay(&request).await.outcome;
+    assert!(
+        !matches!(&third, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Failed),
+        "{name}: a repeat of a paid payment said failed: {third:?}"
+    );
+    assert_eq!(charges(p, &no).await, 1, "{name}: still one charge");
+    query_until(p, &no, PaymentStatus::Succeeded).await;
+}
+
+fn is_decline(code: UnifiedCode) -> bool {
+    matches!(
+        code,
+        UnifiedCode::DeclinedInsufficientFunds
+            | UnifiedCode::DeclinedAccountSuspended
+            | UnifiedCode::DeclinedOther
+    )
+}
+
+/// A declined charge ends definitively refused (an answer `Failed` or a refusal), with a unified
+/// decline code that says it is definitive; nothing is charged.
+pub async fn decline_is_a_definitive_refusal<P: Provider>(p: &P) {
+    let (adapter, name, method) = (p.adapter(), P::NAME, p.charging_method());
+    let no = trade_no();
+    p.script(&no, Operation::Pay, Fault::Decline).await.expect("script a decline");
+    let called = adapter.pay(&p.pay_request(&no, AMOUNT, method)).await;
+    let outcome = match called.outcome {
+        CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::WaitingForCustomer => {
+            // The decline comes when the customer pays: the query finds it.
+            p.customer_pays(&no, facts.action.as_ref()).await.expect("the customer tries to pay");
+            let adapter = adapter.clone();
+            eventually(&format!("{name}: the query to find the decline"), DEADLINE, || {
+                let adapter = adapter.clone();
+                let no = no.clone();
+                async move {
+                    let o = adapter.query(&no, p.currency()).await.outcome;
+                    match &o {
+                        CallOutcome::Answer { facts, .. }
+                            if matches!(
+                                facts.status,
+                                PaymentStatus::WaitingForCustomer | PaymentStatus::Processing
+                            ) =>
+                        {
+                            None
+                        }
+                        _ => Some(o),
+                    }
+                }
+            })
+            .await
+        }
+        other => other,
+    };
+    let code = match &outcome {
+        CallOutcome::Answer { facts, code } => {
+            assert_eq!(
+                facts.status,
+                PaymentStatus::Failed,
+                "{name}: a decline is a failed payment: {outcome:?}"
+            );
+            code
+        }
+        CallOutcome::Refused { code } => code,
+        other => panic!("{name}: a decline must be definitive, got {other:?}"),
+    };
+    assert!(is_decline(code.unified), "{name}: a decline's unified code, got {code:?}");
+    assert!(code.definitive, "{name}: a decline is definitive: {code:?}");
+    assert_eq!(charges(p, &no).await, 0, "{name}: a decline charges nothing");
+}
+
+/// A timeout is UNKNOWN (never success or failure); the query then agrees with the provider's
+/// books (the request was not processed: no charge), and the pay sent again charges once.
+pub async fn timeout_is_unknown_and_query_agrees_with_the_books<P: Provider>(p: &P) {
+    let (adapter, name, method) = (p.adapter(), P::NAME, p.charging_method());
+    let no = trade_no();
+    p.script(&no, Operation::Pay, Fault::Timeout).await.expect("script a timeout");
+    let request = p.pay_request(&no, AMOUNT, method);
+    match adapter.pay(&request).await.outcome {
+        CallOutcome::Unknown { code, .. } => {
+            assert_eq!(code.map(|c| c.unified), Some(UnifiedCode::Timeout), "{name}: a timeout's code")
+        }
+        other => panic!("{name}: a timeout must be UNKNOWN, got {other:?}"),
+    }
+    let held = books(p, &no).await;
+    let facts = answer(&format!("{name} query"), adapter.query(&no, p.currency()).await.outcome);
+    match &held {
+        None => assert_eq!(facts.status, PaymentStatus::NotFound, "{name}: the books have no such order"),
+        Some(b) if b.charges == 1 => assert_eq!(facts.status, PaymentStatus::Succeeded, "{name}: {b:?}"),
+        Some(b) => {
+            assert_eq!(b.charges, 0, "{name}: {b:?}");
+            assert_ne!(facts.status, PaymentStatus::Succeeded, "{name}: the books hold no charge: {b:?}");
+        }
+    }
+    // Sent again (idempotent on the trade number): one charge in the end.
+    let again = answer(&format!("{name} pay again"), adapter.pay(&request).await.outcome);
+    if again.status == PaymentStatus::WaitingForCustomer {
+        p.customer_pays(&no, again.action.as_ref()).await.expect("the customer pays");
+    }
+    query_until(p, &no, PaymentStatus::Succeeded).await;
+    assert_eq!(charges(p, &no).await, 1, "{name}: one charge");
+}
+
+/// "Charged but the response was lost": UNKNOWN, and the query finds what the provider did.
+pub async fn lost_response_is_unknown_and_query_finds_the_charge<P: Provider>(p: &P) {
+    let (adapter, name, method) = (p.adapter(), P::NAME, p.charging_method());
+    let no = trade_no();
+    p.script(&no, Operation::Pay, Fault::LostResponse).await.expect("script a lost response");
+    let outcome = adapter.pay(&p.pay_request(&no, AMOUNT, method)).await.outcome;
+    assert!(
+        matches!(outcome, CallOutcome::Unknown { .. }),
+        "{name}: a lost response must be UNKNOWN, got {outcome:?}"
+    );
+    let held = books(p, &no).await.unwrap_or_else(|| panic!("{name}: the request was processed"));
+    let facts = answer(&format!("{name} query"), adapter.query(&no, p.currency()).await.outcome);
+    if held.charges == 1 {
+        assert_eq!(facts.status, PaymentStatus::Succeeded, "{name}: the query finds the charge");
+        assert_eq!(facts.amount, Some(p.money(AMOUNT)), "{name}");
+    } else {
+        // Created, waiting for the customer (WeChat Native): the query finds it waiting.
+        assert_eq!(held.charges, 0, "{name}: {held:?}");
+        assert_eq!(facts.status, PaymentStatus::WaitingForCustomer, "{name}: the query finds the order");
+        p.customer_pays(&no, None).await.expect("the customer pays");
+        query_until(p, &no, PaymentStatus::Succeeded).await;
+    }
+    assert_eq!(charges(p, &no).await, 1, "{name}: exactly one charge");
+}
+
+fn accepted(o: &CallOutcome<RefundFacts>) -> bool {
+    matches!(o, CallOutcome::Answer { facts, .. }
+        if matches!(facts.status, RefundStatus::Processing | RefundStatus::Succeeded))
+}
+
+/// A partial refund, then the rest (each followed to its end), then one unit more: refused; the
+/// books never hold more refunds than the captured amount.
+pub async fn partial_then_full_refund_never_above_captured<P: Provider>(p: &P) {
+    let (adapter, name) = (p.adapter(), P::NAME);
+    let no = trade_no();
+    paid(p, &no, AMOUNT).await;
+    for (refund_no, amount, held) in [(trade_no(), 300, 300), (trade_no(), 700, AMOUNT)] {
+        let o = adapter.refund(&refund_request(p, &no, &refund_no, amount, AMOUNT)).await.outcome;
+        assert!(accepted(&o), "{name}: a refund of {amount} within the captured amount: {o:?}");
+        if let CallOutcome::Answer { facts, .. } = &o {
+            assert!(
+                facts.status == RefundStatus::Succeeded || adapter.refunds_are_asynchronous(),
+                "{name}: says its refunds are synchronous, yet answered {facts:?}"
+            );
+        }
+        let end = refund_final(p, &no, &refund_no).await;
+        assert_eq!(end.status, RefundStatus::Succeeded, "{name}: {end:?}");
+        assert_eq!(end.amount.map(|m| m.minor_units()), Some(amount), "{name}: {end:?}");
+        let b = books(p, &no).await.expect("the order in the books");
+        assert_eq!(b.refunds_held(), held, "{name}: {b:?}");
+        assert_eq!(b.refund(&refund_no).map(|r| r.state), Some(BookState::Succeeded), "{name}: {b:?}");
+    }
+    let over_no = trade_no();
+    let over = adapter.refund(&refund_request(p, &no, &over_no, 1, AMOUNT)).await.outcome;
+    assert!(
+        matches!(&over, CallOutcome::Refused { code } if code.definitive)
+            || matches!(&over, CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::Failed),
+        "{name}: a refund over the captured amount must be refused, got {over:?}"
+    );
+    let b = books(p, &no).await.expect("the order in the books");
+    assert_eq!(b.refunds_held(), AMOUNT, "{name}: never above the captured amount: {b:?}");
+    assert!(b.refund(&over_no).is_none_or(|r| r.state == BookState::Failed), "{name}: {b:?}");
+}
+
+/// Twenty refunds of one payment at once, summing to twice its amount: the books never exceed
+/// the captured amount, and every answer agrees with the books.
+pub async fn twenty_concurrent_refunds_never_exceed_captured<P: Provider>(p: &P) {
+    let (adapter, name) = (p.adapter(), P::NAME);
+    let no = trade_no();
+    paid(p, &no, AMOUNT).await;
+    let each = AMOUNT / 10;
+    let numbers: Vec<String> = (0..20).map(|_| trade_no()).collect();
+    let answers = futures_util::future::join_all(numbers.iter().map(|refund_no| {
+        let adapter = adapter.clone();
+        let request = refund_request(p, &no, refund_no, each, AMOUNT);
+        async move { adapter.refund(&request).await.outcome }
+    }))
+    .await;
+    let mut succeeded = 0;
+    for (refund_no, first) in numbers.iter().zip(&answers) {
+        let refused = matches!(first, CallOutcome::Refused { .. })
+            || matches!(first, CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::Failed);
+        let held_now = books(p, &no).await.expect("the order in the books").refund(refund_no).is_some();
+        if !accepted(first) && !refused && !held_now {
+            // UNKNOWN and the provider never made it: the refund query must not say it succeeded
+            // (Alipay's cannot say "no such refund": it stays without refund_status).
+            let o = adapter.refund_query(&no, refund_no, p.currency()).await.outcome;
+            assert!(
+                !matches!(&o, CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::Succeeded),
+                "{name}: {refund_no} is not in the books but the refund query says {o:?}"
+            );
+            continue;
+        }
+        if refused {
+            // Definitively refused: nothing to follow (Alipay's refund query cannot tell a refund
+            // it never made from one in process); the books must not hold it.
+            let b = books(p, &no).await.expect("the order in the books");
+            let in_books = b.refund(refund_no).map(|r| r.state);
+            assert!(
+                matches!(in_books, None | Some(BookState::Failed)),
+                "{name}: {refund_no} was refused ({first:?}) but the books say {in_books:?}"
+            );
+            continue;
+        }
+        let end = refund_final(p, &no, refund_no).await;
+        let b = books(p, &no).await.expect("the order in the books");
+        let in_books = b.refund(refund_no).map(|r| r.state);
+        match first {
+            o if accepted(o) => assert!(
+                matches!(in_books, Some(BookState::Succeeded | BookState::Processing)),
+                "{name}: {refund_no} was accepted ({o:?}) but the books say {in_books:?}"
+            ),
+            CallOutcome::Refused { .. } | CallOutcome::Answer { .. } => assert!(
+                matches!(in_books, None | Some(BookState::Failed)),
+                "{name}: {refund_no} was refused ({first:?}) but the books say {in_books:?}"
+            ),
+            // UNKNOWN / retry later: the refund query decides, below.
+            _ => {}
+        }
+        match end.status {
+            RefundStatus::Succeeded => {
+                assert_eq!(in_books, Some(BookState::Succeeded), "{name}: {refund_no}: {end:?}");
+                succeeded += each;
+            }
+            RefundStatus::NotFound => assert_eq!(in_books, None, "{name}: {refund_no}: {end:?}"),
+            RefundStatus::Failed => {
+                assert!(
+                    matches!(in_books, None | Some(BookState::Failed)),
+                    "{name}: {refund_no}: {in_books:?}"
+                )
+            }
+            RefundStatus::Processing => unreachable!("refund_final waits for an end"),
+        }
+    }
+    let b = books(p, &no).await.expect("the order in the books");
+    assert!(b.refunds_held() <= AMOUNT, "{name}: the books hold more refunds than captured: {b:?}");
+    assert_eq!(succeeded, b.refunds_held(), "{name}: the adapter's answers and the books: {b:?}");
+    assert!(succeeded > 0, "{name}: no refund went through: {answers:?}");
+}
+
+/// The first notification the simulator delivers for a paid payment, verified as genuine; then
+/// a forged one (signed by another key), a tampered one (a digit of the body changed after
+/// signing) and an oversized one (the genuine body padded past notify-handler's 64 KiB default
+/// limit) are each refused by the adapter's verifier.
+pub async fn forged_tampered_oversized_notifications_are_refused<P: Provider>(p: &P) {
+    require(p, Capability::GenuineNotification);
+    let (adapter, name) = (p.adapter(), P::NAME);
+    let no = trade_no();
+    paid(p, &no, AMOUNT).await;
+    let genuine: Delivered = eventually(&format!("{name}: a notification delivered"), DEADLINE, || async {
+        p.delivered().into_iter().next()
+    })
+    .await;
+    let verifier = adapter.notifications();
+    let n = verifier
+        .verify(&genuine.headers, &genuine.body, Utc::now())
+        .expect("the genuine notification verifies");
+    assert_eq!(n.trade_no, no, "{name}");
+    assert_eq!(n.event, ClaimedEvent::PaymentSucceeded, "{name}");
+    assert_eq!(n.amount, p.money(AMOUNT), "{name}");
+
+    let forged = p.forge(&genuine);
+    assert!(
+        forged.headers != genuine.headers || forged.body != genuine.body,
+        "{name}: the forgery changed nothing"
+    );
+    let r = verifier.verify(&forged.headers, &forged.body, Utc::now());
+    assert!(r.is_err(), "{name}: a forged notification verified: {r:?}");
+
+    let mut tampered = genuine.clone();
+    let at = tampered.body.iter().position(u8::is_ascii_digit).expect("a digit in the body");
+    tampered.body[at] = if tampered.body[at] == b'9' { b'1' } else { tampered.body[at] + 1 };
+    let r = verifier.verify(&tampered.headers, &tampered.body, Utc::now());
+    assert!(r.is_err(), "{name}: a tampered notification verified: {r:?}");
+
+    let mut oversized = genuine.clone();
+    oversized.body.resize(genuine.body.len() + 1024 * 1024, b' ');
+    let r = verifier.verify(&oversized.headers, &oversized.body, Utc::now());
+    assert!(r.is_err(), "{name}: an oversized notification verified: {r:?}");
+
+    // And the genuine one still verifies (the refusals changed nothing).
+    verifier.verify(&genuine.headers, &genuine.body, Utc::now()).expect("the genuine one again");
+}
+
+/// Lines keyed by what they are about; the amounts of every line with that key, sorted.
+type Keyed = BTreeMap<(&'static str, String, Option<String>), Vec<i64>>;
+
+fn key(
+    kind: BillLineKind,
+    trade_no: &str,
+    refund_no: Option<&str>,
+) -> (&'static str, String, Option<String>) {
+    (kind.as_str(), trade_no.to_owned(), refund_no.map(str::to_owned))
+}
+
+/// The day's bill read through the adapter agrees with the simulator's books, except exactly
+/// where discrepancies were planted: an amount changed, a line dropped, a payment the provider
+/// never processed, a payment line twice.
+pub async fn bill_agrees_with_the_books_and_shows_planted_discrepancies<P: Provider>(p: &P) {
+    require(p, Capability::BillDownload);
+    let (adapter, name) = (p.adapter(), P::NAME);
+    let (p1, p2, p3, ghost) = (trade_no(), trade_no(), trade_no(), trade_no());
+    for (no, amount) in [(&p1, 1_000), (&p2, 2_000), (&p3, 1_500)] {
+        paid(p, no, amount).await;
+    }
+    let r2 = trade_no();
+    let o = adapter.refund(&refund_request(p, &p2, &r2, 500, 2_000)).await.outcome;
+    assert!(accepted(&o), "{name}: {o:?}");
+    assert_eq!(refund_final(p, &p2, &r2).await.status, RefundStatus::Succeeded, "{name}");
+
+    // What the books say the bill must hold.
+    let mut expected = Keyed::new();
+    for no in [&p1, &p2, &p3] {
+        let b = books(p, no).await.expect("in the books");
+        if b.charges > 0 {
+            expected.entry(key(BillLineKind::Payment, no, None)).or_default().push(b.amount);
+        }
+        for r in b.refunds.iter().filter(|r| r.state == BookState::Succeeded) {
+            expected.entry(key(BillLineKind::Refund, no, Some(&r.refund_no))).or_default().push(r.amount);
+        }
+    }
+    let day = p.bill_day();
+    let currency = p.currency().as_str().to_owned();
+    for f in [
+        BillFault::new(BillFaultKind::Amount).order(&p1).amount(999),
+        BillFault::new(BillFaultKind::DropLine).order(&p3),
+        BillFault::new(BillFaultKind::AddPayment).order(&ghost).amount(100).currency(&currency).date(day),
+        BillFault::new(BillFaultKind::DuplicatePayment).order(&p2),
+    ] {
+        p.plant_bill_fault(f).await.expect("plant a bill fault");
+    }
+
+    let download = adapter.bill(day).await.map_err(|(e, _)| e).expect("the bill downloads");
+    let items: Vec<_> = download.items.collect().await;
+    let mut billed = Keyed::new();
+    for item in items {
+        match item.expect("every line parses") {
+            BillItem::Line(BillLine {
+                kind, trade_no, refund_trade_no, amount_minor, currency: c, ..
+            }) => {
+                assert_eq!(c, currency, "{name}: the line's currency");
+                billed
+                    .entry(key(kind, &trade_no, refund_trade_no.as_deref()))
+                    .or_default()
+                    .push(amount_minor.abs());
+            }
+            BillItem::Total(t) => panic!("{name}: a trade bill has no totals: {t:?}"),
+        }
+    }
+    for v in billed.values_mut().chain(expected.values_mut()) {
+        v.sort_unstable();
+    }
+    let keys: std::collections::BTreeSet<_> = billed.keys().chain(expected.keys()).cloned().collect();
+    let differing: BTreeMap<_, _> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (b, e) =
+                (billed.get(&k).cloned().unwrap_or_default(), expected.get(&k).cloned().unwrap_or_default());
+            (b != e).then_some((k, (e, b)))
+        })
+        .collect();
+    let want: BTreeMap<_, _> = [
+        (key(BillLineKind::Payment, &p1, None), (vec![1_000], vec![999])),
+        (key(BillLineKind::Payment, &p3, None), (vec![1_500], vec![])),
+        (key(BillLineKind::Payment, &ghost, None), (vec![], vec![100])),
+        (key(BillLineKind::Payment, &p2, None), (vec![2_000], vec![2_000, 2_000])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        differing, want,
+        "{name}: (books, bill) of every line that differs; books {expected:?}, bill {billed:?}"
+    );
+}
+
+/// The capability list tells the truth about the adapter's bill download: where it says the
+/// adapter downloads bills, it does; where it says not, the adapter still answers "not
+/// implemented" (once it no longer does, this fails: run the bill scenario for it).
+pub async fn bill_download_matches_capability<P: Provider>(p: &P) {
+    let result = p.adapter().bill(p.bill_day()).await;
+    if p.can(Capability::BillDownload) {
+        // An empty day is still a bill (or a provider's "no bill", which must then say so).
+        if let Err((e, _)) = &result {
+            assert!(!e.to_string().contains("not implemented"), "{}: {e}", P::NAME);
+        }
+    } else {
+        match result {
+            Err((e, _)) => assert!(
+                e.to_string().contains("not implemented"),
+                "{}: the bill download now fails otherwise ({e}): is it implemented? Then add Capability::BillDownload",
+                P::NAME
+            ),
+            Ok(_) => panic!(
+                "{}: the adapter's bill download works now: add Capability::BillDownload and run the bill scenario",
+                P::NAME
+            ),
+        }
+    }
+}

