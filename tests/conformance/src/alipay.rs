@@ -83,14 +83,14 @@ impl Provider for Alipay {
     }
 
     // Not direct (Alipay charges only through the code the customer shows), not
-    // client_secret (app pay is not supported): providers/alipay/mod.rs, pay_terms. No bill
-    // download yet: AlipayAdapter::bill answers "not implemented yet".
+    // client_secret (app pay is not supported): providers/alipay/mod.rs, pay_terms.
     const CAPABILITIES: &'static [Capability] = &[
         Capability::Pay(PayMethod::Qr),
         Capability::Pay(PayMethod::Redirect),
         Capability::Pay(PayMethod::Form),
         Capability::Pay(PayMethod::Barcode),
         Capability::GenuineNotification,
+        Capability::BillDownload,
     ];
 
     fn currency(&self) -> Currency {

@@ -107,12 +107,12 @@ suite! {
         partial_then_full_refund_never_above_captured,
         twenty_concurrent_refunds_never_exceed_captured,
         forged_tampered_oversized_notifications_are_refused,
+        bill_agrees_with_the_books_and_shows_planted_discrepancies,
         bill_download_matches_capability,
     ],
     not_applicable: [
         pay_client_secret = "not applicable: Alipay app pay (client_secret) is not supported by the adapter",
         pay_direct = "not applicable: Alipay charges only through the payment code the customer shows (barcode)",
-        bill_agrees_with_the_books_and_shows_planted_discrepancies = "skipped: the Alipay adapter's bill download (ProviderAdapter::bill) is not implemented yet; bill_download_matches_capability fails once it is",
     ],
     defects: [],
 }
@@ -122,6 +122,7 @@ suite! {
     run: [
         pay_qr, pay_redirect, pay_client_secret,
         same_pay_twice_charges_once,
+        decline_is_a_definitive_refusal,
         timeout_is_unknown_and_query_agrees_with_the_books,
         lost_response_is_unknown_and_query_finds_the_charge,
         partial_then_full_refund_never_above_captured,
@@ -135,7 +136,5 @@ suite! {
         pay_direct = "not applicable: WeChat Pay API v3 charges only after the customer pays (no direct charge)",
         pay_barcode = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",
     ],
-    defects: [
-        decline_is_a_definitive_refusal = "adapter defect: a PAYERROR found by the query is Failed with the query's code `success`, not a decline code (mockpay's adapter gives the decline's own code); providers/wechatpay query",
-    ],
+    defects: [],
 }

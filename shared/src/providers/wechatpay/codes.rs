@@ -289,36 +289,54 @@ pub fn treatment(operation: Operation, status: u16, wire: &str) -> Treatment {
 pub struct TradeStateRow {
     pub state: TradeState,
     pub ours: PaymentStatus,
+    /// For a state that ends the payment unpaid by the payer's side (a decline), its unified
+    /// code: the answer that found it says why, as a declined pay's answer would.
+    pub declined: Option<UnifiedCode>,
     pub meaning: &'static str,
 }
 
 /// `trade_state` in our terms.
 pub static TRADE_STATES: &[TradeStateRow] = &[
-    TradeStateRow { state: TradeState::Success, ours: PaymentStatus::Succeeded, meaning: "paid" },
+    TradeStateRow {
+        state: TradeState::Success,
+        ours: PaymentStatus::Succeeded,
+        declined: None,
+        meaning: "paid",
+    },
     TradeStateRow {
         state: TradeState::Refund,
         ours: PaymentStatus::Succeeded,
+        declined: None,
         meaning: "paid, and a refund was started (转入退款): the payment itself succeeded",
     },
     TradeStateRow {
         state: TradeState::NotPay,
         ours: PaymentStatus::WaitingForCustomer,
+        declined: None,
         meaning: "not paid yet: the customer has not acted",
     },
-    TradeStateRow { state: TradeState::Closed, ours: PaymentStatus::Closed, meaning: "closed unpaid" },
+    TradeStateRow {
+        state: TradeState::Closed,
+        ours: PaymentStatus::Closed,
+        declined: None,
+        meaning: "closed unpaid",
+    },
     TradeStateRow {
         state: TradeState::Revoked,
         ours: PaymentStatus::Closed,
+        declined: None,
         meaning: "revoked (payment-code payments only): closed unpaid",
     },
     TradeStateRow {
         state: TradeState::UserPaying,
         ours: PaymentStatus::Processing,
+        declined: None,
         meaning: "the customer is paying (entering a password): not final",
     },
     TradeStateRow {
         state: TradeState::PayError,
         ours: PaymentStatus::Failed,
+        declined: Some(UnifiedCode::DeclinedOther),
         meaning: "the payment failed (e.g. the bank declined it)",
     },
 ];
@@ -363,6 +381,20 @@ pub fn payment_status(state: TradeState) -> PaymentStatus {
         .find(|r| r.state == state)
         .map(|r| r.ours.clone())
         .expect("every trade_state has a row (tested)")
+}
+
+/// The code of an answer that found a payment in `state`: for a decline (`PAYERROR`), the
+/// decline, definitive, with WeChat Pay's `trade_state_desc`; otherwise none (the answer's own
+/// code stands).
+pub fn declined_code(state: TradeState, desc: Option<&str>) -> Option<MappedCode> {
+    let row = TRADE_STATES.iter().find(|r| r.state == state)?;
+    row.declined.map(|unified| MappedCode {
+        provider_code: state.as_str().to_owned(),
+        unified,
+        retryable: false,
+        definitive: true,
+        message: desc.filter(|d| !d.trim().is_empty()).unwrap_or(row.meaning).to_owned(),
+    })
 }
 
 /// A refund `status` in our terms.
@@ -469,6 +501,12 @@ mod tests {
         assert_eq!(payment_status(TradeState::NotPay), PaymentStatus::WaitingForCustomer);
         assert_eq!(payment_status(TradeState::UserPaying), PaymentStatus::Processing);
         assert_eq!(payment_status(TradeState::PayError), PaymentStatus::Failed);
+        let declined = declined_code(TradeState::PayError, Some("银行卡余额不足")).unwrap();
+        assert_eq!((declined.unified, declined.definitive), (UnifiedCode::DeclinedOther, true));
+        assert_eq!((declined.provider_code.as_str(), declined.message.as_str()), ("PAYERROR", "银行卡余额不足"));
+        for state in TradeState::ALL.iter().copied().filter(|s| *s != TradeState::PayError) {
+            assert_eq!(declined_code(state, None), None, "{state:?} is no decline");
+        }
         assert_eq!(refund_status(RefundState::Closed), RefundStatus::Failed);
         assert_eq!(refund_status(RefundState::Abnormal), RefundStatus::Processing, "never refundable twice");
     }

@@ -660,10 +660,11 @@ impl ProviderAdapter for WechatpayAdapter {
         }
         self.call(OP, Method::GET, &path, None, |read| match read.treatment {
             Treatment::Facts => {
-                match transformers::read::<Transaction>(&read.body, "a transaction")
-                    .and_then(|t| t.into_facts(trade_no, &self.mchid, &self.appid))
-                {
-                    Ok(facts) => Decided::answer(facts, read.code),
+                match transformers::read::<Transaction>(&read.body, "a transaction").and_then(|t| {
+                    let code = t.declined_code().unwrap_or(read.code);
+                    Ok((t.into_facts(trade_no, &self.mchid, &self.appid)?, code))
+                }) {
+                    Ok((facts, code)) => Decided::answer(facts, code),
                     Err(e) => Decided::unreadable(OP, e),
                 }
             }

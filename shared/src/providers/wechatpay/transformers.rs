@@ -25,6 +25,7 @@ use crate::messages::commands::PayMethod;
 use crate::messages::events::{CustomerAction, HttpGet};
 use crate::providers::adapter::{PayRequest, RefundRequest};
 use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts};
+use crate::providers::codes::MappedCode;
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -450,6 +451,12 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Unrea
 }
 
 impl Transaction {
+    /// The code the answer that found this transaction stands for: a declined payment's
+    /// (`PAYERROR`), definitive; `None` for every other state.
+    pub fn declined_code(&self) -> Option<MappedCode> {
+        codes::declined_code(TradeState::parse(&self.trade_state)?, self.trade_state_desc.as_deref())
+    }
+
     /// Facts from a query answer. The answer must be about our order and merchant (and app, when
     /// it names one); a paid one must carry its transaction id. The amount is in the currency the
     /// answer states, so a currency that is not ours shows as an amount mismatch.
