@@ -470,6 +470,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A request body as JSON. Adapters' request bodies are plain structs of strings and integers,
+/// whose serialisation cannot fail.
+pub fn json_body<B: serde::Serialize>(body: &B) -> String {
+    serde_json::to_string(body).expect("a provider request body of strings and integers serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

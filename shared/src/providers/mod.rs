@@ -8,6 +8,8 @@
 //! - [`answers`]: what a provider said, in our terms ([`PaymentFacts`], [`RefundFacts`]), and how a
 //!   call ended ([`CallOutcome`]): an answer, a definitive refusal, "try later", or UNKNOWN;
 //! - [`codes`]: the unified return codes and the per-provider code tables (decision 10);
+//! - [`decided`]: what an answer means for its operation ([`decided::Decided`]), the readings
+//!   every adapter shares;
 //! - [`exchange`]: the raw request/response record of every call, redacted (decision 11);
 //! - [`http`]: sending one signed request with a timeout, and recording its exchange redacted;
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
@@ -27,6 +29,7 @@ pub mod alipay;
 pub mod answers;
 pub mod bill;
 pub mod codes;
+pub mod decided;
 pub mod exchange;
 pub mod http;
 pub mod mockpay;

@@ -60,6 +60,7 @@ use crate::providers::answers::{
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
+use crate::providers::decided::Decided;
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::{
     Capped, ExchangeDraft, HttpEnd, Opened, OutboundRequest, ProviderHttp, REDACTED, Redaction, Sent,
@@ -241,51 +242,17 @@ pub struct AlipayAdapter {
     notifications: notification::AlipayNotifications,
 }
 
-/// What an answer means for its operation, with what the exchange log says of it.
-struct Decided<T> {
-    outcome: CallOutcome<T>,
-    exchange: ExchangeOutcome,
-    error: Option<String>,
+fn unexpected<T>(operation: Operation, code: MappedCode) -> Decided<T> {
+    let reason = format!(
+        "Alipay answered {} with {}, which decides nothing for it; the outcome is unknown",
+        operation.method(),
+        code.describe()
+    );
+    Decided::unknown(reason, code, ExchangeOutcome::Error)
 }
 
-impl<T> Decided<T> {
-    fn answer(facts: T, code: MappedCode) -> Self {
-        let success = code.unified == UnifiedCode::Success;
-        let error = (!success).then(|| code.describe());
-        let exchange = if success { ExchangeOutcome::Ok } else { ExchangeOutcome::Declined };
-        Self { outcome: CallOutcome::Answer { facts, code }, exchange, error }
-    }
-
-    fn refused(code: MappedCode) -> Self {
-        Self {
-            error: Some(code.describe()),
-            outcome: CallOutcome::Refused { code },
-            exchange: ExchangeOutcome::Declined,
-        }
-    }
-
-    fn unknown(reason: String, code: MappedCode, exchange: ExchangeOutcome) -> Self {
-        Self {
-            error: Some(reason.clone()),
-            outcome: CallOutcome::Unknown { reason, code: Some(code) },
-            exchange,
-        }
-    }
-
-    fn unexpected(operation: Operation, code: MappedCode) -> Self {
-        let reason = format!(
-            "Alipay answered {} with {}, which decides nothing for it; the outcome is unknown",
-            operation.method(),
-            code.describe()
-        );
-        Self::unknown(reason, code, ExchangeOutcome::Error)
-    }
-
-    fn unreadable(operation: Operation, code: &MappedCode, e: Unreadable) -> Self {
-        let reason =
-            format!("{} answered {} but {e}; the outcome is unknown", operation.method(), code.provider_code);
-        Self::unknown(reason, MappedCode::local(UnifiedCode::UnreadableAnswer, e.0), ExchangeOutcome::Error)
-    }
+fn unreadable<T>(operation: Operation, code: &MappedCode, e: Unreadable) -> Decided<T> {
+    Decided::unreadable(operation.method(), Some(&code.provider_code), e.0)
 }
 
 /// Redacts `sign` and `biz_content.auth_code` in a request form, and `sign` in a JSON answer.
@@ -320,11 +287,6 @@ fn redact(body: &str) -> String {
         })
         .collect();
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-fn finish<T>(draft: ExchangeDraft, decided: Decided<T>) -> Called<T> {
-    let exchange: Exchange = draft.finish(decided.exchange, decided.outcome.code(), decided.error);
-    Called { outcome: decided.outcome, exchange }
 }
 
 impl AlipayAdapter {
@@ -464,7 +426,7 @@ impl AlipayAdapter {
                             let code = codes::map(&parsed.code, parsed.sub_code.as_deref(), parsed.message());
                             match codes::treatment(operation, &code.provider_code) {
                                 Treatment::Refused => Decided::refused(code),
-                                Treatment::Unknown => Decided::unexpected(operation, code),
+                                Treatment::Unknown => unexpected(operation, code),
                                 treatment => answer(treatment, code, parsed),
                             }
                         }
@@ -472,7 +434,7 @@ impl AlipayAdapter {
                 }
             }
         };
-        finish(draft, decided)
+        decided.called(draft)
     }
 
     /// The customer's browser action for page or wap pay: no call is made.
@@ -499,7 +461,7 @@ impl AlipayAdapter {
         );
         let facts =
             PaymentFacts { action: Some(action), ..PaymentFacts::status(PaymentStatus::WaitingForCustomer) };
-        finish(draft, Decided::answer(facts, code))
+        Decided::answer(facts, code).called(draft)
     }
 
     /// `alipay.trade.pay` with the customer's payment code (`auth_code`, checked by
@@ -524,11 +486,11 @@ impl AlipayAdapter {
                 }
                 Treatment::Declined => Ok(PaymentFacts::status(PaymentStatus::Failed)),
                 Treatment::Closed => Ok(PaymentFacts::status(PaymentStatus::Closed)),
-                _ => return Decided::unexpected(OP, code),
+                _ => return unexpected(OP, code),
             };
             match facts {
                 Ok(facts) => Decided::answer(facts, code),
-                Err(e) => Decided::unreadable(OP, &code, e),
+                Err(e) => unreadable(OP, &code, e),
             }
         })
         .await
@@ -542,13 +504,13 @@ impl AlipayAdapter {
             Treatment::Facts => {
                 match answer.fields::<CancelAnswer>("a cancel").and_then(|a| a.into_facts(trade_no)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::NotFound => {
                 Decided::answer(CancelFacts { action: None, retry: false, provider_txn_id: None }, code)
             }
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -588,10 +550,10 @@ impl AlipayAdapter {
             .call(OP, biz, None, |treatment, code, answer| match treatment {
                 Treatment::Facts => match answer.fields::<BillUrlAnswer>("a bill_download_url") {
                     Ok(a) => Decided::answer(Some(a.bill_download_url), code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 },
                 Treatment::NotFound => Decided::answer(None, code),
-                _ => Decided::unexpected(OP, code),
+                _ => unexpected(OP, code),
             })
             .await;
         let query_exchange = called.exchange;
@@ -862,11 +824,11 @@ impl ProviderAdapter for AlipayAdapter {
             Treatment::Facts => {
                 match answer.fields::<PrecreateAnswer>("a QR code").and_then(|a| a.into_facts(trade_no)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::Closed => Decided::answer(PaymentFacts::status(PaymentStatus::Closed), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -881,11 +843,11 @@ impl ProviderAdapter for AlipayAdapter {
             Treatment::Facts => {
                 match answer.fields::<QueryAnswer>("a trade").and_then(|a| a.into_facts(trade_no)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -900,13 +862,13 @@ impl ProviderAdapter for AlipayAdapter {
             Treatment::Facts => {
                 match answer.fields::<CloseAnswer>("a closed trade").and_then(|a| a.into_facts(trade_no)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::Paid => Decided::answer(PaymentFacts::status(PaymentStatus::Succeeded), code),
             Treatment::Closed => Decided::answer(PaymentFacts::status(PaymentStatus::Closed), code),
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -921,10 +883,10 @@ impl ProviderAdapter for AlipayAdapter {
             Treatment::Facts => {
                 match answer.fields::<RefundAnswer>("a refund").and_then(|a| a.into_facts(request)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -949,10 +911,10 @@ impl ProviderAdapter for AlipayAdapter {
                 .and_then(|a| a.into_facts(trade_no, refund_trade_no))
             {
                 Ok(facts) => Decided::answer(facts, code),
-                Err(e) => Decided::unreadable(OP, &code, e),
+                Err(e) => unreadable(OP, &code, e),
             },
             Treatment::NotFound => Decided::answer(RefundFacts::status(RefundStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }

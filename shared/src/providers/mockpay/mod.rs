@@ -28,7 +28,9 @@ use crate::providers::answers::{
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
+use crate::providers::decided::Decided;
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
+use crate::providers::http::json_body;
 use crate::providers::http::{
     Capped, ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction, Sent,
     cut_error, read_capped,
@@ -200,67 +202,19 @@ enum Read {
     Undecided { reason: String, code: MappedCode, exchange: ExchangeOutcome },
 }
 
-/// What an answer means for its operation: the call's outcome, with what the exchange log says
-/// of it.
-struct Decided<T> {
-    outcome: CallOutcome<T>,
-    exchange: ExchangeOutcome,
-    error: Option<String>,
+/// A provider code this operation does not expect.
+fn unexpected<T>(operation: Operation, code: MappedCode) -> Decided<T> {
+    let operation = operation.as_str();
+    let reason = format!(
+        "mockpay answered {operation} with {}, which it does not document for {operation}; the outcome is unknown",
+        code.describe()
+    );
+    Decided::unknown(reason, code, ExchangeOutcome::Error)
 }
 
-impl<T> Decided<T> {
-    fn answer(facts: T, code: MappedCode) -> Self {
-        let exchange = if code.unified == UnifiedCode::Success {
-            ExchangeOutcome::Ok
-        } else {
-            ExchangeOutcome::Declined
-        };
-        let error = (code.unified != UnifiedCode::Success).then(|| code.describe());
-        Self { outcome: CallOutcome::Answer { facts, code }, exchange, error }
-    }
-
-    fn refused(code: MappedCode) -> Self {
-        // A bad signature decides nothing about the business: the log calls it an error.
-        let exchange = if code.unified == UnifiedCode::AuthenticationFailed {
-            ExchangeOutcome::Error
-        } else {
-            ExchangeOutcome::Declined
-        };
-        Self { error: Some(code.describe()), outcome: CallOutcome::Refused { code }, exchange }
-    }
-
-    fn retry_later(code: MappedCode) -> Self {
-        Self {
-            error: Some(code.describe()),
-            outcome: CallOutcome::RetryLater { code },
-            exchange: ExchangeOutcome::Error,
-        }
-    }
-
-    fn unknown(reason: String, code: MappedCode, exchange: ExchangeOutcome) -> Self {
-        Self {
-            error: Some(reason.clone()),
-            outcome: CallOutcome::Unknown { reason, code: Some(code) },
-            exchange,
-        }
-    }
-
-    /// A provider code this operation does not expect.
-    fn unexpected(operation: Operation, code: MappedCode) -> Self {
-        let operation = operation.as_str();
-        let reason = format!(
-            "mockpay answered {operation} with {}, which it does not document for {operation}; the outcome is unknown",
-            code.describe()
-        );
-        Self::unknown(reason, code, ExchangeOutcome::Error)
-    }
-
-    /// An answer we cannot read.
-    fn unreadable(operation: Operation, code: &MappedCode, e: Unreadable) -> Self {
-        let operation = operation.as_str();
-        let reason = format!("{operation} answered {} but {e}; the outcome is unknown", code.provider_code);
-        Self::unknown(reason, MappedCode::local(UnifiedCode::UnreadableAnswer, e.0), ExchangeOutcome::Error)
-    }
+/// An answer we cannot read.
+fn unreadable<T>(operation: Operation, code: &MappedCode, e: Unreadable) -> Decided<T> {
+    Decided::unreadable(operation.as_str(), Some(&code.provider_code), e.0)
 }
 
 impl MockpayAdapter {
@@ -418,11 +372,11 @@ impl MockpayAdapter {
             Read::Coded { code, envelope } => match codes::treatment(operation, &code.provider_code) {
                 Treatment::Refused => Decided::refused(code),
                 Treatment::RetryLater => Decided::retry_later(code),
-                Treatment::Unknown => Decided::unexpected(operation, code),
+                Treatment::Unknown => unexpected(operation, code),
                 answered => answer(answered, code, envelope),
             },
         };
-        finish(draft, decided)
+        decided.called(draft)
     }
 
     /// A request we refuse to send (a trade number mockpay cannot take): definitive, nothing sent.
@@ -531,16 +485,6 @@ impl MockpayAdapter {
     }
 }
 
-fn finish<T>(draft: ExchangeDraft, decided: Decided<T>) -> Called<T> {
-    let exchange: Exchange = draft.finish(decided.exchange, decided.outcome.code(), decided.error);
-    Called { outcome: decided.outcome, exchange }
-}
-
-fn json_body<B: serde::Serialize>(body: &B) -> String {
-    // Plain structs of strings and integers: serialising them cannot fail.
-    serde_json::to_string(body).expect("mockpay request bodies serialise")
-}
-
 #[async_trait::async_trait]
 impl ProviderAdapter for MockpayAdapter {
     fn name(&self) -> &'static str {
@@ -578,7 +522,7 @@ impl ProviderAdapter for MockpayAdapter {
             Treatment::Facts => {
                 match envelope.info::<PaymentCreated>("a payment").and_then(|i| i.into_facts(order_id)) {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::Declined => {
@@ -591,15 +535,15 @@ impl ProviderAdapter for MockpayAdapter {
                 };
                 match facts {
                     Ok(facts) if facts.status == PaymentStatus::Failed => Decided::answer(facts, code),
-                    Ok(facts) => Decided::unreadable(
+                    Ok(facts) => unreadable(
                         OP,
                         &code,
                         Unreadable(format!("a decline whose payment is {:?}, not DECLINED", facts.status)),
                     ),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -631,11 +575,11 @@ impl ProviderAdapter for MockpayAdapter {
                         Decided::answer(facts, declined)
                     }
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -654,7 +598,7 @@ impl ProviderAdapter for MockpayAdapter {
                     .and_then(|i| i.into_facts(trade_no))
                 {
                     Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, &code, e),
+                    Err(e) => unreadable(OP, &code, e),
                 }
             }
             Treatment::Paid => {
@@ -669,7 +613,7 @@ impl ProviderAdapter for MockpayAdapter {
                 Decided::answer(facts, code)
             }
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -691,9 +635,9 @@ impl ProviderAdapter for MockpayAdapter {
                 .and_then(|i| i.into_facts(&request.trade_no, &request.refund_trade_no, currency))
             {
                 Ok(facts) => Decided::answer(facts, code),
-                Err(e) => Decided::unreadable(OP, &code, e),
+                Err(e) => unreadable(OP, &code, e),
             },
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }
@@ -717,10 +661,10 @@ impl ProviderAdapter for MockpayAdapter {
                 .and_then(|i| i.into_facts(trade_no, refund_trade_no, currency))
             {
                 Ok(facts) => Decided::answer(facts, code),
-                Err(e) => Decided::unreadable(OP, &code, e),
+                Err(e) => unreadable(OP, &code, e),
             },
             Treatment::NotFound => Decided::answer(RefundFacts::status(RefundStatus::NotFound), code),
-            _ => Decided::unexpected(OP, code),
+            _ => unexpected(OP, code),
         })
         .await
     }

@@ -503,7 +503,10 @@ mod tests {
         assert_eq!(payment_status(TradeState::PayError), PaymentStatus::Failed);
         let declined = declined_code(TradeState::PayError, Some("银行卡余额不足")).unwrap();
         assert_eq!((declined.unified, declined.definitive), (UnifiedCode::DeclinedOther, true));
-        assert_eq!((declined.provider_code.as_str(), declined.message.as_str()), ("PAYERROR", "银行卡余额不足"));
+        assert_eq!(
+            (declined.provider_code.as_str(), declined.message.as_str()),
+            ("PAYERROR", "银行卡余额不足")
+        );
         for state in TradeState::ALL.iter().copied().filter(|s| *s != TradeState::PayError) {
             assert_eq!(declined_code(state, None), None, "{state:?} is no decline");
         }

@@ -59,7 +59,9 @@ use crate::providers::answers::{
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
+use crate::providers::decided::Decided;
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
+use crate::providers::http::json_body;
 use crate::providers::http::{
     ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction,
 };
@@ -179,68 +181,26 @@ fn valid_number(n: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*".contains(&b))
 }
 
-/// What an answer means for its operation, with what the exchange log says of it.
-struct Decided<T> {
-    outcome: CallOutcome<T>,
-    exchange: ExchangeOutcome,
-    error: Option<String>,
+/// A code that decides nothing for this operation.
+fn undecided<T>(operation: Operation, status: u16, code: MappedCode) -> Decided<T> {
+    let op = operation.as_str();
+    let reason = format!(
+        "WeChat Pay answered {op} with HTTP {status} {}; that decides nothing, the outcome is unknown",
+        code.describe()
+    );
+    Decided::unknown(reason, code, ExchangeOutcome::Error)
 }
 
-impl<T> Decided<T> {
-    fn answer(facts: T, code: MappedCode) -> Self {
-        let ok = code.unified == UnifiedCode::Success;
-        let exchange = if ok { ExchangeOutcome::Ok } else { ExchangeOutcome::Declined };
-        let error = (!ok).then(|| code.describe());
-        Self { outcome: CallOutcome::Answer { facts, code }, exchange, error }
-    }
+fn unreadable<T>(operation: Operation, e: Unreadable) -> Decided<T> {
+    Decided::unreadable(operation.as_str(), None, e.0)
+}
 
-    fn refused(code: MappedCode) -> Self {
-        let exchange = if code.unified == UnifiedCode::AuthenticationFailed {
-            ExchangeOutcome::Error
-        } else {
-            ExchangeOutcome::Declined
-        };
-        Self { error: Some(code.describe()), outcome: CallOutcome::Refused { code }, exchange }
-    }
-
-    fn retry_later(code: MappedCode) -> Self {
-        Self {
-            error: Some(code.describe()),
-            outcome: CallOutcome::RetryLater { code },
-            exchange: ExchangeOutcome::Error,
-        }
-    }
-
-    fn unknown(reason: String, code: MappedCode, exchange: ExchangeOutcome) -> Self {
-        Self {
-            error: Some(reason.clone()),
-            outcome: CallOutcome::Unknown { reason, code: Some(code) },
-            exchange,
-        }
-    }
-
-    /// A code that decides nothing for this operation.
-    fn undecided(operation: Operation, status: u16, code: MappedCode) -> Self {
-        let op = operation.as_str();
-        let reason = format!(
-            "WeChat Pay answered {op} with HTTP {status} {}; that decides nothing, the outcome is unknown",
-            code.describe()
-        );
-        Self::unknown(reason, code, ExchangeOutcome::Error)
-    }
-
-    fn unreadable(operation: Operation, e: Unreadable) -> Self {
-        let reason = format!("{} answered but {e}; the outcome is unknown", operation.as_str());
-        Self::unknown(reason, MappedCode::local(UnifiedCode::UnreadableAnswer, e.0), ExchangeOutcome::Error)
-    }
-
-    /// The usual reading of a treatment that is not the operation's facts.
-    fn otherwise(operation: Operation, status: u16, treatment: Treatment, code: MappedCode) -> Self {
-        match treatment {
-            Treatment::Refused => Self::refused(code),
-            Treatment::RetryLater => Self::retry_later(code),
-            _ => Self::undecided(operation, status, code),
-        }
+/// The usual reading of a treatment that is not the operation's facts.
+fn otherwise<T>(operation: Operation, status: u16, treatment: Treatment, code: MappedCode) -> Decided<T> {
+    match treatment {
+        Treatment::Refused => Decided::refused(code),
+        Treatment::RetryLater => Decided::retry_later(code),
+        _ => undecided(operation, status, code),
     }
 }
 
@@ -423,7 +383,7 @@ impl WechatpayAdapter {
             Ok(read) => decide(read),
             Err(undecided) => undecided,
         };
-        finish(sent.draft, decided)
+        decided.called(sent.draft)
     }
 
     /// A request refused before it was sent (nothing reached WeChat Pay).
@@ -508,10 +468,10 @@ impl WechatpayAdapter {
                         },
                         read.code,
                     ),
-                    Err(e) => Decided::unreadable(OP, e),
+                    Err(e) => unreadable(OP, e),
                 }
             }
-            t => Decided::otherwise(OP, read.status, t, read.code),
+            t => otherwise(OP, read.status, t, read.code),
         })
         .await
     }
@@ -615,16 +575,6 @@ impl WechatpayAdapter {
     }
 }
 
-fn finish<T>(draft: ExchangeDraft, decided: Decided<T>) -> Called<T> {
-    let exchange: Exchange = draft.finish(decided.exchange, decided.outcome.code(), decided.error);
-    Called { outcome: decided.outcome, exchange }
-}
-
-fn json_body<B: serde::Serialize>(body: &B) -> String {
-    // Plain structs of strings and integers: serialising them cannot fail.
-    serde_json::to_string(body).expect("WeChat Pay request bodies serialise")
-}
-
 #[async_trait::async_trait]
 impl ProviderAdapter for WechatpayAdapter {
     fn name(&self) -> &'static str {
@@ -665,11 +615,11 @@ impl ProviderAdapter for WechatpayAdapter {
                     Ok((t.into_facts(trade_no, &self.mchid, &self.appid)?, code))
                 }) {
                     Ok((facts, code)) => Decided::answer(facts, code),
-                    Err(e) => Decided::unreadable(OP, e),
+                    Err(e) => unreadable(OP, e),
                 }
             }
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), read.code),
-            t => Decided::otherwise(OP, read.status, t, read.code),
+            t => otherwise(OP, read.status, t, read.code),
         })
         .await
     }
@@ -689,7 +639,7 @@ impl ProviderAdapter for WechatpayAdapter {
             // Paid before the close arrived: recorded instead; a query brings its details.
             Treatment::Paid => Decided::answer(PaymentFacts::status(PaymentStatus::Succeeded), read.code),
             Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), read.code),
-            t => Decided::otherwise(OP, read.status, t, read.code),
+            t => otherwise(OP, read.status, t, read.code),
         })
         .await
     }
@@ -709,9 +659,9 @@ impl ProviderAdapter for WechatpayAdapter {
                 .and_then(|r| r.into_facts(&request.trade_no, &request.refund_trade_no))
             {
                 Ok(facts) => Decided::answer(facts, read.code),
-                Err(e) => Decided::unreadable(OP, e),
+                Err(e) => unreadable(OP, e),
             },
-            t => Decided::otherwise(OP, read.status, t, read.code),
+            t => otherwise(OP, read.status, t, read.code),
         })
         .await
     }
@@ -733,10 +683,10 @@ impl ProviderAdapter for WechatpayAdapter {
                 .and_then(|r| r.into_facts(trade_no, refund_trade_no))
             {
                 Ok(facts) => Decided::answer(facts, read.code),
-                Err(e) => Decided::unreadable(OP, e),
+                Err(e) => unreadable(OP, e),
             },
             Treatment::NotFound => Decided::answer(RefundFacts::status(RefundStatus::NotFound), read.code),
-            t => Decided::otherwise(OP, read.status, t, read.code),
+            t => otherwise(OP, read.status, t, read.code),
         })
         .await
     }
