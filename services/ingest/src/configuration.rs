@@ -1,7 +1,7 @@
 //! ingest's command line and configuration: the settings every service shares, plus its own.
 //! Every setting is also an environment variable; `ingest --help` lists them.
 
-use paygate::providers::settings::{ProviderNames, parse_provider_names};
+use paygate::providers::settings::ProviderArgs;
 use paygate::runtime::service_cli::{ServiceBase, ServiceCli, ServiceIdentity};
 
 /// `ingest [run|migrate]` and its settings.
@@ -19,12 +19,11 @@ pub struct Config {
     #[command(flatten)]
     pub base: ServiceBase<Self>,
 
-    /// The payment providers this system takes payments through, comma-separated (the same
-    /// `PROVIDERS` as every service's). A pay command naming another provider is rejected.
-    /// Ingest never calls a provider, so it reads their names only.
-    #[arg(long, env = "PROVIDERS", value_name = "PROVIDERS", default_value = "mockpay",
-          value_parser = parse_provider_names)]
-    pub providers: ProviderNames,
+    /// The payment providers (`PROVIDERS`, as every service's) and their settings. A pay command
+    /// naming another provider is rejected. Ingest never calls a provider: of each one's settings
+    /// it reads only its kind (`PAYGATE_PROVIDER_<NAME>_KIND`), whose pay rules it applies.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
 
     /// At most this many waiting commands are applied in one transaction (1–256): under load,
     /// one statement creates every new payment of the batch, at a fraction of the database's
@@ -47,10 +46,10 @@ mod tests {
 
     #[test]
     fn providers_default_to_mockpay_and_take_a_list() {
-        assert_eq!(parse(&[]).unwrap().providers.names(), ["mockpay"]);
+        assert_eq!(parse(&[]).unwrap().providers.providers.names(), ["mockpay"]);
         let c = parse(&["--providers", "mockpay, stripe,mockpay"]).unwrap();
-        assert_eq!(c.providers.names(), ["mockpay", "stripe"]);
-        assert!(c.providers.contains("stripe") && !c.providers.contains("alipay"));
+        assert_eq!(c.providers.providers.names(), ["mockpay", "stripe"]);
+        assert!(c.providers.providers.contains("stripe") && !c.providers.providers.contains("alipay"));
     }
 
     #[test]

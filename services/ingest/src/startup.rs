@@ -44,7 +44,7 @@ impl Service for Application {
         let mut core = ServiceCore::build(Self::NAME, &config.base.common, config.base.http_addr).await?;
         let broker_metrics = BrokerMetrics::new(&mut core.registry);
         // Each provider's kind, for its pay terms at the door (ingest builds no adapter).
-        let providers = config.providers.clone().with_kinds_from(&|key| std::env::var(key).ok())?;
+        let providers = config.providers.names_with_kinds()?;
         let handler =
             CommandHandler::new(core.topology.clone(), providers, CommandMetrics::new(&mut core.registry));
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());

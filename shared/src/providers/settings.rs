@@ -47,10 +47,19 @@ impl ProviderArgs {
     /// Every named provider's adapter, configured from the command line's provider settings and
     /// the process environment.
     pub fn registry(&self) -> Result<ProviderRegistry, ProviderConfigError> {
-        self.registry_from(&|key| {
-            let given = self.settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-            given.or_else(|| std::env::var(key).ok())
-        })
+        self.registry_from(&|key| self.setting(key))
+    }
+
+    /// One provider setting: the command line's, else the process environment's.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        let given = self.settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        given.or_else(|| std::env::var(key).ok())
+    }
+
+    /// The configured names, each with its kind (`PAYGATE_PROVIDER_<NAME>_KIND`): for ingest,
+    /// which builds no adapter but applies each kind's pay rules at the door.
+    pub fn names_with_kinds(&self) -> Result<ProviderNames, ProviderConfigError> {
+        self.providers.clone().with_kinds_from(&|key| self.setting(key))
     }
 
     /// As [`ProviderArgs::registry`], with the variables from `vars` (tests).

@@ -316,7 +316,9 @@ impl System {
 
     async fn start_ingest(&self) -> Running {
         let mut env = self.common_args();
-        env.push(("PROVIDERS".into(), self.provider_names())); // ingest reads the names only
+        // ingest reads the names, and each provider's kind for the pay rules it applies at the
+        // door (the second provider is a mockpay under another name).
+        env.extend(self.provider_env().into_iter().filter(|(k, _)| k == "PROVIDERS" || k.ends_with("_KIND")));
         if self.options.processes {
             return spawn_process("ingest", &env, &self.options.service_env).await;
         }
