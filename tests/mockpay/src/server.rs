@@ -21,15 +21,10 @@ impl MockPay {
     /// handle. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> anyhow::Result<MockPayHandle> {
         config.faults.validate().map_err(anyhow::Error::msg).context("invalid faults")?;
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("cannot bind {}", config.addr))?;
-        let addr = listener.local_addr()?;
-        let base_url = match &config.public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
-            None => format!("http://{addr}"),
-        };
+        let simkit::listen::Listening { listener, addr, base_url } =
+            simkit::listen::bind(config.addr, config.public_url.as_deref())
+                .await
+                .with_context(|| format!("cannot bind {}", config.addr))?;
         let app = App::new(&config, base_url.clone())?;
         let router = http::router(app.clone());
         let shutdown = app.kit.cancel_token().clone().cancelled_owned();

@@ -1,6 +1,7 @@
 //! simkit: the provider-independent fault core of paygate's provider simulators.
 //!
-//! mockpay (our own sandbox protocol) and alipaysim (Alipay's open platform) share it:
+//! mockpay (our own sandbox protocol), alipaysim (Alipay's open platform) and wechatpaysim (WeChat
+//! Pay API v3) share it:
 //!
 //! - [`FaultSettings`] and [`FaultState`]: seeded fault rates (latency, timeouts, HTTP 500s,
 //!   "charged but the response was lost", declines, refunds that stay processing or fail, lost,
@@ -11,6 +12,7 @@
 //!   delivery history), with the wire format left to each simulator's [`notify::Channel`];
 //! - [`BillFault`]: planted discrepancies in the provider's bills;
 //! - [`stats`]: run totals;
+//! - [`listen`]: binding a simulator's socket and the base URL it names;
 //! - [`Kit`]: all of it behind locks, with the cancellation every background task watches.
 //!
 //! What a fault looks like on the wire (which return code a "system error" is, how a response
@@ -18,6 +20,7 @@
 
 pub mod bill;
 mod faults;
+pub mod listen;
 pub mod notify;
 mod script;
 pub mod stats;
