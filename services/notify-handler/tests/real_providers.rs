@@ -5,9 +5,8 @@
 //! `success`; WeChat Pay: 204 and no body); a tampered one is refused in that format and kept as
 //! rejected, and nothing is forwarded for it.
 
-use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions};
-use lapin::types::FieldTable;
+mod support;
+
 use notify_handler::configuration::Cli;
 use notify_handler::startup::Application;
 use paygate::broker::envelope::Envelope;
@@ -162,35 +161,7 @@ impl Harness {
 
     /// The next `count` messages on the order shards.
     async fn shard_messages(&self, count: usize) -> Vec<Envelope<Value>> {
-        let conn = lapin::Connection::connect(&self.vhost.amqp_url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = conn.create_channel().await.unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for shard in 0..2 {
-            let mut consumer = channel
-                .basic_consume(
-                    format!("paygate.orders.shard.{shard}").as_str().into(),
-                    format!("test-{shard}").as_str().into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(Ok(d)) = consumer.next().await {
-                    let _ = tx.send(Envelope::<Value>::from_json(&d.data).unwrap());
-                    d.ack(BasicAckOptions::default()).await.unwrap();
-                }
-            });
-        }
-        let mut got = Vec::new();
-        while got.len() < count {
-            let next = tokio::time::timeout(WITHIN, rx.recv()).await.expect("a message on a shard");
-            got.push(next.unwrap());
-        }
-        got
+        support::shard_messages(&self.vhost.amqp_url, 2, count, WITHIN).await
     }
 }
 

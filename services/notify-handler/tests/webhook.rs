@@ -2,9 +2,10 @@
 //! the test playing mockpay: every rejection path with its status and stored reason, a genuine
 //! notification stored once and forwarded to its order's shard, and the customer's return.
 
-use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+mod support;
+
 use lapin::types::FieldTable;
+
 use notify_handler::configuration::Cli;
 use notify_handler::startup::Application;
 use paygate::broker::envelope::Envelope;
@@ -287,34 +288,7 @@ async fn every_rejection_is_kept_with_its_status_and_reason_and_counted() {
 
 /// Collects `order.*` messages from every shard queue until `count` have arrived.
 async fn shard_messages(h: &Harness, count: usize) -> Vec<Envelope<Value>> {
-    let conn =
-        lapin::Connection::connect(&h.vhost.amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for shard in 0..2 {
-        let mut consumer = channel
-            .basic_consume(
-                format!("paygate.orders.shard.{shard}").as_str().into(),
-                format!("test-{shard}").as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(d)) = consumer.next().await {
-                let _ = tx.send(Envelope::<Value>::from_json(&d.data).unwrap());
-                d.ack(BasicAckOptions::default()).await.unwrap();
-            }
-        });
-    }
-    let mut got = Vec::new();
-    while got.len() < count {
-        let next = tokio::time::timeout(WITHIN, rx.recv()).await.expect("a message on a shard");
-        got.push(next.unwrap());
-    }
-    got
+    support::shard_messages(&h.vhost.amqp_url, 2, count, WITHIN).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
