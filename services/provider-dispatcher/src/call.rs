@@ -91,29 +91,38 @@ impl Planned {
         let Planned { call, payment_id, currency, adapter, pass } = self;
         let trade = trade_no(payment_id);
         let span = call_span(adapter.name(), call.operation());
-        let (answered, exchange) = async {
+        let (answered, (earlier, exchange)) = async {
             match &call {
                 Call::Pay { request, repeat } => {
                     let called = adapter.pay(request).await;
-                    (Answered::Payment { called: called.outcome, repeat: *repeat }, called.exchange)
+                    (
+                        Answered::Payment { called: called.outcome, repeat: *repeat },
+                        (called.earlier, called.exchange),
+                    )
                 }
                 Call::Query => {
                     let called = adapter.query(&trade, currency).await;
-                    (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+                    (
+                        Answered::Payment { called: called.outcome, repeat: false },
+                        (called.earlier, called.exchange),
+                    )
                 }
                 Call::Close => {
                     let called = adapter.close(&trade, currency).await;
-                    (Answered::Payment { called: called.outcome, repeat: false }, called.exchange)
+                    (
+                        Answered::Payment { called: called.outcome, repeat: false },
+                        (called.earlier, called.exchange),
+                    )
                 }
                 Call::Reverse => {
                     let called = adapter.reverse(&trade, currency).await;
-                    (Answered::Reversal { called: called.outcome }, called.exchange)
+                    (Answered::Reversal { called: called.outcome }, (called.earlier, called.exchange))
                 }
                 Call::Refund { refund_id, request, repeat, since } => {
                     let called = adapter.refund(request).await;
                     let (refund_id, repeat, since) = (*refund_id, *repeat, *since);
                     let answered = Answered::Refund { refund_id, called: called.outcome, repeat, since };
-                    (answered, called.exchange)
+                    (answered, (called.earlier, called.exchange))
                 }
                 Call::RefundQuery { refund_id } => {
                     let called = adapter.refund_query(&trade, &trade_no(*refund_id), currency).await;
@@ -123,7 +132,7 @@ impl Planned {
                         repeat: false,
                         since: None,
                     };
-                    (answered, called.exchange)
+                    (answered, (called.earlier, called.exchange))
                 }
             }
         }
@@ -141,8 +150,10 @@ impl Planned {
                 | Answered::Reversal { called: CallOutcome::Unknown { .. } }
                 | Answered::Refund { called: CallOutcome::Unknown { .. }, .. }
         ));
-        deps.metrics.call(&exchange);
-        deps.exchanges.record(payment_id, refund_id, &exchange).await.map_err(WorkError::ExchangeLog)?;
+        for made in earlier.iter().chain(std::iter::once(&exchange)) {
+            deps.metrics.call(made);
+            deps.exchanges.record(payment_id, refund_id, made).await.map_err(WorkError::ExchangeLog)?;
+        }
         if call.moves_money() {
             fault_points::reached(fault_points::AFTER_PROVIDER_CALL);
         }

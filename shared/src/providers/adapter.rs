@@ -146,6 +146,15 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// only past this age (docs/providers.md gives each provider's figure and why).
     fn not_found_is_final_after(&self) -> std::time::Duration;
 
+    /// Whether the provider holds a trade for a payment by `method` from our pay request on, before
+    /// the customer does anything (the default). Where it does not (Alipay's QR code and cashier
+    /// pages: the trade is made when the customer scans or opens it), a "no such trade" for a
+    /// payment waiting for its customer means only that they have not acted yet: it is not a
+    /// lost payment, and a close or an expiry may take it as closed.
+    fn trade_exists_before_the_customer_acts(&self, _method: PayMethod) -> bool {
+        true
+    }
+
     /// Creates (and for `direct`, charges) the payment. Repeating it with the same trade number
     /// never charges twice: the provider answers the original.
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts>;
@@ -184,7 +193,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         };
         let draft = ExchangeDraft::not_sent(self.name(), "reverse", "POST", "", &why);
         let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called { outcome: CallOutcome::Refused { code }, exchange }
+        Called::new(CallOutcome::Refused { code }, exchange)
     }
 
     /// Starts a refund. Repeating it with the same refund number never refunds twice.

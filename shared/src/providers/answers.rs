@@ -131,4 +131,15 @@ impl<T> CallOutcome<T> {
 pub struct Called<T> {
     pub outcome: CallOutcome<T>,
     pub exchange: Exchange,
+    /// Exchanges the adapter made before `exchange` to reach the outcome, logged before it: e.g.
+    /// Alipay's close answered "the trade's state does not allow it", before the query that says
+    /// which state.
+    pub earlier: Vec<Exchange>,
+}
+
+impl<T> Called<T> {
+    /// A call of one exchange.
+    pub fn new(outcome: CallOutcome<T>, exchange: Exchange) -> Self {
+        Called { outcome, exchange, earlier: Vec::new() }
+    }
 }

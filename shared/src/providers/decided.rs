@@ -74,6 +74,6 @@ impl<T> Decided<T> {
     /// The call, its exchange record finished with what the answer meant.
     pub fn called(self, draft: ExchangeDraft) -> Called<T> {
         let exchange = draft.finish(self.exchange, self.outcome.code(), self.error);
-        Called { outcome: self.outcome, exchange }
+        Called::new(self.outcome, exchange)
     }
 }

@@ -192,6 +192,9 @@ async fn trade_action(
         Ok(k) => k,
         Err(r) => return *r,
     };
+    // A trade past its expiry closes before the customer can act on it (the sweep may not have
+    // come round yet).
+    gateway::expire_due(&app);
     let mut notes = Vec::new();
     let result = {
         let mut book = app.book();

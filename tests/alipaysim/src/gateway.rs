@@ -11,7 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::{Duration as ChronoDuration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 use simkit::notify::NewNotification;
 use simkit::{Event, Operation, RefundFate, TransportFault};
@@ -305,12 +305,20 @@ fn timeout_minutes(value: &str) -> Option<i64> {
     (m <= 15 * 1440).then_some(m)
 }
 
+/// `time_expire`: the absolute time the trade closes unpaid, `yyyy-MM-dd HH:mm:ss` Beijing time.
+fn time_expire(value: &str) -> Option<DateTime<Utc>> {
+    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some(local.and_local_timezone(crate::app::beijing()).single()?.with_timezone(&Utc))
+}
+
 /// Validated parameters of a new trade.
 pub struct NewTrade {
     pub out_trade_no: String,
     pub total_amount: i64,
     pub subject: String,
     pub timeout_minutes: i64,
+    /// `time_expire`, which takes precedence over `timeout_express` (and its default).
+    pub time_expire: Option<DateTime<Utc>>,
 }
 
 pub fn new_trade(app: &App, biz: &Map<String, Value>) -> Result<NewTrade, Map<String, Value>> {
@@ -334,11 +342,16 @@ pub fn new_trade(app: &App, biz: &Map<String, Value>) -> Result<NewTrade, Map<St
         "" => i64::try_from(app.settings().default_timeout_minutes).unwrap_or(120),
         v => timeout_minutes(v).ok_or_else(|| invalid_param("timeout_express"))?,
     };
+    let time_expire = match str_of(biz, "time_expire") {
+        "" => None,
+        v => Some(time_expire(v).ok_or_else(|| invalid_param("time_expire"))?),
+    };
     Ok(NewTrade {
         out_trade_no: out_trade_no.to_owned(),
         total_amount,
         subject: subject.to_owned(),
         timeout_minutes,
+        time_expire,
     })
 }
 
@@ -379,7 +392,7 @@ pub fn insert(
         visible,
         status: TradeStatus::WaitBuyerPay,
         created_at: now,
-        expires_at: now + ChronoDuration::minutes(new.timeout_minutes),
+        expires_at: new.time_expire.unwrap_or(now + ChronoDuration::minutes(new.timeout_minutes)),
         paid_at: None,
         closed_at: None,
         buyer_user_id: format!("2088{:012}", 102_000_000_000 + n),

@@ -1,7 +1,10 @@
 //! Alipay: the open-platform gateway (tests/alipaysim), RSA2, CNY, refunds synchronous
 //! (`fund_change=Y`). Keys: the TEST-ONLY keys of tests/vectors/alipay.
 
-use crate::{ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver};
+use crate::{
+    ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver,
+    common_settings,
+};
 use alipaysim::{AlipaySim, AlipaySimHandle, Config, ScriptEntry, Settings};
 use chrono::{FixedOffset, NaiveDate, Utc};
 use paygate::domain::{AuthCode, Currency};
@@ -10,8 +13,9 @@ use paygate::messages::events::CustomerAction;
 use paygate::providers::alipay::signing::{self, AlipayPublicKey, AppPrivateKey};
 use paygate::providers::alipay::{AlipayAdapter, AlipayConfig};
 use paygate::providers::{PayRequest, ProviderAdapter};
+use paygate_e2e::system::ProviderAccount;
 use serde_json::Value;
-use simkit::{BillFault, Fault, Operation};
+use simkit::{BillFault, Fault, FaultSettings, Operation};
 use std::sync::Arc;
 
 const APP_ID: &str = "2021000000000001";
@@ -210,5 +214,31 @@ impl Provider for Alipay {
         params.push(("sign".into(), sign));
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
         Delivered { headers: genuine.headers.clone(), body: body.into_bytes() }
+    }
+
+    fn account(&self) -> ProviderAccount {
+        let mut settings = common_settings("alipay");
+        settings.extend([
+            ("APP_ID".into(), APP_ID.into()),
+            ("APP_PRIVATE_KEY".into(), key("app", "private_pkcs8_pem")),
+            ("ALIPAY_PUBLIC_KEY".into(), self.sim.alipay_public_key_pem()),
+            ("GATEWAY_URL".into(), self.sim.gateway_url()),
+            ("SELLER_ID".into(), SELLER.into()),
+        ]);
+        ProviderAccount { name: Self::NAME.into(), settings }
+    }
+
+    async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()> {
+        self.sim.admin().put("/admin/faults", serde_json::to_value(faults)?).await?;
+        Ok(())
+    }
+
+    async fn barcode_waits_for_the_customer(&self) -> anyhow::Result<()> {
+        let admin = self.sim.admin();
+        let mut settings = admin.get("/admin/settings").await?;
+        settings["barCodeConfirmAboveFen"] = serde_json::json!(0);
+        settings["barCodeConfirmAfterMs"] = Value::Null;
+        admin.put("/admin/settings", settings).await?;
+        Ok(())
     }
 }

@@ -11,6 +11,8 @@
 //! Nothing here sleeps to synchronise: [`eventually`] polls with a deadline.
 
 pub mod alipay;
+pub mod harness;
+pub mod journeys;
 pub mod mockpay;
 mod receiver;
 pub mod scenarios;
@@ -22,7 +24,8 @@ use paygate::domain::{Currency, Money};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::CustomerAction;
 use paygate::providers::{CallOutcome, PayRequest, ProviderAdapter};
-use simkit::{BillFault, Fault, Operation};
+use paygate_e2e::system::ProviderAccount;
+use simkit::{BillFault, Fault, FaultSettings, Operation};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +160,59 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// A copy of a genuine notification with a signature made with a key that is not the
     /// provider's (the right format, the wrong signer).
     fn forge(&self, genuine: &Delivered) -> Delivered;
+
+    /// The account every paygate service is configured with to reach this simulator (the
+    /// scenarios through the services, [`journeys`]): `KIND`, the URL, the keys and the timeout.
+    fn account(&self) -> ProviderAccount;
+
+    /// Sets the simulator's fault rates for every request from now on (replacing the old ones).
+    async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()>;
+
+    /// From now on every barcode payment waits for the customer to confirm on the phone ("in
+    /// process") until [`Provider::customer_pays`]. Only for providers with a barcode flow.
+    async fn barcode_waits_for_the_customer(&self) -> anyhow::Result<()> {
+        anyhow::bail!("{} has no barcode flow", Self::NAME)
+    }
+}
+
+/// The settings every provider's account shares in the scenarios through the services: the
+/// adapter's timeout, and a not-found believed after two seconds (short, as the ladder is).
+pub fn common_settings(kind: &str) -> Vec<(String, String)> {
+    vec![
+        ("KIND".into(), kind.into()),
+        ("TIMEOUT".into(), format!("{}ms", ADAPTER_TIMEOUT.as_millis())),
+        ("NOT_FOUND_FINAL_AFTER".into(), "2s".into()),
+    ]
+}
+
+/// Checks one provider's list of scenarios (issue 14's "a new provider is done when it passes
+/// the suite"): every scenario of `all` is listed exactly once, as run or as not applicable; a
+/// run one needs nothing the provider lacks; a not-applicable one needs exactly what it lacks.
+pub fn check_matrix(
+    provider: &str,
+    caps: &[Capability],
+    all: &[&str],
+    capability_of: fn(&str) -> Option<Capability>,
+    run: &[&str],
+    not_applicable: &[&str],
+) {
+    for s in all {
+        let listed = run.iter().chain(not_applicable).filter(|n| *n == s).count();
+        assert_eq!(listed, 1, "{s} must be listed exactly once for {provider}");
+    }
+    for s in run {
+        assert!(all.contains(s), "{s} is not a scenario");
+        if let Some(c) = capability_of(s) {
+            assert!(caps.contains(&c), "{s} runs for {provider}, which lacks {c:?}");
+        }
+    }
+    for s in not_applicable {
+        let c = capability_of(s);
+        assert!(
+            c.is_some_and(|c| !caps.contains(&c)),
+            "{s} is marked not applicable to {provider}, but its capabilities have {c:?}"
+        );
+    }
 }
 
 /// How long a simulated answer may take before the adapter gives up: short enough for the

@@ -1,6 +1,9 @@
 //! mockpay: paygate's own sandbox protocol (tests/mockpay), JPY, refunds asynchronous.
 
-use crate::{ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver};
+use crate::{
+    ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver,
+    common_settings,
+};
 use ::mockpay::{Config, MockPay, MockPayHandle, ScriptEntry, Settings};
 use axum::http::HeaderValue;
 use chrono::{NaiveDate, Utc};
@@ -10,7 +13,8 @@ use paygate::messages::events::CustomerAction;
 use paygate::providers::ProviderAdapter;
 use paygate::providers::mockpay::signing::{self, Secret};
 use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
-use simkit::{BillFault, Fault, Operation};
+use paygate_e2e::system::ProviderAccount;
+use simkit::{BillFault, Fault, FaultSettings, Operation};
 use std::sync::Arc;
 
 const MERCHANT: &str = "conformance";
@@ -135,5 +139,21 @@ impl Provider for Mockpay {
         );
         forged.headers.insert(signing::HEADER_SIGNATURE, HeaderValue::from_str(&signature).expect("hex"));
         forged
+    }
+
+    fn account(&self) -> ProviderAccount {
+        // Not `mockpay`: the system under test has a mockpay of its own by that name.
+        let mut settings = common_settings("mockpay");
+        settings.extend([
+            ("URL".into(), self.sim.base_url().to_owned()),
+            ("MERCHANT".into(), MERCHANT.into()),
+            ("SECRET".into(), SECRET.into()),
+        ]);
+        ProviderAccount { name: "mockpay_sut".into(), settings }
+    }
+
+    async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()> {
+        self.sim.admin().set_faults(faults).await?;
+        Ok(())
     }
 }

@@ -1,7 +1,10 @@
 //! WeChat Pay API v3 (tests/wechatpaysim), CNY, refunds asynchronous (`PROCESSING`, then the
 //! refund query). Keys: the TEST-ONLY keys of tests/vectors/wechatpay.
 
-use crate::{ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver};
+use crate::{
+    ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, Receiver,
+    common_settings,
+};
 use axum::http::HeaderValue;
 use chrono::{FixedOffset, NaiveDate, Utc};
 use paygate::domain::{Currency, Payer};
@@ -10,8 +13,9 @@ use paygate::messages::events::CustomerAction;
 use paygate::providers::wechatpay::signing::{self, ApiV3Key, MerchantKey, PlatformKeys};
 use paygate::providers::wechatpay::{WechatpayAdapter, WechatpayConfig};
 use paygate::providers::{PayRequest, ProviderAdapter};
+use paygate_e2e::system::ProviderAccount;
 use serde_json::Value;
-use simkit::{BillFault, Fault, Operation};
+use simkit::{BillFault, Fault, FaultSettings, Operation};
 use std::sync::Arc;
 use wechatpaysim::testkit::{self, TestKeys};
 use wechatpaysim::{ScriptEntry, SimHandle, WechatPaySim};
@@ -170,5 +174,25 @@ impl Provider for Wechatpay {
         let signature = wrong.sign(&message);
         forged.headers.insert(signing::HEADER_SIGNATURE, HeaderValue::from_str(&signature).expect("base64"));
         forged
+    }
+
+    fn account(&self) -> ProviderAccount {
+        let k = &self.keys;
+        let mut settings = common_settings("wechatpay");
+        settings.extend([
+            ("URL".into(), self.sim.base_url().to_owned()),
+            ("MCHID".into(), k.mchid.clone()),
+            ("APPID".into(), k.appid.clone()),
+            ("MERCHANT_SERIAL".into(), k.merchant_serial.clone()),
+            ("MERCHANT_KEY".into(), k.merchant_private_pem.clone()),
+            ("PLATFORM_SERIAL".into(), k.platform_serial.clone()),
+            ("PLATFORM_KEY".into(), k.platform_public_pem.clone()),
+            ("APIV3_KEY".into(), k.apiv3_key.clone()),
+        ]);
+        ProviderAccount { name: Self::NAME.into(), settings }
+    }
+
+    async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()> {
+        self.sim.admin().set_faults(faults).await
     }
 }

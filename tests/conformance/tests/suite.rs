@@ -52,25 +52,14 @@ macro_rules! suite {
             fn matrix_is_complete_and_honest() {
                 let run: &[&str] = &[$(stringify!($run),)* $(stringify!($bad)),*];
                 let na: &[&str] = &[$(stringify!($na)),*];
-                let caps = <$provider as Provider>::CAPABILITIES;
-                for s in scenarios::ALL {
-                    let listed = run.iter().chain(na).filter(|n| *n == s).count();
-                    assert_eq!(listed, 1, "{s} must be listed exactly once for {}", <$provider>::NAME);
-                }
-                for s in run {
-                    assert!(scenarios::ALL.contains(s), "{s} is not a scenario");
-                    if let Some(c) = scenarios::capability_of(s) {
-                        assert!(caps.contains(&c), "{s} runs for {}, which lacks {c:?}", <$provider>::NAME);
-                    }
-                }
-                for s in na {
-                    let c = scenarios::capability_of(s);
-                    assert!(
-                        c.is_some_and(|c| !caps.contains(&c)),
-                        "{s} is marked not applicable to {}, but its capabilities have {c:?}",
-                        <$provider>::NAME
-                    );
-                }
+                conformance::check_matrix(
+                    <$provider>::NAME,
+                    <$provider as Provider>::CAPABILITIES,
+                    scenarios::ALL,
+                    scenarios::capability_of,
+                    run,
+                    na,
+                );
             }
         }
     };

@@ -61,6 +61,27 @@ pub struct SystemOptions {
     /// Run on these RabbitMQ nodes (a private cluster's) instead of the machine's broker: the
     /// services get every node in `AMQP_URL`; the upstream and the test's topology use one.
     pub broker: Option<ClusterBroker>,
+    /// More provider accounts, beside mockpay (e.g. a simulator under test in the conformance
+    /// suite): each is added to `PROVIDERS` with its own settings.
+    pub accounts: Vec<ProviderAccount>,
+}
+
+/// A provider account every service is configured with ([`SystemOptions::accounts`]).
+#[derive(Debug, Clone)]
+pub struct ProviderAccount {
+    /// Its name in `PROVIDERS` (and in pay commands' `provider`).
+    pub name: String,
+    /// Its settings without the prefix: `("KIND", "alipay")` becomes
+    /// `PAYGATE_PROVIDER_<NAME>_KIND=alipay`.
+    pub settings: Vec<(String, String)>,
+}
+
+impl ProviderAccount {
+    /// Its settings as every service reads them, `PAYGATE_PROVIDER_<NAME>_…`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let upper = self.name.to_ascii_uppercase();
+        self.settings.iter().map(|(k, v)| (format!("PAYGATE_PROVIDER_{upper}_{k}"), v.clone())).collect()
+    }
 }
 
 /// The nodes of a RabbitMQ cluster a system runs on ([`SystemOptions::broker`]).
@@ -96,6 +117,7 @@ impl Default for SystemOptions {
             dispatcher_config: Vec::new(),
             second_provider: None,
             broker: None,
+            accounts: Vec::new(),
         }
     }
 }
@@ -248,12 +270,20 @@ impl System {
                 ),
             ]);
         }
+        for account in &self.options.accounts {
+            env.extend(account.env());
+        }
         env
     }
 
-    /// `PROVIDERS`: mockpay, and the second provider if there is one.
+    /// `PROVIDERS`: mockpay, the second provider if there is one, and the other accounts.
     fn provider_names(&self) -> String {
-        if self.second.is_some() { format!("mockpay,{SECOND_PROVIDER}") } else { "mockpay".into() }
+        let mut names = vec!["mockpay"];
+        if self.second.is_some() {
+            names.push(SECOND_PROVIDER);
+        }
+        names.extend(self.options.accounts.iter().map(|a| a.name.as_str()));
+        names.join(",")
     }
 
     fn dispatcher_args(&self) -> Vec<(String, String)> {

@@ -23,6 +23,16 @@ impl Order<'_> {
         Ok(self.adapter.not_found_is_final_after().checked_sub(age).filter(|wait| !wait.is_zero()))
     }
 
+    /// Whether a "no such trade" about this payment may mean only that the customer has not
+    /// acted yet: it waits for them, and its provider makes the trade only when they scan or open
+    /// it ([`ProviderAdapter::trade_exists_before_the_customer_acts`]).
+    ///
+    /// [`ProviderAdapter::trade_exists_before_the_customer_acts`]: paygate::providers::ProviderAdapter::trade_exists_before_the_customer_acts
+    pub fn customer_has_not_made_the_trade(&self) -> bool {
+        self.payment.state == paygate::state_machine::PaymentState::ActionRequired
+            && !self.adapter.trade_exists_before_the_customer_acts(self.payment.pay_method)
+    }
+
     /// Our trade number for this payment at the provider.
     pub fn trade_no(&self) -> String {
         trade_no(self.payment.id)

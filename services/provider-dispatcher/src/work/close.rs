@@ -67,7 +67,8 @@ pub async fn apply(
     };
     match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
-            if order.payment.state == PaymentState::ActionRequired {
+            if order.payment.state == PaymentState::ActionRequired && !order.customer_has_not_made_the_trade()
+            {
                 order.raise("provider_lost_the_payment", json!({"code": code.unified})).await?;
             } else if let Some(wait) = order.not_found_too_soon().await? {
                 let reason = format!(

@@ -107,6 +107,10 @@ async fn not_found(order: &mut Order<'_>, code: &MappedCode) -> Result<(), WorkE
                 order.because("closed: the provider never received the payment request");
             }
         }
+        PaymentState::ActionRequired if order.customer_has_not_made_the_trade() => {
+            tracing::debug!(payment_id = %order.payment.id,
+                "no such trade yet: the customer has not scanned or opened the payment");
+        }
         PaymentState::ActionRequired => {
             let detail = json!({"state": order.payment.state, "code": code.unified});
             order.raise("provider_lost_the_payment", detail).await?;

@@ -120,6 +120,9 @@ pub enum Treatment {
     Paid,
     /// The trade is closed: a close finds it done, a repeated pay finds it unpayable.
     Closed,
+    /// The trade is settled one way or the other (paid, finished or closed) and the answer does
+    /// not say which: a query does.
+    Settled,
     /// Refused: nothing was processed.
     Refused,
     /// Not documented for this operation, or not decisive: the outcome is unknown and is queried.
@@ -224,9 +227,9 @@ pub static CODES: &[Code] = &[
         "the trade is finished (TRADE_FINISHED): it can no longer be refunded or cancelled",
         "settle with the customer outside Alipay"),
     row("ACQ.TRADE_STATUS_ERROR",          U::ExpiredOrClosed,           FINAL,
-        [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
+        [Unknown,   Unknown,   Unknown,   Settled,   Refused,   Refused,   Unknown, Unknown],
         "the trade's status does not allow the operation (not paid for a refund; paid or finished for a close)",
-        "look at the payment's state at Alipay (paygate queries a close answered so)"),
+        "nothing: paygate queries a close answered so, and records what the query finds (paid or closed)"),
     row("ACQ.REASON_TRADE_BEEN_FREEZEN",   U::DeclinedAccountSuspended,  FINAL,
         [Unknown,   Unknown,   Unknown,   Unknown,   Refused,   Refused,   Unknown, Unknown],
         "the trade is frozen: no refund or cancel",

@@ -355,7 +355,7 @@ impl AlipayAdapter {
         let draft =
             ExchangeDraft::not_sent(self.config.name, operation, "POST", &self.config.gateway_url, &why);
         let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called { outcome: CallOutcome::Refused { code }, exchange }
+        Called::new(CallOutcome::Refused { code }, exchange)
     }
 
     /// Signs, posts, verifies and reads one call, letting `answer` read the facts.
@@ -787,6 +787,13 @@ impl ProviderAdapter for AlipayAdapter {
         self.config.not_found_final_after
     }
 
+    // alipay.trade.precreate and the cashier pages (page and wap pay) make no trade until the
+    // customer scans the code or opens the cashier; until then query and close answer
+    // ACQ.TRADE_NOT_EXIST. A barcode pay makes the trade at once.
+    fn trade_exists_before_the_customer_acts(&self, method: PayMethod) -> bool {
+        !matches!(method, PayMethod::Qr | PayMethod::Redirect | PayMethod::Form)
+    }
+
     fn reverse_barcode_after(&self) -> Option<Duration> {
         Some(self.config.reverse_after)
     }
@@ -795,8 +802,8 @@ impl ProviderAdapter for AlipayAdapter {
         if let Some(refused) = self.refuse_other_currency(Operation::Cancel.as_str(), currency) {
             return refused;
         }
-        let Called { outcome, exchange } = self.cancel(trade_no).await;
-        Called { outcome: reversal(outcome), exchange }
+        let Called { outcome, exchange, earlier } = self.cancel(trade_no).await;
+        Called { outcome: reversal(outcome), exchange, earlier }
     }
 
     async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
@@ -858,19 +865,44 @@ impl ProviderAdapter for AlipayAdapter {
             return refused;
         }
         let biz = transformers::biz_json(&TradeRef { out_trade_no: trade_no.to_owned() });
-        self.call(OP, biz, None, |treatment, code, answer| match treatment {
-            Treatment::Facts => {
-                match answer.fields::<CloseAnswer>("a closed trade").and_then(|a| a.into_facts(trade_no)) {
-                    Ok(facts) => Decided::answer(facts, code),
-                    Err(e) => unreadable(OP, &code, e),
+        let closed = self
+            .call(OP, biz, None, |treatment, code, answer| match treatment {
+                Treatment::Facts => {
+                    match answer.fields::<CloseAnswer>("a closed trade").and_then(|a| a.into_facts(trade_no))
+                    {
+                        Ok(facts) => Decided::answer(facts, code),
+                        Err(e) => unreadable(OP, &code, e),
+                    }
                 }
+                Treatment::Paid => Decided::answer(PaymentFacts::status(PaymentStatus::Succeeded), code),
+                Treatment::Closed => Decided::answer(PaymentFacts::status(PaymentStatus::Closed), code),
+                Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+                _ => unexpected(OP, code),
+            })
+            .await;
+        let settled = closed
+            .outcome
+            .code()
+            .is_some_and(|c| codes::treatment(OP, &c.provider_code) == Treatment::Settled);
+        if !settled {
+            return closed;
+        }
+        // Paid, finished or closed, the answer does not say which: the query does. Its answer
+        // stands for the close's only where it is one of those (a close of a paid trade must
+        // answer "succeeded", `ProviderAdapter::close`); anything else leaves the close unknown.
+        let queried = self.query(trade_no, currency).await;
+        let outcome = match queried.outcome {
+            CallOutcome::Answer { facts, code }
+                if matches!(facts.status, PaymentStatus::Succeeded | PaymentStatus::Closed) =>
+            {
+                CallOutcome::Answer { facts, code }
             }
-            Treatment::Paid => Decided::answer(PaymentFacts::status(PaymentStatus::Succeeded), code),
-            Treatment::Closed => Decided::answer(PaymentFacts::status(PaymentStatus::Closed), code),
-            Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
-            _ => unexpected(OP, code),
-        })
-        .await
+            _ => closed.outcome,
+        };
+        let mut earlier = closed.earlier;
+        earlier.push(closed.exchange);
+        earlier.extend(queried.earlier);
+        Called { outcome, exchange: queried.exchange, earlier }
     }
 
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts> {

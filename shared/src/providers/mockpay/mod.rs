@@ -391,7 +391,7 @@ impl MockpayAdapter {
         let url = format!("{}{path}", self.base_url);
         let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &why);
         let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called { outcome: CallOutcome::Refused { code }, exchange }
+        Called::new(CallOutcome::Refused { code }, exchange)
     }
 
     fn check_numbers(numbers: &[(&str, &str)]) -> Result<(), String> {

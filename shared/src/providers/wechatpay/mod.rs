@@ -404,10 +404,8 @@ impl WechatpayAdapter {
         };
         let url = format!("{}{path}", self.base_url);
         let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &message);
-        Called {
-            exchange: draft.finish(ExchangeOutcome::Error, Some(&code), None),
-            outcome: CallOutcome::Refused { code },
-        }
+        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
+        Called::new(CallOutcome::Refused { code }, exchange)
     }
 
     fn check_trade_no(n: &str) -> Result<(), NotSendable> {

@@ -1,0 +1,347 @@
+//! The conformance scenarios that go through the services (issue 14): each drives a whole paygate
+//! system ([`Harness`]: ingest, the dispatcher, notify-handler and, where it matters, the
+//! compensation-scheduler) against the provider's simulator, with commands over AMQP, and checks
+//! what upstream hears, what paygate recorded and the provider's books. They are written once
+//! and run for every provider (`tests/journeys.rs`); one that needs a capability the provider
+//! lacks is not applicable to it, as in [`crate::scenarios`].
+//!
+//! Nothing here sleeps to synchronise: every wait polls with a deadline.
+
+use crate::harness::{Harness, charges_at_once};
+use crate::scenarios::require;
+use crate::{Capability, DEADLINE, Provider};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use paygate::messages::commands::PayMethod;
+use paygate_e2e::SystemOptions;
+use paygate_test_support::{eventually, eventually_some};
+use simkit::FaultSettings;
+
+/// Every scenario here, by name (the test file lists each once per provider).
+pub const ALL: &[&str] = &[
+    "paid_once_through_the_services",
+    "a_notification_before_the_pay_answer_settles_it_with_one_charge",
+    "refused_and_replayed_notifications_change_nothing_and_are_flagged",
+    "a_payment_waiting_for_its_customer_is_followed_without_alarm",
+    "an_expired_unpaid_payment_is_closed_at_the_provider",
+    "a_payment_paid_at_the_last_moment_wins_over_its_expiry",
+    "paid_after_close_is_succeeded_and_flagged",
+    "a_barcode_payment_in_process_is_polled_to_success",
+    "a_barcode_payment_never_confirmed_is_reversed",
+];
+
+/// The capability a scenario needs beyond taking a payment, if any.
+pub fn capability_of(scenario: &str) -> Option<Capability> {
+    match scenario {
+        "refused_and_replayed_notifications_change_nothing_and_are_flagged"
+        | "a_notification_before_the_pay_answer_settles_it_with_one_charge"
+        | "paid_after_close_is_succeeded_and_flagged" => Some(Capability::GenuineNotification),
+        "a_barcode_payment_in_process_is_polled_to_success"
+        | "a_barcode_payment_never_confirmed_is_reversed" => Some(Capability::Pay(PayMethod::Barcode)),
+        _ => None,
+    }
+}
+
+/// An amount every provider takes, in minor units.
+const AMOUNT: i64 = 1_200;
+/// Every fault on: the rate that means "always".
+const ALWAYS: u32 = 1_000_000;
+
+/// Pays `order` by the provider's charging method through the services: at once, or once the
+/// customer acts on what upstream was told to show them. Returns when upstream hears of success.
+async fn paid<P: Provider>(h: &Harness<'_, P>, order: &str) {
+    let method = h.p.charging_method();
+    h.pay(order, AMOUNT, method).await;
+    if !charges_at_once(method) {
+        h.event(order, "payment.action_required").await;
+        h.customer_pays(order).await;
+    }
+    h.event(order, "payment.succeeded").await;
+}
+
+/// A payment that waits for its customer (a QR code), expiring `secs` from now.
+async fn qr_expiring<P: Provider>(h: &Harness<'_, P>, order: &str, secs: i64) {
+    let mut command = h.pay_command(order, AMOUNT, PayMethod::Qr);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(secs);
+    command["expires_at"] = serde_json::json!(expires.to_rfc3339());
+    h.send_pay(order, command).await;
+    h.event(order, "payment.action_required").await;
+}
+
+/// The dispatcher's ladder waits ten minutes and the stuck scan a minute: within the scenario only
+/// the scheduler's expiry close looks at a payment waiting for its customer.
+fn expiry_only(o: &mut SystemOptions) {
+    o.retry_tiers = "10m".into();
+    o.schedulers = 1;
+    o.stuck_schedule = "1m".into();
+}
+
+/// Paid by its method, through ingest, the dispatcher (and notify-handler where the customer
+/// pays later): one charge of the amount asked, one `payment.succeeded`, and every state recorded.
+pub async fn paid_once_through_the_services<P: Provider>(p: &P) {
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    paid(&h, "cf-paid").await;
+    let books = h.books("cf-paid").await;
+    assert_eq!((books.charges, books.amount), (1, AMOUNT), "{}", P::NAME);
+    let succeeded = h.events("cf-paid").into_iter().filter(|e| e.kind == "payment.succeeded").count();
+    assert_eq!(succeeded, 1, "{}: upstream hears of the success once", P::NAME);
+    let states = h.states("cf-paid").await;
+    assert_eq!(states.first().map(String::as_str), Some("created"), "{}: {states:?}", P::NAME);
+    assert_eq!(states.last().map(String::as_str), Some("succeeded"), "{}: {states:?}", P::NAME);
+    h.stop().await;
+}
+
+/// The pay call's answer is lost (the provider took the request), so paygate does not know; the
+/// provider's notification arrives first, and, confirmed by a query, settles the payment. The
+/// ladder is 30 s away: only the notification can have done it within the deadline.
+pub async fn a_notification_before_the_pay_answer_settles_it_with_one_charge<P: Provider>(p: &P) {
+    require(p, Capability::GenuineNotification);
+    let h = Harness::start(p, |_| {}).await;
+    p.set_faults(&FaultSettings { lost_response_ppm: ALWAYS, ..FaultSettings::default() })
+        .await
+        .expect("set the faults");
+    let method = p.charging_method();
+    h.pay("cf-early", AMOUNT, method).await;
+    let id = h.payment("cf-early").await.id;
+    if !charges_at_once(method) {
+        // The order exists at the provider though paygate never heard so: the customer pays it.
+        let trade = h.trade_no("cf-early").await;
+        eventually("the order to reach the provider", DEADLINE, || async {
+            p.books(&trade).await.expect("the books answer").is_some()
+        })
+        .await;
+        h.customer_pays("cf-early").await;
+    }
+    h.event("cf-early", "payment.succeeded").await;
+    p.set_faults(&FaultSettings::default()).await.expect("clear the faults");
+    assert_eq!(h.books("cf-early").await.charges, 1, "{}", P::NAME);
+    let rows = h.system.notifications(id).await;
+    assert!(rows.iter().any(|r| r.status == "applied"), "{}: the notification settled it: {rows:?}", P::NAME);
+    assert_eq!(h.calls("cf-early", "pay").await, 1, "{}: the pay request was sent once", P::NAME);
+    h.stop().await;
+}
+
+/// A genuine notification's headers as notify-handler stored them.
+fn header_map(stored: &serde_json::Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (k, v) in stored.as_object().expect("stored headers are an object") {
+        let (Ok(name), Some(Ok(value))) =
+            (HeaderName::try_from(k.as_str()), v.as_str().map(HeaderValue::from_str))
+        else {
+            continue;
+        };
+        // Hop-by-hop and length headers are the HTTP client's to set.
+        if !matches!(name.as_str(), "content-length" | "host" | "connection" | "transfer-encoding") {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// The sum of notify-handler's `paygate_notifications_received_total` samples with `label`.
+fn received(metrics: &str, provider: &str, label: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("paygate_notifications_received_total{"))
+        .filter(|l| l.contains(&format!("provider=\"{provider}\"")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// After a payment is settled by its genuine notification, notify-handler is sent a forged copy
+/// (signed by another key), a tampered one (a digit changed after signing) and an oversized one:
+/// each is refused in the provider's format, kept as `rejected` with its reason, and counted;
+/// the genuine one sent again is acknowledged as a duplicate. None changes the payment, its
+/// history or what upstream heard.
+pub async fn refused_and_replayed_notifications_change_nothing_and_are_flagged<P: Provider>(p: &P) {
+    require(p, Capability::GenuineNotification);
+    let h = Harness::start(p, |_| {}).await;
+    paid(&h, "cf-claims").await;
+    let id = h.payment("cf-claims").await.id;
+    // The notification may come after the pay answer settled the payment (then it is decided
+    // `ignored`), or settle it itself (`applied`): either way it is genuine and decided.
+    let genuine = eventually_some("the genuine notification decided", DEADLINE, || async {
+        h.system.notifications(id).await.into_iter().find(|r| r.status == "applied" || r.status == "ignored")
+    })
+    .await;
+    // Let the simulator's own deliveries finish (it retries until acknowledged).
+    eventually("every delivery decided", DEADLINE, || async {
+        h.system.notifications(id).await.iter().all(|r| r.status != "received")
+    })
+    .await;
+    let before =
+        (h.states("cf-claims").await, h.events("cf-claims").len(), h.system.notifications(id).await.len());
+    let headers = header_map(&genuine.headers);
+    let body = genuine.body.clone().into_bytes();
+    let delivered = crate::Delivered { headers: headers.clone(), body: body.clone() };
+    let forged = p.forge(&delivered);
+    let mut tampered = delivered.clone();
+    let at = tampered.body.iter().position(u8::is_ascii_digit).expect("a digit in the body");
+    tampered.body[at] = if tampered.body[at] == b'9' { b'1' } else { tampered.body[at] + 1 };
+    let mut oversized = delivered.clone();
+    oversized.body.resize(body.len() + 128 * 1024, b' ');
+
+    let url = format!(
+        "{}/notify/{}/{}",
+        h.system.notify_http().expect("notify-handler runs"),
+        h.account,
+        h.trade_no("cf-claims").await
+    );
+    let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
+    let post = |d: crate::Delivered| {
+        let request = http.post(&url).headers(d.headers).body(d.body);
+        async move { request.send().await.expect("notify-handler answers").status().as_u16() }
+    };
+    for (what, d, reason) in [
+        ("forged", forged, "bad_signature"),
+        ("tampered", tampered, "bad_signature"),
+        ("oversized", oversized, "body_too_large"),
+    ] {
+        let status = post(d).await;
+        assert!((400..500).contains(&status), "{}: the {what} one answered {status}", P::NAME);
+        let rows = h.system.notifications(id).await;
+        assert!(
+            rows.iter().any(|r| r.status == "rejected" && r.reason.as_deref().is_some_and(|x| x.starts_with(reason))),
+            "{}: the {what} one is kept as rejected ({reason}): {rows:?}",
+            P::NAME
+        );
+    }
+    let duplicates_before = received(&h.system.notify_metrics().await, &h.account, "outcome=\"duplicate\"");
+    let status = post(delivered).await;
+    assert!((200..300).contains(&status), "{}: the replayed genuine one answered {status}", P::NAME);
+    let duplicates = received(&h.system.notify_metrics().await, &h.account, "outcome=\"duplicate\"");
+    assert_eq!(duplicates, duplicates_before + 1, "{}: the replay is counted as a duplicate", P::NAME);
+    let metrics = h.system.notify_metrics().await;
+    let rejected: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("paygate_notifications_rejected_total{") && l.contains(&h.account))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(rejected, 3, "{}: three refusals counted:\n{metrics}", P::NAME);
+
+    let rows = h.system.notifications(id).await;
+    let after = (h.states("cf-claims").await, h.events("cf-claims").len(), rows.len());
+    assert_eq!(after.0, before.0, "{}: the payment's history did not change", P::NAME);
+    assert_eq!(after.1, before.1, "{}: upstream heard nothing more", P::NAME);
+    assert_eq!(after.2, before.2 + 3, "{}: three rejected rows, no new claim: {rows:?}", P::NAME);
+    assert_eq!(h.books("cf-claims").await.charges, 1, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// A payment waiting for its customer (a QR code nobody has scanned yet) is queried on the
+/// ladder without raising anything: at a provider that makes the trade only when the customer
+/// scans it, "no such trade" is what it says meanwhile. Then the customer pays and it succeeds.
+pub async fn a_payment_waiting_for_its_customer_is_followed_without_alarm<P: Provider>(p: &P) {
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,10m".into()).await;
+    h.pay("cf-waits", AMOUNT, PayMethod::Qr).await;
+    h.event("cf-waits", "payment.action_required").await;
+    eventually("three follow-up queries", DEADLINE, || async { h.calls("cf-waits", "query").await >= 3 })
+        .await;
+    assert_eq!(h.open_attention("cf-waits").await, Vec::<String>::new(), "{}: nobody is asked", P::NAME);
+    assert_eq!(h.system.payment("cf-waits").await.expect("written").state.as_str(), "action_required");
+    h.customer_pays("cf-waits").await;
+    h.event("cf-waits", "payment.succeeded").await;
+    assert_eq!(h.books("cf-waits").await.charges, 1, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// A payment nobody pays expires: the scheduler closes it at the provider (or the provider's own
+/// expiry notification comes first), upstream hears `payment.expired`, nobody is asked to look,
+/// and the provider agrees: the customer can no longer pay it, and it took no money.
+pub async fn an_expired_unpaid_payment_is_closed_at_the_provider<P: Provider>(p: &P) {
+    let h = Harness::start(p, expiry_only).await;
+    qr_expiring(&h, "cf-expires", 3).await;
+    h.event("cf-expires", "payment.expired").await;
+    assert_eq!(h.open_attention("cf-expires").await, Vec::<String>::new(), "{}: nobody is asked", P::NAME);
+    // The provider agrees: the customer can no longer pay it, and no money moved.
+    let trade = h.trade_no("cf-expires").await;
+    let late = p.customer_pays(&trade, None).await;
+    assert!(late.is_err(), "{}: the customer could still pay an expired payment", P::NAME);
+    let charges = p.books(&trade).await.expect("the books answer").map_or(0, |b| b.charges);
+    assert_eq!(charges, 0, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// The customer pays just before the expiry and the notification is lost: the expiry close is
+/// the first to ask, the provider answers that it is paid, and the payment succeeds (flagged
+/// `paid_at_expiry`), never closed, with one charge.
+pub async fn a_payment_paid_at_the_last_moment_wins_over_its_expiry<P: Provider>(p: &P) {
+    let h = Harness::start(p, expiry_only).await;
+    p.set_faults(&FaultSettings { notification_lost_ppm: ALWAYS, ..FaultSettings::default() })
+        .await
+        .expect("set the faults");
+    qr_expiring(&h, "cf-last", 3).await;
+    h.customer_pays("cf-last").await;
+    let event = h.event("cf-last", "payment.succeeded").await;
+    assert!(event.flags.iter().any(|f| f == "paid_at_expiry"), "{}: {:?}", P::NAME, event.flags);
+    assert!(h.calls("cf-last", "close").await >= 1, "{}: found by the expiry close", P::NAME);
+    let states = h.states("cf-last").await;
+    assert!(!states.iter().any(|s| s == "closed" || s == "expired"), "{}: never closed: {states:?}", P::NAME);
+    assert_eq!(h.books("cf-last").await.charges, 1, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// Our side closed while the provider still had the order open (our close won a race); the
+/// customer pays it all the same: the notification moves the payment to `succeeded` flagged
+/// `paid_after_close` (upstream decides), and a person is asked.
+pub async fn paid_after_close_is_succeeded_and_flagged<P: Provider>(p: &P) {
+    require(p, Capability::GenuineNotification);
+    let h = Harness::start(p, |_| {}).await;
+    h.pay("cf-late", AMOUNT, PayMethod::Qr).await;
+    h.event("cf-late", "payment.action_required").await;
+    let id = h.payment("cf-late").await.id;
+    h.system.close_our_side(id).await;
+    h.customer_pays("cf-late").await;
+    let event = h.event("cf-late", "payment.succeeded").await;
+    assert_eq!(event.flags, ["paid_after_close"], "{}", P::NAME);
+    eventually("a person is asked", DEADLINE, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM attention WHERE payment_id = $1 AND kind = 'paid_after_close'",
+        )
+        .bind(id)
+        .fetch_one(&h.system.db.pool)
+        .await
+        .expect("count attention")
+            == 1
+    })
+    .await;
+    assert_eq!(h.books("cf-late").await.charges, 1, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// A barcode payment the customer must confirm on the phone is "in process" at first; the
+/// dispatcher's follow-up queries poll it until the customer confirms, then it succeeds.
+pub async fn a_barcode_payment_in_process_is_polled_to_success<P: Provider>(p: &P) {
+    require(p, Capability::Pay(PayMethod::Barcode));
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    p.barcode_waits_for_the_customer().await.expect("barcode payments wait for the customer");
+    h.pay("cf-barcode", AMOUNT, PayMethod::Barcode).await;
+    // Asked at least once while the customer has not confirmed.
+    eventually("a follow-up query", DEADLINE, || async { h.calls("cf-barcode", "query").await >= 1 }).await;
+    let state = h.system.payment("cf-barcode").await.expect("written").state;
+    assert!(["pending", "action_required"].contains(&state.as_str()), "{}: {state}", P::NAME);
+    h.customer_pays("cf-barcode").await;
+    h.event("cf-barcode", "payment.succeeded").await;
+    assert_eq!(h.books("cf-barcode").await.charges, 1, "{}", P::NAME);
+    assert_eq!(h.reversals("cf-barcode").await, 0, "{}: never reversed", P::NAME);
+    h.stop().await;
+}
+
+/// A barcode payment the customer never confirms is reversed once it is older than the
+/// provider's limit (here 3 s): the provider closes it, no money moved, and upstream hears
+/// `payment.closed`.
+pub async fn a_barcode_payment_never_confirmed_is_reversed<P: Provider>(p: &P) {
+    require(p, Capability::Pay(PayMethod::Barcode));
+    let h = Harness::start(p, |o| {
+        o.retry_tiers = "1s,2s,3s,5s".into();
+        for account in &mut o.accounts {
+            account.settings.push(("REVERSE_AFTER".into(), "3s".into()));
+        }
+    })
+    .await;
+    p.barcode_waits_for_the_customer().await.expect("barcode payments wait for the customer");
+    h.pay("cf-reverse", AMOUNT, PayMethod::Barcode).await;
+    h.event("cf-reverse", "payment.closed").await;
+    assert!(h.reversals("cf-reverse").await >= 1, "{}: reversed", P::NAME);
+    assert_eq!(h.books("cf-reverse").await.charges, 0, "{}: no money moved", P::NAME);
+    h.stop().await;
+}
