@@ -45,11 +45,14 @@ impl BillLineKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillLine {
     pub kind: BillLineKind,
-    /// Our trade number of the payment (`adapter::trade_no`), as the provider echoes it.
+    /// Our trade number of the payment (`adapter::trade_no`), as the provider echoes it. Empty
+    /// when the file does not say: a refund line of WeChat Pay's fund-flow bill names the refund
+    /// only (reconciliation then does not check the refund's order).
     pub trade_no: String,
     /// Our refund number, on refund lines the provider says we asked for.
     pub refund_trade_no: Option<String>,
-    /// The provider's transaction id of the payment.
+    /// The provider's transaction id of the payment; empty when the file does not say (as
+    /// `trade_no`).
     pub provider_txn_id: String,
     /// The provider's id of the refund (refund and bank-refund lines).
     pub provider_refund_id: Option<String>,

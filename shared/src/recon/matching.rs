@@ -14,7 +14,7 @@
 //! | `status_mismatch` | a succeeded line for a payment we say failed, closed or expired; a line whose status is not a success for a payment we say succeeded |
 //! | `amount_mismatch` | the line's amount or currency is not our payment's |
 //! | `fee_mismatch` | the line's fee is not the agreed rate of its amount (integer ppm, rounded half up) |
-//! | `refund_mismatch` | a refund line for a refund we have unsettled (provable), failed, of another amount or order; one we never asked for; one of ours that no bill lists within the window |
+//! | `refund_mismatch` | a refund line for a refund we have unsettled (provable), failed, of another amount or order (a line that names no order, such as WeChat Pay's fund-flow refund lines, is not checked for it); one we never asked for; one of ours that no bill lists within the window |
 //! | `bank_refund` | a settlement line for a refund the customer's bank made |
 //! | `missing_at_provider` | our succeeded payment that no bill lists within the window |
 //! | `settlement_mismatch` | the settlement's net plus fees is not our payments minus refunds of the day ([`settlement_totals`]) |
@@ -105,7 +105,7 @@ fn refund_lines() -> String {
              ('amount', l.amount_minor <> r.amount_minor OR l.currency <> r.currency,
               'the provider refunded ' || l.amount_minor || ' ' || l.currency || ', we asked for ' || r.amount_minor || ' ' || r.currency,
               false),
-             ('order', l.payment_id IS DISTINCT FROM r.payment_id,
+             ('order', l.trade_no <> '' AND l.payment_id IS DISTINCT FROM r.payment_id,
               'the line puts our refund under order ' || l.trade_no || ', which is not its payment', false)
          ) k(aspect, hit, detail, provable)
          WHERE l.batch_id = $1 AND l.kind = 'refund' AND k.hit

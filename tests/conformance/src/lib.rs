@@ -42,6 +42,9 @@ pub enum Capability {
     GenuineNotification,
     /// The adapter downloads the day's trade bill (`ProviderAdapter::bill`).
     BillDownload,
+    /// The adapter downloads the day's settlement, with fees and totals
+    /// (`ProviderAdapter::settlement`).
+    SettlementDownload,
 }
 
 /// A refund in the provider's books.

@@ -6,7 +6,7 @@ use crate::{BookState, Books, Capability, DEADLINE, Delivered, Provider, answer,
 use chrono::Utc;
 use futures_util::StreamExt;
 use paygate::messages::commands::PayMethod;
-use paygate::providers::bill::{BillItem, BillLine, BillLineKind};
+use paygate::providers::bill::{BillItem, BillLine, BillLineKind, SettlementTotal};
 use paygate::providers::notification::ClaimedEvent;
 use paygate::providers::{
     CallOutcome, PaymentFacts, PaymentStatus, RefundFacts, RefundRequest, RefundStatus, UnifiedCode,
@@ -31,6 +31,8 @@ pub const ALL: &[&str] = &[
     "forged_tampered_oversized_notifications_are_refused",
     "bill_agrees_with_the_books_and_shows_planted_discrepancies",
     "bill_download_matches_capability",
+    "settlement_agrees_with_the_books_and_shows_planted_discrepancies",
+    "settlement_download_matches_capability",
 ];
 
 /// The capability a scenario needs, if any.
@@ -44,6 +46,7 @@ pub fn capability_of(scenario: &str) -> Option<Capability> {
         "pay_barcode" => Capability::Pay(PayMethod::Barcode),
         "forged_tampered_oversized_notifications_are_refused" => Capability::GenuineNotification,
         "bill_agrees_with_the_books_and_shows_planted_discrepancies" => Capability::BillDownload,
+        "settlement_agrees_with_the_books_and_shows_planted_discrepancies" => Capability::SettlementDownload,
         _ => return None,
     })
 }
@@ -633,6 +636,136 @@ pub async fn bill_download_matches_capability<P: Provider>(p: &P) {
             ),
             Ok(_) => panic!(
                 "{}: the adapter's bill download works now: add Capability::BillDownload and run the bill scenario",
+                P::NAME
+            ),
+        }
+    }
+}
+
+/// The day's settlement read through the adapter agrees with the simulator's books, except
+/// exactly where discrepancies were planted (an amount changed, a line dropped, a fee changed),
+/// and its total is the sum of its lines: gross the payments, refunds the refunds, fees every
+/// line's fee, `net + fees == gross - refunds`, one total in the provider's currency. Refund
+/// lines are keyed by the refund number alone: a settlement need not name a refund's order
+/// (WeChat Pay's fund-flow bill does not).
+pub async fn settlement_agrees_with_the_books_and_shows_planted_discrepancies<P: Provider>(p: &P) {
+    require(p, Capability::SettlementDownload);
+    let (adapter, name) = (p.adapter(), P::NAME);
+    let (p1, p2, p3) = (trade_no(), trade_no(), trade_no());
+    for (no, amount) in [(&p1, 1_000), (&p2, 2_000), (&p3, 1_500)] {
+        paid(p, no, amount).await;
+    }
+    let r2 = trade_no();
+    let o = adapter.refund(&refund_request(p, &p2, &r2, 500, 2_000)).await.outcome;
+    assert!(accepted(&o), "{name}: {o:?}");
+    assert_eq!(refund_final(p, &p2, &r2).await.status, RefundStatus::Succeeded, "{name}");
+
+    let mut expected = Keyed::new();
+    for no in [&p1, &p2, &p3] {
+        let b = books(p, no).await.expect("in the books");
+        if b.charges > 0 {
+            expected.entry(key(BillLineKind::Payment, no, None)).or_default().push(b.amount);
+        }
+        for r in b.refunds.iter().filter(|r| r.state == BookState::Succeeded) {
+            expected.entry(key(BillLineKind::Refund, "", Some(&r.refund_no))).or_default().push(r.amount);
+        }
+    }
+    const PLANTED_FEE: i64 = 77;
+    for f in [
+        BillFault::new(BillFaultKind::Amount).order(&p1).amount(999),
+        BillFault::new(BillFaultKind::DropLine).order(&p3),
+        BillFault::new(BillFaultKind::Fee).order(&p2).fee(PLANTED_FEE),
+    ] {
+        p.plant_bill_fault(f).await.expect("plant a bill fault");
+    }
+
+    let download =
+        adapter.settlement(p.bill_day()).await.map_err(|(e, _)| e).expect("the settlement downloads");
+    let items: Vec<_> = download.items.collect().await;
+    let currency = p.currency().as_str().to_owned();
+    let (mut billed, mut totals, mut lines) =
+        (Keyed::new(), Vec::<SettlementTotal>::new(), Vec::<BillLine>::new());
+    for item in items {
+        match item.expect("every line parses and the file agrees with itself") {
+            BillItem::Line(l) => {
+                assert_eq!(l.currency, currency, "{name}: the line's currency");
+                let trade_no = if l.kind == BillLineKind::Payment { l.trade_no.as_str() } else { "" };
+                billed
+                    .entry(key(l.kind, trade_no, l.refund_trade_no.as_deref()))
+                    .or_default()
+                    .push(l.amount_minor.abs());
+                lines.push(l);
+            }
+            BillItem::Total(t) => totals.push(t),
+        }
+    }
+    for v in billed.values_mut().chain(expected.values_mut()) {
+        v.sort_unstable();
+    }
+    let keys: std::collections::BTreeSet<_> = billed.keys().chain(expected.keys()).cloned().collect();
+    let differing: BTreeMap<_, _> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (b, e) =
+                (billed.get(&k).cloned().unwrap_or_default(), expected.get(&k).cloned().unwrap_or_default());
+            (b != e).then_some((k, (e, b)))
+        })
+        .collect();
+    let want: BTreeMap<_, _> = [
+        (key(BillLineKind::Payment, &p1, None), (vec![1_000], vec![999])),
+        (key(BillLineKind::Payment, &p3, None), (vec![1_500], vec![])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        differing, want,
+        "{name}: (books, settlement) of every line that differs; settlement {lines:?}"
+    );
+    let fee_of_p2: Vec<i64> = lines
+        .iter()
+        .filter(|l| l.kind == BillLineKind::Payment && l.trade_no == p2)
+        .map(|l| l.fee_minor)
+        .collect();
+    assert_eq!(fee_of_p2, vec![PLANTED_FEE], "{name}: the planted fee");
+
+    assert_eq!(totals.len(), 1, "{name}: one total, in {currency}: {totals:?}");
+    let t = &totals[0];
+    let sum = |kind: BillLineKind, f: fn(&BillLine) -> i64| -> i64 {
+        lines.iter().filter(|l| l.kind == kind).map(f).sum()
+    };
+    let fees: i64 = lines.iter().map(|l| l.fee_minor).sum();
+    assert_eq!(
+        (t.currency.as_str(), t.gross_minor, t.refunds_minor, t.fees_minor, t.count),
+        (
+            currency.as_str(),
+            sum(BillLineKind::Payment, |l| l.amount_minor),
+            sum(BillLineKind::Refund, |l| l.amount_minor),
+            fees,
+            u64::try_from(lines.len()).expect("a count"),
+        ),
+        "{name}: the total is the sum of the lines: {t:?}"
+    );
+    assert_eq!(t.net_minor + t.fees_minor, t.gross_minor - t.refunds_minor, "{name}: {t:?}");
+    assert_eq!(t.gross_minor, 999 + 2_000, "{name}: the payments as settled: {t:?}");
+}
+
+/// The capability list tells the truth about the adapter's settlement download, as
+/// [`bill_download_matches_capability`] does for the trade bill.
+pub async fn settlement_download_matches_capability<P: Provider>(p: &P) {
+    let result = p.adapter().settlement(p.bill_day()).await;
+    if p.can(Capability::SettlementDownload) {
+        if let Err((e, _)) = &result {
+            assert!(!e.to_string().contains("not implemented"), "{}: {e}", P::NAME);
+        }
+    } else {
+        match result {
+            Err((e, _)) => assert!(
+                e.to_string().contains("not implemented"),
+                "{}: the settlement download now fails otherwise ({e}): is it implemented? Then add Capability::SettlementDownload",
+                P::NAME
+            ),
+            Ok(_) => panic!(
+                "{}: the adapter's settlement download works now: add Capability::SettlementDownload and run the settlement scenario",
                 P::NAME
             ),
         }

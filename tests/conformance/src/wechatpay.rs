@@ -73,6 +73,7 @@ impl Provider for Wechatpay {
         Capability::Pay(PayMethod::Redirect),
         Capability::GenuineNotification,
         Capability::BillDownload,
+        Capability::SettlementDownload,
     ];
 
     fn currency(&self) -> Currency {

@@ -73,7 +73,7 @@ pub(crate) fn routes() -> Router<App> {
     Router::new().route("/v3/bill/tradebill", get(tradebill)).route("/v3/billdownload/file", get(download))
 }
 
-fn query_param(uri: &Uri, key: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, key: &str) -> Option<String> {
     uri.query()?
         .split('&')
         .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_owned()))
@@ -165,7 +165,7 @@ fn refund_line(r: &Refund, o: Option<&Order>, fee_ppm: u64) -> Line {
 }
 
 /// A CSV field with its backtick; quoted when it holds a comma or a quote.
-fn field(v: &str) -> String {
+pub(crate) fn field(v: &str) -> String {
     let v = format!("`{v}");
     if v.contains(',') || v.contains('"') { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
 }
@@ -372,20 +372,26 @@ async fn tradebill(
             if day > Utc::now().with_timezone(&beijing()).date_naive() {
                 return Answer::error(400, "INVALID_REQUEST", "账单日期不能晚于今天");
             }
-            let Some(file) = render(app, &authed.mchid, day, &bill_type) else {
-                return Answer::error(400, "NO_STATEMENT_EXIST", "账单文件不存在");
-            };
-            let hash = hex::encode(Sha1::digest(&file));
-            let token = crate::wire::nonce();
-            lock(&app.bills).insert(token.clone(), file);
-            Answer::ok(json!({
-                "hash_type": "SHA1",
-                "hash_value": hash,
-                "download_url": format!("{}/v3/billdownload/file?token={token}", app.base_url),
-            }))
+            located(app, render(app, &authed.mchid, day, &bill_type))
         },
     )
     .await
+}
+
+/// The bill APIs' answer for a rendered file: kept under a fresh token, `{hash_type: "SHA1",
+/// hash_value, download_url}`; no file is `400 NO_STATEMENT_EXIST`.
+pub(crate) fn located(app: &App, file: Option<Vec<u8>>) -> Answer {
+    let Some(file) = file else {
+        return Answer::error(400, "NO_STATEMENT_EXIST", "账单文件不存在");
+    };
+    let hash = hex::encode(Sha1::digest(&file));
+    let token = crate::wire::nonce();
+    lock(&app.bills).insert(token.clone(), file);
+    Answer::ok(json!({
+        "hash_type": "SHA1",
+        "hash_value": hash,
+        "download_url": format!("{}/v3/billdownload/file?token={token}", app.base_url),
+    }))
 }
 
 async fn download(

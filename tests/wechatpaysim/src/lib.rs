@@ -6,7 +6,8 @@
 //!   answer is signed with the platform key (`Wechatpay-Serial/-Timestamp/-Nonce/-Signature`).
 //! - `POST /v3/pay/transactions/{native,jsapi,h5}`, `GET …/out-trade-no/{no}?mchid=`,
 //!   `POST …/out-trade-no/{no}/close`, `POST /v3/refund/domestic/refunds`,
-//!   `GET /v3/refund/domestic/refunds/{no}`, `GET /v3/bill/tradebill` and its download.
+//!   `GET /v3/refund/domestic/refunds/{no}`, `GET /v3/bill/tradebill` and
+//!   `GET /v3/bill/fundflowbill` (the settlement, with fee lines) and their download.
 //! - Notifications sealed with the APIv3 key, on WeChat's retry schedule (scaled for tests).
 //! - simkit's faults: latency, timeouts, 5xx, lost responses, declines (PAYERROR), refunds that
 //!   stay PROCESSING or end ABNORMAL, lost / duplicate / late / reordered notifications, bill faults.
@@ -26,6 +27,7 @@ mod api;
 mod app;
 pub mod bill;
 mod config;
+pub mod fundflow;
 pub mod keys;
 mod model;
 pub mod notify;

@@ -25,6 +25,7 @@ impl WechatPaySim {
         let router = Router::new()
             .merge(crate::api::routes())
             .merge(crate::bill::routes())
+            .merge(crate::fundflow::routes())
             .merge(crate::admin::routes())
             .route("/healthz", get(|| async { "ok" }))
             .with_state(app.clone());

@@ -413,3 +413,63 @@ async fn the_days_trade_bill_is_read_by_paygates_parser_with_its_hash_checked() 
     // A day with nothing on it: NO_STATEMENT_EXIST, a failed download.
     assert!(s.adapter.bill(today - chrono::Days::new(30)).await.is_err());
 }
+
+#[tokio::test]
+async fn the_days_fund_flow_bill_is_the_settlement_with_fees_attached_and_a_checked_total() {
+    let s = setup().await;
+    paid(&s, "wxsim-settle-0001", 1000).await;
+    paid(&s, "wxsim-settle-0002", 2500).await;
+    answer(s.adapter.refund(&refund_request("wxsim-settle-0001", "wxsim-sr-0001", 300, 1000)).await.outcome);
+    let adapter = s.adapter.clone();
+    eventually("the refund succeeding", || {
+        let adapter = adapter.clone();
+        async move {
+            let q = adapter.refund_query("wxsim-settle-0001", "wxsim-sr-0001", Currency::CNY).await;
+            matches!(q.outcome, CallOutcome::Answer { facts, .. } if facts.status == RefundStatus::Succeeded)
+        }
+    })
+    .await;
+    // A planted discrepancy: WeChat Pay took a fee of 0.99 for the second payment.
+    s.sim
+        .admin()
+        .add_bill_fault(&BillFault::new(BillFaultKind::Fee).order("wxsim-settle-0002").fee(99))
+        .await
+        .unwrap();
+    let today = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
+    let download = s.adapter.settlement(today).await.map_err(|(e, _)| e).expect("the settlement downloads");
+    assert!(
+        download.exchange.response_body.as_deref().is_some_and(|b| b.contains("fund-flow bill streamed")),
+        "{:?}",
+        download.exchange
+    );
+    let items: Vec<_> = download.items.collect().await;
+    let mut lines = Vec::new();
+    let mut totals = Vec::new();
+    for item in items {
+        match item.expect("every line parses, the trailer agrees and the hash matches") {
+            BillItem::Line(l) => lines.push(l),
+            BillItem::Total(t) => totals.push(t),
+        }
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let p1 = lines.iter().find(|l| l.trade_no == "wxsim-settle-0001").expect("the first payment");
+    assert_eq!(
+        (p1.kind, p1.amount_minor, p1.fee_minor, p1.succeeded),
+        (BillLineKind::Payment, 1000, 6, true)
+    );
+    assert!(p1.provider_txn_id.starts_with("42"), "{p1:?}");
+    let p2 = lines.iter().find(|l| l.trade_no == "wxsim-settle-0002").expect("the second payment");
+    assert_eq!((p2.amount_minor, p2.fee_minor), (2500, 99), "the planted fee");
+    let r = lines.iter().find(|l| l.kind == BillLineKind::Refund).expect("the refund");
+    assert_eq!((r.refund_trade_no.as_deref(), r.amount_minor, r.fee_minor), (Some("wxsim-sr-0001"), 300, -2));
+    assert!(r.provider_refund_id.as_deref().is_some_and(|id| id.starts_with("50")), "{r:?}");
+    assert_eq!(totals.len(), 1, "{totals:?}");
+    let t = &totals[0];
+    assert_eq!(
+        (t.currency.as_str(), t.gross_minor, t.refunds_minor, t.fees_minor, t.net_minor, t.count),
+        ("CNY", 3500, 300, 103, 3097, 3)
+    );
+    // Other accounts and a day with nothing on it: NO_STATEMENT_EXIST, a failed download.
+    let e = s.adapter.settlement(today - chrono::Days::new(30)).await.map(drop).map_err(|(e, _)| e);
+    assert!(e.as_ref().is_err_and(|e| e.to_string().contains("NO_STATEMENT_EXIST")), "{e:?}");
+}

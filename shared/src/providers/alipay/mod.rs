@@ -959,7 +959,7 @@ impl ProviderAdapter for AlipayAdapter {
         Err((
             BillError::Download {
                 operation: "settlement",
-                reason: "Alipay settlements are not implemented: the fund-flow bill (bill_type=signcustomer) is the candidate, but its file format is not confirmed against Alipay's reference; reconcile Alipay by its trade bill".into(),
+                reason: "Alipay settlements are not implemented: the account bill (bill_type=signcustomer, a ZIP of GBK CSV 账务明细) is the candidate, but Alipay's published pages found give only the API and the ZIP/GBK/bizType=fnd facts, not the file's columns, the 业务类型 values or how a 服务费 line names its trade (the columns 账务流水号,业务流水号,商户订单号,…,收入金额（+元）,支出金额（-元）,账户余额（元）,交易渠道,业务类型,备注 appear only in third-party code); reconcile Alipay by its trade bill (docs/providers/alipay.md, Settlement)".into(),
             },
             None,
         ))

@@ -1,9 +1,9 @@
 //! WeChat Pay's trade bill (`GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`), read line by line
 //! into [`BillItem`]s (shared PROVIDERS.md, "Trade bill").
 //!
-//! - The API answers `{hash_type: "SHA1", hash_value, download_url}` ([`BillLocation`]); the file
-//!   itself is not signed, so the SHA-1 of the downloaded bytes is computed as they stream and
-//!   must equal `hash_value` ([`items`]).
+//! - The API answers `{hash_type: "SHA1", hash_value, download_url}`; the file itself is not
+//!   signed, so the SHA-1 of the downloaded bytes is computed as they stream and must equal
+//!   `hash_value` ([`items`]; what WeChat's bill files share is in [`bill_file`]).
 //! - The file is CSV: a header line (column names, read **by name**: [`TRADE_HEADER`] lists the
 //!   ones documented, [`Columns`] finds those we read), then one line per payment or refund
 //!   whose every field starts with a backtick (`` `2026-01-01 10:00:05 ``), then a totals
@@ -21,17 +21,11 @@
 //!   and the field. These checks can only end the stream (the file is not held whole), so a
 //!   consumer must take an error at the end as failing the whole file, as reconciliation does.
 //!
-//! Not done: the fund-flow bill (`/v3/bill/fundflowbill`, the settlement with fees). Its lines
-//! name WeChat Pay's own numbers and a "business voucher number" rather than our out_trade_no,
-//! and mix payments, refunds, fee deductions and withdrawals; reading it into settlement lines
-//! needs the meaning of each `业务类型` confirmed first.
+//! The fund-flow bill (the settlement, with fees) is [`super::fundflow`].
 
-use crate::domain::{Currency, Money};
-use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream, LineSplitter};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use futures_util::{Stream, StreamExt};
-use sha1::{Digest, Sha1};
-use std::collections::VecDeque;
+use super::bill_file::{self, LineParser, beijing_time, fields, unticked, yuan};
+use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream};
+use futures_util::Stream;
 
 /// The trade bill's documented columns, in the order WeChat Pay writes them.
 pub const TRADE_HEADER: [&str; 27] = [
@@ -79,14 +73,6 @@ pub const TOTALS_HEADER: [&str; 7] = [
 pub const SUCCESS: &str = "SUCCESS";
 /// `trade_state` of a refund line.
 pub const REFUND: &str = "REFUND";
-
-/// Where the day's bill is: the trade bill API's answer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct BillLocation {
-    pub hash_type: String,
-    pub hash_value: String,
-    pub download_url: String,
-}
 
 /// The columns we read, by their place in this file's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,54 +156,6 @@ impl Default for TradeBill {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The fields of one CSV line (a quoted field may hold a comma).
-fn fields(line_no: u64, line: &str) -> Result<Vec<String>, BillError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
-    let mut record = csv::StringRecord::new();
-    match reader.read_record(&mut record) {
-        Ok(true) => Ok(record.iter().map(str::to_owned).collect()),
-        Ok(false) => Ok(Vec::new()),
-        Err(e) => Err(BillError::Line { line: line_no, field: "line", rule: format!("must be CSV ({e})") }),
-    }
-}
-
-/// A data field without its leading backtick.
-fn unticked(line_no: u64, field: &'static str, raw: &str) -> Result<String, BillError> {
-    raw.strip_prefix('`').map(str::to_owned).ok_or_else(|| BillError::Line {
-        line: line_no,
-        field,
-        rule: format!("must start with a backtick (got {raw:?})"),
-    })
-}
-
-/// Yuan with at most 2 decimals (optionally negative) as fen.
-fn yuan(line_no: u64, field: &'static str, v: &str) -> Result<i64, BillError> {
-    let (negative, digits) = match v.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, v),
-    };
-    let fen = Money::parse(digits, Currency::CNY).map(Money::minor_units).map_err(|_| BillError::Line {
-        line: line_no,
-        field,
-        rule: format!("must be yuan with at most 2 decimals, such as 19.99 (got {v:?})"),
-    })?;
-    Ok(if negative { -fen } else { fen })
-}
-
-/// `yyyy-MM-dd HH:mm:ss`, Beijing time, as UTC.
-pub fn beijing_time(line_no: u64, field: &'static str, v: &str) -> Result<DateTime<Utc>, BillError> {
-    let naive = NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").map_err(|_| BillError::Line {
-        line: line_no,
-        field,
-        rule: format!("must be a Beijing time such as 2026-01-01 10:00:05 (got {v:?})"),
-    })?;
-    Ok(naive
-        .and_local_timezone(super::transformers::beijing())
-        .single()
-        .expect("a fixed offset")
-        .with_timezone(&Utc))
 }
 
 impl TradeBill {
@@ -439,90 +377,32 @@ impl TradeBill {
     }
 }
 
+impl LineParser for TradeBill {
+    fn line(&mut self, line_no: u64, line: &str, emit: &mut dyn FnMut(BillItem)) -> Result<(), BillError> {
+        TradeBill::line(self, line_no, line).map(|item| item.into_iter().for_each(emit))
+    }
+
+    fn finish(&mut self, last_line: u64, _emit: &mut dyn FnMut(BillItem)) -> Result<(), BillError> {
+        TradeBill::finish(self, last_line)
+    }
+}
+
 /// The items of a trade bill arriving as `chunks` (an `Err` chunk is a broken download), checked
-/// at the end against `sha1_hex` (the API's `hash_value`, any case) when given. The stream ends
-/// after the first error.
+/// at the end against `sha1_hex` (the API's `hash_value`, any case) when given
+/// ([`bill_file::items`]). The stream ends after the first error.
 pub fn items<S, B>(operation: &'static str, chunks: S, sha1_hex: Option<String>) -> BillStream
 where
     S: Stream<Item = Result<B, String>> + Send + 'static,
     B: AsRef<[u8]> + Send,
 {
-    struct State<S> {
-        chunks: S,
-        splitter: LineSplitter,
-        parser: TradeBill,
-        hasher: Sha1,
-        expected: Option<String>,
-        ready: VecDeque<Result<BillItem, BillError>>,
-        done: bool,
-    }
-    let state = State {
-        chunks: Box::pin(chunks),
-        splitter: LineSplitter::new(),
-        parser: TradeBill::new(),
-        hasher: Sha1::new(),
-        expected: sha1_hex,
-        ready: VecDeque::new(),
-        done: false,
-    };
-    futures_util::stream::unfold(state, move |mut st| async move {
-        loop {
-            if let Some(item) = st.ready.pop_front() {
-                if item.is_err() {
-                    st.ready.clear();
-                    st.done = true;
-                }
-                return Some((item, st));
-            }
-            if st.done {
-                return None;
-            }
-            let ready = &mut st.ready;
-            let parser = &mut st.parser;
-            let mut push = |n: u64, line: &str| -> Result<(), BillError> {
-                if let Some(item) = parser.line(n, line)? {
-                    ready.push_back(Ok(item));
-                }
-                Ok(())
-            };
-            let fed = match st.chunks.next().await {
-                Some(Ok(chunk)) => {
-                    st.hasher.update(chunk.as_ref());
-                    st.splitter.feed(chunk.as_ref(), &mut push)
-                }
-                Some(Err(reason)) => Err(BillError::BrokeOff { operation, line: st.splitter.line_no, reason }),
-                None => {
-                    st.done = true;
-                    let line_no = st.splitter.line_no;
-                    let finished = st.splitter.finish(&mut push).and_then(|()| st.parser.finish(st.splitter.line_no));
-                    finished.and_then(|()| {
-                        let Some(expected) = &st.expected else { return Ok(()) };
-                        let got = hex::encode(std::mem::take(&mut st.hasher).finalize());
-                        if got.eq_ignore_ascii_case(expected.trim()) {
-                            Ok(())
-                        } else {
-                            Err(BillError::Line {
-                                line: line_no.max(st.splitter.line_no),
-                                field: "hash_value",
-                                rule: format!(
-                                    "the file's SHA-1 is {got}, the bill API said {expected}: the download is not the bill"
-                                ),
-                            })
-                        }
-                    })
-                }
-            };
-            if let Err(e) = fed {
-                st.ready.push_back(Err(e));
-            }
-        }
-    })
-    .boxed()
+    bill_file::items(operation, chunks, sha1_hex, TradeBill::new())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
+    use sha1::{Digest, Sha1};
 
     const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
     const PAY: &str = "`2026-01-01 10:00:05,`wxd678efh567hg6787,`1900000109,`0,`,`4200000001,`t1,`oUser,`NATIVE,`SUCCESS,`OTHERS,`CNY,`19.99,`0.00,`0,`0,`0.00,`0.00,`,`,\"`coffee, beans\",`,`0.12,`0.60%,`19.99,`0.00,`";

@@ -19,15 +19,19 @@
 //!   the field; ingest refuses such a command at the door with the same rule ([`pay_terms`]).
 //! - Refunds are asynchronous: a refund is `PROCESSING` until a `REFUND.*` notification or a
 //!   refund query says how it ended.
-//! - Bills: the trade bill API gives a download URL and a SHA-1; the file is streamed through
-//!   [`bill::items`], which checks the totals trailer and the hash. The settlement (fund-flow
-//!   bill) is not read yet and fails its download with the reason.
+//! - Bills: the trade bill and fund-flow bill APIs each give a download URL and a SHA-1; the
+//!   file is streamed through its parser ([`bill::TradeBill`], [`fundflow::FundFlowBill`]) by
+//!   [`bill_file::items`], which checks the hash at the end. The fund-flow bill is the
+//!   settlement: payments and refunds with their fees, and a checked total.
 //!
 //! Every call returns its exchange with `Authorization` redacted (the keys never reach it: only
 //! the signature made with them is sent, and that is removed).
 //!
 //! - [`signing`]: the keys, request signing, and verifying signed responses and notifications;
 //! - [`bill`]: the trade bill (backtick CSV read by header name, totals trailer, SHA-1 checked);
+//! - [`fundflow`]: the fund-flow bill, the settlement (fee lines attached to their payments and
+//!   refunds, the trailer checked, a settlement total; what is and is not confirmed);
+//! - [`bill_file`]: what both bill files share (the location, fields, the SHA-1-checked stream);
 //! - [`client_params`]: the signed parameters a JSAPI / mini-program client pays with;
 //! - [`codes`]: the API v3 error codes, `trade_state` and refund `status` in one table each;
 //! - [`notification`]: the notification body, its AES-256-GCM `resource` decrypted with the APIv3
@@ -42,8 +46,10 @@
 //! server (shared/tests/provider_wechatpay.rs).
 
 pub mod bill;
+pub mod bill_file;
 pub mod client_params;
 pub mod codes;
+pub mod fundflow;
 pub mod notification;
 pub mod settings;
 pub mod signing;
@@ -66,6 +72,7 @@ use crate::providers::http::{
     ExchangeDraft, HttpAnswer, HttpEnd, Opened, OutboundRequest, ProviderHttp, Redaction,
 };
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
+use bill_file::BillLocation;
 use chrono::{NaiveDate, Utc};
 use codes::{Operation, Treatment};
 use reqwest::Method;
@@ -474,20 +481,26 @@ impl WechatpayAdapter {
         .await
     }
 
-    /// Opens `GET <path>` of the trade bill API, then streams the file it points to.
-    async fn trade_bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
-        const OPERATION: &str = "bill";
-        let path = format!("/v3/bill/tradebill?bill_date={}&bill_type=ALL", day.format("%Y-%m-%d"));
+    /// Asks a bill API (`GET <path>`, a signed and verified call answering a [`BillLocation`]),
+    /// then opens the file it points to and streams it through `parser`, its SHA-1 checked at
+    /// the end ([`bill_file::items`]). `what` names the file in the exchange's summary.
+    async fn bill_file<P: bill_file::LineParser>(
+        &self,
+        operation: &'static str,
+        what: &'static str,
+        path: String,
+        parser: P,
+    ) -> Result<BillDownload, (BillError, Option<Exchange>)> {
         let signed_path = format!("{}{path}", self.path_prefix);
         let headers = self.signed_headers(&Method::GET, &signed_path, None);
         let url = format!("{}{path}", self.base_url);
         let sent = self
             .http
-            .send(OutboundRequest { operation: OPERATION, method: Method::GET, url, headers, body: None })
+            .send(OutboundRequest { operation, method: Method::GET, url, headers, body: None })
             .await;
         let fail = |draft: ExchangeDraft, code: Option<&MappedCode>, reason: String| {
             let exchange = draft.finish(ExchangeOutcome::Error, code, Some(reason.clone()));
-            (BillError::Download { operation: OPERATION, reason }, Some(exchange))
+            (BillError::Download { operation, reason }, Some(exchange))
         };
         let location = match self.read::<()>(Operation::Query, sent.end) {
             Err(undecided) => {
@@ -498,7 +511,7 @@ impl WechatpayAdapter {
                 let reason = format!("HTTP {} with {}", read.status, read.code.describe());
                 return Err(fail(sent.draft, Some(&read.code), reason));
             }
-            Ok(read) => match transformers::read::<bill::BillLocation>(
+            Ok(read) => match transformers::read::<BillLocation>(
                 &read.body,
                 "a {hash_type, hash_value, download_url}",
             ) {
@@ -517,13 +530,7 @@ impl WechatpayAdapter {
         // The file: GET download_url, signed over its own path and query; its body is not signed,
         // the hash is what proves it.
         let target = reqwest::Url::parse(&location.download_url).map_err(|e| {
-            (
-                BillError::Download {
-                    operation: OPERATION,
-                    reason: format!("download_url is not a URL ({e})"),
-                },
-                None,
-            )
+            (BillError::Download { operation, reason: format!("download_url is not a URL ({e})") }, None)
         })?;
         let signed_path = match target.query() {
             Some(q) => format!("{}?{q}", target.path()),
@@ -531,7 +538,7 @@ impl WechatpayAdapter {
         };
         let headers = self.signed_headers(&Method::GET, &signed_path, None);
         let request = OutboundRequest {
-            operation: OPERATION,
+            operation,
             method: Method::GET,
             url: location.download_url.clone(),
             headers,
@@ -553,7 +560,7 @@ impl WechatpayAdapter {
         };
         let exchange = draft
             .summarise_body(format!(
-                "trade bill streamed to reconciliation (SHA-1 {} checked at its end); the lines are kept there, not here",
+                "{what} streamed to reconciliation (SHA-1 {} checked at its end); the lines are kept there, not here",
                 location.hash_value
             ))
             .finish(ExchangeOutcome::Ok, None, None);
@@ -566,7 +573,7 @@ impl WechatpayAdapter {
             }
         });
         Ok(BillDownload {
-            items: bill::items(OPERATION, chunks, Some(location.hash_value)),
+            items: bill_file::items(operation, chunks, Some(location.hash_value), parser),
             exchange,
             earlier: Vec::new(),
         })
@@ -689,19 +696,17 @@ impl ProviderAdapter for WechatpayAdapter {
         .await
     }
 
+    /// The trade bill of `day` (Beijing): every payment and refund ([`bill`]).
     async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
-        self.trade_bill(day).await
+        let path = format!("/v3/bill/tradebill?bill_date={}&bill_type=ALL", day.format("%Y-%m-%d"));
+        self.bill_file("bill", "trade bill", path, bill::TradeBill::new()).await
     }
 
-    async fn settlement(&self, _day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
-        Err((
-            BillError::Download {
-                operation: "settlement",
-                reason: "the WeChat Pay adapter does not read the fund-flow bill yet (see providers/wechatpay/bill.rs)"
-                    .to_owned(),
-            },
-            None,
-        ))
+    /// The fund-flow bill of `day` (Beijing) of the basic account: the settlement, with fees
+    /// ([`fundflow`]).
+    async fn settlement(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        let path = format!("/v3/bill/fundflowbill?bill_date={}&account_type=BASIC", day.format("%Y-%m-%d"));
+        self.bill_file("settlement", "fund-flow bill", path, fundflow::FundFlowBill::new()).await
     }
 }
 
