@@ -1,20 +1,19 @@
 //! `paygate-bench`: end-to-end payments per second and latency, against the floor measured in
 //! the same run (issue "Pay, refund, close and query end to end").
 //!
-//! One run, for each provider of `--provider` (mockpay unless told; [`providers`]):
-//! 1. starts a fresh paygate system ([`services`]): database, vhost, the provider's simulator
-//!    in-process with no added latency, ingest and provider-dispatcher (and notify-handler, for
-//!    WeChat Pay) as release-built processes;
+//! One run:
+//! 1. for each provider of `--provider` (mockpay unless told; [`providers`]), starts a fresh
+//!    paygate system ([`services`]): database, vhost, the provider's simulator in-process with no
+//!    added latency, ingest and provider-dispatcher (and notify-handler, for WeChat Pay) as
+//!    release-built processes;
 //! 2. drives it ([`driver`]): `count` pays the way that provider charges (mockpay direct, Alipay
 //!    barcode, WeChat Pay QR paid by the simulated customer), a refund after a share of the
 //!    successes, each timed from its command's publish to its final event at upstream;
 //! 3. with `--provider-latency`, does 1–2 again on a fresh system whose simulator takes that
-//!    long to answer every call, as real providers do;
-//!
-//! then, with `--other-provider-timing-out` (mockpay's passes only), twice more with a second
-//! provider taking every other payment (healthy, then timing out on every call): how well
-//! mockpay's payments are isolated from it; and
-//! 4. stops and removes the system, then runs the floor's pipeline ([`floor`]) once, on the same
+//!    long to answer every call, as real providers do; with `--other-provider-timing-out` (mockpay
+//!    only), twice more with a second provider taking every other payment (healthy, then timing
+//!    out on every call): how well mockpay's payments are isolated from it;
+//! 4. stops and removes each system, then runs the floor's pipeline ([`floor`]) once, on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
 //! 5. prints the figures of each pass (with the provider calls in flight and the database
 //!    connections in use, [`peaks`]), ending with
@@ -48,7 +47,8 @@ use std::time::Instant;
     about = "End-to-end payments/s and latency of paygate, against the floor in the same run",
     long_about = "End-to-end payments/s and latency of paygate, against the floor in the same run.\n\n\
         Build first: cargo build --release --workspace --bins. The last line printed is\n\
-        `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`."
+        `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`; with\n\
+        --provider naming any other provider, one `e2e <provider>: …` line per provider."
 )]
 pub struct BenchArgs {
     /// The provider(s) to run a pass against, each on its own simulator, in this order
