@@ -1,6 +1,7 @@
 //! CPU accounting from /proc, so a run can say where the time went: the CPU each group of
-//! processes used between two snapshots (the bench itself with its in-process mockpay, each
-//! paygate service, PostgreSQL, RabbitMQ, everything else on the machine, and idle).
+//! processes used between two snapshots (the bench itself with its in-process simulator, named
+//! after it: `bench+mockpay`, `bench+alipaysim`, `bench+wechatpaysim`; each paygate service;
+//! PostgreSQL, RabbitMQ, everything else on the machine, and idle).
 //! Linux only; elsewhere every figure reads 0.
 
 use std::collections::HashMap;
@@ -10,6 +11,9 @@ use std::collections::HashMap;
 pub struct Snapshot {
     ticks: HashMap<String, u64>,
 }
+
+/// The group of the bench's own process.
+const BENCH: &str = "bench";
 
 /// Groups processes: the bench, the named service pids, `postgres`, `rabbitmq` (beam.smp and
 /// its helpers), `other`; plus `idle` from /proc/stat.
@@ -25,7 +29,7 @@ pub fn snapshot(services: &[(String, u32)]) -> Snapshot {
         let fields: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
         let used = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
         let group = if pid == me {
-            "bench+mockpay".to_owned()
+            BENCH.to_owned()
         } else if let Some((svc, _)) = services.iter().find(|(_, p)| *p == pid) {
             svc.clone()
         } else if comm == "postgres" {
@@ -51,9 +55,23 @@ pub fn snapshot(services: &[(String, u32)]) -> Snapshot {
 }
 
 /// CPU used per group between `a` and `b`: in % of one core over `elapsed_ms`, and in
-/// microseconds per payment over `payments`. Groups in a fixed order.
-pub fn report(a: &Snapshot, b: &Snapshot, elapsed_ms: u64, payments: u64) -> String {
-    let order = ["bench+mockpay", "ingest", "provider-dispatcher", "postgres", "rabbitmq", "other", "idle"];
+/// microseconds per payment over `payments`. Groups in a fixed order: the bench (shown as
+/// `bench+<simulator>`), the `services` in their order, then PostgreSQL, RabbitMQ, other, idle.
+pub fn report(
+    a: &Snapshot,
+    b: &Snapshot,
+    elapsed_ms: u64,
+    payments: u64,
+    simulator: &str,
+    services: &[(String, u32)],
+) -> String {
+    let mut order = vec![BENCH];
+    for (name, _) in services {
+        if !order.contains(&name.as_str()) {
+            order.push(name);
+        }
+    }
+    order.extend(["postgres", "rabbitmq", "other", "idle"]);
     let mut parts = Vec::new();
     for group in order {
         let used =
@@ -62,9 +80,32 @@ pub fn report(a: &Snapshot, b: &Snapshot, elapsed_ms: u64, payments: u64) -> Str
         let pct = cpu_ms * 100 / elapsed_ms.max(1);
         if group == "idle" {
             parts.push(format!("{group}={pct}%"));
+        } else if group == BENCH {
+            parts
+                .push(format!("{group}+{simulator}={pct}% ({} us/payment)", cpu_ms * 1000 / payments.max(1)));
         } else {
             parts.push(format!("{group}={pct}% ({} us/payment)", cpu_ms * 1000 / payments.max(1)));
         }
     }
     format!("cpu (% of one core; 2 cores = 200%): {}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_is_named_after_its_simulator_and_every_service_has_its_column() {
+        let ticks = |pairs: &[(&str, u64)]| Snapshot {
+            ticks: pairs.iter().map(|(g, t)| ((*g).to_owned(), *t)).collect(),
+        };
+        let a = ticks(&[(BENCH, 0), ("notify-handler", 0), ("idle", 0)]);
+        let b = ticks(&[(BENCH, 10), ("notify-handler", 20), ("idle", 5)]);
+        let services = [("ingest".to_owned(), 1), ("notify-handler".to_owned(), 2), ("ingest".to_owned(), 3)];
+        let line = report(&a, &b, 1000, 100, "wechatpaysim", &services);
+        assert!(line.contains("bench+wechatpaysim=10% (1000 us/payment)"), "{line}");
+        assert!(line.contains("ingest=0% (0 us/payment), notify-handler=20% (2000 us/payment)"), "{line}");
+        assert_eq!(line.matches("ingest=").count(), 1, "{line}");
+        assert!(line.ends_with("idle=5%"), "{line}");
+    }
 }

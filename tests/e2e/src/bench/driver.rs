@@ -1,16 +1,20 @@
-//! The upstream side of a bench run: publishes `count` pay commands (`direct`, so a payment
-//! completes without a customer), a refund after a share of the successes, and times each
-//! command from its publish to the arrival of its final event (`payment.succeeded` /
-//! `payment.failed`, `refund.succeeded` / `refund.failed` / `refund.refused`) on upstream's own
-//! events queue, a durable quorum queue like the floor's sink.
+//! The upstream side of a bench run: publishes `count` pay commands (each the pass's provider's
+//! own, [`BenchProvider::pay_command`]: `direct` for mockpay, `barcode` for Alipay, `qr` for
+//! WeChat Pay), a refund after a share of the successes, and times each command from its publish
+//! to the arrival of its final event (`payment.succeeded` / `payment.failed`, `refund.succeeded` /
+//! `refund.failed` / `refund.refused`) on upstream's own events queue, a durable quorum queue like
+//! the floor's sink. Where payments wait for the customer (WeChat Pay's QR code), the driver plays
+//! the customer too: on a payment's `payment.action_required` it has the [`Customer`] pay it at
+//! the simulator; that step is inside the payment's time.
 //!
 //! The driver publishes from `publishers` tasks on one confirm channel, each awaiting its own
 //! confirm (as the floor's driver does). With `inflight > 0` at most that many payments are in
 //! the system at once (a payment leaves the window when its last final event arrives), so
 //! latency is not just the length of the backlog.
 
+use super::providers::{BenchProvider, Customer};
 use super::stats::Samples;
-use crate::system::{MERCHANT, pay_command};
+use crate::system::MERCHANT;
 use anyhow::Context;
 use futures_util::StreamExt;
 use lapin::options::{
@@ -36,11 +40,15 @@ const FINAL_EVENTS: [&str; 6] = [
     "refund.refused.#",
     "command.rejected.#",
 ];
+/// The event that shows the customer what to do (bound only when the pass has a customer).
+const ACTION_REQUIRED: &str = "payment.action_required.#";
 const EVENTS_QUEUE: &str = "bench.upstream.events";
 
 /// What to drive.
 #[derive(Debug, Clone)]
 pub struct Drive {
+    /// The provider of every awaited payment.
+    pub provider: BenchProvider,
     pub count: u64,
     /// Refunds per thousand payments (spread evenly over the run).
     pub refund_permille: u64,
@@ -107,6 +115,8 @@ fn index_of(order_no: &str) -> Option<u64> {
 enum Stage {
     #[default]
     Sent,
+    /// Waiting for the customer, who is paying it.
+    Paying,
     /// Succeeded; its refund is on the way.
     Refunding,
     Complete,
@@ -125,6 +135,16 @@ struct Shared {
     all_complete: Notify,
     window: Option<Semaphore>,
     errors: AtomicU64,
+    /// The simulated customer, when payments wait for one.
+    customer: Option<Customer>,
+}
+
+/// What the driver does next for a payment, after one of its events.
+enum Next {
+    /// Refund payment `i`.
+    Refund(u64),
+    /// The customer pays payment `i`, whose trade number at the provider is the `String`.
+    CustomerPays(u64, String),
 }
 
 impl Shared {
@@ -152,7 +172,7 @@ impl Shared {
     async fn send_pay(&self, i: u64) -> anyhow::Result<()> {
         let no = order_no(i);
         let amount = format!("{}.{:02}", 10 + i % 990, i % 100);
-        let mut payload = pay_command(&no, &amount, "direct");
+        let mut payload = self.drive.provider.pay_command(&no, &amount);
         let second = self.drive.is_second(i);
         if let (true, Some(provider)) = (second, &self.drive.second_provider) {
             payload["provider"] = json!(provider);
@@ -194,8 +214,8 @@ impl Shared {
         }
     }
 
-    /// Applies one event; returns a payment to refund, if this event asks for one.
-    fn on_event(&self, envelope: &Envelope<Value>) -> Option<u64> {
+    /// Applies one event; returns what to do next for its payment, if anything.
+    fn on_event(&self, envelope: &Envelope<Value>) -> Option<Next> {
         let now = self.now_us();
         let kind = envelope.message_type.as_str();
         let order = envelope.payload.get("merchant_order_no").and_then(Value::as_str)?;
@@ -212,9 +232,19 @@ impl Shared {
         let (stages, d) = &mut *guard;
         let stage = stages[idx(i)];
         let since = |sent: &AtomicU64| now.saturating_sub(sent.load(Relaxed).saturating_sub(1));
-        let mut refund = None;
+        let mut next = None;
         match kind {
-            "payment.succeeded" | "payment.failed" if stage == Stage::Sent => {
+            "payment.action_required" if stage == Stage::Sent && self.customer.is_some() => {
+                let payment_id = envelope.payload.get("payment_id").and_then(Value::as_str);
+                match payment_id.and_then(|id| id.parse::<uuid::Uuid>().ok()) {
+                    Some(id) => {
+                        stages[idx(i)] = Stage::Paying;
+                        next = Some(Next::CustomerPays(i, paygate::providers::adapter::trade_no(id)));
+                    }
+                    None => note(d, format!("{order}: payment.action_required without a payment_id")),
+                }
+            }
+            "payment.succeeded" | "payment.failed" if matches!(stage, Stage::Sent | Stage::Paying) => {
                 d.pay_latency.push(since(&self.pay_sent[idx(i)]));
                 d.payments_final += 1;
                 d.last_final_us = d.last_final_us.max(now);
@@ -226,7 +256,7 @@ impl Shared {
                     d.payments_succeeded += 1;
                     if gets_refund(i, self.drive.refund_permille) {
                         stages[idx(i)] = Stage::Refunding;
-                        refund = Some(i);
+                        next = Some(Next::Refund(i));
                     } else {
                         self.complete(stages, i);
                     }
@@ -252,7 +282,28 @@ impl Shared {
             }
             _ => {} // a repeat (at-least-once delivery), or an event of a finished story
         }
-        refund
+        next
+    }
+
+    /// Does what an event asked for (a refund, the customer's payment), in a task of its own.
+    fn follow(self: &Arc<Self>, next: Next) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let (what, i, done) = match next {
+                Next::Refund(i) => ("refund", i, shared.send_refund(i).await),
+                Next::CustomerPays(i, trade_no) => {
+                    let pays = match &shared.customer {
+                        Some(customer) => customer.pays(&trade_no).await,
+                        None => Ok(()),
+                    };
+                    ("the customer's payment of", i, pays)
+                }
+            };
+            if let Err(e) = done {
+                shared.errors.fetch_add(1, Relaxed);
+                eprintln!("bench: {what} {i}: {e:#}");
+            }
+        });
     }
 }
 
@@ -270,14 +321,16 @@ fn note(d: &mut Driven, problem: String) {
     }
 }
 
-/// Declares upstream's events queue (durable, quorum) and binds it to the final events.
-async fn bind_events(conn: &Connection, events_exchange: &str) -> anyhow::Result<Channel> {
+/// Declares upstream's events queue (durable, quorum) and binds it to the final events (and to
+/// `payment.action_required` with `actions`).
+async fn bind_events(conn: &Connection, events_exchange: &str, actions: bool) -> anyhow::Result<Channel> {
     let ch = conn.create_channel().await?;
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     ch.queue_declare(EVENTS_QUEUE.into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
         .await?;
-    for key in FINAL_EVENTS {
+    let keys = FINAL_EVENTS.iter().copied().chain(actions.then_some(ACTION_REQUIRED));
+    for key in keys {
         ch.queue_bind(
             EVENTS_QUEUE.into(),
             events_exchange.into(),
@@ -290,16 +343,18 @@ async fn bind_events(conn: &Connection, events_exchange: &str) -> anyhow::Result
     Ok(ch)
 }
 
-/// Runs the drive against the system at `amqp_url`, printing progress every 5 s to stderr.
+/// Runs the drive against the system at `amqp_url`, with the simulated `customer` where payments
+/// wait for one, printing progress every 5 s to stderr.
 pub async fn run(
     amqp_url: &str,
     commands_exchange: &str,
     events_exchange: &str,
     drive: Drive,
+    customer: Option<Customer>,
 ) -> anyhow::Result<Driven> {
     let conn =
         Connection::connect(amqp_url, ConnectionProperties::default()).await.context("upstream connects")?;
-    let consume = bind_events(&conn, events_exchange).await?;
+    let consume = bind_events(&conn, events_exchange, customer.is_some()).await?;
     consume.basic_qos(512, BasicQosOptions::default()).await?;
     let commands = conn.create_channel().await?;
     commands.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -316,6 +371,7 @@ pub async fn run(
         complete: AtomicU64::new(0),
         all_complete: Notify::new(),
         errors: AtomicU64::new(0),
+        customer,
     });
 
     let mut deliveries = consume
@@ -331,15 +387,9 @@ pub async fn run(
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = deliveries.next().await {
                 if let Ok(envelope) = Envelope::<Value>::from_json(&delivery.data)
-                    && let Some(i) = shared.on_event(&envelope)
+                    && let Some(next) = shared.on_event(&envelope)
                 {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = shared.send_refund(i).await {
-                            shared.errors.fetch_add(1, Relaxed);
-                            eprintln!("bench: refund {i}: {e:#}");
-                        }
-                    });
+                    shared.follow(next);
                 }
                 let _ = delivery.ack(BasicAckOptions::default()).await;
             }
@@ -402,7 +452,7 @@ pub async fn run(
     driven.refunds_sent = shared.refund_sent.iter().filter(|t| t.load(Relaxed) > 0).count() as u64;
     let errors = shared.errors.load(Relaxed);
     if errors > 0 {
-        note(&mut driven, format!("{errors} publishes failed"));
+        note(&mut driven, format!("{errors} publishes or customer payments failed"));
     }
     Ok(driven)
 }

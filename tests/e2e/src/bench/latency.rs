@@ -1,12 +1,13 @@
-//! `--provider-latency`: how long mockpay takes to answer each call in the bench's latency pass,
-//! as mockpay's fault core takes it ([`mockpay::Latency`]).
+//! `--provider-latency`: how long the provider's simulator (mockpay, alipaysim, wechatpaysim)
+//! takes to answer each call in the bench's latency pass, as their fault core takes it
+//! ([`simkit::Latency`]).
 //!
 //! - `FIXED[+JITTER]`, in milliseconds: `400` (always 400 ms), `300+200` (300 to 500 ms,
 //!   uniform);
 //! - percentiles, `pNN=MS` separated by commas, ascending, ending with `p100`:
 //!   `p50=300,p99=900,p100=1500` (half the calls take at most 300 ms, interpolated between points).
 
-use mockpay::{Latency, LatencyPoint, PPM};
+use simkit::{Latency, LatencyPoint, PPM};
 
 /// Parses a latency spec (see the module's doc).
 pub fn parse(s: &str) -> Result<Latency, String> {

@@ -2,32 +2,40 @@
 //! the same run (issue "Pay, refund, close and query end to end").
 //!
 //! One run:
-//! 1. starts a fresh paygate system ([`services`]): database, vhost, mockpay in-process with no
-//!    added latency, ingest and provider-dispatcher as release-built processes;
-//! 2. drives it ([`driver`]): `count` direct pays, a refund after a share of the successes, each
-//!    timed from its command's publish to its final event at upstream;
-//! 3. with `--provider-latency`, does 1–2 again on a fresh system whose mockpay takes that long
-//!    to answer every call, as real providers do; with `--other-provider-timing-out`, twice more
-//!    with a second provider taking every other payment (healthy, then timing out on every
-//!    call): how well mockpay's payments are isolated from it;
-//! 4. stops and removes the system, then runs the floor's pipeline ([`floor`]) on the same
+//! 1. for each provider of `--provider` (mockpay unless told; [`providers`]), starts a fresh
+//!    paygate system ([`services`]): database, vhost, the provider's simulator in-process with no
+//!    added latency, ingest and provider-dispatcher (and notify-handler, for WeChat Pay) as
+//!    release-built processes;
+//! 2. drives it ([`driver`]): `count` pays the way that provider charges (mockpay direct, Alipay
+//!    barcode, WeChat Pay QR paid by the simulated customer), a refund after a share of the
+//!    successes, each timed from its command's publish to its final event at upstream;
+//! 3. with `--provider-latency`, does 1–2 again on a fresh system whose simulator takes that
+//!    long to answer every call, as real providers do; with `--other-provider-timing-out` (mockpay
+//!    only), twice more with a second provider taking every other payment (healthy, then timing
+//!    out on every call): how well mockpay's payments are isolated from it;
+//! 4. stops and removes each system, then runs the floor's pipeline ([`floor`]) once, on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
 //! 5. prints the figures of each pass (with the provider calls in flight and the database
 //!    connections in use, [`peaks`]), ending with
 //!    `latency: <X> payments/s with <spec> per call, <X/zero> of zero latency, p99: <ms> ms` (with
 //!    `--provider-latency`) and
-//!    `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`.
+//!    `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`. A run with any
+//!    provider but mockpay alone names the provider in each of these lines
+//!    (`e2e alipay: …, ratio: <X/Y>, p50: <ms> ms, p99: <ms> ms`), one line per provider, each
+//!    against the same floor.
 
 pub mod cpu;
 pub mod driver;
 pub mod floor;
 pub mod latency;
 pub mod peaks;
+pub mod providers;
 pub mod services;
 pub mod stats;
 
 use anyhow::bail;
 use clap::Parser;
+use providers::BenchProvider;
 use stats::{Milli, Millis};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,10 +47,23 @@ use std::time::Instant;
     about = "End-to-end payments/s and latency of paygate, against the floor in the same run",
     long_about = "End-to-end payments/s and latency of paygate, against the floor in the same run.\n\n\
         Build first: cargo build --release --workspace --bins. The last line printed is\n\
-        `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`."
+        `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`; with\n\
+        --provider naming any other provider, one `e2e <provider>: …` line per provider."
 )]
 pub struct BenchArgs {
-    /// Pay commands to publish.
+    /// The provider(s) to run a pass against, each on its own simulator, in this order
+    /// (repeatable, or comma-separated: `--providers mockpay,alipay,wechatpay`). mockpay pays
+    /// direct; alipay by barcode (alipay.trade.pay); wechatpay by QR, paid by the simulated
+    /// customer and confirmed through notify-handler.
+    #[arg(
+        long = "provider",
+        visible_alias = "providers",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mockpay"
+    )]
+    pub provider: Vec<BenchProvider>,
+    /// Pay commands to publish (per pass).
     #[arg(long, default_value_t = 5000)]
     pub count: u64,
     /// Share of the payments that get a refund after their success (0 to 1, at most 3 decimals).
@@ -54,14 +75,15 @@ pub struct BenchArgs {
     /// Publisher tasks of the driver, each awaiting its own confirm.
     #[arg(long, default_value_t = 32)]
     pub publishers: usize,
-    /// Run a second pass with this latency added to every provider call: `FIXED[+JITTER]` in ms
+    /// Run a second pass per provider with this latency added to every call its simulator
+    /// answers: `FIXED[+JITTER]` in ms
     /// (`300+200`: 300 to 500 ms, uniform) or percentiles `pNN=MS,…,p100=MS` (`p50=300,p99=900,p100=1500`).
     #[arg(long, value_parser = latency::parse)]
-    pub provider_latency: Option<mockpay::Latency>,
+    pub provider_latency: Option<simkit::Latency>,
     /// Run two more passes with a second provider (`mockpay_b`, a mockpay of its own) taking
     /// every other payment, unawaited: once answering like mockpay, once timing out on every
     /// call. Reports mockpay's throughput in the second as a share of the first (both with
-    /// `--provider-latency`, if given).
+    /// `--provider-latency`, if given). Needs mockpay among the providers.
     #[arg(long)]
     pub other_provider_timing_out: bool,
     /// Hard time bound of the paygate run, in seconds.
@@ -123,6 +145,24 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE (got {s:?})"))
 }
 
+impl BenchArgs {
+    /// The providers, each once, in the order given.
+    pub fn providers(&self) -> Vec<BenchProvider> {
+        let mut providers = Vec::new();
+        for p in &self.provider {
+            if !providers.contains(p) {
+                providers.push(*p);
+            }
+        }
+        providers
+    }
+
+    /// Whether the report names the provider in its lines: any run but mockpay's alone.
+    fn names_providers(&self) -> bool {
+        self.providers() != [BenchProvider::Mockpay]
+    }
+}
+
 /// The workspace root (this crate is tests/e2e).
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -138,11 +178,13 @@ struct Pass {
 async fn pass(
     args: &BenchArgs,
     bin_dir: &std::path::Path,
-    latency: Option<mockpay::Latency>,
+    provider: BenchProvider,
+    latency: Option<simkit::Latency>,
     second_provider: Option<services::SecondProvider>,
 ) -> anyhow::Result<Pass> {
     let settings = services::ServiceSettings {
         bin_dir: bin_dir.to_path_buf(),
+        provider,
         order_shards: args.shards,
         shard_concurrency: args.shard_concurrency,
         database_max_connections: args.db_connections,
@@ -155,6 +197,7 @@ async fn pass(
     eprintln!("bench: starting paygate ({settings:?})");
     let system = services::BenchSystem::start(&settings).await?;
     let drive = driver::Drive {
+        provider,
         count: args.count,
         refund_permille: args.refund_share.0,
         publishers: args.publishers,
@@ -177,6 +220,7 @@ async fn pass(
         &system.topology.commands_exchange(),
         &system.topology.events_exchange(),
         drive,
+        system.simulator.customer(),
     )
     .await;
     let cpu_line = cpu::report(
@@ -184,6 +228,8 @@ async fn pass(
         &cpu::snapshot(&pids),
         u64::try_from(cpu0.1.elapsed().as_millis()).unwrap_or(u64::MAX),
         args.count,
+        provider.simulator(),
+        &pids,
     );
     stop_sampling.cancel();
     let peaks = sampler.await.unwrap_or_default();
@@ -192,7 +238,7 @@ async fn pass(
 }
 
 /// Prints one pass's figures, each line starting with `label`.
-fn report(args: &BenchArgs, label: &str, pass: &Pass) {
+fn report(args: &BenchArgs, label: &str, provider: BenchProvider, pass: &Pass) {
     let driven = &pass.driven;
     let pay = driven.pay_latency.summary();
     if driven.second_sent > 0 {
@@ -202,16 +248,17 @@ fn report(args: &BenchArgs, label: &str, pass: &Pass) {
             services::SECOND_PROVIDER
         );
     }
+    println!("{label}: provider {}: {}", provider.name(), provider.flow());
     println!(
-        "{label}: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); \
-         refunds complete in mockpay's answer (refundDelayMs 0)",
+        "{label}: {} payments ({} succeeded, {} failed, {} rejected), {} refunds sent ({} succeeded, {} failed); {}",
         args.count - driven.second_sent,
         driven.payments_succeeded,
         driven.payments_failed,
         driven.rejected,
         driven.refunds_sent,
         driven.refunds_succeeded,
-        driven.refunds_failed
+        driven.refunds_failed,
+        provider.refunds()
     );
     println!(
         "{label}: wall {} s from first publish to last final event (publishing took {} s), inflight window {}, \
@@ -245,10 +292,25 @@ fn p99(pass: &Pass) -> String {
     pass.driven.pay_latency.summary().map_or_else(|| "-".to_owned(), |s| Millis(s.p99_us).to_string())
 }
 
-/// Runs the whole bench and prints its report; the last line is the summary.
+fn p50(pass: &Pass) -> String {
+    pass.driven.pay_latency.summary().map_or_else(|| "-".to_owned(), |s| Millis(s.p50_us).to_string())
+}
+
+/// One provider's passes: with no added latency, and with `--provider-latency`'s.
+struct ProviderPasses {
+    provider: BenchProvider,
+    zero: Pass,
+    slow: Option<Pass>,
+}
+
+/// Runs the whole bench and prints its report; the last lines are the summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
+    }
+    let providers = args.providers();
+    if args.other_provider_timing_out && !providers.contains(&BenchProvider::Mockpay) {
+        bail!("--other-provider-timing-out measures mockpay beside mockpay_b: add --provider mockpay");
     }
     let bin_dir = match &args.bin_dir {
         Some(d) => d.clone(),
@@ -264,15 +326,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(floor::build(&floor::default_manifest(&root), &floor::default_target_dir(&root)).await?)
     };
 
-    let zero = pass(&args, &bin_dir, None, None).await?;
-    let slow = match &args.provider_latency {
-        Some(latency) => Some(pass(&args, &bin_dir, Some(latency.clone()), None).await?),
-        None => None,
-    };
+    let mut passes = Vec::new();
+    for provider in providers {
+        let zero = pass(&args, &bin_dir, provider, None, None).await?;
+        let slow = match &args.provider_latency {
+            Some(latency) => Some(pass(&args, &bin_dir, provider, Some(latency.clone()), None).await?),
+            None => None,
+        };
+        passes.push(ProviderPasses { provider, zero, slow });
+    }
     let isolation = if args.other_provider_timing_out {
         let latency = args.provider_latency.clone();
-        let healthy = pass(&args, &bin_dir, latency.clone(), Some(services::SecondProvider::Healthy)).await?;
-        let timing_out = pass(&args, &bin_dir, latency, Some(services::SecondProvider::TimingOut)).await?;
+        let mockpay = BenchProvider::Mockpay;
+        let healthy =
+            pass(&args, &bin_dir, mockpay, latency.clone(), Some(services::SecondProvider::Healthy)).await?;
+        let timing_out =
+            pass(&args, &bin_dir, mockpay, latency, Some(services::SecondProvider::TimingOut)).await?;
         Some((healthy, timing_out))
     } else {
         None
@@ -294,16 +363,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
     };
 
-    report(&args, "paygate", &zero);
+    let named = args.names_providers();
+    // " <provider>" in the labels and summary lines of a run that names its providers.
+    let tag = |p: BenchProvider| if named { format!(" {}", p.name()) } else { String::new() };
     let spec = args.provider_latency.as_ref().map(latency::show);
-    if let (Some(slow), Some(spec)) = (&slow, &spec) {
-        report(&args, &format!("paygate (provider latency {spec})"), slow);
+    for p in &passes {
+        report(&args, &format!("paygate{}", tag(p.provider)), p.provider, &p.zero);
+        if let (Some(slow), Some(spec)) = (&p.slow, &spec) {
+            report(&args, &format!("paygate{} (provider latency {spec})", tag(p.provider)), p.provider, slow);
+        }
     }
     let with_latency = spec.as_ref().map_or_else(String::new, |spec| format!(", provider latency {spec}"));
     if let Some((healthy, timing_out)) = &isolation {
         let other = services::SECOND_PROVIDER;
-        report(&args, &format!("paygate ({other} healthy{with_latency})"), healthy);
-        report(&args, &format!("paygate ({other} timing out{with_latency})"), timing_out);
+        let mockpay = BenchProvider::Mockpay;
+        report(&args, &format!("paygate ({other} healthy{with_latency})"), mockpay, healthy);
+        report(&args, &format!("paygate ({other} timing out{with_latency})"), mockpay, timing_out);
     }
     if let Some(f) = &floor {
         println!("floor: {}", f.result_line);
@@ -311,13 +386,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("floor: {steps}");
         }
     }
-    if let (Some(slow), Some(spec)) = (&slow, &spec) {
-        println!(
-            "latency: {} payments/s with {spec} per call, {} of zero latency, p99: {} ms",
-            rate(slow).show(1),
-            rate(slow).ratio(rate(&zero)).show(2),
-            p99(slow)
-        );
+    for p in &passes {
+        if let (Some(slow), Some(spec)) = (&p.slow, &spec) {
+            println!(
+                "latency{}: {} payments/s with {spec} per call, {} of zero latency, p99: {} ms",
+                tag(p.provider),
+                rate(slow).show(1),
+                rate(slow).ratio(rate(&p.zero)).show(2),
+                p99(slow)
+            );
+        }
     }
     if let Some((healthy, timing_out)) = &isolation {
         println!(
@@ -329,26 +407,37 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             p99(timing_out)
         );
     }
-    let e2e = rate(&zero);
-    match &floor {
-        Some(f) => println!(
-            "e2e: {} payments/s, floor: {} payments/s, ratio: {}, p99: {} ms",
+    for p in &passes {
+        let e2e = rate(&p.zero);
+        let (floor_part, ratio) = match &floor {
+            Some(f) => {
+                (format!("{} payments/s", f.payments_per_sec.show(0)), e2e.ratio(f.payments_per_sec).show(2))
+            }
+            None => ("skipped".to_owned(), "-".to_owned()),
+        };
+        let p50_part = if named { format!(", p50: {} ms", p50(&p.zero)) } else { String::new() };
+        println!(
+            "e2e{}: {} payments/s, floor: {floor_part}, ratio: {ratio}{p50_part}, p99: {} ms",
+            tag(p.provider),
             e2e.show(1),
-            f.payments_per_sec.show(0),
-            e2e.ratio(f.payments_per_sec).show(2),
-            p99(&zero)
-        ),
-        None => println!("e2e: {} payments/s, floor: skipped, ratio: -, p99: {} ms", e2e.show(1), p99(&zero)),
+            p99(&p.zero)
+        );
     }
-    let passes = std::iter::once(("zero latency", &zero)).chain(slow.iter().map(|s| ("latency", s))).chain(
-        isolation
-            .iter()
-            .flat_map(|(h, t)| [("second provider healthy", h), ("second provider timing out", t)]),
-    );
-    for (name, pass) in passes {
+    let all = passes.iter().flat_map(|p| {
+        std::iter::once((p.provider, "zero latency", &p.zero))
+            .chain(p.slow.iter().map(move |s| (p.provider, "latency", s)))
+    });
+    let isolated = isolation.iter().flat_map(|(h, t)| {
+        [
+            (BenchProvider::Mockpay, "second provider healthy", h),
+            (BenchProvider::Mockpay, "second provider timing out", t),
+        ]
+    });
+    for (provider, name, pass) in all.chain(isolated) {
         if pass.driven.timed_out {
             bail!(
-                "the {name} run timed out after {} s: {} of {} payments complete",
+                "the {} {name} run timed out after {} s: {} of {} payments complete",
+                provider.name(),
                 args.max_secs,
                 pass.driven.payments_final,
                 args.count - pass.driven.second_sent
@@ -356,4 +445,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_are_repeatable_or_comma_separated_and_default_to_mockpay() {
+        let parse = |args: &[&str]| BenchArgs::try_parse_from([&["paygate-bench"], args].concat());
+        let default = parse(&[]).unwrap();
+        assert_eq!(default.providers(), [BenchProvider::Mockpay]);
+        assert!(!default.names_providers());
+        let listed = parse(&["--providers", "alipay,wechatpay", "--provider", "alipay"]).unwrap();
+        assert_eq!(listed.providers(), [BenchProvider::Alipay, BenchProvider::Wechatpay]);
+        assert!(listed.names_providers());
+        let repeated = parse(&["--provider", "wechatpay", "--provider", "mockpay"]).unwrap();
+        assert_eq!(repeated.providers(), [BenchProvider::Wechatpay, BenchProvider::Mockpay]);
+        assert!(parse(&["--provider", "paypal"]).is_err());
+    }
 }

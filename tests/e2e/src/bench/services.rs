@@ -1,33 +1,34 @@
-//! The paygate system the bench measures: a fresh database (migrated) and a fresh vhost, mockpay
-//! in-process (with the run's provider latency, if any), and ingest and provider-dispatcher as real release-built processes, configured
-//! through their environment exactly as an operator would. Everything is removed again when the
+//! The paygate system the bench measures: a fresh database (migrated) and a fresh vhost, the
+//! pass's provider simulator in-process (with the run's provider latency, if any; see
+//! [`super::providers`]), and ingest and provider-dispatcher as real release-built processes (and
+//! notify-handler, for a provider whose payments end through a notification), configured through
+//! their environment exactly as an operator would. Everything is removed again when the
 //! [`BenchSystem`] is stopped (or dropped).
 
-use crate::system::mockpay_account_env as account_env;
+use super::providers::{self, BenchProvider, Simulator};
 use anyhow::{Context, bail};
-use mockpay::{Config as MockpayConfig, MockPay, MockPayHandle, Settings};
+use mockpay::MockPayHandle;
 use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate_test_support::{ServiceProcess, TestDb, TestVhost};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Our merchant at mockpay.
-pub const MOCKPAY_MERCHANT: &str = "paygate";
-pub const MOCKPAY_SECRET: &str = "bench-signing-secret";
 /// The prefix of every exchange and queue in the bench's vhost.
 pub const PREFIX: &str = "paygate";
 
 /// How the services are run.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
-    /// Where `ingest` and `provider-dispatcher` are (target/release).
+    /// Where `ingest`, `provider-dispatcher` and `notify-handler` are (target/release).
     pub bin_dir: PathBuf,
+    /// The provider every awaited payment goes to.
+    pub provider: BenchProvider,
     pub order_shards: u16,
     pub shard_concurrency: u16,
     pub database_max_connections: u32,
     pub dispatchers: usize,
-    /// mockpay's added latency per API call (none when `None`).
-    pub provider_latency: Option<mockpay::Latency>,
+    /// The simulators' added latency per API call (none when `None`).
+    pub provider_latency: Option<simkit::Latency>,
     /// Extra environment for every service (`KEY=VALUE`), e.g. tuning knobs.
     pub extra_env: Vec<(String, String)>,
     /// `RUST_LOG` of the services.
@@ -53,18 +54,25 @@ pub enum SecondProvider {
 pub struct BenchSystem {
     pub db: TestDb,
     pub vhost: TestVhost,
-    pub mockpay: MockPayHandle,
+    /// The provider's simulator.
+    pub simulator: Simulator,
     /// The second provider's mockpay, when the run has one.
     pub second: Option<MockPayHandle>,
     pub topology: Topology,
     processes: Vec<ServiceProcess>,
     /// Each dispatcher's HTTP base (its /metrics).
     pub dispatcher_http: Vec<String>,
+    /// notify-handler's HTTP base, when the pass runs it.
+    pub notify_http: Option<String>,
 }
 
 impl BenchSystem {
     pub async fn start(settings: &ServiceSettings) -> anyhow::Result<Self> {
-        let bins = ["ingest", "provider-dispatcher"].map(|b| settings.bin_dir.join(b));
+        let mut names = vec!["ingest", "provider-dispatcher"];
+        if settings.provider.needs_notify_handler() {
+            names.push("notify-handler");
+        }
+        let bins: Vec<PathBuf> = names.iter().map(|b| settings.bin_dir.join(b)).collect();
         for bin in &bins {
             if !bin.exists() {
                 bail!(
@@ -77,7 +85,7 @@ impl BenchSystem {
         paygate::db::migrate(&db.pool).await.context("migrate the bench database")?;
         let vhost = TestVhost::new().await;
         let latency = settings.provider_latency.as_ref();
-        let mockpay = start_mockpay(SecondProvider::Healthy, latency).await?;
+        let simulator = Simulator::start(settings.provider, latency).await?;
         let topology = Topology::new(TopologyConfig {
             prefix: PREFIX.into(),
             order_shards: settings.order_shards,
@@ -86,15 +94,31 @@ impl BenchSystem {
         declare(&vhost.amqp_url, &topology).await?;
         let second = match settings.second_provider {
             None => None,
-            Some(behaviour) => Some(start_mockpay(behaviour, latency).await?),
+            Some(behaviour) => {
+                Some(providers::start_second_mockpay(latency, behaviour == SecondProvider::TimingOut).await?)
+            }
         };
-        let mut system =
-            Self { db, vhost, mockpay, second, topology, processes: Vec::new(), dispatcher_http: Vec::new() };
+        let mut system = Self {
+            db,
+            vhost,
+            simulator,
+            second,
+            topology,
+            processes: Vec::new(),
+            dispatcher_http: Vec::new(),
+            notify_http: None,
+        };
         let mut common = system.common_env(settings);
-        common.extend(system.provider_env());
+        common.extend(system.provider_env(settings.provider));
+        system.processes.push(spawn(&bins[0], &common).await?.0);
         let mut dispatcher_env = common.clone();
         dispatcher_env.push(("SHARD_CONCURRENCY".to_owned(), settings.shard_concurrency.to_string()));
-        system.processes.push(spawn(&bins[0], &common).await?.0);
+        if let Some(bin) = bins.get(2) {
+            let (process, http) = spawn(bin, &common).await?;
+            system.processes.push(process);
+            dispatcher_env.push(("NOTIFY_BASE_URL".to_owned(), http.clone()));
+            system.notify_http = Some(http);
+        }
         for _ in 0..settings.dispatchers {
             let (process, http) = spawn(&bins[1], &dispatcher_env).await?;
             system.processes.push(process);
@@ -104,13 +128,13 @@ impl BenchSystem {
     }
 
     /// `PROVIDERS` and each provider's settings, as every service reads them.
-    fn provider_env(&self) -> Vec<(String, String)> {
-        let mut names = vec!["mockpay"];
-        let mut env = account_env("MOCKPAY", self.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET);
+    fn provider_env(&self, provider: BenchProvider) -> Vec<(String, String)> {
+        let mut names = vec![provider.name()];
+        let mut env = self.simulator.provider_env();
         if let Some(second) = &self.second {
             names.push(SECOND_PROVIDER);
             let upper = SECOND_PROVIDER.to_ascii_uppercase();
-            env.extend(account_env(&upper, second.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET));
+            env.extend(providers::second_mockpay_env(&upper, second));
             env.push((format!("PAYGATE_PROVIDER_{upper}_KIND"), "mockpay".to_owned()));
         }
         env.push(("PROVIDERS".to_owned(), names.join(",")));
@@ -137,7 +161,8 @@ impl BenchSystem {
         self.processes.iter().map(|p| (p.name.clone(), p.pid())).collect()
     }
 
-    /// Stops the services gracefully (SIGTERM), then removes mockpay, the vhost and the database.
+    /// Stops the services gracefully (SIGTERM), then removes the simulators, the vhost and the
+    /// database.
     pub async fn stop(mut self) {
         for p in &mut self.processes {
             if p.is_running() {
@@ -147,39 +172,12 @@ impl BenchSystem {
         for p in &mut self.processes {
             let _ = tokio::time::timeout(Duration::from_secs(30), p.wait(Duration::from_secs(30))).await;
         }
-        let _ = self.mockpay.shutdown().await;
+        self.simulator.shutdown().await;
         if let Some(second) = self.second.take() {
             let _ = second.shutdown().await;
         }
         // The database and the vhost are dropped (removed) with `self.db` and `self.vhost`.
     }
-}
-
-/// A mockpay with our merchant. Refunds finish in the create answer: the bench measures paygate,
-/// not a provider's refund delay (which a query on the 5 s retry tier would wait out).
-/// With `latency` added to every call; a timing-out one holds every request instead.
-async fn start_mockpay(
-    behaviour: SecondProvider,
-    latency: Option<&mockpay::Latency>,
-) -> anyhow::Result<MockPayHandle> {
-    let mockpay = MockPay::start(
-        MockpayConfig { nonce_capacity: 1_000_000, ..MockpayConfig::default() }
-            .with_merchant(MOCKPAY_MERCHANT, MOCKPAY_SECRET)
-            .with_settings(Settings { refund_delay_ms: 0, default_expiry_secs: None, ..Settings::default() }),
-    )
-    .await
-    .context("start mockpay")?;
-    let mut faults = mockpay::FaultSettings::default();
-    if let Some(latency) = latency {
-        faults.latency = latency.clone();
-    }
-    if behaviour == SecondProvider::TimingOut {
-        faults.timeout_ppm = 1_000_000;
-    }
-    if faults != mockpay::FaultSettings::default() {
-        mockpay.admin().set_faults(&faults).await.context("set mockpay's faults")?;
-    }
-    Ok(mockpay)
 }
 
 /// Declares the topology, as every service would, so the upstream can bind before they start.
