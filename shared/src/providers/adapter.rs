@@ -208,6 +208,12 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         currency: crate::domain::Currency,
     ) -> Called<RefundFacts>;
 
+    /// The zone the provider's days are counted in: those of its bills and settlements
+    /// ([`super::provider_day`]). UTC unless the provider says otherwise.
+    fn day_offset(&self) -> chrono::FixedOffset {
+        super::provider_day::utc()
+    }
+
     /// Opens the trade bill of `day` (the provider's day; UTC for mockpay): every payment and
     /// refund that completed that day, streamed line by line, never read whole (decision 12).
     async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)>;

@@ -34,6 +34,7 @@ pub mod exchange;
 pub mod http;
 pub mod mockpay;
 pub mod notification;
+pub mod provider_day;
 pub mod registry;
 pub mod rsa_sha256;
 pub mod settings;

@@ -23,6 +23,10 @@ pub struct OpenedBill {
 /// Where a batch's lines come from: the provider's adapter, or (the benchmark) a file read
 /// through the same provider's streaming parser.
 pub trait BillSource: Send + Sync {
+    /// The zone the provider counts its days in (`ProviderAdapter::day_offset`): our payments
+    /// and refunds of a day are those of the provider's day.
+    fn day_offset(&self) -> chrono::FixedOffset;
+
     fn open(
         &self,
         kind: Kind,
@@ -34,6 +38,10 @@ pub trait BillSource: Send + Sync {
 pub struct FromAdapter<'a>(pub &'a dyn ProviderAdapter);
 
 impl BillSource for FromAdapter<'_> {
+    fn day_offset(&self) -> chrono::FixedOffset {
+        self.0.day_offset()
+    }
+
     fn open(
         &self,
         kind: Kind,
@@ -163,11 +171,12 @@ async fn work(
     // All kinds in one transaction: a re-run sees all of a run's findings or none.
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL statement_timeout = '30min'").execute(&mut *tx).await?;
+    let day_starts = crate::providers::provider_day::starts_at(run.day, source.day_offset());
     let waiting = matching::match_lines(
         &mut tx,
         batch_id,
         run.provider,
-        run.day,
+        day_starts,
         run.kind,
         run.config.window_days,
         run.config.fee_ppm,
@@ -178,7 +187,7 @@ async fn work(
             .await?
             .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
         let totals: Vec<crate::providers::SettlementTotal> = serde_json::from_value(batch.totals)?;
-        matching::settlement_totals(&mut tx, batch_id, run.provider, run.day, &totals).await?;
+        matching::settlement_totals(&mut tx, batch_id, run.provider, day_starts, &totals).await?;
     }
     tx.commit().await?;
     progress.phase("proving");

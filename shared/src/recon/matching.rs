@@ -4,8 +4,9 @@
 //! NOTHING` over `recon_lines` joined to `payments` / `refunds`: on our id behind the trade
 //! number first, then on the provider's transaction id for lines whose trade number is not ours.
 //! PostgreSQL streams the join (hash or merge join for a big bill), so a million lines never
-//! pass through this process. Parameters everywhere: `$1` batch, `$2` provider, `$3` day,
-//! `$4` window in days, `$5` the fee rate in ppm.
+//! pass through this process. Parameters everywhere: `$1` batch, `$2` provider, `$3` the instant
+//! the provider's day starts (its own zone's midnight, `providers::provider_day`), `$4` window in
+//! days, `$5` the fee rate in ppm.
 //!
 //! | kind | when |
 //! |---|---|
@@ -21,7 +22,7 @@
 
 use super::Kind;
 use crate::providers::bill::SettlementTotal;
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
@@ -144,9 +145,9 @@ fn bank_refund_lines() -> String {
     )
 }
 
-/// The UTC instant a day (minus `$4` days, plus `offset`) starts at.
+/// The instant the provider's day (minus `$4` days, plus `offset`) starts at.
 fn day_start(offset: i32) -> String {
-    format!("((($3::date - $4::int + {offset}))::timestamp AT TIME ZONE 'UTC')")
+    format!("($3::timestamptz + ({offset} - $4::int) * interval '1 day')")
 }
 
 fn local_payments_missing() -> String {
@@ -204,7 +205,7 @@ fn waiting() -> String {
                                      AND b.kind = 'trade'))
          WHERE $1::bigint IS NOT NULL AND $5::bigint IS NOT NULL",
         from = day_start(1),
-        to = "((($3::date + 1))::timestamp AT TIME ZONE 'UTC')",
+        to = "($3::timestamptz + interval '1 day')",
     )
 }
 
@@ -213,14 +214,14 @@ async fn exec(
     sql: String,
     batch: i64,
     provider: &str,
-    day: NaiveDate,
+    day_starts: DateTime<Utc>,
     window: u32,
     fee_ppm: u32,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(batch)
         .bind(provider)
-        .bind(day)
+        .bind(day_starts)
         .bind(i32::try_from(window).unwrap_or(i32::MAX))
         .bind(i64::from(fee_ppm))
         .execute(conn)
@@ -236,7 +237,7 @@ pub async fn match_lines(
     conn: &mut PgConnection,
     batch: i64,
     provider: &str,
-    day: NaiveDate,
+    day_starts: DateTime<Utc>,
     kind: Kind,
     window: u32,
     fee_ppm: u32,
@@ -259,7 +260,7 @@ pub async fn match_lines(
         statements.push(local_refunds_missing());
     }
     for sql in statements {
-        exec(conn, sql, batch, provider, day, window, fee_ppm).await?;
+        exec(conn, sql, batch, provider, day_starts, window, fee_ppm).await?;
     }
     if kind != Kind::Trade {
         return Ok(0);
@@ -267,7 +268,7 @@ pub async fn match_lines(
     sqlx::query_scalar(sqlx::AssertSqlSafe(waiting()))
         .bind(batch)
         .bind(provider)
-        .bind(day)
+        .bind(day_starts)
         .bind(i32::try_from(window).unwrap_or(i32::MAX))
         .bind(i64::from(fee_ppm))
         .fetch_one(conn)
@@ -288,24 +289,22 @@ pub async fn settlement_totals(
     conn: &mut PgConnection,
     batch: i64,
     provider: &str,
-    day: NaiveDate,
+    day_starts: DateTime<Utc>,
     theirs: &[SettlementTotal],
 ) -> Result<u64, sqlx::Error> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT currency, sum(gross)::bigint, sum(refunds)::bigint FROM (
              SELECT p.currency::text AS currency, p.amount_minor AS gross, 0::bigint AS refunds FROM payments p
              WHERE p.provider = $1 AND p.state IN ('succeeded', 'partially_refunded', 'refunded')
-               AND p.succeeded_at >= ($2::date::timestamp AT TIME ZONE 'UTC')
-               AND p.succeeded_at < (($2::date + 1)::timestamp AT TIME ZONE 'UTC')
+               AND p.succeeded_at >= $2::timestamptz AND p.succeeded_at < $2::timestamptz + interval '1 day'
              UNION ALL
              SELECT r.currency::text, 0, r.amount_minor FROM refunds r JOIN payments p ON p.id = r.payment_id
              WHERE p.provider = $1 AND r.state = 'succeeded'
-               AND r.succeeded_at >= ($2::date::timestamp AT TIME ZONE 'UTC')
-               AND r.succeeded_at < (($2::date + 1)::timestamp AT TIME ZONE 'UTC')
+               AND r.succeeded_at >= $2::timestamptz AND r.succeeded_at < $2::timestamptz + interval '1 day'
          ) x GROUP BY currency",
     )
     .bind(provider)
-    .bind(day)
+    .bind(day_starts)
     .fetch_all(&mut *conn)
     .await?;
     let mut ours: BTreeMap<String, Ours> =

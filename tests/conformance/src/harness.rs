@@ -8,13 +8,20 @@
 //! books say.
 
 use crate::{Books, DEADLINE, Provider};
+use chrono::NaiveDate;
+use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::OrderEvent;
 use paygate::providers::adapter::trade_no;
+use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine};
+use paygate::store::StoredRow;
 use paygate::store::payments::Payment;
-use paygate_e2e::system::MERCHANT;
+use paygate::store::recon;
+use paygate::store::refunds::Refund;
+use paygate_e2e::system::{MERCHANT, PREFIX};
 use paygate_e2e::{System, SystemOptions};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 pub struct Harness<'p, P: Provider> {
     pub p: &'p P,
@@ -154,6 +161,57 @@ impl<P: Provider> Harness<'_, P> {
         .fetch_all(&self.system.db.pool)
         .await
         .expect("read the attention items")
+    }
+
+    /// Waits until our refund `refund_no` is `state`.
+    pub async fn refund_in(&self, refund_no: &str, state: &str) -> Refund {
+        paygate_test_support::eventually_some(&format!("{refund_no} to be {state}"), DEADLINE, || async {
+            let mut conn = self.system.db.pool.acquire().await.expect("a connection");
+            Refund::find_by_number(&mut conn, MERCHANT, refund_no)
+                .await
+                .expect("read the refund")
+                .filter(|r| r.state.as_str() == state)
+        })
+        .await
+    }
+
+    /// Publishes a `refund` of `minor` for `order`.
+    pub async fn refund(&self, order: &str, refund_no: &str, minor: i64) {
+        let amount = self.p.money(minor).to_decimal_string();
+        let payload = json!({
+            "merchant_id": MERCHANT, "refund_no": refund_no, "merchant_order_no": order,
+            "amount": amount, "currency": self.p.currency().as_str(), "requested_by": "conformance",
+            "reason": "conformance"
+        });
+        self.system.upstream.command("command.refund", order, payload).await;
+    }
+
+    /// Runs reconciliation of `kind` for the provider's `day` through its adapter, as the
+    /// compensation scheduler does.
+    pub async fn reconcile(&self, kind: Kind, day: NaiveDate, window_days: u32) -> recon::Batch {
+        let config = TopologyConfig {
+            prefix: PREFIX.into(),
+            order_shards: self.system.options.order_shards,
+            ..TopologyConfig::default()
+        };
+        let topology = Topology::new(config).expect("a topology");
+        let run =
+            Run { provider: &self.account, day, kind, config: ReconConfig { window_days, fee_ppm: 6_000 } };
+        let adapter = self.p.adapter();
+        engine::run(&self.system.db.pool, &topology, &*adapter, run, &Quiet).await.expect("the batch runs")
+    }
+
+    /// (kind, payment) of every discrepancy the batch found, sorted.
+    pub async fn discrepancies(&self, batch: &recon::Batch) -> Vec<(String, Option<Uuid>)> {
+        let mut conn = self.system.db.pool.acquire().await.expect("a connection");
+        let mut found: Vec<_> = recon::discrepancies(&mut conn, batch.id)
+            .await
+            .expect("read the discrepancies")
+            .into_iter()
+            .map(|d| (d.kind, d.payment_id))
+            .collect();
+        found.sort();
+        found
     }
 
     /// How many reversals we sent for `order` (logged as `reverse`, or under the provider's own

@@ -12,9 +12,12 @@ use crate::scenarios::require;
 use crate::{Capability, DEADLINE, Provider};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use paygate::messages::commands::PayMethod;
+use paygate::providers::adapter::trade_no;
+use paygate::recon::Kind;
 use paygate_e2e::SystemOptions;
 use paygate_test_support::{eventually, eventually_some};
-use simkit::FaultSettings;
+use simkit::{BillFault, BillFaultKind, FaultSettings};
+use uuid::Uuid;
 
 /// Every scenario here, by name (the test file lists each once per provider).
 pub const ALL: &[&str] = &[
@@ -27,6 +30,8 @@ pub const ALL: &[&str] = &[
     "paid_after_close_is_succeeded_and_flagged",
     "a_barcode_payment_in_process_is_polled_to_success",
     "a_barcode_payment_never_confirmed_is_reversed",
+    "the_days_bill_reconciled_finds_every_planted_discrepancy",
+    "the_days_settlement_is_our_payments_of_the_providers_own_day",
 ];
 
 /// The capability a scenario needs beyond taking a payment, if any.
@@ -37,6 +42,10 @@ pub fn capability_of(scenario: &str) -> Option<Capability> {
         | "paid_after_close_is_succeeded_and_flagged" => Some(Capability::GenuineNotification),
         "a_barcode_payment_in_process_is_polled_to_success"
         | "a_barcode_payment_never_confirmed_is_reversed" => Some(Capability::Pay(PayMethod::Barcode)),
+        "the_days_bill_reconciled_finds_every_planted_discrepancy" => Some(Capability::BillDownload),
+        "the_days_settlement_is_our_payments_of_the_providers_own_day" => {
+            Some(Capability::SettlementDownload)
+        }
         _ => None,
     }
 }
@@ -343,5 +352,124 @@ pub async fn a_barcode_payment_never_confirmed_is_reversed<P: Provider>(p: &P) {
     h.event("cf-reverse", "payment.closed").await;
     assert!(h.reversals("cf-reverse").await >= 1, "{}: reversed", P::NAME);
     assert_eq!(h.books("cf-reverse").await.charges, 0, "{}: no money moved", P::NAME);
+    h.stop().await;
+}
+
+/// A payment for reconciliation: an amount whose fee at the simulators' 0.6 % is whole (6).
+const RECON_AMOUNT: i64 = 1_000;
+
+/// Pays `order` for [`RECON_AMOUNT`]; its id.
+async fn paid_for_recon<P: Provider>(h: &Harness<'_, P>, order: &str) -> Uuid {
+    let method = h.p.charging_method();
+    h.pay(order, RECON_AMOUNT, method).await;
+    if !charges_at_once(method) {
+        h.event(order, "payment.action_required").await;
+        h.customer_pays(order).await;
+    }
+    h.event(order, "payment.succeeded").await;
+    h.payment(order).await.id
+}
+
+/// The day's trade bill, read through the adapter and reconciled by the engine against what
+/// paygate recorded through the services, finds exactly the discrepancies planted in it: a line
+/// dropped, an amount changed, a fee changed, a status changed, a payment billed twice, a
+/// payment we never sent, a refund's amount changed, a refund dropped, a refund we never asked
+/// for, and, where the bill has a status column, a status changed; and nothing about the clean
+/// payment.
+pub async fn the_days_bill_reconciled_finds_every_planted_discrepancy<P: Provider>(p: &P) {
+    require(p, Capability::BillDownload);
+    let h = Harness::start(p, |_| {}).await;
+    let clean = paid_for_recon(&h, "rc-clean").await;
+    let dropped = paid_for_recon(&h, "rc-dropped").await;
+    let amount = paid_for_recon(&h, "rc-amount").await;
+    let fee = paid_for_recon(&h, "rc-fee").await;
+    let status = paid_for_recon(&h, "rc-status").await;
+    let twice = paid_for_recon(&h, "rc-twice").await;
+    let refunded = paid_for_recon(&h, "rc-refunded").await;
+    h.refund("rc-refunded", "rf-amount", 300).await;
+    let refund_amount = h.refund_in("rf-amount", "succeeded").await;
+    h.refund("rc-refunded", "rf-dropped", 200).await;
+    let refund_dropped = h.refund_in("rf-dropped", "succeeded").await;
+
+    let day = p.bill_day();
+    let currency = p.currency().as_str();
+    let never = Uuid::now_v7();
+    for f in [
+        BillFault::new(BillFaultKind::DropLine).order(trade_no(dropped)),
+        BillFault::new(BillFaultKind::Amount).order(trade_no(amount)).amount(999),
+        BillFault::new(BillFaultKind::Fee).order(trade_no(fee)).fee(60),
+        BillFault::new(BillFaultKind::DuplicatePayment).order(trade_no(twice)),
+        BillFault::new(BillFaultKind::AddPayment)
+            .order(trade_no(never))
+            .amount(500)
+            .currency(currency)
+            .date(day),
+        BillFault::new(BillFaultKind::Amount).refund(trade_no(refund_amount.id)).amount(350),
+        BillFault::new(BillFaultKind::DropLine).refund(trade_no(refund_dropped.id)),
+        BillFault::new(BillFaultKind::AddRefund)
+            .order(trade_no(refunded))
+            .refund(trade_no(Uuid::now_v7()))
+            .amount(100)
+            .currency(currency)
+            .date(day),
+    ] {
+        p.plant_bill_fault(f).await.expect("plant a bill fault");
+    }
+    if p.can(Capability::BillLineStatus) {
+        let f = BillFault::new(BillFaultKind::Status).order(trade_no(status)).status("REVERSED");
+        p.plant_bill_fault(f).await.expect("plant a bill fault");
+    }
+
+    // Window 0: the provider's day is judged by its own bill.
+    let batch = h.reconcile(Kind::Trade, day, 0).await;
+    let found = h.discrepancies(&batch).await;
+    let mut want = vec![
+        ("amount_mismatch".to_owned(), Some(amount)),
+        ("duplicate_payment".to_owned(), Some(twice)),
+        ("fee_mismatch".to_owned(), Some(fee)),
+        ("missing_at_provider".to_owned(), Some(dropped)),
+        ("missing_locally".to_owned(), None),
+        ("refund_mismatch".to_owned(), Some(refunded)), // the amount
+        ("refund_mismatch".to_owned(), Some(refunded)), // dropped: missing at the provider
+        ("refund_mismatch".to_owned(), Some(refunded)), // one we never asked for
+    ];
+    if p.can(Capability::BillLineStatus) {
+        want.push(("status_mismatch".to_owned(), Some(status)));
+    }
+    want.sort();
+    assert_eq!(found, want, "{}", P::NAME);
+    assert!(found.iter().all(|(_, id)| *id != Some(clean)), "{}", P::NAME);
+    assert_eq!(batch.state, "discrepancies", "{}", P::NAME);
+    h.stop().await;
+}
+
+/// The day's settlement, reconciled against our payments and refunds of the provider's own day
+/// (its zone's midnight to midnight: Beijing time for Alipay and WeChat Pay), matches. Our
+/// records are moved to just after the provider's midnight, when that day has begun at the
+/// provider and, in Beijing, the UTC day has not: counted by the UTC day, the totals would not
+/// agree.
+pub async fn the_days_settlement_is_our_payments_of_the_providers_own_day<P: Provider>(p: &P) {
+    require(p, Capability::SettlementDownload);
+    let h = Harness::start(p, |_| {}).await;
+    let a = paid_for_recon(&h, "st-a").await;
+    let b = paid_for_recon(&h, "st-b").await;
+    h.refund("st-b", "st-rf", 400).await;
+    h.refund_in("st-rf", "succeeded").await;
+    let day = p.bill_day();
+    let just_after_midnight = paygate::providers::provider_day::starts_at(day, p.adapter().day_offset())
+        + chrono::Duration::minutes(30);
+    for (table, column) in [("payments", "id"), ("refunds", "payment_id")] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET succeeded_at = $1 WHERE {column} = ANY($2) AND succeeded_at IS NOT NULL"
+        )))
+        .bind(just_after_midnight)
+        .bind(vec![a, b])
+        .execute(&h.system.db.pool)
+        .await
+        .expect("move our records to the provider's early morning");
+    }
+    let batch = h.reconcile(Kind::Settlement, day, 3).await;
+    assert_eq!(h.discrepancies(&batch).await, Vec::new(), "{}", P::NAME);
+    assert_eq!(batch.state, "matched", "{}", P::NAME);
     h.stop().await;
 }

@@ -45,6 +45,9 @@ pub enum Capability {
     /// The adapter downloads the day's settlement, with fees and totals
     /// (`ProviderAdapter::settlement`).
     SettlementDownload,
+    /// The trade bill states each line's status, so a line can say a payment did not succeed
+    /// (Alipay's lists completed transactions only: it has no status column).
+    BillLineStatus,
 }
 
 /// A refund in the provider's books.

@@ -66,6 +66,7 @@ impl Provider for Mockpay {
         Capability::Pay(PayMethod::Direct),
         Capability::GenuineNotification,
         Capability::BillDownload,
+        Capability::BillLineStatus,
         Capability::SettlementDownload,
     ];
 

@@ -73,6 +73,7 @@ impl Provider for Wechatpay {
         Capability::Pay(PayMethod::Redirect),
         Capability::GenuineNotification,
         Capability::BillDownload,
+        Capability::BillLineStatus,
         Capability::SettlementDownload,
     ];
 

@@ -73,6 +73,8 @@ journeys! {
         an_expired_unpaid_payment_is_closed_at_the_provider,
         a_payment_paid_at_the_last_moment_wins_over_its_expiry,
         paid_after_close_is_succeeded_and_flagged,
+        the_days_bill_reconciled_finds_every_planted_discrepancy,
+        the_days_settlement_is_our_payments_of_the_providers_own_day,
     ],
     not_applicable: [
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: mockpay has no payment-code (barcode) flow",
@@ -93,8 +95,11 @@ journeys! {
         paid_after_close_is_succeeded_and_flagged,
         a_barcode_payment_in_process_is_polled_to_success,
         a_barcode_payment_never_confirmed_is_reversed,
+        the_days_bill_reconciled_finds_every_planted_discrepancy,
     ],
-    not_applicable: [],
+    not_applicable: [
+        the_days_settlement_is_our_payments_of_the_providers_own_day = "not applicable: Alipay's settlement file (the signcustomer account bill) is not implemented: its format is not confirmed",
+    ],
     defects: [],
 }
 
@@ -108,6 +113,8 @@ journeys! {
         an_expired_unpaid_payment_is_closed_at_the_provider,
         a_payment_paid_at_the_last_moment_wins_over_its_expiry,
         paid_after_close_is_succeeded_and_flagged,
+        the_days_bill_reconciled_finds_every_planted_discrepancy,
+        the_days_settlement_is_our_payments_of_the_providers_own_day,
     ],
     not_applicable: [
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",

@@ -27,7 +27,7 @@
 //! columns: reconciliation compares the order amount and the fee.
 
 use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::str::FromStr;
@@ -421,7 +421,7 @@ fn beijing(line: u64, value: &str) -> Result<DateTime<Utc>, BillError> {
             columns::COMPLETED_AT.1
         ),
     })?;
-    let offset = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    let offset = crate::providers::provider_day::china_standard_time();
     Ok(offset
         .from_local_datetime(&naive)
         .single()

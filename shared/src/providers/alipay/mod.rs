@@ -951,6 +951,10 @@ impl ProviderAdapter for AlipayAdapter {
         .await
     }
 
+    fn day_offset(&self) -> chrono::FixedOffset {
+        crate::providers::provider_day::china_standard_time()
+    }
+
     async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
         self.trade_bill(day).await
     }

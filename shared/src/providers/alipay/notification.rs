@@ -26,7 +26,7 @@ use crate::providers::notification::{
     Acknowledgement, ClaimedEvent, Notification, NotificationRejection, NotificationVerifier, RejectReason,
 };
 use axum::http::HeaderMap;
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -271,7 +271,7 @@ pub fn beijing_time(field: &'static str, value: &str) -> Result<DateTime<Utc>, N
             rule: format!("must be a Beijing time yyyy-MM-dd HH:mm:ss (got {value:?})"),
         }
     })?;
-    let beijing = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    let beijing = crate::providers::provider_day::china_standard_time();
     Ok(beijing
         .from_local_datetime(&naive)
         .single()

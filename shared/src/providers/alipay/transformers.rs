@@ -29,7 +29,7 @@ use crate::domain::{Currency, Money};
 use crate::messages::events::{CustomerAction, HttpGet, HttpPost};
 use crate::providers::adapter::{PayRequest, RefundRequest};
 use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -84,9 +84,7 @@ pub fn money_of(field: &str, value: &str) -> Result<Money, Unreadable> {
     Money::from_decimal(decimal, Currency::CNY).map_err(|e| bad(&e.to_string()))
 }
 
-fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
-}
+use crate::providers::provider_day::china_standard_time as beijing;
 
 /// A time as Alipay writes it: Beijing time, `yyyy-MM-dd HH:mm:ss`.
 pub fn beijing_time(at: DateTime<Utc>) -> String {

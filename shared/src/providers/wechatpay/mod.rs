@@ -697,6 +697,10 @@ impl ProviderAdapter for WechatpayAdapter {
     }
 
     /// The trade bill of `day` (Beijing): every payment and refund ([`bill`]).
+    fn day_offset(&self) -> chrono::FixedOffset {
+        crate::providers::provider_day::china_standard_time()
+    }
+
     async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
         let path = format!("/v3/bill/tradebill?bill_date={}&bill_type=ALL", day.format("%Y-%m-%d"));
         self.bill_file("bill", "trade bill", path, bill::TradeBill::new()).await

@@ -26,7 +26,7 @@ use crate::messages::events::{CustomerAction, HttpGet};
 use crate::providers::adapter::{PayRequest, RefundRequest};
 use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts};
 use crate::providers::codes::MappedCode;
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +37,7 @@ pub const REASON_MAX_CHARS: usize = 80;
 /// The only currency API v3's domestic payments take.
 pub const CURRENCY: &str = "CNY";
 /// Beijing time, the zone of every time WeChat Pay writes.
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
-}
+pub use crate::providers::provider_day::china_standard_time as beijing;
 
 /// An answer we cannot turn into facts; the message says what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

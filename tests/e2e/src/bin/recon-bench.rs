@@ -259,6 +259,11 @@ fn write_bill(args: &BenchArgs, day: NaiveDate) -> anyhow::Result<(u64, BTreeSet
 struct FileBill(PathBuf);
 
 impl BillSource for FileBill {
+    // mockpay's days are UTC days.
+    fn day_offset(&self) -> chrono::FixedOffset {
+        paygate::providers::provider_day::utc()
+    }
+
     fn open(
         &self,
         _: Kind,
