@@ -4,6 +4,11 @@
 //! simulator started in process: mockpay ([`mockpay`]), alipaysim ([`alipay`]) and wechatpaysim
 //! ([`wechatpay`]). `tests/suite.rs` generates one test per scenario and provider.
 //!
+//! The scenarios in [`journeys`] go through the services instead: each provider's simulator is
+//! an account of a whole paygate system ([`harness`]: ingest, the dispatcher, notify-handler, the
+//! scheduler, on a fresh database and vhost), driven by commands over AMQP
+//! (`tests/journeys.rs`, one test per journey and provider).
+//!
 //! A provider that cannot do a scenario says so in its [`Provider::capabilities`]; the suite
 //! marks that case ignored with the reason ("not applicable: …"), and checks that its list of
 //! such cases is exactly what the capabilities say.
