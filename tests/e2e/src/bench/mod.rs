@@ -86,6 +86,11 @@ pub struct BenchArgs {
     /// `--provider-latency`, if given). Needs mockpay among the providers.
     #[arg(long)]
     pub other_provider_timing_out: bool,
+    /// Do the whole run (every pass, then the floor) this many times, one after the other, and end
+    /// with the median of each figure: a machine whose speed wanders (a neighbour's load) moves
+    /// one round's ratio more than the median of three.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub repeat: u32,
     /// Hard time bound of the paygate run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_secs: u64,
@@ -303,11 +308,68 @@ struct ProviderPasses {
     slow: Option<Pass>,
 }
 
-/// Runs the whole bench and prints its report; the last lines are the summary.
+/// One provider's headline figures of one round: its ratio to the floor and, with
+/// `--provider-latency`, its throughput with latency as a share of its zero-latency one.
+type ProviderHeadline = (BenchProvider, Option<Milli>, Option<Milli>);
+/// One round's headline figures, per provider.
+type Headline = Vec<ProviderHeadline>;
+
+/// Runs the whole bench `--repeat` times and prints each round's report; with more than one
+/// round, ends with the median of each headline figure.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
+    let mut rounds = Vec::new();
+    for round_no in 1..=args.repeat {
+        if args.repeat > 1 {
+            println!("round {round_no} of {}", args.repeat);
+        }
+        rounds.push(round(&args).await?);
+    }
+    if args.repeat > 1 {
+        for line in medians(&args, &rounds) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The median lines of several rounds: `median of <N>: e2e[ <provider>]: ratio <r> (<r1>, <r2>, …)`
+/// and, with latency, `median of <N>: latency[ <provider>]: <x> of zero latency (…)`.
+fn medians(args: &BenchArgs, rounds: &[Headline]) -> Vec<String> {
+    fn median(mut v: Vec<Milli>) -> Milli {
+        v.sort_unstable_by_key(|m| m.0);
+        v[v.len() / 2]
+    }
+    let named = args.names_providers();
+    let mut lines = Vec::new();
+    for provider in args.providers() {
+        let tag = if named { format!(" {}", provider.name()) } else { String::new() };
+        let of = |pick: fn(&ProviderHeadline) -> Option<Milli>| -> Vec<Milli> {
+            rounds.iter().filter_map(|r| r.iter().find(|h| h.0 == provider).and_then(pick)).collect()
+        };
+        let show = |v: &[Milli]| v.iter().map(|m| m.show(2)).collect::<Vec<_>>().join(", ");
+        for (what, values) in [("e2e", of(|h| h.1)), ("latency", of(|h| h.2))] {
+            if values.is_empty() {
+                continue;
+            }
+            let figure = if what == "e2e" { "ratio" } else { "of zero latency" };
+            let m = median(values.clone()).show(2);
+            let (head, tail) = if what == "e2e" {
+                (format!("{figure} {m}"), String::new())
+            } else {
+                (m, format!(" {figure}"))
+            };
+            lines.push(format!("median of {}: {what}{tag}: {head}{tail} ({})", rounds.len(), show(&values)));
+        }
+    }
+    lines
+}
+
+/// One round: every pass, then the floor; prints its report and returns its headline figures.
+async fn round(args: &BenchArgs) -> anyhow::Result<Headline> {
+    let args = args.clone();
     let providers = args.providers();
     if args.other_provider_timing_out && !providers.contains(&BenchProvider::Mockpay) {
         bail!("--other-provider-timing-out measures mockpay beside mockpay_b: add --provider mockpay");
@@ -444,7 +506,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(passes
+        .iter()
+        .map(|p| {
+            let ratio = floor.as_ref().map(|f| rate(&p.zero).ratio(f.payments_per_sec));
+            let latency = p.slow.as_ref().map(|s| rate(s).ratio(rate(&p.zero)));
+            (p.provider, ratio, latency)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -463,5 +532,25 @@ mod tests {
         let repeated = parse(&["--provider", "wechatpay", "--provider", "mockpay"]).unwrap();
         assert_eq!(repeated.providers(), [BenchProvider::Wechatpay, BenchProvider::Mockpay]);
         assert!(parse(&["--provider", "paypal"]).is_err());
+        assert_eq!(default.repeat, 1);
+        assert!(parse(&["--repeat", "0"]).is_err());
+    }
+
+    #[test]
+    fn medians_are_of_every_round_per_provider() {
+        let args = BenchArgs::try_parse_from(["paygate-bench", "--repeat", "3"]).unwrap();
+        let m = |x: u64| Some(Milli(x));
+        let rounds = vec![
+            vec![(BenchProvider::Mockpay, m(410), m(900))],
+            vec![(BenchProvider::Mockpay, m(620), m(740))],
+            vec![(BenchProvider::Mockpay, m(530), m(820))],
+        ];
+        assert_eq!(
+            medians(&args, &rounds),
+            [
+                "median of 3: e2e: ratio 0.53 (0.41, 0.62, 0.53)",
+                "median of 3: latency: 0.82 of zero latency (0.90, 0.74, 0.82)"
+            ]
+        );
     }
 }
