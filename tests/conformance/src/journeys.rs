@@ -55,16 +55,18 @@ const AMOUNT: i64 = 1_200;
 /// Every fault on: the rate that means "always".
 const ALWAYS: u32 = 1_000_000;
 
-/// Pays `order` by the provider's charging method through the services: at once, or once the
-/// customer acts on what upstream was told to show them. Returns when upstream hears of success.
-async fn paid<P: Provider>(h: &Harness<'_, P>, order: &str) {
+/// Pays `order` (`minor`) by the provider's charging method through the services: at once, or
+/// once the customer acts on what upstream was told to show them. Returns the payment's id when
+/// upstream hears of success.
+async fn paid<P: Provider>(h: &Harness<'_, P>, order: &str, minor: i64) -> Uuid {
     let method = h.p.charging_method();
-    h.pay(order, AMOUNT, method).await;
+    h.pay(order, minor, method).await;
     if !charges_at_once(method) {
         h.event(order, "payment.action_required").await;
         h.customer_pays(order).await;
     }
     h.event(order, "payment.succeeded").await;
+    h.payment(order).await.id
 }
 
 /// A payment that waits for its customer (a QR code), expiring `secs` from now.
@@ -88,7 +90,7 @@ fn expiry_only(o: &mut SystemOptions) {
 /// pays later): one charge of the amount asked, one `payment.succeeded`, and every state recorded.
 pub async fn paid_once_through_the_services<P: Provider>(p: &P) {
     let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
-    paid(&h, "cf-paid").await;
+    paid(&h, "cf-paid", AMOUNT).await;
     let books = h.books("cf-paid").await;
     assert_eq!((books.charges, books.amount), (1, AMOUNT), "{}", P::NAME);
     let succeeded = h.events("cf-paid").into_iter().filter(|e| e.kind == "payment.succeeded").count();
@@ -164,8 +166,7 @@ fn received(metrics: &str, provider: &str, label: &str) -> u64 {
 pub async fn refused_and_replayed_notifications_change_nothing_and_are_flagged<P: Provider>(p: &P) {
     require(p, Capability::GenuineNotification);
     let h = Harness::start(p, |_| {}).await;
-    paid(&h, "cf-claims").await;
-    let id = h.payment("cf-claims").await.id;
+    let id = paid(&h, "cf-claims", AMOUNT).await;
     // The notification may come after the pay answer settled the payment (then it is decided
     // `ignored`), or settle it itself (`applied`): either way it is genuine and decided.
     let genuine = eventually_some("the genuine notification decided", DEADLINE, || async {
@@ -358,18 +359,6 @@ pub async fn a_barcode_payment_never_confirmed_is_reversed<P: Provider>(p: &P) {
 /// A payment for reconciliation: an amount whose fee at the simulators' 0.6 % is whole (6).
 const RECON_AMOUNT: i64 = 1_000;
 
-/// Pays `order` for [`RECON_AMOUNT`]; its id.
-async fn paid_for_recon<P: Provider>(h: &Harness<'_, P>, order: &str) -> Uuid {
-    let method = h.p.charging_method();
-    h.pay(order, RECON_AMOUNT, method).await;
-    if !charges_at_once(method) {
-        h.event(order, "payment.action_required").await;
-        h.customer_pays(order).await;
-    }
-    h.event(order, "payment.succeeded").await;
-    h.payment(order).await.id
-}
-
 /// The day's trade bill, read through the adapter and reconciled by the engine against what
 /// paygate recorded through the services, finds exactly the discrepancies planted in it: a line
 /// dropped, an amount changed, a fee changed, a status changed, a payment billed twice, a
@@ -379,13 +368,13 @@ async fn paid_for_recon<P: Provider>(h: &Harness<'_, P>, order: &str) -> Uuid {
 pub async fn the_days_bill_reconciled_finds_every_planted_discrepancy<P: Provider>(p: &P) {
     require(p, Capability::BillDownload);
     let h = Harness::start(p, |_| {}).await;
-    let clean = paid_for_recon(&h, "rc-clean").await;
-    let dropped = paid_for_recon(&h, "rc-dropped").await;
-    let amount = paid_for_recon(&h, "rc-amount").await;
-    let fee = paid_for_recon(&h, "rc-fee").await;
-    let status = paid_for_recon(&h, "rc-status").await;
-    let twice = paid_for_recon(&h, "rc-twice").await;
-    let refunded = paid_for_recon(&h, "rc-refunded").await;
+    let clean = paid(&h, "rc-clean", RECON_AMOUNT).await;
+    let dropped = paid(&h, "rc-dropped", RECON_AMOUNT).await;
+    let amount = paid(&h, "rc-amount", RECON_AMOUNT).await;
+    let fee = paid(&h, "rc-fee", RECON_AMOUNT).await;
+    let status = paid(&h, "rc-status", RECON_AMOUNT).await;
+    let twice = paid(&h, "rc-twice", RECON_AMOUNT).await;
+    let refunded = paid(&h, "rc-refunded", RECON_AMOUNT).await;
     h.refund("rc-refunded", "rf-amount", 300).await;
     let refund_amount = h.refund_in("rf-amount", "succeeded").await;
     h.refund("rc-refunded", "rf-dropped", 200).await;
@@ -451,8 +440,8 @@ pub async fn the_days_bill_reconciled_finds_every_planted_discrepancy<P: Provide
 pub async fn the_days_settlement_is_our_payments_of_the_providers_own_day<P: Provider>(p: &P) {
     require(p, Capability::SettlementDownload);
     let h = Harness::start(p, |_| {}).await;
-    let a = paid_for_recon(&h, "st-a").await;
-    let b = paid_for_recon(&h, "st-b").await;
+    let a = paid(&h, "st-a", RECON_AMOUNT).await;
+    let b = paid(&h, "st-b", RECON_AMOUNT).await;
     h.refund("st-b", "st-rf", 400).await;
     h.refund_in("st-rf", "succeeded").await;
     let day = p.bill_day();

@@ -196,6 +196,68 @@ pub fn common_settings(kind: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// One test per scenario of a scenario module (`scenarios` or `journeys`: its functions, `ALL`
+/// and `capability_of`) for one provider (`<provider>::<scenario>`): those it runs; those not
+/// applicable to it, ignored with the reason ("not applicable: …"); those held back by a known
+/// defect, ignored with the defect; and `<provider>::matrix_is_complete_and_honest`, which checks
+/// the lists against the scenarios and the provider's capabilities ([`check_matrix`]).
+#[macro_export]
+macro_rules! provider_tests {
+    (
+        $scenarios:ident;
+        $module:ident: $provider:ty,
+        run: [$($run:ident),* $(,)?],
+        not_applicable: [$($na:ident = $why:literal),* $(,)?],
+        defects: [$($bad:ident = $defect:literal),* $(,)?] $(,)?
+    ) => {
+        mod $module {
+            use $crate::$scenarios as scenarios;
+            use $crate::Provider;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $run() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$run(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = $why]
+                async fn $na() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$na(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = $defect]
+                async fn $bad() {
+                    let p = <$provider>::start().await.expect("start the provider");
+                    scenarios::$bad(&p).await;
+                    p.stop().await;
+                }
+            )*
+
+            #[test]
+            fn matrix_is_complete_and_honest() {
+                $crate::check_matrix(
+                    <$provider>::NAME,
+                    <$provider as Provider>::CAPABILITIES,
+                    scenarios::ALL,
+                    scenarios::capability_of,
+                    &[$(stringify!($run),)* $(stringify!($bad)),*],
+                    &[$(stringify!($na)),*],
+                );
+            }
+        }
+    };
+}
+
 /// Checks one provider's list of scenarios (issue 14's "a new provider is done when it passes
 /// the suite"): every scenario of `all` is listed exactly once, as run or as not applicable; a
 /// run one needs nothing the provider lacks; a not-applicable one needs exactly what it lacks.

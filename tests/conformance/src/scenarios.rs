@@ -6,7 +6,8 @@ use crate::{BookState, Books, Capability, DEADLINE, Delivered, Provider, answer,
 use chrono::Utc;
 use futures_util::StreamExt;
 use paygate::messages::commands::PayMethod;
-use paygate::providers::bill::{BillItem, BillLine, BillLineKind, SettlementTotal};
+use paygate::providers::bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
+use paygate::providers::exchange::Exchange;
 use paygate::providers::notification::ClaimedEvent;
 use paygate::providers::{
     CallOutcome, PaymentFacts, PaymentStatus, RefundFacts, RefundRequest, RefundStatus, UnifiedCode,
@@ -617,29 +618,34 @@ pub async fn bill_agrees_with_the_books_and_shows_planted_discrepancies<P: Provi
     );
 }
 
-/// The capability list tells the truth about the adapter's bill download: where it says the
-/// adapter downloads bills, it does; where it says not, the adapter still answers "not
-/// implemented" (once it no longer does, this fails: run the bill scenario for it).
-pub async fn bill_download_matches_capability<P: Provider>(p: &P) {
-    let result = p.adapter().bill(p.bill_day()).await;
-    if p.can(Capability::BillDownload) {
-        // An empty day is still a bill (or a provider's "no bill", which must then say so).
-        if let Err((e, _)) = &result {
-            assert!(!e.to_string().contains("not implemented"), "{}: {e}", P::NAME);
-        }
-    } else {
-        match result {
-            Err((e, _)) => assert!(
-                e.to_string().contains("not implemented"),
-                "{}: the bill download now fails otherwise ({e}): is it implemented? Then add Capability::BillDownload",
-                P::NAME
-            ),
-            Ok(_) => panic!(
-                "{}: the adapter's bill download works now: add Capability::BillDownload and run the bill scenario",
-                P::NAME
-            ),
-        }
+/// Whether a download (`what`: "bill" or "settlement") agrees with the capability list: where
+/// it says the adapter downloads it, it does (an empty day is still a file, or a provider's "no
+/// file yet", which must then say so); where it says not, the adapter still answers "not
+/// implemented" (once it no longer does, this fails: add the capability and run its scenario).
+fn download_matches_capability<P: Provider>(
+    p: &P,
+    what: &str,
+    capability: Capability,
+    result: Result<BillDownload, (BillError, Option<Exchange>)>,
+) {
+    let name = P::NAME;
+    match (p.can(capability), result) {
+        (true, Err((e, _))) => assert!(!e.to_string().contains("not implemented"), "{name}: {e}"),
+        (true, Ok(_)) => {}
+        (false, Err((e, _))) => assert!(
+            e.to_string().contains("not implemented"),
+            "{name}: the {what} download now fails otherwise ({e}): is it implemented? Then add Capability::{capability:?}"
+        ),
+        (false, Ok(_)) => panic!(
+            "{name}: the adapter's {what} download works now: add Capability::{capability:?} and run the {what} scenario"
+        ),
     }
+}
+
+/// The capability list tells the truth about the adapter's bill download
+/// ([`download_matches_capability`]).
+pub async fn bill_download_matches_capability<P: Provider>(p: &P) {
+    download_matches_capability(p, "bill", Capability::BillDownload, p.adapter().bill(p.bill_day()).await);
 }
 
 /// The day's settlement read through the adapter agrees with the simulator's books, except
@@ -749,25 +755,9 @@ pub async fn settlement_agrees_with_the_books_and_shows_planted_discrepancies<P:
     assert_eq!(t.gross_minor, 999 + 2_000, "{name}: the payments as settled: {t:?}");
 }
 
-/// The capability list tells the truth about the adapter's settlement download, as
-/// [`bill_download_matches_capability`] does for the trade bill.
+/// The capability list tells the truth about the adapter's settlement download
+/// ([`download_matches_capability`]).
 pub async fn settlement_download_matches_capability<P: Provider>(p: &P) {
     let result = p.adapter().settlement(p.bill_day()).await;
-    if p.can(Capability::SettlementDownload) {
-        if let Err((e, _)) = &result {
-            assert!(!e.to_string().contains("not implemented"), "{}: {e}", P::NAME);
-        }
-    } else {
-        match result {
-            Err((e, _)) => assert!(
-                e.to_string().contains("not implemented"),
-                "{}: the settlement download now fails otherwise ({e}): is it implemented? Then add Capability::SettlementDownload",
-                P::NAME
-            ),
-            Ok(_) => panic!(
-                "{}: the adapter's settlement download works now: add Capability::SettlementDownload and run the settlement scenario",
-                P::NAME
-            ),
-        }
-    }
+    download_matches_capability(p, "settlement", Capability::SettlementDownload, result);
 }

@@ -7,63 +7,8 @@
 //!
 //! `nice -n 19 cargo test -p paygate-conformance --test journeys`.
 
-use conformance::{Provider, journeys};
-
-macro_rules! journeys {
-    (
-        $module:ident: $provider:ty,
-        run: [$($run:ident),* $(,)?],
-        not_applicable: [$($na:ident = $why:literal),* $(,)?],
-        defects: [$($bad:ident = $defect:literal),* $(,)?] $(,)?
-    ) => {
-        mod $module {
-            use super::*;
-
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $run() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    journeys::$run(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $why]
-                async fn $na() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    journeys::$na(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $defect]
-                async fn $bad() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    journeys::$bad(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            #[test]
-            fn matrix_is_complete_and_honest() {
-                conformance::check_matrix(
-                    <$provider>::NAME,
-                    <$provider as Provider>::CAPABILITIES,
-                    journeys::ALL,
-                    journeys::capability_of,
-                    &[$(stringify!($run),)* $(stringify!($bad)),*],
-                    &[$(stringify!($na)),*],
-                );
-            }
-        }
-    };
-}
-
-journeys! {
+conformance::provider_tests! {
+    journeys;
     mockpay: conformance::mockpay::Mockpay,
     run: [
         paid_once_through_the_services,
@@ -83,7 +28,8 @@ journeys! {
     defects: [],
 }
 
-journeys! {
+conformance::provider_tests! {
+    journeys;
     alipay: conformance::alipay::Alipay,
     run: [
         paid_once_through_the_services,
@@ -103,7 +49,8 @@ journeys! {
     defects: [],
 }
 
-journeys! {
+conformance::provider_tests! {
+    journeys;
     wechatpay: conformance::wechatpay::Wechatpay,
     run: [
         paid_once_through_the_services,

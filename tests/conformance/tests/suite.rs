@@ -7,65 +7,8 @@
 //! `nice -n 19 cargo test -p paygate-conformance` (add `-- --include-ignored` to see the
 //! not-applicable ones fail with their reason).
 
-use conformance::{Provider, scenarios};
-
-macro_rules! suite {
-    (
-        $module:ident: $provider:ty,
-        run: [$($run:ident),* $(,)?],
-        not_applicable: [$($na:ident = $why:literal),* $(,)?],
-        defects: [$($bad:ident = $defect:literal),* $(,)?] $(,)?
-    ) => {
-        mod $module {
-            use super::*;
-
-            $(
-                #[tokio::test]
-                async fn $run() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    scenarios::$run(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            $(
-                #[tokio::test]
-                #[ignore = $why]
-                async fn $na() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    scenarios::$na(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            $(
-                #[tokio::test]
-                #[ignore = $defect]
-                async fn $bad() {
-                    let p = <$provider>::start().await.expect("start the provider");
-                    scenarios::$bad(&p).await;
-                    p.stop().await;
-                }
-            )*
-
-            #[test]
-            fn matrix_is_complete_and_honest() {
-                let run: &[&str] = &[$(stringify!($run),)* $(stringify!($bad)),*];
-                let na: &[&str] = &[$(stringify!($na)),*];
-                conformance::check_matrix(
-                    <$provider>::NAME,
-                    <$provider as Provider>::CAPABILITIES,
-                    scenarios::ALL,
-                    scenarios::capability_of,
-                    run,
-                    na,
-                );
-            }
-        }
-    };
-}
-
-suite! {
+conformance::provider_tests! {
+    scenarios;
     mockpay: conformance::mockpay::Mockpay,
     run: [
         pay_qr, pay_redirect, pay_form, pay_client_secret, pay_direct,
@@ -87,7 +30,8 @@ suite! {
     defects: [],
 }
 
-suite! {
+conformance::provider_tests! {
+    scenarios;
     alipay: conformance::alipay::Alipay,
     run: [
         pay_qr, pay_redirect, pay_form, pay_barcode,
@@ -110,7 +54,8 @@ suite! {
     defects: [],
 }
 
-suite! {
+conformance::provider_tests! {
+    scenarios;
     wechatpay: conformance::wechatpay::Wechatpay,
     run: [
         pay_qr, pay_redirect, pay_client_secret,
