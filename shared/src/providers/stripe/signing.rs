@@ -191,8 +191,14 @@ mod tests {
         let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         let sig = sign(&secret(), 1_700_000_000, body);
         assert!(
-            verify(&secret(), &header(1_700_000_000, std::slice::from_ref(&sig)), br#"{"id":"evt_2"}"#, now, 300)
-                .is_err()
+            verify(
+                &secret(),
+                &header(1_700_000_000, std::slice::from_ref(&sig)),
+                br#"{"id":"evt_2"}"#,
+                now,
+                300
+            )
+            .is_err()
         );
         assert!(verify(&secret(), &header(1_700_000_001, &[sig]), body, now, 300).is_err());
     }
