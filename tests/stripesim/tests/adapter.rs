@@ -198,6 +198,11 @@ async fn a_bad_key_is_refused_and_no_key_reaches_the_exchange_log() {
     }
     let good = adapter(&sim, testkit::SECRET_KEY);
     let ok = good.pay(&pay(&no(), 1_000, Currency::USD)).await;
+    let CallOutcome::Answer { facts, .. } = &ok.outcome else { panic!("{:?}", ok.outcome) };
+    assert!(
+        matches!(&facts.action, Some(CustomerAction::ClientSecret { client_secret }) if client_secret.contains("_secret_")),
+        "the customer still gets it"
+    );
     for exchange in [&called.exchange, &ok.exchange] {
         assert_eq!(exchange.request_headers["authorization"], "[redacted]");
         let all = format!("{exchange:?}");
@@ -206,6 +211,7 @@ async fn a_bad_key_is_refused_and_no_key_reaches_the_exchange_log() {
             assert!(!all.contains(secret), "{secret} in the exchange log: {all}");
         }
         assert!(exchange.request_body.as_deref().unwrap_or("").contains("metadata%5Btrade_no%5D="));
+        assert!(!all.contains("_secret_"), "a client secret in the exchange log: {all}");
     }
     sim.shutdown().await.unwrap();
 }

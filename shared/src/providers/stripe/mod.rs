@@ -161,6 +161,45 @@ pub struct StripeAdapter {
     not_found_final_after: Duration,
 }
 
+/// A body as the exchange log keeps it: every `client_secret` in a JSON answer replaced (Stripe:
+/// whoever has it can confirm the payment, so it is never logged; the customer gets it in the
+/// pay answer's action, not from the log). Form bodies (our requests) carry no secret and are
+/// kept as sent.
+fn redact_client_secrets(body: &str) -> String {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        let mut changed = false;
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if k == "client_secret" && v.is_string() {
+                        *v = serde_json::Value::String(crate::providers::http::REDACTED.to_owned());
+                        changed = true;
+                    } else {
+                        changed |= walk(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for v in items {
+                    changed |= walk(v);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            if walk(&mut v) {
+                v.to_string()
+            } else {
+                body.to_owned()
+            }
+        }
+        Err(_) => body.to_owned(),
+    }
+}
+
 /// A code that decides nothing for this operation.
 fn undecided<T>(operation: Operation, status: u16, code: MappedCode) -> Decided<T> {
     let reason = format!(
@@ -225,8 +264,8 @@ impl StripeAdapter {
         if config.request_timeout.is_zero() {
             return Err(StripeSetupError::ZeroTimeout);
         }
-        let http =
-            ProviderHttp::new(config.name, config.request_timeout, Redaction::headers(&[AUTHORIZATION]))?;
+        let redaction = Redaction::headers(&[AUTHORIZATION]).with_body(redact_client_secrets);
+        let http = ProviderHttp::new(config.name, config.request_timeout, redaction)?;
         let verifier =
             notification::StripeVerifier::new(config.name, config.account.clone(), config.webhook_secret)
                 .with_tolerance_secs(config.tolerance_secs);
@@ -690,6 +729,20 @@ mod tests {
             let e = pay_terms(&terms(m)).unwrap_err().to_string();
             assert!(e.contains("pay_method") && e.contains("client_secret only"), "{e}");
         }
+    }
+
+    #[test]
+    fn client_secrets_never_reach_the_exchange_log_and_forms_pass_as_sent() {
+        let body =
+            r#"{"id":"pi_1","client_secret":"pi_1_secret_abc","data":[{"client_secret":"pi_2_secret_x"}]}"#;
+        let kept = redact_client_secrets(body);
+        assert!(!kept.contains("_secret_") && kept.contains("pi_1"), "{kept}");
+        let form = "amount=1&metadata%5Btrade_no%5D=t";
+        assert_eq!(redact_client_secrets(form), form);
+        assert_eq!(
+            redact_client_secrets(r#"{"error":{"type":"api_error"}}"#),
+            r#"{"error":{"type":"api_error"}}"#
+        );
     }
 
     #[test]
