@@ -1,6 +1,7 @@
 //! Stripe (tests/stripesim): PaymentIntents paid by the customer with the client secret (the
 //! simulator's admin side plays Stripe.js with a test card), USD, refunds asynchronous
-//! (`pending`, then the refund query), webhook events to a fixed endpoint. Keys: stripesim's
+//! (`pending`, then the refund query), webhook events to a fixed endpoint, the settlement from
+//! the day's payouts. Keys: stripesim's
 //! TEST-ONLY ones.
 
 use crate::{
@@ -71,10 +72,13 @@ impl Provider for Stripe {
         self.adapter.clone()
     }
 
-    // PaymentIntents confirmed by the customer with the client secret only; no trade bill and
-    // no settlement yet (providers/stripe/mod.rs).
-    const CAPABILITIES: &'static [Capability] =
-        &[Capability::Pay(PayMethod::ClientSecret), Capability::GenuineNotification];
+    // PaymentIntents confirmed by the customer with the client secret only; no trade bill; the
+    // settlement is the payouts' balance transactions (providers/stripe/settlement.rs).
+    const CAPABILITIES: &'static [Capability] = &[
+        Capability::Pay(PayMethod::ClientSecret),
+        Capability::GenuineNotification,
+        Capability::SettlementDownload,
+    ];
 
     const DECLINE_LEAVES_PAYMENT_OPEN: bool = true;
 
@@ -141,10 +145,14 @@ impl Provider for Stripe {
         }))
     }
 
-    async fn plant_bill_fault(&self, _fault: BillFault) -> anyhow::Result<()> {
-        anyhow::bail!("Stripe has no trade bill, and stripesim no bills")
+    /// A discrepancy in the payouts' balance transactions (stripesim takes `amount`, `drop_line`
+    /// and `fee`).
+    async fn plant_bill_fault(&self, fault: BillFault) -> anyhow::Result<()> {
+        self.sim.admin().add_bill_fault(&fault).await?;
+        Ok(())
     }
 
+    /// stripesim pays each UTC day out the same day.
     fn bill_day(&self) -> NaiveDate {
         Utc::now().date_naive()
     }

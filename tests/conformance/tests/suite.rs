@@ -146,6 +146,7 @@ suite! {
         twenty_concurrent_refunds_never_exceed_captured,
         forged_tampered_oversized_notifications_are_refused,
         bill_download_matches_capability,
+        settlement_agrees_with_the_books_and_shows_planted_discrepancies,
         settlement_download_matches_capability,
     ],
     not_applicable: [
@@ -155,7 +156,6 @@ suite! {
         pay_direct = "not applicable: the adapter never confirms a PaymentIntent itself (no saved payment methods)",
         pay_barcode = "not applicable: Stripe has no payment-code (barcode) flow",
         bill_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: Stripe has no trade bill",
-        settlement_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: Stripe's settlement (balance transactions per payout) is not implemented yet (docs/providers/stripe.md)",
     ],
     defects: [],
 }

@@ -11,6 +11,7 @@
 //! | `POST /admin/orders/{trade_no}/authenticate` | the customer's 3-D Secure: `{result: succeed|fail}` |
 //! | `GET /admin/orders/{trade_no}` | the truth: PaymentIntent, charges, refunds, events and their attempts |
 //! | `POST /admin/refunds/{refund_no}/complete` | `{status: succeeded|failed|canceled}` |
+//! | `GET/POST/DELETE /admin/bill-faults` | planted payout discrepancies (simkit's `amount`, `drop_line`, `fee`) |
 //! | `GET /admin/stats`, `POST /admin/reset` | totals; forget everything but the keys |
 
 use crate::api;
@@ -27,7 +28,7 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use simkit::notify::NotificationTruth;
-use simkit::{FaultSettings, ScriptEntry, Stats};
+use simkit::{BillFault, FaultSettings, ScriptEntry, Stats};
 
 pub(crate) fn routes() -> Router<App> {
     Router::new()
@@ -38,6 +39,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/admin/orders/{no}/pay", post(pay))
         .route("/admin/orders/{no}/authenticate", post(authenticate))
         .route("/admin/refunds/{no}/complete", post(complete))
+        .route("/admin/bill-faults", get(get_bill_faults).post(post_bill_fault).delete(delete_bill_faults))
         .route("/admin/stats", get(get_stats))
         .route("/admin/reset", post(reset))
 }
@@ -192,6 +194,26 @@ async fn complete(State(app): State<App>, Path(no): Path<String>, body: Bytes) -
     Json(json!({ "status": now })).into_response()
 }
 
+async fn get_bill_faults(State(app): State<App>) -> Response {
+    Json(app.kit.bill_faults().clone()).into_response()
+}
+
+async fn post_bill_fault(State(app): State<App>, body: Bytes) -> Response {
+    let f: BillFault = match parse(&body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    match crate::balance::register_fault(&app, f) {
+        Ok(f) => Json(f).into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+async fn delete_bill_faults(State(app): State<App>) -> Response {
+    app.kit.bill_faults().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn get_stats(State(app): State<App>) -> Response {
     Json(app.kit.stats().snapshot()).into_response()
 }
@@ -278,6 +300,12 @@ impl AdminClient {
 
     pub async fn set_settings(&self, s: &Settings) -> anyhow::Result<()> {
         self.call(reqwest::Method::PUT, "/admin/settings", Some(serde_json::to_value(s)?)).await.map(drop)
+    }
+
+    pub async fn add_bill_fault(&self, f: &BillFault) -> anyhow::Result<BillFault> {
+        Ok(serde_json::from_value(
+            self.call(reqwest::Method::POST, "/admin/bill-faults", Some(serde_json::to_value(f)?)).await?,
+        )?)
     }
 
     pub async fn stats(&self) -> anyhow::Result<Stats> {

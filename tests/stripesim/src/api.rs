@@ -250,6 +250,7 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
         refunds: Vec::new(),
         events: Vec::new(),
         cancellation_reason: None,
+        charged_at: None,
     };
     ledger.intents.insert(id.clone(), pi.clone());
     drop(ledger);
@@ -365,6 +366,7 @@ fn succeed(app: &App, id: &str) -> Vec<Pending> {
     }
     pi.status = PiStatus::Succeeded;
     pi.charges += 1;
+    pi.charged_at = Some(chrono::Utc::now().timestamp());
     pi.last_payment_error = None;
     pi.redirect_url = None;
     pi.changed = Instant::now();

@@ -23,6 +23,8 @@ pub struct Settings {
     pub notify_timeout_ms: u64,
     /// How long a timed-out or lost response is held before the connection is dropped.
     pub timeout_hold_ms: u64,
+    /// The fee of a charge's balance transaction, in parts per million (29 000: 2.9 %).
+    pub fee_ppm: u64,
 }
 
 impl Default for Settings {
@@ -35,6 +37,7 @@ impl Default for Settings {
             notify_scale_ppm: 1_000_000,
             notify_timeout_ms: 5_000,
             timeout_hold_ms: 60_000,
+            fee_ppm: 29_000,
         }
     }
 }

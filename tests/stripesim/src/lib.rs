@@ -18,8 +18,11 @@
 //!   idempotency key), declines, refunds that stay pending or fail, lost / duplicate / late /
 //!   reordered events.
 //!
+//! - Balance transactions and payouts (`GET /v1/payouts`, `GET /v1/balance_transactions?payout=`):
+//!   one payout per UTC day and currency, with simkit's bill faults `amount`, `drop_line`, `fee`.
+//!
 //! Not modelled: manual capture (`requires_capture`), charges and their refunds by charge id,
-//! balance transactions and payouts (so no settlement), Connect, disputes, API versions.
+//! payout schedules and failures, Connect, disputes, API versions.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -34,6 +37,7 @@
 mod admin;
 mod api;
 mod app;
+mod balance;
 pub mod cards;
 mod config;
 mod model;
@@ -45,5 +49,5 @@ mod wire;
 pub use admin::{AdminClient, AdminError};
 pub use config::{Config, Settings};
 pub use server::{SimHandle, StripeSim};
-pub use simkit::{Fault, FaultSettings, Latency, Operation, PPM, ScriptEntry};
+pub use simkit::{BillFault, BillFaultKind, Fault, FaultSettings, Latency, Operation, PPM, ScriptEntry};
 pub use webhook::RETRY_SECS;

@@ -63,6 +63,8 @@ pub struct PaymentIntent {
     pub refunds: Vec<String>,
     pub events: Vec<String>,
     pub cancellation_reason: Option<String>,
+    /// When the charge succeeded (Unix seconds), once it has.
+    pub charged_at: Option<i64>,
 }
 
 impl PaymentIntent {

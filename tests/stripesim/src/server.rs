@@ -24,6 +24,7 @@ impl StripeSim {
         let app = App::new(&config, base_url.clone())?;
         let router = Router::new()
             .merge(crate::api::routes())
+            .merge(crate::balance::routes())
             .merge(crate::admin::routes())
             .route("/healthz", get(|| async { "ok" }))
             .with_state(app.clone());

@@ -27,9 +27,9 @@
 //!   Refunds are asynchronous (`pending` until `succeeded`, `failed` or `canceled`).
 //! - **Refund query**: find, then `GET /v1/refunds?payment_intent=…&limit=100`, and take the one
 //!   whose `metadata.refund_no` is ours.
-//! - **Bill and settlement**: Stripe has no trade bill; both answer "not implemented" without
-//!   sending anything (docs/providers/stripe.md says what a settlement from payouts' balance
-//!   transactions would need).
+//! - **Bill**: Stripe has no trade bill; `bill` answers "not implemented" without sending anything.
+//! - **Settlement**: the payouts that arrived on the day and their balance transactions
+//!   ([`settlement`]): payout = Σ net of its transactions, each matched to our payment or refund.
 //!
 //! Whatever is not an answer (a timeout, a broken connection, a 5xx, a code not in the table or
 //! not documented for the operation, an answer about another payment) is UNKNOWN, and the
@@ -39,12 +39,14 @@
 //! - [`codes`]: the one table of error codes, and the PaymentIntent and Refund statuses;
 //! - [`notification`]: webhook events, verified and read into our terms;
 //! - [`settings`]: the adapter from `PAYGATE_PROVIDER_<NAME>_*`;
+//! - [`settlement`]: payouts and their balance transactions as settlement lines and totals;
 //! - [`signing`]: the secrets, and `Stripe-Signature` (HMAC-SHA256, several `v1`, 300 s);
 //! - [`transformers`]: the wire types and forms, and their conversions.
 
 pub mod codes;
 pub mod notification;
 pub mod settings;
+pub mod settlement;
 pub mod signing;
 pub mod transformers;
 #[cfg(test)]
@@ -494,6 +496,49 @@ impl StripeAdapter {
     }
 }
 
+impl StripeAdapter {
+    /// One GET of a settlement download: its body if Stripe answered 2xx, and its exchange.
+    async fn fetch(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<(String, Exchange), (BillError, Option<Exchange>)> {
+        let headers = self.headers(None, false);
+        let url = format!("{}{path}", self.base_url);
+        let sent = self
+            .http
+            .send(OutboundRequest { operation, method: Method::GET, url, headers, body: None })
+            .await;
+        match self.read::<()>(Operation::Query, sent.end) {
+            Ok(read) if read.treatment == Treatment::Facts => {
+                let exchange = sent.draft.finish(ExchangeOutcome::Ok, Some(&read.code), None);
+                Ok((read.body, exchange))
+            }
+            Ok(read) => {
+                let reason = format!("HTTP {} {}", read.status, read.code.describe());
+                let exchange =
+                    sent.draft.finish(ExchangeOutcome::Error, Some(&read.code), Some(reason.clone()));
+                Err((BillError::Download { operation, reason }, Some(exchange)))
+            }
+            Err(undecided) => {
+                let reason = undecided.error.clone().unwrap_or_default();
+                let exchange =
+                    sent.draft.finish(undecided.exchange, undecided.outcome.code(), Some(reason.clone()));
+                Err((BillError::Download { operation, reason }, Some(exchange)))
+            }
+        }
+    }
+
+    fn download_error(
+        &self,
+        operation: &'static str,
+        reason: String,
+        mut exchanges: Vec<Exchange>,
+    ) -> (BillError, Option<Exchange>) {
+        (BillError::Download { operation, reason }, exchanges.pop())
+    }
+}
+
 /// Reads an answer holding a PaymentIntent (create, retrieve, cancel).
 fn intent_answer(operation: Operation, read: Read, trade_no: &str) -> Decided<PaymentFacts> {
     match read.treatment {
@@ -695,22 +740,76 @@ impl ProviderAdapter for StripeAdapter {
         Err((
             BillError::Download {
                 operation: "bill",
-                reason: "not implemented: Stripe has no trade bill (reconcile Stripe by its settlement, balance transactions per payout, which is not implemented yet either)".into(),
+                reason: "not implemented: Stripe has no trade bill (reconcile Stripe by its settlement: the balance transactions of each payout)".into(),
             },
             None,
         ))
     }
 
-    /// Not implemented yet: the settlement would be the balance transactions of the day's payouts
-    /// (docs/providers/stripe.md).
-    async fn settlement(&self, _day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
-        Err((
-            BillError::Download {
-                operation: "settlement",
-                reason: "not implemented: Stripe's settlement (balance transactions of each payout, GET /v1/balance_transactions?payout=po_…) is not read yet".into(),
-            },
-            None,
-        ))
+    /// The payouts that arrived on `day` (UTC) and the balance transactions each pays out
+    /// ([`settlement`]); read page by page, checked, then streamed as lines and totals.
+    async fn settlement(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        const OP: &str = "settlement";
+        let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
+        let end = start + 86_400;
+        let mut exchanges: Vec<Exchange> = Vec::new();
+        let path = format!("/v1/payouts?arrival_date%5Bgte%5D={start}&arrival_date%5Blt%5D={end}&limit=100");
+        let (body, exchange) = self.fetch(OP, &path).await?;
+        exchanges.push(exchange);
+        let payouts = match transformers::read::<Listing<settlement::Payout>>(&body, "a list of payouts") {
+            Ok(l) if l.has_more => {
+                return Err(self.download_error(
+                    OP,
+                    "more than 100 payouts arrived on the day: not read".into(),
+                    exchanges,
+                ));
+            }
+            Ok(l) => l.data,
+            Err(e) => return Err(self.download_error(OP, e.0, exchanges)),
+        };
+        let mut lines = Vec::new();
+        for payout in payouts.iter().filter(|p| !matches!(p.status.as_str(), "failed" | "canceled")) {
+            let mut txns: Vec<settlement::BalanceTransaction> = Vec::new();
+            loop {
+                let mut path = format!(
+                    "/v1/balance_transactions?payout={}&limit=100&expand%5B%5D=data.source&expand%5B%5D=data.source.payment_intent",
+                    payout.id
+                );
+                if let Some(last) = txns.last() {
+                    path.push_str(&format!("&starting_after={}", last.id));
+                }
+                let (body, exchange) = self.fetch(OP, &path).await?;
+                exchanges.push(exchange);
+                match transformers::read::<Listing<settlement::BalanceTransaction>>(
+                    &body,
+                    "a list of balance transactions",
+                ) {
+                    Ok(page) => {
+                        let more = page.has_more && !page.data.is_empty();
+                        txns.extend(page.data);
+                        if !more {
+                            break;
+                        }
+                    }
+                    Err(e) => return Err(self.download_error(OP, e.0, exchanges)),
+                }
+            }
+            let first = u64::try_from(lines.len()).unwrap_or(u64::MAX) + 1;
+            match settlement::lines(payout, &txns, first) {
+                Ok(mut l) => lines.append(&mut l),
+                Err(e) => {
+                    let last = exchanges.pop();
+                    return Err((e, last));
+                }
+            }
+        }
+        let exchange = exchanges.pop().expect("the payouts call at least");
+        let items = settlement::items(lines);
+        Ok(BillDownload {
+            items: Box::pin(futures_util::stream::iter(items.into_iter().map(Ok))),
+            exchange,
+            earlier: exchanges,
+        })
     }
 }
 
