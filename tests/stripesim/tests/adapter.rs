@@ -368,3 +368,51 @@ async fn webhooks_are_signed_and_retried_until_acknowledged() {
     assert!(attempts.len() >= 2, "{truth}");
     sim.shutdown().await.unwrap();
 }
+
+/// Events out of order: a decline's `payment_intent.payment_failed` held back until the success
+/// that followed it has been delivered. Both verify; the late one claims a decline, and the query
+/// (paygate's policy is query-back) says paid: an older event never moves the order back.
+#[tokio::test]
+async fn an_older_event_arriving_late_is_verified_but_the_query_says_paid() {
+    let sim = sim().await;
+    let a = adapter(&sim, testkit::SECRET_KEY);
+    let got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let g = got.clone();
+    let router = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let g = g.clone();
+        async move {
+            g.lock().unwrap().push((headers, body));
+            ""
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify/stripe", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut settings = sim.admin().settings().await.unwrap();
+    settings.webhook_url = Some(url);
+    sim.admin().set_settings(&settings).await.unwrap();
+    let faults = stripesim::FaultSettings { notification_reorder_ppm: stripesim::PPM, ..Default::default() };
+    sim.admin().set_faults(&faults).await.unwrap();
+
+    let t = no();
+    a.pay(&pay(&t, 1_000, Currency::USD)).await;
+    sim.admin().pay(&t, "pm_card_chargeDeclined").await.unwrap_err();
+    sim.admin().pay(&t, "pm_card_visa").await.unwrap();
+    let delivered = eventually("both events delivered", || async {
+        let g = got.lock().unwrap();
+        (g.len() >= 2).then(|| g.clone())
+    })
+    .await;
+    let claims: Vec<_> = delivered
+        .iter()
+        .map(|(h, b)| a.notifications().verify(h, b, chrono::Utc::now()).expect("each event verifies").event)
+        .collect();
+    use paygate::providers::ClaimedEvent::{PaymentDeclined, PaymentSucceeded};
+    assert_eq!(claims[..2], [PaymentSucceeded, PaymentDeclined], "the older event arrived last");
+    let q = a.query(&t, Currency::USD).await.outcome;
+    assert!(
+        matches!(&q, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Succeeded),
+        "{q:?}"
+    );
+    sim.shutdown().await.unwrap();
+}
