@@ -345,8 +345,9 @@ pub static PAYMENT_STATES: &[PaymentStateRow] = &[
         state: PaymentIntentStatus::RequiresCapture,
         ours: PaymentStatus::Processing,
         meaning: "authorised, waiting for a capture: paygate never asks for manual capture, so this \
-                  is unexpected; taken as processing (not paid, not failed), so the order is queried \
-                  again and a person sees it (docs/providers/stripe.md)",
+                  is unexpected; taken as processing (not paid, not failed): the order stays \
+                  non-final and is queried again until a person cancels it at Stripe \
+                  (docs/providers/stripe.md)",
     },
     PaymentStateRow {
         state: PaymentIntentStatus::Succeeded,
