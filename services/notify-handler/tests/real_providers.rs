@@ -3,7 +3,8 @@
 //! vectors in tests/vectors) and the test playing each provider: a genuine notification is stored,
 //! forwarded to its order's shard and acknowledged in the provider's own format (Alipay: the body
 //! `success`; WeChat Pay: 204 and no body); a tampered one is refused in that format and kept as
-//! rejected, and nothing is forwarded for it.
+//! rejected, and nothing is forwarded for it. Stripe, whose endpoint URL is fixed, posts to
+//! `/notify/stripe` (no trade number in the path: the verified event names it).
 
 mod support;
 
@@ -27,6 +28,8 @@ use uuid::Uuid;
 
 const WITHIN: Duration = Duration::from_secs(20);
 const ALIPAY_VECTORS: &str = include_str!("../../../tests/vectors/alipay/vectors.json");
+/// A throwaway test-only webhook signing secret.
+const STRIPE_SECRET: &str = "whsec_test_only_notify_handler";
 const WECHAT_VECTORS: &str = include_str!("../../../tests/vectors/wechatpay/vectors.json");
 
 fn vectors(text: &str) -> Value {
@@ -81,6 +84,9 @@ impl Harness {
                 wechat["platform"][0]["public_key_pem"].as_str().unwrap()
             ),
             format!("PAYGATE_PROVIDER_WECHATPAY_APIV3_KEY={}", text(&wechat, &["apiv3_key"])),
+            "PAYGATE_PROVIDER_STRIPE_SECRET_KEY=sk_test_notify_handler_only".to_owned(),
+            format!("PAYGATE_PROVIDER_STRIPE_WEBHOOK_SECRET={STRIPE_SECRET}"),
+            "PAYGATE_PROVIDER_STRIPE_ACCOUNT=acct_test".to_owned(),
         ];
         let mut args: Vec<String> = [
             "notify-handler",
@@ -93,7 +99,7 @@ impl Harness {
             "--order-shards",
             "2",
             "--providers",
-            "alipay,wechatpay",
+            "alipay,wechatpay,stripe",
         ]
         .map(str::to_owned)
         .to_vec();
@@ -305,5 +311,51 @@ async fn a_wechat_pay_notification_is_stored_forwarded_and_answered_204_and_forg
     let messages = h.shard_messages(1).await;
     let work: OrderWork = messages[0].decode_payload().unwrap();
     assert_eq!(work, OrderWork::Notification { payment_id: payment, notification_id: stored.id });
+    h.stop().await;
+}
+
+/// A Stripe event about `trade`, signed at `t` with `secret`: the body and its `Stripe-Signature`.
+fn stripe_event(trade: &str, amount: i64, t: i64, secret: &str) -> (String, Vec<(&'static str, String)>) {
+    use paygate::providers::stripe::signing::{Secret, header, sign};
+    let body = json!({
+        "id": format!("evt_{}", &trade[..16]), "object": "event", "type": "payment_intent.succeeded",
+        "created": t, "livemode": false,
+        "data": {"object": {"id": "pi_test", "object": "payment_intent", "amount": amount, "currency": "cny",
+            "status": "succeeded", "metadata": {"trade_no": trade}}},
+    })
+    .to_string();
+    let signature = header(t, &[sign(&Secret::new(secret), t, body.as_bytes())]);
+    (
+        body,
+        vec![("Content-Type", "application/json; charset=utf-8".to_owned()), ("Stripe-Signature", signature)],
+    )
+}
+
+#[tokio::test]
+async fn a_stripe_event_on_the_fixed_endpoint_is_stored_under_the_trade_number_it_names() {
+    let h = Harness::start().await;
+    let payment = h.payment("stripe", 1999).await;
+    let trade = trade_no(payment);
+    let now = chrono::Utc::now().timestamp();
+
+    // Signed with another secret: refused, kept as rejected.
+    let (body, forged) = stripe_event(&trade, 1999, now, "whsec_someone_else");
+    let (status, answer) = h.post("/notify/stripe", &forged, body.clone()).await;
+    assert_eq!(status, 401, "{answer}");
+    // Genuine, on the fixed endpoint: stored for the payment the event names, forwarded, {}.
+    let (body, headers) = stripe_event(&trade, 1999, now, STRIPE_SECRET);
+    let (status, answer) = h.post("/notify/stripe", &headers, body.clone()).await;
+    assert_eq!((status, answer.as_str()), (200, "{}"), "Stripe's acknowledgement");
+    let rows = h.rows().await;
+    let stored = rows.iter().find(|r| r.status.as_str() == "received").expect("the genuine one is stored");
+    assert_eq!(stored.payment_id, Some(payment));
+    let messages = h.shard_messages(1).await;
+    let work: OrderWork = messages[0].decode_payload().unwrap();
+    assert_eq!(work, OrderWork::Notification { payment_id: payment, notification_id: stored.id });
+    // The path form still checks the path against the body.
+    let other = trade_no(Uuid::now_v7());
+    let (status, answer) = h.post(&format!("/notify/stripe/{other}"), &headers, body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("path_mismatch"), "{answer}");
     h.stop().await;
 }

@@ -18,6 +18,8 @@
 //! - [`rsa_sha256`]: RSA keys from PEM and SHA256withRSA (PKCS#1 v1.5) signatures, shared by
 //!   Alipay and WeChat Pay;
 //! - [`settings`]: `PROVIDERS` and each provider's `PAYGATE_PROVIDER_<NAME>_<KEY>` settings;
+//! - [`stripe`]: the adapter for Stripe's PaymentIntents and Refunds (client secret, search-based
+//!   query, cancel, asynchronous refunds), its code table and its signed webhooks;
 //! - [`wechatpay`]: the adapter for WeChat Pay API v3 (Native, JSAPI, H5; query, close, refunds,
 //!   the trade bill), with its keys, signing, verification and notification decryption.
 //!
@@ -38,6 +40,7 @@ pub mod provider_day;
 pub mod registry;
 pub mod rsa_sha256;
 pub mod settings;
+pub mod stripe;
 pub mod wechatpay;
 
 pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};

@@ -44,6 +44,11 @@ pub const KINDS: &[ProviderKind] = &[
         build: super::wechatpay::settings::build,
         pay_terms: super::wechatpay::pay_terms,
     },
+    ProviderKind {
+        name: super::stripe::NAME,
+        build: super::stripe::settings::build,
+        pay_terms: super::stripe::pay_terms,
+    },
 ];
 
 #[derive(Clone, Default)]

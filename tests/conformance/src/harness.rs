@@ -44,6 +44,9 @@ impl<'p, P: Provider> Harness<'p, P> {
         };
         tweak(&mut options);
         let system = System::with(options).await;
+        if let Some(url) = system.notify_http() {
+            p.notifications_to(url).await.expect("point the provider's notifications at notify-handler");
+        }
         Harness { p, system, account: account.name }
     }
 

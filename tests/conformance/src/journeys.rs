@@ -69,9 +69,9 @@ async fn paid<P: Provider>(h: &Harness<'_, P>, order: &str, minor: i64) -> Uuid 
     h.payment(order).await.id
 }
 
-/// A payment that waits for its customer (a QR code), expiring `secs` from now.
+/// A payment that waits for its customer ([`Provider::waiting_method`]), expiring `secs` from now.
 async fn qr_expiring<P: Provider>(h: &Harness<'_, P>, order: &str, secs: i64) {
-    let mut command = h.pay_command(order, AMOUNT, PayMethod::Qr);
+    let mut command = h.pay_command(order, AMOUNT, h.p.waiting_method());
     let expires = chrono::Utc::now() + chrono::Duration::seconds(secs);
     command["expires_at"] = serde_json::json!(expires.to_rfc3339());
     h.send_pay(order, command).await;
@@ -242,7 +242,7 @@ pub async fn refused_and_replayed_notifications_change_nothing_and_are_flagged<P
 /// scans it, "no such trade" is what it says meanwhile. Then the customer pays and it succeeds.
 pub async fn a_payment_waiting_for_its_customer_is_followed_without_alarm<P: Provider>(p: &P) {
     let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,10m".into()).await;
-    h.pay("cf-waits", AMOUNT, PayMethod::Qr).await;
+    h.pay("cf-waits", AMOUNT, p.waiting_method()).await;
     h.event("cf-waits", "payment.action_required").await;
     eventually("three follow-up queries", DEADLINE, || async { h.calls("cf-waits", "query").await >= 3 })
         .await;
@@ -296,7 +296,7 @@ pub async fn a_payment_paid_at_the_last_moment_wins_over_its_expiry<P: Provider>
 pub async fn paid_after_close_is_succeeded_and_flagged<P: Provider>(p: &P) {
     require(p, Capability::GenuineNotification);
     let h = Harness::start(p, |_| {}).await;
-    h.pay("cf-late", AMOUNT, PayMethod::Qr).await;
+    h.pay("cf-late", AMOUNT, p.waiting_method()).await;
     h.event("cf-late", "payment.action_required").await;
     let id = h.payment("cf-late").await.id;
     h.system.close_our_side(id).await;

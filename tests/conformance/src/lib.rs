@@ -1,8 +1,8 @@
 //! One conformance suite for every provider (issue 14, "One conformance suite for every
 //! provider"): the scenarios in [`scenarios`] are written once against the [`Provider`] trait and
 //! run, at the adapter level (`paygate::providers::ProviderAdapter`), against each provider's
-//! simulator started in process: mockpay ([`mockpay`]), alipaysim ([`alipay`]) and wechatpaysim
-//! ([`wechatpay`]). `tests/suite.rs` generates one test per scenario and provider.
+//! simulator started in process: mockpay ([`mockpay`]), alipaysim ([`alipay`]), wechatpaysim
+//! ([`wechatpay`]) and stripesim ([`stripe`]). `tests/suite.rs` generates one test per scenario and provider.
 //!
 //! The scenarios in [`journeys`] go through the services instead: each provider's simulator is
 //! an account of a whole paygate system ([`harness`]: ingest, the dispatcher, notify-handler, the
@@ -21,6 +21,7 @@ pub mod journeys;
 pub mod mockpay;
 mod receiver;
 pub mod scenarios;
+pub mod stripe;
 pub mod wechatpay;
 
 use axum::http::HeaderMap;
@@ -144,6 +145,25 @@ pub trait Provider: Send + Sync + Sized + 'static {
             auth_code: None,
             payer: Default::default(),
         }
+    }
+
+    /// A method by which a payment waits for its customer after the pay call (the journeys'
+    /// expiry and waiting scenarios): a QR code unless the provider has none.
+    fn waiting_method(&self) -> PayMethod {
+        PayMethod::Qr
+    }
+
+    /// Whether a declined attempt leaves the payment open for another one (Stripe: the
+    /// PaymentIntent goes back to `requires_payment_method`, and the customer may try another
+    /// card), so that the query finds it waiting for the customer, with the decline's definitive
+    /// code, instead of failed.
+    const DECLINE_LEAVES_PAYMENT_OPEN: bool = false;
+
+    /// Points the simulator's notifications at notify-handler's `base_url`, for a provider whose
+    /// notification URL is set at the provider (Stripe's webhook endpoint) rather than sent with
+    /// each request. Called by the journeys' harness once the system runs.
+    async fn notifications_to(&self, _base_url: &str) -> anyhow::Result<()> {
+        Ok(())
     }
 
     /// The customer opens the payment without paying (scans the QR code, opens the cashier):

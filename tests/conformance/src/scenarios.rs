@@ -260,8 +260,9 @@ fn is_decline(code: UnifiedCode) -> bool {
     )
 }
 
-/// A declined charge ends definitively refused (an answer `Failed` or a refusal), with a unified
-/// decline code that says it is definitive; nothing is charged.
+/// A declined charge ends definitively refused (an answer `Failed` or a refusal; at a provider
+/// whose decline leaves the payment open for another attempt, an answer waiting for the customer),
+/// with a unified decline code that says it is definitive; nothing is charged.
 pub async fn decline_is_a_definitive_refusal<P: Provider>(p: &P) {
     let (adapter, name, method) = (p.adapter(), P::NAME, p.charging_method());
     let no = trade_no();
@@ -278,6 +279,14 @@ pub async fn decline_is_a_definitive_refusal<P: Provider>(p: &P) {
                 async move {
                     let o = adapter.query(&no, p.currency()).await.outcome;
                     match &o {
+                        // Stripe: waiting for another card, with the decline as the answer's code.
+                        CallOutcome::Answer { facts, code }
+                            if P::DECLINE_LEAVES_PAYMENT_OPEN
+                                && facts.status == PaymentStatus::WaitingForCustomer
+                                && is_decline(code.unified) =>
+                        {
+                            Some(o)
+                        }
                         CallOutcome::Answer { facts, .. }
                             if matches!(
                                 facts.status,
@@ -296,10 +305,10 @@ pub async fn decline_is_a_definitive_refusal<P: Provider>(p: &P) {
     };
     let code = match &outcome {
         CallOutcome::Answer { facts, code } => {
-            assert_eq!(
-                facts.status,
-                PaymentStatus::Failed,
-                "{name}: a decline is a failed payment: {outcome:?}"
+            let open = P::DECLINE_LEAVES_PAYMENT_OPEN && facts.status == PaymentStatus::WaitingForCustomer;
+            assert!(
+                facts.status == PaymentStatus::Failed || open,
+                "{name}: a decline is a failed payment (or, where the provider leaves it open for another attempt, one waiting for the customer): {outcome:?}"
             );
             code
         }

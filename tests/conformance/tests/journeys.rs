@@ -69,3 +69,21 @@ conformance::provider_tests! {
     ],
     defects: [],
 }
+
+journeys! {
+    stripe: conformance::stripe::Stripe,
+    run: [
+        paid_once_through_the_services,
+        a_notification_before_the_pay_answer_settles_it_with_one_charge,
+        refused_and_replayed_notifications_change_nothing_and_are_flagged,
+        a_payment_waiting_for_its_customer_is_followed_without_alarm,
+        an_expired_unpaid_payment_is_closed_at_the_provider,
+        a_payment_paid_at_the_last_moment_wins_over_its_expiry,
+        paid_after_close_is_succeeded_and_flagged,
+    ],
+    not_applicable: [
+        a_barcode_payment_in_process_is_polled_to_success = "not applicable: Stripe has no payment-code (barcode) flow",
+        a_barcode_payment_never_confirmed_is_reversed = "not applicable: Stripe has no payment-code (barcode) flow",
+    ],
+    defects: [],
+}

@@ -78,3 +78,29 @@ conformance::provider_tests! {
     ],
     defects: [],
 }
+
+suite! {
+    stripe: conformance::stripe::Stripe,
+    run: [
+        pay_client_secret,
+        same_pay_twice_charges_once,
+        decline_is_a_definitive_refusal,
+        timeout_is_unknown_and_query_agrees_with_the_books,
+        lost_response_is_unknown_and_query_finds_the_charge,
+        partial_then_full_refund_never_above_captured,
+        twenty_concurrent_refunds_never_exceed_captured,
+        forged_tampered_oversized_notifications_are_refused,
+        bill_download_matches_capability,
+        settlement_agrees_with_the_books_and_shows_planted_discrepancies,
+        settlement_download_matches_capability,
+    ],
+    not_applicable: [
+        pay_qr = "not applicable: Stripe's PaymentIntents are confirmed by the client with the client secret (no QR flow in the adapter)",
+        pay_redirect = "not applicable: Stripe's redirect is only 3-D Secure's next_action of a client-secret payment (Checkout is not in the adapter)",
+        pay_form = "not applicable: Stripe has no form payment",
+        pay_direct = "not applicable: the adapter never confirms a PaymentIntent itself (no saved payment methods)",
+        pay_barcode = "not applicable: Stripe has no payment-code (barcode) flow",
+        bill_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: Stripe has no trade bill",
+    ],
+    defects: [],
+}

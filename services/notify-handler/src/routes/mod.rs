@@ -41,6 +41,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/notify/{provider}/{trade_no}", post(notify::handle))
+        .route("/notify/{provider}", post(notify::handle_fixed))
         .route("/return/{provider}/{trade_no}", get(return_::handle_get).post(return_::handle_post))
         .with_state(state)
 }

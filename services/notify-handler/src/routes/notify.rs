@@ -1,4 +1,7 @@
-//! `POST /notify/{provider}/{trade no}`: a provider's signed notification.
+//! `POST /notify/{provider}/{trade no}`: a provider's signed notification; and
+//! `POST /notify/{provider}`, the same for a provider whose webhook URL is fixed per account and
+//! cannot carry our trade number (Stripe: one endpoint URL for every event): there the trade
+//! number is the one the verified body names, and there is no path to check it against.
 //!
 //! In order, each step's refusal a clear 4xx whose raw request is kept (`rejected`, with the
 //! reason) and counted (`paygate_notifications_rejected_total{provider, reason}`):
@@ -43,9 +46,30 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    receive(app, provider, Some(trade_no), headers, body).await
+}
+
+/// `POST /notify/{provider}`: the trade number is the verified body's.
+pub async fn handle_fixed(
+    State(app): State<Arc<AppState>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive(app, provider, None, headers, body).await
+}
+
+async fn receive(
+    app: Arc<AppState>,
+    provider: String,
+    path_trade_no: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let (body, too_large) = read_limited(body, app.body_limit).await;
-    let raw = Raw { provider: &provider, trade_no: &trade_no, headers: headers_json(&headers), body: &body };
+    let path_part = path_trade_no.clone().unwrap_or_default();
+    let raw = Raw { provider: &provider, trade_no: &path_part, headers: headers_json(&headers), body: &body };
     let Some((name, verifier)) = app.verifier(&provider) else {
         return reject(
             &app,
@@ -78,14 +102,18 @@ pub async fn handle(
         Ok(n) => n,
         Err(reason) => return reject(&app, Some((name, verifier)), &raw, reason, started).await,
     };
-    if notification.trade_no != trade_no {
-        let reason = RejectReason::PathMismatch {
-            field: "orderId",
-            expected: truncated(&trade_no, MAX_PATH_PART).to_owned(),
-            got: notification.trade_no.clone(),
-        };
-        return reject(&app, Some((name, verifier)), &raw, reason, started).await;
-    }
+    let trade_no = match path_trade_no {
+        Some(trade_no) if notification.trade_no != trade_no => {
+            let reason = RejectReason::PathMismatch {
+                field: "orderId",
+                expected: truncated(&trade_no, MAX_PATH_PART).to_owned(),
+                got: notification.trade_no.clone(),
+            };
+            return reject(&app, Some((name, verifier)), &raw, reason, started).await;
+        }
+        Some(trade_no) => trade_no,
+        None => notification.trade_no.clone(),
+    };
     let Some(payment_id) = payment_id_of(&trade_no) else {
         return reject(
             &app,
