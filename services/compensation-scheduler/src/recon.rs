@@ -72,7 +72,12 @@ impl Reconciler {
                 {
                     continue;
                 }
-                let run = Run { provider: name, day, kind, config: self.config };
+                let run = Run {
+                    provider: name,
+                    day,
+                    kind,
+                    config: self.config.for_provider(&self.providers, name),
+                };
                 match engine::run(&self.pool, &self.topology, adapter.as_ref(), run, &Quiet).await {
                     Ok(b) => tracing::info!(provider = name, %day, kind = kind.as_str(), state = %b.state,
                                             counts = %b.counts, "reconciled"),

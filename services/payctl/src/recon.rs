@@ -76,7 +76,8 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
             let topology = Topology::new(common.topology_config())?;
             let kind = if settlement { Kind::Settlement } else { Kind::Trade };
             let bar = Bar::new(json);
-            let run = Run { provider: &provider, day: date, kind, config: args.config() };
+            let config = args.config().for_provider(&providers, &provider);
+            let run = Run { provider: &provider, day: date, kind, config };
             let batch = engine::run(&pool, &topology, adapter.as_ref(), run, &bar).await;
             bar.0.finish_and_clear();
             let batch = batch?;

@@ -54,6 +54,9 @@ pub const KINDS: &[ProviderKind] = &[
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     adapters: BTreeMap<&'static str, Arc<dyn ProviderAdapter>>,
+    /// The fee agreed with each provider that has its own (`PAYGATE_PROVIDER_<NAME>_RECON_FEE_PPM`),
+    /// in parts per million of a payment: what reconciliation expects on its bill lines.
+    fees_ppm: BTreeMap<&'static str, u32>,
 }
 
 impl ProviderRegistry {
@@ -67,8 +70,20 @@ impl ProviderRegistry {
         self
     }
 
+    /// Records the fee agreed with the provider `name`, in parts per million of a payment.
+    pub fn with_fee_ppm(mut self, name: &'static str, fee_ppm: u32) -> Self {
+        self.fees_ppm.insert(name, fee_ppm);
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn ProviderAdapter>> {
         self.adapters.get(name)
+    }
+
+    /// The fee agreed with the provider `name`, if it has its own (otherwise reconciliation's
+    /// `RECON_FEE_PPM` applies).
+    pub fn fee_ppm(&self, name: &str) -> Option<u32> {
+        self.fees_ppm.get(name).copied()
     }
 
     /// The configured names, sorted.

@@ -71,6 +71,9 @@ impl ProviderArgs {
         for name in self.providers.names() {
             let settings = ProviderSettings { name: leak(name), vars };
             registry = registry.with((settings.kind()?.build)(&settings)?);
+            if let Some(fee) = settings.fee_ppm()? {
+                registry = registry.with_fee_ppm(settings.name, fee);
+            }
         }
         Ok(registry)
     }
@@ -165,6 +168,19 @@ impl ProviderSettings<'_> {
     }
 
     /// `key`'s value, if set and not empty.
+    /// `RECON_FEE_PPM`: the fee agreed with this provider, in parts per million of a payment
+    /// (6000 = 0.6 %), if it differs from reconciliation's default.
+    pub fn fee_ppm(&self) -> Result<Option<u32>, ProviderConfigError> {
+        let Some(v) = self.get("RECON_FEE_PPM") else { return Ok(None) };
+        match v.trim().parse::<u32>() {
+            Ok(ppm) if ppm <= 1_000_000 => Ok(Some(ppm)),
+            _ => Err(self.invalid(
+                "RECON_FEE_PPM",
+                format!("must be a whole number of parts per million from 0 to 1000000, e.g. 6000 for 0.6 % (got {v:?})"),
+            )),
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<String> {
         (self.vars)(&self.variable(key)).filter(|v| !v.trim().is_empty())
     }
@@ -293,6 +309,27 @@ mod tests {
         assert!(text.contains("PAYGATE_PROVIDER_MOCKPAY_SECRET_FILE"), "{text}");
         let err = args("mockpay").registry_from(&vars(&MOCKPAY[1..])).unwrap_err();
         assert!(err.to_string().contains("PAYGATE_PROVIDER_MOCKPAY_URL must be set"), "{err}");
+    }
+
+    #[test]
+    fn a_provider_may_have_its_own_recon_fee_and_a_bad_one_names_the_variable() {
+        let registry = args("mockpay").registry_from(&vars(&MOCKPAY)).unwrap();
+        assert_eq!(registry.fee_ppm("mockpay"), None);
+        let mut pairs = MOCKPAY.to_vec();
+        pairs.push(("PAYGATE_PROVIDER_MOCKPAY_RECON_FEE_PPM", "29000"));
+        let registry = args("mockpay").registry_from(&vars(&pairs)).unwrap();
+        assert_eq!(registry.fee_ppm("mockpay"), Some(29_000));
+        for bad in ["2.9%", "-1", "1000001"] {
+            let mut pairs = MOCKPAY.to_vec();
+            pairs.push(("PAYGATE_PROVIDER_MOCKPAY_RECON_FEE_PPM", bad));
+            let err = args("mockpay").registry_from(&vars(&pairs)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(
+                    "provider mockpay: PAYGATE_PROVIDER_MOCKPAY_RECON_FEE_PPM: must be a whole number"
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub struct ReconConfig {
     pub fee_ppm: u32,
 }
 
+impl ReconConfig {
+    /// These settings for `provider`: with the fee agreed with it where it has its own
+    /// (`PAYGATE_PROVIDER_<NAME>_RECON_FEE_PPM`), this `fee_ppm` (`RECON_FEE_PPM`) otherwise.
+    pub fn for_provider(self, providers: &crate::providers::ProviderRegistry, provider: &str) -> Self {
+        Self { fee_ppm: providers.fee_ppm(provider).unwrap_or(self.fee_ppm), ..self }
+    }
+}
+
 impl Default for ReconConfig {
     fn default() -> Self {
         Self { window_days: 3, fee_ppm: 6_000 }
@@ -98,4 +106,20 @@ pub struct Run<'a> {
     pub day: NaiveDate,
     pub kind: Kind,
     pub config: ReconConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_with_its_own_fee_is_reconciled_at_it_the_others_at_the_default() {
+        let providers = crate::providers::ProviderRegistry::new().with_fee_ppm("stripe", 29_000);
+        let config = ReconConfig { window_days: 2, fee_ppm: 6_000 };
+        assert_eq!(
+            config.for_provider(&providers, "stripe"),
+            ReconConfig { window_days: 2, fee_ppm: 29_000 }
+        );
+        assert_eq!(config.for_provider(&providers, "alipay"), config);
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Settings};
 use chrono::{DateTime, FixedOffset, Utc};
-use rsa::{PrivateKey, PublicKey};
+use rsa::PublicKey;
 use simkit::{Kit, RefundFate, lock};
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -150,7 +150,7 @@ pub struct AppKey {
 
 pub struct Inner {
     pub base_url: String,
-    pub alipay_key: PrivateKey,
+    pub alipay_key: crate::keys::Signer,
     pub apps: RwLock<HashMap<String, AppKey>>,
     pub initial_settings: Settings,
     pub settings: RwLock<Settings>,
@@ -205,7 +205,7 @@ impl App {
     pub fn new(config: &Config, base_url: String) -> anyhow::Result<App> {
         let alipay_key = match &config.alipay_private_key {
             Some(pem) => crate::keys::private_key(pem)?,
-            None => crate::keys::generate(),
+            None => crate::keys::generate()?,
         };
         let mut apps = HashMap::new();
         for (id, a) in &config.apps {

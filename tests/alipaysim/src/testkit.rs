@@ -77,7 +77,7 @@ impl AdminClient {
 pub struct AppClient {
     pub gateway_url: String,
     pub app_id: String,
-    key: rsa::PrivateKey,
+    key: crate::keys::Signer,
     http: reqwest::Client,
 }
 

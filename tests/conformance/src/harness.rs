@@ -13,6 +13,7 @@ use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::messages::commands::PayMethod;
 use paygate::messages::events::OrderEvent;
 use paygate::providers::adapter::trade_no;
+use paygate::providers::settings::{ProviderArgs, parse_provider_names};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine};
 use paygate::store::StoredRow;
 use paygate::store::payments::Payment;
@@ -189,8 +190,9 @@ impl<P: Provider> Harness<'_, P> {
         self.system.upstream.command("command.refund", order, payload).await;
     }
 
-    /// Runs reconciliation of `kind` for the provider's `day` through its adapter, as the
-    /// compensation scheduler does.
+    /// Runs reconciliation of `kind` for the provider's `day`, as the compensation scheduler
+    /// does: through the adapter and the settings its registry builds from the account's
+    /// settings (the fee agreed with the provider among them).
     pub async fn reconcile(&self, kind: Kind, day: NaiveDate, window_days: u32) -> recon::Batch {
         let config = TopologyConfig {
             prefix: PREFIX.into(),
@@ -198,10 +200,21 @@ impl<P: Provider> Harness<'_, P> {
             ..TopologyConfig::default()
         };
         let topology = Topology::new(config).expect("a topology");
-        let run =
-            Run { provider: &self.account, day, kind, config: ReconConfig { window_days, fee_ppm: 6_000 } };
-        let adapter = self.p.adapter();
-        engine::run(&self.system.db.pool, &topology, &*adapter, run, &Quiet).await.expect("the batch runs")
+        let env = self.p.account().env();
+        let args = ProviderArgs {
+            providers: parse_provider_names(&self.account).expect("a provider name"),
+            settings: Vec::new(),
+        };
+        let providers = args
+            .registry_from(&|key| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+            .expect("the account's settings build its adapter");
+        let adapter = providers.get(&self.account).expect("the account's adapter");
+        let config =
+            ReconConfig { window_days, ..ReconConfig::default() }.for_provider(&providers, &self.account);
+        let run = Run { provider: &self.account, day, kind, config };
+        engine::run(&self.system.db.pool, &topology, adapter.as_ref(), run, &Quiet)
+            .await
+            .expect("the batch runs")
     }
 
     /// (kind, payment) of every discrepancy the batch found, sorted.

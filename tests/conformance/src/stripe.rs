@@ -181,6 +181,8 @@ impl Provider for Stripe {
             ("SECRET_KEY".into(), testkit::SECRET_KEY.to_owned()),
             ("WEBHOOK_SECRET".into(), testkit::WEBHOOK_SECRET.to_owned()),
             ("ACCOUNT".into(), self.sim.account().to_owned()),
+            // The fee stripesim charges (its default, 2.9 %), as agreed with it.
+            ("RECON_FEE_PPM".into(), "29000".into()),
         ]);
         ProviderAccount { name: Self::NAME.into(), settings }
     }

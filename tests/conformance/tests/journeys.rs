@@ -70,7 +70,8 @@ conformance::provider_tests! {
     defects: [],
 }
 
-journeys! {
+conformance::provider_tests! {
+    journeys;
     stripe: conformance::stripe::Stripe,
     run: [
         paid_once_through_the_services,
@@ -80,8 +81,10 @@ journeys! {
         an_expired_unpaid_payment_is_closed_at_the_provider,
         a_payment_paid_at_the_last_moment_wins_over_its_expiry,
         paid_after_close_is_succeeded_and_flagged,
+        the_days_settlement_is_our_payments_of_the_providers_own_day,
     ],
     not_applicable: [
+        the_days_bill_reconciled_finds_every_planted_discrepancy = "not applicable: Stripe has no trade bill",
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: Stripe has no payment-code (barcode) flow",
         a_barcode_payment_never_confirmed_is_reversed = "not applicable: Stripe has no payment-code (barcode) flow",
     ],

@@ -79,7 +79,8 @@ conformance::provider_tests! {
     defects: [],
 }
 
-suite! {
+conformance::provider_tests! {
+    scenarios;
     stripe: conformance::stripe::Stripe,
     run: [
         pay_client_secret,

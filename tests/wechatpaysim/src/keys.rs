@@ -31,7 +31,7 @@ pub fn generate_apiv3_key() -> String {
 pub fn public_pem_of(private_pem: &str) -> anyhow::Result<String> {
     let key = rsa_sha256::private_key_from_text(private_pem, rsa_sha256::PrivateForms { bare_base64: false })
         .map_err(|e| anyhow::anyhow!("the private key is not readable PEM: {e}"))?;
-    Ok(key.to_public_key().to_public_key_pem(LineEnding::LF)?)
+    Ok(key.public().to_public_key_pem(LineEnding::LF)?)
 }
 
 /// A merchant's public key, read from PEM (SubjectPublicKeyInfo or PKCS#1).

@@ -49,11 +49,11 @@ pub enum KeyError {
 
 /// Our app's private key, which signs requests. `Debug` never shows it.
 #[derive(Clone)]
-pub struct AppPrivateKey(rsa::PrivateKey);
+pub struct AppPrivateKey(rsa_sha256::SigningKey);
 
 impl fmt::Debug for AppPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AppPrivateKey(<{} bits, redacted>)", rsa_sha256::bits(&self.0))
+        write!(f, "AppPrivateKey(<{} bits, redacted>)", self.0.bits())
     }
 }
 
@@ -65,13 +65,13 @@ impl AppPrivateKey {
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
         let key = rsa_sha256::private_key_from_text(text, PrivateForms { bare_base64: true })
             .map_err(|e| key_error(Self::NAME, Self::EXPECTED, "RSA PRIVATE KEY nor PRIVATE KEY", e))?;
-        check_bits(Self::NAME, &key)?;
+        check_bits(Self::NAME, key.public())?;
         Ok(Self(key))
     }
 
     /// The public half, as Alipay is given it.
     pub fn public_key(&self) -> AlipayPublicKey {
-        AlipayPublicKey(self.0.to_public_key())
+        AlipayPublicKey(self.0.public().clone())
     }
 
     /// RSA2 signature of `message`, Base64 (standard alphabet, padded).

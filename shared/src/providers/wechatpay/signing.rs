@@ -22,7 +22,7 @@
 use crate::providers::rsa_sha256::{self, KeyForm, KeyTextError, PrivateForms, PublicForms, VerifyFailure};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use rsa::{PrivateKey, PublicKey};
+use rsa::PublicKey;
 use std::collections::BTreeMap;
 
 /// The signature scheme, first word of `Authorization` and the `Wechatpay-Signature-Type` value.
@@ -59,7 +59,7 @@ impl KeyError {
 #[derive(Clone)]
 pub struct MerchantKey {
     serial_no: String,
-    key: PrivateKey,
+    key: rsa_sha256::SigningKey,
 }
 
 impl MerchantKey {
@@ -82,7 +82,7 @@ impl MerchantKey {
             };
             KeyError::new(WHAT, rule)
         })?;
-        check_bits(WHAT, rsa_sha256::bits(&key) / 8)?;
+        check_bits(WHAT, key.bits() / 8)?;
         Ok(Self { serial_no, key })
     }
 
