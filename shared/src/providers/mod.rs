@@ -36,6 +36,7 @@ pub mod exchange;
 pub mod http;
 pub mod mockpay;
 pub mod notification;
+pub mod operation;
 pub mod provider_day;
 pub mod registry;
 pub mod rsa_sha256;

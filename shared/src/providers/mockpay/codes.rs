@@ -38,32 +38,8 @@ pub enum ReturnCode {
     InternalError,
 }
 
-/// An operation of mockpay's API whose answer carries a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Pay,
-    Query,
-    Close,
-    Refund,
-    RefundQuery,
-}
-
-impl Operation {
-    /// In the table's column order.
-    pub const ALL: [Operation; 5] =
-        [Operation::Pay, Operation::Query, Operation::Close, Operation::Refund, Operation::RefundQuery];
-
-    /// Its name in the exchange log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Pay => "pay",
-            Operation::Query => "query",
-            Operation::Close => "close",
-            Operation::Refund => "refund",
-            Operation::RefundQuery => "refund_query",
-        }
-    }
-}
+// The table's columns: mockpay's pay, query, close, refund and refund query.
+pub use crate::providers::operation::Operation;
 
 /// What a code in the answer to one operation says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

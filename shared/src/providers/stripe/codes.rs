@@ -65,37 +65,11 @@ pub enum ErrorCode {
     AuthenticationRequired,
 }
 
-/// An operation of the API whose answer the adapter reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// `POST /v1/payment_intents`.
-    Pay,
-    /// `GET /v1/payment_intents/search` then `GET /v1/payment_intents/{id}`.
-    Query,
-    /// `POST /v1/payment_intents/{id}/cancel`.
-    Close,
-    /// `POST /v1/refunds`.
-    Refund,
-    /// `GET /v1/refunds?payment_intent=…`.
-    RefundQuery,
-}
-
-impl Operation {
-    /// In the table's column order.
-    pub const ALL: [Operation; 5] =
-        [Operation::Pay, Operation::Query, Operation::Close, Operation::Refund, Operation::RefundQuery];
-
-    /// Its name in the exchange log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Pay => "pay",
-            Operation::Query => "query",
-            Operation::Close => "close",
-            Operation::Refund => "refund",
-            Operation::RefundQuery => "refund_query",
-        }
-    }
-}
+// The table's columns. Here `Pay` is `POST /v1/payment_intents`, `Query`
+// `GET /v1/payment_intents/search` then `GET /v1/payment_intents/{id}`, `Close`
+// `POST /v1/payment_intents/{id}/cancel`, `Refund` `POST /v1/refunds`, `RefundQuery`
+// `GET /v1/refunds?payment_intent=…`.
+pub use crate::providers::operation::Operation;
 
 /// What a code in the answer to one operation says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,37 +64,12 @@ pub enum ErrorCode {
     BankError,
 }
 
-/// An operation of the API whose answer the adapter reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// Native, JSAPI or H5 create (`POST /v3/pay/transactions/{native,jsapi,h5}`).
-    Pay,
-    /// `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=`.
-    Query,
-    /// `POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close`.
-    Close,
-    /// `POST /v3/refund/domestic/refunds`.
-    Refund,
-    /// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
-    RefundQuery,
-}
-
-impl Operation {
-    /// In the table's column order.
-    pub const ALL: [Operation; 5] =
-        [Operation::Pay, Operation::Query, Operation::Close, Operation::Refund, Operation::RefundQuery];
-
-    /// Its name in the exchange log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Pay => "pay",
-            Operation::Query => "query",
-            Operation::Close => "close",
-            Operation::Refund => "refund",
-            Operation::RefundQuery => "refund_query",
-        }
-    }
-}
+// The table's columns. Here `Pay` is the Native, JSAPI or H5 create
+// (`POST /v3/pay/transactions/{native,jsapi,h5}`), `Query`
+// `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=`, `Close`
+// `POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close`, `Refund`
+// `POST /v3/refund/domestic/refunds`, `RefundQuery` `GET /v3/refund/domestic/refunds/{out_refund_no}`.
+pub use crate::providers::operation::Operation;
 
 /// What a code in the answer to one operation says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
