@@ -14,12 +14,9 @@
 //! [`ProviderAdapter::settlement`] return a stream of parsed lines ([`super::bill`]) and an
 //! exchange whose body is a summary, never the file.
 
-use super::answers::{CallOutcome, Called, PaymentFacts, RefundFacts, ReversalFacts};
+use super::answers::{Called, PaymentFacts, RefundFacts, ReversalFacts};
 use super::bill::{BillDownload, BillError};
-use super::codes::{MappedCode, UnifiedCode};
 use super::exchange::Exchange;
-use super::exchange::ExchangeOutcome;
-use super::http::ExchangeDraft;
 use super::notification::{NotificationPolicy, NotificationVerifier};
 use crate::domain::{AuthCode, Money, Payer};
 use crate::messages::commands::PayMethod;
@@ -184,16 +181,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     async fn reverse(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<ReversalFacts> {
         let _ = (trade_no, currency);
         let why = format!("{} has no reversal of a payment", self.name());
-        let code = MappedCode {
-            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
-            unified: UnifiedCode::InvalidRequest,
-            retryable: false,
-            definitive: true,
-            message: why.clone(),
-        };
-        let draft = ExchangeDraft::not_sent(self.name(), "reverse", "POST", "", &why);
-        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called::new(CallOutcome::Refused { code }, exchange)
+        super::decided::refused_locally(self.name(), "reverse", "POST", "", &why)
     }
 
     /// Starts a refund. Repeating it with the same refund number never refunds twice.

@@ -77,3 +77,25 @@ impl<T> Decided<T> {
         Called::new(self.outcome, exchange)
     }
 }
+
+/// A request refused before it was sent: nothing reached the provider `provider`. The outcome is
+/// a definitive refusal (`invalid_request`, with `why`), and its exchange is logged as not sent,
+/// with the reason, under `operation`, `method` and `url`.
+pub fn refused_locally<T>(
+    provider: &'static str,
+    operation: &'static str,
+    method: &str,
+    url: &str,
+    why: &str,
+) -> Called<T> {
+    let code = MappedCode {
+        provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
+        unified: UnifiedCode::InvalidRequest,
+        retryable: false,
+        definitive: true,
+        message: why.to_owned(),
+    };
+    let draft = ExchangeDraft::not_sent(provider, operation, method, url, why);
+    let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
+    Called::new(CallOutcome::Refused { code }, exchange)
+}

@@ -60,7 +60,7 @@ use crate::providers::answers::{
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
-use crate::providers::decided::Decided;
+use crate::providers::decided::{Decided, refused_locally};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::{
     Capped, ExchangeDraft, HttpEnd, Opened, OutboundRequest, ProviderHttp, REDACTED, Redaction, Sent,
@@ -345,17 +345,7 @@ impl AlipayAdapter {
 
     /// A request refused before anything was sent: definitive, nothing happened.
     fn refuse_locally<T>(&self, operation: &'static str, why: String) -> Called<T> {
-        let code = MappedCode {
-            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
-            unified: UnifiedCode::InvalidRequest,
-            retryable: false,
-            definitive: true,
-            message: why.clone(),
-        };
-        let draft =
-            ExchangeDraft::not_sent(self.config.name, operation, "POST", &self.config.gateway_url, &why);
-        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called::new(CallOutcome::Refused { code }, exchange)
+        refused_locally(self.config.name, operation, "POST", &self.config.gateway_url, &why)
     }
 
     /// Signs, posts, verifies and reads one call, letting `answer` read the facts.

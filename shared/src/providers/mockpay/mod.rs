@@ -23,12 +23,10 @@ pub mod transformers;
 
 use crate::domain::{Currency, PayMethod, ValidationError};
 use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
-use crate::providers::answers::{
-    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
-};
+use crate::providers::answers::{Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
-use crate::providers::decided::Decided;
+use crate::providers::decided::{Decided, refused_locally};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::json_body;
 use crate::providers::http::{
@@ -381,17 +379,8 @@ impl MockpayAdapter {
 
     /// A request we refuse to send (a trade number mockpay cannot take): definitive, nothing sent.
     fn refuse_locally<T>(&self, operation: Operation, method: Method, path: &str, why: String) -> Called<T> {
-        let code = MappedCode {
-            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
-            unified: UnifiedCode::InvalidRequest,
-            retryable: false,
-            definitive: true,
-            message: why.clone(),
-        };
         let url = format!("{}{path}", self.base_url);
-        let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &why);
-        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called::new(CallOutcome::Refused { code }, exchange)
+        refused_locally(self.name, operation.as_str(), method.as_str(), &url, &why)
     }
 
     fn check_numbers(numbers: &[(&str, &str)]) -> Result<(), String> {

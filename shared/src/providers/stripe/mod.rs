@@ -60,9 +60,9 @@ use crate::providers::answers::{
 };
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
-use crate::providers::decided::Decided;
+use crate::providers::decided::{Decided, refused_locally};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
-use crate::providers::http::{ExchangeDraft, HttpEnd, OutboundRequest, ProviderHttp, Redaction};
+use crate::providers::http::{HttpEnd, OutboundRequest, ProviderHttp, Redaction};
 use crate::providers::notification::{NotificationPolicy, NotificationVerifier};
 use chrono::NaiveDate;
 use codes::{Operation, Treatment};
@@ -387,18 +387,8 @@ impl StripeAdapter {
         path: &str,
         why: &NotSendable,
     ) -> Called<T> {
-        let message = why.to_string();
-        let code = MappedCode {
-            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
-            unified: UnifiedCode::InvalidRequest,
-            retryable: false,
-            definitive: true,
-            message: message.clone(),
-        };
         let url = format!("{}{path}", self.base_url);
-        let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &message);
-        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called::new(CallOutcome::Refused { code }, exchange)
+        refused_locally(self.name, operation.as_str(), method.as_str(), &url, &why.to_string())
     }
 
     fn check_number(field: &'static str, n: &str) -> Result<(), NotSendable> {

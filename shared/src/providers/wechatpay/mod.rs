@@ -60,12 +60,10 @@ pub mod verifier;
 
 use crate::domain::{Currency, ValidationError};
 use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
-use crate::providers::answers::{
-    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
-};
+use crate::providers::answers::{Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
-use crate::providers::decided::Decided;
+use crate::providers::decided::{Decided, refused_locally};
 use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::json_body;
 use crate::providers::http::{
@@ -401,18 +399,8 @@ impl WechatpayAdapter {
         path: &str,
         why: &NotSendable,
     ) -> Called<T> {
-        let message = why.to_string();
-        let code = MappedCode {
-            provider_code: UnifiedCode::InvalidRequest.as_str().to_owned(),
-            unified: UnifiedCode::InvalidRequest,
-            retryable: false,
-            definitive: true,
-            message: message.clone(),
-        };
         let url = format!("{}{path}", self.base_url);
-        let draft = ExchangeDraft::not_sent(self.name, operation.as_str(), method.as_str(), &url, &message);
-        let exchange = draft.finish(ExchangeOutcome::Error, Some(&code), None);
-        Called::new(CallOutcome::Refused { code }, exchange)
+        refused_locally(self.name, operation.as_str(), method.as_str(), &url, &why.to_string())
     }
 
     fn check_trade_no(n: &str) -> Result<(), NotSendable> {
