@@ -26,6 +26,7 @@ pub const ALL: &[&str] = &[
     "refused_and_replayed_notifications_change_nothing_and_are_flagged",
     "a_payment_waiting_for_its_customer_is_followed_without_alarm",
     "an_expired_unpaid_payment_is_closed_at_the_provider",
+    "a_close_never_claims_closed_what_the_customer_can_still_pay",
     "a_payment_paid_at_the_last_moment_wins_over_its_expiry",
     "paid_after_close_is_succeeded_and_flagged",
     "a_barcode_payment_in_process_is_polled_to_success",
@@ -268,6 +269,48 @@ pub async fn an_expired_unpaid_payment_is_closed_at_the_provider<P: Provider>(p:
     assert!(late.is_err(), "{}: the customer could still pay an expired payment", P::NAME);
     let charges = p.books(&trade).await.expect("the books answer").map_or(0, |b| b.charges);
     assert_eq!(charges, 0, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// Upstream closes a payment nobody has paid yet, well before its expiry. Either the provider
+/// closed it (upstream hears `payment.closed`, and the customer can no longer pay), or, where
+/// the provider makes the trade only when the customer scans or opens it and so cannot close it
+/// yet (Alipay's QR code), paygate does not claim it closed and asks a person. Never "closed"
+/// while the customer can still pay.
+pub async fn a_close_never_claims_closed_what_the_customer_can_still_pay<P: Provider>(p: &P) {
+    // A "no such trade" is believed at once: what decides is whether the provider can still take
+    // the customer's money, not the not-found's age.
+    let h = Harness::start(p, |o| {
+        o.retry_tiers = "10m".into();
+        for account in &mut o.accounts {
+            account.settings.push(("NOT_FOUND_FINAL_AFTER".into(), "1ms".into()));
+        }
+    })
+    .await;
+    let method = p.waiting_method();
+    let mut command = h.pay_command("cf-close", AMOUNT, method);
+    command["expires_at"] =
+        serde_json::json!((chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339());
+    h.send_pay("cf-close", command).await;
+    h.event("cf-close", "payment.action_required").await;
+    h.close("cf-close").await;
+    let trade = h.trade_no("cf-close").await;
+    let closed = eventually_some("the close decided", DEADLINE, || async {
+        if h.events("cf-close").iter().any(|e| e.kind == "payment.closed") {
+            return Some(true);
+        }
+        let asked = h.open_attention("cf-close").await;
+        asked.iter().any(|k| k == "close_before_the_customer_acts").then_some(false)
+    })
+    .await;
+    if closed {
+        let late = p.customer_pays(&trade, None).await;
+        assert!(late.is_err(), "{}: closed, but the customer could still pay", P::NAME);
+        let charges = p.books(&trade).await.expect("the books answer").map_or(0, |b| b.charges);
+        assert_eq!(charges, 0, "{}", P::NAME);
+    } else {
+        assert_eq!(h.system.payment("cf-close").await.expect("written").state.as_str(), "action_required");
+    }
     h.stop().await;
 }
 

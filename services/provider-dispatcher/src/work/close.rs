@@ -70,6 +70,14 @@ pub async fn apply(
             if order.payment.state == PaymentState::ActionRequired && !order.customer_has_not_made_the_trade()
             {
                 order.raise("provider_lost_the_payment", json!({"code": code.unified})).await?;
+            } else if order.customer_has_not_made_the_trade()
+                && order.payment.expires_at.is_none_or(|at| at > chrono::Utc::now())
+            {
+                // No trade yet, and the provider still makes one if the customer scans or opens
+                // the payment before its expiry: a close here would tell upstream that a payment
+                // the customer can still pay is closed. A person decides; expiry closes it.
+                let detail = json!({"code": code.unified, "expires_at": order.payment.expires_at});
+                order.raise("close_before_the_customer_acts", detail).await?;
             } else if let Some(wait) = order.not_found_too_soon().await? {
                 let reason = format!(
                     "close: the provider has no such trade yet, but our pay request is too recent to believe it (for {wait:?} more)"
