@@ -1,5 +1,6 @@
 //! The scheduler's reconciliation duties: every day at `RECON_DAILY_AT` (UTC) the trade bill and
-//! the settlement of yesterday for every configured provider, and every few seconds the
+//! the settlement of yesterday for every configured provider (a query sweep of yesterday for a
+//! provider without bills: `Kind::daily`), and every few seconds the
 //! settling of discrepancies whose proving query has been answered ([`proofs::settle_proven`]).
 //! Several scheduler instances may run: a batch's advisory lock lets one of them run it, and a
 //! batch already finished for the day is not run again by the schedule. The engine itself is
@@ -60,12 +61,12 @@ impl Reconciler {
         }
     }
 
-    /// Yesterday's trade bill and settlement for every provider.
+    /// Yesterday's trade bill and settlement (or query sweep) for every provider.
     pub async fn daily(&self) {
         let day = Utc::now().date_naive() - Days::days(1);
         for name in self.providers.names() {
             let Some(adapter) = self.providers.get(name) else { continue };
-            for kind in [Kind::Trade, Kind::Settlement] {
+            for &kind in Kind::daily(adapter.offers_bills()) {
                 if let Ok(mut conn) = self.pool.acquire().await
                     && let Ok(Some(b)) = recon::batch_of(&mut conn, name, day, kind.as_str()).await
                     && matches!(b.state.as_str(), "matched" | "discrepancies")

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ReconCommand {
-    /// Reconcile one provider's trade bill (or settlement) of one day now, resuming the batch if
-    /// it was interrupted; shows a progress bar on a terminal.
+    /// Reconcile one provider's trade bill (or settlement, or query sweep) of one day now,
+    /// resuming the batch if it was interrupted; shows a progress bar on a terminal. A provider
+    /// without bills (LINE Pay) is swept: each of our payments and refunds of the day is queried.
     Run {
         /// The provider, e.g. mockpay.
         provider: String,
@@ -25,8 +26,12 @@ pub enum ReconCommand {
         #[arg(value_parser = parse_day)]
         date: NaiveDate,
         /// Reconcile the settlement (T+1) instead of the trade bill.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sweep")]
         settlement: bool,
+        /// Query each of our payments and refunds of the day instead of reading the trade bill
+        /// (what a provider without bills always gets), at most RECON_SWEEP_PER_SECOND a second.
+        #[arg(long)]
+        sweep: bool,
         #[command(flatten)]
         recon: ReconArgs,
     },
@@ -65,7 +70,7 @@ fn parse_day(s: &str) -> Result<NaiveDate, String> {
 pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> anyhow::Result<()> {
     let pool = database::connect_and_migrate(common).await?;
     match command {
-        ReconCommand::Run { provider, date, settlement, recon: args } => {
+        ReconCommand::Run { provider, date, settlement, sweep, recon: args } => {
             let providers = args.providers()?;
             let Some(adapter) = providers.get(&provider) else {
                 anyhow::bail!(
@@ -74,7 +79,14 @@ pub async fn run(common: &CommonConfig, command: ReconCommand, json: bool) -> an
                 );
             };
             let topology = Topology::new(common.topology_config())?;
-            let kind = if settlement { Kind::Settlement } else { Kind::Trade };
+            let kind = match (settlement, sweep || !adapter.offers_bills()) {
+                (true, true) => anyhow::bail!(
+                    "--settlement: {provider} offers no settlement to download; reconcile it with a query sweep (no flag)"
+                ),
+                (true, false) => Kind::Settlement,
+                (false, true) => Kind::Sweep,
+                (false, false) => Kind::Trade,
+            };
             let bar = Bar::new(json);
             let config = args.config().for_provider(&providers, &provider);
             let run = Run { provider: &provider, day: date, kind, config };

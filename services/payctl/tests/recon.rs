@@ -5,7 +5,7 @@
 //! and final, and every request the rules refuse names the flag or argument and the rule.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mockpay::{BillFault, BillFaultKind};
+use mockpay::{BillFault, BillFaultKind, Fault, Operation};
 use paygate::providers::adapter::trade_no;
 use paygate::store::recon;
 use paygate_e2e::system::{MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
@@ -414,4 +414,29 @@ fn at(t: DateTime<Utc>) -> String {
 /// `s` without whitespace (a table may wrap a cell anywhere).
 fn squeeze(s: &str) -> String {
     s.split_whitespace().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recon_run_sweep_asks_the_provider_instead_of_reading_its_bill() {
+    let system = System::with(patient()).await;
+    // The bill's faults do not touch a sweep: it reads no bill.
+    let (fee, dropped) = a_day_with_three_discrepancies(&system).await;
+    // What the sweep can see: the provider has no trade for a payment we hold as paid.
+    let admin = system.mockpay.admin();
+    admin.script_fault(&trade_no(dropped), Operation::Query, Fault::NotFound, 1).await.unwrap();
+    let day = today().to_string();
+
+    let swept = json(&ok(payctl(&system, &["recon", "run", "mockpay", &day, "--sweep", "--json"]).await));
+    assert_eq!(swept["batch"]["kind"], "sweep");
+    assert_eq!(swept["batch"]["state"], "discrepancies");
+    assert_eq!(swept["batch"]["counts"]["lines"], 3, "one line per payment of ours: {swept}");
+    let found = swept["discrepancies"].as_array().expect("discrepancies");
+    assert_eq!(found.len(), 1, "{swept}");
+    assert_eq!(found[0]["kind"], "status_mismatch");
+    assert_eq!(found[0]["payment_id"], dropped.to_string());
+    assert!(found.iter().all(|d| d["payment_id"] != fee.to_string()), "a query states no fee to check");
+
+    let out = payctl(&system, &["recon", "run", "mockpay", &day, "--sweep", "--settlement"]).await;
+    refused(&out, 2, &["--settlement", "--sweep"]);
+    system.stop().await;
 }

@@ -202,6 +202,13 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         super::provider_day::utc()
     }
 
+    /// Whether the provider offers trade bills and settlements to download ([`ProviderAdapter::bill`],
+    /// [`ProviderAdapter::settlement`]). One that does not (LINE Pay) is reconciled by a query
+    /// sweep (`recon::sweep`) instead.
+    fn offers_bills(&self) -> bool {
+        true
+    }
+
     /// Opens the trade bill of `day` (the provider's day; UTC for mockpay): every payment and
     /// refund that completed that day, streamed line by line, never read whole (decision 12).
     async fn bill(&self, day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)>;

@@ -25,6 +25,16 @@ pub struct ReconArgs {
         default_value_t = 6_000
     )]
     pub fee_ppm: u32,
+    /// A query sweep's pace (a provider without bills, `recon::sweep`): at most this many
+    /// queries a second to the provider, at least 1.
+    #[arg(
+        long = "recon-sweep-per-second",
+        env = "RECON_SWEEP_PER_SECOND",
+        value_name = "RECON_SWEEP_PER_SECOND",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub sweep_per_second: u32,
     /// When (UTC, HH:MM) the scheduler reconciles yesterday's bill and settlement every day.
     #[arg(long = "recon-daily-at", env = "RECON_DAILY_AT", value_name = "RECON_DAILY_AT", default_value = "02:00",
           value_parser = parse_time)]
@@ -40,7 +50,11 @@ fn parse_time(s: &str) -> Result<NaiveTime, String> {
 
 impl ReconArgs {
     pub fn config(&self) -> ReconConfig {
-        ReconConfig { window_days: self.window_days, fee_ppm: self.fee_ppm }
+        ReconConfig {
+            window_days: self.window_days,
+            fee_ppm: self.fee_ppm,
+            sweep_per_second: self.sweep_per_second,
+        }
     }
 
     /// The providers to reconcile.

@@ -1,23 +1,45 @@
 //! One reconciliation run: open (or resume) the batch, load the provider's file, match, prove,
 //! and record the outcome (see the module documentation of [`super`]).
 
-use super::{Kind, Progress, Run, load, matching, proofs};
+use super::{Kind, Progress, Run, load, matching, proofs, sweep};
 use crate::broker::topology::Topology;
+use crate::providers::bill::BillItem;
 use crate::providers::bill::{BillError, BillStream};
 use crate::providers::{Exchange, ProviderAdapter};
 use crate::store::{exchanges, recon};
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 
 /// An opened file: its items, and the exchange to log if it came from a provider call.
-pub struct OpenedBill {
-    pub items: BillStream,
+pub struct OpenedBill<'a> {
+    pub items: BoxStream<'a, Result<BillItem, BillError>>,
     pub exchange: Option<Exchange>,
     /// Exchanges made before the download (e.g. the call that gave its URL), logged first.
     pub earlier: Vec<Exchange>,
+    /// How many of the batch's lines the source left out because an earlier run loaded them (a
+    /// query sweep asks only about what is left): `items` begins after them. A download begins
+    /// at its first line (0 here), and loading skips what is loaded already.
+    pub already_loaded: u64,
+    /// Lines per committed chunk ([`load::CHUNK_LINES`] for a file).
+    pub chunk_lines: usize,
+}
+
+impl OpenedBill<'static> {
+    /// A file's items, from its first line.
+    pub fn file(items: BillStream, exchange: Option<Exchange>, earlier: Vec<Exchange>) -> Self {
+        Self { items, exchange, earlier, already_loaded: 0, chunk_lines: load::CHUNK_LINES }
+    }
+}
+
+/// Where a run of a batch starts: the batch, and how many lines its earlier runs committed.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
+    pub batch_id: i64,
+    pub lines_loaded: u64,
 }
 
 /// Where a batch's lines come from: the provider's adapter, or (the benchmark) a file read
@@ -31,7 +53,8 @@ pub trait BillSource: Send + Sync {
         &self,
         kind: Kind,
         day: NaiveDate,
-    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>>;
+        resume: Resume,
+    ) -> BoxFuture<'_, Result<OpenedBill<'_>, (BillError, Option<Exchange>)>>;
 }
 
 /// The provider's own download.
@@ -46,22 +69,24 @@ impl BillSource for FromAdapter<'_> {
         &self,
         kind: Kind,
         day: NaiveDate,
-    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>> {
+        _: Resume,
+    ) -> BoxFuture<'_, Result<OpenedBill<'_>, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let download = match kind {
                 Kind::Trade => self.0.bill(day).await,
                 Kind::Settlement => self.0.settlement(day).await,
+                Kind::Sweep => {
+                    let reason = "a query sweep is not a download (engine::run sweeps)".to_owned();
+                    return Err((BillError::Download { operation: "sweep", reason }, None));
+                }
             }?;
-            Ok(OpenedBill {
-                items: download.items,
-                exchange: Some(download.exchange),
-                earlier: download.earlier,
-            })
+            Ok(OpenedBill::file(download.items, Some(download.exchange), download.earlier))
         })
     }
 }
 
-/// Runs (or resumes, or re-runs) the batch of `run` from the provider's download. A failure is
+/// Runs (or resumes, or re-runs) the batch of `run` from the provider's download, or for
+/// [`Kind::Sweep`] from the provider's answers to queries ([`sweep::QuerySweep`]). A failure is
 /// recorded on the batch (`failed`, with the error; the cursor kept) and returned.
 pub async fn run(
     pool: &PgPool,
@@ -70,7 +95,15 @@ pub async fn run(
     run: Run<'_>,
     progress: &dyn Progress,
 ) -> anyhow::Result<recon::Batch> {
-    run_from(pool, topology, &FromAdapter(adapter), run, progress).await
+    match run.kind {
+        Kind::Sweep => {
+            let source = sweep::QuerySweep::new(pool.clone(), adapter, run.config.sweep_per_second);
+            run_from(pool, topology, &source, run, progress).await
+        }
+        Kind::Trade | Kind::Settlement => {
+            run_from(pool, topology, &FromAdapter(adapter), run, progress).await
+        }
+    }
 }
 
 /// [`run`], with the lines from `source`.
@@ -142,7 +175,8 @@ async fn work(
         .ok_or_else(|| anyhow::anyhow!("batch {batch_id} vanished"))?;
     if !batch.download_complete {
         progress.phase("downloading");
-        let download = match source.open(run.kind, run.day).await {
+        let resume = Resume { batch_id, lines_loaded: u64::try_from(batch.lines_loaded).unwrap_or(0) };
+        let download = match source.open(run.kind, run.day, resume).await {
             Ok(d) => d,
             Err((e, exchange)) => {
                 if let Some(x) = exchange {
@@ -154,8 +188,12 @@ async fn work(
         for x in download.earlier.iter().chain(&download.exchange) {
             exchanges::record(&mut conn, None, None, x).await?;
         }
-        let skip = u64::try_from(batch.lines_loaded).unwrap_or(0);
-        let (totals, lines) = load::load(pool, batch_id, skip, download.items, progress).await?;
+        let from = load::From {
+            skip: resume.lines_loaded,
+            already_loaded: download.already_loaded,
+            chunk_lines: download.chunk_lines,
+        };
+        let (totals, lines) = load::load(pool, batch_id, from, download.items, progress).await?;
         sqlx::query(
             "UPDATE recon_batches SET download_complete = true, totals = $2, lines_loaded = $3 WHERE id = $1",
         )

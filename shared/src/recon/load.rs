@@ -7,8 +7,9 @@
 //! per currency: small) and returned.
 
 use crate::providers::adapter::{id_of_trade_no, refund_id_of_line};
-use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, BillStream, SettlementTotal};
+use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::PgPool;
 
 /// Lines per committed chunk.
@@ -23,21 +24,46 @@ pub enum LoadError {
     Database(#[from] sqlx::Error),
 }
 
-/// Loads `items` into batch `batch_id`, skipping the first `skip` lines (already loaded by an
-/// earlier run). Returns the settlement totals seen and the number of lines now loaded.
+/// Where loading starts.
+#[derive(Debug, Clone, Copy)]
+pub struct From {
+    /// Lines of the batch already loaded by an earlier run.
+    pub skip: u64,
+    /// Of those, how many the source already left out (the stream begins after them).
+    pub already_loaded: u64,
+    /// Lines per committed chunk (at least 1).
+    pub chunk_lines: usize,
+}
+
+/// Loads `items` into batch `batch_id`, skipping the lines an earlier run loaded. Returns the
+/// settlement totals seen and the number of lines now loaded.
 pub async fn load(
     pool: &PgPool,
     batch_id: i64,
-    skip: u64,
-    mut items: BillStream,
+    from: From,
+    mut items: BoxStream<'_, Result<BillItem, BillError>>,
     progress: &dyn super::Progress,
 ) -> Result<(Vec<SettlementTotal>, u64), LoadError> {
+    let From { skip, already_loaded, chunk_lines } = from;
+    let chunk_lines = chunk_lines.max(1);
     let mut totals = Vec::new();
-    let mut seen: u64 = 0;
-    let mut chunk = String::with_capacity(CHUNK_LINES * 160);
+    let mut seen: u64 = already_loaded;
+    let mut chunk = String::with_capacity(chunk_lines.min(CHUNK_LINES) * 160);
     let mut in_chunk = 0usize;
     while let Some(item) = items.next().await {
-        match item? {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                // The lines before a break are good: keep them, so the next run resumes after
+                // them (a sweep does not ask about them again).
+                if in_chunk > 0 {
+                    commit(pool, batch_id, &chunk, seen).await?;
+                    progress.lines(seen);
+                }
+                return Err(e.into());
+            }
+        };
+        match item {
             BillItem::Total(t) => totals.push(t),
             BillItem::Line(line) => {
                 seen += 1;
@@ -46,7 +72,7 @@ pub async fn load(
                 }
                 push_row(&mut chunk, batch_id, seen, &line);
                 in_chunk += 1;
-                if in_chunk == CHUNK_LINES {
+                if in_chunk == chunk_lines {
                     commit(pool, batch_id, &chunk, seen).await?;
                     progress.lines(seen);
                     chunk.clear();

@@ -19,6 +19,10 @@
 //! | `bank_refund` | a settlement line for a refund the customer's bank made |
 //! | `missing_at_provider` | our succeeded payment that no bill lists within the window |
 //! | `settlement_mismatch` | the settlement's net plus fees is not our payments minus refunds of the day ([`settlement_totals`]) |
+//!
+//! A query sweep's batch ([`Kind::Sweep`], `super::sweep`) is matched the same way, except that its
+//! lines state no fee (none is checked) and that it lists every row of ours it covers (no window:
+//! what the provider said of a row is on its line).
 
 use super::Kind;
 use crate::providers::bill::SettlementTotal;
@@ -38,12 +42,16 @@ const THEIRS: &str = "jsonb_build_object('line_no', l.line_no, 'type', l.kind, '
     'refund_trade_no', l.refund_trade_no, 'completed_at', l.completed_at)";
 
 /// `lines`: the payment lines to look at (a table expression aliased `l`); `join`: how they find
-/// our payment `p`.
-fn payment_lines(lines: &str, join: &str) -> String {
+/// our payment `p`; `fees`: whether the lines state the provider's fee ([`Kind::states_fees`]).
+/// A line that names no transaction (a sweep's answer that stated none, when we have none
+/// either) is about its order.
+fn payment_lines(lines: &str, join: &str, fees: bool) -> String {
+    let fee_checked = if fees { "l.fee_minor <> ef.fee" } else { "false" };
     format!(
         "INSERT INTO recon_discrepancies
              (batch_id, kind, subject, payment_id, trade_no, provider_txn_id, ours, theirs, detail, provable)
-         SELECT $1, k.kind, 'txn:' || l.provider_txn_id, p.id, l.trade_no, l.provider_txn_id,
+         SELECT $1, k.kind, coalesce('txn:' || nullif(l.provider_txn_id, ''), 'order:' || l.trade_no), p.id,
+                l.trade_no, l.provider_txn_id,
                 jsonb_build_object('state', p.state, 'amount_minor', p.amount_minor, 'currency', p.currency,
                                    'provider_txn_id', p.provider_txn_id, 'succeeded_at', p.succeeded_at,
                                    'expected_fee_minor', ef.fee),
@@ -51,7 +59,8 @@ fn payment_lines(lines: &str, join: &str) -> String {
          FROM {lines}
          JOIN payments p ON {join}
          CROSS JOIN LATERAL (SELECT div(l.amount_minor::numeric * $5 + 500000, 1000000)::bigint AS fee) ef
-         CROSS JOIN LATERAL (SELECT p.provider_txn_id IS NOT NULL AND p.provider_txn_id <> l.provider_txn_id AS dup) d
+         CROSS JOIN LATERAL (SELECT p.provider_txn_id IS NOT NULL AND l.provider_txn_id <> ''
+                                    AND p.provider_txn_id <> l.provider_txn_id AS dup) d
          CROSS JOIN LATERAL (VALUES
              ('duplicate_payment', d.dup,
               'a second provider transaction for one order: ours is ' || coalesce(p.provider_txn_id, '-'), false),
@@ -63,7 +72,7 @@ fn payment_lines(lines: &str, join: &str) -> String {
              ('amount_mismatch', NOT d.dup AND (l.amount_minor <> p.amount_minor OR l.currency <> p.currency),
               'the provider says ' || l.amount_minor || ' ' || l.currency || ', we say ' || p.amount_minor || ' ' || p.currency,
               false),
-             ('fee_mismatch', l.fee_minor <> ef.fee,
+             ('fee_mismatch', {fee_checked},
               'the provider charged a fee of ' || l.fee_minor || '; the agreed rate gives ' || ef.fee, false)
          ) k(kind, hit, detail, provable)
          WHERE k.hit
@@ -247,9 +256,10 @@ pub async fn match_lines(
     // the provider's transaction id.
     let not_ours = "(SELECT * FROM recon_lines r WHERE r.batch_id = $1 AND r.kind = 'payment' \
                     AND NOT EXISTS (SELECT 1 FROM payments q WHERE q.id = r.payment_id AND q.provider = $2)) l";
+    let fees = kind.states_fees();
     let mut statements = vec![
-        payment_lines(all, "p.id = l.payment_id AND p.provider = $2"),
-        payment_lines(not_ours, "p.provider = $2 AND p.provider_txn_id = l.provider_txn_id"),
+        payment_lines(all, "p.id = l.payment_id AND p.provider = $2", fees),
+        payment_lines(not_ours, "p.provider = $2 AND p.provider_txn_id = l.provider_txn_id", fees),
         unknown_payment_lines(),
         refund_lines(),
         unknown_refund_lines(),

@@ -32,12 +32,17 @@
 //!    transition as the proof.
 //! 6. **State.** `matched` when nothing was found, `discrepancies` otherwise, `failed` (with the
 //!    error, cursor kept) when the run failed.
+//!
+//! A provider without bills (LINE Pay) is reconciled by a **query sweep** ([`sweep`], kind
+//! [`Kind::Sweep`]): the lines are the provider's answers to a query of each payment and refund we
+//! finished that day, and the same matching finds the same kinds of discrepancy.
 
 pub mod args;
 pub mod engine;
 pub mod load;
 pub mod matching;
 pub mod proofs;
+pub mod sweep;
 
 use chrono::NaiveDate;
 
@@ -48,6 +53,9 @@ pub enum Kind {
     Trade,
     /// The settlement of that day's transactions (T+1): the money, then each transaction.
     Settlement,
+    /// For a provider without bills: every payment and refund we finished that day, queried one
+    /// by one ([`sweep`]). The lines are what the provider answered.
+    Sweep,
 }
 
 impl Kind {
@@ -55,7 +63,20 @@ impl Kind {
         match self {
             Kind::Trade => "trade",
             Kind::Settlement => "settlement",
+            Kind::Sweep => "sweep",
         }
+    }
+
+    /// Whether the lines state the provider's fee: a query does not, so a sweep's lines are not
+    /// checked for it.
+    pub fn states_fees(self) -> bool {
+        self != Kind::Sweep
+    }
+
+    /// What the scheduler reconciles every day for a provider: its trade bill and settlement
+    /// where it offers them, a query sweep where it does not.
+    pub fn daily(offers_bills: bool) -> &'static [Kind] {
+        if offers_bills { &[Kind::Trade, Kind::Settlement] } else { &[Kind::Sweep] }
     }
 }
 
@@ -66,6 +87,8 @@ pub struct ReconConfig {
     pub window_days: u32,
     /// The provider's fee, in parts per million of a payment's amount (rounded half up).
     pub fee_ppm: u32,
+    /// A query sweep's pace: at most this many queries a second to the provider (at least 1).
+    pub sweep_per_second: u32,
 }
 
 impl ReconConfig {
@@ -78,7 +101,7 @@ impl ReconConfig {
 
 impl Default for ReconConfig {
     fn default() -> Self {
-        Self { window_days: 3, fee_ppm: 6_000 }
+        Self { window_days: 3, fee_ppm: 6_000, sweep_per_second: 10 }
     }
 }
 
@@ -115,11 +138,19 @@ mod tests {
     #[test]
     fn a_provider_with_its_own_fee_is_reconciled_at_it_the_others_at_the_default() {
         let providers = crate::providers::ProviderRegistry::new().with_fee_ppm("stripe", 29_000);
-        let config = ReconConfig { window_days: 2, fee_ppm: 6_000 };
+        let config = ReconConfig { window_days: 2, fee_ppm: 6_000, sweep_per_second: 3 };
         assert_eq!(
             config.for_provider(&providers, "stripe"),
-            ReconConfig { window_days: 2, fee_ppm: 29_000 }
+            ReconConfig { window_days: 2, fee_ppm: 29_000, sweep_per_second: 3 }
         );
         assert_eq!(config.for_provider(&providers, "alipay"), config);
+    }
+
+    #[test]
+    fn a_provider_without_bills_is_swept_and_only_bills_state_fees() {
+        assert_eq!(Kind::daily(true), &[Kind::Trade, Kind::Settlement]);
+        assert_eq!(Kind::daily(false), &[Kind::Sweep]);
+        assert!(Kind::Trade.states_fees() && Kind::Settlement.states_fees());
+        assert!(!Kind::Sweep.states_fees());
     }
 }

@@ -40,7 +40,12 @@ fn topology(system: &System) -> Topology {
 }
 
 async fn reconcile(system: &System, kind: Kind, day: NaiveDate, window_days: u32) -> recon::Batch {
-    let run = Run { provider: "mockpay", day, kind, config: ReconConfig { window_days, fee_ppm: 6_000 } };
+    let run = Run {
+        provider: "mockpay",
+        day,
+        kind,
+        config: ReconConfig { window_days, fee_ppm: 6_000, ..ReconConfig::default() },
+    };
     engine::run(&system.db.pool, &topology(system), &adapter(system), run, &Quiet)
         .await
         .expect("the batch runs")

@@ -21,7 +21,7 @@ use paygate::broker::topology::Topology;
 use paygate::providers::Exchange;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::bill::BillError;
-use paygate::recon::engine::{self, BillSource, OpenedBill};
+use paygate::recon::engine::{self, BillSource, OpenedBill, Resume};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run};
 use paygate::runtime::config::CommonConfig;
 use sqlx::{Connection, PgConnection};
@@ -134,7 +134,7 @@ async fn run(common: &CommonConfig, args: &BenchArgs) -> anyhow::Result<()> {
         provider: "mockpay",
         day,
         kind: Kind::Trade,
-        config: ReconConfig { window_days: 0, fee_ppm: 6_000 },
+        config: ReconConfig { window_days: 0, fee_ppm: 6_000, ..ReconConfig::default() },
     };
     let started = Instant::now();
     let batch = engine::run_from(&pool, &topology, &FileBill(args.bill.clone()), run, &Quiet).await?;
@@ -268,7 +268,8 @@ impl BillSource for FileBill {
         &self,
         _: Kind,
         _: NaiveDate,
-    ) -> BoxFuture<'_, Result<OpenedBill, (BillError, Option<Exchange>)>> {
+        _: Resume,
+    ) -> BoxFuture<'_, Result<OpenedBill<'_>, (BillError, Option<Exchange>)>> {
         Box::pin(async move {
             let file = tokio::fs::File::open(&self.0).await.map_err(|e| {
                 (
@@ -288,11 +289,7 @@ impl BillSource for FileBill {
                     Err(e) => Some((Err(e.to_string()), None)),
                 }
             });
-            Ok(OpenedBill {
-                items: paygate::providers::mockpay::bill::items("bill", chunks),
-                exchange: None,
-                earlier: Vec::new(),
-            })
+            Ok(OpenedBill::file(paygate::providers::mockpay::bill::items("bill", chunks), None, Vec::new()))
         })
     }
 }
