@@ -14,9 +14,10 @@
 //!   query finds;
 //! - a `redirect` pay the customer's bank declines, which ends `failed` with the provider's code.
 //!
-//! - when the Alipay or WeChat Pay simulator is running as a provider (`ALIPAYSIM_URL`,
-//!   `WECHATPAYSIM_URL`, set by `scripts/up` with `UP_ALIPAYSIM=1` / `UP_WECHATPAYSIM=1`), a `qr`
-//!   pay through each that the customer pays at the simulator, then a partial refund.
+//! - when the Alipay, WeChat Pay or Stripe simulator is running as a provider (`ALIPAYSIM_URL`,
+//!   `WECHATPAYSIM_URL`, `STRIPESIM_URL`, set by `scripts/up` with `UP_ALIPAYSIM=1` /
+//!   `UP_WECHATPAYSIM=1` / `UP_STRIPESIM=1`), a pay through each (`qr`; `client_secret` at
+//!   Stripe) that the customer pays at the simulator, then a partial refund.
 //!
 //! Every step waits for its event until one deadline for the whole run; a step that does not
 //! reach its expected state by then fails the demo (a non-zero exit).
@@ -63,6 +64,12 @@ pub struct DemoArgs {
     #[arg(long = "wechatpaysim-url", env = "WECHATPAYSIM_URL", value_name = "WECHATPAYSIM_URL",
           value_parser = parse_http_url)]
     pub wechatpaysim_url: Option<String>,
+
+    /// The same for the Stripe simulator, configured as the provider `stripe` (paid by card
+    /// through a client secret, in USD).
+    #[arg(long = "stripesim-url", env = "STRIPESIM_URL", value_name = "STRIPESIM_URL",
+          value_parser = parse_http_url)]
+    pub stripesim_url: Option<String>,
 
     /// The merchant the demo's orders belong to.
     #[arg(long = "merchant-id", env = "DEMO_MERCHANT_ID", value_name = "DEMO_MERCHANT_ID",
@@ -168,9 +175,11 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
     let mockpay = MockpayAdmin::new(&args.mockpay_url)?;
     mockpay.check().await?;
     let mut simulators = Vec::new();
-    for (simulator, url) in
-        [(Simulator::Alipay, &args.alipaysim_url), (Simulator::Wechatpay, &args.wechatpaysim_url)]
-    {
+    for (simulator, url) in [
+        (Simulator::Alipay, &args.alipaysim_url),
+        (Simulator::Wechatpay, &args.wechatpaysim_url),
+        (Simulator::Stripe, &args.stripesim_url),
+    ] {
         if let Some(url) = url {
             let customer = SimulatorCustomer::new(simulator, url)?;
             customer.check().await?;
@@ -271,23 +280,36 @@ impl Demo {
     }
 
     fn pay_payload_at(&self, provider: &str, order_no: &str, amount: &str, method: &str) -> Value {
+        self.pay_payload_in(provider, order_no, amount, "CNY", method)
+    }
+
+    fn pay_payload_in(
+        &self,
+        provider: &str,
+        order_no: &str,
+        amount: &str,
+        currency: &str,
+        method: &str,
+    ) -> Value {
         json!({
             "merchant_id": self.merchant, "merchant_order_no": order_no, "amount": amount,
-            "currency": "CNY", "provider": provider, "pay_method": method, "order_type": ORDER_TYPE,
+            "currency": currency, "provider": provider, "pay_method": method, "order_type": ORDER_TYPE,
             "subject": format!("paygate demo: {method} pay")
         })
     }
 
-    /// A `qr` pay through a real provider's simulator: shown, paid by the customer at the
-    /// simulator, found by paygate (its notification or the follow-up query), then refunded in
-    /// part.
+    /// A pay through a real provider's simulator (`qr`; `client_secret` at Stripe): shown, paid by
+    /// the customer at the simulator, found by paygate (its notification or the follow-up query),
+    /// then refunded in part.
     async fn through(&self, simulator: &SimulatorCustomer) -> (ReportLine, ReportLine) {
         let provider = simulator.simulator.provider();
+        let (method, currency) = (simulator.simulator.pay_method(), simulator.simulator.currency());
         let order_no = self.order_no(provider);
         let refund_no = self.order_no(&format!("{provider}-refund"));
-        let mut line = ReportLine::new(&order_no, format!("qr at {provider}"), "6.00 CNY");
-        let refund = ReportLine::new(&refund_no, format!("refund of {order_no}"), "1.50 CNY");
-        let payload = self.pay_payload_at(provider, &order_no, "6.00", "qr");
+        let mut line =
+            ReportLine::new(&order_no, format!("{method} at {provider}"), format!("6.00 {currency}"));
+        let refund = ReportLine::new(&refund_no, format!("refund of {order_no}"), format!("1.50 {currency}"));
+        let payload = self.pay_payload_in(provider, &order_no, "6.00", currency, method);
         if let Err(why) = self.command("command.pay", &order_no, "pay", payload).await {
             return (line.failed(why), refund.skipped("the payment was not sent"));
         }
@@ -316,7 +338,8 @@ impl Demo {
         line.state = paid.state.clone();
         line.provider_txn = paid.provider_txn_id.clone().unwrap_or_default();
         line.note = format!("customer shown {shown}; paid at the {provider} simulator");
-        let refund = self.refund(&order_no, &refund_no, "1.50", "partially_refunded", &paid, refund).await;
+        let refund =
+            self.refund(&order_no, &refund_no, "1.50", currency, "partially_refunded", &paid, refund).await;
         if refund.outcome == LineOutcome::AsExpected {
             line.state = "partially_refunded".into();
         }
@@ -424,7 +447,9 @@ impl Demo {
             let refund = ReportLine::new(refund_no, format!("refund of {order_no}"), format!("{amount} CNY"));
             let refund = match &blocked {
                 Some(why) => refund.skipped(why.clone()),
-                None => self.refund(&order_no, refund_no, amount, expected_payment, &paid, refund).await,
+                None => {
+                    self.refund(&order_no, refund_no, amount, "CNY", expected_payment, &paid, refund).await
+                }
             };
             if refund.outcome == LineOutcome::AsExpected {
                 line.state = expected_payment.to_owned();
@@ -484,19 +509,22 @@ impl Demo {
         }
     }
 
-    /// A refund of `amount` that should succeed and leave the payment `expected_payment`.
+    /// A refund of `amount` (in `currency`) that should succeed and leave the payment
+    /// `expected_payment`.
+    #[allow(clippy::too_many_arguments)]
     async fn refund(
         &self,
         order_no: &str,
         refund_no: &str,
         amount: &str,
+        currency: &str,
         expected_payment: &str,
         paid: &OrderEvent,
         mut line: ReportLine,
     ) -> ReportLine {
         let payload = json!({
             "merchant_id": self.merchant, "refund_no": refund_no, "merchant_order_no": order_no,
-            "amount": amount, "currency": "CNY", "reason": "paygate demo", "requested_by": "demo"
+            "amount": amount, "currency": currency, "reason": "paygate demo", "requested_by": "demo"
         });
         if let Err(why) = self.command("command.refund", order_no, refund_no, payload).await {
             return line.failed(why);

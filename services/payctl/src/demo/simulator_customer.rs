@@ -1,7 +1,8 @@
-//! The customer at the real providers' simulators (tests/alipaysim, tests/wechatpaysim): the one
-//! admin call the demo needs of each to pay a QR payment it was shown, the way mockpay's admin
-//! API plays the customer for mockpay ([`super::mockpay_admin`]). Unsigned, as their admin APIs
-//! are; used only when `scripts/up` started them (`UP_ALIPAYSIM=1`, `UP_WECHATPAYSIM=1`).
+//! The customer at the real providers' simulators (tests/alipaysim, tests/wechatpaysim,
+//! tests/stripesim): the admin calls the demo needs of each to pay a payment it was shown (a QR
+//! code, a client secret), the way mockpay's admin API plays the customer for mockpay
+//! ([`super::mockpay_admin`]). Unsigned, as their admin APIs are; used only when `scripts/up`
+//! started them (`UP_ALIPAYSIM=1`, `UP_WECHATPAYSIM=1`, `UP_STRIPESIM=1`).
 
 use serde_json::{Value, json};
 
@@ -12,6 +13,8 @@ pub enum Simulator {
     Alipay,
     /// wechatpaysim, the provider `wechatpay`: the customer pays the Native order.
     Wechatpay,
+    /// stripesim, the provider `stripe`: the customer confirms the PaymentIntent with a card.
+    Stripe,
 }
 
 impl Simulator {
@@ -20,16 +23,35 @@ impl Simulator {
         match self {
             Simulator::Alipay => "alipay",
             Simulator::Wechatpay => "wechatpay",
+            Simulator::Stripe => "stripe",
         }
     }
 
-    /// The admin calls, in order, that make the customer pay the QR payment `trade_no`.
+    /// How the demo pays through it: a QR code, or (Stripe) a client secret the customer's
+    /// browser confirms.
+    pub fn pay_method(self) -> &'static str {
+        match self {
+            Simulator::Alipay | Simulator::Wechatpay => "qr",
+            Simulator::Stripe => "client_secret",
+        }
+    }
+
+    /// The currency the demo pays in there.
+    pub fn currency(self) -> &'static str {
+        match self {
+            Simulator::Alipay | Simulator::Wechatpay => "CNY",
+            Simulator::Stripe => "USD",
+        }
+    }
+
+    /// The admin calls, in order, that make the customer pay the payment `trade_no` (stripesim's
+    /// customer confirms with its default card, `pm_card_visa`).
     fn pay_calls(self, trade_no: &str) -> Vec<String> {
         match self {
             Simulator::Alipay => {
                 vec![format!("/admin/trades/{trade_no}/scan"), format!("/admin/trades/{trade_no}/pay")]
             }
-            Simulator::Wechatpay => vec![format!("/admin/orders/{trade_no}/pay")],
+            Simulator::Wechatpay | Simulator::Stripe => vec![format!("/admin/orders/{trade_no}/pay")],
         }
     }
 }
@@ -62,7 +84,7 @@ impl SimulatorCustomer {
         })
     }
 
-    /// The customer pays the QR payment `trade_no`.
+    /// The customer pays the payment `trade_no`.
     pub async fn pays(&self, trade_no: &str) -> anyhow::Result<()> {
         for path in self.simulator.pay_calls(trade_no) {
             let url = format!("{}{path}", self.base_url);
