@@ -117,6 +117,7 @@ impl BenchSystem {
             let (process, http) = spawn(bin, &common).await?;
             system.processes.push(process);
             dispatcher_env.push(("NOTIFY_BASE_URL".to_owned(), http.clone()));
+            system.simulator.notify_at(&http).await?;
             system.notify_http = Some(http);
         }
         for _ in 0..settings.dispatchers {

@@ -1,4 +1,4 @@
-//! The provider a bench pass pays through (`--provider mockpay|alipay|wechatpay`): its simulator,
+//! The provider a bench pass pays through (`--provider mockpay|alipay|wechatpay|stripe`): its simulator,
 //! started in-process for the pass with the run's provider latency, the settings the services are
 //! given for it, the pay command that reaches a final success the way that provider charges, and
 //! the simulated customer where a payment waits for one.
@@ -8,12 +8,14 @@
 //! | mockpay | mockpay | `direct` | charged in mockpay's pay answer | not run |
 //! | alipay | alipaysim | `barcode` with the customer's `auth_code` (`alipay.trade.pay`) | charged in the pay answer (queried until paid if it answers 10003) | not run |
 //! | wechatpay | wechatpaysim | `qr` (Native; API v3 has no direct charge) | the customer pays at the simulator on `payment.action_required`, the simulator notifies notify-handler, the dispatcher confirms by query | run |
+//! | stripe | stripesim | `client_secret` (a PaymentIntent waits for the customer's confirmation) | the customer confirms with a card at the simulator on `payment.action_required`, the webhook reaches notify-handler, the dispatcher confirms by query | run |
 //!
-//! Refunds complete in the provider's create answer for all three (the simulators' refund delay
+//! Refunds complete in the provider's create answer for all four (the simulators' refund delay
 //! is 0), so `refund.succeeded` is a refund's final event in every pass.
 
 mod alipay;
 mod mockpay;
+mod stripe;
 mod wechatpay;
 
 pub use mockpay::{MOCKPAY_MERCHANT, MOCKPAY_SECRET};
@@ -28,6 +30,7 @@ pub enum BenchProvider {
     Mockpay,
     Alipay,
     Wechatpay,
+    Stripe,
 }
 
 impl BenchProvider {
@@ -37,6 +40,7 @@ impl BenchProvider {
             BenchProvider::Mockpay => "mockpay",
             BenchProvider::Alipay => "alipay",
             BenchProvider::Wechatpay => "wechatpay",
+            BenchProvider::Stripe => "stripe",
         }
     }
 
@@ -46,6 +50,7 @@ impl BenchProvider {
             BenchProvider::Mockpay => "mockpay",
             BenchProvider::Alipay => "alipaysim",
             BenchProvider::Wechatpay => "wechatpaysim",
+            BenchProvider::Stripe => "stripesim",
         }
     }
 
@@ -56,6 +61,7 @@ impl BenchProvider {
             BenchProvider::Mockpay => "direct",
             BenchProvider::Alipay => "barcode",
             BenchProvider::Wechatpay => "qr",
+            BenchProvider::Stripe => "client_secret",
         };
         let mut payload = pay_command(merchant_order_no, amount, method);
         payload["provider"] = json!(self.name());
@@ -76,6 +82,11 @@ impl BenchProvider {
                 "Native (QR) pay; a different flow: the time includes the customer paying at wechatpaysim \
                  on payment.action_required, its notification to notify-handler and the dispatcher's query"
             }
+            BenchProvider::Stripe => {
+                "PaymentIntent confirmed by the customer; a different flow: the time includes the customer \
+                 confirming with a card at stripesim on payment.action_required, the webhook to notify-handler \
+                 and the dispatcher's query"
+            }
         }
     }
 
@@ -89,13 +100,16 @@ impl BenchProvider {
             BenchProvider::Wechatpay => {
                 "refunds complete in wechatpaysim's answer (refund_delay_ms 0, status SUCCESS)"
             }
+            BenchProvider::Stripe => {
+                "refunds complete in stripesim's answer (refund_delay_ms 0, status succeeded)"
+            }
         }
     }
 
     /// Whether its payments end through a notification, so the pass runs notify-handler and
     /// tells the dispatchers its address (`NOTIFY_BASE_URL`).
     pub fn needs_notify_handler(self) -> bool {
-        self == BenchProvider::Wechatpay
+        matches!(self, BenchProvider::Wechatpay | BenchProvider::Stripe)
     }
 }
 
@@ -104,6 +118,7 @@ pub enum Simulator {
     Mockpay(::mockpay::MockPayHandle),
     Alipay(alipay::Alipay),
     Wechatpay(wechatpay::Wechatpay),
+    Stripe(stripe::Stripe),
 }
 
 impl Simulator {
@@ -113,7 +128,18 @@ impl Simulator {
             BenchProvider::Mockpay => Simulator::Mockpay(mockpay::start(latency, false).await?),
             BenchProvider::Alipay => Simulator::Alipay(alipay::Alipay::start(latency).await?),
             BenchProvider::Wechatpay => Simulator::Wechatpay(wechatpay::Wechatpay::start(latency).await?),
+            BenchProvider::Stripe => Simulator::Stripe(stripe::Stripe::start(latency).await?),
         })
+    }
+
+    /// Tells the simulator where notify-handler listens (`http`, its base URL), where the
+    /// provider sends notifications to one endpoint per account rather than to a URL given with
+    /// each payment (Stripe). The others take the URL the dispatcher sends with each payment.
+    pub async fn notify_at(&self, http: &str) -> anyhow::Result<()> {
+        match self {
+            Simulator::Stripe(s) => s.notify_at(http).await,
+            Simulator::Mockpay(_) | Simulator::Alipay(_) | Simulator::Wechatpay(_) => Ok(()),
+        }
     }
 
     /// The provider's settings as every service reads them (`PAYGATE_PROVIDER_<NAME>_…`; not
@@ -123,6 +149,7 @@ impl Simulator {
             Simulator::Mockpay(m) => mockpay::provider_env("MOCKPAY", m),
             Simulator::Alipay(a) => a.provider_env(),
             Simulator::Wechatpay(w) => w.provider_env(),
+            Simulator::Stripe(s) => s.provider_env(),
         }
     }
 
@@ -131,6 +158,7 @@ impl Simulator {
         match self {
             Simulator::Mockpay(_) | Simulator::Alipay(_) => None,
             Simulator::Wechatpay(w) => Some(Customer::Wechatpay(w.admin())),
+            Simulator::Stripe(s) => Some(Customer::Stripe(s.admin())),
         }
     }
 
@@ -139,6 +167,7 @@ impl Simulator {
             Simulator::Mockpay(m) => m.shutdown().await,
             Simulator::Alipay(a) => a.shutdown().await,
             Simulator::Wechatpay(w) => w.shutdown().await,
+            Simulator::Stripe(s) => s.shutdown().await,
         };
     }
 }
@@ -158,10 +187,11 @@ pub fn second_mockpay_env(upper: &str, handle: &::mockpay::MockPayHandle) -> Vec
 }
 
 /// The simulated customer: pays a payment at the simulator, as the customer's app does after
-/// scanning the payment's QR code.
+/// scanning the payment's QR code (or the customer's browser, confirming a PaymentIntent).
 #[derive(Debug, Clone)]
 pub enum Customer {
     Wechatpay(wechatpaysim::AdminClient),
+    Stripe(stripesim::AdminClient),
 }
 
 impl Customer {
@@ -169,6 +199,7 @@ impl Customer {
     pub async fn pays(&self, trade_no: &str) -> anyhow::Result<()> {
         match self {
             Customer::Wechatpay(admin) => admin.pay(trade_no).await.map(drop),
+            Customer::Stripe(admin) => admin.pay(trade_no, stripe::CARD).await.map(drop),
         }
     }
 }
