@@ -14,6 +14,12 @@
 //! Only one trial is out at a time: a provider that times out would otherwise take as many calls
 //! as arrive during one timeout (the breaker crates we looked at let every call through while
 //! half-open; docs/dependencies.md).
+//!
+//! A provider that asks us to wait (`Retry-After` on a 429 or 503, [`Pass::back_off`]) is not
+//! failing, but it is honoured the same way: the breaker opens for that long (or stays open
+//! longer if it already was), so no call of this instance reaches the provider before then and
+//! its work waits on the ladder at least that long. It does not count towards
+//! `failures_to_open`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -209,6 +215,25 @@ impl Bulkhead {
         self.settle(next);
     }
 
+    /// The provider asked for `wait` before the next call: open until then, or later if the
+    /// breaker already is.
+    fn back_off(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let next = {
+            let breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            match *breaker {
+                Breaker::Open { until: already } if already > until => Breaker::Open { until: already },
+                _ => Breaker::Open { until },
+            }
+        };
+        tracing::info!(
+            provider = self.provider,
+            ?wait,
+            "the provider asked us to wait (Retry-After): its work waits on the retry ladder until then"
+        );
+        self.settle(next);
+    }
+
     fn gauge_in_flight(&self) {
         let in_flight = self.config.max_in_flight - self.slots.available_permits();
         let gauge = self.metrics.in_flight.get_or_create(&ProviderLabels { provider: self.provider });
@@ -232,6 +257,16 @@ impl Pass {
     pub fn record(mut self, answered: bool) {
         self.recorded = true;
         self.bulkhead.record(self.trial, answered);
+    }
+}
+
+impl Pass {
+    /// The provider answered, asking us not to call again for `wait` (its `Retry-After`): the
+    /// breaker opens for that long. An answer, not a failure: nothing is counted against the
+    /// provider.
+    pub fn back_off(mut self, wait: Duration) {
+        self.recorded = true;
+        self.bulkhead.back_off(wait);
     }
 }
 
@@ -279,6 +314,34 @@ mod tests {
         b.enter("p").unwrap().record(false);
         assert!(matches!(b.enter("p"), Err(Refusal::Open { provider: "p", .. })));
         assert!(b.enter("q").is_ok(), "another provider's breaker is its own");
+    }
+
+    #[test]
+    fn a_provider_that_asks_for_a_wait_is_not_called_before_it_and_is_not_counted_failing() {
+        let b = bulkheads(10, 1, Duration::from_millis(1));
+        b.enter("p").unwrap().back_off(Duration::from_secs(30));
+        match b.enter("p") {
+            Err(Refusal::Open { provider: "p", retry_in }) => {
+                assert!(retry_in > Duration::from_secs(29), "held for the wait it asked for: {retry_in:?}")
+            }
+            other => panic!("not held: {:?}", other.err()),
+        }
+        assert!(b.enter("q").is_ok(), "another provider is called");
+        // A shorter wait asked meanwhile does not shorten the longer one.
+        let waiting = bulkheads(10, 5, Duration::from_millis(1));
+        let (first, second) = (waiting.enter("p").unwrap(), waiting.enter("p").unwrap());
+        first.back_off(Duration::from_secs(30));
+        second.back_off(Duration::ZERO);
+        assert!(
+            matches!(waiting.enter("p"), Err(Refusal::Open { retry_in, .. }) if retry_in > Duration::from_secs(29))
+        );
+        // A wait of nothing: the next call is a trial, and its answer closes the breaker; the
+        // wait counted no failure (one more unknown outcome would open it only at 5).
+        let b = bulkheads(10, 5, Duration::from_secs(60));
+        b.enter("p").unwrap().back_off(Duration::ZERO);
+        b.enter("p").expect("the wait is over").record(true);
+        b.enter("p").unwrap().record(false);
+        assert!(b.enter("p").is_ok(), "one unknown outcome: still closed");
     }
 
     #[test]

@@ -144,12 +144,16 @@ impl Planned {
             Answered::Refund { refund_id, .. } => Some(*refund_id),
             Answered::Payment { .. } | Answered::Reversal { .. } => None,
         };
-        pass.record(!matches!(
-            &answered,
-            Answered::Payment { called: CallOutcome::Unknown { .. }, .. }
-                | Answered::Reversal { called: CallOutcome::Unknown { .. } }
-                | Answered::Refund { called: CallOutcome::Unknown { .. }, .. }
-        ));
+        // A provider that asked for a wait (Retry-After) gets it: its breaker opens that long.
+        match exchange.retry_after(chrono::Utc::now()) {
+            Some(wait) => pass.back_off(wait),
+            None => pass.record(!matches!(
+                &answered,
+                Answered::Payment { called: CallOutcome::Unknown { .. }, .. }
+                    | Answered::Reversal { called: CallOutcome::Unknown { .. } }
+                    | Answered::Refund { called: CallOutcome::Unknown { .. }, .. }
+            )),
+        }
         for made in earlier.iter().chain(std::iter::once(&exchange)) {
             deps.metrics.call(made);
             deps.exchanges.record(payment_id, refund_id, made).await.map_err(WorkError::ExchangeLog)?;

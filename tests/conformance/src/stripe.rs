@@ -29,6 +29,11 @@ pub struct Stripe {
 }
 
 impl Stripe {
+    /// stripesim's admin API (its settings and faults), for Stripe's own scenarios.
+    pub fn admin(&self) -> stripesim::AdminClient {
+        self.sim.admin()
+    }
+
     /// The webhook endpoint at `base_url` (notify-handler's fixed route for Stripe).
     async fn webhook_to(&self, base_url: &str) -> anyhow::Result<()> {
         let admin = self.sim.admin();

@@ -91,6 +91,9 @@ pub struct FaultSettings {
     pub timeout_ppm: u32,
     /// API requests answered HTTP 500 (or the provider's "system error") without being processed.
     pub http500_ppm: u32,
+    /// API requests answered "in process, try again later" without being processed (the
+    /// provider's own answer for it: Stripe's 429 rate limit, mockpay's "payment in process").
+    pub in_process_ppm: u32,
     /// pay, refund, close and cancel requests processed, committed, then held and dropped.
     pub lost_response_ppm: u32,
     /// Charges declined (with the provider's "insufficient funds").
@@ -119,6 +122,7 @@ impl Default for FaultSettings {
             latency: Latency::default(),
             timeout_ppm: 0,
             http500_ppm: 0,
+            in_process_ppm: 0,
             lost_response_ppm: 0,
             decline_ppm: 0,
             refund_processing_forever_ppm: 0,
@@ -138,6 +142,7 @@ impl FaultSettings {
         let rates = [
             ("timeoutPpm", self.timeout_ppm),
             ("http500Ppm", self.http500_ppm),
+            ("inProcessPpm", self.in_process_ppm),
             ("lostResponsePpm", self.lost_response_ppm),
             ("declinePpm", self.decline_ppm),
             ("refundProcessingForeverPpm", self.refund_processing_forever_ppm),
@@ -155,13 +160,14 @@ impl FaultSettings {
         self.latency.validate()
     }
 
-    /// Sets one rate by its short name (`timeout`, `http500`, `lost_response`, `decline`,
+    /// Sets one rate by its short name (`timeout`, `http500`, `in_process`, `lost_response`, `decline`,
     /// `refund_processing_forever`, `refund_fail`, `notification_lost`,
     /// `notification_duplicate`, `notification_late`, `notification_reorder`).
     pub fn set_rate(&mut self, name: &str, ppm: u32) -> Result<(), String> {
         let slot = match name {
             "timeout" => &mut self.timeout_ppm,
             "http500" | "http_500" => &mut self.http500_ppm,
+            "in_process" => &mut self.in_process_ppm,
             "lost_response" => &mut self.lost_response_ppm,
             "decline" => &mut self.decline_ppm,
             "refund_processing_forever" => &mut self.refund_processing_forever_ppm,
@@ -279,8 +285,10 @@ impl FaultState {
         let active = s.latency != Latency::default()
             || s.timeout_ppm > 0
             || s.http500_ppm > 0
+            || s.in_process_ppm > 0
             || (lossy && s.lost_response_ppm > 0);
-        let (mut latency, mut timeout, mut http500, mut lost) = (Duration::ZERO, false, false, false);
+        let (mut latency, mut timeout, mut http500, mut lost, mut in_process) =
+            (Duration::ZERO, false, false, false, false);
         if active {
             let subject = format!("transport/{}/{merchant_id}/{}", op.as_str(), order_id.unwrap_or(""));
             let mut rng = self.rng(&subject);
@@ -290,6 +298,8 @@ impl FaultState {
             timeout = Self::hit(&mut rng, s.timeout_ppm);
             http500 = Self::hit(&mut rng, s.http500_ppm);
             lost = lossy && Self::hit(&mut rng, s.lost_response_ppm);
+            // Drawn last and only when set, so the other rates' sequences are as before.
+            in_process = s.in_process_ppm > 0 && Self::hit(&mut rng, s.in_process_ppm);
         }
         let scripted =
             order_id.and_then(|o| self.script.take(o, op, FaultClass::Transport)).map(|e| match e.fault {
@@ -306,6 +316,8 @@ impl FaultState {
             Some(TransportFault::Http500)
         } else if lost {
             Some(TransportFault::LostResponse)
+        } else if in_process {
+            Some(TransportFault::InProcess)
         } else {
             None
         });

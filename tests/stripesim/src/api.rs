@@ -99,7 +99,14 @@ async fn serve(
     };
     if let Some(answer) = early {
         app.kit.stats().request(op.as_str(), &answer.outcome());
-        return respond(answer);
+        let rate_limited = answer.status == 429;
+        let mut response = respond(answer);
+        // Stripe's libraries honour Retry-After on a 429; the simulator sends it when set.
+        let retry_after = app.settings().rate_limit_retry_after_secs;
+        if rate_limited && retry_after > 0 {
+            response.headers_mut().insert("Retry-After", axum::http::HeaderValue::from(retry_after));
+        }
+        return response;
     }
     let idempotency_key = headers
         .get("idempotency-key")

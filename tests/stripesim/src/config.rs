@@ -25,6 +25,8 @@ pub struct Settings {
     pub timeout_hold_ms: u64,
     /// The fee of a charge's balance transaction, in parts per million (29 000: 2.9 %).
     pub fee_ppm: u64,
+    /// The `Retry-After` (seconds) of a 429 rate-limit answer; 0: none is sent.
+    pub rate_limit_retry_after_secs: u64,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             notify_timeout_ms: 5_000,
             timeout_hold_ms: 60_000,
             fee_ppm: 29_000,
+            rate_limit_retry_after_secs: 1,
         }
     }
 }

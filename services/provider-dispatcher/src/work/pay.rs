@@ -14,7 +14,9 @@
 //! - a definitive refusal of the first call (a bad request): failed, with the code. A refusal of
 //!   a repeated call is not the outcome of the first (a "duplicate order number", a clock or
 //!   signature error): UNKNOWN, and a query decides;
-//! - busy with the same order: still pending, and a query follows;
+//! - not processed (rate limited, busy with the same order): still pending, and the pay is sent
+//!   again from the retry ladder (a provider's `Retry-After` holds it at least that long:
+//!   `bulkhead.rs`); a ladder run out leaves it to the stuck scan's query;
 //! - a timeout, a 5xx, a broken connection: UNKNOWN, and a query follows. Never re-sent blindly.
 
 use crate::call::{Answered, Call};
@@ -84,7 +86,12 @@ pub async fn apply(order: &mut Order<'_>, answered: Option<&Answered>) -> Result
             order.because(code.describe());
         }
         CallOutcome::RetryLater { code } => {
+            // Not processed (rate limited, or busy with this very order): the pay is sent again
+            // from the retry ladder under the same trade number, which the provider answers with
+            // the original if there is one. A query instead would find nothing after a rate
+            // limit, and close a payment the provider never refused.
             order.because(code.describe());
+            return Ok(Outcome::RetryLater { reason: format!("pay not processed: {}", code.describe()) });
         }
     }
     order.follow_up().await?;

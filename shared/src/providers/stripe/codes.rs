@@ -22,9 +22,9 @@
 //! the table is UNKNOWN, never success or failure, so an unconfirmed row can only make a call less
 //! certain than it could be.
 //!
-//! `Retry-After`: Stripe may send it with a 429; paygate has no place to carry a provider's wait
-//! (a retry-later answer goes onto the dispatcher's TTL ladder, whose first tier is already longer
-//! than Stripe's usual wait), so the header is kept in the exchange log and not read.
+//! `Retry-After`: Stripe may send it with a 429. It is not a code and is not read here: the
+//! dispatcher reads it from the exchange (`Exchange::retry_after`) and holds Stripe's work that
+//! long (its bulkhead's breaker).
 
 use super::transformers::{PaymentIntentStatus, RefundState};
 use crate::providers::answers::{PaymentStatus, RefundStatus};
