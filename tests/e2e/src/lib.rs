@@ -4,9 +4,11 @@
 //!
 //! - [`system`]: starting and stopping the services, in-process or as real processes;
 //! - [`upstream`]: the upstream side of the message contract;
-//! - [`bench`]: the `paygate-bench` benchmark (payments/s and latency against the floor).
+//! - [`bench`]: the `paygate-bench` benchmark (payments/s and latency against the floor);
+//! - [`recon_kit`]: what the reconciliation tests share.
 
 pub mod bench;
+pub mod recon_kit;
 pub mod system;
 pub mod upstream;
 

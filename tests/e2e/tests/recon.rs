@@ -6,37 +6,17 @@
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use mockpay::{BillFault, BillFaultKind, Fault, Operation};
-use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
-use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
-use paygate::store::StoredRow;
-use paygate::store::refunds::Refund;
-use paygate::store::{recon, refunds};
-use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
-use paygate_e2e::{System, SystemOptions};
+use paygate::store::recon;
+use paygate_e2e::System;
+use paygate_e2e::recon_kit::{WITHIN, adapter, found, paid, patient, refund_in, topology};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-const WITHIN: Duration = Duration::from_secs(30);
-
 fn today() -> NaiveDate {
     Utc::now().date_naive()
-}
-
-fn adapter(system: &System) -> MockpayAdapter {
-    MockpayAdapter::new(MockpayConfig::new(system.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET))
-        .unwrap()
-}
-
-fn topology(system: &System) -> Topology {
-    let config = TopologyConfig {
-        prefix: PREFIX.into(),
-        order_shards: system.options.order_shards,
-        ..TopologyConfig::default()
-    };
-    Topology::new(config).unwrap()
 }
 
 async fn reconcile(system: &System, kind: Kind, day: NaiveDate, window_days: u32) -> recon::Batch {
@@ -51,43 +31,11 @@ async fn reconcile(system: &System, kind: Kind, day: NaiveDate, window_days: u32
         .expect("the batch runs")
 }
 
-async fn found(system: &System, batch: &recon::Batch) -> Vec<recon::Discrepancy> {
-    let mut conn = system.db.pool.acquire().await.unwrap();
-    recon::discrepancies(&mut conn, batch.id).await.unwrap()
-}
-
 /// (kind, payment) of every discrepancy, sorted.
 fn kinds(found: &[recon::Discrepancy]) -> Vec<(String, Option<Uuid>)> {
     let mut k: Vec<_> = found.iter().map(|d| (d.kind.clone(), d.payment_id)).collect();
     k.sort();
     k
-}
-
-/// A direct payment that succeeded; its id.
-async fn paid(system: &System, order: &str, amount: &str) -> Uuid {
-    system.pay(order, amount, "direct").await;
-    system.payment_in(order, "succeeded", WITHIN).await.id
-}
-
-async fn refund_in(system: &System, refund_no: &str, state: &str) -> refunds::Refund {
-    paygate_test_support::eventually_some(&format!("{refund_no} to be {state}"), WITHIN, || async {
-        let mut conn = system.db.pool.acquire().await.unwrap();
-        Refund::find_by_number(&mut conn, MERCHANT, refund_no)
-            .await
-            .unwrap()
-            .filter(|r| r.state.as_str() == state)
-    })
-    .await
-}
-
-/// Follow-up queries come only after ten minutes, so an unsettled order stays unsettled unless
-/// reconciliation's query settles it; refunds succeed at once unless scripted otherwise.
-fn patient() -> SystemOptions {
-    SystemOptions {
-        retry_tiers: "10m".into(),
-        mockpay: mockpay::Settings { refund_delay_ms: 0, timeout_hold_ms: 5_000, ..Default::default() },
-        ..SystemOptions::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,36 +6,16 @@
 
 use chrono::{NaiveDate, Utc};
 use mockpay::{Fault, Operation};
-use paygate::broker::topology::{Topology, TopologyConfig};
 use paygate::providers::adapter::trade_no;
-use paygate::providers::mockpay::{MockpayAdapter, MockpayConfig};
 use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine};
-use paygate::store::StoredRow;
 use paygate::store::recon;
-use paygate::store::refunds::Refund;
-use paygate_e2e::system::{MERCHANT, MOCKPAY_MERCHANT, MOCKPAY_SECRET, PREFIX};
-use paygate_e2e::{System, SystemOptions};
+use paygate_e2e::System;
+use paygate_e2e::recon_kit::{adapter, found, paid, patient, refund_in, topology};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const WITHIN: Duration = Duration::from_secs(30);
-
 fn today() -> NaiveDate {
     Utc::now().date_naive()
-}
-
-fn adapter(system: &System) -> MockpayAdapter {
-    MockpayAdapter::new(MockpayConfig::new(system.mockpay.base_url(), MOCKPAY_MERCHANT, MOCKPAY_SECRET))
-        .unwrap()
-}
-
-fn topology(system: &System) -> Topology {
-    let config = TopologyConfig {
-        prefix: PREFIX.into(),
-        order_shards: system.options.order_shards,
-        ..TopologyConfig::default()
-    };
-    Topology::new(config).unwrap()
 }
 
 async fn sweep(system: &System, per_second: u32) -> anyhow::Result<recon::Batch> {
@@ -49,32 +29,11 @@ async fn batch_now(system: &System, id: i64) -> recon::Batch {
     recon::batch(&mut conn, id).await.unwrap().unwrap()
 }
 
-async fn found(system: &System, batch: &recon::Batch) -> Vec<recon::Discrepancy> {
-    let mut conn = system.db.pool.acquire().await.unwrap();
-    recon::discrepancies(&mut conn, batch.id).await.unwrap()
-}
-
 /// (kind, payment, refund) of every discrepancy, sorted.
 fn kinds(found: &[recon::Discrepancy]) -> Vec<(String, Option<Uuid>, Option<Uuid>)> {
     let mut k: Vec<_> = found.iter().map(|d| (d.kind.clone(), d.payment_id, d.refund_id)).collect();
     k.sort();
     k
-}
-
-async fn paid(system: &System, order: &str, amount: &str) -> Uuid {
-    system.pay(order, amount, "direct").await;
-    system.payment_in(order, "succeeded", WITHIN).await.id
-}
-
-async fn refund_in(system: &System, refund_no: &str, state: &str) -> Refund {
-    paygate_test_support::eventually_some(&format!("{refund_no} to be {state}"), WITHIN, || async {
-        let mut conn = system.db.pool.acquire().await.unwrap();
-        Refund::find_by_number(&mut conn, MERCHANT, refund_no)
-            .await
-            .unwrap()
-            .filter(|r| r.state.as_str() == state)
-    })
-    .await
 }
 
 /// How many queries (of payments and of refunds) the exchange log holds for these payments.
@@ -86,14 +45,6 @@ async fn queries_of(system: &System, payments: &[Uuid]) -> i64 {
     .fetch_one(&system.db.pool)
     .await
     .unwrap()
-}
-
-fn patient() -> SystemOptions {
-    SystemOptions {
-        retry_tiers: "10m".into(),
-        mockpay: mockpay::Settings { refund_delay_ms: 0, timeout_hold_ms: 5_000, ..Default::default() },
-        ..SystemOptions::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
