@@ -92,4 +92,18 @@ mod tests {
         assert!(!verify(&key, &s, "not hex"));
         assert!(!verify(&key, &s, &sig[..62]));
     }
+
+    /// docs/http-api.md's worked example, so the numbers there are the ones the server computes.
+    #[test]
+    fn the_worked_example_of_the_docs_holds() {
+        let secret = "pgsk_8f1c0d5e2b7a4c3f9e6d1b0a5c4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f";
+        let key = paygate::store::api_keys::signing_key_of(secret);
+        assert_eq!(hex::encode(key), "2e0cf1e962d9b215614896d5fa33b7003cd5ddcdd497ca68a54b3bb18d1bb76b");
+        let body = r#"{"merchant_order_no":"order-1001","amount":"12.34","currency":"CNY","provider":"mockpay","pay_method":"qr","order_type":"retail","subject":"Coffee"}"#;
+        let s = string_to_sign("POST", "/v1/payments", "1796630400", "3f2b9c1e6a4d4e0f8b7a", body.as_bytes());
+        assert!(s.ends_with("\n2f25efb2e8e3514a07c5832b2555e6c3cc5900e0899fa41aec78ab7c12e09d5e"), "{s}");
+        assert_eq!(sign(&key, &s), "44f286c8af78a7bab5a321f4654fb2714d3d2c5f6a4b4a85e552fe582fd52ba5");
+        let doc = include_str!("../../../../docs/http-api.md");
+        assert!(doc.contains("44f286c8af78a7bab5a321f4654fb2714d3d2c5f6a4b4a85e552fe582fd52ba5"));
+    }
 }
