@@ -119,7 +119,8 @@ impl Service for Application {
 
         let router = api::router(api.clone());
         let stop = shutdown.clone();
-        tracing::info!(addr = %api_addr, "listening for the upstream HTTP API (/v1, /openapi.json)");
+        // Not "listening …": tests and scripts take the operational address from that line.
+        tracing::info!(api_addr = %api_addr, "serving the upstream HTTP API (/v1, /openapi.json)");
         workers.spawn(async move {
             axum::serve(api_listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
             Ok(())

@@ -237,6 +237,7 @@ async fn every_endpoint_names_the_field_and_the_rule() {
     }
     let reads = [
         ("/v1/payments/a%20b", "merchant_order_no"),
+        ("/v1/payments/%FF", "merchant_order_no"),
         ("/v1/refunds/a%20b", "refund_no"),
         ("/v1/bills/mockpay/2026-13-01", "day"),
         ("/v1/settlements/Mock%20Pay/2026-01-01", "provider"),
@@ -430,5 +431,17 @@ async fn the_openapi_document_is_served_unsigned() {
         .unwrap();
     assert_eq!(served, serde_json::to_value(ingest::api::document()).unwrap());
     assert!(served["paths"]["/v1/payments"]["post"].is_object());
+    // A path that is no route answers in the API's shape too.
+    let nowhere = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/v2/x", app.api_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), 404);
+    let body: Value = nowhere.json().await.unwrap();
+    assert_eq!((body["code"].as_str(), body["field"].as_str()), (Some("not_found"), Some("path")));
     app.stop().await;
 }

@@ -104,4 +104,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
             }),
         )
         .merge(v1.with_state(state))
+        .fallback(|| async {
+            let error = paygate::domain::ValidationError::new(
+                "path",
+                "must be one of the API's routes (/openapi.json lists them)",
+            );
+            response::Answer::refused(codes::NOT_FOUND, &error)
+        })
 }

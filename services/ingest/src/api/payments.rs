@@ -10,11 +10,12 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::codes;
-use super::response::{Answer, Body, db_error};
-use super::views::{PayRequest, PaymentView};
+use super::response::{Answer, Body, db_error, unreadable_path};
+use super::views::{PayRequest, PaymentAnswer, PaymentView};
 use super::writes::{self, Shows, Write};
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use paygate::domain::ValidationError;
@@ -33,11 +34,11 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 #[utoipa::path(
     post, path = "/v1/payments", tag = "payments",
     request_body = PayRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe: the same key and body get the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe: the same key and body get the first answer", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "`ok`: the same payment was created before (same order number and parameters): its state now", body = Body),
-        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action", body = Body),
-        (status = 202, description = "`accepted`: pre-committed; the provider has not answered yet: poll `data.poll_url`", body = Body),
+        (status = 200, description = "`ok`: the same payment was created before (same order number and parameters): its state now", body = PaymentAnswer),
+        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action", body = PaymentAnswer),
+        (status = 202, description = "`accepted`: pre-committed; the provider has not answered yet: poll `data.poll_url`", body = PaymentAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 409, description = "`idempotency_conflict`: the order number or Idempotency-Key was used with other parameters", body = Body),
@@ -100,9 +101,9 @@ async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, ac
 /// Read a payment.
 #[utoipa::path(
     get, path = "/v1/payments/{merchant_order_no}", tag = "payments",
-    params(("merchant_order_no" = String, Path, description = "The merchant's order number")),
+    params(("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")),
     responses(
-        (status = 200, description = "`ok`: the payment", body = Body),
+        (status = 200, description = "`ok`: the payment", body = PaymentAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no payment with this number for the key's merchant", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -114,8 +115,9 @@ async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, ac
 pub async fn get(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(merchant_order_no): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
     if let Err(e) = paygate::domain::MerchantOrderNo::parse(&merchant_order_no) {
         return Answer::refused(codes::INVALID_FIELD, &e);
     }
@@ -141,11 +143,11 @@ fn not_found(caller: &Caller) -> ValidationError {
 #[utoipa::path(
     post, path = "/v1/payments/{merchant_order_no}/close", tag = "payments",
     params(
-        ("merchant_order_no" = String, Path, description = "The merchant's order number"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe"),
+        ("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 202, description = "`accepted`: the close is on its way to the provider; poll the payment", body = Body),
+        (status = 202, description = "`accepted`: the close is on its way to the provider; poll the payment", body = PaymentAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`", body = Body),
@@ -159,10 +161,11 @@ fn not_found(caller: &Caller) -> ValidationError {
 pub async fn close(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(merchant_order_no): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
     let path = format!("{}/close", super::views::payment_url(&merchant_order_no));
     let write = Write {
         message_type: CLOSE,

@@ -10,9 +10,10 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::codes;
-use super::response::{Answer, Body, db_error};
+use super::response::{Answer, Body, db_error, unreadable_path};
 use super::views::decimal;
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use paygate::domain::{Currency, ProviderName, ValidationError};
@@ -33,6 +34,16 @@ pub struct DayView {
     /// Per currency, the sums of the lines shown: amount and fee, decimal strings.
     #[schema(value_type = Object)]
     pub totals: BTreeMap<String, Totals>,
+}
+
+/// A success carrying a reconciled day.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DayAnswer {
+    /// `ok`.
+    pub code: String,
+    pub message: String,
+    pub data: DayView,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,11 +194,11 @@ async fn day(state: &ApiState, caller: &Caller, provider: &str, day: &str, kind:
 #[utoipa::path(
     get, path = "/v1/bills/{provider}/{day}", tag = "reconciliation",
     params(
-        ("provider" = String, Path, description = "The provider, e.g. mockpay"),
-        ("day" = String, Path, description = "The provider's day, yyyy-mm-dd"),
+        ("provider" = String, Path, description = "The provider, e.g. mockpay", pattern = "^[a-z0-9_]{1,32}$", example = "mockpay"),
+        ("day" = String, Path, description = "The provider's day, yyyy-mm-dd", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-01"),
     ),
     responses(
-        (status = 200, description = "`ok`: the lines of the key's merchant", body = Body),
+        (status = 200, description = "`ok`: the lines of the key's merchant", body = DayAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no trade bill reconciled for that day", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -199,8 +210,9 @@ async fn day(state: &ApiState, caller: &Caller, provider: &str, day: &str, kind:
 pub async fn bill(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((provider, date)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Answer {
+    let Ok(Path((provider, date))) = path else { return unreadable_path("path") };
     day(&state, &caller, &provider, &date, "trade").await
 }
 
@@ -208,11 +220,11 @@ pub async fn bill(
 #[utoipa::path(
     get, path = "/v1/settlements/{provider}/{day}", tag = "reconciliation",
     params(
-        ("provider" = String, Path, description = "The provider, e.g. mockpay"),
-        ("day" = String, Path, description = "The provider's day, yyyy-mm-dd"),
+        ("provider" = String, Path, description = "The provider, e.g. mockpay", pattern = "^[a-z0-9_]{1,32}$", example = "mockpay"),
+        ("day" = String, Path, description = "The provider's day, yyyy-mm-dd", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-01"),
     ),
     responses(
-        (status = 200, description = "`ok`: the lines of the key's merchant", body = Body),
+        (status = 200, description = "`ok`: the lines of the key's merchant", body = DayAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no settlement reconciled for that day", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -224,7 +236,8 @@ pub async fn bill(
 pub async fn settlement(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((provider, date)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Answer {
+    let Ok(Path((provider, date))) = path else { return unreadable_path("path") };
     day(&state, &caller, &provider, &date, "settlement").await
 }

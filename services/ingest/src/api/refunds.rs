@@ -4,11 +4,12 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::codes;
-use super::response::{Answer, Body, db_error};
-use super::views::{DecisionRequest, RefundRequest, RefundView, refund_url};
+use super::response::{Answer, Body, db_error, unreadable_path};
+use super::views::{DecisionRequest, RefundAnswer, RefundRequest, RefundView, refund_url};
 use super::writes::{self, Shows, Write};
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use paygate::domain::ValidationError;
@@ -21,10 +22,10 @@ use std::sync::Arc;
 #[utoipa::path(
     post, path = "/v1/refunds", tag = "refunds",
     request_body = RefundRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "`ok`: the same refund was asked for before: its state now", body = Body),
-        (status = 202, description = "`accepted`: the refund is pre-committed (requested, or awaiting_approval); poll `data.poll_url`", body = Body),
+        (status = 200, description = "`ok`: the same refund was asked for before: its state now", body = RefundAnswer),
+        (status = 202, description = "`accepted`: the refund is pre-committed (requested, or awaiting_approval); poll `data.poll_url`", body = RefundAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no payment with this order number", body = Body),
@@ -55,9 +56,9 @@ pub async fn create(
 /// Read a refund.
 #[utoipa::path(
     get, path = "/v1/refunds/{refund_no}", tag = "refunds",
-    params(("refund_no" = String, Path, description = "The merchant's refund number")),
+    params(("refund_no" = String, Path, description = "The merchant's refund number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "refund-1")),
     responses(
-        (status = 200, description = "`ok`: the refund", body = Body),
+        (status = 200, description = "`ok`: the refund", body = RefundAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -69,8 +70,9 @@ pub async fn create(
 pub async fn get(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(refund_no): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Answer {
+    let Ok(Path(refund_no)) = path else { return unreadable_path("refund_no") };
     if let Err(e) = paygate::domain::RefundNo::parse(&refund_no) {
         return Answer::refused(codes::INVALID_FIELD, &e);
     }
@@ -114,11 +116,11 @@ async fn decide(
     post, path = "/v1/refunds/{refund_no}/approve", tag = "refunds",
     request_body = DecisionRequest,
     params(
-        ("refund_no" = String, Path, description = "The merchant's refund number"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe"),
+        ("refund_no" = String, Path, description = "The merchant's refund number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "refund-1"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 202, description = "`accepted`: the decision is on its way; poll the refund", body = Body),
+        (status = 202, description = "`accepted`: the decision is on its way; poll the refund", body = RefundAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`", body = Body),
@@ -132,10 +134,11 @@ async fn decide(
 pub async fn approve(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(refund_no): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let Ok(Path(refund_no)) = path else { return unreadable_path("refund_no") };
     decide(&state, &caller, &headers, refund_no, &body, true).await
 }
 
@@ -144,11 +147,11 @@ pub async fn approve(
     post, path = "/v1/refunds/{refund_no}/reject", tag = "refunds",
     request_body = DecisionRequest,
     params(
-        ("refund_no" = String, Path, description = "The merchant's refund number"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe"),
+        ("refund_no" = String, Path, description = "The merchant's refund number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "refund-1"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 202, description = "`accepted`: the decision is on its way; poll the refund", body = Body),
+        (status = 202, description = "`accepted`: the decision is on its way; poll the refund", body = RefundAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`", body = Body),
@@ -162,9 +165,10 @@ pub async fn approve(
 pub async fn reject(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(refund_no): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let Ok(Path(refund_no)) = path else { return unreadable_path("refund_no") };
     decide(&state, &caller, &headers, refund_no, &body, false).await
 }

@@ -100,3 +100,10 @@ impl IntoResponse for Answer {
 pub fn db_error(e: impl std::fmt::Display) -> Answer {
     Answer::internal("reach its database", &e)
 }
+
+/// The refusal of a path whose parameter `field` cannot be read (not percent-encoded UTF-8), in
+/// the API's own shape rather than the framework's text.
+pub fn unreadable_path(field: &'static str) -> Answer {
+    let error = ValidationError::new(field, "must be percent-encoded UTF-8 in the path");
+    Answer::refused(codes::INVALID_FIELD, &error)
+}

@@ -135,26 +135,53 @@ pub fn decimal(minor: i64, currency: Currency) -> String {
     format!("{sign}{}.{:0exponent$}", abs / per, abs % per)
 }
 
-/// `POST /v1/payments`: the pay command's fields (docs/messages.md), without `merchant_id`
-/// (the key's).
+/// A success carrying a payment (the OpenAPI document's description of [`super::response::Body`]
+/// when `data` is a payment).
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
+pub struct PaymentAnswer {
+    /// `ok`, `created` or `accepted`.
+    pub code: String,
+    pub message: String,
+    pub data: PaymentView,
+}
+
+/// A success carrying a refund.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefundAnswer {
+    /// `ok` or `accepted`.
+    pub code: String,
+    pub message: String,
+    pub data: RefundView,
+}
+
+/// `POST /v1/payments`: the pay command's fields (docs/messages.md), without `merchant_id`
+/// (the key's). The patterns are the commands' own rules where a pattern can say them.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct PayRequest {
-    /// The merchant's number for the order: 1 to 64 characters of A-Z a-z 0-9 _ - . ; a repeat
-    /// with the same parameters is the same payment.
+    /// The merchant's number for the order; a repeat with the same parameters is the same payment.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")]
     pub merchant_order_no: String,
     /// Decimal string in whole units, at most the currency's decimals, greater than zero.
+    #[schema(pattern = "^[0-9]{1,12}(\\.[0-9]{1,3})?$", example = "12.34")]
     pub amount: String,
-    /// ISO 4217, e.g. CNY.
+    /// ISO 4217, one paygate supports.
+    #[schema(pattern = "^[A-Z]{3}$", example = "CNY")]
     pub currency: String,
-    /// A configured provider, e.g. mockpay.
+    /// A configured provider.
+    #[schema(pattern = "^[a-z0-9_]{1,32}$", example = "mockpay")]
     pub provider: String,
-    /// redirect, form, qr, client_secret, direct, barcode (what the provider takes).
-    pub pay_method: String,
-    /// 1 to 32 characters of a-z 0-9 _.
+    /// What the provider takes.
+    #[schema(example = "qr")]
+    pub pay_method: PayMethodName,
+    #[schema(pattern = "^[a-z0-9_]{1,32}$", example = "retail")]
     pub order_type: String,
-    /// At most 128 characters.
+    #[schema(min_length = 1, max_length = 128, example = "Coffee")]
     pub subject: String,
+    #[schema(pattern = "^https?://[^\\s]{1,1016}$")]
     pub return_url: Option<String>,
     /// RFC 3339, in the future.
     pub expires_at: Option<DateTime<Utc>>,
@@ -163,32 +190,91 @@ pub struct PayRequest {
     pub metadata: Option<Value>,
     /// The customer's payment code: for pay_method barcode only, and required there.
     pub auth_code: Option<String>,
-    /// Who pays, where the provider needs it: `openid` (WeChat Pay JSAPI), `client_ip` (H5).
-    #[schema(value_type = Object)]
-    pub payer: Option<Value>,
+    /// Who pays, where the provider needs it.
+    pub payer: Option<PayerRequest>,
+}
+
+/// `pay_method`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PayMethodName {
+    Redirect,
+    Form,
+    Qr,
+    ClientSecret,
+    Direct,
+    Barcode,
+}
+
+/// `payer`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PayerRequest {
+    /// WeChat Pay JSAPI's payer.
+    pub openid: Option<String>,
+    /// WeChat Pay H5's payer's IP address.
+    pub client_ip: Option<String>,
 }
 
 /// `POST /v1/refunds`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RefundRequest {
     /// The merchant's number for the refund; a repeat with the same parameters is the same refund.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "refund-1")]
     pub refund_no: String,
     /// The payment to refund.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")]
     pub merchant_order_no: String,
+    #[schema(pattern = "^[0-9]{1,12}(\\.[0-9]{1,3})?$", example = "2.00")]
     pub amount: String,
+    #[schema(pattern = "^[A-Z]{3}$", example = "CNY")]
     pub currency: String,
     /// Who asks for it (an approver must be someone else).
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$", example = "alice")]
     pub requested_by: String,
+    #[schema(max_length = 256)]
     pub reason: Option<String>,
 }
 
 /// `POST /v1/refunds/{refund_no}/approve` and `/reject`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct DecisionRequest {
     /// Who decides; to approve, not whoever requested the refund.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$", example = "bob")]
     pub approver: String,
     /// Why: required to reject.
+    #[schema(max_length = 256)]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paygate::domain::PayMethod;
+
+    /// The document's pay methods are the commands' own.
+    #[test]
+    fn the_documented_pay_methods_are_the_ones_the_commands_take() {
+        let documented = [
+            PayMethodName::Redirect,
+            PayMethodName::Form,
+            PayMethodName::Qr,
+            PayMethodName::ClientSecret,
+            PayMethodName::Direct,
+            PayMethodName::Barcode,
+        ];
+        for name in &documented {
+            let text = serde_json::to_value(name).unwrap();
+            assert!(PayMethod::parse(text.as_str().unwrap()).is_ok(), "{text}");
+        }
+        let refused = PayMethod::parse("nope").unwrap_err().rule().to_owned();
+        let listed = refused.matches(", ").count() + 1;
+        assert_eq!(listed, documented.len(), "every pay method is documented: {refused}");
+    }
 }
