@@ -5,7 +5,8 @@
 -- its outbox message), and the answer is written into it before that transaction commits: a
 -- request with the key either committed its effect and its answer together, or neither. A second
 -- request with the key waits on the first's uncommitted row (the primary key), then finds the
--- answer and gets it again; with another method, path or body it is refused.
+-- answer and gets it again; with another method, path or body it is refused. Keys are kept for a
+-- day (ingest deletes older ones).
 
 CREATE TABLE api_idempotency (
     merchant_id          text        NOT NULL,
@@ -18,3 +19,5 @@ CREATE TABLE api_idempotency (
     CONSTRAINT api_idempotency_pkey PRIMARY KEY (merchant_id, idempotency_key),
     CONSTRAINT api_idempotency_answer_complete CHECK ((response_status IS NULL) = (response_body IS NULL))
 );
+
+CREATE INDEX api_idempotency_created_at ON api_idempotency (created_at);

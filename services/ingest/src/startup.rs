@@ -7,8 +7,8 @@
 //! since the TTL ladder leads only back to the orders exchange) and the outbox relay that
 //! publishes the work and the rejections the handler committed. The upstream HTTP API
 //! (`crate::api`) is served on its own listener (`API_ADDR`), bound here too, and stops with the
-//! rest (graceful: requests in flight finish); a janitor forgets expired nonces and idle
-//! rate-limit entries every minute.
+//! rest (graceful: requests in flight finish); a janitor forgets expired nonces, idempotency keys
+//! past their day and idle rate-limit entries every minute.
 
 use crate::api::{self, ApiState};
 use crate::configuration::Config;
@@ -64,12 +64,15 @@ impl Service for Application {
         // Each provider's kind, for its pay terms at the door (ingest builds no adapter).
         let providers = config.providers.names_with_kinds()?;
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
+        // One series for the commands, whichever way they came.
+        let command_metrics = CommandMetrics::new(&mut core.registry);
         let api = Arc::new(ApiState::new(
             core.db.clone(),
             core.topology.clone(),
             providers.clone(),
             relay.waker(),
             config.api.settings(),
+            command_metrics.clone(),
         ));
         let bind_error = |e: std::io::Error| StartupError::Bind {
             addr: config.api.addr.to_string(),
@@ -77,8 +80,7 @@ impl Service for Application {
         };
         let api_listener = TcpListener::bind(config.api.addr).await.map_err(bind_error)?;
         let api_addr = api_listener.local_addr().map_err(bind_error)?;
-        let handler =
-            CommandHandler::new(core.topology.clone(), providers, CommandMetrics::new(&mut core.registry));
+        let handler = CommandHandler::new(core.topology.clone(), providers, command_metrics);
         let batch = config.command_batch;
         let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())
             .with_batch(usize::from(batch))
@@ -134,13 +136,13 @@ impl Service for Application {
                     _ = stop.cancelled() => return Ok(()),
                     _ = tick.tick() => {}
                 }
-                match api.db.acquire().await {
-                    Ok(mut conn) => {
-                        if let Err(e) = paygate::store::api_keys::forget_expired_nonces(&mut conn).await {
-                            tracing::warn!(error = %e, "could not forget expired API nonces; trying again later");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not forget expired API nonces; trying again later"),
+                let forgotten = async {
+                    let mut conn = api.db.acquire().await?;
+                    paygate::store::api_keys::forget_expired_nonces(&mut conn).await?;
+                    api::idempotency::forget_old(&mut conn).await
+                };
+                if let Err(e) = forgotten.await {
+                    tracing::warn!(error = %e, "could not forget expired API nonces and idempotency keys; trying again later");
                 }
                 api.limit.forget_idle();
             }

@@ -70,6 +70,12 @@ async fn a_create_pre_commits_the_payment_dispatches_it_and_answers_202_with_a_u
     let read = api.get("/v1/payments/o-1").await;
     assert_eq!((read.status, read.code()), (200, "ok"), "{read:?}");
     assert_eq!(read.body["data"]["payment_id"], id);
+    // Counted with the AMQP commands.
+    let metrics = reqwest::get(format!("http://{}/metrics", app.addr)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"paygate_ingest_commands_total{command="command.pay",outcome="accepted"} 1"#),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -294,6 +300,14 @@ async fn an_idempotency_key_makes_a_retry_safe_and_refuses_another_body() {
     assert_eq!(other_merchant.post_with("/v1/payments", &pay("o-2"), &key).await.status, 202);
     let bad_key = api.post_with("/v1/payments", &pay("o-3"), &[("idempotency-key", "")]).await;
     assert_eq!((bad_key.status, bad_key.field()), (422, "Idempotency-Key"));
+    // A key is kept for a day, then forgotten: it may be used again.
+    sqlx::query("UPDATE api_idempotency SET created_at = now() - interval '25 hours' WHERE idempotency_key = 'create-o-1'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    assert_eq!(ingest::api::idempotency::forget_old(&mut conn).await.unwrap(), 2, "m-1's and m-2's");
+    assert_eq!(api.post_with("/v1/payments", &pay("o-2"), &key).await.status, 202);
     app.stop().await;
 }
 

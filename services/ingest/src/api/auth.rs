@@ -34,7 +34,10 @@ pub struct Caller {
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 fn unauthenticated(field: &'static str, rule: impl Into<String>) -> Response {
-    Answer::refused(codes::UNAUTHENTICATED, &ValidationError::new(field, rule))
+    let error = ValidationError::new(field, rule);
+    // The header and the rule only: never a signature, a key's secret or a body.
+    tracing::info!(field = error.field(), rule = error.rule(), "API request refused: unauthenticated");
+    Answer::refused(codes::UNAUTHENTICATED, &error)
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Paygate-HMAC-SHA256"))
         .into_response()
 }

@@ -11,7 +11,7 @@
 //! A request refused before the command ran (a body that is not JSON, a field that breaks its
 //! rule) does not take its key: sent again corrected, with the same key, it runs. Once the
 //! command ran, whatever it answered (accepted, a repeat, a refusal such as `not_found`) is the
-//! key's answer.
+//! key's answer. A key is kept for a day ([`KEEP_HOURS`]).
 
 use super::response::Body;
 use paygate::domain::ValidationError;
@@ -107,6 +107,20 @@ pub async fn save(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// How long a key is kept: a retry a day later runs again (the merchant's order and refund numbers
+/// still make a repeated payment or refund the same one).
+pub const KEEP_HOURS: i32 = 24;
+
+/// Forgets the keys older than [`KEEP_HOURS`]; returns how many.
+pub async fn forget_old(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM api_idempotency WHERE created_at < now() - make_interval(hours => $1)")
+            .bind(KEEP_HOURS)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

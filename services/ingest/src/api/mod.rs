@@ -23,6 +23,7 @@ pub mod signature;
 pub mod views;
 pub mod writes;
 
+use crate::metrics::CommandMetrics;
 use axum::Router;
 use paygate::broker::topology::Topology;
 use paygate::providers::ProviderNames;
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub relay_waker: Arc<Notify>,
     pub settings: ApiSettings,
     pub limit: KeyLimit,
+    /// `paygate_ingest_commands_total`, shared with the AMQP handler.
+    pub metrics: CommandMetrics,
 }
 
 impl ApiState {
@@ -65,9 +68,10 @@ impl ApiState {
         providers: ProviderNames,
         relay_waker: Arc<Notify>,
         settings: ApiSettings,
+        metrics: CommandMetrics,
     ) -> Self {
         let limit = KeyLimit::new(settings.rate_per_second, settings.rate_burst);
-        Self { db, topology, providers, relay_waker, settings, limit }
+        Self { db, topology, providers, relay_waker, settings, limit, metrics }
     }
 }
 

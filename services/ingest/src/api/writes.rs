@@ -169,7 +169,16 @@ pub async fn run(state: &ApiState, caller: &Caller, headers: &HeaderMap, write: 
             Err(e) => return Ok(Err(Answer::internal("apply the command", &e))),
         };
         let (answer, accepted_new) = match &outcome {
-            CommandOutcome::Rejected(r) => (Answer::refused(rejection_code(r.kind), &r.error), false),
+            CommandOutcome::Rejected(r) => {
+                tracing::info!(
+                    command = write.message_type,
+                    merchant = caller.merchant_id.as_str(),
+                    field = r.error.field(),
+                    rule = r.error.rule(),
+                    "command refused over HTTP"
+                );
+                (Answer::refused(rejection_code(r.kind), &r.error), false)
+            }
             CommandOutcome::Accepted | CommandOutcome::Duplicate => {
                 let code = if outcome == CommandOutcome::Accepted { codes::ACCEPTED } else { codes::OK };
                 match show(&mut tx, caller, write.shows, &number).await {
@@ -186,6 +195,8 @@ pub async fn run(state: &ApiState, caller: &Caller, headers: &HeaderMap, write: 
                 .await?;
         }
         tx.commit().await?;
+        // Counted once committed, as the AMQP handler's are (a failed commit is not a command done).
+        state.metrics.count(write.message_type, outcome.label());
         Ok(Ok((answer, accepted_new)))
     };
     match result.await {
