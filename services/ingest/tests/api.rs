@@ -59,6 +59,9 @@ async fn a_create_pre_commits_the_payment_dispatches_it_and_answers_202_with_a_u
         .wait_for("order.dispatch_pay", "order.dispatch_pay", |s| s.envelope.payload["payment_id"] == id)
         .await;
     assert_eq!(work.envelope.order_key, id.as_str().unwrap());
+    // The work carries the request's id, which the answer gives back.
+    assert_eq!(work.envelope.correlation_id.as_deref(), answer.header("request-id"));
+    assert!(answer.header("request-id").unwrap().starts_with("http-"));
     let (merchant, fingerprint): (String, String) =
         sqlx::query_as("SELECT merchant_id, request_fingerprint FROM payments")
             .fetch_one(&app.db.pool)

@@ -141,7 +141,7 @@ pub async fn run(state: &ApiState, caller: &Caller, headers: &HeaderMap, write: 
     };
     let order_key = format!("{}:{}", caller.merchant_id.as_str(), number);
     let request_id = format!("http-{}", uuid::Uuid::now_v7());
-    let cause = Envelope::new(write.message_type, order_key, payload).with_correlation_id(request_id);
+    let cause = Envelope::new(write.message_type, order_key, payload).with_correlation_id(request_id.clone());
 
     let result = async {
         let mut tx = state.db.begin().await?;
@@ -199,14 +199,18 @@ pub async fn run(state: &ApiState, caller: &Caller, headers: &HeaderMap, write: 
         state.metrics.count(write.message_type, outcome.label());
         Ok(Ok((answer, accepted_new)))
     };
+    // The correlation id every event of the command's work carries (`Request-Id`).
+    let request_id_header = |answer: Answer| match HeaderValue::from_str(&request_id) {
+        Ok(v) => answer.with_header(HeaderName::from_static("request-id"), v),
+        Err(_) => answer,
+    };
     match result.await {
         Ok(Ok((answer, accepted_new))) => {
-            if accepted_new {
-                state.relay_waker.notify_one();
-            }
-            Written { answer, accepted_new, number: Some(number) }
+            // Whatever committed may have put work in the outbox (a repeat queues a report).
+            state.relay_waker.notify_one();
+            Written { answer: request_id_header(answer), accepted_new, number: Some(number) }
         }
-        Ok(Err(answer)) => refused(answer),
+        Ok(Err(answer)) => refused(request_id_header(answer)),
         Err(e) => refused(db_error(e)),
     }
 }
