@@ -433,8 +433,8 @@ async fn a_reconciled_day_shows_the_merchants_own_lines() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_is_served_unsigned() {
-    let (app, _) = start().await;
+async fn the_openapi_document_is_served_unsigned_and_other_paths_answer_in_shape() {
+    let (app, api) = start().await;
     let served: Value = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -460,5 +460,12 @@ async fn the_openapi_document_is_served_unsigned() {
     assert_eq!(nowhere.status(), 404);
     let body: Value = nowhere.json().await.unwrap();
     assert_eq!((body["code"].as_str(), body["field"].as_str()), (Some("not_found"), Some("path")));
+    // A path with another method: refused in the same shape (once signed: auth comes first).
+    let wrong = api.send(Method::DELETE, "/v1/payments/o-1", None, &Signing::default()).await;
+    assert_eq!(
+        (wrong.status, wrong.code(), wrong.field()),
+        (405, "method_not_allowed", "method"),
+        "{wrong:?}"
+    );
     app.stop().await;
 }

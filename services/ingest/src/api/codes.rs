@@ -45,6 +45,11 @@ pub const NOT_FOUND: ApiCode = ApiCode {
     status: 404,
     meaning: "no such payment, refund or reconciled day for the key's merchant (another merchant's are not found either)",
 };
+pub const METHOD_NOT_ALLOWED: ApiCode = ApiCode {
+    name: "method_not_allowed",
+    status: 405,
+    meaning: "the path exists but not with this method (/openapi.json lists each path's methods)",
+};
 pub const IDEMPOTENCY_CONFLICT: ApiCode = ApiCode {
     name: "idempotency_conflict",
     status: 409,
@@ -72,13 +77,14 @@ pub const INTERNAL: ApiCode = ApiCode {
 };
 
 /// Every code, in the order docs/http-api.md lists them.
-pub const ALL: [ApiCode; 11] = [
+pub const ALL: [ApiCode; 12] = [
     OK,
     CREATED,
     ACCEPTED,
     MALFORMED,
     UNAUTHENTICATED,
     NOT_FOUND,
+    METHOD_NOT_ALLOWED,
     IDEMPOTENCY_CONFLICT,
     WRONG_STATE,
     INVALID_FIELD,

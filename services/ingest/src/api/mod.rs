@@ -108,6 +108,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
             }),
         )
         .merge(v1.with_state(state))
+        .method_not_allowed_fallback(|| async {
+            let error = paygate::domain::ValidationError::new(
+                "method",
+                "must be one this path takes (/openapi.json lists them)",
+            );
+            response::Answer::refused(codes::METHOD_NOT_ALLOWED, &error)
+        })
         .fallback(|| async {
             let error = paygate::domain::ValidationError::new(
                 "path",
