@@ -32,6 +32,59 @@ pub struct Config {
     #[arg(long, env = "COMMAND_BATCH", value_name = "COMMAND_BATCH", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub command_batch: u16,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The upstream HTTP API's settings (docs/http-api.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiArgs {
+    /// Where the upstream HTTP API listens (its own port, apart from `HTTP_ADDR`'s operational
+    /// endpoints); port 0 picks a free one.
+    #[arg(long = "api-addr", env = "API_ADDR", value_name = "API_ADDR", default_value = "127.0.0.1:8090")]
+    pub addr: std::net::SocketAddr,
+
+    /// How long `POST /v1/payments` waits for the provider's answer (the customer's action)
+    /// before answering `202` with a URL to poll, in milliseconds (0–30000).
+    #[arg(long = "api-create-wait-ms", env = "API_CREATE_WAIT_MS", value_name = "API_CREATE_WAIT_MS",
+          default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(0..=30_000))]
+    pub create_wait_ms: u64,
+
+    /// How far a signed request's timestamp may be from this server's clock, in seconds (1–3600).
+    #[arg(long = "api-signature-window-secs", env = "API_SIGNATURE_WINDOW_SECS",
+          value_name = "API_SIGNATURE_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub signature_window_secs: u64,
+
+    /// Requests a second each API key may send (per ingest instance).
+    #[arg(
+        long = "api-rate-per-second",
+        env = "API_RATE_PER_SECOND",
+        value_name = "API_RATE_PER_SECOND",
+        default_value = "20"
+    )]
+    pub rate_per_second: std::num::NonZeroU32,
+
+    /// The most requests a key may send at once before the rate applies.
+    #[arg(
+        long = "api-rate-burst",
+        env = "API_RATE_BURST",
+        value_name = "API_RATE_BURST",
+        default_value = "40"
+    )]
+    pub rate_burst: std::num::NonZeroU32,
+}
+
+impl ApiArgs {
+    pub fn settings(&self) -> crate::api::ApiSettings {
+        crate::api::ApiSettings {
+            create_wait: std::time::Duration::from_millis(self.create_wait_ms),
+            signature_window_secs: self.signature_window_secs,
+            rate_per_second: self.rate_per_second,
+            rate_burst: self.rate_burst,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +103,20 @@ mod tests {
         let c = parse(&["--providers", "mockpay, stripe,mockpay"]).unwrap();
         assert_eq!(c.providers.providers.names(), ["mockpay", "stripe"]);
         assert!(c.providers.providers.contains("stripe") && !c.providers.providers.contains("alipay"));
+    }
+
+    #[test]
+    fn the_api_has_its_own_port_and_bounded_settings() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.api.addr.to_string(), "127.0.0.1:8090");
+        assert_eq!(c.api.settings().create_wait, std::time::Duration::from_secs(2));
+        assert_eq!(c.api.signature_window_secs, 300);
+        let c = parse(&["--api-addr", "127.0.0.1:0", "--api-rate-per-second", "1", "--api-rate-burst", "2"])
+            .unwrap();
+        assert_eq!((c.api.addr.port(), c.api.rate_per_second.get(), c.api.rate_burst.get()), (0, 1, 2));
+        assert!(parse(&["--api-create-wait-ms", "30001"]).unwrap_err().contains("API_CREATE_WAIT_MS"));
+        assert!(parse(&["--api-rate-per-second", "0"]).is_err());
+        assert!(parse(&["--api-signature-window-secs", "0"]).is_err());
     }
 
     #[test]

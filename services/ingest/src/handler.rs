@@ -47,14 +47,7 @@ impl CommandHandler {
             Err(error) => return Ok(CommandOutcome::Rejected(rejection::unparsed(error, &cause.payload))),
         };
         let ctx = Context { topology: &self.topology, providers: &self.providers, cause };
-        match &command {
-            Command::Pay(c) => commands::pay::apply(conn, &ctx, c).await,
-            Command::Refund(c) => commands::refund::apply(conn, &ctx, c).await,
-            Command::Close(c) => commands::close::apply(conn, &ctx, c).await,
-            Command::Query(c) => commands::query::apply(conn, &ctx, c).await,
-            Command::ApproveRefund(c) => commands::decide_refund::apply(conn, &ctx, c, true).await,
-            Command::RejectRefund(c) => commands::decide_refund::apply(conn, &ctx, c, false).await,
-        }
+        commands::apply(conn, &ctx, &command).await
     }
 }
 

@@ -6,6 +6,7 @@
 //! `command.rejected` event naming the field and the rule.
 //!
 //! - [`handler`]: the consumer's handler for the commands queue;
+//! - [`api`]: the upstream HTTP API (signed, per merchant), calling the same [`commands`];
 //! - [`commands`]: one module per command (parse → apply → emit);
 //! - [`rejection`]: the `command.rejected` event;
 //! - [`metrics`]: commands by type and outcome;
@@ -14,6 +15,7 @@
 //! `main.rs` only wires: it parses [`configuration::Cli`] and hands it to
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
+pub mod api;
 pub mod commands;
 pub mod configuration;
 pub mod handler;

@@ -11,7 +11,7 @@
 //! (an operator replaying it from the dead-letter queue) is refused with the same id, and
 //! upstream de-duplicates on it.
 
-use crate::commands::{Rejection, outbox_error};
+use crate::commands::{Rejection, RejectionKind, outbox_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox;
@@ -58,7 +58,12 @@ pub fn unparsed(error: paygate::domain::ValidationError, payload: &Value) -> Rej
             .filter(|s| !s.is_empty() && s.len() <= 64)
             .map(str::to_owned)
     };
-    Rejection { error, merchant_id: text("merchant_id"), merchant_order_no: text("merchant_order_no") }
+    Rejection {
+        error,
+        kind: RejectionKind::Invalid,
+        merchant_id: text("merchant_id"),
+        merchant_order_no: text("merchant_order_no"),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,10 @@ pub enum PayctlCommand {
     /// discrepancies.
     #[command(subcommand)]
     Recon(crate::recon::ReconCommand),
+    /// The upstream HTTP API's merchant keys: create (the secret is shown once), list, rotate,
+    /// revoke.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(crate::api_keys::ApiKeyCommand),
     /// Dead-letter queues: list them, show, replay or purge one's messages.
     #[command(subcommand)]
     Dlq(crate::dlq::DlqCommand),

@@ -59,6 +59,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             attention::list(&pool, limit, cli.json).await?;
         }
         PayctlCommand::Recon(command) => crate::recon::run(&cli.common, command, cli.json).await?,
+        PayctlCommand::ApiKey(command) => {
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            crate::api_keys::run(&pool, command, cli.json).await?;
+        }
         PayctlCommand::Dlq(command) => crate::dlq::run(&cli.common, command, cli.json).await?,
         PayctlCommand::Demo(args) => crate::demo::run(&cli.common, &args).await?,
     }

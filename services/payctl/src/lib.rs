@@ -5,6 +5,7 @@
 //!   [`send`]; references resolved by [`lookup`]);
 //! - `attention list`: what needs a person ([`attention`]);
 //! - `recon run|list|show|resolve`: reconciliation ([`recon`]; the engine is `paygate::recon`);
+//! - `api-key create|list|rotate|revoke`: merchants' keys for the upstream HTTP API ([`api_keys`]);
 //! - `dlq list|show|replay|purge`: the dead-letter queues ([`dlq`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
@@ -12,6 +13,7 @@
 //! Every command prints a
 //! readable table, or JSON with `--json` ([`output`]).
 
+pub mod api_keys;
 pub mod attention;
 pub mod cli;
 pub mod commands;

@@ -12,8 +12,10 @@
 //!
 //! [`exchanges`] keeps the raw provider exchange log beside them, [`notifications`] the inbox
 //! of raw inbound provider notifications, and [`recon`] reconciliation's batches, discrepancies
-//! and the audit of their resolutions.
+//! and the audit of their resolutions. [`api_keys`] holds the upstream HTTP API's merchant keys and
+//! the nonces of their signed requests.
 
+pub mod api_keys;
 pub mod applied;
 pub mod attention;
 pub mod balance;

@@ -194,7 +194,11 @@ fn service_specs(servers: &servers::Servers, mockpay_url: &str, log: &str) -> Ve
         ("UNDECIDED_NOTIFICATION_AGE".into(), "10s".into()),
         ("STUCK_QUERY_RESEND_AFTER".into(), "60s".into()),
     ]);
-    let ingest_env = vec![("PROVIDERS".to_owned(), "mockpay".to_owned())];
+    // ingest's upstream HTTP API on a free port, not its fixed default.
+    let ingest_env = vec![
+        ("PROVIDERS".to_owned(), "mockpay".to_owned()),
+        ("API_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+    ];
     let spec = |bin: &'static str, label: &str, env: Vec<(String, String)>, port: u16| Spec {
         bin,
         label: label.to_owned(),

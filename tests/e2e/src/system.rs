@@ -141,6 +141,8 @@ pub struct System {
     notify: Option<Running>,
     /// notify-handler's way to PostgreSQL, when `notify_handler_proxied`.
     pub notify_db_proxy: Option<TcpProxy>,
+    /// The base URL of ingest's upstream HTTP API, when ingest runs in-process.
+    ingest_api: std::sync::Mutex<Option<String>>,
     /// notify-handler's way to RabbitMQ, when `notify_handler_proxied`.
     pub notify_broker_proxy: Option<TcpProxy>,
 }
@@ -203,6 +205,7 @@ impl System {
             notify: None,
             notify_db_proxy: None,
             notify_broker_proxy: None,
+            ingest_api: std::sync::Mutex::new(None),
         };
         system.ingest = Some(system.start_ingest().await);
         if system.options.notify_handler {
@@ -324,6 +327,11 @@ impl System {
         spawn_task("notify-handler", app, http)
     }
 
+    /// The base URL of ingest's upstream HTTP API (in-process ingest only).
+    pub fn ingest_api(&self) -> String {
+        self.ingest_api.lock().expect("not poisoned").clone().expect("ingest runs in-process")
+    }
+
     /// notify-handler's base URL (webhooks, /healthz, /readyz, /metrics), if it runs.
     pub fn notify_http(&self) -> Option<&str> {
         match self.notify.as_ref()? {
@@ -349,12 +357,17 @@ impl System {
         // ingest reads the names, and each provider's kind for the pay rules it applies at the
         // door (the second provider is a mockpay under another name).
         env.extend(self.provider_env().into_iter().filter(|(k, _)| k == "PROVIDERS" || k.ends_with("_KIND")));
+        // The upstream HTTP API on a free port ([`System::ingest_api`] when in-process).
+        env.push(("API_ADDR".into(), "127.0.0.1:0".into()));
+        // A create answers as soon as the provider has; a loaded test machine may take a while.
+        env.push(("API_CREATE_WAIT_MS".into(), "10000".into()));
         if self.options.processes {
             return spawn_process("ingest", &env, &self.options.service_env).await;
         }
         let config = parse::<ingest::configuration::Cli>("ingest", &env).config;
         let app = ingest::startup::Application::build(config).await.expect("ingest starts");
         let http = format!("http://{}", app.local_addr());
+        *self.ingest_api.lock().expect("not poisoned") = Some(format!("http://{}", app.api_addr()));
         spawn_task("ingest", app, http)
     }
 

@@ -42,7 +42,7 @@ fn with_providers<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 /// paygate has no adapter for.
 pub async fn a_misconfigured_provider_stops_the_service_naming_it(bin: &str) {
     let db = TestDb::new().await;
-    let base = [("DATABASE_URL", db.url.as_str()), ("HTTP_ADDR", "127.0.0.1:0")];
+    let base = [("DATABASE_URL", db.url.as_str()), ("HTTP_ADDR", "127.0.0.1:0"), ("API_ADDR", "127.0.0.1:0")];
     let mut env = with_providers(&base);
     env.retain(|(k, _)| *k != "PAYGATE_PROVIDER_MOCKPAY_SECRET");
     let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
@@ -70,7 +70,8 @@ pub async fn a_misconfigured_provider_stops_the_service_naming_it(bin: &str) {
 /// With PostgreSQL unreachable the service says so in one line, naming the URL, and exits non-zero.
 pub async fn unreachable_database_is_reported_in_one_line(bin: &str) {
     let url = "postgres://postgres@127.0.0.1:1/paygate";
-    let env = with_providers(&[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0")]);
+    let env =
+        with_providers(&[("DATABASE_URL", url), ("HTTP_ADDR", "127.0.0.1:0"), ("API_ADDR", "127.0.0.1:0")]);
     let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
     assert_ne!(out.code, Some(0), "must exit non-zero");
     let line = single_line(&out.stderr);
@@ -86,6 +87,7 @@ pub async fn unreachable_broker_is_reported_in_one_line(bin: &str) {
         ("DATABASE_URL", db.url.as_str()),
         ("AMQP_URL", amqp),
         ("HTTP_ADDR", "127.0.0.1:0"),
+        ("API_ADDR", "127.0.0.1:0"),
     ]);
     let out = run_to_exit(bin, &[], &env, EXIT_WITHIN).await;
     assert_ne!(out.code, Some(0), "must exit non-zero");
@@ -134,6 +136,7 @@ pub async fn starts_ready_and_stops_cleanly_on_sigterm(bin: &str) {
         ("DATABASE_URL", db.url.as_str()),
         ("AMQP_URL", vhost.amqp_url.as_str()),
         ("HTTP_ADDR", "127.0.0.1:0"),
+        ("API_ADDR", "127.0.0.1:0"),
     ]);
     let mut service = ServiceProcess::spawn(bin, &env);
     let base = service.http_base(Duration::from_secs(60)).await;
@@ -211,6 +214,7 @@ pub async fn survives_losing_and_regaining_the_servers(bin: &str) {
         ("DATABASE_URL", db_url.as_str()),
         ("AMQP_URL", amqp_url.as_str()),
         ("HTTP_ADDR", "127.0.0.1:0"),
+        ("API_ADDR", "127.0.0.1:0"),
     ]);
     let mut service = ServiceProcess::spawn(bin, &env);
     let base = service.http_base(Duration::from_secs(60)).await;

@@ -5,7 +5,7 @@
 //! under the payment's lock (a payment may be paid while the close is on its way).
 //! emit: `order.close` with reason `requested`.
 
-use super::{CommandOutcome, Context, Rejection, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::OrderRef;
@@ -23,7 +23,8 @@ pub async fn apply(
     let order_no = cmd.merchant_order_no.as_str();
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
-        return Ok(Rejection::of(merchant, Some(order_no), ValidationError::new("merchant_order_no", rule)));
+        let error = ValidationError::new("merchant_order_no", rule);
+        return Ok(Rejection::of_kind(RejectionKind::NotFound, merchant, Some(order_no), error));
     };
     route(conn, ctx, &OrderWork::Close { payment_id: payment.id, reason: CloseReason::Requested }).await?;
     Ok(CommandOutcome::Accepted)

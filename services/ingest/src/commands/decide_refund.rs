@@ -8,7 +8,7 @@
 //! money (migrations/0004_refunds.sql).
 //! emit: `order.decide_refund`; the dispatcher applies it under the payment's lock.
 
-use super::{CommandOutcome, Context, Rejection, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundDecision;
@@ -26,16 +26,18 @@ pub async fn apply(
 ) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, None, error);
+    let reject_as =
+        |kind: RejectionKind, error: ValidationError| Rejection::of_kind(kind, merchant, None, error);
     let Some(refund) =
         Refund::find_by_number(conn, merchant, cmd.refund_no.as_str()).await.map_err(store_error)?
     else {
         let rule = format!("no refund with this number for merchant {merchant}");
-        return Ok(reject(ValidationError::new("refund_no", rule)));
+        return Ok(reject_as(RejectionKind::NotFound, ValidationError::new("refund_no", rule)));
     };
     if refund.state != RefundState::AwaitingApproval {
         let verb = if approve { "approved" } else { "rejected" };
         let rule = format!("the refund is {}; only a refund awaiting_approval can be {verb}", refund.state);
-        return Ok(reject(ValidationError::new("refund_no", rule)));
+        return Ok(reject_as(RejectionKind::WrongState, ValidationError::new("refund_no", rule)));
     }
     if approve && cmd.approver.same_person(&refund.requested_by) {
         return Ok(reject(ValidationError::new(

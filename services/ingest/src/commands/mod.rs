@@ -5,6 +5,10 @@
 //! outbox, all in the consumer's transaction. A refused command becomes a [`CommandOutcome::Rejected`],
 //! which the handler turns into a `command.rejected` event (`crate::rejection`).
 //!
+//! [`apply`] is the one way in: the AMQP handler (`crate::handler`) and the HTTP API
+//! (`crate::api`) both call it with the parsed command and its context, so a command is checked,
+//! de-duplicated and pre-committed the same whichever way it came.
+//!
 //! Ingest never changes an order that exists: that is the provider-dispatcher's alone
 //! (docs/architecture.md, decision 1). It inserts new payments and refunds, and emits work.
 
@@ -19,6 +23,7 @@ use paygate::broker::envelope::Envelope;
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
 use paygate::domain::ValidationError;
+use paygate::messages::commands::Command;
 use paygate::messages::orders::OrderWork;
 use paygate::messages::to_shard::to_shard;
 use paygate::providers::ProviderNames;
@@ -27,6 +32,23 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
+
+/// Applies `command` in the caller's transaction: the one code path of every command, whether
+/// it came from the commands queue or the HTTP API.
+pub async fn apply(
+    conn: &mut PgConnection,
+    ctx: &Context<'_>,
+    command: &Command,
+) -> Result<CommandOutcome, HandlerError> {
+    match command {
+        Command::Pay(c) => pay::apply(conn, ctx, c).await,
+        Command::Refund(c) => refund::apply(conn, ctx, c).await,
+        Command::Close(c) => close::apply(conn, ctx, c).await,
+        Command::Query(c) => query::apply(conn, ctx, c).await,
+        Command::ApproveRefund(c) => decide_refund::apply(conn, ctx, c, true).await,
+        Command::RejectRefund(c) => decide_refund::apply(conn, ctx, c, false).await,
+    }
+}
 
 /// What every command's `apply` needs besides the database.
 pub struct Context<'a> {
@@ -68,19 +90,46 @@ impl CommandOutcome {
     }
 }
 
-/// A refused command: the broken rule, and which merchant order it was about when known.
+/// A refused command: the broken rule, which kind of refusal it is, and which merchant order it
+/// was about when known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
     pub error: ValidationError,
+    pub kind: RejectionKind,
     pub merchant_id: Option<String>,
     pub merchant_order_no: Option<String>,
+}
+
+/// Why a command was refused, for an answer that says more than the rule (the HTTP API's status
+/// and code; the `command.rejected` event carries only the field and the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// A field breaks a rule of its own (a provider not configured, an expiry past, …).
+    Invalid,
+    /// The payment or refund it names does not exist (for this merchant).
+    NotFound,
+    /// The merchant's number is taken by a command with other parameters.
+    IdempotencyConflict,
+    /// The order exists but its state does not allow it now.
+    WrongState,
 }
 
 impl Rejection {
     /// A rejection about a known merchant (and order, when the command names one).
     pub fn of(merchant_id: &str, merchant_order_no: Option<&str>, error: ValidationError) -> CommandOutcome {
+        Self::of_kind(RejectionKind::Invalid, merchant_id, merchant_order_no, error)
+    }
+
+    /// [`Rejection::of`] with its kind.
+    pub fn of_kind(
+        kind: RejectionKind,
+        merchant_id: &str,
+        merchant_order_no: Option<&str>,
+        error: ValidationError,
+    ) -> CommandOutcome {
         CommandOutcome::Rejected(Rejection {
             error,
+            kind,
             merchant_id: Some(merchant_id.to_owned()),
             merchant_order_no: merchant_order_no.map(str::to_owned),
         })

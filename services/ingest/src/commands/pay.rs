@@ -13,7 +13,7 @@
 //! [`apply_many`] is the same for a batch of pay commands (the consumer's batches, see
 //! `paygate::broker::consumer`): the new payments in one statement, the rest through [`apply`].
 
-use super::{CommandOutcome, Context, Rejection, fingerprint, route, routed, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, fingerprint, route, routed, store_error};
 use chrono::{SecondsFormat, Utc};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::outbox::Prepared;
@@ -67,7 +67,8 @@ async fn seen_before(
     request_fingerprint: &str,
 ) -> Result<CommandOutcome, HandlerError> {
     if payment.request_fingerprint != request_fingerprint {
-        return Ok(Rejection::of(
+        return Ok(Rejection::of_kind(
+            RejectionKind::IdempotencyConflict,
             cmd.merchant_id.as_str(),
             Some(cmd.merchant_order_no.as_str()),
             ValidationError::new(

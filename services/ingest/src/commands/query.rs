@@ -5,7 +5,7 @@
 //! emit: `order.report`, carrying `reply_to` and the correlation id, so the dispatcher answers
 //! the asker with the order's state as the database holds it.
 
-use super::{CommandOutcome, Context, Rejection, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::QueryCommand;
@@ -22,7 +22,8 @@ pub async fn apply(
 ) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
+    let reject =
+        |error: ValidationError| Rejection::of_kind(RejectionKind::NotFound, merchant, Some(order_no), error);
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
         return Ok(reject(ValidationError::new("merchant_order_no", rule)));

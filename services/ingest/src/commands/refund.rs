@@ -11,7 +11,7 @@
 //! Then the refund is created (pre-commit, state `requested`).
 //! emit: a new refund → `order.dispatch_refund`.
 
-use super::{CommandOutcome, Context, Rejection, fingerprint, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, fingerprint, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::RefundCommand;
@@ -31,6 +31,9 @@ pub async fn apply(
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
     let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
+    let reject_as = |kind: RejectionKind, error: ValidationError| {
+        Rejection::of_kind(kind, merchant, Some(order_no), error)
+    };
     let request_fingerprint = fingerprint(cmd);
 
     if let Some(existing) =
@@ -40,7 +43,7 @@ pub async fn apply(
     }
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
-        return Ok(reject(ValidationError::new("merchant_order_no", rule)));
+        return Ok(reject_as(RejectionKind::NotFound, ValidationError::new("merchant_order_no", rule)));
     };
     let currency = payment.amount.currency();
     if cmd.amount.currency() != currency {
@@ -52,7 +55,7 @@ pub async fn apply(
             "the payment is {}; only a succeeded or partially_refunded payment can be refunded",
             payment.state
         );
-        return Ok(reject(ValidationError::new("merchant_order_no", rule)));
+        return Ok(reject_as(RejectionKind::WrongState, ValidationError::new("merchant_order_no", rule)));
     }
     let mut balance = balance::of(&payment).map_err(HandlerError::permanent)?;
     if let Err(refused) = balance.reserve(cmd.amount) {
@@ -91,7 +94,8 @@ async fn seen_before(
     request_fingerprint: &str,
 ) -> Result<CommandOutcome, HandlerError> {
     if existing.request_fingerprint != request_fingerprint {
-        return Ok(Rejection::of(
+        return Ok(Rejection::of_kind(
+            RejectionKind::IdempotencyConflict,
             cmd.merchant_id.as_str(),
             Some(cmd.merchant_order_no.as_str()),
             ValidationError::new(

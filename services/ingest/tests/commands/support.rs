@@ -38,6 +38,9 @@ pub struct Ingest {
     pub db: TestDb,
     pub topology: Topology,
     pub addr: SocketAddr,
+    /// The upstream HTTP API's address (tests/api.rs).
+    #[allow(dead_code)]
+    pub api_addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     channel: Channel,
     _conn: Connection,
@@ -55,6 +58,11 @@ impl Ingest {
     /// Starts the recorders, publishes `waiting` (so that they wait in ingest's queue, and
     /// ingest finds them there at once, as under load), then starts ingest.
     pub async fn start_after(waiting: &[Envelope<Value>]) -> Self {
+        Self::start_with(waiting, &[]).await
+    }
+
+    /// [`Ingest::start_after`], with more command-line settings (`--api-rate-burst`, …).
+    pub async fn start_with(waiting: &[Envelope<Value>], settings: &[&str]) -> Self {
         let db = TestDb::new().await;
         let vhost = TestVhost::new().await;
         let topology = Topology::new(TopologyConfig::default()).unwrap();
@@ -95,7 +103,7 @@ impl Ingest {
             publish_on(&channel, &topology, envelope).await;
         }
 
-        let cli = Cli::try_parse_from([
+        let mut args = vec![
             "ingest",
             "--database-url",
             &db.url,
@@ -107,13 +115,28 @@ impl Ingest {
             "1",
             "--providers",
             "mockpay,alipay,wechatpay",
-        ])
-        .expect("config");
+            "--api-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(settings);
+        let cli = Cli::try_parse_from(args).expect("config");
         let app = Application::build(cli.config).await.expect("ingest starts");
         let addr = app.local_addr();
+        let api_addr = app.api_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        Self { db, topology, addr, seen, channel, _conn: conn, shutdown, task: Some(task), _vhost: vhost }
+        Self {
+            db,
+            topology,
+            addr,
+            api_addr,
+            seen,
+            channel,
+            _conn: conn,
+            shutdown,
+            task: Some(task),
+            _vhost: vhost,
+        }
     }
 
     /// Publishes a command to the commands exchange, routed by its type.

@@ -150,6 +150,8 @@ impl BenchSystem {
             ("AMQP_PREFIX".to_owned(), PREFIX.to_owned()),
             ("ORDER_SHARDS".to_owned(), settings.order_shards.to_string()),
             ("HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            // ingest's upstream HTTP API: a free port, not its fixed default.
+            ("API_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
             ("SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned()),
             ("RUST_LOG".to_owned(), settings.log.clone()),
         ];

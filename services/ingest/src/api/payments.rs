@@ -1,0 +1,194 @@
+//! `/v1/payments`: create a payment (the pay command), read one by the merchant's order number,
+//! close one.
+//!
+//! A create answers once the payment is pre-committed: if the provider answers within
+//! `API_CREATE_WAIT_MS` (the dispatcher stores the customer's action on the payment row, the same
+//! row `payment.action_required` is made from), `201 created` with `data.action`; else
+//! `202 accepted` with the payment's state and `data.poll_url`. The wait polls the row with a
+//! deadline; it never holds a transaction.
+
+use super::ApiState;
+use super::auth::Caller;
+use super::codes;
+use super::response::{Answer, Body, db_error, unreadable_path};
+use super::views::{PayRequest, PaymentAnswer, PaymentView};
+use super::writes::{self, Shows, Write};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use paygate::domain::ValidationError;
+use paygate::messages::commands::{CLOSE, PAY};
+use paygate::state_machine::PaymentState;
+use paygate::store::StoredRow;
+use paygate::store::payments::Payment;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often a create looks at its payment while it waits for the provider's answer.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Create a payment.
+#[utoipa::path(
+    post, path = "/v1/payments", tag = "payments",
+    request_body = PayRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe: the same key and body get the first answer", pattern = "^[!-~]{1,255}$")),
+    responses(
+        (status = 200, description = "`ok`: the same payment was created before (same order number and parameters): its state now", body = PaymentAnswer),
+        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action", body = PaymentAnswer),
+        (status = 202, description = "`accepted`: pre-committed; the provider has not answered yet: poll `data.poll_url`", body = PaymentAnswer),
+        (status = 400, description = "`malformed_request`", body = Body),
+        (status = 401, description = "`unauthenticated`", body = Body),
+        (status = 409, description = "`idempotency_conflict`: the order number or Idempotency-Key was used with other parameters", body = Body),
+        (status = 422, description = "`invalid_field`", body = Body),
+        (status = 429, description = "`rate_limited`", body = Body),
+        (status = 500, description = "`internal_error`", body = Body),
+    ),
+    security(("paygate_key" = [], "paygate_timestamp" = [], "paygate_nonce" = [], "paygate_signature" = []))
+)]
+pub async fn create(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let write = Write {
+        message_type: PAY,
+        method: "POST",
+        path: "/v1/payments",
+        body: &body,
+        path_fields: vec![],
+        shows: Shows::Payment,
+    };
+    let written = writes::run(&state, &caller, &headers, write).await;
+    match (written.accepted_new, written.number) {
+        (true, Some(order_no)) => wait_for_provider(&state, &caller, &order_no, written.answer).await,
+        _ => written.answer,
+    }
+}
+
+/// Whether the provider has answered about a payment in `state` with `action`: the customer has
+/// something to do, or the payment is past waiting for the provider (`unknown`, an ambiguous
+/// call, is still waiting: a query will decide).
+fn provider_answered(state: PaymentState, has_action: bool) -> bool {
+    has_action || !matches!(state, PaymentState::Created | PaymentState::Pending | PaymentState::Unknown)
+}
+
+/// Polls the new payment until the provider has answered or `API_CREATE_WAIT_MS` has passed.
+async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, accepted: Answer) -> Answer {
+    let deadline = Instant::now() + state.settings.create_wait;
+    loop {
+        let found = match state.db.acquire().await {
+            Ok(mut conn) => {
+                Payment::find_by_number(&mut conn, caller.merchant_id.as_str(), order_no).await.ok().flatten()
+            }
+            Err(_) => None,
+        };
+        if let Some(p) = found
+            && provider_answered(p.state, p.customer_action.is_some())
+        {
+            return Answer::data(codes::CREATED, PaymentView::of(&p));
+        }
+        if Instant::now() + POLL_EVERY > deadline {
+            return accepted;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Read a payment.
+#[utoipa::path(
+    get, path = "/v1/payments/{merchant_order_no}", tag = "payments",
+    params(("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")),
+    responses(
+        (status = 200, description = "`ok`: the payment", body = PaymentAnswer),
+        (status = 401, description = "`unauthenticated`", body = Body),
+        (status = 404, description = "`not_found`: no payment with this number for the key's merchant", body = Body),
+        (status = 422, description = "`invalid_field`", body = Body),
+        (status = 429, description = "`rate_limited`", body = Body),
+        (status = 500, description = "`internal_error`", body = Body),
+    ),
+    security(("paygate_key" = [], "paygate_timestamp" = [], "paygate_nonce" = [], "paygate_signature" = []))
+)]
+pub async fn get(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
+    if let Err(e) = paygate::domain::MerchantOrderNo::parse(&merchant_order_no) {
+        return Answer::refused(codes::INVALID_FIELD, &e);
+    }
+    let mut conn = match state.db.acquire().await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    };
+    match Payment::find_by_number(&mut conn, caller.merchant_id.as_str(), &merchant_order_no).await {
+        Ok(Some(p)) => Answer::data(codes::OK, PaymentView::of(&p)),
+        Ok(None) => Answer::refused(codes::NOT_FOUND, &not_found(&caller)),
+        Err(e) => db_error(e),
+    }
+}
+
+fn not_found(caller: &Caller) -> ValidationError {
+    ValidationError::new(
+        "merchant_order_no",
+        format!("no payment with this number for merchant {}", caller.merchant_id.as_str()),
+    )
+}
+
+/// Close an unpaid payment.
+#[utoipa::path(
+    post, path = "/v1/payments/{merchant_order_no}/close", tag = "payments",
+    params(
+        ("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 202, description = "`accepted`: the close is on its way to the provider; poll the payment", body = PaymentAnswer),
+        (status = 400, description = "`malformed_request`", body = Body),
+        (status = 401, description = "`unauthenticated`", body = Body),
+        (status = 404, description = "`not_found`", body = Body),
+        (status = 409, description = "`idempotency_conflict`", body = Body),
+        (status = 422, description = "`invalid_field`", body = Body),
+        (status = 429, description = "`rate_limited`", body = Body),
+        (status = 500, description = "`internal_error`", body = Body),
+    ),
+    security(("paygate_key" = [], "paygate_timestamp" = [], "paygate_nonce" = [], "paygate_signature" = []))
+)]
+pub async fn close(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
+    let path = format!("{}/close", super::views::payment_url(&merchant_order_no));
+    let write = Write {
+        message_type: CLOSE,
+        method: "POST",
+        path: &path,
+        body: &body,
+        path_fields: vec![("merchant_order_no", merchant_order_no)],
+        shows: Shows::Payment,
+    };
+    writes::run(&state, &caller, &headers, write).await.answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_has_answered_once_there_is_an_action_or_the_payment_moved_on() {
+        assert!(!provider_answered(PaymentState::Created, false));
+        assert!(!provider_answered(PaymentState::Pending, false));
+        assert!(provider_answered(PaymentState::Pending, true));
+        assert!(provider_answered(PaymentState::ActionRequired, false));
+        assert!(provider_answered(PaymentState::Succeeded, false));
+        assert!(!provider_answered(PaymentState::Unknown, false));
+    }
+}
