@@ -31,6 +31,7 @@ fn cny(minor: i64) -> Money {
 async fn paid_payment(pool: &PgPool, order_no: &str, amount: i64) -> Payment {
     let mut conn = pool.acquire().await.unwrap();
     let new = NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: order_no.into(),

@@ -54,6 +54,8 @@ impl CommandHandler {
             Command::Query(c) => commands::query::apply(conn, &ctx, c).await,
             Command::ApproveRefund(c) => commands::decide_refund::apply(conn, &ctx, c, true).await,
             Command::RejectRefund(c) => commands::decide_refund::apply(conn, &ctx, c, false).await,
+            Command::Capture(c) => commands::capture::apply(conn, &ctx, c).await,
+            Command::Void(c) => commands::void::apply(conn, &ctx, c).await,
         }
     }
 }

@@ -37,9 +37,10 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// The payment's balance as its row holds it.
+/// The payment's balance as its row holds it. What was captured is what can be refunded: a
+/// manual-capture payment's captured amount (nothing before its capture), any other's amount.
 pub fn of(payment: &Payment) -> Result<PaymentBalance, BalanceError> {
-    PaymentBalance::from_parts(payment.amount, payment.refunded, payment.refund_in_flight)
+    PaymentBalance::from_parts(payment.captured_amount(), payment.refunded, payment.refund_in_flight)
 }
 
 /// Reserves `amount` for a refund: in flight until it is released or settled. Refused when the

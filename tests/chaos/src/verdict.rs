@@ -541,6 +541,7 @@ mod tests {
                 provider: "mockpay".into(),
                 state: state.into(),
                 amount: cny(p.amount_minor),
+                captured: None,
                 refunded: cny(p.refunded_minor),
                 provider_txn_id: None,
                 action: None,

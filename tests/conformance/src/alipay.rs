@@ -107,6 +107,7 @@ impl Provider for Alipay {
 
     fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),

@@ -135,6 +135,7 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// A pay request for `method`, with what the provider needs for it (payment code, payer).
     fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),

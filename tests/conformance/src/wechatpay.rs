@@ -96,6 +96,7 @@ impl Provider for Wechatpay {
             _ => Payer::default(),
         };
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),

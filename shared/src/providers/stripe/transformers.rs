@@ -361,6 +361,7 @@ mod tests {
 
     fn pay(minor: i64, currency: Currency) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
             amount: Money::from_minor(minor, currency).unwrap(),
             subject: "tea & cake".into(),
