@@ -16,7 +16,8 @@ use paygate::domain::Currency;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::exchange::{Exchange, ExchangeOutcome};
 use paygate::providers::{
-    CallOutcome, CaptureRequest, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest, ReversalFacts,
+    CallOutcome, CaptureRequest, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
+    ReversalFacts,
 };
 use std::sync::Arc;
 use tracing::Instrument;
@@ -64,7 +65,10 @@ impl Call {
     /// Whether the call may move money (and so commits its attempt first; a reversal's attempt
     /// is the payment's `reversal_sent` flag, `work::reverse`).
     pub fn moves_money(&self) -> bool {
-        matches!(self, Call::Pay { .. } | Call::Refund { .. } | Call::Reverse | Call::Capture { .. } | Call::Void { .. })
+        matches!(
+            self,
+            Call::Pay { .. } | Call::Refund { .. } | Call::Reverse | Call::Capture { .. } | Call::Void { .. }
+        )
     }
 }
 

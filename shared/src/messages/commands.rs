@@ -11,8 +11,8 @@ use super::fields::{self, optional, optional_with, parsed, text, with};
 /// How the customer pays: a domain type, named here too because the pay command carries it.
 pub use crate::domain::PayMethod;
 use crate::domain::{
-    AuthCode, CaptureMode, Currency, MerchantId, MerchantOrderNo, Money, OperatorId, Payer, ProviderName, RefundNo,
-    ValidationError,
+    AuthCode, CaptureMode, Currency, MerchantId, MerchantOrderNo, Money, OperatorId, Payer, ProviderName,
+    RefundNo, ValidationError,
 };
 use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, Error as _};
@@ -579,8 +579,11 @@ mod tests {
 
     #[test]
     fn captures_and_voids() {
-        let capture = json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "7.50", "currency": "USD"});
-        let Command::Capture(c) = Command::parse(CAPTURE, capture.clone()).unwrap() else { panic!("not a capture") };
+        let capture =
+            json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "7.50", "currency": "USD"});
+        let Command::Capture(c) = Command::parse(CAPTURE, capture.clone()).unwrap() else {
+            panic!("not a capture")
+        };
         assert_eq!(c.amount.minor_units(), 750);
         let mut zero = capture.clone();
         zero["amount"] = json!("0");
@@ -590,7 +593,9 @@ mod tests {
         assert_eq!(rejected(CAPTURE, without), "currency: is required");
         let void = json!({"merchant_id": "m", "merchant_order_no": "o-1"});
         assert!(matches!(Command::parse(VOID, void).unwrap(), Command::Void(_)));
-        assert!(rejected(VOID, json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "1"}))
-            .starts_with("amount: is not a known field"));
+        assert!(
+            rejected(VOID, json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "1"}))
+                .starts_with("amount: is not a known field")
+        );
     }
 }

@@ -23,7 +23,10 @@ pub fn check(state: PaymentState, authorized: Money, amount: Money) -> Result<()
         return Err(not_authorized("captured", state));
     }
     if amount.is_zero() {
-        return Err(ValidationError::new("amount", format!("a capture must be more than zero (got {amount})")));
+        return Err(ValidationError::new(
+            "amount",
+            format!("a capture must be more than zero (got {amount})"),
+        ));
     }
     if amount.minor_units() > authorized.minor_units() {
         return Err(ValidationError::new(
@@ -42,12 +45,18 @@ pub fn check_void(state: PaymentState) -> Result<(), ValidationError> {
 fn not_authorized(what: &str, state: PaymentState) -> ValidationError {
     let rule = match state {
         PaymentState::Succeeded | PaymentState::PartiallyRefunded | PaymentState::Refunded => {
-            format!("the payment is {state}: it was captured already, and is captured once; only an authorized payment can be {what}")
+            format!(
+                "the payment is {state}: it was captured already, and is captured once; only an authorized payment can be {what}"
+            )
         }
         PaymentState::Capturing | PaymentState::Voiding => {
-            format!("the payment is {state}: a capture or void of it is on its way; only an authorized payment can be {what}")
+            format!(
+                "the payment is {state}: a capture or void of it is on its way; only an authorized payment can be {what}"
+            )
         }
-        _ => format!("the payment is {state}; only an authorized payment (one paid with capture manual) can be {what}"),
+        _ => format!(
+            "the payment is {state}; only an authorized payment (one paid with capture manual) can be {what}"
+        ),
     };
     ValidationError::new("merchant_order_no", rule)
 }
@@ -89,7 +98,8 @@ mod tests {
             assert_eq!(e.field(), "merchant_order_no");
             assert!(e.rule().starts_with(&format!("the payment is {state}")), "{e}");
         }
-        let again = payment::transition(captured, PaymentEvent::CaptureSubmitted).expect_err("the machine too");
+        let again =
+            payment::transition(captured, PaymentEvent::CaptureSubmitted).expect_err("the machine too");
         assert!(!again.is_already_applied());
     }
 
@@ -102,7 +112,8 @@ mod tests {
             "merchant_order_no: the payment is succeeded: it was captured already, and is captured once; \
              only an authorized payment can be voided"
         );
-        let refused = payment::transition(S::Succeeded, PaymentEvent::VoidSubmitted).expect_err("the machine too");
+        let refused =
+            payment::transition(S::Succeeded, PaymentEvent::VoidSubmitted).expect_err("the machine too");
         assert!(!refused.is_already_applied());
         assert!(check_void(S::Pending).is_err());
         assert!(check_void(S::Voided).is_err());

@@ -608,7 +608,10 @@ pub async fn record_capture_request(
 
 /// Forgets the capture committed before it was sent, once the provider said it did not happen
 /// (the payment is `authorized` again): a new capture may be asked for.
-pub async fn forget_capture_request(conn: &mut PgConnection, payment: &mut Payment) -> Result<(), StoreError> {
+pub async fn forget_capture_request(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE payments SET capture_requested_minor = NULL WHERE id = $1")
         .bind(payment.id)
         .execute(conn)
@@ -619,7 +622,11 @@ pub async fn forget_capture_request(conn: &mut PgConnection, payment: &mut Payme
 
 /// Records what the provider captured of a manual-capture payment, once: the amount refunds
 /// and bills apply to from now on.
-pub async fn record_captured(conn: &mut PgConnection, payment: &mut Payment, amount: Money) -> Result<(), StoreError> {
+pub async fn record_captured(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    amount: Money,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE payments SET captured_minor = $2 WHERE id = $1 AND captured_minor IS NULL")
         .bind(payment.id)
         .bind(amount.minor_units())

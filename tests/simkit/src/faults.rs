@@ -277,7 +277,12 @@ impl FaultState {
         let s = &self.settings;
         let lossy = matches!(
             op,
-            Operation::Pay | Operation::Refund | Operation::Close | Operation::Cancel | Operation::Capture | Operation::Void
+            Operation::Pay
+                | Operation::Refund
+                | Operation::Close
+                | Operation::Cancel
+                | Operation::Capture
+                | Operation::Void
         );
         let active = s.latency != Latency::default()
             || s.timeout_ppm > 0

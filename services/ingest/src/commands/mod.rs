@@ -137,7 +137,11 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// Routes an `order.report` of the payment to the command's asker: the answer to a repeat.
-pub async fn report(conn: &mut PgConnection, ctx: &Context<'_>, payment_id: uuid::Uuid) -> Result<(), HandlerError> {
+pub async fn report(
+    conn: &mut PgConnection,
+    ctx: &Context<'_>,
+    payment_id: uuid::Uuid,
+) -> Result<(), HandlerError> {
     let report = OrderWork::Report {
         payment_id,
         refund_id: None,

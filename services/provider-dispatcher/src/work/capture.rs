@@ -64,7 +64,12 @@ pub async fn apply(order: &mut Order<'_>, answered: Option<&Answered>) -> Result
     }
     match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
-            order.raise("provider_lost_the_payment", json!({"state": order.payment.state, "code": code.unified})).await?;
+            order
+                .raise(
+                    "provider_lost_the_payment",
+                    json!({"state": order.payment.state, "code": code.unified}),
+                )
+                .await?;
         }
         CallOutcome::Answer { facts, code } => order.apply_facts(&facts, &code).await?,
         CallOutcome::Refused { code } if !*repeat => {

@@ -50,7 +50,12 @@ pub async fn apply(
     }
     match called.clone() {
         CallOutcome::Answer { facts, code } if facts.status == PaymentStatus::NotFound => {
-            order.raise("provider_lost_the_payment", json!({"state": order.payment.state, "code": code.unified})).await?;
+            order
+                .raise(
+                    "provider_lost_the_payment",
+                    json!({"state": order.payment.state, "code": code.unified}),
+                )
+                .await?;
         }
         CallOutcome::Answer { mut facts, code } => {
             // A release the expiry asked for is an expiry in the history.

@@ -634,9 +634,13 @@ impl ProviderAdapter for MockpayAdapter {
         if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
             return self.refuse_locally(OP, Method::POST, &path, why);
         }
-        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |treatment, code, envelope| match treatment {
+        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |treatment, code, envelope| match treatment
+        {
             Treatment::Facts => {
-                match envelope.info::<PaymentStatusInfo>("a payment status").and_then(|i| i.into_facts(trade_no)) {
+                match envelope
+                    .info::<PaymentStatusInfo>("a payment status")
+                    .and_then(|i| i.into_facts(trade_no))
+                {
                     Ok(facts) => Decided::answer(facts, code),
                     Err(e) => unreadable(OP, &code, e),
                 }

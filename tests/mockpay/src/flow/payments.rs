@@ -252,9 +252,10 @@ pub(crate) fn close(app: &App, merchant_id: &str, order_id: &str) -> Outcome<Pay
         PaymentStatus::Succeeded => {
             Some(Outcome::fail(ReturnCode::AlreadyPaid, "the payment has succeeded; refund it instead"))
         }
-        PaymentStatus::Authorized => {
-            Some(Outcome::fail(ReturnCode::InvalidRequest, "the payment is AUTHORIZED: void it, or capture it"))
-        }
+        PaymentStatus::Authorized => Some(Outcome::fail(
+            ReturnCode::InvalidRequest,
+            "the payment is AUTHORIZED: void it, or capture it",
+        )),
         PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Declined | PaymentStatus::Voided => {
             Some(Outcome::ok(()))
         }
@@ -291,12 +292,16 @@ pub(crate) fn capture(app: &App, merchant_id: &str, order_id: &str, amount: i64)
                 ReturnCode::ExistingTransaction,
                 format!("the payment was captured for {} already", p.taken()),
             )),
-            PaymentStatus::Voided | PaymentStatus::Expired | PaymentStatus::Closed | PaymentStatus::Declined => {
+            PaymentStatus::Voided
+            | PaymentStatus::Expired
+            | PaymentStatus::Closed
+            | PaymentStatus::Declined => {
                 Some(Outcome::fail(ReturnCode::Expired, format!("the payment is {}", p.status.as_str())))
             }
-            PaymentStatus::Waiting => {
-                Some(Outcome::fail(ReturnCode::NoSuchTransaction, "the payment is WAITING: nothing is authorised yet"))
-            }
+            PaymentStatus::Waiting => Some(Outcome::fail(
+                ReturnCode::NoSuchTransaction,
+                "the payment is WAITING: nothing is authorised yet",
+            )),
         }
     })
 }
@@ -332,10 +337,12 @@ pub(crate) fn customer_pay(app: &App, locator: &Locator) -> Outcome<PaymentView>
             None
         }
         PaymentStatus::Succeeded | PaymentStatus::Authorized => Some(Outcome::ok(())),
-        PaymentStatus::Declined | PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Voided => Some(Outcome::fail(
-            ReturnCode::Expired,
-            format!("the payment is {} and can no longer be paid", p.status.as_str()),
-        )),
+        PaymentStatus::Declined | PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Voided => {
+            Some(Outcome::fail(
+                ReturnCode::Expired,
+                format!("the payment is {} and can no longer be paid", p.status.as_str()),
+            ))
+        }
     })
 }
 

@@ -83,7 +83,8 @@ async fn capture_payment(State(app): State<App>, Path(order_id): Path<String>, s
         Err(m) => return transport::answer(&app, Operation::Capture, ReturnCode::InvalidRequest, m),
     };
     let m = signed.merchant_id.as_str();
-    let guard = Guard { key: Some(format!("capture/{m}/{order_id}")), blocked_by: Some(pay_key(m, &order_id)) };
+    let guard =
+        Guard { key: Some(format!("capture/{m}/{order_id}")), blocked_by: Some(pay_key(m, &order_id)) };
     transport::run(&app, Operation::Capture, m, Some(&order_id), guard, || {
         reply(flow::payments::capture(&app, m, &order_id, amount).map(|v| wire::payment::payment_info(&v)))
     })
