@@ -142,6 +142,7 @@ impl SchedulerMetrics {
             ("payment_query", c.payment_queries),
             ("refund_query", c.refund_queries),
             ("expiry_close", c.expiry_closes),
+            ("authorization_void", c.authorization_voids),
         ] {
             self.enqueued.get_or_create(&KindLabels { kind }).inc_by(n);
         }

@@ -508,6 +508,7 @@ mod tests {
                 .map(|(r, _)| r.amount_minor)
                 .sum(),
             refundable_amount: 0,
+            captured_amount: None,
             notify_url: None,
             refunds: refunds
                 .iter()

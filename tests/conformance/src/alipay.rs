@@ -187,6 +187,7 @@ impl Provider for Alipay {
         Ok(Some(Books {
             charges: u32::try_from(int(&t["charges"])?)?,
             amount: int(&t["totalAmount"])?,
+            captured: None,
             refunds,
         }))
     }

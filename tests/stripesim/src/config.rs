@@ -25,6 +25,10 @@ pub struct Settings {
     pub timeout_hold_ms: u64,
     /// The fee of a charge's balance transaction, in parts per million (29 000: 2.9 %).
     pub fee_ppm: u64,
+    /// How long a PaymentIntent may stay `requires_capture` (manual capture) before stripesim
+    /// cancels it itself with `cancellation_reason: automatic`, as Stripe does after 7 days (the
+    /// default); tests set it short so they need not wait.
+    pub authorization_expiry_ms: u64,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             notify_timeout_ms: 5_000,
             timeout_hold_ms: 60_000,
             fee_ppm: 29_000,
+            authorization_expiry_ms: 7 * 24 * 3_600 * 1_000,
         }
     }
 }
