@@ -252,13 +252,13 @@ pub(crate) fn close(app: &App, merchant_id: &str, order_id: &str) -> Outcome<Pay
         PaymentStatus::Succeeded => {
             Some(Outcome::fail(ReturnCode::AlreadyPaid, "the payment has succeeded; refund it instead"))
         }
-        PaymentStatus::Authorized => Some(Outcome::fail(
-            ReturnCode::InvalidRequest,
-            "the payment is AUTHORIZED: void it, or capture it",
-        )),
-        PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Declined | PaymentStatus::Voided => {
-            Some(Outcome::ok(()))
-        }
+        // An authorisation is not closed (a void releases it): the answer says what it is, so the
+        // close, the expiry's final query, records the authorisation.
+        PaymentStatus::Authorized
+        | PaymentStatus::Closed
+        | PaymentStatus::Expired
+        | PaymentStatus::Declined
+        | PaymentStatus::Voided => Some(Outcome::ok(())),
     })
 }
 
