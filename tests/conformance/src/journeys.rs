@@ -38,6 +38,7 @@ pub const ALL: &[&str] = &[
     "an_authorisation_is_voided_and_takes_nothing",
     "an_authorisation_left_uncaptured_is_voided_at_its_expiry",
     "an_authorisation_the_provider_releases_itself_is_voided",
+    "a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it",
 ];
 
 /// The capability a scenario needs beyond taking a payment, if any.
@@ -56,7 +57,10 @@ pub fn capability_of(scenario: &str) -> Option<Capability> {
         | "a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured"
         | "an_authorisation_is_voided_and_takes_nothing"
         | "an_authorisation_left_uncaptured_is_voided_at_its_expiry"
-        | "an_authorisation_the_provider_releases_itself_is_voided" => Some(Capability::ManualCapture),
+        | "an_authorisation_the_provider_releases_itself_is_voided"
+        | "a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it" => {
+            Some(Capability::ManualCapture)
+        }
         _ => None,
     }
 }
@@ -688,5 +692,39 @@ pub async fn an_authorisation_the_provider_releases_itself_is_voided<P: Provider
     assert_eq!(h.calls("cf-released", "void").await, 0, "{}: the provider released it", P::NAME);
     let books = h.books("cf-released").await;
     assert_eq!((books.charges, books.captured), (0, None), "{}: nothing was taken", P::NAME);
+    h.stop().await;
+}
+
+/// The capture reaches the provider but its answer is lost: the payment stays `capturing` (it may
+/// have been sent: never re-sent blindly), the dispatcher's follow-up query finds it captured, and
+/// upstream hears `payment.captured` once; one capture request went out, and the money was taken
+/// once.
+pub async fn a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-lost-capture", AMOUNT).await;
+    let trade = h.trade_no("cf-lost-capture").await;
+    p.script(&trade, simkit::Operation::Capture, simkit::Fault::LostResponse)
+        .await
+        .expect("script a lost answer");
+    h.capture("cf-lost-capture", AMOUNT).await;
+    let captured = h.event("cf-lost-capture", "payment.captured").await;
+    assert_eq!(captured.captured, Some(p.money(AMOUNT)), "{}", P::NAME);
+    let states = h.states("cf-lost-capture").await;
+    let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["authorized", "capturing", "succeeded"], "{}: {states:?}", P::NAME);
+    let id = h.payment("cf-lost-capture").await.id;
+    let posts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM provider_exchanges WHERE payment_id = $1 AND operation = 'capture' AND request_method = 'POST'",
+    )
+    .bind(id)
+    .fetch_one(&h.system.db.pool)
+    .await
+    .expect("count the capture requests");
+    assert_eq!(posts, 1, "{}: the capture was sent once", P::NAME);
+    assert!(h.calls("cf-lost-capture", "query").await >= 1, "{}: a query decided", P::NAME);
+    let heard = h.events("cf-lost-capture").iter().filter(|e| e.kind == "payment.captured").count();
+    assert_eq!(heard, 1, "{}: upstream hears of the capture once", P::NAME);
+    assert_eq!(h.books("cf-lost-capture").await.charges, 1, "{}: taken once", P::NAME);
     h.stop().await;
 }

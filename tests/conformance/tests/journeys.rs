@@ -26,6 +26,7 @@ conformance::provider_tests! {
         an_authorisation_is_voided_and_takes_nothing,
         an_authorisation_left_uncaptured_is_voided_at_its_expiry,
         an_authorisation_the_provider_releases_itself_is_voided,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
     ],
     not_applicable: [
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: mockpay has no payment-code (barcode) flow",
@@ -57,6 +58,7 @@ conformance::provider_tests! {
         an_authorisation_is_voided_and_takes_nothing = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
         an_authorisation_left_uncaptured_is_voided_at_its_expiry = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
         an_authorisation_the_provider_releases_itself_is_voided = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
     ],
     defects: [],
 }
@@ -84,6 +86,7 @@ conformance::provider_tests! {
         an_authorisation_is_voided_and_takes_nothing = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
         an_authorisation_left_uncaptured_is_voided_at_its_expiry = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
         an_authorisation_the_provider_releases_itself_is_voided = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
     ],
     defects: [],
 }
@@ -106,6 +109,7 @@ conformance::provider_tests! {
         an_authorisation_is_voided_and_takes_nothing,
         an_authorisation_left_uncaptured_is_voided_at_its_expiry,
         an_authorisation_the_provider_releases_itself_is_voided,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
     ],
     not_applicable: [
         the_days_bill_reconciled_finds_every_planted_discrepancy = "not applicable: Stripe has no trade bill",
