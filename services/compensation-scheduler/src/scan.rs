@@ -102,7 +102,8 @@ pub enum Scan {
     Expired,
     /// Authorised payments past their provider's authorisation expiry → `order.void` (expired).
     AuthorizationExpired,
-    /// Payments pending, action required or unknown past `next_check_at` → `order.query` (stuck).
+    /// Payments pending, action required, unknown, capturing or voiding past `next_check_at` →
+    /// `order.query` (stuck).
     StuckPayments,
     /// Refunds submitted, processing or unknown past `next_check_at` → `order.query` (stuck).
     StuckRefunds,
@@ -330,7 +331,7 @@ async fn claim(
     limit: i64,
     resend_after: Duration,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    // Each state list repeats its partial index's exactly (migrations 0003, 0004, 0012). The
+    // Each state list repeats its partial index's exactly (migrations 0029, 0004, 0012, 0028). The
     // inbox probe is one primary-key lookup per claimed row.
     let sql = match scan {
         Scan::StuckPayments => {
@@ -340,7 +341,8 @@ async fn claim(
                      AND NOT EXISTS (SELECT 1 FROM processed_messages m
                                       WHERE m.consumer = $3 AND m.message_id = t.stuck_query_id))
                FROM payments t
-              WHERE t.state IN ('pending', 'action_required', 'unknown') AND t.next_check_at <= now()
+              WHERE t.state IN ('pending', 'action_required', 'unknown', 'capturing', 'voiding')
+                AND t.next_check_at <= now()
               ORDER BY t.next_check_at LIMIT $1
               FOR NO KEY UPDATE OF t SKIP LOCKED"
         }

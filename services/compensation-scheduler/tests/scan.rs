@@ -353,3 +353,36 @@ async fn authorisations_past_their_expiry_get_one_void_per_due_time() {
     .unwrap();
     assert_eq!(s.scan_all(&CancellationToken::new()).await.unwrap(), Counts::default());
 }
+
+#[tokio::test]
+async fn a_capture_or_void_that_may_have_been_sent_is_queried_when_stuck() {
+    let db = migrated().await;
+    let capturing = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    let voiding = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    let authorised = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    for (id, state) in [(capturing, "capturing"), (voiding, "voiding"), (authorised, "authorized")] {
+        sqlx::query("UPDATE payments SET capture_mode = 'manual', state = $2 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let counts = scanner(&db, 100).drain(Scan::StuckPayments, &CancellationToken::new()).await.unwrap();
+    assert_eq!(counts.payment_queries, 2, "{counts:?}");
+    let asked: BTreeSet<String> =
+        outbox(&db).await.iter().map(|m| m["payment_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(asked, [capturing.to_string(), voiding.to_string()].into(), "an authorisation is not stuck");
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM payments
+          WHERE state IN ('pending', 'action_required', 'unknown', 'capturing', 'voiding') AND next_check_at <= now()
+          ORDER BY next_check_at LIMIT 100",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(plan.join("\n").contains("payments_stuck_scan"), "{}", plan.join("\n"));
+}
