@@ -363,7 +363,7 @@ async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
     let mut misspelt = pay("o-1");
     misspelt["amonut"] = json!("1");
     let misspelt = command("command.pay", misspelt);
-    let unknown_type = command("command.capture", json!({"merchant_id": "m-1"}));
+    let unknown_type = command("command.settle", json!({"merchant_id": "m-1"}));
     for cmd in [&not_object, &misspelt, &unknown_type] {
         app.publish(cmd).await;
     }
@@ -380,7 +380,7 @@ async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
         rejected.routing_key, "command.rejected.unknown",
         "one routing key for every type that is not a command"
     );
-    assert_eq!(rejected.envelope.payload["command"], "command.capture", "the payload names what was sent");
+    assert_eq!(rejected.envelope.payload["command"], "command.settle", "the payload names what was sent");
     app.stop().await;
 }
 
