@@ -88,7 +88,11 @@ fn every_payload_parses_into_its_type() {
                 "{kind}: order_key is the payment id"
             );
             assert_eq!(event.routing_key(), format!("{kind}.{}", event.order_type));
-            if kind.starts_with("payment.") {
+            if kind == "payment.captured" {
+                // A manual-capture payment captured: succeeded, with what was captured.
+                assert_eq!(event.state, "succeeded", "payment.captured is a succeeded payment");
+                assert!(event.captured.is_some(), "payment.captured says what was captured");
+            } else if kind.starts_with("payment.") {
                 assert_eq!(kind, format!("payment.{}", event.state), "a payment event is named by its state");
             } else {
                 let refund = event.refund.as_ref().unwrap_or_else(|| panic!("{kind}: no refund"));
@@ -112,7 +116,9 @@ fn every_payload_parses_into_its_type() {
     }
     let mut expected: Vec<String> = commands::ALL.iter().map(|c| (*c).to_owned()).collect();
     expected.push(COMMAND_REJECTED.to_owned());
-    for op in ["dispatch_pay", "query", "close", "dispatch_refund", "decide_refund", "report"] {
+    for op in
+        ["dispatch_pay", "query", "close", "capture", "void", "dispatch_refund", "decide_refund", "report"]
+    {
         expected.push(format!("order.{op}"));
     }
     for state in [
@@ -125,6 +131,9 @@ fn every_payload_parses_into_its_type() {
         "expired",
         "partially_refunded",
         "refunded",
+        "authorized",
+        "captured",
+        "voided",
     ] {
         expected.push(format!("payment.{state}"));
     }

@@ -38,6 +38,7 @@ const AUTH_CODE: &str = "281234567890123456";
 
 fn barcode(trade_no: &str, auth_code: Option<&str>) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         auth_code: auth_code.map(|c| AuthCode::parse(c).unwrap()),
         ..pay(trade_no, PayMethod::Barcode)
     }
@@ -125,6 +126,7 @@ fn cny(minor: i64) -> Money {
 
 fn pay(trade_no: &str, method: PayMethod) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: trade_no.into(),
         amount: cny(8888),
         subject: "测试商品".into(),

@@ -44,6 +44,7 @@ fn jpy(minor: i64) -> Money {
 
 fn pay_request(trade_no: &str, method: PayMethod) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: trade_no.into(),
         amount: jpy(1500),
         subject: "coffee beans".into(),
@@ -392,6 +393,7 @@ async fn exchanges_are_recorded_and_read_back_oldest_first() {
     let created = payments::create(
         &mut conn,
         &NewPayment {
+            capture_mode: Default::default(),
             id: payment_id,
             merchant_id: "m-1".parse().unwrap(),
             merchant_order_no: "o-1".into(),

@@ -147,6 +147,7 @@ fn cny(fen: i64) -> Money {
 
 fn pay_request(method: PayMethod) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: TRADE_NO.into(),
         amount: cny(1999),
         subject: "测试商品".into(),

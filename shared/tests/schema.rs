@@ -875,3 +875,44 @@ async fn merchant_policies_are_one_per_merchant_and_currency_with_sane_threshold
         "merchant_policies_merchant_not_blank",
     );
 }
+
+/// A manual-capture payment (migration 0028): nothing refundable before its capture, refunds
+/// within what was captured, a capture within the authorised amount, and `authorized_at` stamped
+/// when it is first authorised.
+#[tokio::test]
+async fn a_manual_payment_refunds_only_what_was_captured() {
+    let db = migrated().await;
+    let pool = &db.pool;
+    let id = insert_payment(pool, &NewPayment { amount: 1_000, ..payment("manual") }).await.unwrap();
+    let update = |sql: &'static str| async move { sqlx::query(sql).bind(id).execute(pool).await };
+    update("UPDATE payments SET capture_mode = 'manual', state = 'authorized' WHERE id = $1").await.unwrap();
+    let stamped: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT authorized_at FROM payments WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(stamped.is_some(), "authorized_at is stamped when the payment is authorised");
+    assert_refused_by(
+        update("UPDATE payments SET refund_in_flight_minor = 1 WHERE id = $1").await,
+        ConstraintKind::Check,
+        constraints::PAYMENTS_MANUAL_REFUNDS_ONLY_WHEN_CAPTURED,
+    );
+    assert_refused_by(
+        update("UPDATE payments SET capture_requested_minor = 1001 WHERE id = $1").await,
+        ConstraintKind::Check,
+        constraints::PAYMENTS_CAPTURE_WITHIN_AMOUNT,
+    );
+    update("UPDATE payments SET state = 'succeeded', captured_minor = 600 WHERE id = $1").await.unwrap();
+    assert_refused_by(
+        update("UPDATE payments SET refund_in_flight_minor = 601 WHERE id = $1").await,
+        ConstraintKind::Check,
+        constraints::PAYMENTS_REFUNDS_WITHIN_AMOUNT,
+    );
+    update("UPDATE payments SET refund_in_flight_minor = 600 WHERE id = $1").await.unwrap();
+    // An automatic payment has no capture columns.
+    let auto = insert_payment(pool, &payment("auto")).await.unwrap();
+    let res =
+        sqlx::query("UPDATE payments SET captured_minor = 5 WHERE id = $1").bind(auto).execute(pool).await;
+    assert!(res.is_err(), "an automatic payment has no captured amount of its own");
+}

@@ -20,6 +20,7 @@ async fn db() -> TestDb {
 
 fn new_payment(order_no: &str) -> NewPayment {
     NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: order_no.into(),
@@ -188,6 +189,7 @@ async fn a_barcode_payments_code_is_kept_while_it_may_be_sent_and_forgotten_afte
     let db = db().await;
     let code = "281234567890123456";
     let barcode = |order_no: &str| NewPayment {
+        capture_mode: Default::default(),
         pay_method: PayMethod::Barcode,
         auth_code: Some(AuthCode::parse(code).unwrap()),
         ..new_payment(order_no)
@@ -245,6 +247,7 @@ async fn a_payer_is_stored_and_read_back() {
         client_ip: Some("2001:db8::7".parse().unwrap()),
     };
     let new = NewPayment {
+        capture_mode: Default::default(),
         pay_method: PayMethod::ClientSecret,
         payer: Some(payer.clone()),
         ..new_payment("o-jsapi")

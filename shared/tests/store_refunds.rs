@@ -31,6 +31,7 @@ fn cny(minor: i64) -> Money {
 async fn paid_payment(pool: &PgPool, order_no: &str, amount: i64) -> Payment {
     let mut conn = pool.acquire().await.unwrap();
     let new = NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: order_no.into(),
@@ -368,4 +369,60 @@ async fn policies_default_to_no_approval_and_can_be_set() {
     let wrong = Policy { refund_approval_over: Some(Money::from_minor(1, Currency::USD).unwrap()), ..stored };
     let err = policies::set(&mut conn, &wrong).await.unwrap_err();
     assert_eq!(err.to_string(), "refund_approval_over: must be in the policy's currency CNY (got USD)");
+}
+
+/// The dispatcher's reserve (`balance::reserve`, under the payment's lock) refuses a refund of an
+/// authorised payment, saying nothing was captured; once captured in part, only that part is
+/// refundable, and the database agrees.
+#[tokio::test]
+async fn a_refund_of_an_authorisation_is_refused_by_the_reserve_and_a_capture_opens_its_part() {
+    let db = db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let new = NewPayment {
+        capture_mode: paygate::domain::CaptureMode::Manual,
+        id: Uuid::now_v7(),
+        merchant_id: "m-1".parse().unwrap(),
+        merchant_order_no: "o-manual".into(),
+        provider: "mockpay".parse().unwrap(),
+        pay_method: "direct".parse().unwrap(),
+        order_type: "retail".into(),
+        amount: cny(1_000),
+        subject: "Deposit".into(),
+        return_url: None,
+        expires_at: None,
+        metadata: json!({}),
+        request_fingerprint: "fp".into(),
+        reply_to: None,
+        correlation_id: None,
+        auth_code: None,
+        payer: None,
+    };
+    let PaymentCreated::New(mut p) = payments::create(&mut conn, &new, None).await.unwrap() else {
+        panic!("new payment")
+    };
+    for event in [PaymentEvent::Submitted, PaymentEvent::Authorized] {
+        payments::transition(&mut conn, &mut p, event, None, json!({})).await.unwrap();
+    }
+    let mut locked = Payment::lock(&mut conn, p.id).await.unwrap().unwrap();
+    assert_eq!((locked.state, locked.authorized_at.is_some()), (PaymentState::Authorized, true));
+    let refused = balance::reserve(&mut conn, &mut locked, cny(1)).await.unwrap_err();
+    assert!(
+        matches!(refused, balance::Error::NotRefundable { state: PaymentState::Authorized }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("only authorised, not captured"), "{refused}");
+
+    payments::transition(&mut conn, &mut locked, PaymentEvent::CaptureSubmitted, None, json!({}))
+        .await
+        .unwrap();
+    payments::record_capture_request(&mut conn, &mut locked, cny(600)).await.unwrap();
+    payments::transition(&mut conn, &mut locked, PaymentEvent::ProviderSucceeded, None, json!({}))
+        .await
+        .unwrap();
+    payments::record_captured(&mut conn, &mut locked, cny(600)).await.unwrap();
+    let mut captured = Payment::lock(&mut conn, p.id).await.unwrap().unwrap();
+    assert_eq!(captured.captured_amount(), cny(600));
+    let over = balance::reserve(&mut conn, &mut captured, cny(601)).await.unwrap_err();
+    assert!(matches!(over, balance::Error::Refused(BalanceError::ExceedsRefundable { .. })), "{over:?}");
+    balance::reserve(&mut conn, &mut captured, cny(600)).await.expect("what was captured");
 }

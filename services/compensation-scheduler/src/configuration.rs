@@ -28,6 +28,14 @@ pub struct Config {
           value_parser = StuckSchedule::parse)]
     pub stuck_schedule: StuckSchedule,
 
+    /// When an authorised payment (manual capture) not captured or voided is voided: `;`-separated
+    /// entries like `STUCK_SCHEDULE`'s; the first tier is the provider's authorisation expiry
+    /// (Stripe: 7 days; mockpay: its `authorizationExpirySecs`), the others the waits between
+    /// voids of one still authorised after a void.
+    #[arg(long, env = "AUTHORIZATION_EXPIRY", value_name = "AUTHORIZATION_EXPIRY",
+          default_value = crate::scan::DEFAULT_AUTHORIZATION_EXPIRY, value_parser = StuckSchedule::parse)]
+    pub authorization_expiry: StuckSchedule,
+
     /// How long a stuck query may wait on its shard unhandled before the order gets another
     /// (from 1s to 1d). Until then an order that comes due again gets no second query: a backlog
     /// is not made longer by the scan.

@@ -1,7 +1,8 @@
 //! The scheduler's own metrics:
 //! - `paygate_scheduler_enqueued_total{kind}`: work put in the outbox, by kind (`payment_query`,
-//!   `refund_query`, `expiry_close`, `notification`: an undecided notification forwarded again by
-//!   the sweep, `undecided`);
+//!   `refund_query`, `expiry_close`, `authorization_void`: an authorisation past its provider's
+//!   expiry voided, `notification`: an undecided notification forwarded again by the sweep,
+//!   `undecided`);
 //! - `paygate_scheduler_deferred_total`: due rows moved to their provider's threshold, nothing sent;
 //! - `paygate_scheduler_scan_errors_total`: polls that failed (nothing of the failed batch committed);
 //! - `paygate_scheduler_oldest_open_payment_age_seconds`: the age of the oldest payment that is not
@@ -67,7 +68,7 @@ impl SchedulerMetrics {
         let m = Self::default();
         registry.register(
             "scheduler_enqueued",
-            "Work the compensation scheduler enqueued, by kind (payment_query, refund_query, expiry_close, notification)",
+            "Work the compensation scheduler enqueued, by kind (payment_query, refund_query, expiry_close, authorization_void, notification)",
             m.enqueued.clone(),
         );
         registry.register(
@@ -142,6 +143,7 @@ impl SchedulerMetrics {
             ("payment_query", c.payment_queries),
             ("refund_query", c.refund_queries),
             ("expiry_close", c.expiry_closes),
+            ("authorization_void", c.authorization_voids),
         ] {
             self.enqueued.get_or_create(&KindLabels { kind }).inc_by(n);
         }

@@ -51,6 +51,7 @@ impl Scheduler {
                             payment_queries = counts.payment_queries,
                             refund_queries = counts.refund_queries,
                             expiry_closes = counts.expiry_closes,
+                            authorization_voids = counts.authorization_voids,
                             deferred = counts.deferred,
                             "scheduler: enqueued what was due"
                         );

@@ -32,12 +32,20 @@
 //! paid" (mockpay 1160) otherwise, which the dispatcher records as succeeded (and flags
 //! `paid_at_expiry`). A query first would leave a window between its answer and the close in
 //! which the customer could still pay.
+//!
+//! Authorisation expiry: a payment `authorized` (manual capture) neither captured nor voided for
+//! its provider's authorisation expiry (`AUTHORIZATION_EXPIRY`; Stripe's 7 days by default) gets
+//! an `order.void` with reason `expired`. Where the provider released it itself (Stripe cancels
+//! an uncaptured PaymentIntent with `cancellation_reason: automatic`, mockpay makes it EXPIRED),
+//! the void's answer is the provider's account of it (a cancel of a cancelled PaymentIntent is
+//! read back): the payment becomes `voided` either way. A payment still authorised after its
+//! void gets another one the next tier later (`expiry_close_at`).
 
 use crate::schedule::StuckSchedule;
 use chrono::{DateTime, Utc};
 use paygate::broker::outbox::{self, OutboxError};
 use paygate::broker::topology::Topology;
-use paygate::messages::orders::{CloseReason, ORDER_WORK_CONSUMER, OrderWork, QueryReason};
+use paygate::messages::orders::{CloseReason, ORDER_WORK_CONSUMER, OrderWork, QueryReason, VoidReason};
 use paygate::messages::to_shard::to_shard;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -63,6 +71,8 @@ pub struct Counts {
     pub refund_queries: u64,
     /// `order.close` (expired).
     pub expiry_closes: u64,
+    /// `order.void` (expired): authorisations past their provider's expiry.
+    pub authorization_voids: u64,
     /// Due rows younger than their provider's threshold: moved to the threshold, nothing sent.
     pub deferred: u64,
     /// Due rows whose last stuck query the dispatcher has not handled yet: moved on, nothing sent.
@@ -72,31 +82,41 @@ pub struct Counts {
 impl Counts {
     /// Messages enqueued.
     pub fn enqueued(&self) -> u64 {
-        self.payment_queries + self.refund_queries + self.expiry_closes
+        self.payment_queries + self.refund_queries + self.expiry_closes + self.authorization_voids
     }
 
     fn add(&mut self, other: Counts) {
         self.payment_queries += other.payment_queries;
         self.refund_queries += other.refund_queries;
         self.expiry_closes += other.expiry_closes;
+        self.authorization_voids += other.authorization_voids;
         self.deferred += other.deferred;
         self.unanswered += other.unanswered;
     }
 }
 
-/// The three scans.
+/// The scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan {
     /// Unpaid payments past `expires_at` → `order.close` (expired).
     Expired,
-    /// Payments pending, action required or unknown past `next_check_at` → `order.query` (stuck).
+    /// Authorised payments past their provider's authorisation expiry → `order.void` (expired).
+    AuthorizationExpired,
+    /// Payments pending, action required, unknown, capturing or voiding past `next_check_at` →
+    /// `order.query` (stuck).
     StuckPayments,
     /// Refunds submitted, processing or unknown past `next_check_at` → `order.query` (stuck).
     StuckRefunds,
 }
 
 impl Scan {
-    pub const ALL: [Scan; 3] = [Scan::Expired, Scan::StuckPayments, Scan::StuckRefunds];
+    pub const ALL: [Scan; 4] =
+        [Scan::Expired, Scan::AuthorizationExpired, Scan::StuckPayments, Scan::StuckRefunds];
+
+    /// Whether the scan sends its orders queries (recorded on the row, and waited for).
+    fn queries(self) -> bool {
+        matches!(self, Scan::StuckPayments | Scan::StuckRefunds)
+    }
 }
 
 /// Runs the scans against one database. Cheap to clone.
@@ -105,9 +125,16 @@ pub struct Scanner {
     pool: PgPool,
     topology: Arc<Topology>,
     schedule: Arc<StuckSchedule>,
+    /// Each provider's authorisation expiry (the threshold), then the waits between voids of an
+    /// authorisation still held after one.
+    authorization_expiry: Arc<StuckSchedule>,
     batch_size: u32,
     resend_after: Duration,
 }
+
+/// The default of `AUTHORIZATION_EXPIRY`: Stripe's 7 days (it cancels an uncaptured PaymentIntent
+/// then), then another void every hour while the payment stays authorised.
+pub const DEFAULT_AUTHORIZATION_EXPIRY: &str = "7d,1h";
 
 /// The default of `STUCK_QUERY_RESEND_AFTER`: how long a stuck query may wait unhandled before
 /// the order gets another.
@@ -135,7 +162,25 @@ struct Next {
 
 impl Scanner {
     pub fn new(pool: PgPool, topology: Arc<Topology>, schedule: Arc<StuckSchedule>, batch_size: u32) -> Self {
-        Self { pool, topology, schedule, batch_size: batch_size.max(1), resend_after: DEFAULT_RESEND_AFTER }
+        let authorization_expiry = Arc::new(
+            StuckSchedule::parse(DEFAULT_AUTHORIZATION_EXPIRY)
+                .unwrap_or_else(|e| unreachable!("the built-in authorisation expiry parses: {e}")),
+        );
+        Self {
+            pool,
+            topology,
+            schedule,
+            authorization_expiry,
+            batch_size: batch_size.max(1),
+            resend_after: DEFAULT_RESEND_AFTER,
+        }
+    }
+
+    /// Each provider's authorisation expiry, and the waits between voids after it
+    /// (`AUTHORIZATION_EXPIRY`).
+    pub fn with_authorization_expiry(mut self, expiry: Arc<StuckSchedule>) -> Self {
+        self.authorization_expiry = expiry;
+        self
     }
 
     /// How long a stuck query may wait unhandled before the order gets another.
@@ -186,6 +231,24 @@ impl Scanner {
         let mut next = Vec::with_capacity(due.len());
         for row in &due {
             let after = |d: Duration| now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+            if scan == Scan::AuthorizationExpired {
+                // `created_at` is the authorisation's time here, `stuck_checks` the voids sent.
+                let expiry = self.authorization_expiry.threshold(&row.provider);
+                let due_at =
+                    row.created_at + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
+                if row.stuck_checks == 0 && due_at > now {
+                    next.push(Next { id: row.id, at: due_at, stuck_checks: 0, query: None });
+                    counts.deferred += 1;
+                    continue;
+                }
+                let checks = row.stuck_checks.saturating_add(1);
+                counts.authorization_voids += 1;
+                let order = OrderWork::Void { payment_id: row.payment_id, reason: VoidReason::Expired };
+                messages.push(to_shard(&self.topology, &order).prepare()?);
+                let at = after(self.authorization_expiry.wait(&row.provider, checks));
+                next.push(Next { id: row.id, at, stuck_checks: checks, query: None });
+                continue;
+            }
             let threshold = self.schedule.threshold(&row.provider);
             let age = (now - row.created_at).to_std().unwrap_or_default();
             let young = row.stuck_checks == 0 && age < threshold;
@@ -207,6 +270,7 @@ impl Scanner {
             }
             let checks = row.stuck_checks.saturating_add(1);
             let order = match scan {
+                Scan::AuthorizationExpired => unreachable!("handled above"),
                 Scan::Expired => {
                     counts.expiry_closes += 1;
                     OrderWork::Close { payment_id: row.payment_id, reason: CloseReason::Expired }
@@ -229,7 +293,7 @@ impl Scanner {
                 }
             };
             let message = to_shard(&self.topology, &order).prepare()?;
-            let query = (scan != Scan::Expired).then_some(message.message_id);
+            let query = scan.queries().then_some(message.message_id);
             next.push(Next {
                 id: row.id,
                 at: after(self.schedule.wait(&row.provider, checks)),
@@ -267,7 +331,7 @@ async fn claim(
     limit: i64,
     resend_after: Duration,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    // Each state list repeats its partial index's exactly (migrations 0003, 0004, 0012). The
+    // Each state list repeats its partial index's exactly (migrations 0029, 0004, 0012, 0028). The
     // inbox probe is one primary-key lookup per claimed row.
     let sql = match scan {
         Scan::StuckPayments => {
@@ -277,7 +341,8 @@ async fn claim(
                      AND NOT EXISTS (SELECT 1 FROM processed_messages m
                                       WHERE m.consumer = $3 AND m.message_id = t.stuck_query_id))
                FROM payments t
-              WHERE t.state IN ('pending', 'action_required', 'unknown') AND t.next_check_at <= now()
+              WHERE t.state IN ('pending', 'action_required', 'unknown', 'capturing', 'voiding')
+                AND t.next_check_at <= now()
               ORDER BY t.next_check_at LIMIT $1
               FOR NO KEY UPDATE OF t SKIP LOCKED"
         }
@@ -292,6 +357,17 @@ async fn claim(
               ORDER BY t.next_check_at LIMIT $1
               FOR NO KEY UPDATE OF t SKIP LOCKED"
         }
+        // Every authorised payment is a candidate (payments_authorization_expiry, migration 0028);
+        // its provider's expiry is applied by the batch, which defers a young one to its expiry
+        // (`expiry_close_at`), so each row is claimed about once per void. `stuck_checks` counts
+        // the voids sent (the scans that use it otherwise never see an authorised payment).
+        Scan::AuthorizationExpired => {
+            "SELECT id, id, provider, stuck_checks, authorized_at, false FROM payments
+              WHERE state = 'authorized' AND authorized_at IS NOT NULL
+                AND (expiry_close_at IS NULL OR expiry_close_at <= now())
+              ORDER BY authorized_at LIMIT $1
+              FOR NO KEY UPDATE SKIP LOCKED"
+        }
         Scan::Expired => {
             "SELECT id, id, provider, stuck_checks, created_at, false FROM payments
               WHERE state IN ('created', 'pending', 'action_required', 'unknown') AND expires_at <= now()
@@ -301,7 +377,7 @@ async fn claim(
         }
     };
     let mut query = sqlx::query_as::<_, (Uuid, Uuid, String, i32, DateTime<Utc>, bool)>(sql).bind(limit);
-    if scan != Scan::Expired {
+    if scan.queries() {
         let resend_ms = i64::try_from(resend_after.as_millis()).unwrap_or(i64::MAX);
         query = query.bind(resend_ms).bind(ORDER_WORK_CONSUMER);
     }
@@ -343,6 +419,11 @@ async fn reschedule(conn: &mut PgConnection, scan: Scan, next: &[Next]) -> Resul
                     stuck_query_sent_at = CASE WHEN u.query IS NULL THEN r.stuck_query_sent_at ELSE now() END
                FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::uuid[]) AS u(id, at, checks, query)
               WHERE r.id = u.id"
+        }
+        Scan::AuthorizationExpired => {
+            "UPDATE payments p SET expiry_close_at = u.at, stuck_checks = u.checks
+               FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::uuid[]) AS u(id, at, checks, query)
+              WHERE p.id = u.id"
         }
         // The stuck scan need not also query an order whose close was just asked for.
         Scan::Expired => {

@@ -66,7 +66,8 @@ impl Service for Application {
             Arc::new(self.config.stuck_schedule.clone()),
             self.config.batch_size,
         )
-        .resending_after(self.config.stuck_query_resend_after);
+        .resending_after(self.config.stuck_query_resend_after)
+        .with_authorization_expiry(Arc::new(self.config.authorization_expiry.clone()));
         let sweep = crate::undecided::Sweep {
             pool: core.db.clone(),
             topology: core.topology.clone(),

@@ -302,3 +302,87 @@ async fn the_expiry_scan_can_use_its_partial_index() {
     .unwrap();
     assert!(plan.join("\n").contains("payments_expiry_scan"), "{}", plan.join("\n"));
 }
+
+/// An authorised (manual-capture) payment authorised `authorized_ago` ago.
+async fn authorised(db: &TestDb, authorized_ago: &str) -> Uuid {
+    let id = payment(db, "created", "8 days", None, None).await;
+    sqlx::query(
+        "UPDATE payments SET capture_mode = 'manual', state = 'authorized', authorized_at = now() - $2::interval
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(authorized_ago)
+    .execute(&db.pool)
+    .await
+    .expect("authorise the payment");
+    id
+}
+
+#[tokio::test]
+async fn authorisations_past_their_expiry_get_one_void_per_due_time() {
+    let db = migrated().await;
+    let old = authorised(&db, "7 days 1 minute").await;
+    let young = authorised(&db, "6 days").await;
+    let expiry = StuckSchedule::parse("7d,1h;stripe=1d").expect("an expiry schedule");
+    let s = scanner(&db, 100).with_authorization_expiry(Arc::new(expiry));
+    let counts = s.drain(Scan::AuthorizationExpired, &CancellationToken::new()).await.unwrap();
+    assert_eq!((counts.authorization_voids, counts.deferred), (1, 1), "{counts:?}");
+    let sent = outbox(&db).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0]["op"].as_str(), sent[0]["reason"].as_str(), sent[0]["payment_id"].as_str()),
+        (Some("void"), Some("expired"), Some(old.to_string().as_str()))
+    );
+    // Asked once: nothing more until the next tier, and the young one waits for its expiry.
+    assert_eq!(s.scan_all(&CancellationToken::new()).await.unwrap(), Counts::default());
+    let next: f64 = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM expiry_close_at - authorized_at)::float8 FROM payments WHERE id = $1",
+    )
+    .bind(young)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!((next - 7.0 * 86_400.0).abs() < 1.0, "the young one is looked at at its expiry ({next} s)");
+    // A voided one is never looked at again.
+    sqlx::query(
+        "UPDATE payments SET state = 'voided', expiry_close_at = now() - interval '1 second' WHERE id = $1",
+    )
+    .bind(old)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(s.scan_all(&CancellationToken::new()).await.unwrap(), Counts::default());
+}
+
+#[tokio::test]
+async fn a_capture_or_void_that_may_have_been_sent_is_queried_when_stuck() {
+    let db = migrated().await;
+    let capturing = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    let voiding = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    let authorised = payment(&db, "created", "1 hour", Some("-1 second"), None).await;
+    for (id, state) in [(capturing, "capturing"), (voiding, "voiding"), (authorised, "authorized")] {
+        sqlx::query("UPDATE payments SET capture_mode = 'manual', state = $2 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let counts = scanner(&db, 100).drain(Scan::StuckPayments, &CancellationToken::new()).await.unwrap();
+    assert_eq!(counts.payment_queries, 2, "{counts:?}");
+    let asked: BTreeSet<String> =
+        outbox(&db).await.iter().map(|m| m["payment_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(asked, [capturing.to_string(), voiding.to_string()].into(), "an authorisation is not stuck");
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM payments
+          WHERE state IN ('pending', 'action_required', 'unknown', 'capturing', 'voiding') AND next_check_at <= now()
+          ORDER BY next_check_at LIMIT 100",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(plan.join("\n").contains("payments_stuck_scan"), "{}", plan.join("\n"));
+}

@@ -363,7 +363,7 @@ async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
     let mut misspelt = pay("o-1");
     misspelt["amonut"] = json!("1");
     let misspelt = command("command.pay", misspelt);
-    let unknown_type = command("command.capture", json!({"merchant_id": "m-1"}));
+    let unknown_type = command("command.settle", json!({"merchant_id": "m-1"}));
     for cmd in [&not_object, &misspelt, &unknown_type] {
         app.publish(cmd).await;
     }
@@ -380,7 +380,7 @@ async fn payloads_that_are_not_objects_or_have_unknown_fields_are_rejected() {
         rejected.routing_key, "command.rejected.unknown",
         "one routing key for every type that is not a command"
     );
-    assert_eq!(rejected.envelope.payload["command"], "command.capture", "the payload names what was sent");
+    assert_eq!(rejected.envelope.payload["command"], "command.settle", "the payload names what was sent");
     app.stop().await;
 }
 
@@ -743,5 +743,128 @@ async fn commands_waiting_together_are_applied_in_batches_with_the_same_answers(
     // Batches: several payments were created by one transaction (xmin is the inserting one).
     let transactions = app.count("SELECT count(DISTINCT xmin::text) FROM payments").await;
     assert!(transactions < 25, "payments created in {transactions} transactions: no batch");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn captures_voids_and_refunds_of_authorisations_are_checked_at_the_door() {
+    let app = Ingest::start().await;
+    let manual = |order_no: &str, provider: &str| {
+        let mut payload = pay(order_no);
+        payload["provider"] = json!(provider);
+        payload["capture"] = json!("manual");
+        command("command.pay", payload)
+    };
+    let capture = |order_no: &str, amount: &str, currency: &str| {
+        command(
+            "command.capture",
+            json!({"merchant_id": "m-1", "merchant_order_no": order_no, "amount": amount, "currency": currency}),
+        )
+    };
+    let void = |order_no: &str| {
+        command("command.void", json!({"merchant_id": "m-1", "merchant_order_no": order_no}))
+    };
+    let set = |sql: &'static str, order_no: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query(sql).bind(order_no).execute(&pool).await.unwrap();
+        }
+    };
+
+    // A provider that takes the money when the customer pays cannot authorise only.
+    let alipay = manual("o-ali", "alipay");
+    app.publish(&alipay).await;
+    assert_eq!(
+        message(&app.rejection_of(&alipay).await),
+        "capture: manual needs a provider that authorises a payment and captures it later; alipay takes the \
+         money when the customer pays (got capture manual with provider alipay)"
+    );
+
+    // mockpay authorises: the payment is created with its capture mode, and authorised as the
+    // dispatcher would record it once the provider answers.
+    app.publish(&manual("o-auth", "mockpay")).await;
+    app.wait_for("the dispatch", "order.dispatch_pay", |_| true).await;
+    let mode: String =
+        sqlx::query_scalar("SELECT capture_mode FROM payments WHERE merchant_order_no = 'o-auth'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(mode, "manual");
+    set("UPDATE payments SET state = 'authorized' WHERE merchant_order_no = $1", "o-auth").await;
+
+    // Nothing authorised is refundable.
+    let refund = command(
+        "command.refund",
+        json!({"merchant_id": "m-1", "refund_no": "r-auth", "merchant_order_no": "o-auth",
+               "amount": "1.00", "currency": "CNY", "requested_by": "alice"}),
+    );
+    app.publish(&refund).await;
+    assert_eq!(
+        message(&app.rejection_of(&refund).await),
+        "merchant_order_no: the payment is authorized: its money is only authorised, not captured; refunds \
+         apply to what was captured: capture it (then refund) or void it"
+    );
+
+    // A capture above the authorised amount, or in another currency, is refused.
+    let too_much = capture("o-auth", "12.35", "CNY");
+    app.publish(&too_much).await;
+    assert_eq!(
+        message(&app.rejection_of(&too_much).await),
+        "amount: a capture of 12.35 CNY exceeds the authorised 12.34 CNY"
+    );
+    let usd = capture("o-auth", "1.00", "USD");
+    app.publish(&usd).await;
+    assert_eq!(field(&app.rejection_of(&usd).await), "currency");
+
+    // A payment made with automatic capture has nothing to capture or void.
+    paid(&app, "o-auto", "12.34").await;
+    let auto = capture("o-auto", "1.00", "CNY");
+    app.publish(&auto).await;
+    let rejected = app.rejection_of(&auto).await;
+    assert_eq!(field(&rejected), "merchant_order_no");
+    assert!(message(&rejected).contains("capture automatic"), "{}", message(&rejected));
+    let auto_void = void("o-auto");
+    app.publish(&auto_void).await;
+    assert_eq!(field(&app.rejection_of(&auto_void).await), "merchant_order_no");
+
+    // Part of the authorisation: routed to the order's shard with the amount.
+    app.publish(&capture("o-auth", "10.00", "CNY")).await;
+    let work = app.wait_for("order.capture", "order.capture", |_| true).await;
+    assert_eq!(work.envelope.payload["op"], "capture");
+    assert_eq!(work.envelope.payload["amount"], json!({"amount_minor": 1000, "currency": "CNY"}));
+
+    // Once the dispatcher committed it, the same capture is a repeat, another amount a conflict.
+    set(
+        "UPDATE payments SET state = 'capturing', capture_requested_minor = 1000 WHERE merchant_order_no = $1",
+        "o-auth",
+    )
+    .await;
+    app.publish(&capture("o-auth", "10.00", "CNY")).await;
+    app.wait_for("order.report", "order.report", |_| true).await;
+    let other = capture("o-auth", "12.34", "CNY");
+    app.publish(&other).await;
+    let rejected = app.rejection_of(&other).await;
+    assert_eq!(
+        message(&rejected),
+        "amount: idempotency conflict: the payment was captured for 10.00 CNY already (a payment is captured once)"
+    );
+    let late_void = void("o-auth");
+    app.publish(&late_void).await;
+    assert!(
+        message(&app.rejection_of(&late_void).await)
+            .starts_with("merchant_order_no: the payment is capturing")
+    );
+
+    // A void of another authorisation is routed with its reason.
+    app.publish(&manual("o-void", "mockpay")).await;
+    paygate_test_support::eventually("the second payment", support::WITHIN, || async {
+        app.count("SELECT count(*) FROM payments WHERE merchant_order_no = 'o-void'").await == 1
+    })
+    .await;
+    set("UPDATE payments SET state = 'authorized' WHERE merchant_order_no = $1", "o-void").await;
+    app.publish(&void("o-void")).await;
+    let work = app.wait_for("order.void", "order.void", |_| true).await;
+    assert_eq!(work.envelope.payload["reason"], "requested");
+    assert_eq!(app.count("SELECT count(*) FROM refunds").await, 0);
     app.stop().await;
 }

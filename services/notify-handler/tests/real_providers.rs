@@ -129,6 +129,7 @@ impl Harness {
     async fn payment(&self, provider: &str, amount_minor: i64) -> Uuid {
         let id = Uuid::now_v7();
         let new = NewPayment {
+            capture_mode: Default::default(),
             id,
             merchant_id: "m-1".parse().unwrap(),
             merchant_order_no: format!("o-{id}"),

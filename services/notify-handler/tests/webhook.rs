@@ -98,6 +98,7 @@ impl Harness {
     async fn payment(&self, amount_minor: i64, return_url: Option<&str>) -> Uuid {
         let id = Uuid::now_v7();
         let new = NewPayment {
+            capture_mode: Default::default(),
             id,
             merchant_id: "m-1".parse().unwrap(),
             merchant_order_no: format!("o-{id}"),

@@ -1,5 +1,6 @@
 //! `payctl payment show`: one payment's whole story, in the order it happened: the payment (with
-//! the trade number the provider knows it by, and each refund's), its refunds, every transition of either, every raw provider exchange (stored redacted), every
+//! the trade number the provider knows it by, and each refund's; for a manual-capture payment when
+//! it was authorised and what was captured), its refunds, every transition of either, every raw provider exchange (stored redacted), every
 //! notification received about it, and anything raised for a person.
 
 use crate::output::{self, at, or_dash};
@@ -113,6 +114,15 @@ fn print(s: &Story) {
         at(p.created_at),
         at(p.updated_at)
     );
+    if p.capture_mode.is_manual() {
+        // Authorised, then captured (or voided): the transitions below show each step.
+        println!(
+            "capture manual  authorized {}  capture asked {}  captured {}",
+            p.authorized_at.map_or_else(|| "-".to_owned(), at),
+            p.capture_requested.map_or_else(|| "-".to_owned(), |m| m.to_string()),
+            p.captured.map_or_else(|| "-".to_owned(), |m| m.to_string())
+        );
+    }
 
     if !s.refunds.is_empty() {
         println!("\nRefunds");

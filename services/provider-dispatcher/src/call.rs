@@ -16,7 +16,8 @@ use paygate::domain::Currency;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::exchange::{Exchange, ExchangeOutcome};
 use paygate::providers::{
-    CallOutcome, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest, ReversalFacts,
+    CallOutcome, CaptureRequest, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
+    ReversalFacts,
 };
 use std::sync::Arc;
 use tracing::Instrument;
@@ -32,6 +33,10 @@ pub enum Call {
     Query,
     /// Close the unpaid payment at the provider.
     Close,
+    /// Capture an authorised payment (`work::capture`), `repeat` as for a pay.
+    Capture { request: CaptureRequest, repeat: bool },
+    /// Void (release) an authorised payment (`work::void`), `repeat` as for a pay.
+    Void { repeat: bool },
     /// Reverse a barcode payment that did not finish in time: the provider closes it if unpaid,
     /// refunds it in full if paid (`work::reverse`).
     Reverse,
@@ -49,6 +54,8 @@ impl Call {
             Call::Pay { .. } => "pay",
             Call::Query => "query",
             Call::Close => "close",
+            Call::Capture { .. } => "capture",
+            Call::Void { .. } => "void",
             Call::Reverse => "reverse",
             Call::Refund { .. } => "refund",
             Call::RefundQuery { .. } => "refund_query",
@@ -58,14 +65,17 @@ impl Call {
     /// Whether the call may move money (and so commits its attempt first; a reversal's attempt
     /// is the payment's `reversal_sent` flag, `work::reverse`).
     pub fn moves_money(&self) -> bool {
-        matches!(self, Call::Pay { .. } | Call::Refund { .. } | Call::Reverse)
+        matches!(
+            self,
+            Call::Pay { .. } | Call::Refund { .. } | Call::Reverse | Call::Capture { .. } | Call::Void { .. }
+        )
     }
 }
 
 /// What the provider answered, for the work to apply.
 #[derive(Debug, Clone)]
 pub enum Answered {
-    /// To a pay, query or close.
+    /// To a pay, query, close, capture or void.
     Payment { called: CallOutcome<PaymentFacts>, repeat: bool },
     /// To a reversal.
     Reversal { called: CallOutcome<ReversalFacts> },
@@ -111,6 +121,20 @@ impl Planned {
                     let called = adapter.close(&trade, currency).await;
                     (
                         Answered::Payment { called: called.outcome, repeat: false },
+                        (called.earlier, called.exchange),
+                    )
+                }
+                Call::Capture { request, repeat } => {
+                    let called = adapter.capture(request).await;
+                    (
+                        Answered::Payment { called: called.outcome, repeat: *repeat },
+                        (called.earlier, called.exchange),
+                    )
+                }
+                Call::Void { repeat } => {
+                    let called = adapter.void(&trade, currency).await;
+                    (
+                        Answered::Payment { called: called.outcome, repeat: *repeat },
                         (called.earlier, called.exchange),
                     )
                 }

@@ -293,6 +293,8 @@ async fn run(
             work::refund::query(&mut order, refund_id, reason, answered).await
         }
         OrderWork::Close { reason, .. } => work::close::apply(&mut order, reason, answered).await,
+        OrderWork::Capture { .. } => work::capture::apply(&mut order, answered).await,
+        OrderWork::Void { reason, .. } => work::void::apply(&mut order, reason, answered).await,
         OrderWork::DispatchRefund { refund_id, .. } => {
             work::refund::dispatch(&mut order, refund_id, answered).await
         }

@@ -29,7 +29,7 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
     OrderEvent {
         event_id: event_id(payment.id, payment.version),
         sequence: 0,
-        kind: format!("payment.{}", payment.state.as_str()),
+        kind: payment_kind(payment),
         payment_id: payment.id,
         merchant_id: payment.merchant_id.to_string(),
         merchant_order_no: payment.merchant_order_no.clone(),
@@ -37,6 +37,7 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
         provider: payment.provider.to_string(),
         state: payment.state.as_str().to_owned(),
         amount: payment.amount,
+        captured: payment.captured,
         refunded: payment.refunded,
         provider_txn_id: payment.provider_txn_id.clone(),
         action,
@@ -45,6 +46,15 @@ pub fn payment_event(payment: &Payment, reason: Option<String>) -> OrderEvent {
         reason,
         occurred_at: payment.updated_at,
     }
+}
+
+/// `payment.<state>`, except that a manual-capture payment captured and not refunded is
+/// `payment.captured` (its state is `succeeded`).
+fn payment_kind(payment: &Payment) -> String {
+    if payment.state == PaymentState::Succeeded && payment.capture_mode.is_manual() {
+        return "payment.captured".to_owned();
+    }
+    format!("payment.{}", payment.state.as_str())
 }
 
 /// A refund's current state as an event (`refund.<state>`), with the payment's state beside it.
@@ -194,6 +204,10 @@ mod tests {
             event_sequence: 0,
             auth_code: None,
             payer: None,
+            capture_mode: Default::default(),
+            authorized_at: None,
+            capture_requested: None,
+            captured: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -37,6 +37,8 @@ pub async fn plan(order: &mut Order<'_>, work: &OrderWork) -> Result<Plan, WorkE
             work::refund::plan_query(order, *refund_id).await
         }
         OrderWork::Close { .. } => work::close::plan(order).await,
+        OrderWork::Capture { amount, .. } => work::capture::plan(order, *amount).await,
+        OrderWork::Void { .. } => work::void::plan(order).await,
         OrderWork::DispatchRefund { refund_id, .. } => work::refund::plan_dispatch(order, *refund_id).await,
         OrderWork::DecideRefund { refund_id, approve, approver, reason, .. } => {
             work::refund::plan_decide(order, *refund_id, *approve, approver, reason.as_deref()).await

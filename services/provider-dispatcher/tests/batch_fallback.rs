@@ -37,6 +37,7 @@ const SECRET: &str = "batch-secret";
 
 async fn payment(db: &TestDb, order_no: &str, pay_method: &str) -> Uuid {
     let new = NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "shop".parse().unwrap(),
         merchant_order_no: order_no.into(),

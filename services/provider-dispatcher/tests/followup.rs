@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 async fn payment(db: &TestDb) -> Uuid {
     let new = NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "m-1".parse().unwrap(),
         merchant_order_no: "o-1".into(),

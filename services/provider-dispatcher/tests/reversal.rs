@@ -78,6 +78,7 @@ fn dispatcher(db: &TestDb, s: &AlipaySimHandle, reverse_after: Duration) -> Disp
 
 async fn barcode_payment(db: &TestDb, order_no: &str, amount: i64) -> Uuid {
     let new = NewPayment {
+        capture_mode: Default::default(),
         id: Uuid::now_v7(),
         merchant_id: "shop".parse().unwrap(),
         merchant_order_no: order_no.into(),

@@ -6,8 +6,13 @@
 
 /// `payments (merchant_id, merchant_order_no)`: the pay command's idempotency key.
 pub const PAYMENTS_MERCHANT_ORDER_UNIQUE: &str = "payments_merchant_order_unique";
-/// `refunded_minor + refund_in_flight_minor <= amount_minor`: no refunding more than was paid.
+/// `refunded_minor + refund_in_flight_minor <= COALESCE(captured_minor, amount_minor)`: no
+/// refunding more than was paid (captured, for a manual-capture payment; migration 0028).
 pub const PAYMENTS_REFUNDS_WITHIN_AMOUNT: &str = "payments_refunds_within_amount";
+/// A manual-capture payment has nothing refunded or in flight before its capture (migration 0028).
+pub const PAYMENTS_MANUAL_REFUNDS_ONLY_WHEN_CAPTURED: &str = "payments_manual_refunds_only_when_captured";
+/// A capture (requested or made) is above zero and at most the authorised amount (migration 0028).
+pub const PAYMENTS_CAPTURE_WITHIN_AMOUNT: &str = "payments_capture_within_amount";
 /// `refunds (merchant_id, refund_no)`: the refund command's idempotency key.
 pub const REFUNDS_MERCHANT_REFUND_UNIQUE: &str = "refunds_merchant_refund_unique";
 /// The composite foreign key `refunds (payment_id, merchant_id, currency) → payments`: the payment
@@ -30,6 +35,8 @@ pub const ATTENTION_ONE_OPEN_PER_SUBJECT_KIND: &str = "attention_one_open_per_su
 pub const ALL: &[&str] = &[
     PAYMENTS_MERCHANT_ORDER_UNIQUE,
     PAYMENTS_REFUNDS_WITHIN_AMOUNT,
+    PAYMENTS_MANUAL_REFUNDS_ONLY_WHEN_CAPTURED,
+    PAYMENTS_CAPTURE_WITHIN_AMOUNT,
     REFUNDS_MERCHANT_REFUND_UNIQUE,
     REFUNDS_PAYMENT_FK,
     REFUNDS_APPROVER_NOT_REQUESTER,

@@ -5,6 +5,7 @@
 //! `merchant_order_no: must be 1 to 64 characters of A-Z a-z 0-9 _ - . (got 70 characters)`.
 //! Command validation reuses the same type, so a client always gets the same shape of answer.
 
+mod capture_mode;
 mod currency;
 mod error;
 mod ids;
@@ -13,6 +14,7 @@ mod operator;
 mod pay_method;
 mod payer;
 
+pub use capture_mode::CaptureMode;
 pub use currency::Currency;
 pub use error::ValidationError;
 pub(crate) use error::quote;

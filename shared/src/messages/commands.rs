@@ -11,8 +11,8 @@ use super::fields::{self, optional, optional_with, parsed, text, with};
 /// How the customer pays: a domain type, named here too because the pay command carries it.
 pub use crate::domain::PayMethod;
 use crate::domain::{
-    AuthCode, Currency, MerchantId, MerchantOrderNo, Money, OperatorId, Payer, ProviderName, RefundNo,
-    ValidationError,
+    AuthCode, CaptureMode, Currency, MerchantId, MerchantOrderNo, Money, OperatorId, Payer, ProviderName,
+    RefundNo, ValidationError,
 };
 use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, Error as _};
@@ -25,7 +25,9 @@ pub const CLOSE: &str = "command.close";
 pub const QUERY: &str = "command.query";
 pub const APPROVE_REFUND: &str = "command.approve_refund";
 pub const REJECT_REFUND: &str = "command.reject_refund";
-pub const ALL: [&str; 6] = [PAY, REFUND, CLOSE, QUERY, APPROVE_REFUND, REJECT_REFUND];
+pub const CAPTURE: &str = "command.capture";
+pub const VOID: &str = "command.void";
+pub const ALL: [&str; 8] = [PAY, REFUND, CLOSE, QUERY, APPROVE_REFUND, REJECT_REFUND, CAPTURE, VOID];
 
 /// The schema version of every command this build reads (the envelope's `schema_version`).
 /// Ingest refuses any other: a version it does not know may mean fields it would misread. A new
@@ -113,6 +115,9 @@ fn openid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
 fn client_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::net::IpAddr>, D::Error> {
     optional_with(d, Payer::parse_client_ip)
 }
+fn capture<'de, D: Deserializer<'de>>(d: D) -> Result<CaptureMode, D::Error> {
+    with(d, CaptureMode::parse)
+}
 fn metadata<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let metadata = fields::object(d)?;
     let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX);
@@ -151,6 +156,15 @@ pub struct PayCommand {
     /// it is what it was before the field existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payer: Option<Payer>,
+    /// When the money is taken: `automatic` (the default) or `manual` (authorised now, taken by
+    /// a `capture` command). Left out of the serialised command when automatic, so the
+    /// fingerprint of a command without it is what it was before the field existed.
+    #[serde(skip_serializing_if = "is_automatic")]
+    pub capture: CaptureMode,
+}
+
+fn is_automatic(mode: &CaptureMode) -> bool {
+    *mode == CaptureMode::Automatic
 }
 
 /// `payer` as it arrives: each field checked by its rule, unknown ones refused.
@@ -193,6 +207,8 @@ struct PayFields {
     auth_code: Option<AuthCode>,
     #[serde(default)]
     payer: Option<PayerFields>,
+    #[serde(default, deserialize_with = "capture")]
+    capture: CaptureMode,
 }
 
 impl TryFrom<PayFields> for PayCommand {
@@ -224,6 +240,7 @@ impl TryFrom<PayFields> for PayCommand {
             metadata: f.metadata,
             auth_code: f.auth_code,
             payer,
+            capture: f.capture,
         })
     }
 }
@@ -276,7 +293,44 @@ impl TryFrom<RefundFields> for RefundCommand {
     }
 }
 
-/// `close`: close an unpaid order (`close`) or ask for its current state (`query`).
+/// `capture`: take all or part of an authorised payment (one paid with `capture: manual`), once.
+/// The rest of the authorisation is released.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaptureCommand {
+    pub merchant_id: MerchantId,
+    pub merchant_order_no: MerchantOrderNo,
+    /// At most the authorised amount, in the payment's currency.
+    pub amount: Money,
+}
+
+/// `capture`'s fields as they arrive: the amount is a decimal string, read with its currency.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureFields {
+    #[serde(deserialize_with = "parsed")]
+    merchant_id: MerchantId,
+    #[serde(deserialize_with = "parsed")]
+    merchant_order_no: MerchantOrderNo,
+    #[serde(deserialize_with = "amount")]
+    amount: String,
+    #[serde(deserialize_with = "parsed")]
+    currency: Currency,
+}
+
+impl TryFrom<CaptureFields> for CaptureCommand {
+    type Error = ValidationError;
+
+    fn try_from(f: CaptureFields) -> Result<Self, ValidationError> {
+        Ok(CaptureCommand {
+            merchant_id: f.merchant_id,
+            merchant_order_no: f.merchant_order_no,
+            amount: money(&f.amount, f.currency)?,
+        })
+    }
+}
+
+/// `close`: close an unpaid order; `void`: release an authorised payment's hold on the
+/// customer's money without taking any of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRef {
@@ -323,6 +377,8 @@ pub enum Command {
     Query(QueryCommand),
     ApproveRefund(RefundDecision),
     RejectRefund(RefundDecision),
+    Capture(CaptureCommand),
+    Void(OrderRef),
 }
 
 impl Command {
@@ -334,6 +390,8 @@ impl Command {
             REFUND => Command::Refund(fields::read::<RefundFields>(payload)?.try_into()?),
             CLOSE => Command::Close(fields::read(payload)?),
             QUERY => Command::Query(fields::read(payload)?),
+            CAPTURE => Command::Capture(fields::read::<CaptureFields>(payload)?.try_into()?),
+            VOID => Command::Void(fields::read(payload)?),
             APPROVE_REFUND => Command::ApproveRefund(fields::read(payload)?),
             REJECT_REFUND => {
                 let decision: RefundDecision = fields::read(payload)?;
@@ -355,7 +413,8 @@ impl Command {
         match self {
             Command::Pay(c) => &c.merchant_id,
             Command::Refund(c) => &c.merchant_id,
-            Command::Close(c) => &c.merchant_id,
+            Command::Close(c) | Command::Void(c) => &c.merchant_id,
+            Command::Capture(c) => &c.merchant_id,
             Command::Query(c) => &c.merchant_id,
             Command::ApproveRefund(c) | Command::RejectRefund(c) => &c.merchant_id,
         }
@@ -495,7 +554,48 @@ mod tests {
     #[test]
     fn an_unknown_command_names_the_known_ones() {
         assert!(
-            rejected("command.capture", json!({})).starts_with("message_type: must be one of command.pay")
+            rejected("command.settle", json!({})).starts_with("message_type: must be one of command.pay")
+        );
+    }
+
+    #[test]
+    fn a_pay_may_ask_for_manual_capture_and_an_automatic_one_serialises_as_before() {
+        let Command::Pay(old) = Command::parse(PAY, pay()).unwrap() else { panic!("not a pay") };
+        assert_eq!(old.capture, CaptureMode::Automatic);
+        assert!(serde_json::to_value(&old).unwrap().get("capture").is_none());
+        let mut p = pay();
+        p["capture"] = json!("manual");
+        let Command::Pay(manual) = Command::parse(PAY, p).unwrap() else { panic!("not a pay") };
+        assert_eq!(manual.capture, CaptureMode::Manual);
+        assert_eq!(serde_json::to_value(&manual).unwrap()["capture"], "manual");
+        let mut auto = pay();
+        auto["capture"] = json!("automatic");
+        let Command::Pay(auto) = Command::parse(PAY, auto).unwrap() else { panic!("not a pay") };
+        assert_eq!(auto, old, "an explicit automatic is the default");
+        let mut bad = pay();
+        bad["capture"] = json!("later");
+        assert_eq!(rejected(PAY, bad), "capture: must be one of automatic, manual (got \"later\")");
+    }
+
+    #[test]
+    fn captures_and_voids() {
+        let capture =
+            json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "7.50", "currency": "USD"});
+        let Command::Capture(c) = Command::parse(CAPTURE, capture.clone()).unwrap() else {
+            panic!("not a capture")
+        };
+        assert_eq!(c.amount.minor_units(), 750);
+        let mut zero = capture.clone();
+        zero["amount"] = json!("0");
+        assert_eq!(rejected(CAPTURE, zero), "amount: must be greater than zero");
+        let mut without = capture.clone();
+        without.as_object_mut().unwrap().remove("currency");
+        assert_eq!(rejected(CAPTURE, without), "currency: is required");
+        let void = json!({"merchant_id": "m", "merchant_order_no": "o-1"});
+        assert!(matches!(Command::parse(VOID, void).unwrap(), Command::Void(_)));
+        assert!(
+            rejected(VOID, json!({"merchant_id": "m", "merchant_order_no": "o-1", "amount": "1"}))
+                .starts_with("amount: is not a known field")
         );
     }
 }

@@ -64,7 +64,8 @@ pub struct OrderEvent {
     /// as an event too, so it has a number of its own (and the event id of the version it
     /// reports).
     pub sequence: i64,
-    /// `payment.<state>` or `refund.<state>`.
+    /// `payment.<state>` or `refund.<state>`; `payment.captured` for a manual-capture payment
+    /// once captured (its `state` is `succeeded`, and `captured` says how much was taken).
     pub kind: String,
     pub payment_id: Uuid,
     pub merchant_id: String,
@@ -73,7 +74,11 @@ pub struct OrderEvent {
     pub provider: String,
     /// The payment's state.
     pub state: String,
+    /// The payment's amount (for a manual-capture payment: the authorised amount).
     pub amount: Money,
+    /// What was captured of a manual-capture payment, once captured (what refunds apply to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Money>,
     pub refunded: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_txn_id: Option<String>,
@@ -200,9 +205,11 @@ mod tests {
         assert_eq!(r.routing_key(), "command.rejected.pay");
         assert_eq!(r.message, "amount: must not be empty");
         assert_eq!(CommandRejected::new("x.y#", None, &e).routing_key(), "command.rejected.unknown");
+        let settle = CommandRejected::new("command.settle", None, &e);
+        assert_eq!(settle.routing_key(), "command.rejected.unknown", "a type that is not a command");
+        assert_eq!(settle.command, "command.settle", "the payload still names it");
         let capture = CommandRejected::new("command.capture", None, &e);
-        assert_eq!(capture.routing_key(), "command.rejected.unknown", "a type that is not a command");
-        assert_eq!(capture.command, "command.capture", "the payload still names it");
+        assert_eq!(capture.routing_key(), "command.rejected.capture");
         let approve = CommandRejected::new("command.approve_refund", None, &e);
         assert_eq!(approve.routing_key(), "command.rejected.approve_refund");
     }

@@ -3,7 +3,7 @@
 //! order under its row lock when the message is applied. Every one is published with the
 //! payment id as its `order_key`, so all work for one order is serialised on its shard.
 
-use crate::domain::OperatorId;
+use crate::domain::{Money, OperatorId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,6 +22,12 @@ pub enum OrderWork {
     Query { payment_id: Uuid, refund_id: Option<Uuid>, reason: QueryReason },
     /// Close an unpaid payment at its provider.
     Close { payment_id: Uuid, reason: CloseReason },
+    /// Capture `amount` of an authorised payment (a `capture` command): all of it or part, the
+    /// rest released.
+    Capture { payment_id: Uuid, amount: Money },
+    /// Release an authorised payment without capturing it: upstream asked (a `void` command), or
+    /// its authorisation reached its provider's expiry (the compensation scheduler).
+    Void { payment_id: Uuid, reason: VoidReason },
     /// Reserve and send a newly requested refund.
     DispatchRefund { payment_id: Uuid, refund_id: Uuid },
     /// A person decided on a refund that was awaiting approval.
@@ -52,6 +58,8 @@ impl OrderWork {
             OrderWork::DispatchPay { payment_id }
             | OrderWork::Query { payment_id, .. }
             | OrderWork::Close { payment_id, .. }
+            | OrderWork::Capture { payment_id, .. }
+            | OrderWork::Void { payment_id, .. }
             | OrderWork::DispatchRefund { payment_id, .. }
             | OrderWork::DecideRefund { payment_id, .. }
             | OrderWork::Notification { payment_id, .. }
@@ -83,6 +91,8 @@ impl OrderWork {
             OrderWork::DispatchPay { .. } => "order.dispatch_pay",
             OrderWork::Query { .. } => "order.query",
             OrderWork::Close { .. } => "order.close",
+            OrderWork::Capture { .. } => "order.capture",
+            OrderWork::Void { .. } => "order.void",
             OrderWork::DispatchRefund { .. } => "order.dispatch_refund",
             OrderWork::DecideRefund { .. } => "order.decide_refund",
             OrderWork::Notification { .. } => "order.notification",
@@ -126,6 +136,16 @@ pub enum QueryReason {
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     Requested,
+    Expired,
+}
+
+/// Why a void was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoidReason {
+    /// Upstream asked (`command.void`).
+    Requested,
+    /// The authorisation reached its provider's expiry uncaptured (compensation-scheduler).
     Expired,
 }
 

@@ -18,7 +18,7 @@ use super::answers::{Called, PaymentFacts, RefundFacts, ReversalFacts};
 use super::bill::{BillDownload, BillError};
 use super::exchange::Exchange;
 use super::notification::{NotificationPolicy, NotificationVerifier};
-use crate::domain::{AuthCode, Money, Payer};
+use crate::domain::{AuthCode, CaptureMode, Money, Payer};
 use crate::messages::commands::PayMethod;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -41,6 +41,9 @@ pub struct PayRequest {
     pub auth_code: Option<AuthCode>,
     /// Who pays, where the provider needs it (WeChat Pay JSAPI's `openid`, H5's IP address).
     pub payer: Payer,
+    /// When the money is taken: at once, or by a later [`ProviderAdapter::capture`] (the
+    /// provider then answers [`super::PaymentStatus::Authorized`] once the customer paid).
+    pub capture: CaptureMode,
 }
 
 impl PayRequest {
@@ -83,6 +86,18 @@ pub struct RefundRequest {
     pub payment_amount: Money,
     pub reason: Option<String>,
     pub notify_url: Option<String>,
+}
+
+/// Ask the provider to capture (take) all or part of an authorised payment. The rest of the
+/// authorisation is released: a payment is captured once.
+#[derive(Debug, Clone)]
+pub struct CaptureRequest {
+    /// The payment's trade number.
+    pub trade_no: String,
+    /// How much to take: more than zero, at most `authorized`.
+    pub amount: Money,
+    /// What the provider authorised (the payment's amount).
+    pub authorized: Money,
 }
 
 /// The payment or refund id behind one of our trade numbers, if it is one (32 lower-case hex
@@ -182,6 +197,31 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         let _ = (trade_no, currency);
         let why = format!("{} has no reversal of a payment", self.name());
         super::decided::refused_locally(self.name(), "reverse", "POST", "", &why)
+    }
+
+    /// Captures all or part of an authorised payment ([`CaptureRequest`]); the rest of the
+    /// authorisation is released. The answer is the payment's facts: [`super::PaymentStatus::Succeeded`]
+    /// once captured (a repeat of a capture that was made answers the same), still
+    /// [`super::PaymentStatus::Authorized`] if nothing was taken, `Closed`/`Expired` if the
+    /// authorisation was released meanwhile. An ambiguous end is [`CallOutcome::Unknown`]: never
+    /// repeated blindly, the payment is queried. The default refuses locally and sends nothing:
+    /// the provider has no separate capture (its kind's `authorizes_separately` is false).
+    ///
+    /// [`CallOutcome::Unknown`]: super::CallOutcome::Unknown
+    async fn capture(&self, request: &CaptureRequest) -> Called<PaymentFacts> {
+        let _ = request;
+        let why = format!("{} has no separate capture of an authorised payment", self.name());
+        super::decided::refused_locally(self.name(), "capture", "POST", "", &why)
+    }
+
+    /// Voids (releases) an authorised, uncaptured payment: none of the money is taken. The
+    /// answer is the payment's facts: `Closed` once released (a repeat answers the same),
+    /// `Succeeded` if it was captured first, `Authorized` if the provider kept it. The default
+    /// refuses locally and sends nothing, as [`ProviderAdapter::capture`]'s.
+    async fn void(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts> {
+        let _ = (trade_no, currency);
+        let why = format!("{} has no void of an authorised payment", self.name());
+        super::decided::refused_locally(self.name(), "void", "POST", "", &why)
     }
 
     /// Starts a refund. Repeating it with the same refund number never refunds twice.

@@ -24,7 +24,10 @@ pub enum PaymentStatus {
     WaitingForCustomer,
     /// The provider has it and is working on it; nothing for the customer to do.
     Processing,
-    /// The money moved.
+    /// The provider holds the customer's money for a capture (a pay that asked for manual
+    /// capture); none of it has moved yet.
+    Authorized,
+    /// The money moved (for a manual capture: it was captured).
     Succeeded,
     /// Definitively refused (a decline).
     Failed,

@@ -44,7 +44,7 @@ pub mod settings;
 pub mod stripe;
 pub mod wechatpay;
 
-pub use adapter::{PayRequest, ProviderAdapter, RefundRequest};
+pub use adapter::{CaptureRequest, PayRequest, ProviderAdapter, RefundRequest};
 pub use answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus, ReversalFacts,
     ReversalStatus,

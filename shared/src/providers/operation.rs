@@ -1,5 +1,6 @@
 //! The operations of a provider's API whose answers an adapter reads through its code table, for
-//! the providers whose API has exactly these five (mockpay, WeChat Pay API v3, Stripe; Alipay's
+//! the providers whose API has these (mockpay, WeChat Pay API v3, Stripe; capture and void only
+//! where the provider authorises separately, `Unknown` throughout elsewhere; Alipay's
 //! open platform has its own set, `alipay/codes.rs`). Each provider's code table has a column per
 //! operation, in [`Operation::ALL`] order; which endpoint each one is lives in the adapter's own
 //! module.
@@ -17,12 +18,23 @@ pub enum Operation {
     Refund,
     /// Read a refund.
     RefundQuery,
+    /// Capture (all or part of) an authorised payment.
+    Capture,
+    /// Void (release) an authorised payment.
+    Void,
 }
 
 impl Operation {
     /// In the code tables' column order.
-    pub const ALL: [Operation; 5] =
-        [Operation::Pay, Operation::Query, Operation::Close, Operation::Refund, Operation::RefundQuery];
+    pub const ALL: [Operation; 7] = [
+        Operation::Pay,
+        Operation::Query,
+        Operation::Close,
+        Operation::Refund,
+        Operation::RefundQuery,
+        Operation::Capture,
+        Operation::Void,
+    ];
 
     /// Its name in the exchange log.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +44,8 @@ impl Operation {
             Operation::Close => "close",
             Operation::Refund => "refund",
             Operation::RefundQuery => "refund_query",
+            Operation::Capture => "capture",
+            Operation::Void => "void",
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct ProviderKind {
     /// form, the payer's openid or IP): ingest refuses a pay command that breaks them, naming
     /// the field; the adapter applies the same function before it sends.
     pub pay_terms: fn(&PayTerms<'_>) -> Result<(), ValidationError>,
+    /// Whether the kind can authorise a payment and capture it later (a pay command's
+    /// `capture: manual`, then `capture` and `void` commands): ingest refuses manual capture for
+    /// a provider without it, naming the field; its adapter's `capture` and `void` refuse locally.
+    pub authorizes_separately: bool,
 }
 
 /// The kind named `name`, if paygate has it.
@@ -33,21 +37,25 @@ pub const KINDS: &[ProviderKind] = &[
         name: super::mockpay::NAME,
         build: super::mockpay::settings::build,
         pay_terms: super::mockpay::pay_terms,
+        authorizes_separately: true,
     },
     ProviderKind {
         name: super::alipay::NAME,
         build: super::alipay::settings::build,
         pay_terms: super::alipay::pay_terms,
+        authorizes_separately: false,
     },
     ProviderKind {
         name: super::wechatpay::NAME,
         build: super::wechatpay::settings::build,
         pay_terms: super::wechatpay::pay_terms,
+        authorizes_separately: false,
     },
     ProviderKind {
         name: super::stripe::NAME,
         build: super::stripe::settings::build,
         pay_terms: super::stripe::pay_terms,
+        authorizes_separately: true,
     },
 ];
 

@@ -32,8 +32,14 @@ use sqlx::PgConnection;
 use std::collections::BTreeMap;
 
 const MONEY_TAKEN: &str = "('succeeded', 'partially_refunded', 'refunded')";
-const UNSETTLED: &str = "('created', 'pending', 'action_required', 'unknown')";
-const NOT_PAID: &str = "('failed', 'closed', 'expired')";
+/// Not settled here: a pay, capture or void may still be on its way, or an authorisation is held
+/// (a bill line that says the money was taken proves a lost capture notification as it does a
+/// lost payment notification).
+const UNSETTLED: &str =
+    "('created', 'pending', 'action_required', 'unknown', 'authorized', 'capturing', 'voiding')";
+const NOT_PAID: &str = "('failed', 'closed', 'expired', 'voided')";
+/// The money we say was taken: a manual-capture payment's captured amount, any other's amount.
+const TAKEN: &str = "COALESCE(p.captured_minor, p.amount_minor)";
 const REFUND_UNSETTLED: &str = "('requested', 'awaiting_approval', 'submitted', 'processing', 'unknown')";
 
 const THEIRS: &str = "jsonb_build_object('line_no', l.line_no, 'type', l.kind, 'status', l.status, \
@@ -52,7 +58,7 @@ fn payment_lines(lines: &str, join: &str, fees: bool) -> String {
              (batch_id, kind, subject, payment_id, trade_no, provider_txn_id, ours, theirs, detail, provable)
          SELECT $1, k.kind, coalesce('txn:' || nullif(l.provider_txn_id, ''), 'order:' || l.trade_no), p.id,
                 l.trade_no, l.provider_txn_id,
-                jsonb_build_object('state', p.state, 'amount_minor', p.amount_minor, 'currency', p.currency,
+                jsonb_build_object('state', p.state, 'amount_minor', {TAKEN}, 'currency', p.currency,
                                    'provider_txn_id', p.provider_txn_id, 'succeeded_at', p.succeeded_at,
                                    'expected_fee_minor', ef.fee),
                 {THEIRS}, k.detail, k.provable
@@ -69,8 +75,8 @@ fn payment_lines(lines: &str, join: &str, fees: bool) -> String {
              ('status_mismatch', NOT d.dup AND ((l.succeeded AND p.state IN {NOT_PAID})
                                               OR (NOT l.succeeded AND p.state IN {MONEY_TAKEN})),
               'the provider says ' || l.status || ', we say ' || p.state, false),
-             ('amount_mismatch', NOT d.dup AND (l.amount_minor <> p.amount_minor OR l.currency <> p.currency),
-              'the provider says ' || l.amount_minor || ' ' || l.currency || ', we say ' || p.amount_minor || ' ' || p.currency,
+             ('amount_mismatch', NOT d.dup AND (l.amount_minor <> {TAKEN} OR l.currency <> p.currency),
+              'the provider says ' || l.amount_minor || ' ' || l.currency || ', we say ' || {TAKEN} || ' ' || p.currency,
               false),
              ('fee_mismatch', {fee_checked},
               'the provider charged a fee of ' || l.fee_minor || '; the agreed rate gives ' || ef.fee, false)
@@ -164,7 +170,7 @@ fn local_payments_missing() -> String {
         "INSERT INTO recon_discrepancies
              (batch_id, kind, subject, payment_id, trade_no, provider_txn_id, ours, detail, provable)
          SELECT $1, 'missing_at_provider', 'payment:' || p.id, p.id, replace(p.id::text, '-', ''), p.provider_txn_id,
-                jsonb_build_object('state', p.state, 'amount_minor', p.amount_minor, 'currency', p.currency,
+                jsonb_build_object('state', p.state, 'amount_minor', {TAKEN}, 'currency', p.currency,
                                    'provider_txn_id', p.provider_txn_id, 'succeeded_at', p.succeeded_at),
                 'we say ' || p.state || ' since ' || p.succeeded_at || '; no bill of the ' || ($4::int + 1)
                 || ' day(s) from then lists it', false
@@ -304,7 +310,8 @@ pub async fn settlement_totals(
 ) -> Result<u64, sqlx::Error> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT currency, sum(gross)::bigint, sum(refunds)::bigint FROM (
-             SELECT p.currency::text AS currency, p.amount_minor AS gross, 0::bigint AS refunds FROM payments p
+             SELECT p.currency::text AS currency, COALESCE(p.captured_minor, p.amount_minor) AS gross,
+                    0::bigint AS refunds FROM payments p
              WHERE p.provider = $1 AND p.state IN ('succeeded', 'partially_refunded', 'refunded')
                AND p.succeeded_at >= $2::timestamptz AND p.succeeded_at < $2::timestamptz + interval '1 day'
              UNION ALL

@@ -11,12 +11,13 @@
 //! state or of another amount (`refund_mismatch`).
 //!
 //! - **What is swept.** Payments of the provider in a final state (paid, refunded, failed, closed,
-//!   expired) that reached it in the provider's day: paid ones by `succeeded_at`, the others by
+//!   expired, voided) that reached it in the provider's day: paid ones by `succeeded_at`, the others by
 //!   their last transition into that state. Refunds that succeeded or failed that day, the same
 //!   way. A reversal's refund (the dispatcher's record of a provider's cancel) is not a refund
 //!   the provider can be asked about by number, and is left out.
 //! - **What a line says.** The provider's status ([`word`]), and its amount and transaction id
-//!   where the answer states them; where it does not, ours, so that what was not said is not
+//!   where the answer states them; where it does not, ours (the captured amount of a
+//!   manual-capture payment), so that what was not said is not
 //!   reported as a difference. A query states no fee: a sweep's lines are not checked for one
 //!   ([`super::Kind::states_fees`]). A "no such trade" is a line too (`NOT_FOUND`, not
 //!   succeeded): for a payment we hold as paid, the provider disagrees.
@@ -90,7 +91,8 @@ async fn rows_to_sweep(
 ) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as(
         "WITH ours AS (
-             SELECT p.id AS payment_id, NULL::uuid AS refund_id, p.amount_minor, p.currency::text AS currency,
+             SELECT p.id AS payment_id, NULL::uuid AS refund_id,
+                    COALESCE(p.captured_minor, p.amount_minor) AS amount_minor, p.currency::text AS currency,
                     p.provider_txn_id, NULL::text AS provider_refund_id,
                     coalesce(p.succeeded_at,
                              (SELECT max(t.occurred_at) FROM state_transitions t
@@ -99,7 +101,7 @@ async fn rows_to_sweep(
                     0 AS part
              FROM payments p
              WHERE p.provider = $1
-               AND p.state IN ('succeeded', 'partially_refunded', 'refunded', 'failed', 'closed', 'expired')
+               AND p.state IN ('succeeded', 'partially_refunded', 'refunded', 'failed', 'closed', 'expired', 'voided')
                AND NOT EXISTS (SELECT 1 FROM recon_lines l
                                WHERE l.batch_id = $3 AND l.kind = 'payment' AND l.payment_id = p.id)
              UNION ALL
@@ -131,6 +133,7 @@ pub fn word(status: &PaymentStatus) -> &'static str {
         PaymentStatus::WaitingForCustomer => "WAITING_FOR_CUSTOMER",
         PaymentStatus::Processing => "PROCESSING",
         PaymentStatus::Succeeded => "SUCCEEDED",
+        PaymentStatus::Authorized => "AUTHORIZED",
         PaymentStatus::Failed => "FAILED",
         PaymentStatus::Closed => "CLOSED",
         PaymentStatus::Expired => "EXPIRED",

@@ -85,6 +85,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod capture;
 pub mod payment;
 pub mod refund;
 pub mod refundable;

@@ -15,8 +15,16 @@
 //! - `failed`: the provider definitively refused the payment.
 //! - `closed`: closed without payment, confirmed by the provider or never sent.
 //! - `expired`: timed out without payment, reported by the provider or never sent.
+//! - `authorized`: the provider holds the customer's money for us (a pay asked for manual
+//!   capture) and has taken none of it. Only a `capture` takes it, only a `void` (or the
+//!   provider's authorisation expiry) releases it. Nothing is refundable yet.
+//! - `capturing`: a capture request **may have reached** the provider (committed before it
+//!   left, like `pending` for a pay); the provider's word decides.
+//! - `voiding`: a void (release of the authorisation) may have reached the provider.
+//! - `voided`: the authorisation was released without any capture: by our void, or by the
+//!   provider at its expiry. No money moved.
 //!
-//! Final ([`PaymentState::is_final`]): `failed`, `closed`, `expired`, `refunded`. Refundable
+//! Final ([`PaymentState::is_final`]): `failed`, `closed`, `expired`, `refunded`, `voided`. Refundable
 //! ([`PaymentState::is_refundable`]): `succeeded`, `partially_refunded`.
 //!
 //! ## Rows, and why each exists
@@ -54,12 +62,32 @@
 //!   whether anything is left. The self-loop on `partially_refunded` is the second, third, ...
 //!   partial refund, each a real event for the history.
 //!
+//! - `pending|action_required|unknown --authorized--> authorized`: the provider answered a pay
+//!   that asked for manual capture (or a query found it) with a hold on the customer's money.
+//! - `authorized --capture_submitted--> capturing` and `authorized --void_submitted--> voiding`:
+//!   the capture or void is about to go out, committed before it does (the dispatcher's
+//!   `work/capture.rs`, `work/void.rs`; only they, on a `capture` or `void` command or the
+//!   scheduler's authorisation expiry, move an authorised payment).
+//! - `capturing|voiding|authorized --provider_succeeded--> succeeded`: the capture took the money
+//!   (from `authorized` and `voiding`: a query or notification found it captured; money truth
+//!   wins, as for paid after close).
+//! - `capturing|voiding --authorized--> authorized`: the provider still holds the authorisation
+//!   uncaptured: it refused the capture (an amount above the authorised one) or the void, or a
+//!   query after an ambiguous answer found nothing done.
+//! - `authorized|capturing|voiding --closed--> voided` and `--expired--> voided`: the provider
+//!   released the authorisation (our void, or its own expiry: Stripe cancels an uncaptured
+//!   PaymentIntent after 7 days). A capture and a void are never repeated blindly: an ambiguous
+//!   answer leaves `capturing` or `voiding` (where `outcome_unknown` is already applied) and a
+//!   query decides.
+//!
 //! ## Already applied
 //! The state already reflects the event: `submitted` or `provider_processing` in `pending`,
 //! `action_required` in `action_required`, `outcome_unknown` in `unknown`, `provider_succeeded` in
 //! `succeeded`, `partially_refunded` or `refunded` (a duplicate success notification after
 //! refunds), `provider_failed` in `failed`, and `closed` or `expired` in `closed` or `expired` (a
-//! provider may call an unpaid timeout either). Refund events are never repeats: each is a distinct
+//! provider may call an unpaid timeout either), `authorized` in `authorized`, `capture_submitted`
+//! and `outcome_unknown` in `capturing`, `void_submitted` and `outcome_unknown` in `voiding`,
+//! `closed` and `expired` in `voided`. Refund events are never repeats: each is a distinct
 //! refund, deduplicated by the refund's own machine and the balance.
 //!
 //! [`PaymentBalance`]: super::PaymentBalance
@@ -79,6 +107,10 @@ string_enum! {
         Expired => "expired",
         PartiallyRefunded => "partially_refunded",
         Refunded => "refunded",
+        Authorized => "authorized",
+        Capturing => "capturing",
+        Voiding => "voiding",
+        Voided => "voided",
     }
 }
 
@@ -105,6 +137,12 @@ string_enum! {
         RefundSucceededPartial => "refund_succeeded_partial",
         /// A refund succeeded and nothing of the payment remains.
         RefundSucceededFull => "refund_succeeded_full",
+        /// The provider holds the customer's money, uncaptured (manual capture).
+        Authorized => "authorized",
+        /// A capture of the authorisation was sent to the provider.
+        CaptureSubmitted => "capture_submitted",
+        /// A void (release) of the authorisation was sent to the provider.
+        VoidSubmitted => "void_submitted",
     }
 }
 
@@ -141,6 +179,23 @@ pub static TRANSITIONS: &[(PaymentState, PaymentEvent, PaymentState)] = &[
     (S::PartiallyRefunded, E::RefundSucceededPartial, S::PartiallyRefunded),
     (S::Succeeded, E::RefundSucceededFull, S::Refunded),
     (S::PartiallyRefunded, E::RefundSucceededFull, S::Refunded),
+    // Manual capture.
+    (S::Pending, E::Authorized, S::Authorized),
+    (S::ActionRequired, E::Authorized, S::Authorized),
+    (S::Unknown, E::Authorized, S::Authorized),
+    (S::Authorized, E::CaptureSubmitted, S::Capturing),
+    (S::Authorized, E::VoidSubmitted, S::Voiding),
+    (S::Capturing, E::ProviderSucceeded, S::Succeeded),
+    (S::Voiding, E::ProviderSucceeded, S::Succeeded),
+    (S::Authorized, E::ProviderSucceeded, S::Succeeded),
+    (S::Capturing, E::Authorized, S::Authorized),
+    (S::Voiding, E::Authorized, S::Authorized),
+    (S::Authorized, E::Closed, S::Voided),
+    (S::Capturing, E::Closed, S::Voided),
+    (S::Voiding, E::Closed, S::Voided),
+    (S::Authorized, E::Expired, S::Voided),
+    (S::Capturing, E::Expired, S::Voided),
+    (S::Voiding, E::Expired, S::Voided),
 ];
 
 /// `(state, event)` pairs where the state already reflects the event: a harmless repeat.
@@ -157,6 +212,13 @@ pub static ALREADY_APPLIED: &[(PaymentState, PaymentEvent)] = &[
     (S::Expired, E::Closed),
     (S::Closed, E::Expired),
     (S::Expired, E::Expired),
+    (S::Authorized, E::Authorized),
+    (S::Capturing, E::CaptureSubmitted),
+    (S::Capturing, E::OutcomeUnknown),
+    (S::Voiding, E::VoidSubmitted),
+    (S::Voiding, E::OutcomeUnknown),
+    (S::Voided, E::Closed),
+    (S::Voided, E::Expired),
 ];
 
 /// The state `event` moves `from` to, according to [`TRANSITIONS`]; otherwise an error saying
@@ -176,10 +238,16 @@ impl PaymentState {
         transition(self, event)
     }
 
-    /// No further flow is expected: `failed`, `closed`, `expired`, `refunded`. (`closed` and
-    /// `expired` can still take the paid-after-close event.)
+    /// No further flow is expected: `failed`, `closed`, `expired`, `refunded`, `voided`.
+    /// (`closed` and `expired` can still take the paid-after-close event.)
     pub const fn is_final(self) -> bool {
-        matches!(self, S::Failed | S::Closed | S::Expired | S::Refunded)
+        matches!(self, S::Failed | S::Closed | S::Expired | S::Refunded | S::Voided)
+    }
+
+    /// The provider holds an authorisation of ours, or a capture or void of it may be on its way:
+    /// `authorized`, `capturing`, `voiding`. Nothing of it is refundable.
+    pub const fn holds_an_authorisation(self) -> bool {
+        matches!(self, S::Authorized | S::Capturing | S::Voiding)
     }
 
     /// Money was captured and some of it can still be refunded: `succeeded`, `partially_refunded`.
@@ -198,17 +266,20 @@ mod tests {
     /// The expected machine, written independently of [`TRANSITIONS`]: one row per event, one
     /// column per state. A cell is the target state, `=` for already applied, `-` for rejected.
     const EXPECTED: &str = "
-                                cr  pe  ar  un  su  fa  cl  ex  pr  rf
-        submitted               pe  =   -   -   -   -   -   -   -   -
-        provider_processing     -   =   pe  pe  -   -   -   -   -   -
-        action_required         -   ar  =   ar  -   -   -   -   -   -
-        outcome_unknown         -   un  un  =   -   -   -   -   -   -
-        provider_succeeded      -   su  su  su  =   -   su  su  =   =
-        provider_failed         -   fa  fa  fa  -   =   -   -   -   -
-        closed                  cl  cl  cl  cl  -   -   =   =   -   -
-        expired                 ex  ex  ex  ex  -   -   =   =   -   -
-        refund_succeeded_partial -  -   -   -   pr  -   -   -   pr  -
-        refund_succeeded_full   -   -   -   -   rf  -   -   -   rf  -
+                                cr  pe  ar  un  su  fa  cl  ex  pr  rf  au  ca  vo  vd
+        submitted               pe  =   -   -   -   -   -   -   -   -   -   -   -   -
+        provider_processing     -   =   pe  pe  -   -   -   -   -   -   -   -   -   -
+        action_required         -   ar  =   ar  -   -   -   -   -   -   -   -   -   -
+        outcome_unknown         -   un  un  =   -   -   -   -   -   -   -   =   =   -
+        provider_succeeded      -   su  su  su  =   -   su  su  =   =   su  su  su  -
+        provider_failed         -   fa  fa  fa  -   =   -   -   -   -   -   -   -   -
+        closed                  cl  cl  cl  cl  -   -   =   =   -   -   vd  vd  vd  =
+        expired                 ex  ex  ex  ex  -   -   =   =   -   -   vd  vd  vd  =
+        refund_succeeded_partial -  -   -   -   pr  -   -   -   pr  -   -   -   -   -
+        refund_succeeded_full   -   -   -   -   rf  -   -   -   rf  -   -   -   -   -
+        authorized              -   au  au  au  -   -   -   -   -   -   =   au  au  -
+        capture_submitted       -   -   -   -   -   -   -   -   -   -   ca  =   -   -
+        void_submitted          -   -   -   -   -   -   -   -   -   -   vo  -   =   -
     ";
 
     fn abbreviated(s: &str) -> PaymentState {
@@ -223,6 +294,10 @@ mod tests {
             "ex" => S::Expired,
             "pr" => S::PartiallyRefunded,
             "rf" => S::Refunded,
+            "au" => S::Authorized,
+            "ca" => S::Capturing,
+            "vo" => S::Voiding,
+            "vd" => S::Voided,
             other => panic!("no state abbreviated {other:?}"),
         }
     }
@@ -252,7 +327,7 @@ mod tests {
             }
         }
         assert_eq!(events, PaymentEvent::ALL, "the grid's rows are every event, in order");
-        assert_eq!(checked, 100);
+        assert_eq!(checked, 14 * 13);
     }
 
     #[test]
@@ -287,7 +362,11 @@ mod tests {
                 "closed",
                 "expired",
                 "partially_refunded",
-                "refunded"
+                "refunded",
+                "authorized",
+                "capturing",
+                "voiding",
+                "voided"
             ]
         );
         let events: Vec<&str> = PaymentEvent::ALL.iter().map(|e| e.as_str()).collect();
@@ -303,7 +382,10 @@ mod tests {
                 "closed",
                 "expired",
                 "refund_succeeded_partial",
-                "refund_succeeded_full"
+                "refund_succeeded_full",
+                "authorized",
+                "capture_submitted",
+                "void_submitted"
             ]
         );
         for &s in PaymentState::ALL {
@@ -318,7 +400,7 @@ mod tests {
         assert_eq!(
             "Succeeded".parse::<PaymentState>().map_err(|e| e.to_string()),
             Err("payment_state: must be one of created, pending, action_required, unknown, succeeded, failed, \
-                 closed, expired, partially_refunded, refunded (got \"Succeeded\")"
+                 closed, expired, partially_refunded, refunded, authorized, capturing, voiding, voided (got \"Succeeded\")"
                 .to_owned())
         );
     }
@@ -339,7 +421,7 @@ mod tests {
     #[test]
     fn final_and_refundable() {
         let finals: Vec<_> = PaymentState::ALL.iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [&S::Failed, &S::Closed, &S::Expired, &S::Refunded]);
+        assert_eq!(finals, [&S::Failed, &S::Closed, &S::Expired, &S::Refunded, &S::Voided]);
         let refundable: Vec<_> = PaymentState::ALL.iter().filter(|s| s.is_refundable()).collect();
         assert_eq!(refundable, [&S::Succeeded, &S::PartiallyRefunded]);
     }

@@ -481,6 +481,27 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_of_an_authorisation_is_refused_and_a_capture_opens_only_what_it_took() {
+        // Authorised: not refundable, and nothing captured to refund.
+        for state in [PaymentState::Authorized, PaymentState::Capturing, PaymentState::Voiding] {
+            assert!(!state.is_refundable(), "{state}");
+        }
+        let mut nothing = PaymentBalance::new(cny(0));
+        assert_eq!(
+            nothing.reserve(cny(1)).map_err(|e| e.to_string()),
+            Err("amount: refund of 0.01 CNY exceeds the refundable 0.00 CNY".to_owned())
+        );
+        // Captured 60.00 of an authorised 100.00: refunds apply to the 60.00.
+        let captured = payment::transition(PaymentState::Capturing, PaymentEvent::ProviderSucceeded)
+            .expect("the capture succeeded");
+        assert!(captured.is_refundable());
+        let mut b = PaymentBalance::new(cny(6_000));
+        assert!(b.reserve(cny(6_001)).is_err(), "not the authorised amount");
+        b.reserve(cny(6_000)).expect("all of what was captured");
+        assert_eq!(b.settle(cny(6_000)), Ok(PaymentEvent::RefundSucceededFull));
+    }
+
+    #[test]
     fn paid_after_close_opens_refunds() {
         let mut m = Model::new(500);
         for op in [

@@ -12,6 +12,7 @@ use crate::providers::{PaymentStatus, RefundStatus};
 pub static PAYMENT_STATUS_EVENTS: &[(PaymentStatus, Option<PaymentEvent>)] = &[
     (PaymentStatus::WaitingForCustomer, Some(PaymentEvent::ActionRequired)),
     (PaymentStatus::Processing, Some(PaymentEvent::ProviderProcessing)),
+    (PaymentStatus::Authorized, Some(PaymentEvent::Authorized)),
     (PaymentStatus::Succeeded, Some(PaymentEvent::ProviderSucceeded)),
     (PaymentStatus::Failed, Some(PaymentEvent::ProviderFailed)),
     (PaymentStatus::Closed, Some(PaymentEvent::Closed)),
@@ -50,6 +51,7 @@ mod tests {
         let all = [
             PaymentStatus::WaitingForCustomer,
             PaymentStatus::Processing,
+            PaymentStatus::Authorized,
             PaymentStatus::Succeeded,
             PaymentStatus::Failed,
             PaymentStatus::Closed,
@@ -61,6 +63,7 @@ mod tests {
             match status {
                 PaymentStatus::WaitingForCustomer
                 | PaymentStatus::Processing
+                | PaymentStatus::Authorized
                 | PaymentStatus::Succeeded
                 | PaymentStatus::Failed
                 | PaymentStatus::Closed

@@ -24,11 +24,21 @@ pub enum Error {
     /// The balance refuses it (more than refundable, more than in flight, another currency, zero).
     #[error(transparent)]
     Refused(#[from] BalanceError),
-    /// Only a `succeeded` or `partially_refunded` payment can have a refund reserved.
-    #[error("payment: a refund needs a succeeded or partially refunded payment (this one is {state})")]
+    /// Only a `succeeded` or `partially_refunded` payment can have a refund reserved (an
+    /// authorised one has nothing captured yet: refunds apply to what was captured).
+    #[error("payment: a refund needs a succeeded or partially refunded payment (this one is {state}){}", not_captured(.state))]
     NotRefundable { state: PaymentState },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why an authorised payment is not refundable, in words.
+fn not_captured(state: &PaymentState) -> &'static str {
+    if state.holds_an_authorisation() {
+        ": its money is only authorised, not captured, and refunds apply to what was captured"
+    } else {
+        ""
+    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -37,9 +47,10 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// The payment's balance as its row holds it.
+/// The payment's balance as its row holds it. What was captured is what can be refunded: a
+/// manual-capture payment's captured amount (nothing before its capture), any other's amount.
 pub fn of(payment: &Payment) -> Result<PaymentBalance, BalanceError> {
-    PaymentBalance::from_parts(payment.amount, payment.refunded, payment.refund_in_flight)
+    PaymentBalance::from_parts(payment.captured_amount(), payment.refunded, payment.refund_in_flight)
 }
 
 /// Reserves `amount` for a refund: in flight until it is released or settled. Refused when the
@@ -94,4 +105,24 @@ async fn write(conn: &mut PgConnection, payment: &mut Payment, balance: PaymentB
     payment.refunded = balance.refunded();
     payment.refund_in_flight = balance.in_flight();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_of_an_authorisation_is_refused_saying_nothing_was_captured() {
+        let authorised = Error::NotRefundable { state: PaymentState::Authorized }.to_string();
+        assert_eq!(
+            authorised,
+            "payment: a refund needs a succeeded or partially refunded payment (this one is authorized): its \
+             money is only authorised, not captured, and refunds apply to what was captured"
+        );
+        let closed = Error::NotRefundable { state: PaymentState::Closed }.to_string();
+        assert_eq!(
+            closed,
+            "payment: a refund needs a succeeded or partially refunded payment (this one is closed)"
+        );
+    }
 }

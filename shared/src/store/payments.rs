@@ -7,7 +7,7 @@ use super::history::{self, TransitionRecord, Versioned};
 use super::stored_row::{self, Columns, StoredRow};
 use super::{applied, created};
 use crate::broker::outbox;
-use crate::domain::{AuthCode, Currency, MerchantId, Money, PayMethod, Payer, ProviderName};
+use crate::domain::{AuthCode, CaptureMode, Currency, MerchantId, Money, PayMethod, Payer, ProviderName};
 use crate::state_machine::{PaymentEvent, PaymentState, TransitionError, payment as machine};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -42,6 +42,8 @@ pub struct NewPayment {
     pub auth_code: Option<AuthCode>,
     /// Who pays, where the provider needs it (WeChat Pay JSAPI / H5).
     pub payer: Option<Payer>,
+    /// When the money is taken: at once, or by a capture (migration 0028).
+    pub capture_mode: CaptureMode,
 }
 
 /// A payment as stored.
@@ -81,8 +83,27 @@ pub struct Payment {
     #[serde(skip)]
     pub auth_code: Option<AuthCode>,
     pub payer: Option<Payer>,
+    /// When the money is taken (migration 0028).
+    pub capture_mode: CaptureMode,
+    /// When the payment first became `authorized` (manual capture only).
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// The capture committed before it was sent (it may have reached the provider).
+    pub capture_requested: Option<Money>,
+    /// What the provider captured of a manual-capture payment, once captured.
+    pub captured: Option<Money>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Payment {
+    /// The money the provider took: the captured amount of a manual-capture payment (none
+    /// before it is captured), the amount of any other. What refunds and bills apply to.
+    pub fn captured_amount(&self) -> Money {
+        match self.capture_mode {
+            CaptureMode::Automatic => self.amount,
+            CaptureMode::Manual => self.captured.unwrap_or(Money::zero(self.amount.currency())),
+        }
+    }
 }
 
 /// A payment's row as stored.
@@ -115,6 +136,10 @@ pub struct Row {
     event_sequence: i64,
     auth_code: Option<String>,
     payer: Option<Value>,
+    capture_mode: String,
+    authorized_at: Option<DateTime<Utc>>,
+    capture_requested_minor: Option<i64>,
+    captured_minor: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -126,7 +151,8 @@ impl StoredRow for Payment {
     const COLUMNS: &'static str = "id, merchant_id, merchant_order_no, provider, pay_method, order_type, \
          amount_minor, currency::text AS currency, state, subject, return_url, expires_at, metadata, provider_txn_id, \
          customer_action, refunded_minor, refund_in_flight_minor, request_fingerprint, flags, version, next_check_at, \
-         check_attempt, reply_to, correlation_id, event_sequence, auth_code, payer, created_at, updated_at";
+         check_attempt, reply_to, correlation_id, event_sequence, auth_code, payer, capture_mode, authorized_at, \
+         capture_requested_minor, captured_minor, created_at, updated_at";
     type Row = Row;
 
     fn decode(r: Row) -> Result<Self, StoreError> {
@@ -143,6 +169,16 @@ impl StoredRow for Payment {
             pay_method: column.parse("pay_method", PayMethod::parse(&r.pay_method))?,
             auth_code: r.auth_code.map(|c| column.parse("auth_code", AuthCode::parse(&c))).transpose()?,
             payer: r.payer.map(|p| column.parse("payer", serde_json::from_value(p))).transpose()?,
+            capture_mode: column.parse("capture_mode", CaptureMode::parse(&r.capture_mode))?,
+            authorized_at: r.authorized_at,
+            capture_requested: r
+                .capture_requested_minor
+                .map(|m| column.parse("capture_requested_minor", Money::from_minor(m, currency)))
+                .transpose()?,
+            captured: r
+                .captured_minor
+                .map(|m| column.parse("captured_minor", Money::from_minor(m, currency)))
+                .transpose()?,
             id: r.id,
             merchant_order_no: r.merchant_order_no,
             order_type: r.order_type,
@@ -192,14 +228,14 @@ pub async fn create_announcing(
     let sql = format!(
         "INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
-                               reply_to, correlation_id, auth_code, payer)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                               reply_to, correlation_id, auth_code, payer, capture_mode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11, $12, $13, $14, $15, $16, $17, $19)
          ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
          RETURNING {}",
         Payment::COLUMNS
     );
     // The payment and its first history row, in one statement.
-    let messages_from = (!messages.is_empty()).then_some(19);
+    let messages_from = (!messages.is_empty()).then_some(20);
     let sql = history::with_first_row(&sql, "id", "NULL", PaymentState::Created.as_str(), 18, messages_from);
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(new.id)
@@ -219,7 +255,8 @@ pub async fn create_announcing(
         .bind(&new.correlation_id)
         .bind(new.auth_code.as_ref().map(AuthCode::expose))
         .bind(payer_json(new.payer.as_ref()))
-        .bind(cause);
+        .bind(cause)
+        .bind(new.capture_mode.as_str());
     if !messages.is_empty() {
         let (ids, exchanges, keys, bodies) = outbox::columns(messages);
         query = query.bind(ids).bind(exchanges).bind(keys).bind(bodies);
@@ -251,17 +288,18 @@ pub async fn create_many_announcing(
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
                                  $12::jsonb[], $13::text[], $14::uuid[], $19::text[], $20::text[], $21::text[],
-                                 $22::jsonb[])
+                                 $22::jsonb[], $23::text[])
                 WITH ORDINALITY AS i(id, merchant_id, merchant_order_no, provider, pay_method, order_type,
                                      amount_minor, currency, subject, return_url, expires_at, metadata,
-                                     request_fingerprint, cause, reply_to, correlation_id, auth_code, payer, n)),
+                                     request_fingerprint, cause, reply_to, correlation_id, auth_code, payer,
+                                     capture_mode, n)),
          created AS (
             INSERT INTO payments (id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                                   currency, state, subject, return_url, expires_at, metadata, request_fingerprint,
-                                  reply_to, correlation_id, auth_code, payer)
+                                  reply_to, correlation_id, auth_code, payer, capture_mode)
             SELECT id, merchant_id, merchant_order_no, provider, pay_method, order_type, amount_minor,
                    currency, 'created', subject, return_url, expires_at, metadata, request_fingerprint,
-                   reply_to, correlation_id, auth_code, payer
+                   reply_to, correlation_id, auth_code, payer, capture_mode
               FROM input ORDER BY n
             ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING
             RETURNING id),
@@ -300,6 +338,7 @@ pub async fn create_many_announcing(
     .bind(news().map(|p| p.correlation_id.as_deref()).collect::<Vec<_>>())
     .bind(news().map(|p| p.auth_code.as_ref().map(AuthCode::expose)).collect::<Vec<_>>())
     .bind(news().map(|p| payer_json(p.payer.as_ref())).collect::<Vec<_>>())
+    .bind(news().map(|p| p.capture_mode.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(created)
@@ -547,6 +586,53 @@ pub async fn record_provider_facts(
         .await?;
     payment.provider_txn_id = txn;
     payment.customer_action = action;
+    Ok(())
+}
+
+/// Records the capture about to be sent (its attempt: from here it may have reached the
+/// provider), in the caller's transaction under the payment's lock. A redelivered capture sends
+/// this amount again.
+pub async fn record_capture_request(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    amount: Money,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET capture_requested_minor = $2 WHERE id = $1")
+        .bind(payment.id)
+        .bind(amount.minor_units())
+        .execute(conn)
+        .await?;
+    payment.capture_requested = Some(amount);
+    Ok(())
+}
+
+/// Forgets the capture committed before it was sent, once the provider said it did not happen
+/// (the payment is `authorized` again): a new capture may be asked for.
+pub async fn forget_capture_request(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET capture_requested_minor = NULL WHERE id = $1")
+        .bind(payment.id)
+        .execute(conn)
+        .await?;
+    payment.capture_requested = None;
+    Ok(())
+}
+
+/// Records what the provider captured of a manual-capture payment, once: the amount refunds
+/// and bills apply to from now on.
+pub async fn record_captured(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    amount: Money,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET captured_minor = $2 WHERE id = $1 AND captured_minor IS NULL")
+        .bind(payment.id)
+        .bind(amount.minor_units())
+        .execute(conn)
+        .await?;
+    payment.captured.get_or_insert(amount);
     Ok(())
 }
 

@@ -95,6 +95,10 @@ async fn post_script(State(app): State<App>, body: Bytes) -> Response {
     if let Err(m) = checked {
         return error(StatusCode::BAD_REQUEST, m);
     }
+    if matches!(e.operation, simkit::Operation::Capture | simkit::Operation::Void) {
+        let m = "Alipay takes the money when the customer pays: alipaysim has no capture or void".to_owned();
+        return error(StatusCode::BAD_REQUEST, m);
+    }
     app.kit.faults().add_script(e.clone());
     Json(e).into_response()
 }

@@ -67,6 +67,7 @@ fn cny(minor: i64) -> Money {
 
 fn pay(trade_no: &str, method: PayMethod, amount: i64) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: trade_no.into(),
         amount: cny(amount),
         subject: "测试商品 & more".into(),
@@ -82,6 +83,7 @@ fn pay(trade_no: &str, method: PayMethod, amount: i64) -> PayRequest {
 /// A barcode pay with the customer's payment code `code`.
 fn barcode(trade_no: &str, amount: i64, code: &str) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         auth_code: Some(AuthCode::parse(code).expect("a well-formed payment code")),
         ..pay(trade_no, PayMethod::Barcode, amount)
     }

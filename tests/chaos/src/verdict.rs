@@ -508,6 +508,7 @@ mod tests {
                 .map(|(r, _)| r.amount_minor)
                 .sum(),
             refundable_amount: 0,
+            captured_amount: None,
             notify_url: None,
             refunds: refunds
                 .iter()
@@ -541,6 +542,7 @@ mod tests {
                 provider: "mockpay".into(),
                 state: state.into(),
                 amount: cny(p.amount_minor),
+                captured: None,
                 refunded: cny(p.refunded_minor),
                 provider_txn_id: None,
                 action: None,

@@ -107,6 +107,7 @@ impl Provider for Alipay {
 
     fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),
@@ -186,6 +187,7 @@ impl Provider for Alipay {
         Ok(Some(Books {
             charges: u32::try_from(int(&t["charges"])?)?,
             amount: int(&t["totalAmount"])?,
+            captured: None,
             refunds,
         }))
     }

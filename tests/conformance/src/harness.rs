@@ -84,6 +84,41 @@ impl<'p, P: Provider> Harness<'p, P> {
         self.send_pay(order, self.pay_command(order, minor, method)).await;
     }
 
+    /// Publishes a `pay` for `order` asking for manual capture (authorise now, capture later).
+    pub async fn pay_manual(&self, order: &str, minor: i64, method: PayMethod) {
+        let mut command = self.pay_command(order, minor, method);
+        command["capture"] = json!("manual");
+        self.send_pay(order, command).await;
+    }
+
+    /// Publishes a `capture` of `minor` for `order`.
+    pub async fn capture(&self, order: &str, minor: i64) {
+        let payload = json!({
+            "merchant_id": MERCHANT, "merchant_order_no": order,
+            "amount": self.p.money(minor).to_decimal_string(), "currency": self.p.currency().as_str(),
+        });
+        self.system.upstream.command("command.capture", order, payload).await;
+    }
+
+    /// Publishes a `void` for `order`.
+    pub async fn void(&self, order: &str) {
+        let payload = json!({"merchant_id": MERCHANT, "merchant_order_no": order});
+        self.system.upstream.command("command.void", order, payload).await;
+    }
+
+    /// Waits for the rejection of a `command` about `order`, and returns its field and rule.
+    pub async fn rejected(&self, order: &str, command: &str) -> (String, String) {
+        let e = self
+            .system
+            .upstream
+            .wait_for_message("command.rejected", DEADLINE, |p| {
+                p["merchant_order_no"] == order && p["command"] == command
+            })
+            .await;
+        let field = e.payload["field"].as_str().unwrap_or_default().to_owned();
+        (field, e.payload["rule"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// Publishes a `close` for `order`.
     pub async fn close(&self, order: &str) {
         let payload = json!({"merchant_id": MERCHANT, "merchant_order_no": order});

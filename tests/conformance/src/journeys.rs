@@ -33,6 +33,12 @@ pub const ALL: &[&str] = &[
     "a_barcode_payment_never_confirmed_is_reversed",
     "the_days_bill_reconciled_finds_every_planted_discrepancy",
     "the_days_settlement_is_our_payments_of_the_providers_own_day",
+    "an_authorised_payment_is_captured_in_full",
+    "a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured",
+    "an_authorisation_is_voided_and_takes_nothing",
+    "an_authorisation_left_uncaptured_is_voided_at_its_expiry",
+    "an_authorisation_the_provider_releases_itself_is_voided",
+    "a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it",
 ];
 
 /// The capability a scenario needs beyond taking a payment, if any.
@@ -46,6 +52,14 @@ pub fn capability_of(scenario: &str) -> Option<Capability> {
         "the_days_bill_reconciled_finds_every_planted_discrepancy" => Some(Capability::BillDownload),
         "the_days_settlement_is_our_payments_of_the_providers_own_day" => {
             Some(Capability::SettlementDownload)
+        }
+        "an_authorised_payment_is_captured_in_full"
+        | "a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured"
+        | "an_authorisation_is_voided_and_takes_nothing"
+        | "an_authorisation_left_uncaptured_is_voided_at_its_expiry"
+        | "an_authorisation_the_provider_releases_itself_is_voided"
+        | "a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it" => {
+            Some(Capability::ManualCapture)
         }
         _ => None,
     }
@@ -68,6 +82,21 @@ async fn paid<P: Provider>(h: &Harness<'_, P>, order: &str, minor: i64) -> Uuid 
     }
     h.event(order, "payment.succeeded").await;
     h.payment(order).await.id
+}
+
+/// Pays `order` with manual capture by the provider's charging method, through the services, and
+/// waits until upstream hears it is authorised: nothing is taken yet.
+async fn authorised<P: Provider>(h: &Harness<'_, P>, order: &str, minor: i64) {
+    let method = h.p.charging_method();
+    h.pay_manual(order, minor, method).await;
+    if !charges_at_once(method) {
+        h.event(order, "payment.action_required").await;
+        h.customer_pays(order).await;
+    }
+    let authorized = h.event(order, "payment.authorized").await;
+    assert_eq!(authorized.state, "authorized", "{}", P::NAME);
+    assert_eq!(authorized.captured, None, "{}: nothing is captured yet", P::NAME);
+    assert_eq!(h.books(order).await.charges, 0, "{}: an authorisation takes no money", P::NAME);
 }
 
 /// A payment that waits for its customer ([`Provider::waiting_method`]), expiring `secs` from now.
@@ -503,5 +532,199 @@ pub async fn the_days_settlement_is_our_payments_of_the_providers_own_day<P: Pro
     let batch = h.reconcile(Kind::Settlement, day, 3).await;
     assert_eq!(h.discrepancies(&batch).await, Vec::new(), "{}", P::NAME);
     assert_eq!(batch.state, "matched", "{}", P::NAME);
+    h.stop().await;
+}
+
+/// A pay with `capture: manual` stops at `authorized` (no money taken); a refund of it is refused
+/// at ingest (only captured money is refunded); a `capture` of the whole amount takes it once,
+/// upstream hears `payment.captured` with the captured amount, and a second capture is answered
+/// as a repeat, never sent again.
+pub async fn an_authorised_payment_is_captured_in_full<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-capture", AMOUNT).await;
+    h.refund("cf-capture", "cf-capture-r0", AMOUNT).await;
+    let (field, rule) = h.rejected("cf-capture", "command.refund").await;
+    assert_eq!(field, "merchant_order_no", "{}: {rule}", P::NAME);
+    assert!(rule.contains("only authorised, not captured"), "{}: {rule}", P::NAME);
+
+    h.capture("cf-capture", AMOUNT).await;
+    let captured = h.event("cf-capture", "payment.captured").await;
+    assert_eq!(captured.state, "succeeded", "{}", P::NAME);
+    assert_eq!(captured.captured, Some(p.money(AMOUNT)), "{}", P::NAME);
+    let books = h.books("cf-capture").await;
+    assert_eq!(books.charges, 1, "{}: captured once", P::NAME);
+    assert_eq!(books.captured, Some(AMOUNT), "{}", P::NAME);
+    let states = h.states("cf-capture").await;
+    let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["authorized", "capturing", "succeeded"], "{}: {states:?}", P::NAME);
+
+    // The same capture again is a repeat: reported, not sent (a capture may take the adapter more
+    // than one exchange: Stripe's search first; none is added).
+    let exchanges = h.calls("cf-capture", "capture").await;
+    assert!(exchanges >= 1, "{}", P::NAME);
+    let heard = h.events("cf-capture").len();
+    h.capture("cf-capture", AMOUNT).await;
+    eventually("the repeat answered", DEADLINE, || async { h.events("cf-capture").len() > heard }).await;
+    assert_eq!(h.calls("cf-capture", "capture").await, exchanges, "{}: no second capture request", P::NAME);
+    // Another amount is a conflict, naming the amount.
+    h.capture("cf-capture", AMOUNT - 1).await;
+    let (field, rule) = h.rejected("cf-capture", "command.capture").await;
+    assert_eq!(field, "amount", "{}: {rule}", P::NAME);
+    assert_eq!(h.books("cf-capture").await.charges, 1, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// A capture of part of the authorisation takes that part and releases the rest: upstream hears
+/// the captured amount, refunds apply to it (a refund above it is refused naming `amount`; one of
+/// all of it refunds the payment fully), and a capture above the authorised amount is refused.
+pub async fn a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-partial", AMOUNT).await;
+    h.capture("cf-partial", AMOUNT + 100).await;
+    let (field, rule) = h.rejected("cf-partial", "command.capture").await;
+    assert_eq!(field, "amount", "{}: {rule}", P::NAME);
+    assert!(rule.contains("exceeds the authorised"), "{}: {rule}", P::NAME);
+
+    let part = AMOUNT / 2;
+    h.capture("cf-partial", part).await;
+    let captured = h.event("cf-partial", "payment.captured").await;
+    assert_eq!(captured.captured, Some(p.money(part)), "{}", P::NAME);
+    assert_eq!(captured.amount, p.money(AMOUNT), "{}: the amount stays the authorised one", P::NAME);
+    let books = h.books("cf-partial").await;
+    assert_eq!((books.charges, books.captured), (1, Some(part)), "{}", P::NAME);
+    let payment = h.payment("cf-partial").await;
+    assert_eq!(payment.captured, Some(p.money(part)), "{}", P::NAME);
+
+    h.refund("cf-partial", "cf-partial-r1", part + 1).await;
+    let (field, rule) = h.rejected("cf-partial", "command.refund").await;
+    assert_eq!(field, "amount", "{}: {rule}", P::NAME);
+    h.refund("cf-partial", "cf-partial-r2", part).await;
+    h.refund_in("cf-partial-r2", "succeeded").await;
+    h.event("cf-partial", "payment.refunded").await;
+    let books = h.books("cf-partial").await;
+    assert_eq!(books.refunds_held(), part, "{}: the captured part was refunded, no more", P::NAME);
+    h.stop().await;
+}
+
+/// A `void` releases the authorisation: upstream hears `payment.voided`, nothing was ever taken,
+/// and a capture after it is refused naming the order.
+pub async fn an_authorisation_is_voided_and_takes_nothing<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-void", AMOUNT).await;
+    h.void("cf-void").await;
+    let voided = h.event("cf-void", "payment.voided").await;
+    assert_eq!(voided.captured, None, "{}", P::NAME);
+    let states = h.states("cf-void").await;
+    let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["authorized", "voiding", "voided"], "{}: {states:?}", P::NAME);
+    h.capture("cf-void", AMOUNT).await;
+    let (field, rule) = h.rejected("cf-void", "command.capture").await;
+    assert_eq!(field, "merchant_order_no", "{}: {rule}", P::NAME);
+    assert!(rule.contains("the payment is voided"), "{}: {rule}", P::NAME);
+    let books = h.books("cf-void").await;
+    assert_eq!((books.charges, books.captured), (0, None), "{}: nothing was taken", P::NAME);
+    assert_eq!(h.calls("cf-void", "capture").await, 0, "{}", P::NAME);
+    h.stop().await;
+}
+
+/// An authorisation neither captured nor voided reaches its expiry (`AUTHORIZATION_EXPIRY`, 2 s
+/// here; the provider's own is far away): the scheduler's authorisation expiry scan asks for a
+/// void, the provider releases it, upstream hears `payment.voided`, the history says `expired`,
+/// nothing was taken, and the scheduler counts the void it sent.
+pub async fn an_authorisation_left_uncaptured_is_voided_at_its_expiry<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| {
+        o.retry_tiers = "1s,2s,3s,5s".into();
+        o.schedulers = 1;
+        o.scheduler_config.push(("AUTHORIZATION_EXPIRY".into(), "2s,2s".into()));
+    })
+    .await;
+    authorised(&h, "cf-expiry", AMOUNT).await;
+    let voided = h.event("cf-expiry", "payment.voided").await;
+    assert_eq!(voided.captured, None, "{}", P::NAME);
+    let id = h.payment("cf-expiry").await.id;
+    let history = h.system.history(id).await;
+    let last = history.iter().rev().find(|r| r.refund_id.is_none()).expect("a history");
+    assert_eq!(
+        (last.to_state.as_str(), last.event.as_str()),
+        ("voided", "expired"),
+        "{}: {history:?}",
+        P::NAME
+    );
+    assert!(h.calls("cf-expiry", "void").await >= 1, "{}: the scan's void was sent", P::NAME);
+    let books = h.books("cf-expiry").await;
+    assert_eq!((books.charges, books.captured), (0, None), "{}: nothing was taken", P::NAME);
+    let metrics = h.system.scheduler_metrics(0).await;
+    assert!(
+        paygate_e2e::system::metric(
+            &metrics,
+            "paygate_scheduler_enqueued_total{kind=\"authorization_void\"}"
+        ) >= 1,
+        "{}: the scheduler counts its void",
+        P::NAME
+    );
+    h.stop().await;
+}
+
+/// The provider releases an authorisation left uncaptured at its own expiry (the simulator's set
+/// to 2 s; paygate's scan is days away): its notification, confirmed by a query, makes the payment
+/// `voided` with the history's event `expired`; no void was sent, nothing was taken.
+pub async fn an_authorisation_the_provider_releases_itself_is_voided<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    p.authorizations_expire_after(std::time::Duration::from_secs(2))
+        .await
+        .expect("set the provider's expiry");
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-released", AMOUNT).await;
+    h.event("cf-released", "payment.voided").await;
+    let id = h.payment("cf-released").await.id;
+    let history = h.system.history(id).await;
+    let last = history.iter().rev().find(|r| r.refund_id.is_none()).expect("a history");
+    assert_eq!(
+        (last.from_state.as_deref(), last.to_state.as_str(), last.event.as_str()),
+        (Some("authorized"), "voided", "expired"),
+        "{}: {history:?}",
+        P::NAME
+    );
+    assert_eq!(h.calls("cf-released", "void").await, 0, "{}: the provider released it", P::NAME);
+    let books = h.books("cf-released").await;
+    assert_eq!((books.charges, books.captured), (0, None), "{}: nothing was taken", P::NAME);
+    h.stop().await;
+}
+
+/// The capture reaches the provider but its answer is lost: the payment stays `capturing` (it may
+/// have been sent: never re-sent blindly), the dispatcher's follow-up query finds it captured, and
+/// upstream hears `payment.captured` once; one capture request went out, and the money was taken
+/// once.
+pub async fn a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+    authorised(&h, "cf-lost-capture", AMOUNT).await;
+    let trade = h.trade_no("cf-lost-capture").await;
+    p.script(&trade, simkit::Operation::Capture, simkit::Fault::LostResponse)
+        .await
+        .expect("script a lost answer");
+    h.capture("cf-lost-capture", AMOUNT).await;
+    let captured = h.event("cf-lost-capture", "payment.captured").await;
+    assert_eq!(captured.captured, Some(p.money(AMOUNT)), "{}", P::NAME);
+    let states = h.states("cf-lost-capture").await;
+    let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["authorized", "capturing", "succeeded"], "{}: {states:?}", P::NAME);
+    let id = h.payment("cf-lost-capture").await.id;
+    let posts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM provider_exchanges WHERE payment_id = $1 AND operation = 'capture' AND request_method = 'POST'",
+    )
+    .bind(id)
+    .fetch_one(&h.system.db.pool)
+    .await
+    .expect("count the capture requests");
+    assert_eq!(posts, 1, "{}: the capture was sent once", P::NAME);
+    assert!(h.calls("cf-lost-capture", "query").await >= 1, "{}: a query decided", P::NAME);
+    let heard = h.events("cf-lost-capture").iter().filter(|e| e.kind == "payment.captured").count();
+    assert_eq!(heard, 1, "{}: upstream hears of the capture once", P::NAME);
+    assert_eq!(h.books("cf-lost-capture").await.charges, 1, "{}: taken once", P::NAME);
     h.stop().await;
 }

@@ -54,6 +54,9 @@ pub enum Capability {
     /// The trade bill states each line's status, so a line can say a payment did not succeed
     /// (Alipay's lists completed transactions only: it has no status column).
     BillLineStatus,
+    /// A pay may only authorise the payment (`capture: manual`), captured (all or part) or
+    /// voided later, and the provider releases an authorisation left uncaptured past its expiry.
+    ManualCapture,
 }
 
 /// A refund in the provider's books.
@@ -79,6 +82,9 @@ pub struct Books {
     pub charges: u32,
     /// The order's amount, minor units.
     pub amount: i64,
+    /// What a capture took of an authorised order (manual capture), once captured; `None` for
+    /// an order captured when paid, or not captured yet.
+    pub captured: Option<i64>,
     pub refunds: Vec<BookRefund>,
 }
 
@@ -135,6 +141,7 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// A pay request for `method`, with what the provider needs for it (payment code, payer).
     fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),
@@ -198,6 +205,14 @@ pub trait Provider: Send + Sync + Sized + 'static {
 
     /// Sets the simulator's fault rates for every request from now on (replacing the old ones).
     async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()>;
+
+    /// From now on the provider releases an authorisation (manual capture) left uncaptured for
+    /// `after` itself, as it would at its real expiry (Stripe: 7 days). Only for providers with
+    /// [`Capability::ManualCapture`].
+    async fn authorizations_expire_after(&self, after: Duration) -> anyhow::Result<()> {
+        let _ = after;
+        anyhow::bail!("{} has no manual capture", Self::NAME)
+    }
 
     /// From now on every barcode payment waits for the customer to confirm on the phone ("in
     /// process") until [`Provider::customer_pays`]. Only for providers with a barcode flow.

@@ -68,6 +68,7 @@ impl Provider for Mockpay {
         Capability::BillDownload,
         Capability::BillLineStatus,
         Capability::SettlementDownload,
+        Capability::ManualCapture,
     ];
 
     fn currency(&self) -> Currency {
@@ -95,6 +96,14 @@ impl Provider for Mockpay {
         Ok(())
     }
 
+    async fn authorizations_expire_after(&self, after: std::time::Duration) -> anyhow::Result<()> {
+        let admin = self.sim.admin();
+        let mut settings = admin.settings().await?;
+        settings.authorization_expiry_secs = after.as_secs().max(1);
+        admin.set_settings(&settings).await?;
+        Ok(())
+    }
+
     async fn script(&self, trade_no: &str, operation: Operation, fault: Fault) -> anyhow::Result<()> {
         self.sim.admin().script(ScriptEntry::new(trade_no, operation, fault)).await?;
         Ok(())
@@ -114,7 +123,7 @@ impl Provider for Mockpay {
                 BookRefund { refund_no: r.refund_id.clone(), amount: r.amount, state }
             })
             .collect();
-        Ok(Some(Books { charges: t.charges, amount: t.amount, refunds }))
+        Ok(Some(Books { charges: t.charges, amount: t.amount, captured: t.captured_amount, refunds }))
     }
 
     async fn plant_bill_fault(&self, fault: BillFault) -> anyhow::Result<()> {

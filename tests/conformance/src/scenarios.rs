@@ -5,12 +5,14 @@
 use crate::{BookState, Books, Capability, DEADLINE, Delivered, Provider, answer, eventually, trade_no};
 use chrono::Utc;
 use futures_util::StreamExt;
+use paygate::domain::CaptureMode;
 use paygate::messages::commands::PayMethod;
 use paygate::providers::bill::{BillDownload, BillError, BillItem, BillLine, BillLineKind, SettlementTotal};
 use paygate::providers::exchange::Exchange;
 use paygate::providers::notification::ClaimedEvent;
 use paygate::providers::{
-    CallOutcome, PaymentFacts, PaymentStatus, RefundFacts, RefundRequest, RefundStatus, UnifiedCode,
+    CallOutcome, CaptureRequest, PayRequest, PaymentFacts, PaymentStatus, RefundFacts, RefundRequest,
+    RefundStatus, UnifiedCode,
 };
 use simkit::{BillFault, BillFaultKind, Fault, Operation};
 use std::collections::BTreeMap;
@@ -34,6 +36,9 @@ pub const ALL: &[&str] = &[
     "bill_download_matches_capability",
     "settlement_agrees_with_the_books_and_shows_planted_discrepancies",
     "settlement_download_matches_capability",
+    "authorise_then_capture_part_once",
+    "a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it",
+    "authorise_then_void_idempotently",
 ];
 
 /// The capability a scenario needs, if any.
@@ -48,6 +53,9 @@ pub fn capability_of(scenario: &str) -> Option<Capability> {
         "forged_tampered_oversized_notifications_are_refused" => Capability::GenuineNotification,
         "bill_agrees_with_the_books_and_shows_planted_discrepancies" => Capability::BillDownload,
         "settlement_agrees_with_the_books_and_shows_planted_discrepancies" => Capability::SettlementDownload,
+        "authorise_then_capture_part_once"
+        | "a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it"
+        | "authorise_then_void_idempotently" => Capability::ManualCapture,
         _ => return None,
     })
 }
@@ -769,4 +777,106 @@ pub async fn settlement_agrees_with_the_books_and_shows_planted_discrepancies<P:
 pub async fn settlement_download_matches_capability<P: Provider>(p: &P) {
     let result = p.adapter().settlement(p.bill_day()).await;
     download_matches_capability(p, "settlement", Capability::SettlementDownload, result);
+}
+
+/// A payment of `amount` paid with manual capture by the provider's charging method: its facts
+/// once the provider holds it authorised (nothing taken).
+async fn authorised<P: Provider>(p: &P, trade_no: &str, amount: i64) -> PaymentFacts {
+    let method = p.charging_method();
+    let request = PayRequest { capture: CaptureMode::Manual, ..p.pay_request(trade_no, amount, method) };
+    let created =
+        answer(&format!("{} pay {method:?} manual", P::NAME), p.adapter().pay(&request).await.outcome);
+    if created.status != PaymentStatus::Authorized {
+        assert_eq!(created.status, PaymentStatus::WaitingForCustomer, "{}: {created:?}", P::NAME);
+        p.customer_pays(trade_no, created.action.as_ref()).await.expect("the customer pays");
+    }
+    let facts = query_until(p, trade_no, PaymentStatus::Authorized).await;
+    assert_eq!(facts.amount, Some(p.money(amount)), "{}: the amount authorised", P::NAME);
+    assert_eq!(charges(p, trade_no).await, 0, "{}: an authorisation takes nothing", P::NAME);
+    facts
+}
+
+fn capture_request<P: Provider>(p: &P, trade_no: &str, amount: i64) -> CaptureRequest {
+    CaptureRequest { trade_no: trade_no.into(), amount: p.money(amount), authorized: p.money(AMOUNT) }
+}
+
+/// Authorised, then captured in part: a capture above the authorised amount is refused (or
+/// refused before it is sent), the part is taken once (a repeat of it answers the capture made),
+/// another amount afterwards is not taken, a void of the captured payment says it is paid, and
+/// refunds stop at the captured part.
+pub async fn authorise_then_capture_part_once<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let (adapter, name, no) = (p.adapter(), P::NAME, trade_no());
+    authorised(p, &no, AMOUNT).await;
+    let too_much = CaptureRequest { amount: p.money(AMOUNT + 1), ..capture_request(p, &no, AMOUNT) };
+    assert!(
+        matches!(adapter.capture(&too_much).await.outcome, CallOutcome::Refused { .. }),
+        "{name}: a capture above the authorisation is refused"
+    );
+    assert_eq!(charges(p, &no).await, 0, "{name}");
+    let part = AMOUNT * 3 / 10;
+    let captured =
+        answer(&format!("{name} capture"), adapter.capture(&capture_request(p, &no, part)).await.outcome);
+    assert_eq!(captured.status, PaymentStatus::Succeeded, "{name}: {captured:?}");
+    let again = answer(
+        &format!("{name} capture again"),
+        adapter.capture(&capture_request(p, &no, part)).await.outcome,
+    );
+    assert_eq!(again.status, PaymentStatus::Succeeded, "{name}: a repeat answers the capture made");
+    let other = adapter.capture(&capture_request(p, &no, part + 1)).await.outcome;
+    // Refused (mockpay), or the capture made read back (Stripe): never a second capture.
+    let refused_or_read_back = match &other {
+        CallOutcome::Refused { .. } => true,
+        CallOutcome::Answer { facts, .. } => facts.status == PaymentStatus::Succeeded,
+        _ => false,
+    };
+    assert!(refused_or_read_back, "{name}: another amount after the capture: {other:?}");
+    let books = books(p, &no).await.expect("in the books");
+    assert_eq!((books.charges, books.captured), (1, Some(part)), "{name}: taken once, the part only");
+    let void =
+        answer(&format!("{name} void of a captured payment"), adapter.void(&no, p.currency()).await.outcome);
+    assert_eq!(void.status, PaymentStatus::Succeeded, "{name}: the void says it was captured");
+    let over = refund_request(p, &no, &trade_no(), part + 1, AMOUNT);
+    assert!(
+        matches!(adapter.refund(&over).await.outcome, CallOutcome::Refused { .. }),
+        "{name}: a refund above the captured part is refused"
+    );
+    let refund_no = trade_no();
+    adapter.refund(&refund_request(p, &no, &refund_no, part, AMOUNT)).await;
+    assert_eq!(refund_final(p, &no, &refund_no).await.status, RefundStatus::Succeeded, "{name}");
+}
+
+/// The capture is made but its answer is lost: UNKNOWN, never success or failure; the query finds
+/// it captured, and the books hold one charge.
+pub async fn a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let (adapter, name, no) = (p.adapter(), P::NAME, trade_no());
+    authorised(p, &no, AMOUNT).await;
+    p.script(&no, Operation::Capture, Fault::LostResponse).await.expect("script a lost answer");
+    match adapter.capture(&capture_request(p, &no, AMOUNT)).await.outcome {
+        CallOutcome::Unknown { .. } => {}
+        other => panic!("{name}: a lost capture answer must be UNKNOWN, got {other:?}"),
+    }
+    query_until(p, &no, PaymentStatus::Succeeded).await;
+    let books = books(p, &no).await.expect("in the books");
+    assert_eq!((books.charges, books.captured), (1, Some(AMOUNT)), "{name}");
+}
+
+/// Authorised, then voided: released (closed), a second void answers the same, and a capture
+/// afterwards takes nothing.
+pub async fn authorise_then_void_idempotently<P: Provider>(p: &P) {
+    require(p, Capability::ManualCapture);
+    let (adapter, name, no) = (p.adapter(), P::NAME, trade_no());
+    authorised(p, &no, AMOUNT).await;
+    let voided = answer(&format!("{name} void"), adapter.void(&no, p.currency()).await.outcome);
+    assert_eq!(voided.status, PaymentStatus::Closed, "{name}: {voided:?}");
+    let again = answer(&format!("{name} void again"), adapter.void(&no, p.currency()).await.outcome);
+    assert_eq!(again.status, PaymentStatus::Closed, "{name}: a repeat answers the release");
+    let late = adapter.capture(&capture_request(p, &no, AMOUNT)).await.outcome;
+    assert!(
+        !matches!(&late, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Succeeded),
+        "{name}: nothing captured after a void: {late:?}"
+    );
+    assert_eq!(charges(p, &no).await, 0, "{name}: nothing was taken");
+    assert_eq!(query_until(p, &no, PaymentStatus::Closed).await.status, PaymentStatus::Closed, "{name}");
 }

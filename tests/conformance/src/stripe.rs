@@ -83,6 +83,7 @@ impl Provider for Stripe {
         Capability::Pay(PayMethod::ClientSecret),
         Capability::GenuineNotification,
         Capability::SettlementDownload,
+        Capability::ManualCapture,
     ];
 
     const DECLINE_LEAVES_PAYMENT_OPEN: bool = true;
@@ -118,6 +119,13 @@ impl Provider for Stripe {
         }
     }
 
+    async fn authorizations_expire_after(&self, after: std::time::Duration) -> anyhow::Result<()> {
+        let admin = self.sim.admin();
+        let mut settings = admin.settings().await?;
+        settings.authorization_expiry_ms = u64::try_from(after.as_millis())?;
+        admin.set_settings(&settings).await
+    }
+
     async fn script(&self, trade_no: &str, operation: Operation, fault: Fault) -> anyhow::Result<()> {
         self.sim.admin().script(&ScriptEntry::new(trade_no, operation, fault)).await
     }
@@ -146,6 +154,11 @@ impl Provider for Stripe {
         Ok(Some(Books {
             charges: u32::try_from(int(&o["charges"])?)?,
             amount: int(&o["paymentIntent"]["amount"])?,
+            // What a manual capture took (`amount_received` of a captured manual PaymentIntent).
+            captured: (o["paymentIntent"]["capture_method"] == "manual"
+                && o["paymentIntent"]["status"] == "succeeded")
+                .then(|| int(&o["paymentIntent"]["amount_received"]))
+                .transpose()?,
             refunds,
         }))
     }

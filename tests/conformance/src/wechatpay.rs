@@ -96,6 +96,7 @@ impl Provider for Wechatpay {
             _ => Payer::default(),
         };
         PayRequest {
+            capture: Default::default(),
             trade_no: trade_no.into(),
             amount: self.money(minor),
             subject: "conformance 测试 & more".into(),
@@ -145,7 +146,12 @@ impl Provider for Wechatpay {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Some(Books { charges: u32::try_from(int(&o["charges"])?)?, amount: int(&o["total"])?, refunds }))
+        Ok(Some(Books {
+            charges: u32::try_from(int(&o["charges"])?)?,
+            amount: int(&o["total"])?,
+            captured: None,
+            refunds,
+        }))
     }
 
     async fn plant_bill_fault(&self, fault: BillFault) -> anyhow::Result<()> {

@@ -21,6 +21,12 @@ conformance::provider_tests! {
         paid_after_close_is_succeeded_and_flagged,
         the_days_bill_reconciled_finds_every_planted_discrepancy,
         the_days_settlement_is_our_payments_of_the_providers_own_day,
+        an_authorised_payment_is_captured_in_full,
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured,
+        an_authorisation_is_voided_and_takes_nothing,
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry,
+        an_authorisation_the_provider_releases_itself_is_voided,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
     ],
     not_applicable: [
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: mockpay has no payment-code (barcode) flow",
@@ -47,6 +53,12 @@ conformance::provider_tests! {
     ],
     not_applicable: [
         the_days_settlement_is_our_payments_of_the_providers_own_day = "not applicable: Alipay's settlement file (the signcustomer account bill) is not implemented: its format is not confirmed",
+        an_authorised_payment_is_captured_in_full = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_is_voided_and_takes_nothing = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_the_provider_releases_itself_is_voided = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
     ],
     defects: [],
 }
@@ -69,6 +81,12 @@ conformance::provider_tests! {
     not_applicable: [
         a_barcode_payment_in_process_is_polled_to_success = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",
         a_barcode_payment_never_confirmed_is_reversed = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",
+        an_authorised_payment_is_captured_in_full = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_is_voided_and_takes_nothing = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        an_authorisation_the_provider_releases_itself_is_voided = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
     ],
     defects: [],
 }
@@ -86,6 +104,12 @@ conformance::provider_tests! {
         a_payment_paid_at_the_last_moment_wins_over_its_expiry,
         paid_after_close_is_succeeded_and_flagged,
         the_days_settlement_is_our_payments_of_the_providers_own_day,
+        an_authorised_payment_is_captured_in_full,
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured,
+        an_authorisation_is_voided_and_takes_nothing,
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry,
+        an_authorisation_the_provider_releases_itself_is_voided,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
     ],
     not_applicable: [
         the_days_bill_reconciled_finds_every_planted_discrepancy = "not applicable: Stripe has no trade bill",

@@ -23,6 +23,9 @@ conformance::provider_tests! {
         bill_download_matches_capability,
         settlement_agrees_with_the_books_and_shows_planted_discrepancies,
         settlement_download_matches_capability,
+        authorise_then_capture_part_once,
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it,
+        authorise_then_void_idempotently,
     ],
     not_applicable: [
         pay_barcode = "not applicable: mockpay has no payment-code (barcode) flow; its direct is a one-time key charged at once",
@@ -47,6 +50,9 @@ conformance::provider_tests! {
         settlement_download_matches_capability,
     ],
     not_applicable: [
+        authorise_then_capture_part_once = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
+        authorise_then_void_idempotently = "not applicable: Alipay takes the money when the customer pays (no separate authorisation)",
         settlement_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: Alipay's settlement (the signcustomer account bill) is not implemented: its file format is not confirmed (docs/providers/alipay.md)",
         pay_client_secret = "not applicable: Alipay app pay (client_secret) is not supported by the adapter",
         pay_direct = "not applicable: Alipay charges only through the payment code the customer shows (barcode)",
@@ -72,6 +78,9 @@ conformance::provider_tests! {
         settlement_download_matches_capability,
     ],
     not_applicable: [
+        authorise_then_capture_part_once = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
+        authorise_then_void_idempotently = "not applicable: WeChat Pay takes the money when the customer pays (no separate authorisation)",
         pay_form = "not applicable: WeChat Pay has no form payment (Native, JSAPI and H5 only)",
         pay_direct = "not applicable: WeChat Pay API v3 charges only after the customer pays (no direct charge)",
         pay_barcode = "not applicable: WeChat Pay's payment-code (micropay) flow is not in API v3 and not in the adapter",
@@ -94,6 +103,9 @@ conformance::provider_tests! {
         bill_download_matches_capability,
         settlement_agrees_with_the_books_and_shows_planted_discrepancies,
         settlement_download_matches_capability,
+        authorise_then_capture_part_once,
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it,
+        authorise_then_void_idempotently,
     ],
     not_applicable: [
         pay_qr = "not applicable: Stripe's PaymentIntents are confirmed by the client with the client secret (no QR flow in the adapter)",

@@ -11,6 +11,7 @@ use paygate::recon::{Kind, Quiet, ReconConfig, Run, engine, proofs};
 use paygate::store::recon;
 use paygate_e2e::System;
 use paygate_e2e::recon_kit::{WITHIN, adapter, found, paid, patient, refund_in, topology};
+use paygate_e2e::system::MERCHANT;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -323,4 +324,43 @@ async fn the_benchmark_finds_every_planted_discrepancy_and_nothing_else() {
         "last line: {last:?}\nstderr:\n{}",
         out.stderr
     );
+}
+
+/// A manual-capture payment authorised for 10.00 and captured for 6.00: the bill's line is the
+/// captured 6.00, so the clean one matches and a line of the authorised 10.00 is an amount
+/// mismatch ("we say 600"): reconciliation compares with what was captured, not what was
+/// authorised. The authorised-only one (never captured) has no bill line and is not missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partly_captured_payment_reconciles_at_its_captured_amount() {
+    let system = System::with(patient()).await;
+    let admin = system.mockpay.admin();
+    let manual = |order: &str| {
+        let mut command = paygate_e2e::system::pay_command(order, "10.00", "direct");
+        command["capture"] = serde_json::json!("manual");
+        command
+    };
+    let capture = |order: &str| serde_json::json!({"merchant_id": MERCHANT, "merchant_order_no": order, "amount": "6.00", "currency": "CNY"});
+    for order in ["r-captured", "r-captured-wrong", "r-authorised"] {
+        system.upstream.command("command.pay", order, manual(order)).await;
+        system.payment_in(order, "authorized", WITHIN).await;
+    }
+    for order in ["r-captured", "r-captured-wrong"] {
+        system.upstream.command("command.capture", order, capture(order)).await;
+        system.wait_for(order, "payment.captured", WITHIN).await;
+    }
+    let clean = system.payment_in("r-captured", "succeeded", WITHIN).await;
+    assert_eq!(clean.captured.map(|m| m.minor_units()), Some(600));
+    let wrong = system.payment_in("r-captured-wrong", "succeeded", WITHIN).await.id;
+    let authorised = system.payment_in("r-authorised", "authorized", WITHIN).await.id;
+    admin
+        .bill_fault(&BillFault::new(BillFaultKind::Amount).order(trade_no(wrong)).amount(1_000))
+        .await
+        .unwrap();
+
+    let batch = reconcile(&system, Kind::Trade, today(), 0).await;
+    let list = found(&system, &batch).await;
+    assert_eq!(kinds(&list), [("amount_mismatch".to_owned(), Some(wrong))], "{list:#?}");
+    assert!(list[0].detail.contains("we say 600 CNY"), "{}", list[0].detail);
+    assert!(list.iter().all(|d| d.payment_id != Some(clean.id) && d.payment_id != Some(authorised)));
+    system.stop().await;
 }

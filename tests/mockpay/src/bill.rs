@@ -118,7 +118,7 @@ pub(crate) fn lines(
         if find(BillFaultKind::DropLine, order, None).is_some() {
             continue;
         }
-        let amount = find(BillFaultKind::Amount, order, None).and_then(|f| f.amount).unwrap_or(p.amount);
+        let amount = find(BillFaultKind::Amount, order, None).and_then(|f| f.amount).unwrap_or(p.taken());
         let line = Line {
             line_type: LineType::Payment,
             order_id: p.key.order_id.clone(),

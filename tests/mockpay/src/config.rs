@@ -34,6 +34,9 @@ pub struct Settings {
     /// The fee on every payment, in parts per million of its amount (integer minor units,
     /// rounded half up), as bills and settlements show it. Refunds carry no fee.
     pub fee_ppm: u64,
+    /// How long an AUTHORIZED payment (`captureMethod: manual`) may wait for its capture; after
+    /// it mockpay releases it (EXPIRED). 7 days by default, as Stripe.
+    pub authorization_expiry_secs: u64,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             default_expiry_secs: Some(1_800),
             reorder_max_hold_ms: 2_000,
             fee_ppm: 6_000,
+            authorization_expiry_secs: 7 * 24 * 3_600,
         }
     }
 }

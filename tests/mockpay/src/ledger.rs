@@ -68,6 +68,11 @@ impl Ledger {
         self.refunds.get(key).map(|r| r.order_id.clone())
     }
 
+    /// Remembers that `key` expires at `at` (an authorisation's expiry).
+    pub fn schedule_expiry(&mut self, at: DateTime<Utc>, key: PaymentKey) {
+        self.expiry.push(Reverse((at, key)));
+    }
+
     /// Pops the payments whose expiry time has come (they may have moved on already).
     pub fn due_expiries(&mut self, now: DateTime<Utc>) -> Vec<PaymentKey> {
         let mut due = Vec::new();

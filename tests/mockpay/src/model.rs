@@ -45,16 +45,22 @@ impl PayMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PaymentStatus {
     Waiting,
+    /// Paid with `captureMethod: manual`: the money is held, not taken, until a capture.
+    Authorized,
     Succeeded,
     Declined,
     Closed,
     Expired,
+    /// An authorisation released by a void, without a capture.
+    Voided,
 }
 
 impl PaymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Waiting => "WAITING",
+            PaymentStatus::Authorized => "AUTHORIZED",
+            PaymentStatus::Voided => "VOIDED",
             PaymentStatus::Succeeded => "SUCCEEDED",
             PaymentStatus::Declined => "DECLINED",
             PaymentStatus::Closed => "CLOSED",
@@ -92,6 +98,8 @@ pub(crate) struct NewPayment {
     pub notify_url: Option<String>,
     pub return_url: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// `captureMethod: manual`: paying authorises; a capture takes the money.
+    pub capture_manual: bool,
 }
 
 /// A payment as the provider knows it.
@@ -112,6 +120,12 @@ pub(crate) struct Payment {
     pub paid_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub decline_code: Option<ReturnCode>,
+    /// `captureMethod: manual`.
+    pub capture_manual: bool,
+    /// When an AUTHORIZED payment not captured by then becomes EXPIRED (released).
+    pub authorization_expires_at: Option<DateTime<Utc>>,
+    /// What a capture took (at most the amount; the rest was released).
+    pub captured_amount: Option<i64>,
     /// How many times money was actually taken (the invariant is at most 1).
     pub charges: u32,
     /// Refund ids, in creation order.
@@ -121,6 +135,11 @@ pub(crate) struct Payment {
 }
 
 impl Payment {
+    /// The money taken: the captured amount of a manual-capture payment, the amount otherwise.
+    pub fn taken(&self) -> i64 {
+        self.captured_amount.unwrap_or(self.amount)
+    }
+
     /// The first parameter that differs from a repeated request, if any.
     /// notifyUrl, returnUrl and expiresAt are taken from the first request and not compared.
     pub fn differing_param(&self, new: &NewPayment) -> Option<&'static str> {
@@ -132,6 +151,8 @@ impl Payment {
             Some("description")
         } else if self.pay_method != new.pay_method {
             Some("payMethod")
+        } else if self.capture_manual != new.capture_manual {
+            Some("captureMethod")
         } else {
             None
         }
@@ -173,7 +194,7 @@ impl PaymentView {
         }
         let held: i64 =
             self.refunds.iter().filter(|r| r.status != RefundStatus::Failed).map(|r| r.amount).sum();
-        self.payment.amount - held
+        self.payment.taken() - held
     }
 }
 

@@ -281,7 +281,15 @@ impl FaultState {
         order_id: Option<&str>,
     ) -> TransportDecision {
         let s = &self.settings;
-        let lossy = matches!(op, Operation::Pay | Operation::Refund | Operation::Close | Operation::Cancel);
+        let lossy = matches!(
+            op,
+            Operation::Pay
+                | Operation::Refund
+                | Operation::Close
+                | Operation::Cancel
+                | Operation::Capture
+                | Operation::Void
+        );
         let active = s.latency != Latency::default()
             || s.timeout_ppm > 0
             || s.http500_ppm > 0

@@ -29,6 +29,10 @@ pub enum Operation {
     /// Cancelling (reversing) a payment, paid or not (Alipay's `alipay.trade.cancel`; mockpay has
     /// no such call and refuses scripts for it).
     Cancel,
+    /// Capturing an authorised payment (mockpay, stripesim).
+    Capture,
+    /// Voiding (releasing) an authorised payment (mockpay, stripesim).
+    Void,
     /// A notification about the order.
     Notify,
 }
@@ -43,6 +47,8 @@ impl Operation {
             Operation::RefundQuery => "refund_query",
             Operation::Close => "close",
             Operation::Cancel => "cancel",
+            Operation::Capture => "capture",
+            Operation::Void => "void",
             Operation::Notify => "notify",
         }
     }

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `GET/PUT /admin/faults` | simkit's fault rates, seed and latency |
 //! | `GET/POST/DELETE /admin/script` | scripted per-order faults (`{orderId: trade_no, operation, fault, times, declineCode}`) |
-//! | `GET/PUT /admin/settings` | webhook URL, refund delay, processing time, search lag, webhook scale and timeout |
+//! | `GET/PUT /admin/settings` | webhook URL, refund delay, processing time, search lag, webhook scale and timeout, authorisation expiry (`authorizationExpiryMs`) |
 //! | `POST /admin/orders/{trade_no}/pay` | the customer confirms with `{paymentMethod}` (default `pm_card_visa`) |
 //! | `POST /admin/orders/{trade_no}/authenticate` | the customer's 3-D Secure: `{result: succeed|fail}` |
 //! | `GET /admin/orders/{trade_no}` | the truth: PaymentIntent, charges, refunds, events and their attempts |

@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/payment_intents/{id}", get(retrieve_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
         .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
+        .route("/v1/payment_intents/{id}/capture", post(capture_intent))
         .route("/v1/refunds", post(create_refund).get(list_refunds))
         .route("/v1/refunds/{id}", get(retrieve_refund))
         .route("/3ds/{id}", get(three_d_secure))
@@ -208,15 +209,9 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
                 return Err(Answer::invalid(None, &format!("Invalid currency: {c}."), Some("currency")));
             }
         };
-        match wire::get(p, "capture_method") {
-            None | Some("automatic") | Some("automatic_async") => {}
-            Some("manual") => {
-                return Err(Answer::invalid(
-                    None,
-                    "capture_method=manual is not modelled by stripesim",
-                    Some("capture_method"),
-                ));
-            }
+        let capture_manual = match wire::get(p, "capture_method") {
+            None | Some("automatic") | Some("automatic_async") => false,
+            Some("manual") => true,
             Some(other) => {
                 return Err(Answer::invalid(
                     None,
@@ -224,11 +219,11 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
                     Some("capture_method"),
                 ));
             }
-        }
+        };
         let metadata = wire::metadata(p)?;
-        Ok((amount, currency, metadata))
+        Ok((amount, currency, metadata, capture_manual))
     })();
-    let (amount, currency, metadata) = match made {
+    let (amount, currency, metadata, capture_manual) = match made {
         Ok(m) => m,
         Err(a) => return (a, Vec::new()),
     };
@@ -258,6 +253,8 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
         events: Vec::new(),
         cancellation_reason: None,
         charged_at: None,
+        capture_manual,
+        amount_received: 0,
     };
     ledger.intents.insert(id.clone(), pi.clone());
     drop(ledger);
@@ -371,12 +368,26 @@ fn succeed(app: &App, id: &str) -> Vec<Pending> {
     ) {
         return Vec::new();
     }
-    pi.status = PiStatus::Succeeded;
-    pi.charges += 1;
-    pi.charged_at = Some(chrono::Utc::now().timestamp());
     pi.last_payment_error = None;
     pi.redirect_url = None;
     pi.changed = Instant::now();
+    if pi.capture_manual {
+        // Authorised only: nothing is charged until a capture; released at the expiry.
+        pi.status = PiStatus::RequiresCapture;
+        let expiry = Duration::from_millis(app.settings().authorization_expiry_ms);
+        let (app2, id2) = (app.clone(), id.to_owned());
+        app.kit.spawn(async move {
+            if app2.kit.sleep(expiry).await {
+                let events = release_expired(&app2, &id2);
+                send_all(&app2, events);
+            }
+        });
+        return Vec::new();
+    }
+    pi.status = PiStatus::Succeeded;
+    pi.charges += 1;
+    pi.amount_received = pi.amount;
+    pi.charged_at = Some(chrono::Utc::now().timestamp());
     app.kit.stats().event(Event::Charge);
     vec![Pending {
         kind: "payment_intent.succeeded",
@@ -384,6 +395,93 @@ fn succeed(app: &App, id: &str) -> Vec<Pending> {
         refund_no: None,
         object: pi.json(),
     }]
+}
+
+/// Stripe's own release of an authorisation left uncaptured past its expiry: `canceled` with
+/// `cancellation_reason: automatic` (nothing if it was captured or cancelled meanwhile).
+fn release_expired(app: &App, id: &str) -> Vec<Pending> {
+    let mut ledger = app.ledger();
+    let Some(pi) = ledger.intents.get_mut(id) else { return Vec::new() };
+    if pi.status != PiStatus::RequiresCapture {
+        return Vec::new();
+    }
+    pi.status = PiStatus::Canceled;
+    pi.cancellation_reason = Some("automatic".to_owned());
+    pi.changed = Instant::now();
+    vec![Pending {
+        kind: "payment_intent.canceled",
+        trade_no: pi.trade_no().to_owned(),
+        refund_no: None,
+        object: pi.json(),
+    }]
+}
+
+async fn capture_intent(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = body_pairs(&body);
+    let id2 = id.clone();
+    let endpoint = format!("POST /v1/payment_intents/{id}/capture");
+    serve(
+        &app,
+        Operation::Capture,
+        &endpoint,
+        &headers,
+        params,
+        |a, _| trade_no_of_intent(a, &id2),
+        |a, p| {
+            let to_capture = match wire::get(p, "amount_to_capture").map(str::parse::<i64>) {
+                None => None,
+                Some(Ok(n)) if n > 0 => Some(n),
+                Some(_) => {
+                    let a = Answer::invalid(None, "Invalid integer: amount_to_capture", Some("amount_to_capture"));
+                    return (a, Vec::new());
+                }
+            };
+            let mut ledger = a.ledger();
+            let Some(pi) = ledger.intents.get_mut(&id) else {
+                return (Answer::missing("payment_intent", &id, "intent"), Vec::new());
+            };
+            if pi.status != PiStatus::RequiresCapture {
+                let mut answer = Answer::invalid(
+                    Some("payment_intent_unexpected_state"),
+                    &format!(
+                        "This PaymentIntent could not be captured because it has a status of {}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                        pi.status.as_str()
+                    ),
+                    None,
+                );
+                answer.body["error"]["payment_intent"] = pi.json();
+                return (answer, Vec::new());
+            }
+            let amount = to_capture.unwrap_or(pi.amount);
+            if amount > pi.amount {
+                let answer = Answer::invalid(
+                    Some("amount_too_large"),
+                    &format!("The amount_to_capture ({amount}) is greater than the amount_capturable ({}).", pi.amount),
+                    Some("amount_to_capture"),
+                );
+                return (answer, Vec::new());
+            }
+            pi.status = PiStatus::Succeeded;
+            pi.amount_received = amount;
+            pi.charges += 1;
+            pi.charged_at = Some(chrono::Utc::now().timestamp());
+            pi.changed = Instant::now();
+            a.kit.stats().event(Event::Charge);
+            let events = vec![Pending {
+                kind: "payment_intent.succeeded",
+                trade_no: pi.trade_no().to_owned(),
+                refund_no: None,
+                object: pi.json(),
+            }];
+            (Answer::ok(pi.json()), events)
+        },
+    )
+    .await
 }
 
 /// The customer's 3-D Secure outcome for a PaymentIntent in `requires_action`.
@@ -547,7 +645,10 @@ async fn cancel_intent(
             };
             if !matches!(
                 pi.status,
-                PiStatus::RequiresPaymentMethod | PiStatus::RequiresConfirmation | PiStatus::RequiresAction
+                PiStatus::RequiresPaymentMethod
+                    | PiStatus::RequiresConfirmation
+                    | PiStatus::RequiresAction
+                    | PiStatus::RequiresCapture
             ) {
                 let mut answer = Answer::invalid(
                     Some("payment_intent_unexpected_state"),
@@ -620,7 +721,7 @@ fn refund(app: &App, p: &[(String, String)]) -> Outcome {
         );
         return (a, Vec::new());
     }
-    let left = pi.amount - ledger.refunds_held(&pi_id);
+    let left = pi.amount_received - ledger.refunds_held(&pi_id);
     if left <= 0 {
         let a = Answer::invalid(
             Some("charge_already_refunded"),

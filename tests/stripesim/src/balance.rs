@@ -70,7 +70,8 @@ fn all(app: &App, expand_source: bool, expand_pi: bool) -> Vec<Txn> {
         if find(BillFaultKind::DropLine, order, None).is_some() {
             continue;
         }
-        let amount = find(BillFaultKind::Amount, order, None).and_then(|f| f.amount).unwrap_or(pi.amount);
+        let amount =
+            find(BillFaultKind::Amount, order, None).and_then(|f| f.amount).unwrap_or(pi.amount_received);
         let fee = find(BillFaultKind::Fee, order, None)
             .and_then(|f| f.fee)
             .unwrap_or(simkit::bill::fee(amount, fee_ppm));

@@ -27,6 +27,10 @@ pub struct Settings {
     pub fee_ppm: u64,
     /// The `Retry-After` (seconds) of a 429 rate-limit answer; 0: none is sent.
     pub rate_limit_retry_after_secs: u64,
+    /// How long a PaymentIntent may stay `requires_capture` (manual capture) before stripesim
+    /// cancels it itself with `cancellation_reason: automatic`, as Stripe does after 7 days (the
+    /// default); tests set it short so they need not wait.
+    pub authorization_expiry_ms: u64,
 }
 
 impl Default for Settings {
@@ -41,6 +45,7 @@ impl Default for Settings {
             timeout_hold_ms: 60_000,
             fee_ppm: 29_000,
             rate_limit_retry_after_secs: 1,
+            authorization_expiry_ms: 7 * 24 * 3_600 * 1_000,
         }
     }
 }

@@ -5,7 +5,10 @@
 //! `processing` → `succeeded`, or `requires_action` (3-D Secure) → `succeeded` /
 //! back to `requires_payment_method` (a failed authentication), or back to
 //! `requires_payment_method` with `last_payment_error` (a decline); `canceled` from any state
-//! but `succeeded` and `processing`. Refund: `pending` → `succeeded` / `failed` / `canceled`.
+//! but `succeeded` and `processing`. With `capture_method=manual` a successful confirmation stops
+//! at `requires_capture` (nothing charged): a capture (`amount_to_capture`, the rest released)
+//! makes it `succeeded`, a cancel `canceled`, and the authorisation expiry (Stripe: 7 days;
+//! `authorizationExpiryMs`) cancels it with `cancellation_reason: automatic`. Refund: `pending` → `succeeded` / `failed` / `canceled`.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +21,7 @@ pub enum PiStatus {
     RequiresConfirmation,
     RequiresAction,
     Processing,
+    RequiresCapture,
     Succeeded,
     Canceled,
 }
@@ -29,6 +33,7 @@ impl PiStatus {
             PiStatus::RequiresConfirmation => "requires_confirmation",
             PiStatus::RequiresAction => "requires_action",
             PiStatus::Processing => "processing",
+            PiStatus::RequiresCapture => "requires_capture",
             PiStatus::Succeeded => "succeeded",
             PiStatus::Canceled => "canceled",
         }
@@ -65,6 +70,10 @@ pub struct PaymentIntent {
     pub cancellation_reason: Option<String>,
     /// When the charge succeeded (Unix seconds), once it has.
     pub charged_at: Option<i64>,
+    /// `capture_method=manual`: a confirmation only authorises.
+    pub capture_manual: bool,
+    /// What was captured (the amount for an automatic capture), once succeeded.
+    pub amount_received: i64,
 }
 
 impl PaymentIntent {
@@ -87,8 +96,9 @@ impl PaymentIntent {
             "id": self.id,
             "object": "payment_intent",
             "amount": self.amount,
-            "amount_received": if self.status == PiStatus::Succeeded { self.amount } else { 0 },
-            "capture_method": "automatic",
+            "amount_received": if self.status == PiStatus::Succeeded { self.amount_received } else { 0 },
+            "amount_capturable": if self.status == PiStatus::RequiresCapture { self.amount } else { 0 },
+            "capture_method": if self.capture_manual { "manual" } else { "automatic" },
             "cancellation_reason": self.cancellation_reason,
             "client_secret": self.client_secret,
             "created": self.created,

@@ -44,6 +44,7 @@ fn no() -> String {
 
 fn pay(trade_no: &str, minor: i64, currency: Currency) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: trade_no.into(),
         amount: Money::from_minor(minor, currency).unwrap(),
         subject: "stripesim 测试".into(),

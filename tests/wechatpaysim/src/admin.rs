@@ -83,6 +83,9 @@ async fn post_script(State(app): State<App>, body: Bytes) -> Response {
     if e.operation == simkit::Operation::Cancel {
         return bad("WeChat Pay API v3 has no cancel for these products");
     }
+    if matches!(e.operation, simkit::Operation::Capture | simkit::Operation::Void) {
+        return bad("WeChat Pay takes the money when the customer pays: it has no capture or void");
+    }
     app.kit.faults().script.push(e.clone());
     Json(e).into_response()
 }

@@ -104,6 +104,7 @@ async fn setup() -> Setup {
 
 fn pay_request(trade_no: &str, fen: i64, method: PayMethod) -> PayRequest {
     PayRequest {
+        capture: Default::default(),
         trade_no: trade_no.into(),
         amount: cny(fen),
         subject: "测试商品 coffee".into(),

@@ -12,11 +12,13 @@
 //! Ingest never changes an order that exists: that is the provider-dispatcher's alone
 //! (docs/architecture.md, decision 1). It inserts new payments and refunds, and emits work.
 
+pub mod capture;
 pub mod close;
 pub mod decide_refund;
 pub mod pay;
 pub mod query;
 pub mod refund;
+pub mod void;
 
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::envelope::Envelope;
@@ -47,6 +49,8 @@ pub async fn apply(
         Command::Query(c) => query::apply(conn, ctx, c).await,
         Command::ApproveRefund(c) => decide_refund::apply(conn, ctx, c, true).await,
         Command::RejectRefund(c) => decide_refund::apply(conn, ctx, c, false).await,
+        Command::Capture(c) => capture::apply(conn, ctx, c).await,
+        Command::Void(c) => void::apply(conn, ctx, c).await,
     }
 }
 
@@ -181,6 +185,21 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+/// Routes an `order.report` of the payment to the command's asker: the answer to a repeat.
+pub async fn report(
+    conn: &mut PgConnection,
+    ctx: &Context<'_>,
+    payment_id: uuid::Uuid,
+) -> Result<(), HandlerError> {
+    let report = OrderWork::Report {
+        payment_id,
+        refund_id: None,
+        reply_to: ctx.cause.reply_to.clone(),
+        correlation_id: ctx.cause.correlation_id.clone(),
+    };
+    route(conn, ctx, &report).await
 }
 
 /// Puts `work` in the outbox for the orders exchange, keyed on its payment id so that it lands

@@ -17,7 +17,7 @@ use super::{CommandOutcome, Context, Rejection, RejectionKind, fingerprint, rout
 use chrono::{SecondsFormat, Utc};
 use paygate::broker::consumer::HandlerError;
 use paygate::broker::outbox::Prepared;
-use paygate::domain::ValidationError;
+use paygate::domain::{CaptureMode, ValidationError};
 use paygate::messages::commands::PayCommand;
 use paygate::messages::orders::OrderWork;
 use paygate::providers::adapter::PayTerms;
@@ -98,6 +98,15 @@ fn refusal(ctx: &Context<'_>, cmd: &PayCommand) -> Option<ValidationError> {
         return Some(ValidationError::new("provider", rule));
     }
     if let Some(kind) = ctx.providers.kind_of(cmd.provider.as_str()) {
+        if cmd.capture.is_manual() && !kind.authorizes_separately {
+            let rule = format!(
+                "manual needs a provider that authorises a payment and captures it later; {} takes the money \
+                 when the customer pays (got capture manual with provider {})",
+                kind.name,
+                cmd.provider.as_str()
+            );
+            return Some(ValidationError::new(CaptureMode::FIELD, rule));
+        }
         let payer = cmd.payer.clone().unwrap_or_default();
         let terms = PayTerms { pay_method: cmd.pay_method, auth_code: cmd.auth_code.as_ref(), payer: &payer };
         if let Err(refused) = (kind.pay_terms)(&terms) {
@@ -144,6 +153,7 @@ fn prepare(
         correlation_id: Some(ctx.correlation_id()),
         auth_code: cmd.auth_code.clone(),
         payer: cmd.payer.clone(),
+        capture_mode: cmd.capture,
     };
     let dispatch = routed(ctx, &OrderWork::DispatchPay { payment_id: new.id })?;
     Ok(Ok((new, dispatch)))

@@ -4,7 +4,8 @@
 //! apply: a refund number seen before is a repeat (same fingerprint → `order.report` of that
 //! refund) or a conflict (rejected, naming `refund_no`); checked first, so a repeat of a refund
 //! that has since used up the payment is still recognised. Otherwise the payment must exist, be
-//! in the refund's currency, be refundable (`succeeded` or `partially_refunded`) and have at
+//! in the refund's currency, be refundable (`succeeded` or `partially_refunded`; an `authorized`
+//! payment is refused with its own rule: only captured money is refunded) and have at
 //! least the amount left to refund (captured − refunded − in flight). That last check reads
 //! without a lock, to refuse early: the dispatcher reserves the amount under the payment's lock
 //! and checks again, and the database's `payments_refunds_within_amount` has the last word.
@@ -49,6 +50,14 @@ pub async fn apply(
     if cmd.amount.currency() != currency {
         let rule = format!("must be the payment's currency {currency} (got {})", cmd.amount.currency());
         return Ok(reject(ValidationError::new("currency", rule)));
+    }
+    if payment.state.holds_an_authorisation() {
+        let rule = format!(
+            "the payment is {}: its money is only authorised, not captured; refunds apply to what was \
+             captured: capture it (then refund) or void it",
+            payment.state
+        );
+        return Ok(reject(ValidationError::new("merchant_order_no", rule)));
     }
     if !payment.state.is_refundable() {
         let rule = format!(

@@ -58,6 +58,7 @@ impl Order<'_> {
         let facts_now = (facts.provider_txn_id.as_deref(), action.as_ref());
         if self.transition_recording(event, detail, facts_now).await? {
             self.because(code.describe());
+            self.capture_moved(was).await?;
             if event == PaymentEvent::ProviderSucceeded
                 && matches!(was, PaymentState::Closed | PaymentState::Expired)
             {

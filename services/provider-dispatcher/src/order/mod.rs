@@ -20,9 +20,11 @@
 //!   [`Order::finish`]);
 //! - `moves.rs`: a transition through the state machine, a raise for a person, follow-up queries;
 //! - `facts.rs`: what the provider said about the payment, applied;
+//! - `capture.rs`: what a manual-capture payment's move writes besides its state;
 //! - `provider.rs`: the order at its provider (trade number, notify URL, bulkhead pass);
 //! - `error.rs`: why a piece of work could not be applied.
 
+mod capture;
 mod error;
 mod facts;
 mod moves;

@@ -102,7 +102,10 @@ impl Order<'_> {
     pub async fn follow_up(&mut self) -> Result<(), WorkError> {
         let attempt = self.cause.attempt.saturating_add(1);
         let reason = match self.payment.state {
-            PaymentState::Unknown => QueryReason::OutcomeUnknown,
+            // A capture or void that may have reached the provider: only its word ends it.
+            PaymentState::Unknown | PaymentState::Capturing | PaymentState::Voiding => {
+                QueryReason::OutcomeUnknown
+            }
             PaymentState::Pending | PaymentState::ActionRequired => {
                 if self.deps.topology.retry_tier_for_attempt(attempt).is_none() {
                     return Ok(());

@@ -4,6 +4,8 @@
 //! - [`pay`]: send a new payment to its provider;
 //! - [`query`]: ask the provider for the truth about a payment;
 //! - [`close`]: close an unpaid payment;
+//! - [`capture`]: capture (all or part of) an authorised payment;
+//! - [`void`]: release an authorised payment uncaptured;
 //! - [`reverse`]: reverse a barcode payment that did not finish in time, in place of a query;
 //! - [`refund`]: reserve, approve, send and follow a refund;
 //! - [`auto_refund`]: a payment paid after close, refunded by the merchant's policy;
@@ -11,6 +13,7 @@
 //! - [`report`]: tell upstream an order's current state again.
 
 pub mod auto_refund;
+pub mod capture;
 pub mod close;
 pub mod notification;
 pub mod pay;
@@ -18,3 +21,4 @@ pub mod query;
 pub mod refund;
 pub mod report;
 pub mod reverse;
+pub mod void;

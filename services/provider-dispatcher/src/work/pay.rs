@@ -50,6 +50,7 @@ pub async fn plan(order: &mut Order<'_>) -> Result<Plan, WorkError> {
         expires_at: order.payment.expires_at,
         auth_code: order.payment.auth_code.clone(),
         payer: order.payment.payer.clone().unwrap_or_default(),
+        capture: order.payment.capture_mode,
     };
     if !repeat {
         order.transition(PaymentEvent::Submitted, json!({"trade_no": request.trade_no})).await?;

@@ -60,7 +60,11 @@ pub fn needs_asking(order: &Order<'_>, reason: QueryReason) -> bool {
     }
     let unsettled = matches!(
         order.payment.state,
-        PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown
+        PaymentState::Pending
+            | PaymentState::ActionRequired
+            | PaymentState::Unknown
+            | PaymentState::Capturing
+            | PaymentState::Voiding
     );
     unsettled || !matches!(reason, QueryReason::OutcomeUnknown | QueryReason::StillProcessing)
 }

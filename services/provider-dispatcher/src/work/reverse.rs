@@ -208,6 +208,10 @@ mod tests {
             event_sequence: 1,
             auth_code: None,
             payer: None,
+            capture_mode: Default::default(),
+            authorized_at: None,
+            capture_requested: None,
+            captured: None,
             created_at: now - chrono::Duration::seconds(age_secs),
             updated_at: now,
         };

@@ -580,6 +580,7 @@ mod tests {
 
     fn pay_request() -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
             amount: cny(12345),
             subject: "测试 & +商品".into(),

@@ -67,7 +67,7 @@ pub struct Code {
     /// The wire code, ours, the flags and the meaning for people.
     pub rule: CodeRule,
     /// What it says to each operation, in [`Operation::ALL`] order.
-    treatments: [Treatment; 5],
+    treatments: [Treatment; 7],
 }
 
 impl Code {
@@ -89,7 +89,7 @@ const fn row(
     provider_code: &'static str,
     unified: UnifiedCode,
     (retryable, definitive): Flags,
-    treatments: [Treatment; 5],
+    treatments: [Treatment; 7],
     meaning: &'static str,
 ) -> Code {
     Code { name, rule: CodeRule { provider_code, unified, retryable, definitive, meaning }, treatments }
@@ -99,49 +99,49 @@ const fn row(
 #[rustfmt::skip]
 pub static CODES: &[Code] = &[
     //  name                 code    ours                          flags
-    //   pay         query       close       refund      refund query
+    //   pay         query       close       refund      refund query capture     void
     //   meaning
     row(Success,             "0000", U::Success,                   FINAL,
-        [Facts,      Facts,      Facts,      Facts,      Facts],
+        [Facts,      Facts,      Facts,      Facts,      Facts, Facts,      Facts],
         "success"),
     row(InsufficientFunds,   "1101", U::DeclinedInsufficientFunds, FINAL,
-        [Declined,   Unknown,    Unknown,    Unknown,    Unknown],
+        [Declined,   Unknown,    Unknown,    Unknown,    Unknown, Unknown,    Unknown],
         "declined: insufficient funds (final)"),
     row(AccountSuspended,    "1102", U::DeclinedAccountSuspended,  FINAL,
-        [Declined,   Unknown,    Unknown,    Unknown,    Unknown],
+        [Declined,   Unknown,    Unknown,    Unknown,    Unknown, Unknown,    Unknown],
         "declined: account suspended (final)"),
     row(HeaderError,         "1106", U::AuthenticationFailed,      FINAL,
-        [Refused,    Refused,    Refused,    Refused,    Refused],
+        [Refused,    Refused,    Refused,    Refused,    Refused, Refused,    Refused],
         "header or signature error; nothing was processed (fix signing or the clock)"),
     row(InvalidRequest,      "1110", U::InvalidRequest,            FINAL,
-        [Refused,    Refused,    Refused,    Refused,    Refused],
+        [Refused,    Refused,    Refused,    Refused,    Refused, Refused,    Refused],
         "invalid request; nothing was processed (a bug in the caller)"),
     row(PaymentInProcess,    "1145", U::InProcess,                 AGAIN,
-        [RetryLater, Unknown,    RetryLater, RetryLater, Unknown],
+        [RetryLater, Unknown,    RetryLater, RetryLater, Unknown, RetryLater, RetryLater],
         "the pay request for this order is still being processed"),
     row(NoSuchTransaction,   "1150", U::NotFound,                  FINAL,
-        [Unknown,    NotFound,   NotFound,   Refused,    NotFound],
+        [Unknown,    NotFound,   NotFound,   Refused,    NotFound, NotFound,   NotFound],
         "no such transaction, or a refund of an unpaid payment"),
     row(AlreadyPaid,         "1160", U::AlreadyPaid,               FINAL,
-        [Unknown,    Unknown,    Paid,       Unknown,    Unknown],
-        "already paid: a SUCCEEDED payment cannot be closed"),
+        [Unknown,    Unknown,    Paid,       Unknown,    Unknown, Unknown,    Paid],
+        "already paid: a SUCCEEDED payment cannot be closed or voided"),
     row(ExceedsRefundable,   "1164", U::ExceedsRefundable,         FINAL,
-        [Unknown,    Unknown,    Unknown,    Refused,    Unknown],
-        "the refund exceeds the refundable amount"),
+        [Unknown,    Unknown,    Unknown,    Refused,    Unknown, Refused,    Unknown],
+        "the refund exceeds the refundable amount, or the capture the authorised amount"),
     row(AlreadyRefunded,     "1165", U::AlreadyRefunded,           FINAL,
-        [Unknown,    Unknown,    Unknown,    Refused,    Unknown],
+        [Unknown,    Unknown,    Unknown,    Refused,    Unknown, Unknown,    Unknown],
         "already fully refunded"),
     row(ExistingTransaction, "1172", U::IdempotencyConflict,       FINAL,
-        [Refused,    Unknown,    Unknown,    Refused,    Unknown],
-        "the orderId or refundId exists with different parameters; nothing was processed"),
+        [Refused,    Unknown,    Unknown,    Refused,    Unknown, Refused,    Unknown],
+        "the orderId or refundId exists with different parameters, or the payment was captured for another amount; nothing was processed"),
     row(ExpiredOrClosed,     "1180", U::ExpiredOrClosed,           FINAL,
-        [Unknown,    Unknown,    Unknown,    Refused,    Unknown],
-        "the payment is CLOSED or EXPIRED"),
+        [Unknown,    Unknown,    Unknown,    Refused,    Unknown, Unknown,    Unknown],
+        "the payment is CLOSED, EXPIRED or VOIDED (a capture of a released authorisation: a query says how)"),
     row(DuplicateInProgress, "1198", U::DuplicateInProgress,       AGAIN,
-        [RetryLater, Unknown,    RetryLater, RetryLater, Unknown],
+        [RetryLater, Unknown,    RetryLater, RetryLater, Unknown, RetryLater, RetryLater],
         "the same orderId or refundId is being processed now"),
     row(InternalError,       "9000", U::ProviderError,             AGAIN,
-        [Unknown,    Unknown,    Unknown,    Unknown,    Unknown],
+        [Unknown,    Unknown,    Unknown,    Unknown,    Unknown, Unknown,    Unknown],
         "internal error; query to learn what happened"),
 ];
 

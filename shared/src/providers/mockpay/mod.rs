@@ -22,7 +22,7 @@ pub mod statuses;
 pub mod transformers;
 
 use crate::domain::{Currency, PayMethod, ValidationError};
-use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
+use crate::providers::adapter::{CaptureRequest, PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus};
 use crate::providers::bill::{BillDownload, BillError};
 use crate::providers::codes::{MappedCode, UnifiedCode};
@@ -40,7 +40,7 @@ use reqwest::Method;
 use signing::Secret;
 use std::time::Duration;
 use transformers::{
-    PaymentCreate, PaymentCreated, PaymentInfo, PaymentStatusInfo, RefundCreate, RefundInfo,
+    CaptureCreate, PaymentCreate, PaymentCreated, PaymentInfo, PaymentStatusInfo, RefundCreate, RefundInfo,
     ResponseEnvelope, Unreadable,
 };
 
@@ -592,6 +592,61 @@ impl ProviderAdapter for MockpayAdapter {
             }
             Treatment::Paid => {
                 // Paid before the close arrived: the caller records the payment instead.
+                let txn = envelope
+                    .info::<PaymentStatusInfo>("a payment status")
+                    .ok()
+                    .filter(|i| i.order_id == trade_no)
+                    .map(|i| i.transaction_id);
+                let facts =
+                    PaymentFacts { provider_txn_id: txn, ..PaymentFacts::status(PaymentStatus::Succeeded) };
+                Decided::answer(facts, code)
+            }
+            Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+            _ => unexpected(OP, code),
+        })
+        .await
+    }
+
+    async fn capture(&self, request: &CaptureRequest) -> Called<PaymentFacts> {
+        const OP: Operation = Operation::Capture;
+        let trade_no = request.trade_no.as_str();
+        let path = format!("/v1/payments/{trade_no}/capture");
+        if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
+            return self.refuse_locally(OP, Method::POST, &path, why);
+        }
+        let body = json_body(&CaptureCreate { amount: request.amount.minor_units() });
+        self.call(OP, Method::POST, &path, Some(body), |treatment, code, envelope| match treatment {
+            Treatment::Facts => {
+                match envelope.info::<PaymentInfo>("a payment").and_then(|i| i.into_facts(trade_no)) {
+                    Ok(facts) => Decided::answer(facts, code),
+                    Err(e) => unreadable(OP, &code, e),
+                }
+            }
+            Treatment::NotFound => Decided::answer(PaymentFacts::status(PaymentStatus::NotFound), code),
+            _ => unexpected(OP, code),
+        })
+        .await
+    }
+
+    async fn void(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
+        const OP: Operation = Operation::Void;
+        let path = format!("/v1/payments/{trade_no}/void");
+        if let Err(why) = Self::check_numbers(&[("trade number", trade_no)]) {
+            return self.refuse_locally(OP, Method::POST, &path, why);
+        }
+        self.call(OP, Method::POST, &path, Some("{}".to_owned()), |treatment, code, envelope| match treatment
+        {
+            Treatment::Facts => {
+                match envelope
+                    .info::<PaymentStatusInfo>("a payment status")
+                    .and_then(|i| i.into_facts(trade_no))
+                {
+                    Ok(facts) => Decided::answer(facts, code),
+                    Err(e) => unreadable(OP, &code, e),
+                }
+            }
+            Treatment::Paid => {
+                // Captured before the void arrived: the caller records the capture instead.
                 let txn = envelope
                     .info::<PaymentStatusInfo>("a payment status")
                     .ok()

@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MockpayPaymentStatus {
     Waiting,
+    /// Paid with `captureMethod: manual`: the money is held, not taken.
+    Authorized,
     Succeeded,
     Declined,
+    /// An authorisation released without a capture.
+    Voided,
     Closed,
     Expired,
     #[serde(other)]
@@ -26,7 +30,9 @@ impl MockpayPaymentStatus {
     pub fn ours(self) -> Result<PaymentStatus, Unreadable> {
         match self {
             Self::Waiting => Ok(PaymentStatus::WaitingForCustomer),
+            Self::Authorized => Ok(PaymentStatus::Authorized),
             Self::Succeeded => Ok(PaymentStatus::Succeeded),
+            Self::Voided => Ok(PaymentStatus::Closed),
             Self::Declined => Ok(PaymentStatus::Failed),
             Self::Closed => Ok(PaymentStatus::Closed),
             Self::Expired => Ok(PaymentStatus::Expired),
@@ -76,6 +82,8 @@ mod tests {
         assert_eq!(payment("EXPIRED").ours().unwrap(), PaymentStatus::Expired);
         assert_eq!(payment("WAITING").ours().unwrap(), PaymentStatus::WaitingForCustomer);
         assert!(payment("PAID").ours().is_err());
+        assert_eq!(payment("AUTHORIZED").ours().unwrap(), PaymentStatus::Authorized);
+        assert_eq!(payment("VOIDED").ours().unwrap(), PaymentStatus::Closed);
         assert_eq!(refund("PROCESSING").ours().unwrap(), RefundStatus::Processing);
         assert!(refund("CANCELLED").ours().is_err());
     }

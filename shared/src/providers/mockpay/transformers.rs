@@ -51,6 +51,16 @@ pub struct PaymentCreate {
     pub return_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// `manual` to authorise only (captured later); absent for mockpay's default, automatic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_method: Option<&'static str>,
+}
+
+/// `POST /v1/payments/{orderId}/capture`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureCreate {
+    pub amount: i64,
 }
 
 impl PaymentCreate {
@@ -66,6 +76,7 @@ impl PaymentCreate {
             notify_url,
             return_url: request.return_url.clone(),
             expires_at: request.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            capture_method: request.capture.is_manual().then_some("manual"),
         }
     }
 }
@@ -221,6 +232,9 @@ pub struct PaymentInfo {
     pub refunds: Vec<PaymentRefund>,
     #[serde(default)]
     pub refunded_amount: Option<i64>,
+    /// What was captured of a manual-capture payment, once captured.
+    #[serde(default)]
+    pub captured_amount: Option<i64>,
 }
 
 /// One entry of a payment's `refunds`.
@@ -347,6 +361,7 @@ mod tests {
 
     fn pay_request() -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: "ord-1001".into(),
             amount: Money::from_minor(1500, Currency::JPY).unwrap(),
             subject: "coffee beans".into(),

@@ -98,7 +98,7 @@ pub struct Code {
     /// What a person should do when the code stays.
     pub person: &'static str,
     /// What it says to each operation, in [`Operation::ALL`] order.
-    treatments: [Treatment; 5],
+    treatments: [Treatment; 7],
 }
 
 impl Code {
@@ -122,7 +122,7 @@ const fn row(
     provider_code: &'static str,
     unified: UnifiedCode,
     (retryable, definitive): Flags,
-    treatments: [Treatment; 5],
+    treatments: [Treatment; 7],
     meaning: &'static str,
     person: &'static str,
 ) -> Code {
@@ -136,68 +136,68 @@ const fn row(
 
 /// A card decline: the customer's card was refused; nothing was charged. Stripe puts the
 /// PaymentIntent back to `requires_payment_method`, so the customer may try another card.
-const DECLINE: [Treatment; 5] = [Refused, Unknown, Unknown, Unknown, Unknown];
+const DECLINE: [Treatment; 7] = [Refused, Unknown, Unknown, Unknown, Unknown, Unknown, Unknown];
 
 /// Every code the adapter knows, once each.
 #[rustfmt::skip]
 pub static CODES: &[Code] = &[
     //  name                    wire code                          ours                          flags
-    //   pay         query          close          refund      refund query
+    //   pay         query          close          refund      refund query   capture        void
     row(Success,                "success",                         U::Success,                   FINAL,
-        [Facts,      Facts,         Facts,         Facts,      Facts],
+        [Facts,      Facts,         Facts,         Facts,      Facts, Facts,         Facts],
         "success (a 2xx answer)", "nothing"),
     row(IdempotencyError,       "idempotency_error",               U::IdempotencyConflict,       FINAL,
-        [Refused,    Unknown,       Refused,       Refused,    Unknown],
+        [Refused,    Unknown,       Refused,       Refused,    Unknown, Refused,       Refused],
         "the Idempotency-Key was used before with other parameters; nothing was processed",
         "a repeated request must carry the same parameters; find who else sends this trade or refund number"),
     row(IdempotencyKeyInUse,    "idempotency_key_in_use",          U::DuplicateInProgress,       LATER,
-        [RetryLater, Unknown,       RetryLater,    RetryLater, Unknown],
+        [RetryLater, Unknown,       RetryLater,    RetryLater, Unknown, RetryLater,    RetryLater],
         "a request with the same Idempotency-Key is still executing (409; code unconfirmed)",
         "nothing: it is asked again later"),
     row(ResourceMissing,        "resource_missing",                U::NotFound,                  FINAL,
-        [Unknown,    NotFound,      NotFound,      Refused,    NotFound],
+        [Unknown,    NotFound,      NotFound,      Refused,    NotFound, NotFound,      NotFound],
         "no such object (404)", "nothing: the caller decides when a not-found is believed"),
     row(UnexpectedState,        "payment_intent_unexpected_state", U::ExpiredOrClosed,           FINAL,
-        [Refused,    Unknown,       StateConflict, Refused,    Unknown],
-        "the PaymentIntent's status does not allow the operation (e.g. cancelling a succeeded one)",
+        [Refused,    Unknown,       StateConflict, Refused,    Unknown, StateConflict, StateConflict],
+        "the PaymentIntent's status does not allow the operation (e.g. cancelling a succeeded one, capturing one captured or cancelled)",
         "nothing: the PaymentIntent is read to record its state"),
     row(ChargeAlreadyRefunded,  "charge_already_refunded",         U::AlreadyRefunded,           FINAL,
-        [Unknown,    Unknown,       Unknown,       Refused,    Unknown],
+        [Unknown,    Unknown,       Unknown,       Refused,    Unknown, Unknown,       Unknown],
         "the charge is already fully refunded; nothing was processed",
         "compare the refunds at Stripe with ours"),
     row(AmountTooLarge,         "amount_too_large",                U::ExceedsRefundable,         FINAL,
-        [Refused,    Unknown,       Unknown,       Refused,    Unknown],
-        "the amount is above what is allowed (for a refund: above what is left to refund)",
+        [Refused,    Unknown,       Unknown,       Refused,    Unknown, Refused,       Unknown],
+        "the amount is above what is allowed (for a refund: above what is left to refund; for a capture: above amount_capturable)",
         "compare the refunds at Stripe with ours"),
     row(RateLimit,              "rate_limit",                      U::ProviderError,             AGAIN,
-        [RetryLater, RetryLater,    RetryLater,    RetryLater, RetryLater],
+        [RetryLater, RetryLater,    RetryLater,    RetryLater, RetryLater, RetryLater,    RetryLater],
         "too many requests (429); the request was not taken",
         "nothing, unless it persists: then lower the call rate (PROVIDER_MAX_IN_FLIGHT)"),
     row(Http400,                "http_400",                        U::InvalidRequest,            FINAL,
-        [Refused,    Refused,       Refused,       Refused,    Refused],
+        [Refused,    Refused,       Refused,       Refused,    Refused, Refused,       Refused],
         "a bad request (400) without a more specific code; nothing was processed",
         "read the message and param: a bug in the request"),
     row(Http401,                "http_401",                        U::AuthenticationFailed,      FINAL,
-        [Refused,    Refused,       Refused,       Refused,    Refused],
+        [Refused,    Refused,       Refused,       Refused,    Refused, Refused,       Refused],
         "the secret key was not accepted (401); nothing was processed",
         "check the SECRET_KEY setting (test and live keys differ)"),
     row(Http403,                "http_403",                        U::InvalidRequest,            FINAL,
-        [Refused,    Refused,       Refused,       Refused,    Refused],
+        [Refused,    Refused,       Refused,       Refused,    Refused, Refused,       Refused],
         "the key has no permission for this request (403; a restricted key); nothing was processed",
         "give the restricted key write access to PaymentIntents and Refunds"),
     row(Http404,                "http_404",                        U::NotFound,                  FINAL,
-        [Unknown,    NotFound,      NotFound,      Refused,    NotFound],
+        [Unknown,    NotFound,      NotFound,      Refused,    NotFound, NotFound,      NotFound],
         "not found (404) without a more specific code", "nothing"),
     row(Http429,                "http_429",                        U::ProviderError,             AGAIN,
-        [RetryLater, RetryLater,    RetryLater,    RetryLater, RetryLater],
+        [RetryLater, RetryLater,    RetryLater,    RetryLater, RetryLater, RetryLater,    RetryLater],
         "too many requests (429) without a code; the request was not taken",
         "as rate_limit"),
     row(ApiError,               "api_error",                       U::ProviderError,             AGAIN,
-        [Unknown,    Unknown,       Unknown,       Unknown,    Unknown],
+        [Unknown,    Unknown,       Unknown,       Unknown,    Unknown, Unknown,       Unknown],
         "Stripe's own error (5xx); the outcome is unknown",
         "nothing: it is queried; never change the trade or refund number"),
     row(InvalidRequest,         "invalid_request_error",           U::InvalidRequest,            FINAL,
-        [Refused,    Refused,       Refused,       Refused,    Refused],
+        [Refused,    Refused,       Refused,       Refused,    Refused, Refused,       Refused],
         "invalid parameters; nothing was processed", "read the message and param: a bug in the request"),
     row(CardError,              "card_error",                      U::DeclinedOther,             FINAL,
         DECLINE,
@@ -317,11 +317,10 @@ pub static PAYMENT_STATES: &[PaymentStateRow] = &[
     },
     PaymentStateRow {
         state: PaymentIntentStatus::RequiresCapture,
-        ours: PaymentStatus::Processing,
-        meaning: "authorised, waiting for a capture: paygate never asks for manual capture, so this \
-                  is unexpected; taken as processing (not paid, not failed): the order stays \
-                  non-final and is queried again until a person cancels it at Stripe \
-                  (docs/providers/stripe.md)",
+        ours: PaymentStatus::Authorized,
+        meaning: "authorised, waiting for a capture (capture_method manual): the customer's money is \
+                  held, not taken; a capture takes it, a cancel releases it, and Stripe cancels it \
+                  itself after 7 days (cancellation_reason automatic)",
     },
     PaymentStateRow {
         state: PaymentIntentStatus::Succeeded,
@@ -331,7 +330,8 @@ pub static PAYMENT_STATES: &[PaymentStateRow] = &[
     PaymentStateRow {
         state: PaymentIntentStatus::Canceled,
         ours: PaymentStatus::Closed,
-        meaning: "cancelled unpaid (final)",
+        meaning: "cancelled unpaid, or an authorisation released (final); cancellation_reason \
+                  automatic (Stripe's own release of an authorisation past its expiry) reads as expired",
     },
 ];
 
@@ -483,12 +483,12 @@ mod tests {
     }
 
     #[test]
-    fn every_status_has_a_row_and_requires_capture_is_never_paid() {
+    fn every_status_has_a_row_and_requires_capture_is_authorised_never_paid() {
         for s in PaymentIntentStatus::ALL {
             let row = payment_state(s);
             assert!(!row.meaning.is_empty());
         }
-        assert_eq!(payment_state(PaymentIntentStatus::RequiresCapture).ours, PaymentStatus::Processing);
+        assert_eq!(payment_state(PaymentIntentStatus::RequiresCapture).ours, PaymentStatus::Authorized);
         assert_eq!(payment_state(PaymentIntentStatus::Canceled).ours, PaymentStatus::Closed);
         for s in RefundState::ALL {
             assert!(!refund_state(s).meaning.is_empty());

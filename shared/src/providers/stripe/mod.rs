@@ -6,7 +6,8 @@
 //! for the operation through the code table ([`codes::CODES`]; the adapter names no code itself).
 //!
 //! - **Pay** (`client_secret` only): `POST /v1/payment_intents` with the amount in minor units, the
-//!   lower-case currency, `capture_method=automatic` (manual capture is never asked for) and our
+//!   lower-case currency, `capture_method` (`automatic`, or `manual` when the pay asks for manual
+//!   capture: the confirmed PaymentIntent is then `requires_capture`, ours `Authorized`) and our
 //!   trade number in `metadata[trade_no]` and as the `Idempotency-Key`. The answer's
 //!   `client_secret` is the customer's action: the client confirms with it (Stripe.js), and a
 //!   3-D Secure `requires_action` shows as a redirect to `next_action.redirect_to_url.url`.
@@ -22,6 +23,14 @@
 //! - **Close**: find, then `POST /v1/payment_intents/{id}/cancel`. A PaymentIntent that can no
 //!   longer be cancelled (`payment_intent_unexpected_state`) is read back, so a paid one is
 //!   recorded as paid.
+//! - **Capture**: find, then `POST /v1/payment_intents/{id}/capture` with `amount_to_capture`
+//!   (the rest is released), under the `Idempotency-Key` `<trade_no>-capture`. A PaymentIntent
+//!   that can no longer be captured (`payment_intent_unexpected_state`: captured already, or
+//!   cancelled) is read back, so a capture made before is recorded.
+//! - **Void**: find, then `POST /v1/payment_intents/{id}/cancel` (`requested_by_customer`) under
+//!   `<trade_no>-void`; a PaymentIntent that can no longer be cancelled is read back. Stripe
+//!   cancels an uncaptured PaymentIntent itself after 7 days (`cancellation_reason: automatic`),
+//!   which reads as expired.
 //! - **Refund**: find, then `POST /v1/refunds` with `payment_intent`, `amount`,
 //!   `metadata[trade_no]`, `metadata[refund_no]`, and our refund number as the `Idempotency-Key`.
 //!   Refunds are asynchronous (`pending` until `succeeded`, `failed` or `canceled`).
@@ -54,7 +63,7 @@ mod vectors;
 
 use crate::domain::{Currency, ValidationError};
 use crate::messages::commands::PayMethod;
-use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRequest};
+use crate::providers::adapter::{CaptureRequest, PayRequest, PayTerms, ProviderAdapter, RefundRequest};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
@@ -475,6 +484,41 @@ impl StripeAdapter {
             .await
     }
 
+    /// Finds the PaymentIntent of `trade_no`, then `POST /v1/payment_intents/{id}/{action}` with
+    /// `form` under the Idempotency-Key `key` (a capture or a void). A PaymentIntent whose status
+    /// no longer allows it is read back, so what happened before (a capture made, a cancel) is
+    /// what the answer says; a PaymentIntent the search does not find yet is "retry later".
+    async fn on_the_intent(
+        &self,
+        operation: Operation,
+        trade_no: &str,
+        action: &str,
+        form: &Form,
+        key: &str,
+    ) -> Called<PaymentFacts> {
+        let (id, search) = match self.find(operation, trade_no).await {
+            Err(failed) => return Self::search_failed(failed),
+            Ok((Found::Nothing(code), search)) => return self.not_yet_searchable(operation, search, code),
+            Ok((Found::Intent(id), search)) => (id, search),
+        };
+        let path = format!("/v1/payment_intents/{id}/{action}");
+        let mut conflict = false;
+        let called = self
+            .call(operation, Method::POST, &path, Some(form), Some(key), |read| {
+                if read.treatment == Treatment::StateConflict {
+                    conflict = true;
+                }
+                intent_answer(operation, read, trade_no)
+            })
+            .await;
+        if !conflict {
+            return with_earlier(called, search);
+        }
+        let mut read_back = self.retrieve(operation, &id, trade_no).await;
+        read_back.earlier = vec![search, called.exchange];
+        read_back
+    }
+
     fn not_yet_searchable<T>(&self, operation: Operation, search: Exchange, code: MappedCode) -> Called<T> {
         let code = MappedCode { retryable: true, definitive: false, ..code };
         let reason = format!(
@@ -643,6 +687,31 @@ impl ProviderAdapter for StripeAdapter {
         let mut called = self.retrieve(OP, &id, trade_no).await;
         called.earlier = vec![search, cancelled.exchange];
         called
+    }
+
+    async fn capture(&self, request: &CaptureRequest) -> Called<PaymentFacts> {
+        const OP: Operation = Operation::Capture;
+        let trade_no = request.trade_no.as_str();
+        let form =
+            Self::check_number("trade_no", trade_no).and_then(|()| transformers::capture_form(request));
+        let form = match form {
+            Ok(form) => form,
+            Err(why) => {
+                return self.refuse_locally(OP, Method::POST, "/v1/payment_intents/{id}/capture", &why);
+            }
+        };
+        let key = format!("{trade_no}-capture");
+        self.on_the_intent(OP, trade_no, "capture", &form, &key).await
+    }
+
+    async fn void(&self, trade_no: &str, _currency: Currency) -> Called<PaymentFacts> {
+        const OP: Operation = Operation::Void;
+        if let Err(why) = Self::check_number("trade_no", trade_no) {
+            return self.refuse_locally(OP, Method::POST, "/v1/payment_intents/{id}/cancel", &why);
+        }
+        let form = Form::new().with("cancellation_reason", "requested_by_customer");
+        let key = format!("{trade_no}-void");
+        self.on_the_intent(OP, trade_no, "cancel", &form, &key).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts> {

@@ -7,8 +7,8 @@
 use super::codes;
 use crate::domain::{Currency, Money};
 use crate::messages::events::{CustomerAction, HttpGet};
-use crate::providers::adapter::{PayRequest, RefundRequest};
-use crate::providers::answers::{PaymentFacts, RefundFacts};
+use crate::providers::adapter::{CaptureRequest, PayRequest, RefundRequest};
+use crate::providers::answers::{PaymentFacts, PaymentStatus, RefundFacts};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -67,8 +67,9 @@ pub fn wire_currency(c: Currency) -> String {
 
 /// The create form of a PaymentIntent for `request`: amount, currency, our trade number in
 /// `metadata[trade_no]`, the subject as `description`, card and wallet methods chosen by Stripe
-/// (`automatic_payment_methods[enabled]`), and always automatic capture (manual capture is not
-/// supported: docs/providers/stripe.md). The customer confirms with the client secret.
+/// (`automatic_payment_methods[enabled]`), and the capture the request asks for: `automatic`, or
+/// `manual` (the customer's confirmation only authorises; `requires_capture` until a capture or a
+/// cancel). The customer confirms with the client secret.
 pub fn create_form(request: &PayRequest) -> Result<Form, NotSendable> {
     if request.amount.is_zero() {
         return Err(NotSendable {
@@ -79,7 +80,7 @@ pub fn create_form(request: &PayRequest) -> Result<Form, NotSendable> {
     let mut form = Form::new()
         .with("amount", request.amount.minor_units().to_string())
         .with("currency", wire_currency(request.amount.currency()))
-        .with("capture_method", "automatic")
+        .with("capture_method", if request.capture.is_manual() { "manual" } else { "automatic" })
         .with("automatic_payment_methods[enabled]", "true")
         .with(format!("metadata[{META_TRADE_NO}]"), request.trade_no.clone());
     if !request.subject.is_empty() {
@@ -198,6 +199,24 @@ pub struct PaymentIntent {
     pub next_action: Option<NextAction>,
     pub last_payment_error: Option<LastPaymentError>,
     pub created: Option<i64>,
+    /// Why a `canceled` PaymentIntent was cancelled: `automatic` when Stripe released an
+    /// uncaptured authorisation past its expiry (7 days).
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
+}
+
+/// The form of a capture of `request.amount` (`amount_to_capture`; the rest is released).
+pub fn capture_form(request: &CaptureRequest) -> Result<Form, NotSendable> {
+    if request.amount.is_zero() || request.amount.minor_units() > request.authorized.minor_units() {
+        return Err(NotSendable {
+            field: "amount",
+            rule: format!(
+                "a capture must be above zero and at most the authorised {} (got {})",
+                request.authorized, request.amount
+            ),
+        });
+    }
+    Ok(Form::new().with("amount_to_capture", request.amount.minor_units().to_string()))
 }
 
 /// A Refund, as far as we read it.
@@ -291,6 +310,9 @@ impl PaymentIntent {
         self.check_trade_no(trade_no)?;
         let amount = money("amount", self.amount, &self.currency)?;
         let row = codes::payment_state(self.status);
+        // Stripe's own release of an authorisation past its expiry is an expiry, not our cancel.
+        let expired = self.status == PaymentIntentStatus::Canceled
+            && self.cancellation_reason.as_deref() == Some("automatic");
         let action = match self.status {
             PaymentIntentStatus::RequiresAction => {
                 match self.next_action.as_ref().and_then(|n| n.redirect_to_url.as_ref()) {
@@ -314,7 +336,7 @@ impl PaymentIntent {
             _ => None,
         };
         Ok(PaymentFacts {
-            status: row.ours.clone(),
+            status: if expired { PaymentStatus::Expired } else { row.ours.clone() },
             provider_txn_id: Some(self.id),
             action,
             amount: Some(amount),
@@ -355,12 +377,13 @@ impl Refund {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::CaptureMode;
     use crate::domain::Payer;
     use crate::messages::commands::PayMethod;
-    use crate::providers::answers::PaymentStatus;
 
     fn pay(minor: i64, currency: Currency) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
             amount: Money::from_minor(minor, currency).unwrap(),
             subject: "tea & cake".into(),
@@ -374,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn the_create_form_is_bracketed_lower_case_minor_units_and_never_manual_capture() {
+    fn the_create_form_is_bracketed_lower_case_minor_units_and_manual_capture_only_when_asked() {
         let body = create_form(&pay(1234, Currency::USD)).unwrap().encode();
         assert_eq!(
             body,
@@ -386,6 +409,18 @@ mod tests {
             create_form(&pay(500, Currency::JPY)).unwrap().encode().starts_with("amount=500&currency=jpy&")
         );
         assert_eq!(create_form(&pay(0, Currency::USD)).unwrap_err().field, "amount");
+        let manual = PayRequest { capture: CaptureMode::Manual, ..pay(1234, Currency::USD) };
+        assert!(create_form(&manual).unwrap().encode().contains("&capture_method=manual&"));
+    }
+
+    #[test]
+    fn a_capture_form_takes_at_most_the_authorised_amount() {
+        let usd = |m| Money::from_minor(m, Currency::USD).unwrap();
+        let request =
+            |amount| CaptureRequest { trade_no: "t1".into(), amount: usd(amount), authorized: usd(1000) };
+        assert_eq!(capture_form(&request(400)).unwrap().encode(), "amount_to_capture=400");
+        assert_eq!(capture_form(&request(1001)).unwrap_err().field, "amount");
+        assert_eq!(capture_form(&request(0)).unwrap_err().field, "amount");
     }
 
     fn intent(status: &str, extra: &str) -> PaymentIntent {
@@ -414,8 +449,11 @@ mod tests {
         assert_eq!(intent("processing", "").into_facts("t1").unwrap().status, PaymentStatus::Processing);
         assert_eq!(
             intent("requires_capture", "").into_facts("t1").unwrap().status,
-            PaymentStatus::Processing
+            PaymentStatus::Authorized
         );
+        assert_eq!(intent("canceled", "").into_facts("t1").unwrap().status, PaymentStatus::Closed);
+        let released = intent("canceled", r#","cancellation_reason":"automatic""#).into_facts("t1").unwrap();
+        assert_eq!(released.status, PaymentStatus::Expired, "Stripe's own release of an authorisation");
         let paid = intent("succeeded", "").into_facts("t1").unwrap();
         assert_eq!(
             (paid.status, paid.action, paid.provider_txn_id.as_deref()),

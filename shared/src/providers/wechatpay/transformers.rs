@@ -526,6 +526,7 @@ mod tests {
 
     fn pay_request(method: PayMethod) -> PayRequest {
         PayRequest {
+            capture: Default::default(),
             trade_no: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
             amount: cny(1999),
             subject: "测试商品 coffee".into(),

@@ -380,6 +380,7 @@ async fn create_payments(db: &TestDb, n: usize) -> anyhow::Result<Vec<Uuid>> {
     for i in 0..n {
         let id = Uuid::now_v7();
         let new = NewPayment {
+            capture_mode: Default::default(),
             id,
             merchant_id: "m-bench".parse().unwrap(),
             merchant_order_no: format!("bench-{i}"),

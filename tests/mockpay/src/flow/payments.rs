@@ -6,6 +6,9 @@
 //!         └─ redirect/form/qr/cs ─▶ WAITING ─┬─ customer pays ─▶ SUCCEEDED | DECLINED
 //!                                            ├─ close ─────────▶ CLOSED
 //!                                            └─ expiresAt ─────▶ EXPIRED
+//! captureMethod manual: "SUCCEEDED" above is AUTHORIZED ─┬─ capture ─▶ SUCCEEDED (capturedAmount)
+//!                                                        ├─ void ────▶ VOIDED
+//!                                                        └─ authorizationExpirySecs ─▶ EXPIRED
 //! ```
 //! Money is taken exactly when a payment becomes SUCCEEDED; `charges` counts it.
 
@@ -50,9 +53,15 @@ fn resolve(ledger: &Ledger, locator: &Locator) -> Result<PaymentKey, (ReturnCode
     }
 }
 
-/// WAITING past its expiry becomes EXPIRED (checked lazily on every touch, and by a sweeper).
+/// WAITING past its expiry, and AUTHORIZED past its authorisation's, becomes EXPIRED (checked
+/// lazily on every touch, and by a sweeper): nothing is taken.
 fn expire_if_due(p: &mut Payment, now: DateTime<Utc>) -> Option<Draft> {
-    if p.status == PaymentStatus::Waiting && p.expires_at.is_some_and(|at| at <= now) {
+    let due = match p.status {
+        PaymentStatus::Waiting => p.expires_at.is_some_and(|at| at <= now),
+        PaymentStatus::Authorized => p.authorization_expires_at.is_some_and(|at| at <= now),
+        _ => false,
+    };
+    if due {
         p.status = PaymentStatus::Expired;
         p.closed_at = Some(now);
         return Some(Draft::payment(p, EventType::PaymentExpired, now));
@@ -60,8 +69,10 @@ fn expire_if_due(p: &mut Payment, now: DateTime<Utc>) -> Option<Draft> {
     None
 }
 
-/// Takes the money, or declines, for a payment that is being paid now.
-fn charge(app: &App, p: &mut Payment, now: DateTime<Utc>) -> Draft {
+/// Takes the money (or, for manual capture, authorises it: holds it until a capture), or
+/// declines, for a payment that is being paid now. No notification is sent for an authorisation:
+/// the pay answer and queries tell it.
+fn charge(app: &App, p: &mut Payment, now: DateTime<Utc>) -> Option<Draft> {
     let decline = app.faults().charge(&p.key.merchant_id, &p.key.order_id);
     match decline {
         Some(d) => {
@@ -71,15 +82,29 @@ fn charge(app: &App, p: &mut Payment, now: DateTime<Utc>) -> Draft {
             p.decline_code = Some(code);
             p.closed_at = Some(now);
             app.stats().event(Event::Decline);
-            Draft::payment(p, EventType::PaymentDeclined, now)
+            Some(Draft::payment(p, EventType::PaymentDeclined, now))
+        }
+        None if p.capture_manual => {
+            p.status = PaymentStatus::Authorized;
+            let after = app.settings().authorization_expiry_secs;
+            p.authorization_expires_at =
+                Some(now + chrono::Duration::seconds(i64::try_from(after).unwrap_or(i64::MAX)));
+            None
         }
         None => {
             p.status = PaymentStatus::Succeeded;
             p.paid_at = Some(now);
             p.charges += 1;
             app.stats().event(Event::Charge);
-            Draft::payment(p, EventType::PaymentSucceeded, now)
+            Some(Draft::payment(p, EventType::PaymentSucceeded, now))
         }
+    }
+}
+
+/// Schedules the sweeper's look at an authorisation's expiry.
+fn schedule_authorization_expiry(ledger: &mut Ledger, p: &Payment) {
+    if let (PaymentStatus::Authorized, Some(at)) = (p.status, p.authorization_expires_at) {
+        ledger.schedule_expiry(at, p.key.clone());
     }
 }
 
@@ -136,12 +161,15 @@ pub(crate) fn create(app: &App, merchant_id: &str, new: NewPayment) -> Outcome<P
         paid_at: None,
         closed_at: None,
         decline_code: None,
+        capture_manual: new.capture_manual,
+        authorization_expires_at: None,
+        captured_amount: None,
         charges: 0,
         refund_ids: Vec::new(),
         notification_ids: Vec::new(),
     };
     if p.pay_method == PayMethod::Direct {
-        drafts.push(charge(app, &mut p, now));
+        drafts.extend(charge(app, &mut p, now));
     } else {
         p.expires_at = new.expires_at.or_else(|| {
             settings
@@ -150,6 +178,7 @@ pub(crate) fn create(app: &App, merchant_id: &str, new: NewPayment) -> Outcome<P
         });
     }
     let waiting = p.status == PaymentStatus::Waiting;
+    schedule_authorization_expiry(&mut ledger, &p);
     ledger.insert_payment(p);
     let generation = ledger.generation;
     let view = ledger.view(&key);
@@ -188,6 +217,8 @@ fn with_payment(
     };
     drafts.extend(expire_if_due(p, now));
     let early = f(app, p, now, &mut drafts);
+    let p = p.clone();
+    schedule_authorization_expiry(&mut ledger, &p);
     let view = ledger.view(&key);
     drop(ledger);
     notifier::dispatch(app, drafts);
@@ -221,7 +252,79 @@ pub(crate) fn close(app: &App, merchant_id: &str, order_id: &str) -> Outcome<Pay
         PaymentStatus::Succeeded => {
             Some(Outcome::fail(ReturnCode::AlreadyPaid, "the payment has succeeded; refund it instead"))
         }
-        PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Declined => Some(Outcome::ok(())),
+        // An authorisation is not closed (a void releases it): the answer says what it is, so the
+        // close, the expiry's final query, records the authorisation.
+        PaymentStatus::Authorized
+        | PaymentStatus::Closed
+        | PaymentStatus::Expired
+        | PaymentStatus::Declined
+        | PaymentStatus::Voided => Some(Outcome::ok(())),
+    })
+}
+
+/// `POST /v1/payments/{orderId}/capture`: takes `amount` (at most the authorised amount) of an
+/// AUTHORIZED payment and releases the rest. A repeat of the capture made (same amount) answers
+/// the captured payment again; nothing is taken twice.
+pub(crate) fn capture(app: &App, merchant_id: &str, order_id: &str, amount: i64) -> Outcome<PaymentView> {
+    with_payment(app, &merchant_order(merchant_id, order_id), |app, p, now, drafts| {
+        if !p.capture_manual {
+            return Some(Outcome::fail(
+                ReturnCode::InvalidRequest,
+                "the payment was made with captureMethod automatic: nothing to capture",
+            ));
+        }
+        match p.status {
+            PaymentStatus::Authorized if amount > p.amount => Some(Outcome::fail(
+                ReturnCode::ExceedsRefundable,
+                format!("amount {amount} exceeds the authorised {}", p.amount),
+            )),
+            PaymentStatus::Authorized => {
+                p.status = PaymentStatus::Succeeded;
+                p.captured_amount = Some(amount);
+                p.paid_at = Some(now);
+                p.charges += 1;
+                app.stats().event(Event::Charge);
+                drafts.push(Draft::payment(p, EventType::PaymentSucceeded, now));
+                Some(Outcome::ok(()))
+            }
+            PaymentStatus::Succeeded if p.captured_amount == Some(amount) => Some(Outcome::ok(())),
+            PaymentStatus::Succeeded => Some(Outcome::fail(
+                ReturnCode::ExistingTransaction,
+                format!("the payment was captured for {} already", p.taken()),
+            )),
+            PaymentStatus::Voided
+            | PaymentStatus::Expired
+            | PaymentStatus::Closed
+            | PaymentStatus::Declined => {
+                Some(Outcome::fail(ReturnCode::Expired, format!("the payment is {}", p.status.as_str())))
+            }
+            PaymentStatus::Waiting => Some(Outcome::fail(
+                ReturnCode::NoSuchTransaction,
+                "the payment is WAITING: nothing is authorised yet",
+            )),
+        }
+    })
+}
+
+/// `POST /v1/payments/{orderId}/void`: releases an AUTHORIZED payment (VOIDED); nothing is
+/// taken. A released payment answers as it stands; a captured one `1160`.
+pub(crate) fn void(app: &App, merchant_id: &str, order_id: &str) -> Outcome<PaymentView> {
+    with_payment(app, &merchant_order(merchant_id, order_id), |_, p, now, drafts| match p.status {
+        PaymentStatus::Authorized => {
+            p.status = PaymentStatus::Voided;
+            p.closed_at = Some(now);
+            drafts.push(Draft::payment(p, EventType::PaymentClosed, now));
+            Some(Outcome::ok(()))
+        }
+        PaymentStatus::Succeeded => {
+            Some(Outcome::fail(ReturnCode::AlreadyPaid, "the payment was captured; refund it instead"))
+        }
+        PaymentStatus::Waiting => {
+            Some(Outcome::fail(ReturnCode::InvalidRequest, "the payment is WAITING: close it instead"))
+        }
+        PaymentStatus::Voided | PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Declined => {
+            Some(Outcome::ok(()))
+        }
     })
 }
 
@@ -230,14 +333,16 @@ pub(crate) fn close(app: &App, merchant_id: &str, order_id: &str) -> Outcome<Pay
 pub(crate) fn customer_pay(app: &App, locator: &Locator) -> Outcome<PaymentView> {
     with_payment(app, locator, |app, p, now, drafts| match p.status {
         PaymentStatus::Waiting => {
-            drafts.push(charge(app, p, now));
+            drafts.extend(charge(app, p, now));
             None
         }
-        PaymentStatus::Succeeded => Some(Outcome::ok(())),
-        PaymentStatus::Declined | PaymentStatus::Closed | PaymentStatus::Expired => Some(Outcome::fail(
-            ReturnCode::Expired,
-            format!("the payment is {} and can no longer be paid", p.status.as_str()),
-        )),
+        PaymentStatus::Succeeded | PaymentStatus::Authorized => Some(Outcome::ok(())),
+        PaymentStatus::Declined | PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Voided => {
+            Some(Outcome::fail(
+                ReturnCode::Expired,
+                format!("the payment is {} and can no longer be paid", p.status.as_str()),
+            ))
+        }
     })
 }
 

@@ -52,16 +52,17 @@ pub(crate) fn create(app: &App, merchant_id: &str, new: NewRefund) -> Outcome<Re
     };
     match view.payment.status {
         PaymentStatus::Succeeded => {}
-        PaymentStatus::Closed | PaymentStatus::Expired => {
+        PaymentStatus::Closed | PaymentStatus::Expired | PaymentStatus::Voided => {
             return Outcome::fail(
                 ReturnCode::Expired,
                 format!("the payment is {}; there is nothing to refund", view.payment.status.as_str()),
             );
         }
-        PaymentStatus::Waiting | PaymentStatus::Declined => {
+        PaymentStatus::Waiting | PaymentStatus::Declined | PaymentStatus::Authorized => {
+            // An authorisation is refunded by voiding it: nothing was taken yet.
             return Outcome::fail(
                 ReturnCode::NoSuchTransaction,
-                format!("the payment is {}, not paid", view.payment.status.as_str()),
+                format!("the payment is {}, not paid (captured)", view.payment.status.as_str()),
             );
         }
     }

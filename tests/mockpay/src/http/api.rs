@@ -8,7 +8,7 @@ use crate::http::auth::Signed;
 use crate::http::transport::{self, Guard, pay_key};
 use crate::model::RefundKey;
 use crate::wire::envelope::respond;
-use crate::wire::payment::CreatePaymentRequest;
+use crate::wire::payment::{CaptureRequest, CreatePaymentRequest};
 use crate::wire::refund::CreateRefundRequest;
 use crate::wire::{self, check_id};
 use axum::Router;
@@ -23,6 +23,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/payments", post(create_payment))
         .route("/v1/payments/{order_id}", get(query_payment))
         .route("/v1/payments/{order_id}/close", post(close_payment))
+        .route("/v1/payments/{order_id}/capture", post(capture_payment))
+        .route("/v1/payments/{order_id}/void", post(void_payment))
         .route("/v1/refunds", post(create_refund))
         .route("/v1/refunds/{refund_id}", get(query_refund))
 }
@@ -64,6 +66,39 @@ async fn close_payment(State(app): State<App>, Path(order_id): Path<String>, sig
     let guard = Guard { key: Some(format!("close/{m}/{order_id}")), blocked_by: Some(pay_key(m, &order_id)) };
     transport::run(&app, Operation::Close, m, Some(&order_id), guard, || {
         reply(flow::payments::close(&app, m, &order_id).map(|v| wire::payment::status_info(&v)))
+    })
+    .await
+}
+
+async fn capture_payment(State(app): State<App>, Path(order_id): Path<String>, signed: Signed) -> Response {
+    if let Err(m) = check_id("orderId", &order_id) {
+        return transport::answer(&app, Operation::Capture, ReturnCode::InvalidRequest, m);
+    }
+    let amount = match wire::parse::<CaptureRequest>(&signed.body) {
+        Ok(r) if r.amount > 0 => r.amount,
+        Ok(_) => {
+            let m = "amount: must be a positive integer in minor units".to_owned();
+            return transport::answer(&app, Operation::Capture, ReturnCode::InvalidRequest, m);
+        }
+        Err(m) => return transport::answer(&app, Operation::Capture, ReturnCode::InvalidRequest, m),
+    };
+    let m = signed.merchant_id.as_str();
+    let guard =
+        Guard { key: Some(format!("capture/{m}/{order_id}")), blocked_by: Some(pay_key(m, &order_id)) };
+    transport::run(&app, Operation::Capture, m, Some(&order_id), guard, || {
+        reply(flow::payments::capture(&app, m, &order_id, amount).map(|v| wire::payment::payment_info(&v)))
+    })
+    .await
+}
+
+async fn void_payment(State(app): State<App>, Path(order_id): Path<String>, signed: Signed) -> Response {
+    if let Err(m) = check_id("orderId", &order_id) {
+        return transport::answer(&app, Operation::Void, ReturnCode::InvalidRequest, m);
+    }
+    let m = signed.merchant_id.as_str();
+    let guard = Guard { key: Some(format!("void/{m}/{order_id}")), blocked_by: Some(pay_key(m, &order_id)) };
+    transport::run(&app, Operation::Void, m, Some(&order_id), guard, || {
+        reply(flow::payments::void(&app, m, &order_id).map(|v| wire::payment::status_info(&v)))
     })
     .await
 }

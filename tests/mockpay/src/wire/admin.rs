@@ -30,6 +30,9 @@ pub struct PaymentTruth {
     pub refunded_amount: i64,
     /// What can still be refunded (PROCESSING refunds hold their amount).
     pub refundable_amount: i64,
+    /// What a capture took of a manual-capture payment (`captureMethod: manual`), once captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_amount: Option<i64>,
     pub notify_url: Option<String>,
     pub refunds: Vec<RefundTruth>,
     pub notifications: Vec<NotificationTruth>,
@@ -94,6 +97,7 @@ pub(crate) fn payment_truth(view: &PaymentView, notifications: Vec<&Notification
         charges: p.charges,
         refunded_amount: view.refunded_amount(),
         refundable_amount: view.refundable_amount(),
+        captured_amount: view.payment.captured_amount,
         notify_url: p.notify_url.clone(),
         refunds: view.refunds.iter().map(refund_truth).collect(),
         notifications: notifications.into_iter().map(NotificationTruth::from).collect(),

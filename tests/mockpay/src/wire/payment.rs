@@ -36,6 +36,25 @@ pub struct CreatePaymentRequest {
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// `automatic` (default) or `manual`: paying only authorises; a capture takes the money.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_method: Option<WireCaptureMethod>,
+}
+
+/// When the money is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireCaptureMethod {
+    Automatic,
+    Manual,
+}
+
+/// `POST /v1/payments/{orderId}/capture`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaptureRequest {
+    /// Integer minor units, > 0, at most the authorised amount.
+    pub amount: i64,
 }
 
 impl CreatePaymentRequest {
@@ -67,6 +86,7 @@ impl CreatePaymentRequest {
             notify_url: self.notify_url,
             return_url: self.return_url,
             expires_at: self.expires_at,
+            capture_manual: self.capture_method == Some(WireCaptureMethod::Manual),
         })
     }
 }
@@ -129,6 +149,9 @@ pub struct PaymentInfo {
     pub refunds: Vec<RefundSummary>,
     /// The sum of the SUCCEEDED refunds.
     pub refunded_amount: i64,
+    /// What a capture took of a manual-capture payment, once captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_amount: Option<i64>,
 }
 
 /// `info` of close and of the customer/admin pay and decline actions.
@@ -200,6 +223,7 @@ pub(crate) fn payment_info(view: &PaymentView) -> PaymentInfo {
             })
             .collect(),
         refunded_amount: view.refunded_amount(),
+        captured_amount: p.captured_amount,
     }
 }
 

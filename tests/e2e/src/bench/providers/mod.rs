@@ -265,6 +265,7 @@ mod tests {
             };
             let trade_no = paygate::providers::adapter::trade_no(uuid::Uuid::now_v7());
             let request = PayRequest {
+                capture: Default::default(),
                 trade_no: trade_no.clone(),
                 amount: pay.amount,
                 subject: pay.subject.clone(),
