@@ -13,7 +13,8 @@ use crate::deps::Deps;
 use crate::fault_points;
 use crate::order::WorkError;
 use paygate::domain::Currency;
-use paygate::providers::adapter::trade_no;
+use paygate::domain::Money;
+use paygate::providers::adapter::{RefundRef, TradeRef, trade_no};
 use paygate::providers::exchange::{Exchange, ExchangeOutcome};
 use paygate::providers::{
     CallOutcome, CaptureRequest, PayRequest, PaymentFacts, ProviderAdapter, RefundFacts, RefundRequest,
@@ -43,8 +44,9 @@ pub enum Call {
     /// Send the refund, `repeat` as for a pay. `since`: the refund's version before this plan
     /// moved it (its events count from there), for a first send.
     Refund { refund_id: Uuid, request: RefundRequest, repeat: bool, since: Option<i64> },
-    /// Ask about one of the payment's refunds.
-    RefundQuery { refund_id: Uuid },
+    /// Ask about one of the payment's refunds: its amount and the provider's refund id, as our
+    /// row has them, go with the question ([`RefundRef`]).
+    RefundQuery { refund_id: Uuid, amount: Money, provider_refund_id: Option<String> },
 }
 
 impl Call {
@@ -88,6 +90,9 @@ pub struct Planned {
     pub call: Call,
     pub payment_id: Uuid,
     pub currency: Currency,
+    /// The payment as our row knows it, for the provider's query and close
+    /// ([`ProviderAdapter::query_trade`]).
+    pub trade: TradeRef,
     pub adapter: Arc<dyn ProviderAdapter>,
     pub pass: Pass,
 }
@@ -98,7 +103,7 @@ impl Planned {
     /// going unrecorded, and its attempt, already committed, makes the retry ask again under
     /// the same idempotency key.
     pub async fn make(self, deps: &Deps) -> Result<Answered, WorkError> {
-        let Planned { call, payment_id, currency, adapter, pass } = self;
+        let Planned { call, payment_id, currency, trade: trade_ref, adapter, pass } = self;
         let trade = trade_no(payment_id);
         let span = call_span(adapter.name(), call.operation());
         let (answered, (earlier, exchange)) = async {
@@ -111,14 +116,14 @@ impl Planned {
                     )
                 }
                 Call::Query => {
-                    let called = adapter.query(&trade, currency).await;
+                    let called = adapter.query_trade(&trade_ref).await;
                     (
                         Answered::Payment { called: called.outcome, repeat: false },
                         (called.earlier, called.exchange),
                     )
                 }
                 Call::Close => {
-                    let called = adapter.close(&trade, currency).await;
+                    let called = adapter.close_trade(&trade_ref).await;
                     (
                         Answered::Payment { called: called.outcome, repeat: false },
                         (called.earlier, called.exchange),
@@ -148,8 +153,14 @@ impl Planned {
                     let answered = Answered::Refund { refund_id, called: called.outcome, repeat, since };
                     (answered, (called.earlier, called.exchange))
                 }
-                Call::RefundQuery { refund_id } => {
-                    let called = adapter.refund_query(&trade, &trade_no(*refund_id), currency).await;
+                Call::RefundQuery { refund_id, amount, provider_refund_id } => {
+                    let refund = RefundRef {
+                        trade_no: trade.clone(),
+                        refund_trade_no: trade_no(*refund_id),
+                        amount: *amount,
+                        provider_refund_id: provider_refund_id.clone(),
+                    };
+                    let called = adapter.refund_query_ref(&refund).await;
                     let answered = Answered::Refund {
                         refund_id: *refund_id,
                         called: called.outcome,

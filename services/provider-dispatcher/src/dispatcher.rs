@@ -28,6 +28,8 @@ use crate::work;
 use paygate::broker::consumer::{Batched, Delivered, Handler, HandlerError, Outcome, Preparing};
 use paygate::broker::trace_context::TraceContext;
 use paygate::messages::orders::OrderWork;
+use paygate::providers::adapter::{TradeRef, trade_no};
+use paygate::state_machine::PaymentState;
 use paygate::store::StoredRow;
 use paygate::store::payments::{self, Payment};
 use paygate::store::retry_line;
@@ -114,6 +116,16 @@ impl Handler for Dispatcher {
                 }
             };
             let (payment_id, currency, before) = (payment.id, payment.amount.currency(), payment.version);
+            let trade = TradeRef {
+                trade_no: trade_no(payment.id),
+                amount: payment.amount,
+                provider_txn_id: payment.provider_txn_id.clone(),
+                pay_method: Some(payment.pay_method),
+                may_complete: matches!(
+                    payment.state,
+                    PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown
+                ),
+            };
             let span = work_span(work, msg);
             // Under the message's own span when it is prepared alone; under the message that
             // asked for it when several are prepared as a batch (whose span is a trace of its
@@ -128,7 +140,7 @@ impl Handler for Dispatcher {
                 Plan::NoCall => (Prepared { versions, line, ..Prepared::default() }, None),
                 Plan::Held(refusal) => (Prepared { held: Some(refusal), line, ..Prepared::default() }, None),
                 Plan::Call(call, pass) => {
-                    let planned = Planned { call, payment_id, currency, adapter, pass };
+                    let planned = Planned { call, payment_id, currency, trade, adapter, pass };
                     (Prepared { versions, line, ..Prepared::default() }, Some((planned, span)))
                 }
             });

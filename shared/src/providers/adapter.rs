@@ -100,6 +100,68 @@ pub struct CaptureRequest {
     pub authorized: Money,
 }
 
+/// Which payment a query or close is about, with what our row knows of it beyond the trade
+/// number: the amount, the provider's transaction id once an answer gave one, and whether the
+/// payment may still be completed here. A provider whose API needs these (LINE Pay's `check`
+/// and `confirm` take its `transactionId`, `confirm` the amount) reads them in
+/// [`ProviderAdapter::query_trade`] and [`ProviderAdapter::close_trade`]; the others use the
+/// trade number and the currency only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRef {
+    /// Our trade number ([`trade_no`]).
+    pub trade_no: String,
+    /// The payment's amount (and so its currency), as our row has it.
+    pub amount: Money,
+    /// The provider's transaction id, when an earlier answer gave one.
+    pub provider_txn_id: Option<String>,
+    /// Whether the payment is still open here (`pending`, `action_required`, `unknown`): only
+    /// then may a query finish a payment the customer approved (LINE Pay's `confirm`, which
+    /// moves the money). A query about a closed or settled payment only reads.
+    pub may_complete: bool,
+    /// How the payment was made, when known: a provider with separate APIs per method asks the
+    /// right one (LINE Pay's POS API for a `barcode` one-time-key payment).
+    pub pay_method: Option<PayMethod>,
+}
+
+impl TradeRef {
+    /// A payment known by its trade number and amount only, which may be completed.
+    pub fn new(trade_no: impl Into<String>, amount: Money) -> Self {
+        Self {
+            trade_no: trade_no.into(),
+            amount,
+            provider_txn_id: None,
+            may_complete: true,
+            pay_method: None,
+        }
+    }
+
+    /// The same, with the provider's transaction id.
+    #[must_use]
+    pub fn with_provider_txn_id(mut self, id: Option<String>) -> Self {
+        self.provider_txn_id = id;
+        self
+    }
+
+    pub fn currency(&self) -> crate::domain::Currency {
+        self.amount.currency()
+    }
+}
+
+/// Which refund a refund query is about, with what our row knows of it: its amount and the
+/// provider's refund id once an answer gave one. A provider that keeps no refund number of ours
+/// (LINE Pay) finds the refund by them ([`ProviderAdapter::refund_query_ref`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRef {
+    /// The payment's trade number.
+    pub trade_no: String,
+    /// Our refund number.
+    pub refund_trade_no: String,
+    /// The refund's amount (and so its currency).
+    pub amount: Money,
+    /// The provider's refund id, when an earlier answer gave one.
+    pub provider_refund_id: Option<String>,
+}
+
 /// The payment or refund id behind one of our trade numbers, if it is one (32 lower-case hex
 /// digits): how a bill line finds its local row. A number we never issued gives `None`.
 pub fn id_of_trade_no(trade_no: &str) -> Option<uuid::Uuid> {
@@ -180,6 +242,20 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     /// instead of the close.
     async fn close(&self, trade_no: &str, currency: crate::domain::Currency) -> Called<PaymentFacts>;
 
+    /// [`ProviderAdapter::query`] with what our row knows of the payment ([`TradeRef`]): what the
+    /// dispatcher calls. The default asks by the trade number and currency; a provider whose
+    /// query needs its own transaction id or the amount (LINE Pay) overrides it.
+    async fn query_trade(&self, trade: &TradeRef) -> Called<PaymentFacts> {
+        self.query(&trade.trade_no, trade.currency()).await
+    }
+
+    /// [`ProviderAdapter::close`] with what our row knows of the payment, as
+    /// [`ProviderAdapter::query_trade`]. A close never completes a payment, whatever
+    /// `may_complete` says.
+    async fn close_trade(&self, trade: &TradeRef) -> Called<PaymentFacts> {
+        self.close(&trade.trade_no, trade.currency()).await
+    }
+
     /// How long a barcode (face-to-face) payment may stay unfinished before it is reversed
     /// ([`ProviderAdapter::reverse`]) instead of queried again, counted from the payment's
     /// creation. `None` (the default): the provider has no reversal, its barcode payments are
@@ -224,7 +300,16 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         super::decided::refused_locally(self.name(), "void", "POST", "", &why)
     }
 
-    /// Starts a refund. Repeating it with the same refund number never refunds twice.
+    /// Whether sending a refund again under the same refund number never refunds twice: the
+    /// provider keeps our refund number as an idempotency key. One that keeps none (LINE Pay)
+    /// says `false`; the dispatcher then sends a refund whose first request may have reached the
+    /// provider again only once a query proved the provider has no record of it.
+    fn refunds_repeat_safely(&self) -> bool {
+        true
+    }
+
+    /// Starts a refund. Repeating it with the same refund number never refunds twice, where
+    /// [`ProviderAdapter::refunds_repeat_safely`].
     async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts>;
 
     /// The refund as the provider knows it. [`super::RefundStatus::NotFound`] means the provider
@@ -235,6 +320,12 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         refund_trade_no: &str,
         currency: crate::domain::Currency,
     ) -> Called<RefundFacts>;
+
+    /// [`ProviderAdapter::refund_query`] with what our row knows of the refund ([`RefundRef`]):
+    /// what the dispatcher calls. The default asks by the numbers and the currency.
+    async fn refund_query_ref(&self, refund: &RefundRef) -> Called<RefundFacts> {
+        self.refund_query(&refund.trade_no, &refund.refund_trade_no, refund.amount.currency()).await
+    }
 
     /// The zone the provider's days are counted in: those of its bills and settlements
     /// ([`super::provider_day`]). UTC unless the provider says otherwise.

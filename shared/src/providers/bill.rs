@@ -97,6 +97,10 @@ pub enum BillError {
     /// A line does not parse.
     #[error("line {line}: {field}: {rule}")]
     Line { line: u64, field: &'static str, rule: String },
+    /// The provider has no such download at all (LINE Pay has no bill or settlement API):
+    /// nothing was asked. Reconciliation of such a provider goes another way (`why` says which).
+    #[error("{provider} offers no {operation} download: {why}")]
+    NotOffered { operation: &'static str, provider: &'static str, why: &'static str },
 }
 
 /// The items of one download, in file order. Each item is `Err` at most once, and then the

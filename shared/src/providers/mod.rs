@@ -12,6 +12,8 @@
 //!   every adapter shares;
 //! - [`exchange`]: the raw request/response record of every call, redacted (decision 11);
 //! - [`http`]: sending one signed request with a timeout, and recording its exchange redacted;
+//! - [`linepay`]: the adapter for LINE Pay's Online API v3 (request, check, confirm inside the
+//!   query, refunds; HMAC-signed requests; no webhook, no bills);
 //! - [`mockpay`]: the adapter for the mockpay sandbox provider;
 //! - [`notification`]: inbound notifications: the claim, its verifier, the provider's policy;
 //! - [`registry`]: the adapters paygate has, and the configured ones by provider name;
@@ -34,6 +36,7 @@ pub mod codes;
 pub mod decided;
 pub mod exchange;
 pub mod http;
+pub mod linepay;
 pub mod mockpay;
 pub mod notification;
 pub mod operation;

@@ -78,6 +78,10 @@ pub enum RejectReason {
     BodyTooLarge { limit: usize },
     #[error("unknown_provider: no notification verifier for provider {0:?}")]
     UnknownProvider(String),
+    #[error(
+        "no_webhook: provider {0:?} sends no notifications (it has no webhook); its payments are followed by queries"
+    )]
+    NoWebhook(String),
     #[error("missing_header: {0} is required and must not be empty")]
     MissingHeader(&'static str),
     #[error("bad_signature: {0}")]
@@ -101,6 +105,7 @@ impl RejectReason {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::UnknownProvider(_) => "unknown_provider",
+            Self::NoWebhook(_) => "no_webhook",
             Self::MissingHeader(_) => "missing_header",
             Self::BadSignature(_) => "bad_signature",
             Self::StaleTimestamp { .. } => "stale_timestamp",
@@ -116,7 +121,10 @@ impl RejectReason {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::MissingHeader(_) | Self::BadSignature(_) | Self::StaleTimestamp { .. } => 401,
-            Self::UnknownProvider(_) | Self::UnknownOrder(_) | Self::UnknownRefund { .. } => 404,
+            Self::UnknownProvider(_)
+            | Self::NoWebhook(_)
+            | Self::UnknownOrder(_)
+            | Self::UnknownRefund { .. } => 404,
             Self::BodyTooLarge { .. } => 413,
             Self::UnsupportedMediaType { .. } => 415,
             Self::MalformedBody { .. } | Self::PathMismatch { .. } => 400,
@@ -166,6 +174,13 @@ pub trait NotificationVerifier: Send + Sync + 'static {
     /// The provider's name, as in the webhook's path.
     fn provider(&self) -> &'static str;
 
+    /// Whether the provider sends notifications at all. One without a webhook (LINE Pay) has a
+    /// [`NoWebhook`] verifier: notify-handler refuses anything posted for it (404 `no_webhook`)
+    /// before reading it, and its payments are followed by queries only.
+    fn has_webhook(&self) -> bool {
+        true
+    }
+
     /// The media types (without parameters, lower case) the provider posts notifications with.
     fn content_types(&self) -> &'static [&'static str];
 
@@ -188,6 +203,63 @@ pub trait NotificationVerifier: Send + Sync + 'static {
 
     /// The answer to a notification we could not take (the provider retries), with `status`.
     fn failure(&self, status: u16, message: &str) -> Acknowledgement;
+}
+
+/// The verifier of a provider that sends no notifications (LINE Pay: the customer's redirect
+/// and the `check` API replace them): it refuses every body as [`RejectReason::NoWebhook`].
+#[derive(Debug, Clone)]
+pub struct NoWebhook {
+    provider: &'static str,
+    account: String,
+}
+
+impl NoWebhook {
+    pub fn new(provider: &'static str, account: impl Into<String>) -> Self {
+        Self { provider, account: account.into() }
+    }
+
+    fn refusal(&self) -> NotificationRejection {
+        RejectReason::NoWebhook(self.provider.to_owned())
+    }
+}
+
+impl NotificationVerifier for NoWebhook {
+    fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    fn has_webhook(&self) -> bool {
+        false
+    }
+
+    fn content_types(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn verify(
+        &self,
+        _: &HeaderMap,
+        _: &[u8],
+        _: DateTime<Utc>,
+    ) -> Result<Notification, NotificationRejection> {
+        Err(self.refusal())
+    }
+
+    fn parse(&self, _: &[u8]) -> Result<Notification, NotificationRejection> {
+        Err(self.refusal())
+    }
+
+    fn acknowledgement(&self) -> Acknowledgement {
+        self.failure(404, &self.refusal().to_string())
+    }
+
+    fn failure(&self, status: u16, message: &str) -> Acknowledgement {
+        Acknowledgement { status, content_type: "text/plain; charset=utf-8", body: message.to_owned() }
+    }
 }
 
 /// Whether `content_type` (a header value, possibly with parameters) names one of `accepted`.
@@ -217,11 +289,22 @@ mod tests {
             RejectReason::malformed("amount", "must be an integer"),
             RejectReason::UnknownOrder("t".into()),
             RejectReason::BodyTooLarge { limit: 1 },
+            RejectReason::NoWebhook("linepay".into()),
         ];
         for r in reasons {
             assert!(r.to_string().starts_with(r.token()), "{r}");
             assert!((400..500).contains(&r.http_status()));
         }
+    }
+
+    #[test]
+    fn a_provider_without_a_webhook_refuses_everything() {
+        let v = NoWebhook::new("linepay", "1234567890");
+        assert!(!v.has_webhook());
+        let e = v.verify(&HeaderMap::new(), b"{}", Utc::now()).unwrap_err();
+        assert_eq!((e.token(), e.http_status()), ("no_webhook", 404));
+        assert!(e.to_string().contains("linepay"), "{e}");
+        assert_eq!(v.parse(b"{}").unwrap_err(), e);
     }
 
     #[test]

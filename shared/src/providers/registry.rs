@@ -57,6 +57,13 @@ pub const KINDS: &[ProviderKind] = &[
         pay_terms: super::stripe::pay_terms,
         authorizes_separately: true,
     },
+    ProviderKind {
+        name: super::linepay::NAME,
+        build: super::linepay::settings::build,
+        pay_terms: super::linepay::pay_terms,
+        // LINE Pay can (`capture: false`), but its adapter always captures: not yet offered.
+        authorizes_separately: false,
+    },
 ];
 
 #[derive(Clone, Default)]

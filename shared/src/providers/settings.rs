@@ -337,7 +337,7 @@ mod tests {
         let err = args("nopay").registry_from(&vars(&[])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "provider nopay: PAYGATE_PROVIDER_NOPAY_KIND is \"nopay\", which is not a provider paygate has an adapter for (known: mockpay, alipay, wechatpay, stripe)"
+            "provider nopay: PAYGATE_PROVIDER_NOPAY_KIND is \"nopay\", which is not a provider paygate has an adapter for (known: mockpay, alipay, wechatpay, stripe, linepay)"
         );
     }
 

@@ -243,6 +243,28 @@ pub async fn record_decision(
     Ok(())
 }
 
+/// Records that a query proved the provider has no record of the refund: it may be sent once
+/// more. For a provider whose refunds do not repeat safely (no idempotency key: LINE Pay), this
+/// proof is the only licence to send a refund again ([`take_absence_proof`]).
+pub async fn prove_absent(conn: &mut PgConnection, refund_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refunds SET absence_proven = true WHERE id = $1")
+        .bind(refund_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes the proof [`prove_absent`] recorded, if there is one: `true` once per proof. Called in
+/// the transaction that commits a repeated attempt, before the request leaves, so that a crash
+/// after the send cannot send it a third time on the same proof.
+pub async fn take_absence_proof(conn: &mut PgConnection, refund_id: Uuid) -> Result<bool, StoreError> {
+    let taken = sqlx::query("UPDATE refunds SET absence_proven = false WHERE id = $1 AND absence_proven")
+        .bind(refund_id)
+        .execute(conn)
+        .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
 /// Records the provider's id for the refund. Only fills in: a known id is never replaced.
 pub async fn record_provider_refund_id(
     conn: &mut PgConnection,

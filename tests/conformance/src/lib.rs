@@ -18,6 +18,7 @@
 pub mod alipay;
 pub mod harness;
 pub mod journeys;
+pub mod linepay;
 pub mod mockpay;
 mod receiver;
 pub mod scenarios;
@@ -70,6 +71,7 @@ pub enum BookState {
 /// One refund as the provider's books hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookRefund {
+    /// Our refund number; at a provider that keeps none (LINE Pay), its own refund id.
     pub refund_no: String,
     pub amount: i64,
     pub state: BookState,
@@ -96,6 +98,13 @@ impl Books {
 
     pub fn refund(&self, refund_no: &str) -> Option<&BookRefund> {
         self.refunds.iter().find(|r| r.refund_no == refund_no)
+    }
+
+    /// The refund, by our refund number or, at a provider that keeps none of ours (LINE Pay's
+    /// books know a refund by its `refundTransactionId`), by the refund id its answer gave.
+    pub fn refund_of(&self, refund: &paygate::providers::adapter::RefundRef) -> Option<&BookRefund> {
+        self.refund(&refund.refund_trade_no)
+            .or_else(|| refund.provider_refund_id.as_deref().and_then(|id| self.refund(id)))
     }
 }
 

@@ -118,3 +118,26 @@ conformance::provider_tests! {
     ],
     defects: [],
 }
+
+conformance::provider_tests! {
+    journeys;
+    linepay: conformance::linepay::LinePay,
+    run: [
+        paid_once_through_the_services,
+        a_payment_waiting_for_its_customer_is_followed_without_alarm,
+        a_barcode_payment_in_process_is_polled_to_success,
+        a_barcode_payment_never_confirmed_is_reversed,
+    ],
+    not_applicable: [
+        a_notification_before_the_pay_answer_settles_it_with_one_charge = "not applicable: LINE Pay sends no notifications (no webhook)",
+        refused_and_replayed_notifications_change_nothing_and_are_flagged = "not applicable: LINE Pay sends no notifications (no webhook)",
+        paid_after_close_is_succeeded_and_flagged = "not applicable: LINE Pay sends no notifications (no webhook); an approval after close is never confirmed (tests/linepay.rs)",
+        the_days_bill_reconciled_finds_every_planted_discrepancy = "not applicable: LINE Pay has no bill API",
+        the_days_settlement_is_our_payments_of_the_providers_own_day = "not applicable: LINE Pay has no settlement API",
+    ],
+    defects: [
+        an_expired_unpaid_payment_is_closed_at_the_provider = "LINE Pay has no cancel of a payment request: after our expiry close the customer can still approve at LINE Pay (the scenario requires the approval to fail); nothing is charged, since a closed payment is never confirmed (tests/linepay.rs, an_approval_after_close_is_never_confirmed)",
+        a_close_never_claims_closed_what_the_customer_can_still_pay = "LINE Pay has no cancel of a payment request: after our close the customer can still approve at LINE Pay (the scenario requires the approval to fail); nothing is charged, since a closed payment is never confirmed (tests/linepay.rs, an_approval_after_close_is_never_confirmed)",
+        a_payment_paid_at_the_last_moment_wins_over_its_expiry = "the scenario loses the provider's notification so that the expiry close asks first; LINE Pay has none: the customer's redirect makes the dispatcher confirm at once (succeeded, without paid_at_expiry), and an approval whose redirect is lost would lose to the expiry close, which never confirms (a close moves no money)",
+    ],
+}

@@ -80,6 +80,10 @@ async fn receive(
         )
         .await;
     };
+    if !verifier.has_webhook() {
+        let reason = RejectReason::NoWebhook(name.to_owned());
+        return reject(&app, Some((name, verifier)), &raw, reason, started).await;
+    }
     if too_large {
         return reject(
             &app,

@@ -48,8 +48,9 @@ enum Checked {
     Not,
     /// A claim about the payment, to confirm as the provider's policy says.
     Payment,
-    /// A claim about this refund of the payment, likewise.
-    Refund(uuid::Uuid),
+    /// A claim about this refund of the payment (its id, amount and the provider's refund id),
+    /// likewise.
+    Refund(uuid::Uuid, paygate::domain::Money, Option<String>),
 }
 
 async fn check(order: &mut Order<'_>, notification_id: i64) -> Result<Checked, WorkError> {
@@ -67,7 +68,7 @@ async fn check(order: &mut Order<'_>, notification_id: i64) -> Result<Checked, W
     if (claim.event.is_refund() && refund.is_none()) || mismatch(order, &claim, refund.as_ref()).is_some() {
         return Ok(Checked::Not);
     }
-    Ok(refund.map_or(Checked::Payment, |r| Checked::Refund(r.id)))
+    Ok(refund.map_or(Checked::Payment, |r| Checked::Refund(r.id, r.amount, r.provider_refund_id)))
 }
 
 /// The query back, when the claim is to be confirmed by one.
@@ -84,7 +85,9 @@ pub async fn plan(order: &mut Order<'_>, notification_id: i64) -> Result<Plan, W
             }
             Call::Query
         }
-        Checked::Refund(refund_id) => Call::RefundQuery { refund_id },
+        Checked::Refund(refund_id, amount, provider_refund_id) => {
+            Call::RefundQuery { refund_id, amount, provider_refund_id }
+        }
         Checked::Payment | Checked::Not => return Ok(Plan::NoCall),
     };
     Ok(plan::call(order, call))

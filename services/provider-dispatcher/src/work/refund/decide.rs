@@ -25,7 +25,7 @@ pub async fn plan_decide(
 ) -> Result<Plan, WorkError> {
     let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
     match work.refund.state {
-        RefundState::Submitted => return resend(order, &work),
+        RefundState::Submitted => return resend(order, &work).await,
         RefundState::AwaitingApproval if approve && !approver.same_person(&work.refund.requested_by) => {}
         _ => return Ok(Plan::NoCall),
     }
@@ -53,6 +53,9 @@ pub async fn decide(
     };
     if let Some(answered) = answered {
         return send::answered(order, work, answered).await;
+    }
+    if send::held_back(order, answered, &work) {
+        return send::not_sent_again(order, work).await;
     }
     if work.refund.state != RefundState::AwaitingApproval {
         // Decided already: the first decision stands.

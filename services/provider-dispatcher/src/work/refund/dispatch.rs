@@ -35,7 +35,7 @@ async fn needs_approval(order: &mut Order<'_>, refund: &Refund) -> Result<bool, 
 pub async fn plan_dispatch(order: &mut Order<'_>, refund_id: Uuid) -> Result<Plan, WorkError> {
     let Some(mut work) = lock(order, refund_id, None).await? else { return Ok(Plan::NoCall) };
     match work.refund.state {
-        RefundState::Submitted => return resend(order, &work),
+        RefundState::Submitted => return resend(order, &work).await,
         RefundState::Requested if work.refund.approved_by.is_none() => {}
         _ => return Ok(Plan::NoCall),
     }
@@ -65,6 +65,9 @@ pub async fn dispatch(
     };
     if let Some(answered) = answered {
         return send::answered(order, work, answered).await;
+    }
+    if send::held_back(order, answered, &work) {
+        return send::not_sent_again(order, work).await;
     }
     if work.refund.state != RefundState::Requested || work.refund.approved_by.is_some() {
         // Handled already (a redelivery), or approved and sent by the decision's own work.

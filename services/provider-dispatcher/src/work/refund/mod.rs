@@ -14,7 +14,11 @@
 //!    plan), so a refund that may have reached the provider is never released without the
 //!    provider's word. A dispatch or decision that finds its refund `submitted` (an earlier
 //!    delivery committed the attempt and died) sends it again under the same key; a refusal of
-//!    such a repeated call is not the outcome of the first: UNKNOWN, and a query decides.
+//!    such a repeated call is not the outcome of the first: UNKNOWN, and a query decides. A
+//!    provider whose refunds do not repeat safely (no idempotency key: LINE Pay) is never sent
+//!    a refund again blind: the refund becomes UNKNOWN and only a query's proof that the provider
+//!    has no record of it licenses one more send (`refunds.absence_proven`, taken in the
+//!    transaction that commits the repeated attempt).
 //! 4. **Follow.** Most providers refund asynchronously: a refund still processing, or whose call
 //!    ended ambiguously, is queried on the retry ladder until it is final. A refund call the
 //!    provider did not process (busy: 1145, 1198) moves the refund from `submitted` to `unknown`

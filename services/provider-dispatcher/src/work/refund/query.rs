@@ -12,6 +12,7 @@ use paygate::broker::consumer::Outcome;
 use paygate::messages::orders::QueryReason;
 use paygate::providers::{CallOutcome, MappedCode, RefundFacts, RefundStatus};
 use paygate::state_machine::{RefundEvent, RefundState};
+use paygate::store::refunds;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,7 +22,8 @@ pub async fn plan_query(order: &mut Order<'_>, refund_id: Uuid) -> Result<Plan, 
     if !in_flight(&work.refund) {
         return Ok(Plan::NoCall);
     }
-    Ok(plan::call(order, Call::RefundQuery { refund_id }))
+    let (amount, provider_refund_id) = (work.refund.amount, work.refund.provider_refund_id.clone());
+    Ok(plan::call(order, Call::RefundQuery { refund_id, amount, provider_refund_id }))
 }
 
 pub async fn query(
@@ -66,6 +68,8 @@ pub async fn ask(
                 RefundState::Unknown => {
                     let detail = json!({"proof": "the provider has no record of the refund; sent again under the same key"});
                     transition(order, &mut work, RefundEvent::Submitted, detail).await?;
+                    // The licence to send it once more, even where a repeat is not safe.
+                    refunds::prove_absent(order.db().await?.conn, work.refund.id).await?;
                     send_again(order, &work.refund).await?;
                     sent_again = true;
                 }

@@ -14,8 +14,8 @@ use paygate::messages::orders::OrderWork;
 use paygate::messages::to_shard::to_shard;
 use paygate::providers::adapter::trade_no;
 use paygate::providers::{CallOutcome, RefundRequest, RefundStatus};
-use paygate::state_machine::RefundEvent;
-use paygate::store::refunds::Refund;
+use paygate::state_machine::{RefundEvent, RefundState};
+use paygate::store::refunds::{self, Refund};
 use serde_json::json;
 
 /// Moves the refund to `submitted` (the attempt, committed with the plan) and plans the call.
@@ -32,19 +32,47 @@ pub(super) async fn submit(order: &mut Order<'_>, work: &mut Work, pass: Pass) -
 }
 
 /// Plans sending a `submitted` refund again under its key: its attempt was committed before.
-pub(super) fn resend(order: &mut Order<'_>, work: &Work) -> Result<Plan, WorkError> {
-    Ok(match order.pass() {
-        Ok(pass) => {
-            let call = Call::Refund {
-                refund_id: work.refund.id,
-                request: request(order, &work.refund),
-                repeat: true,
-                since: None,
-            };
-            Plan::Call(call, pass)
-        }
-        Err(refusal) => Plan::Held(refusal),
-    })
+/// A provider whose refunds do not repeat safely (no idempotency key: LINE Pay) is sent it again
+/// only on a query's proof that it has no record of the refund, taken here in the plan's
+/// transaction (committed before the request leaves: one proof, one send); without one nothing
+/// is sent, and the work's apply makes the refund unknown for a query ([`not_sent_again`]).
+pub(super) async fn resend(order: &mut Order<'_>, work: &Work) -> Result<Plan, WorkError> {
+    let pass = match order.pass() {
+        Ok(pass) => pass,
+        Err(refusal) => return Ok(Plan::Held(refusal)),
+    };
+    if !order.adapter.refunds_repeat_safely()
+        && !refunds::take_absence_proof(order.db().await?.conn, work.refund.id).await?
+    {
+        return Ok(Plan::NoCall);
+    }
+    let call = Call::Refund {
+        refund_id: work.refund.id,
+        request: request(order, &work.refund),
+        repeat: true,
+        since: None,
+    };
+    Ok(Plan::Call(call, pass))
+}
+
+/// Whether the work's apply, given no call, finds a `submitted` refund its plan would not send
+/// again ([`resend`]).
+pub(super) fn held_back(order: &Order<'_>, answered: Option<&Answered>, work: &Work) -> bool {
+    answered.is_none()
+        && work.refund.state == RefundState::Submitted
+        && !order.adapter.refunds_repeat_safely()
+}
+
+/// A `submitted` refund found again (an earlier delivery committed its attempt, then died) at a
+/// provider whose refunds do not repeat safely: sending it again could refund twice. It becomes
+/// unknown and is queried on the ladder; a query that proves the provider has no record of it
+/// sends it again (`query.rs`), and one that cannot tell leaves it to a person.
+pub(super) async fn not_sent_again(order: &mut Order<'_>, mut work: Work) -> Result<Outcome, WorkError> {
+    let why = "its first request may have reached the provider, which keeps no refund number of ours: sent again only once a query proves it has no record of it";
+    transition(order, &mut work, RefundEvent::OutcomeUnknown, json!({"not_sent_again": why})).await?;
+    work.reason = Some(format!("outcome unknown: {why}"));
+    follow_up(order, &work).await?;
+    finish(order, work).await
 }
 
 /// Queues the refund's dispatch on its shard, which sends the `submitted` refund again. The

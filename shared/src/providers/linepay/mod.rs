@@ -1,0 +1,1105 @@
+//! The LINE Pay adapter: Online API v3 (shared PROVIDERS.md, "LINE Pay"; written from LINE Pay's
+//! reference, checked with the `search` tool; docs/providers/linepay.md).
+//!
+//! This file is the flow: build the body ([`transformers`]), sign it ([`signing`]), send it
+//! ([`ProviderHttp`]), and read the answer's `returnCode` through the code table
+//! ([`codes::CODES`]; the adapter names no code itself).
+//!
+//! - **Pay** (`redirect` only): `POST /v3/payments/request` with the amount in whole units, our
+//!   trade number as `orderId`, one package of one product (the subject), and
+//!   `redirectUrls.confirmUrl` = notify-handler's `/return/{provider}/{trade no}` (derived from
+//!   the request's notify URL: LINE Pay has no webhook, the customer's redirect is the signal).
+//!   The answer's `paymentUrl.web` is the customer's redirect and its `transactionId` the
+//!   provider's transaction id (stored on the payment: query and close need it). Nothing is
+//!   charged until we confirm. A `1172` (the order id is used) to a repeated request means our
+//!   earlier request got through: UNKNOWN, and the dispatcher queries; never a failure.
+//! - **Query** ([`ProviderAdapter::query_trade`]): the payment details by `orderId` first (a
+//!   confirmed payment is there, with its pay infos and refund list). If it is not there and the
+//!   transaction id is known, `check` says where the request is: `0000` waiting for the customer,
+//!   `0110` approved (then **confirm**, with our amount, if the payment is still open here:
+//!   `TradeRef::may_complete`; for a payment no longer open here, waiting or approved is
+//!   closed: it is never confirmed), `0121` cancelled or expired, `0122` failed, `0123`
+//!   completed.
+//!   Confirm moves the money: it is made only inside a query the dispatcher runs under the
+//!   order's serialisation, its read timeout is at least 40 s, and its answer's amount is
+//!   checked by the dispatcher like every answer's. A confirm that does not answer is UNKNOWN;
+//!   the next query finds the payment in the details, or confirms again (LINE Pay answers a
+//!   repeat with `1172`/`1152`, read back). Without a transaction id (the request's answer was
+//!   lost) only the details can be read: "not found", believed by the dispatcher only past the
+//!   not-found delay (nothing can be charged without our confirm).
+//! - **Close**: LINE Pay has no cancel of a payment request. A request that is not confirmed is
+//!   closed here: nothing is charged without our confirm, which is never sent for a closed
+//!   payment (`may_complete` is false), and LINE Pay lets the request expire. A payment the
+//!   details show confirmed comes back as paid, so that the caller records it.
+//! - **Refund**: the payment's transaction id from the details, then
+//!   `POST /v3/payments/{transactionId}/refund` with `refundAmount` (always given: never a
+//!   refund of "the rest"). Synchronous. LINE Pay keeps no refund number of ours.
+//! - **Refund query** ([`ProviderAdapter::refund_query_ref`]): the payment's `refundList`, where
+//!   our refund is the entry with the `refundTransactionId` the refund's answer gave (stored on
+//!   the refund). LINE Pay keeps no refund number of ours: without that id, no refund at all
+//!   proves ours was not made (not found); otherwise which entry is ours cannot be told, and the
+//!   answer is UNKNOWN for a person (docs/providers/linepay.md).
+//! - **One-time keys** (`barcode`, the offline POS API v2: [`pos`]): pay with the customer's
+//!   key, checked by order id, voided (the reversal) or refunded; a query with the method
+//!   unknown and nothing online falls back to the POS check.
+//! - **Bills**: LINE Pay has no bill or settlement API: [`BillError::NotOffered`], and
+//!   [`ProviderAdapter::offers_bills`] is false, so compensation-scheduler reconciles it by a query
+//!   sweep (`recon::sweep`: every payment and refund completed on a day is queried, read-only).
+//! - **Notifications**: none; [`NoWebhook`] refuses anything posted for LINE Pay.
+//!
+//! Whatever is not an answer (a timeout, a broken connection, a 5xx, a code not in the table) is
+//! UNKNOWN. Every exchange is logged with `X-LINE-Authorization` and `X-LINE-ChannelSecret`
+//! redacted; the channel secret never reaches the log.
+//!
+//! - [`codes`]: the return codes and the `check` statuses, as data;
+//! - [`settings`]: the adapter from `PAYGATE_PROVIDER_<NAME>_*`;
+//! - [`signing`]: the channel secret and the request signature;
+//! - [`transformers`]: the wire types, amounts in whole units, and their conversions.
+
+pub mod codes;
+pub mod pos;
+pub mod settings;
+pub mod signing;
+pub mod transformers;
+#[cfg(test)]
+mod vectors;
+
+use crate::domain::{Currency, ValidationError};
+use crate::messages::commands::PayMethod;
+use crate::messages::events::{CustomerAction, HttpGet};
+use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRef, RefundRequest, TradeRef};
+use crate::providers::answers::{
+    CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
+};
+use crate::providers::bill::{BillDownload, BillError};
+use crate::providers::codes::{MappedCode, UnifiedCode};
+use crate::providers::decided::{Decided, refused_locally};
+use crate::providers::exchange::{Exchange, ExchangeOutcome};
+use crate::providers::http::{HttpEnd, OutboundRequest, ProviderHttp, Redaction, json_body};
+use crate::providers::notification::{NoWebhook, NotificationPolicy, NotificationVerifier};
+use chrono::NaiveDate;
+use codes::{CheckStatus, Meaning};
+use reqwest::Method;
+use signing::ChannelSecret;
+use std::time::Duration;
+use transformers::{
+    ConfirmInfo, ConfirmRequest, Envelope, NotSendable, RefundInfo, RefundRequestBody, RequestInfo,
+    Transaction, Unreadable,
+};
+
+/// The provider's name in commands, rows and the registry.
+pub const NAME: &str = "linepay";
+/// LINE Pay's API host.
+pub const DEFAULT_BASE_URL: &str = "https://api-pay.line.me";
+/// The read timeout of every call but confirm (LINE Pay's reference: at least 20 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The read timeout of confirm: LINE Pay's reference asks for at least 40 s.
+pub const MIN_CONFIRM_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long after our last request a "no such transaction" is believed.
+pub const DEFAULT_NOT_FOUND_FINAL_AFTER: Duration = Duration::from_secs(300);
+/// How long a one-time-key (POS) payment may stay unfinished before it is voided instead of
+/// checked again: the key itself is valid 5 minutes (LINE Pay's offline reference).
+pub const DEFAULT_REVERSE_AFTER: Duration = Duration::from_secs(60);
+/// `X-LINE-MerchantDeviceType` of POS requests when none is configured.
+pub const DEFAULT_DEVICE_TYPE: &str = "POS";
+
+/// What LINE Pay takes: `redirect` (Online API v3: the customer approves at `paymentUrl.web`)
+/// and `barcode` (the offline API v2: the customer's one-time key as `auth_code`). Checked by
+/// ingest at the door and by the adapter before it sends.
+pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
+    match terms.pay_method {
+        PayMethod::Redirect => Ok(()),
+        PayMethod::Barcode => pos::one_time_key_rule(terms.required_auth_code()?),
+        other => Err(ValidationError::new(
+            PayMethod::FIELD,
+            format!(
+                "LINE Pay takes redirect (the customer approves at LINE Pay's payment URL) or barcode (the customer's one-time key); got {}",
+                other.as_str()
+            ),
+        )),
+    }
+}
+
+/// How to reach LINE Pay as one channel.
+#[derive(Debug, Clone)]
+pub struct LinePayConfig {
+    pub name: &'static str,
+    /// `https://api-pay.line.me`, the sandbox, or a test server.
+    pub base_url: String,
+    pub channel_id: String,
+    pub channel_secret: ChannelSecret,
+    /// `X-LINE-MerchantDeviceProfileId`, when the channel wants it.
+    pub device_profile_id: Option<String>,
+    /// `X-LINE-MerchantDeviceType` of POS requests.
+    pub device_type: String,
+    /// How long a one-time-key payment may stay unfinished before it is voided.
+    pub reverse_after: Duration,
+    pub request_timeout: Duration,
+    /// At least [`MIN_CONFIRM_TIMEOUT`].
+    pub confirm_timeout: Duration,
+    pub not_found_final_after: Duration,
+}
+
+impl LinePayConfig {
+    pub fn new(channel_id: impl Into<String>, channel_secret: ChannelSecret) -> Self {
+        Self {
+            name: NAME,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            channel_id: channel_id.into(),
+            channel_secret,
+            device_profile_id: None,
+            device_type: DEFAULT_DEVICE_TYPE.to_owned(),
+            reverse_after: DEFAULT_REVERSE_AFTER,
+            request_timeout: DEFAULT_TIMEOUT,
+            confirm_timeout: MIN_CONFIRM_TIMEOUT,
+            not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
+        }
+    }
+}
+
+/// A configuration the adapter cannot work with.
+#[derive(Debug, thiserror::Error)]
+pub enum LinePaySetupError {
+    #[error("LINE Pay base URL {url:?} is not usable: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("LINE Pay {field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("LINE Pay request timeout must be more than zero")]
+    ZeroTimeout,
+    #[error("LINE Pay confirm timeout must be at least {}s (LINE Pay's reference), got {got:?}", MIN_CONFIRM_TIMEOUT.as_secs())]
+    ConfirmTimeout { got: Duration },
+    #[error("building the HTTP client for LINE Pay failed: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// The LINE Pay adapter. Cheap to share: `Arc<LinePayAdapter>` in the registry.
+#[derive(Debug)]
+pub struct LinePayAdapter {
+    name: &'static str,
+    base_url: String,
+    channel_id: String,
+    secret: ChannelSecret,
+    device_profile_id: Option<String>,
+    device_type: String,
+    reverse_after: Duration,
+    timeout: Duration,
+    confirm_timeout: Duration,
+    http: ProviderHttp,
+    confirm_http: ProviderHttp,
+    verifier: NoWebhook,
+    not_found_final_after: Duration,
+}
+
+/// An answer read: its code as mapped, what the code means, and the envelope.
+struct Read {
+    code: MappedCode,
+    meaning: Meaning,
+    envelope: Envelope,
+}
+
+/// A code that decides nothing for this operation.
+fn undecided<T>(op: &str, code: MappedCode) -> Decided<T> {
+    let reason = format!(
+        "LINE Pay answered {op} with {}; that decides nothing, the outcome is unknown",
+        code.describe()
+    );
+    Decided::unknown(reason, code, ExchangeOutcome::Error)
+}
+
+fn unreadable<T>(op: &str, code: &MappedCode, e: Unreadable) -> Decided<T> {
+    Decided::unreadable(op, Some(&code.provider_code), e.0)
+}
+
+/// The usual reading of a code that is not the operation's facts.
+fn otherwise<T>(op: &str, read: Read) -> Decided<T> {
+    match read.meaning {
+        Meaning::Refused => Decided::refused(read.code),
+        Meaning::RetryLater | Meaning::InProcess => Decided::retry_later(read.code),
+        _ => undecided(op, read.code),
+    }
+}
+
+/// Appends `exchange` to the exchanges made before `called`'s own.
+fn after<T>(mut called: Called<T>, mut before: Vec<Exchange>) -> Called<T> {
+    before.append(&mut called.earlier);
+    called.earlier = before;
+    called
+}
+
+/// The facts of a confirmed payment, from its details.
+fn paid_facts(t: &Transaction, currency: Currency) -> Result<PaymentFacts, Unreadable> {
+    if t.currency_differs(currency) {
+        return Err(Unreadable(format!(
+            "the payment is in {} but ours is in {}",
+            t.currency.as_deref().unwrap_or(""),
+            currency.as_str()
+        )));
+    }
+    Ok(PaymentFacts {
+        status: PaymentStatus::Succeeded,
+        provider_txn_id: Some(t.transaction_id.0.clone()),
+        action: None,
+        amount: Some(t.paid(currency)?),
+        refunded: Some(t.refunded(currency)?),
+        paid_at: t
+            .transaction_date
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc)),
+    })
+}
+
+/// What the payment details said.
+enum Details {
+    /// The confirmed payment of our order.
+    Paid(Box<Transaction>),
+    /// No confirmed payment of our order (yet), with the code that said so.
+    Nothing(MappedCode),
+}
+
+/// The confirmUrl of a payment: notify-handler's return route for it, derived from the notify
+/// URL the dispatcher gives (`{base}/notify/{provider}/{trade no}` →
+/// `{base}/return/{provider}/{trade no}`).
+fn confirm_url(request: &PayRequest) -> Result<String, NotSendable> {
+    let missing = || {
+        NotSendable {
+        field: "notify_url",
+        rule: "LINE Pay needs our confirmUrl (notify-handler's /return/{provider}/{trade no}), derived from the notify URL; \
+               configure notify-handler's public base URL"
+            .into(),
+    }
+    };
+    let notify = request.notify_url.as_deref().ok_or_else(missing)?;
+    let marker = "/notify/";
+    let at = notify.rfind(marker).ok_or_else(missing)?;
+    Ok(format!("{}/return/{}", &notify[..at], &notify[at + marker.len()..]))
+}
+
+/// An outcome without facts (a refusal, "later", unknown) as a refund call's.
+trait MapRefund {
+    fn map_refund(self) -> CallOutcome<RefundFacts>;
+}
+
+impl MapRefund for CallOutcome<PaymentFacts> {
+    fn map_refund(self) -> CallOutcome<RefundFacts> {
+        match self {
+            CallOutcome::Answer { code, .. } | CallOutcome::Refused { code } => CallOutcome::Refused { code },
+            CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+            CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+        }
+    }
+}
+
+impl LinePayAdapter {
+    pub fn new(config: LinePayConfig) -> Result<Self, LinePaySetupError> {
+        let url = reqwest::Url::parse(&config.base_url).map_err(|e| LinePaySetupError::BaseUrl {
+            url: config.base_url.clone(),
+            reason: e.to_string(),
+        })?;
+        let bad = |reason: &str| LinePaySetupError::BaseUrl {
+            url: config.base_url.clone(),
+            reason: reason.to_owned(),
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("it must not have a query or a fragment"));
+        }
+        if config.channel_id.trim().is_empty() {
+            return Err(LinePaySetupError::Empty { field: "channel id" });
+        }
+        if config.channel_secret.is_empty() {
+            return Err(LinePaySetupError::Empty { field: "channel secret" });
+        }
+        if config.request_timeout.is_zero() {
+            return Err(LinePaySetupError::ZeroTimeout);
+        }
+        if config.confirm_timeout < MIN_CONFIRM_TIMEOUT {
+            return Err(LinePaySetupError::ConfirmTimeout { got: config.confirm_timeout });
+        }
+        // The customer's one-time key (POS pay) is a payment credential: never logged.
+        let redaction = Redaction::headers(&[signing::SIGNATURE_HEADER, signing::CHANNEL_SECRET_HEADER])
+            .with_json_fields(&["oneTimeKey"]);
+        let http = ProviderHttp::new(config.name, config.request_timeout, redaction.clone())?;
+        let confirm_http = ProviderHttp::new(config.name, config.confirm_timeout, redaction)?;
+        Ok(Self {
+            name: config.name,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            verifier: NoWebhook::new(config.name, config.channel_id.clone()),
+            channel_id: config.channel_id,
+            secret: config.channel_secret,
+            device_profile_id: config.device_profile_id,
+            device_type: config.device_type,
+            reverse_after: config.reverse_after,
+            timeout: config.request_timeout,
+            confirm_timeout: config.confirm_timeout,
+            http,
+            confirm_http,
+            not_found_final_after: config.not_found_final_after,
+        })
+    }
+
+    /// The signed headers of a request to `path` with `body_or_query`.
+    fn headers(&self, path: &str, body_or_query: &str) -> Vec<(String, String)> {
+        let nonce = signing::nonce();
+        let mut headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (signing::CHANNEL_ID_HEADER.to_owned(), self.channel_id.clone()),
+            (signing::NONCE_HEADER.to_owned(), nonce.clone()),
+            (signing::SIGNATURE_HEADER.to_owned(), signing::sign(&self.secret, path, body_or_query, &nonce)),
+        ];
+        if let Some(id) = &self.device_profile_id {
+            headers.push(("X-LINE-MerchantDeviceProfileId".to_owned(), id.clone()));
+        }
+        headers
+    }
+
+    /// Reads a transport end into an answer, or the undecided outcome.
+    fn read<T>(&self, op: &str, end: HttpEnd, timeout: Duration) -> Result<Read, Decided<T>> {
+        let answer = match end {
+            HttpEnd::TimedOut { error } => {
+                return Err(Decided::unknown(
+                    format!("no answer to {op} within {timeout:?}; it may or may not have happened"),
+                    MappedCode::local(UnifiedCode::Timeout, error),
+                    ExchangeOutcome::Timeout,
+                ));
+            }
+            HttpEnd::TransportFailed { error } => {
+                return Err(Decided::unknown(
+                    format!("the connection failed during {op} ({error}); it may or may not have happened"),
+                    MappedCode::local(UnifiedCode::TransportError, error),
+                    ExchangeOutcome::TransportError,
+                ));
+            }
+            HttpEnd::Cut { limit, error } => {
+                return Err(Decided::unknown(
+                    format!(
+                        "the answer to {op} was longer than {limit} bytes; it may or may not have happened"
+                    ),
+                    MappedCode::local(UnifiedCode::UnreadableAnswer, error),
+                    ExchangeOutcome::Error,
+                ));
+            }
+            HttpEnd::Answered(answer) => answer,
+        };
+        let status = answer.status;
+        match transformers::envelope(&answer.body) {
+            Ok(envelope) if (200..300).contains(&status) => {
+                let (code, meaning) = codes::map(&envelope.return_code, &envelope.return_message);
+                Ok(Read { code, meaning, envelope })
+            }
+            Ok(envelope) => Err(Decided::unknown(
+                format!(
+                    "HTTP {status} to {op} (returnCode {}); the outcome is unknown",
+                    envelope.return_code
+                ),
+                MappedCode::local(UnifiedCode::ProviderError, format!("HTTP {status}")),
+                ExchangeOutcome::Error,
+            )),
+            Err(e) => Err(Decided::unknown(
+                format!("HTTP {status} to {op}: {}; the outcome is unknown", e.0),
+                MappedCode::local(UnifiedCode::UnreadableAnswer, e.0),
+                ExchangeOutcome::Error,
+            )),
+        }
+    }
+
+    /// Sends one signed request (`query` without `?` for a GET, `body` for a POST) and reads it;
+    /// `decide` turns an answer into the outcome.
+    #[allow(clippy::too_many_arguments)]
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<String>,
+        confirm: bool,
+        decide: impl FnOnce(Read) -> Decided<T>,
+    ) -> Called<T> {
+        let signed = body.as_deref().or(query).unwrap_or("");
+        let headers = self.headers(path, signed);
+        let url = match query {
+            Some(q) if !q.is_empty() => format!("{}{path}?{q}", self.base_url),
+            _ => format!("{}{path}", self.base_url),
+        };
+        let (http, timeout) =
+            if confirm { (&self.confirm_http, self.confirm_timeout) } else { (&self.http, self.timeout) };
+        let sent = http.send(OutboundRequest { operation: op, method, url, headers, body }).await;
+        let decided = match self.read(op, sent.end, timeout) {
+            Ok(read) => decide(read),
+            Err(undecided) => undecided,
+        };
+        decided.called(sent.draft)
+    }
+
+    fn refuse_locally<T>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        why: &NotSendable,
+    ) -> Called<T> {
+        let url = format!("{}{path}", self.base_url);
+        refused_locally(self.name, op, method.as_str(), &url, &why.to_string())
+    }
+
+    /// Our trade number, as it goes in a query string (32 hex digits: nothing to escape).
+    fn check_trade_no(field: &'static str, n: &str) -> Result<(), NotSendable> {
+        if !n.is_empty()
+            && n.len() <= 100
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            Ok(())
+        } else {
+            Err(NotSendable {
+                field,
+                rule: format!("{n:?} must be 1 to 100 characters of A-Z a-z 0-9 _ - (LINE Pay's orderId)"),
+            })
+        }
+    }
+
+    /// The payment details of `trade_no` (`GET /v3/payments?orderId=…`).
+    async fn details(&self, op: &'static str, trade_no: &str) -> Called<Details> {
+        let query = format!("orderId={trade_no}");
+        self.call(op, Method::GET, "/v3/payments", Some(&query), None, false, |read| match read.meaning {
+            Meaning::Done => {
+                let list = match transformers::info::<Vec<Transaction>>(&read.envelope, "the payment details")
+                {
+                    Ok(list) => list,
+                    Err(e) => return unreadable(op, &read.code, e),
+                };
+                match transformers::payment_of(list, trade_no) {
+                    Ok(Some(t)) => Decided::answer(Details::Paid(Box::new(t)), read.code),
+                    Ok(None) => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+                    Err(e) => unreadable(op, &read.code, e),
+                }
+            }
+            Meaning::NotFound => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+            _ => otherwise(op, read),
+        })
+        .await
+    }
+
+    /// `GET /v3/payments/requests/{transactionId}/check`: where the customer is with the request.
+    async fn check(&self, op: &'static str, txn: &str) -> Called<(CheckStatus, MappedCode)> {
+        let path = format!("/v3/payments/requests/{txn}/check");
+        self.call(op, Method::GET, &path, None, None, false, |read| {
+            match codes::check_status(&read.envelope.return_code) {
+                Some(status) => {
+                    let code = codes::check_code(&read.envelope.return_code, &read.envelope.return_message);
+                    Decided::answer((status, code.clone()), code)
+                }
+                None => match read.meaning {
+                    // No such request, or it expired: the caller reads the refusal's code.
+                    Meaning::NotFound | Meaning::Expired => Decided::refused(read.code),
+                    _ => otherwise(op, read),
+                },
+            }
+        })
+        .await
+    }
+
+    /// `POST /v3/payments/{transactionId}/confirm` with our amount: the money moves.
+    async fn confirm(&self, trade: &TradeRef, txn: &str) -> Called<PaymentFacts> {
+        const OP: &str = "confirm";
+        let path = format!("/v3/payments/{txn}/confirm");
+        let amount = match transformers::to_wire(trade.amount, "amount") {
+            Ok(a) => a,
+            Err(why) => return self.refuse_locally(OP, Method::POST, &path, &why),
+        };
+        let currency = trade.currency();
+        let body = json_body(&ConfirmRequest { amount, currency: currency.as_str() });
+        let mut again = false;
+        let confirmed = self
+            .call(OP, Method::POST, &path, None, Some(body), true, |read| match read.meaning {
+                Meaning::Done => {
+                    match transformers::info::<ConfirmInfo>(&read.envelope, "the confirm answer") {
+                        Ok(info) => {
+                            if info.order_id.as_deref().is_some_and(|o| o != trade.trade_no)
+                                || info.transaction_id.0 != txn
+                            {
+                                return unreadable(
+                                    OP,
+                                    &read.code,
+                                    Unreadable("the confirm answer is about another payment".into()),
+                                );
+                            }
+                            let whole = info.pay_info.iter().try_fold(0_i64, |s, p| s.checked_add(p.amount));
+                            let amount = match whole.map(|w| transformers::from_wire(w, currency)) {
+                                Some(Ok(m)) if !info.pay_info.is_empty() => Some(m),
+                                Some(Ok(_)) => None,
+                                Some(Err(e)) => return unreadable(OP, &read.code, e),
+                                None => {
+                                    return unreadable(
+                                        OP,
+                                        &read.code,
+                                        Unreadable("the pay infos' sum overflows".into()),
+                                    );
+                                }
+                            };
+                            let facts = PaymentFacts {
+                                status: PaymentStatus::Succeeded,
+                                provider_txn_id: Some(info.transaction_id.0),
+                                action: None,
+                                amount: amount.or(Some(trade.amount)),
+                                refunded: None,
+                                paid_at: None,
+                            };
+                            Decided::answer(facts, read.code)
+                        }
+                        Err(e) => unreadable(OP, &read.code, e),
+                    }
+                }
+                Meaning::AlreadyDone => {
+                    again = true;
+                    undecided(OP, read.code)
+                }
+                Meaning::Expired => Decided::answer(PaymentFacts::status(PaymentStatus::Expired), read.code),
+                Meaning::Declined => Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code),
+                Meaning::NotApproved => {
+                    Decided::answer(PaymentFacts::status(PaymentStatus::WaitingForCustomer), read.code)
+                }
+                _ => otherwise(OP, read),
+            })
+            .await;
+        if !again {
+            return confirmed;
+        }
+        // Confirmed before (our earlier confirm got through): read it back.
+        let read_back = self.paid_from_details("query", trade).await;
+        after(read_back, vec![confirmed.exchange])
+    }
+
+    /// The details' answer as payment facts: paid, or `None` with the code when not there.
+    async fn paid_from_details(&self, op: &'static str, trade: &TradeRef) -> Called<PaymentFacts> {
+        let details = self.details(op, &trade.trade_no).await;
+        let outcome = match details.outcome {
+            CallOutcome::Answer { facts: Details::Paid(t), code } => match paid_facts(&t, trade.currency()) {
+                Ok(facts) => CallOutcome::Answer { facts, code },
+                Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
+            },
+            CallOutcome::Answer { facts: Details::Nothing(_), code } => CallOutcome::Unknown {
+                reason: "LINE Pay says the payment is completed, but its details do not list it yet".into(),
+                code: Some(code),
+            },
+            CallOutcome::Refused { code } => CallOutcome::Refused { code },
+            CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+            CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+        };
+        Called { outcome, exchange: details.exchange, earlier: details.earlier }
+    }
+
+    /// Query and close share this: the details, then the check (and, for a query that may
+    /// complete the payment, the confirm).
+    async fn follow(&self, op: &'static str, trade: &TradeRef, closing: bool) -> Called<PaymentFacts> {
+        if let Err(why) = Self::check_trade_no("trade_no", &trade.trade_no) {
+            return self.refuse_locally(op, Method::GET, "/v3/payments", &why);
+        }
+        if trade.pay_method == Some(PayMethod::Barcode) {
+            return self.pos_check(op, trade).await;
+        }
+        let details = self.details(op, &trade.trade_no).await;
+        let nothing = match details.outcome {
+            CallOutcome::Answer { facts: Details::Paid(t), code } => {
+                let outcome = match paid_facts(&t, trade.currency()) {
+                    Ok(facts) => CallOutcome::Answer { facts, code },
+                    Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
+                };
+                return Called { outcome, exchange: details.exchange, earlier: details.earlier };
+            }
+            CallOutcome::Answer { facts: Details::Nothing(code), .. } => code,
+            other => {
+                let outcome = match other {
+                    CallOutcome::Refused { code } => CallOutcome::Refused { code },
+                    CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+                    CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+                    CallOutcome::Answer { .. } => unreachable!("both answers are read above"),
+                };
+                return Called { outcome, exchange: details.exchange, earlier: details.earlier };
+            }
+        };
+        let mut before = details.earlier;
+        before.push(details.exchange);
+        let txn = match trade.provider_txn_id.as_deref() {
+            Some(t) if transformers::is_txn_id(t) => t.to_owned(),
+            // No transaction id: a one-time-key payment (its method unknown to the caller) is
+            // found by its order id at the POS API; otherwise (the request's answer was lost)
+            // the details are all we can read.
+            _ if trade.pay_method.is_none() => return after(self.pos_check(op, trade).await, before),
+            _ => {
+                let exchange = before.pop().expect("the details exchange");
+                let facts = PaymentFacts::status(PaymentStatus::NotFound);
+                return Called {
+                    outcome: CallOutcome::Answer { facts, code: nothing },
+                    exchange,
+                    earlier: before,
+                };
+            }
+        };
+        let checked = self.check(op, &txn).await;
+        let (status, code) = match checked.outcome {
+            CallOutcome::Answer { facts, .. } => facts,
+            // A check that says "no such request" or "expired".
+            CallOutcome::Refused { code } if code.unified == UnifiedCode::NotFound => {
+                if trade.pay_method.is_none() {
+                    // Not an online request: perhaps a one-time-key payment.
+                    before.push(checked.exchange);
+                    return after(self.pos_check(op, trade).await, before);
+                }
+                let facts = PaymentFacts::status(PaymentStatus::NotFound);
+                return after(Called::new(CallOutcome::Answer { facts, code }, checked.exchange), before);
+            }
+            CallOutcome::Refused { code } if code.unified == UnifiedCode::ExpiredOrClosed => {
+                let facts = PaymentFacts::status(PaymentStatus::Expired);
+                return after(Called::new(CallOutcome::Answer { facts, code }, checked.exchange), before);
+            }
+            other => {
+                let outcome = match other {
+                    CallOutcome::Refused { code } => CallOutcome::Refused { code },
+                    CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+                    CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+                    CallOutcome::Answer { .. } => unreachable!("read above"),
+                };
+                return after(Called::new(outcome, checked.exchange), before);
+            }
+        };
+        let facts =
+            |status| PaymentFacts { provider_txn_id: Some(txn.clone()), ..PaymentFacts::status(status) };
+        let answer = |status: PaymentStatus, code: MappedCode, exchange: Exchange, before: Vec<Exchange>| {
+            after(Called::new(CallOutcome::Answer { facts: facts(status), code }, exchange), before)
+        };
+        match status {
+            CheckStatus::Waiting | CheckStatus::Approved if closing || !trade.may_complete => {
+                // No cancel at LINE Pay: nothing is charged without our confirm, which a payment
+                // closed (or no longer open) here never gets; LINE Pay lets the request lapse.
+                let code = MappedCode {
+                    message: format!(
+                        "{}; closed here: LINE Pay has no cancel of a request, and nothing is charged without our confirm, which a payment no longer open here never gets",
+                        code.message
+                    ),
+                    ..code
+                };
+                answer(PaymentStatus::Closed, code, checked.exchange, before)
+            }
+            CheckStatus::Waiting => answer(PaymentStatus::WaitingForCustomer, code, checked.exchange, before),
+            CheckStatus::Approved => {
+                before.push(checked.exchange);
+                let confirmed = self.confirm(trade, &txn).await;
+                after(confirmed, before)
+            }
+            CheckStatus::Cancelled => answer(PaymentStatus::Closed, code, checked.exchange, before),
+            CheckStatus::Failed => answer(PaymentStatus::Failed, code, checked.exchange, before),
+            CheckStatus::Completed => {
+                // Completed, yet not in the details a moment ago: read them again.
+                before.push(checked.exchange);
+                after(self.paid_from_details(op, trade).await, before)
+            }
+        }
+    }
+
+    /// The refundable payment of `trade_no`: its transaction, or the call's outcome without one.
+    async fn payment_for_refund(
+        &self,
+        op: &'static str,
+        trade_no: &str,
+    ) -> Result<(Transaction, Exchange), Called<RefundFacts>> {
+        let details = self.details(op, trade_no).await;
+        match details.outcome {
+            CallOutcome::Answer { facts: Details::Paid(t), .. } => Ok((*t, details.exchange)),
+            CallOutcome::Answer { facts: Details::Nothing(code), .. } => {
+                let code = MappedCode {
+                    message: format!("no confirmed payment for order {trade_no}"),
+                    unified: UnifiedCode::NotFound,
+                    ..code
+                };
+                Err(Called {
+                    outcome: CallOutcome::Refused { code },
+                    exchange: details.exchange,
+                    earlier: details.earlier,
+                })
+            }
+            CallOutcome::Refused { code } => Err(Called {
+                outcome: CallOutcome::Refused { code },
+                exchange: details.exchange,
+                earlier: details.earlier,
+            }),
+            CallOutcome::RetryLater { code } => Err(Called {
+                outcome: CallOutcome::RetryLater { code },
+                exchange: details.exchange,
+                earlier: details.earlier,
+            }),
+            CallOutcome::Unknown { reason, code } => Err(Called {
+                outcome: CallOutcome::Unknown { reason, code },
+                exchange: details.exchange,
+                earlier: details.earlier,
+            }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProviderAdapter for LinePayAdapter {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn refunds_are_asynchronous(&self) -> bool {
+        false
+    }
+
+    /// LINE Pay sends no notifications: a verifier that refuses everything posted for it.
+    fn notifications(&self) -> &dyn NotificationVerifier {
+        &self.verifier
+    }
+
+    /// There are no notifications to trust; every state comes from a query.
+    fn notification_policy(&self) -> NotificationPolicy {
+        NotificationPolicy::AlwaysQueryBack
+    }
+
+    fn not_found_is_final_after(&self) -> Duration {
+        self.not_found_final_after
+    }
+
+    async fn pay(&self, request: &PayRequest) -> Called<PaymentFacts> {
+        const OP: &str = "pay";
+        if let (PayMethod::Barcode, Some(key)) = (request.pay_method, request.auth_code.as_ref()) {
+            if let Err(e) = Self::check_trade_no("trade_no", &request.trade_no) {
+                return self.refuse_locally(OP, Method::POST, "/v2/payments/oneTimeKeys/pay", &e);
+            }
+            return self.pos_pay(request, key).await;
+        }
+        let path = "/v3/payments/request";
+        let body = pay_terms(&request.terms())
+            .map_err(|e| NotSendable { field: PayMethod::FIELD, rule: e.to_string() })
+            .and_then(|()| Self::check_trade_no("trade_no", &request.trade_no))
+            .and_then(|()| confirm_url(request))
+            .and_then(|confirm| {
+                let cancel = request.return_url.clone().unwrap_or_else(|| confirm.clone());
+                transformers::payment_request(request, confirm, cancel).map(|b| json_body(&b))
+            });
+        let body = match body {
+            Ok(body) => body,
+            Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
+        };
+        self.call(OP, Method::POST, path, None, Some(body), false, |read| match read.meaning {
+            Meaning::Done => match transformers::info::<RequestInfo>(&read.envelope, "the request answer") {
+                Ok(info) => {
+                    let facts = PaymentFacts {
+                        status: PaymentStatus::WaitingForCustomer,
+                        provider_txn_id: Some(info.transaction_id.0),
+                        action: Some(CustomerAction::Redirect {
+                            method: HttpGet::Get,
+                            url: info.payment_url.web,
+                        }),
+                        amount: None,
+                        refunded: None,
+                        paid_at: None,
+                    };
+                    Decided::answer(facts, read.code)
+                }
+                Err(e) => unreadable(OP, &read.code, e),
+            },
+            // Our order id is used: by our own earlier request, which got through. Query.
+            Meaning::AlreadyDone => undecided(OP, read.code),
+            Meaning::Declined => Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code),
+            _ => otherwise(OP, read),
+        })
+        .await
+    }
+
+    /// By our trade number only: the payment details (a confirmed payment), never the check.
+    async fn query(&self, trade_no: &str, currency: Currency) -> Called<PaymentFacts> {
+        match crate::domain::Money::from_minor(0, currency) {
+            Ok(zero) => {
+                let trade = TradeRef { may_complete: false, ..TradeRef::new(trade_no, zero) };
+                self.follow("query", &trade, false).await
+            }
+            Err(e) => self.refuse_locally(
+                "query",
+                Method::GET,
+                "/v3/payments",
+                &NotSendable { field: "currency", rule: e.to_string() },
+            ),
+        }
+    }
+
+    async fn close(&self, trade_no: &str, currency: Currency) -> Called<PaymentFacts> {
+        match crate::domain::Money::from_minor(0, currency) {
+            Ok(zero) => {
+                self.follow("close", &TradeRef { may_complete: false, ..TradeRef::new(trade_no, zero) }, true)
+                    .await
+            }
+            Err(e) => self.refuse_locally(
+                "close",
+                Method::GET,
+                "/v3/payments",
+                &NotSendable { field: "currency", rule: e.to_string() },
+            ),
+        }
+    }
+
+    fn reverse_barcode_after(&self) -> Option<Duration> {
+        Some(self.reverse_after)
+    }
+
+    /// Voids a one-time-key payment that did not finish in time (refunds it if it completed).
+    async fn reverse(
+        &self,
+        trade_no: &str,
+        currency: Currency,
+    ) -> Called<crate::providers::answers::ReversalFacts> {
+        if let Err(why) = Self::check_trade_no("trade_no", trade_no) {
+            return self.refuse_locally("reverse", Method::POST, "/v2/payments/orders/{orderId}/void", &why);
+        }
+        self.pos_reverse(trade_no, currency).await
+    }
+
+    async fn query_trade(&self, trade: &TradeRef) -> Called<PaymentFacts> {
+        self.follow("query", trade, false).await
+    }
+
+    async fn close_trade(&self, trade: &TradeRef) -> Called<PaymentFacts> {
+        let trade = TradeRef { may_complete: false, ..trade.clone() };
+        self.follow("close", &trade, true).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Called<RefundFacts> {
+        const OP: &str = "refund";
+        if let Err(why) = Self::check_trade_no("trade_no", &request.trade_no)
+            .and_then(|()| transformers::to_wire(request.amount, "amount").map(|_| ()))
+        {
+            return self.refuse_locally(OP, Method::POST, "/v3/payments/{transactionId}/refund", &why);
+        }
+        let (payment, found) = match self.payment_for_refund(OP, &request.trade_no).await {
+            Ok(p) => p,
+            Err(called) if matches!(&called.outcome, CallOutcome::Refused { code } if code.unified == UnifiedCode::NotFound) =>
+            {
+                // No online payment: a one-time-key payment is refunded by its order id.
+                let trade = TradeRef::new(request.trade_no.clone(), request.amount);
+                let mut before = called.earlier;
+                before.push(called.exchange);
+                let checked = self.pos_check(OP, &trade).await;
+                before.extend(checked.earlier);
+                before.push(checked.exchange);
+                return match checked.outcome {
+                    CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Succeeded => {
+                        self.pos_refund(request, before).await
+                    }
+                    CallOutcome::Answer { code, .. } | CallOutcome::Refused { code } => {
+                        let exchange = before.pop().expect("the check's exchange");
+                        let code = MappedCode {
+                            message: format!("no paid payment for order {}", request.trade_no),
+                            ..code
+                        };
+                        Called { outcome: CallOutcome::Refused { code }, exchange, earlier: before }
+                    }
+                    other => {
+                        let exchange = before.pop().expect("the check's exchange");
+                        Called { outcome: other.map_refund(), exchange, earlier: before }
+                    }
+                };
+            }
+            Err(called) => return called,
+        };
+        let txn = payment.transaction_id.0.clone();
+        let path = format!("/v3/payments/{txn}/refund");
+        let amount = transformers::to_wire(request.amount, "amount").expect("checked above");
+        let body = json_body(&RefundRequestBody { refund_amount: amount });
+        let refunded = self
+            .call(OP, Method::POST, &path, None, Some(body), false, |read| match read.meaning {
+                Meaning::Done => {
+                    match transformers::info::<RefundInfo>(&read.envelope, "the refund answer") {
+                        Ok(info) => Decided::answer(
+                            RefundFacts {
+                                status: RefundStatus::Succeeded,
+                                provider_refund_id: Some(info.refund_transaction_id.0),
+                                amount: Some(request.amount),
+                            },
+                            read.code,
+                        ),
+                        Err(e) => unreadable(OP, &read.code, e),
+                    }
+                }
+                _ => otherwise(OP, read),
+            })
+            .await;
+        after(refunded, vec![found])
+    }
+
+    /// By the numbers alone: LINE Pay keeps no refund number of ours, so only "no refund at all"
+    /// can be said ([`ProviderAdapter::refund_query_ref`] finds a refund by its id).
+    async fn refund_query(
+        &self,
+        trade_no: &str,
+        refund_trade_no: &str,
+        currency: Currency,
+    ) -> Called<RefundFacts> {
+        match crate::domain::Money::from_minor(0, currency) {
+            Ok(zero) => {
+                let refund = RefundRef {
+                    trade_no: trade_no.to_owned(),
+                    refund_trade_no: refund_trade_no.to_owned(),
+                    amount: zero,
+                    provider_refund_id: None,
+                };
+                self.refund_query_ref(&refund).await
+            }
+            Err(e) => self.refuse_locally(
+                "refund_query",
+                Method::GET,
+                "/v3/payments",
+                &NotSendable { field: "currency", rule: e.to_string() },
+            ),
+        }
+    }
+
+    /// The payment's `refundList`: the refund whose `refundTransactionId` is the one LINE Pay
+    /// gave us; without it, no refund at all proves ours was not made, and anything else is
+    /// UNKNOWN (which entry is ours cannot be told: a person compares the list).
+    async fn refund_query_ref(&self, refund: &RefundRef) -> Called<RefundFacts> {
+        const OP: &str = "refund_query";
+        if let Err(why) = Self::check_trade_no("trade_no", &refund.trade_no) {
+            return self.refuse_locally(OP, Method::GET, "/v3/payments", &why);
+        }
+        let currency = refund.amount.currency();
+        let details = self.details(OP, &refund.trade_no).await;
+        let outcome = match details.outcome {
+            CallOutcome::Answer { facts: Details::Paid(t), code } => {
+                let ours = refund
+                    .provider_refund_id
+                    .as_deref()
+                    .and_then(|id| t.refund_list.iter().find(|r| r.refund_transaction_id.0 == id));
+                match (ours, &refund.provider_refund_id) {
+                    (Some(r), _) => match transformers::from_wire(r.refund_amount, currency) {
+                        Ok(amount) => CallOutcome::Answer {
+                            facts: RefundFacts {
+                                status: RefundStatus::Succeeded,
+                                provider_refund_id: Some(r.refund_transaction_id.0.clone()),
+                                amount: Some(amount),
+                            },
+                            code,
+                        },
+                        Err(e) => CallOutcome::Unknown { reason: format!("{OP}: {}", e.0), code: Some(code) },
+                    },
+                    (None, _) if t.refund_list.is_empty() => {
+                        CallOutcome::Answer { facts: RefundFacts::status(RefundStatus::NotFound), code }
+                    }
+                    (None, Some(id)) => CallOutcome::Unknown {
+                        reason: format!(
+                            "LINE Pay gave refund {id} for {}, but the refund list does not show it (yet)",
+                            refund.refund_trade_no
+                        ),
+                        code: Some(code),
+                    },
+                    (None, None) => CallOutcome::Unknown {
+                        reason: format!(
+                            "LINE Pay keeps no refund number of ours and gave no refund id for {}: which of the payment's refunds is ours cannot be told (a person compares the refund list)",
+                            refund.refund_trade_no
+                        ),
+                        code: Some(code),
+                    },
+                }
+            }
+            CallOutcome::Answer { facts: Details::Nothing(code), .. } => {
+                CallOutcome::Answer { facts: RefundFacts::status(RefundStatus::NotFound), code }
+            }
+            CallOutcome::Refused { code } => CallOutcome::Refused { code },
+            CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+            CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+        };
+        Called { outcome, exchange: details.exchange, earlier: details.earlier }
+    }
+
+    fn offers_bills(&self) -> bool {
+        false
+    }
+
+    /// LINE Pay's refund API takes no refund number of ours: a repeated request is a second
+    /// refund (a partial one succeeds again).
+    fn refunds_repeat_safely(&self) -> bool {
+        false
+    }
+
+    async fn bill(&self, _day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        Err((
+            BillError::NotOffered {
+                operation: "bill",
+                provider: self.name,
+                why: "LINE Pay has no bill API (reconcile by querying each payment, or from Merchant Center exports)",
+            },
+            None,
+        ))
+    }
+
+    async fn settlement(&self, _day: NaiveDate) -> Result<BillDownload, (BillError, Option<Exchange>)> {
+        Err((
+            BillError::NotOffered {
+                operation: "settlement",
+                provider: self.name,
+                why: "LINE Pay has no settlement API (reconcile from Merchant Center exports)",
+            },
+            None,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AuthCode, Money, Payer};
+
+    #[test]
+    fn linepay_takes_redirect_and_one_time_keys_of_their_lengths() {
+        let payer = Payer::default();
+        let terms = |pay_method| PayTerms { pay_method, auth_code: None::<&AuthCode>, payer: &payer };
+        assert!(pay_terms(&terms(PayMethod::Redirect)).is_ok());
+        for m in [PayMethod::Qr, PayMethod::Form, PayMethod::ClientSecret, PayMethod::Direct] {
+            let e = pay_terms(&terms(m)).unwrap_err().to_string();
+            assert!(e.contains("pay_method") && e.contains("redirect") && e.contains("barcode"), "{e}");
+        }
+        let e = pay_terms(&terms(PayMethod::Barcode)).unwrap_err().to_string();
+        assert!(e.contains("auth_code"), "{e}");
+        let keys = [
+            ("123456789012", true),
+            ("123456789012345678", true),
+            ("1234567890123456789", true),
+            ("12345678901", false),
+            ("12345678901234567", false),
+        ];
+        for (key, ok) in keys {
+            let code = AuthCode::parse(key).unwrap();
+            let t = PayTerms { pay_method: PayMethod::Barcode, auth_code: Some(&code), payer: &payer };
+            assert_eq!(pay_terms(&t).is_ok(), ok, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_confirm_url_is_notify_handlers_return_route() {
+        let mut r = PayRequest {
+            trade_no: "t".into(),
+            amount: Money::from_minor(100, Currency::JPY).unwrap(),
+            subject: "s".into(),
+            pay_method: PayMethod::Redirect,
+            notify_url: Some("https://pg.example/base/notify/linepay/abc".into()),
+            return_url: None,
+            expires_at: None,
+            auth_code: None,
+            payer: Payer::default(),
+            capture: Default::default(),
+        };
+        assert_eq!(confirm_url(&r).unwrap(), "https://pg.example/base/return/linepay/abc");
+        r.notify_url = None;
+        assert_eq!(confirm_url(&r).unwrap_err().field, "notify_url");
+    }
+
+    #[test]
+    fn a_confirm_timeout_under_40_seconds_is_refused() {
+        let mut c = LinePayConfig::new("123", ChannelSecret::new("s"));
+        c.confirm_timeout = Duration::from_secs(39);
+        assert!(matches!(LinePayAdapter::new(c), Err(LinePaySetupError::ConfirmTimeout { .. })));
+        assert!(LinePayAdapter::new(LinePayConfig::new("123", ChannelSecret::new("s"))).is_ok());
+    }
+}

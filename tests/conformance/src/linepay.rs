@@ -1,0 +1,332 @@
+//! LINE Pay (tests/linepaysim): Online API v3 payment requests the customer approves at LINE
+//! Pay's payment URL (the simulator's admin side plays the customer and the browser's redirect
+//! to our confirmUrl), confirmed by the adapter's query, JPY (whole units, so every amount of the
+//! scenarios can be sent), synchronous refunds found by the refund id LINE Pay gives; and
+//! one-time-key payments (the offline POS API v2), confirmed by the customer on the phone. No
+//! notifications, no bills, no settlements. Channel secret: linepaysim's TEST-ONLY one.
+
+use crate::{
+    ADAPTER_TIMEOUT, BookRefund, BookState, Books, Capability, Delivered, HOLD, Provider, common_settings,
+};
+use chrono::{NaiveDate, Utc};
+use linepaysim::{AdminError, LinePaySim, ScriptEntry, SimHandle, testkit};
+use paygate::domain::{AuthCode, Currency};
+use paygate::messages::commands::PayMethod;
+use paygate::messages::events::CustomerAction;
+use paygate::providers::linepay::signing::ChannelSecret;
+use paygate::providers::linepay::{LinePayAdapter, LinePayConfig};
+use paygate::providers::{PayRequest, ProviderAdapter};
+use paygate_e2e::system::ProviderAccount;
+use serde_json::Value;
+use simkit::{BillFault, Fault, FaultSettings, Operation};
+use std::sync::Arc;
+
+/// A one-time key of Taiwan's length (18 digits), as the till scans it.
+const ONE_TIME_KEY: &str = "123456789012345678";
+
+pub struct LinePay {
+    sim: SimHandle,
+    adapter: Arc<LinePayAdapter>,
+}
+
+impl LinePay {
+    pub fn sim(&self) -> &SimHandle {
+        &self.sim
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for LinePay {
+    const NAME: &'static str = "linepay";
+
+    async fn start() -> anyhow::Result<Self> {
+        let mut config = linepaysim::Config::new(testkit::CHANNEL_ID, testkit::CHANNEL_SECRET, "JPY");
+        config.settings.timeout_hold_ms = u64::try_from(HOLD.as_millis())?;
+        let sim = LinePaySim::start(config).await?;
+        let mut config = LinePayConfig::new(testkit::CHANNEL_ID, ChannelSecret::new(testkit::CHANNEL_SECRET));
+        config.base_url = sim.base_url().to_owned();
+        config.request_timeout = ADAPTER_TIMEOUT;
+        let adapter = Arc::new(LinePayAdapter::new(config)?);
+        Ok(LinePay { sim, adapter })
+    }
+
+    async fn stop(self) {
+        let _ = self.sim.shutdown().await;
+    }
+
+    fn adapter(&self) -> Arc<dyn ProviderAdapter> {
+        self.adapter.clone()
+    }
+
+    // Redirect (Online API v3) and the one-time key (offline POS API v2); no webhook, no bill or
+    // settlement API.
+    const CAPABILITIES: &'static [Capability] =
+        &[Capability::Pay(PayMethod::Redirect), Capability::Pay(PayMethod::Barcode)];
+
+    fn currency(&self) -> Currency {
+        Currency::JPY
+    }
+
+    fn charging_method(&self) -> PayMethod {
+        PayMethod::Redirect
+    }
+
+    fn waiting_method(&self) -> PayMethod {
+        PayMethod::Redirect
+    }
+
+    /// The request with a notify URL, as the dispatcher gives one: the confirmUrl (notify-handler's
+    /// return route) is derived from it. Nothing listens there in the adapter-level scenarios;
+    /// the simulator records the failed redirect, and the query confirms.
+    fn pay_request(&self, trade_no: &str, minor: i64, method: PayMethod) -> PayRequest {
+        PayRequest {
+            trade_no: trade_no.into(),
+            amount: self.money(minor),
+            subject: "conformance 測試 & more".into(),
+            pay_method: method,
+            notify_url: Some(format!("http://127.0.0.1:9/notify/linepay/{trade_no}")),
+            return_url: Some("https://shop.example/return".into()),
+            expires_at: None,
+            auth_code: (method == PayMethod::Barcode)
+                .then(|| AuthCode::parse(ONE_TIME_KEY).expect("a one-time key")),
+            payer: Default::default(),
+            capture: Default::default(),
+        }
+    }
+
+    /// One-time-key payments wait for the customer to confirm on the phone (`1145`).
+    async fn barcode_waits_for_the_customer(&self) -> anyhow::Result<()> {
+        let admin = self.sim.admin();
+        let mut settings = admin.settings().await?;
+        settings.pos_waits_for_customer = true;
+        admin.set_settings(&settings).await
+    }
+
+    async fn customer_opens(&self, _trade_no: &str, _action: Option<&CustomerAction>) -> anyhow::Result<()> {
+        // The request exists from the request call.
+        Ok(())
+    }
+
+    /// The customer approves at LINE Pay and the browser is sent to the confirmUrl; an approval
+    /// a scripted decline makes fail is a try that failed, not an error of the simulator.
+    async fn customer_pays(&self, trade_no: &str, _action: Option<&CustomerAction>) -> anyhow::Result<()> {
+        match self.sim.admin().approve(trade_no, true).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.downcast_ref::<AdminError>().is_some_and(|a| a.status == 409) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn script(&self, trade_no: &str, operation: Operation, fault: Fault) -> anyhow::Result<()> {
+        self.sim.admin().script(&ScriptEntry::new(trade_no, operation, fault)).await
+    }
+
+    /// The request of the order; its refunds by LINE Pay's refund id (LINE Pay keeps no refund
+    /// number of ours), all succeeded (refunds are synchronous).
+    async fn books(&self, trade_no: &str) -> anyhow::Result<Option<Books>> {
+        let Some(o) = self.sim.admin().order(trade_no).await? else { return Ok(None) };
+        let int = |v: &Value| v.as_i64().ok_or_else(|| anyhow::anyhow!("not an integer: {v}"));
+        let refunds = o["refunds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                Ok(BookRefund {
+                    refund_no: r["refundTransactionId"].as_str().unwrap_or("").to_owned(),
+                    amount: int(&r["refundAmount"])?,
+                    state: BookState::Succeeded,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Some(Books {
+            charges: u32::try_from(int(&o["charges"])?)?,
+            amount: int(&o["amount"])?,
+            captured: None,
+            refunds,
+        }))
+    }
+
+    async fn plant_bill_fault(&self, _fault: BillFault) -> anyhow::Result<()> {
+        anyhow::bail!("LINE Pay has no bills")
+    }
+
+    fn bill_day(&self) -> NaiveDate {
+        Utc::now().date_naive()
+    }
+
+    /// LINE Pay sends no notifications.
+    fn delivered(&self) -> Vec<Delivered> {
+        Vec::new()
+    }
+
+    fn forge(&self, genuine: &Delivered) -> Delivered {
+        genuine.clone()
+    }
+
+    fn account(&self) -> ProviderAccount {
+        let mut settings = common_settings("linepay");
+        settings.extend([
+            ("URL".into(), self.sim.base_url().to_owned()),
+            ("CHANNEL_ID".into(), testkit::CHANNEL_ID.to_owned()),
+            ("CHANNEL_SECRET".into(), testkit::CHANNEL_SECRET.to_owned()),
+        ]);
+        ProviderAccount { name: Self::NAME.into(), settings }
+    }
+
+    async fn set_faults(&self, faults: &FaultSettings) -> anyhow::Result<()> {
+        self.sim.admin().set_faults(faults).await
+    }
+}
+
+/// LINE Pay's own journeys through the services (`tests/linepay.rs`): the redirect that makes
+/// the dispatcher confirm, the lost redirect caught by `check` on the retry ladder, an approval
+/// after our close that is never confirmed, and the webhook route that refuses LINE Pay.
+pub mod journeys {
+    use super::LinePay;
+    use crate::DEADLINE;
+    use crate::harness::Harness;
+    use paygate::messages::commands::PayMethod;
+    use paygate_test_support::eventually;
+
+    const AMOUNT: i64 = 1_200;
+
+    async fn requested(h: &Harness<'_, LinePay>, order: &str) -> String {
+        h.pay(order, AMOUNT, PayMethod::Redirect).await;
+        let event = h.event(order, "payment.action_required").await;
+        assert!(event.action.is_some(), "the customer is sent to LINE Pay's payment URL: {event:?}");
+        h.trade_no(order).await
+    }
+
+    /// The customer approves and the browser comes back to notify-handler's return route, which
+    /// asks the dispatcher to query; the query confirms with our amount: one charge, one success,
+    /// the 19-digit transaction id recorded. The ladder is ten minutes: only the redirect moves it.
+    pub async fn confirm_after_the_redirect(p: &LinePay) {
+        let h = Harness::start(p, |o| o.retry_tiers = "10m".into()).await;
+        let trade = requested(&h, "lp-redirect").await;
+        assert_eq!(h.calls("lp-redirect", "confirm").await, 0);
+        let approved = p.sim().admin().approve(&trade, true).await.expect("the customer approves");
+        let redirects = approved["redirects"].as_array().cloned().unwrap_or_default();
+        assert!(
+            redirects
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.contains("/return/linepay/") && !r.contains("HTTP 4"))),
+            "the browser reached notify-handler's return route: {redirects:?}"
+        );
+        h.event("lp-redirect", "payment.succeeded").await;
+        assert_eq!(h.calls("lp-redirect", "confirm").await, 1, "confirmed once");
+        assert_eq!(h.books("lp-redirect").await.charges, 1);
+        let payment = h.payment("lp-redirect").await;
+        assert_eq!(payment.provider_txn_id.as_deref().map(str::len), Some(19), "{payment:?}");
+        h.stop().await;
+    }
+
+    /// The customer approves but the browser never comes back: the follow-up queries of the
+    /// retry ladder find the approval with `check` (0110) and confirm.
+    pub async fn a_lost_redirect_is_caught_by_check_on_the_ladder(p: &LinePay) {
+        let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+        let trade = requested(&h, "lp-lost").await;
+        let approved = p.sim().admin().approve(&trade, false).await.expect("the customer approves");
+        assert_eq!(approved["redirects"].as_array().map(Vec::len), Some(0), "no redirect: {approved}");
+        h.event("lp-lost", "payment.succeeded").await;
+        assert_eq!(h.calls("lp-lost", "confirm").await, 1);
+        assert_eq!(h.books("lp-lost").await.charges, 1);
+        h.stop().await;
+    }
+
+    /// Upstream closes the payment; the customer approves afterwards (LINE Pay has no cancel of a
+    /// request) and comes back: the query it asks for never confirms a closed payment. Nothing
+    /// is charged and the payment stays closed.
+    pub async fn an_approval_after_close_is_never_confirmed(p: &LinePay) {
+        let h = Harness::start(p, |o| o.retry_tiers = "10m".into()).await;
+        let trade = requested(&h, "lp-closed").await;
+        h.close("lp-closed").await;
+        h.event("lp-closed", "payment.closed").await;
+        let queries = h.calls("lp-closed", "query").await;
+        p.sim().admin().approve(&trade, true).await.expect("the customer approves at LINE Pay");
+        eventually("the query the return asked for", DEADLINE, || async {
+            h.calls("lp-closed", "query").await > queries
+        })
+        .await;
+        assert_eq!(h.calls("lp-closed", "confirm").await, 0, "never confirmed");
+        assert_eq!(h.books("lp-closed").await.charges, 0);
+        assert_eq!(h.system.payment("lp-closed").await.expect("written").state.as_str(), "closed");
+        h.stop().await;
+    }
+
+    /// A partial refund whose dispatcher is killed after LINE Pay refunded, before the answer was
+    /// committed. LINE Pay keeps no refund number of ours: the redelivery must not send it again
+    /// (a second partial refund would succeed). The refund becomes unknown and is queried; LINE
+    /// Pay's list shows a refund, but which is ours cannot be told without its id, so it goes to
+    /// a person. One refund at LINE Pay, one refund call in our log.
+    pub async fn a_refund_cut_off_by_a_crash_is_never_sent_twice(p: &LinePay) {
+        let mut h = Harness::start(p, |o| {
+            o.processes = true;
+            o.dispatchers = 1;
+            o.retry_tiers = "1s,2s,3s".into();
+        })
+        .await;
+        let trade = requested(&h, "lp-crash").await;
+        p.sim().admin().approve(&trade, true).await.expect("the customer approves");
+        h.event("lp-crash", "payment.succeeded").await;
+
+        h.system.stop_dispatcher(0).await;
+        let point = "dispatcher.after_provider_call";
+        let armed = format!("{point}=return");
+        let crashing = h.system.add_dispatcher(&[("FAILPOINTS", armed.as_str())]).await;
+        h.refund("lp-crash", "lp-crash-r1", 500).await;
+        eventually("the dispatcher to stop after LINE Pay refunded", DEADLINE, || {
+            let reached = h.system.dispatcher_process(crashing).output().iter().any(|l| l.contains(point));
+            async move { reached }
+        })
+        .await;
+        assert_eq!(h.books("lp-crash").await.refunds_held(), 500, "LINE Pay refunded once");
+        h.system.kill_dispatcher(crashing).await;
+        h.system.add_dispatcher(&[]).await;
+
+        let refund = h.refund_in("lp-crash-r1", "unknown").await;
+        eventually("the unknown refund to reach a person", DEADLINE, || async {
+            !h.open_attention("lp-crash").await.is_empty()
+        })
+        .await;
+        let books = h.books("lp-crash").await;
+        assert_eq!(
+            (books.refunds.len(), books.refunds_held()),
+            (1, 500),
+            "one refund at LINE Pay: {books:?}"
+        );
+        let id = h.payment("lp-crash").await.id;
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM provider_exchanges
+             WHERE payment_id = $1 AND request_method = 'POST' AND request_url LIKE '%/refund'",
+        )
+        .bind(id)
+        .fetch_one(&h.system.db.pool)
+        .await
+        .expect("count the refund requests");
+        assert_eq!(sent, 1, "the refund request was never sent again");
+        assert_eq!(refund.amount.minor_units(), 500);
+        h.stop().await;
+    }
+
+    /// LINE Pay has no webhook: notify-handler refuses anything posted as its notification with
+    /// 404 `no_webhook`, before reading it.
+    pub async fn notify_refuses_linepay_clearly(p: &LinePay) {
+        let h = Harness::start(p, |_| {}).await;
+        let trade = requested(&h, "lp-notify").await;
+        let base = h.system.notify_http().expect("notify-handler runs").to_owned();
+        let client = reqwest::Client::builder().no_proxy().build().expect("a client");
+        let r = client
+            .post(format!("{base}/notify/linepay/{trade}"))
+            .header("content-type", "application/json")
+            .body(r#"{"returnCode":"0000"}"#)
+            .send()
+            .await
+            .expect("notify-handler answers");
+        assert_eq!(r.status().as_u16(), 404);
+        let body = r.text().await.unwrap_or_default();
+        assert!(body.contains("no_webhook"), "{body}");
+        assert_eq!(h.system.payment("lp-notify").await.expect("written").state.as_str(), "action_required");
+        h.stop().await;
+    }
+}
