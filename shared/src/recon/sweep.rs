@@ -38,8 +38,8 @@
 
 use super::Kind;
 use super::engine::{BillSource, OpenedBill, Resume};
-use crate::domain::{Currency, Money};
-use crate::providers::adapter::{reversal_refund_id, trade_no};
+use crate::domain::{Currency, Money, PayMethod};
+use crate::providers::adapter::{RefundRef, TradeRef, reversal_refund_id, trade_no};
 use crate::providers::answers::{CallOutcome, Called, PaymentStatus, RefundStatus};
 use crate::providers::bill::{BillError, BillItem, BillLine, BillLineKind};
 use crate::providers::{Exchange, ProviderAdapter};
@@ -78,6 +78,8 @@ struct Row {
     currency: String,
     provider_txn_id: Option<String>,
     provider_refund_id: Option<String>,
+    /// How the payment was made (`payments.pay_method`).
+    pay_method: String,
     completed_at: DateTime<Utc>,
 }
 
@@ -93,7 +95,7 @@ async fn rows_to_sweep(
         "WITH ours AS (
              SELECT p.id AS payment_id, NULL::uuid AS refund_id,
                     COALESCE(p.captured_minor, p.amount_minor) AS amount_minor, p.currency::text AS currency,
-                    p.provider_txn_id, NULL::text AS provider_refund_id,
+                    p.provider_txn_id, NULL::text AS provider_refund_id, p.pay_method::text AS pay_method,
                     coalesce(p.succeeded_at,
                              (SELECT max(t.occurred_at) FROM state_transitions t
                               WHERE t.payment_id = p.id AND t.entity = 'payment' AND t.to_state = p.state))
@@ -106,6 +108,7 @@ async fn rows_to_sweep(
                                WHERE l.batch_id = $3 AND l.kind = 'payment' AND l.payment_id = p.id)
              UNION ALL
              SELECT r.payment_id, r.id, r.amount_minor, r.currency::text, p.provider_txn_id, r.provider_refund_id,
+                    p.pay_method::text,
                     coalesce(r.succeeded_at,
                              (SELECT max(t.occurred_at) FROM state_transitions t
                               WHERE t.refund_id = r.id AND t.to_state = r.state)),
@@ -115,7 +118,8 @@ async fn rows_to_sweep(
                AND NOT EXISTS (SELECT 1 FROM recon_lines l
                                WHERE l.batch_id = $3 AND l.kind = 'refund' AND l.refund_id = r.id)
          )
-         SELECT payment_id, refund_id, amount_minor, currency, provider_txn_id, provider_refund_id, completed_at
+         SELECT payment_id, refund_id, amount_minor, currency, provider_txn_id, provider_refund_id, pay_method,
+                completed_at
          FROM ours
          WHERE completed_at >= $2 AND completed_at < $2 + interval '1 day'
          ORDER BY part, coalesce(refund_id, payment_id)",
@@ -231,11 +235,22 @@ impl Sweeper<'_> {
         self.limiter.until_ready().await;
         let currency =
             Currency::parse(&row.currency).map_err(|e| format!("our currency {:?}: {e}", row.currency))?;
+        let amount = Money::from_minor(row.amount_minor, currency)
+            .map_err(|e| format!("our amount {} {currency}: {e}", row.amount_minor))?;
         let payment = trade_no(row.payment_id);
         let logged = |e: sqlx::Error| format!("logging the query's exchange failed: {e}");
         match row.refund_id {
             None => {
-                let called = self.adapter.query(&payment, currency).await;
+                // A sweep only reads: `may_complete: false`, so a provider whose query can finish
+                // an approved payment (LINE Pay's confirm) never moves money from here.
+                let trade = TradeRef {
+                    trade_no: payment.clone(),
+                    amount,
+                    provider_txn_id: row.provider_txn_id.clone(),
+                    may_complete: false,
+                    pay_method: PayMethod::parse(&row.pay_method).ok(),
+                };
+                let called = self.adapter.query_trade(&trade).await;
                 self.log(row, &called).await.map_err(logged)?;
                 match &called.outcome {
                     CallOutcome::Answer { facts, .. } => Ok(payment_line(row, facts)),
@@ -247,7 +262,15 @@ impl Sweeper<'_> {
             }
             Some(refund_id) => {
                 let refund = trade_no(refund_id);
-                let called = self.adapter.refund_query(&payment, &refund, currency).await;
+                let called = self
+                    .adapter
+                    .refund_query_ref(&RefundRef {
+                        trade_no: payment.clone(),
+                        refund_trade_no: refund.clone(),
+                        amount,
+                        provider_refund_id: row.provider_refund_id.clone(),
+                    })
+                    .await;
                 self.log(row, &called).await.map_err(logged)?;
                 match &called.outcome {
                     CallOutcome::Answer { facts, .. } => Ok(refund_line(row, refund_id, facts)),
@@ -329,6 +352,7 @@ mod tests {
             currency: "CNY".into(),
             provider_txn_id: Some("T1".into()),
             provider_refund_id: None,
+            pay_method: "qr".into(),
             completed_at: DateTime::UNIX_EPOCH,
         }
     }
