@@ -309,6 +309,41 @@ pub mod journeys {
         h.stop().await;
     }
 
+    /// LINE Pay has no bill: the day is reconciled by a query sweep. A confirmed payment, a
+    /// refunded one and one the customer approved only after our close all agree with LINE Pay,
+    /// and the sweep, which only reads, never confirms the approval that came after the close.
+    pub async fn the_days_sweep_agrees_and_never_confirms(p: &LinePay) {
+        use crate::Provider;
+        use paygate::recon::Kind;
+        let h = Harness::start(p, |o| o.retry_tiers = "10m".into()).await;
+        let paid = requested(&h, "lp-sw-paid").await;
+        p.sim().admin().approve(&paid, true).await.expect("the customer approves");
+        h.event("lp-sw-paid", "payment.succeeded").await;
+        let refunded = requested(&h, "lp-sw-refunded").await;
+        p.sim().admin().approve(&refunded, true).await.expect("the customer approves");
+        h.event("lp-sw-refunded", "payment.succeeded").await;
+        h.refund("lp-sw-refunded", "lp-sw-r1", 400).await;
+        h.refund_in("lp-sw-r1", "succeeded").await;
+        let closed = requested(&h, "lp-sw-closed").await;
+        h.close("lp-sw-closed").await;
+        h.event("lp-sw-closed", "payment.closed").await;
+        p.sim().admin().approve(&closed, false).await.expect("the customer approves after the close");
+
+        let batch = h.reconcile(Kind::Sweep, p.bill_day(), 0).await;
+        assert_eq!(h.discrepancies(&batch).await, Vec::new(), "every row agrees: {batch:?}");
+        assert_eq!(batch.state, "matched", "{batch:?}");
+        let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM recon_lines WHERE batch_id = $1")
+            .bind(batch.id)
+            .fetch_one(&h.system.db.pool)
+            .await
+            .expect("count the sweep's lines");
+        assert_eq!(lines, 4, "three payments and one refund asked about");
+        assert_eq!(h.calls("lp-sw-closed", "confirm").await, 0, "the sweep never confirmed");
+        assert_eq!(h.books("lp-sw-closed").await.charges, 0);
+        assert_eq!(h.books("lp-sw-paid").await.charges, 1);
+        h.stop().await;
+    }
+
     /// LINE Pay has no webhook: notify-handler refuses anything posted as its notification with
     /// 404 `no_webhook`, before reading it.
     pub async fn notify_refuses_linepay_clearly(p: &LinePay) {

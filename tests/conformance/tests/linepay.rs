@@ -1,7 +1,8 @@
 //! LINE Pay's own journeys through the services (`conformance::linepay::journeys`): confirm after
 //! the customer's redirect; a lost redirect caught by `check` on the retry ladder; an approval
 //! after our close never confirmed; `/notify/linepay` refused as LINE Pay has no webhook; a
-//! refund cut off by a crash never sent twice (LINE Pay keeps no refund number of ours).
+//! refund cut off by a crash never sent twice (LINE Pay keeps no refund number of ours); the day's
+//! query sweep agrees and never confirms.
 //!
 //! `nice -n 19 cargo test -p paygate-conformance --test linepay`.
 
@@ -40,5 +41,12 @@ async fn linepay_notify_refuses_linepay_clearly() {
 async fn linepay_a_refund_cut_off_by_a_crash_is_never_sent_twice() {
     let p = LinePay::start().await.expect("start linepaysim");
     journeys::a_refund_cut_off_by_a_crash_is_never_sent_twice(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linepay_the_days_sweep_agrees_and_never_confirms() {
+    let p = LinePay::start().await.expect("start linepaysim");
+    journeys::the_days_sweep_agrees_and_never_confirms(&p).await;
     p.stop().await;
 }
