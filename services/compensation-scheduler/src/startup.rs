@@ -95,6 +95,8 @@ impl Service for Application {
         )?;
         let intake = Consumer::new(
             ConsumerConfig::for_queue(intake::CONSUMER, core.topology.callbacks_queue())
+                .with_batch(32)
+                .with_prefetch(256)
                 .with_shutdown_grace(core.common.shutdown_grace)
                 .waking(sender.waker()),
             core.topology.clone(),
