@@ -14,8 +14,10 @@
 --   timeout before it sends (a lease), so two pollers never send one attempt twice and a poller
 --   that dies mid-send is relieved when the lease runs out. `schedule_step` is how many waits of
 --   the schedule this round has used; `payctl callback resend` starts a new round.
--- - callback_attempts: append-only evidence of every try (status, latency, response excerpt,
---   error).
+-- - callback_attempts: evidence of every try (status, latency, response excerpt, error), never
+--   updated. A succeeded delivery and its attempts are deleted together once older than
+--   CALLBACK_RETENTION (compensation-scheduler's retention.rs); exhausted and pending ones are
+--   kept.
 
 CREATE TABLE callback_endpoints (
     id           text        NOT NULL,
@@ -60,10 +62,11 @@ CREATE TABLE callback_deliveries (
 
 CREATE INDEX callback_deliveries_due ON callback_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX callback_deliveries_exhausted ON callback_deliveries (finished_at) WHERE state = 'exhausted';
+CREATE INDEX callback_deliveries_succeeded ON callback_deliveries (finished_at) WHERE state = 'succeeded';
 
 CREATE TABLE callback_attempts (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    delivery_id       bigint      NOT NULL REFERENCES callback_deliveries (id),
+    delivery_id       bigint      NOT NULL REFERENCES callback_deliveries (id) ON DELETE CASCADE,
     attempt           integer     NOT NULL,
     started_at        timestamptz NOT NULL,
     latency_ms        bigint      NOT NULL,
@@ -76,5 +79,5 @@ CREATE TABLE callback_attempts (
 );
 
 CREATE TRIGGER callback_attempts_append_only
-    BEFORE UPDATE OR DELETE ON callback_attempts
+    BEFORE UPDATE ON callback_attempts
     FOR EACH ROW EXECUTE FUNCTION forbid_append_only_change();

@@ -66,6 +66,12 @@ pub struct Config {
           value_parser = |s: &str| INBOX_RETENTION.parse(s))]
     pub inbox_retention: Duration,
 
+    /// How long a merchant callback delivered (2xx) is kept with its attempts (a whole number
+    /// with a unit; from 1d to 3650d). Exhausted and pending deliveries are never pruned.
+    #[arg(long, env = "CALLBACK_RETENTION", value_name = "CALLBACK_RETENTION", default_value = "30d",
+          value_parser = |s: &str| CALLBACK_RETENTION.parse(s))]
+    pub callback_retention: Duration,
+
     /// How often old rows are pruned (from 1s to 1d).
     #[arg(long, env = "RETENTION_INTERVAL", value_name = "RETENTION_INTERVAL", default_value = "1h",
           value_parser = |s: &str| RETENTION_INTERVAL.parse(s))]
@@ -119,6 +125,7 @@ impl Config {
         crate::retention::Retention {
             outbox: self.outbox_retention,
             inbox: self.inbox_retention,
+            callbacks: self.callback_retention,
             interval: self.retention_interval,
         }
     }
@@ -135,6 +142,7 @@ const OUTBOX_RETENTION: DurationSetting =
     DurationSetting::within(Duration::from_secs(60), DAY.saturating_mul(3650));
 const INBOX_RETENTION: DurationSetting =
     DurationSetting::within(crate::retention::MIN_INBOX_RETENTION, DAY.saturating_mul(3650));
+const CALLBACK_RETENTION: DurationSetting = DurationSetting::within(DAY, DAY.saturating_mul(3650));
 const RETENTION_INTERVAL: DurationSetting = DurationSetting::within(SECOND, DAY);
 const RESEND_AFTER: DurationSetting = DurationSetting::within(SECOND, DAY);
 const UNDECIDED_AGE: DurationSetting = DurationSetting::within(SECOND, DAY);

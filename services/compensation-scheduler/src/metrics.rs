@@ -12,7 +12,7 @@
 //! - `paygate_scheduler_oldest_undecided_notification_age_seconds`: the age of the oldest of
 //!   them, 0 when there is none;
 //! - `paygate_retention_pruned_total{table}`: rows pruned past their retention (`outbox`,
-//!   `processed_messages`; see `retention`);
+//!   `processed_messages`, `callback_deliveries`; see `retention`);
 //! - `paygate_scheduler_stuck_schedule_span_seconds`: how long the longest stuck schedule takes
 //!   to go through all its tiers once (`StuckSchedule::span`); a payment not final past it has
 //!   been queried at every tier (alert `PaygateStuckPaymentPastSchedule`);
@@ -135,6 +135,7 @@ impl SchedulerMetrics {
     pub fn pruned(&self, p: &crate::retention::Pruned) {
         self.pruned.get_or_create(&TableLabels { table: "outbox" }).inc_by(p.outbox);
         self.pruned.get_or_create(&TableLabels { table: "processed_messages" }).inc_by(p.inbox);
+        self.pruned.get_or_create(&TableLabels { table: "callback_deliveries" }).inc_by(p.callbacks);
     }
 
     /// Counts what one poll did.
