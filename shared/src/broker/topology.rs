@@ -415,7 +415,7 @@ impl Topology {
     /// `{p}.events.callbacks`: every payment and refund event, for the merchant callbacks
     /// (compensation-scheduler's `callbacks`), bound with [`CALLBACK_BINDINGS`].
     pub fn callbacks_queue(&self) -> String {
-        self.name("events.callbacks")
+        self.name(CALLBACKS_QUEUE)
     }
     /// `{p}.dlx`: dead letters, routed by the name of the queue they died in.
     pub fn dlx(&self) -> String {
@@ -435,6 +435,9 @@ impl Topology {
         exchange != self.events_exchange() && exchange != DEFAULT_EXCHANGE
     }
 }
+
+/// The callbacks queue's name after the prefix.
+pub const CALLBACKS_QUEUE: &str = "events.callbacks";
 
 /// The routing keys the callbacks queue is bound to the events exchange with: the events of
 /// orders (`command.rejected` is answered to its sender, not called back).

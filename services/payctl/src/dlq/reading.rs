@@ -166,8 +166,23 @@ pub struct Origin {
     pub exchange: String,
     pub routing_key: String,
     /// What said so: `paygate headers`, `x-death`, or `queue` (no header: straight back to the
-    /// work queue through the default exchange).
+    /// work queue through the default exchange; and always for a queue fed by the events
+    /// exchange, [`replayed_to`]).
     pub from: &'static str,
+}
+
+/// Where a dead letter of `dlq` goes when replayed, given where it came from. A queue fed by the
+/// events exchange (the callbacks queue) shares its messages with upstream's own queues: its
+/// dead letters go back to that queue alone, through the default exchange, never to every
+/// upstream again.
+pub fn replayed_to(dlq: &str, origin: Origin) -> Origin {
+    let queue = origin_queue(dlq);
+    let from_events =
+        queue.strip_suffix(paygate::broker::topology::CALLBACKS_QUEUE).is_some_and(|p| p.ends_with('.'));
+    if from_events {
+        return Origin { exchange: String::new(), routing_key: queue.to_owned(), from: "queue" };
+    }
+    origin
 }
 
 /// One dead letter, decoded for people.
@@ -225,25 +240,30 @@ impl DeadLetter {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .or_else(|| death.as_ref().and_then(|d| d.time));
-        let origin = match header_str(props, headers::ORIGINAL_EXCHANGE) {
-            Some(exchange) => Origin {
-                exchange: exchange.to_owned(),
-                routing_key: header_str(props, headers::ORIGINAL_ROUTING_KEY).unwrap_or_default().to_owned(),
-                from: "paygate headers",
-            },
-            None => match &death {
-                Some(d) if d.exchange.is_some() => Origin {
-                    exchange: d.exchange.clone().unwrap_or_default(),
-                    routing_key: d.routing_key.clone().unwrap_or_default(),
-                    from: "x-death",
+        let origin = replayed_to(
+            queue,
+            match header_str(props, headers::ORIGINAL_EXCHANGE) {
+                Some(exchange) => Origin {
+                    exchange: exchange.to_owned(),
+                    routing_key: header_str(props, headers::ORIGINAL_ROUTING_KEY)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    from: "paygate headers",
                 },
-                _ => Origin {
-                    exchange: String::new(),
-                    routing_key: origin_queue(queue).to_owned(),
-                    from: "queue",
+                None => match &death {
+                    Some(d) if d.exchange.is_some() => Origin {
+                        exchange: d.exchange.clone().unwrap_or_default(),
+                        routing_key: d.routing_key.clone().unwrap_or_default(),
+                        from: "x-death",
+                    },
+                    _ => Origin {
+                        exchange: String::new(),
+                        routing_key: origin_queue(queue).to_owned(),
+                        from: "queue",
+                    },
                 },
             },
-        };
+        );
         Self {
             position,
             message_id: props.message_id().as_ref().map(|s| s.to_string()).or_else(|| field("message_id")),
@@ -349,6 +369,22 @@ mod tests {
         assert!(e.contains("no dead-letter queue") && e.contains("paygate.commands.ingest.dlq"), "{e}");
         let e = check_queue(&t, "nope").unwrap_err().to_string();
         assert!(e.contains("must end in .dlq"), "{e}");
+    }
+
+    #[test]
+    fn a_callback_dead_letter_is_replayed_to_its_queue_alone_not_to_every_upstream() {
+        let t = Topology::default();
+        let from_events = || Origin {
+            exchange: t.events_exchange(),
+            routing_key: "payment.succeeded.retail".into(),
+            from: "paygate headers",
+        };
+        let to = replayed_to(&t.dlq(&t.callbacks_queue()), from_events());
+        assert_eq!((to.exchange.as_str(), to.routing_key.as_str()), ("", "paygate.events.callbacks"));
+        let shard = replayed_to(&t.dlq(&t.shard_queue(0)), from_events());
+        assert_eq!(shard.exchange, t.events_exchange(), "other queues keep their origin");
+        let lookalike = replayed_to("paygate.xevents.callbacks.dlq", from_events());
+        assert_eq!(lookalike.exchange, t.events_exchange());
     }
 
     #[test]
