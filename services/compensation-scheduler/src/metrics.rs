@@ -20,7 +20,8 @@
 //!   `paygate_outbox_unpublished` and `paygate_outbox_oldest_unpublished_age_seconds` (relay
 //!   lag), `paygate_attention_open` and `paygate_attention_oldest_open_age_seconds` (the
 //!   needs-attention list), `paygate_recon_discrepancies_open` and
-//!   `paygate_recon_oldest_open_discrepancy_age_seconds`; each age 0 when there is none.
+//!   `paygate_recon_oldest_open_discrepancy_age_seconds`, `paygate_callbacks_exhausted` and
+//!   `paygate_callbacks_oldest_overdue_seconds` (merchant callbacks); each age 0 when there is none.
 //!
 //! The broker's metrics (the outbox relay's) are [`BrokerMetrics`](paygate::broker::BrokerMetrics)'.
 
@@ -55,6 +56,8 @@ pub struct SchedulerMetrics {
     pub oldest_attention_age: Gauge<f64, AtomicU64>,
     pub discrepancies_open: Gauge,
     pub oldest_discrepancy_age: Gauge<f64, AtomicU64>,
+    pub callbacks_exhausted: Gauge,
+    pub oldest_overdue_callback: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,6 +131,16 @@ impl SchedulerMetrics {
             "Age of the oldest open reconciliation discrepancy, 0 when there is none",
             m.oldest_discrepancy_age.clone(),
         );
+        registry.register(
+            "callbacks_exhausted",
+            "Merchant callback deliveries that used up their schedule and wait for an operator (payctl callback failed)",
+            m.callbacks_exhausted.clone(),
+        );
+        registry.register(
+            "callbacks_oldest_overdue_seconds",
+            "How far the oldest pending merchant callback is past its due time, 0 when none is",
+            m.oldest_overdue_callback.clone(),
+        );
         m
     }
 
@@ -172,6 +185,8 @@ impl SchedulerMetrics {
         self.oldest_attention_age.set(age(b.attention.oldest));
         self.discrepancies_open.set(count(b.discrepancies.count));
         self.oldest_discrepancy_age.set(age(b.discrepancies.oldest));
+        self.callbacks_exhausted.set(count(b.callbacks_exhausted.count));
+        self.oldest_overdue_callback.set(age(b.callbacks_overdue.oldest));
     }
 
     pub fn stuck_schedule_span(&self, span: Duration) {
