@@ -6,7 +6,8 @@
 //! an HMAC of our own and with the docs' Python snippet); a failing endpoint is retried on the
 //! schedule until a 2xx, every attempt recorded; an exhausted delivery is listed and re-sent; the
 //! event-kind, order-type and merchant filters; one event message owed once; a restart loses
-//! nothing; two pollers never send one delivery twice.
+//! nothing; an unreachable endpoint's attempts say why; a redirect is not followed; two pollers
+//! never send one delivery twice.
 
 use clap::Parser;
 use compensation_scheduler::callbacks::CallbackMetrics;
@@ -67,7 +68,7 @@ impl Merchant {
             Path(path): Path<String>,
             headers: axum::http::HeaderMap,
             body: axum::body::Bytes,
-        ) -> (axum::http::StatusCode, String) {
+        ) -> (axum::http::StatusCode, [(axum::http::HeaderName, &'static str); 1], String) {
             let (status, n, delay) = {
                 let mut s = state.lock().unwrap();
                 let n = s.received.iter().filter(|r| r.path == path).count();
@@ -86,7 +87,9 @@ impl Merchant {
                 (status, n, s.delay)
             };
             tokio::time::sleep(delay).await;
-            (axum::http::StatusCode::from_u16(status).unwrap(), format!("answer {n} from {path}"))
+            // Every answer names a Location, which only a 3xx makes a redirect.
+            let location = [(axum::http::header::LOCATION, "/followed")];
+            (axum::http::StatusCode::from_u16(status).unwrap(), location, format!("answer {n} from {path}"))
         }
         let app = axum::Router::new().route("/{path}", axum::routing::post(answer)).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -512,6 +515,51 @@ async fn a_restart_loses_nothing() {
     system.start_app().await;
     system.wait_for_state(delivery, "succeeded").await;
     assert_eq!(system.merchant.received("later").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_recorded_with_why() {
+    let system = System::start("200ms").await;
+    let mut conn = system.db.pool.acquire().await.unwrap();
+    let mut ids = Vec::new();
+    for url in ["http://127.0.0.1:1/refused", "https://127.0.0.1:1/tls"] {
+        let new = NewEndpoint {
+            merchant_id: "m-1".into(),
+            url: url.into(),
+            order_types: vec![],
+            event_kinds: vec![],
+        };
+        ids.push(store::add(&mut conn, &new).await.unwrap().endpoint.id);
+    }
+    system.publish(&event("m-1", Uuid::now_v7(), "payment.succeeded", "retail", 1)).await;
+    let mut errors = Vec::new();
+    for id in &ids {
+        let delivery = system.only_delivery(id).await;
+        system.wait_for_state(delivery, "exhausted").await;
+        let attempts = store::attempts(&mut conn, delivery).await.unwrap();
+        assert_eq!(attempts.len(), 2, "{attempts:?}");
+        assert!(attempts.iter().all(|a| a.status.is_none()), "no answer: {attempts:?}");
+        errors.push(attempts[0].error.clone().unwrap());
+    }
+    assert!(errors[0].starts_with("could not connect"), "{}", errors[0]);
+    assert!(errors[1].contains("TLS"), "https says why it cannot be reached: {}", errors[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed() {
+    let system = System::start("200ms").await;
+    system.merchant.script("moved", &[302]);
+    let added = system.endpoint("m-1", "moved", &[], &[]).await;
+    system.publish(&event("m-1", Uuid::now_v7(), "payment.succeeded", "retail", 1)).await;
+    let delivery = system.only_delivery(&added.endpoint.id).await;
+    system.wait_for_state(delivery, "exhausted").await;
+    let mut conn = system.db.pool.acquire().await.unwrap();
+    let attempts = store::attempts(&mut conn, delivery).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [Some(302), Some(302)]);
+    let error = attempts[0].error.as_deref().unwrap();
+    assert!(error.contains("redirect to /followed not followed"), "{error}");
+    assert!(system.merchant.received("followed").is_empty(), "the redirect's target got nothing");
+    assert_eq!(system.merchant.received("moved").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
