@@ -168,4 +168,12 @@ async fn exhausted_deliveries_are_listed_shown_and_resent() {
     let stderr = refused(&db, &["callback", "resend", &pending.to_string()]).await;
     assert!(stderr.contains("is pending; only an exhausted delivery is re-sent"), "{stderr}");
     assert!(refused(&db, &["callback", "resend", "999999"]).await.contains("no callback delivery 999999"));
+
+    // Removing the endpoint ends what was pending: listed, not sent, not re-sent.
+    payctl(&db, &["callback", "remove", endpoint]).await;
+    let failed = payctl(&db, &["callback", "failed"]).await;
+    let ids: Vec<i64> = failed.as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert!(ids.contains(&pending) && ids.contains(&exhausted), "both ended: {failed}");
+    let stderr = refused(&db, &["callback", "resend", &pending.to_string()]).await;
+    assert!(stderr.contains("was removed"), "{stderr}");
 }

@@ -175,26 +175,22 @@ pub async fn list(
 }
 
 /// Removes endpoint `id`: no new delivery is owed to it, and those pending are not sent again
-/// (they end `exhausted`, so they stay listed and can be re-sent). Returns the endpoint, `None`
-/// if there is no such endpoint.
+/// (they end `exhausted`: `payctl callback failed` still lists them, as a record; they cannot be
+/// re-sent). Returns the endpoint, `None` if there is no such endpoint.
 pub async fn remove(conn: &mut PgConnection, id: &str) -> Result<Option<Endpoint>, sqlx::Error> {
-    let endpoint: Option<Endpoint> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE callback_endpoints SET removed_at = coalesce(removed_at, now()) WHERE id = $1
-         RETURNING {ENDPOINT_COLUMNS}"
+    // One statement: the endpoint and its pending deliveries end together.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH removed AS (
+             UPDATE callback_endpoints SET removed_at = coalesce(removed_at, now()) WHERE id = $1
+             RETURNING {ENDPOINT_COLUMNS}),
+         ended AS (
+             UPDATE callback_deliveries SET state = 'exhausted', next_attempt_at = NULL, finished_at = now()
+              WHERE endpoint_id = $1 AND state = 'pending' AND EXISTS (SELECT 1 FROM removed))
+         SELECT {ENDPOINT_COLUMNS} FROM removed"
     )))
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if endpoint.is_some() {
-        sqlx::query(
-            "UPDATE callback_deliveries SET state = 'exhausted', next_attempt_at = NULL, finished_at = now()
-              WHERE endpoint_id = $1 AND state = 'pending'",
-        )
-        .bind(id)
-        .execute(conn)
-        .await?;
-    }
-    Ok(endpoint)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The secret deliveries to endpoint `id` are signed with.
