@@ -240,30 +240,26 @@ impl DeadLetter {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .or_else(|| death.as_ref().and_then(|d| d.time));
-        let origin = replayed_to(
-            queue,
-            match header_str(props, headers::ORIGINAL_EXCHANGE) {
-                Some(exchange) => Origin {
-                    exchange: exchange.to_owned(),
-                    routing_key: header_str(props, headers::ORIGINAL_ROUTING_KEY)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    from: "paygate headers",
+        let origin = match header_str(props, headers::ORIGINAL_EXCHANGE) {
+            Some(exchange) => Origin {
+                exchange: exchange.to_owned(),
+                routing_key: header_str(props, headers::ORIGINAL_ROUTING_KEY).unwrap_or_default().to_owned(),
+                from: "paygate headers",
+            },
+            None => match &death {
+                Some(d) if d.exchange.is_some() => Origin {
+                    exchange: d.exchange.clone().unwrap_or_default(),
+                    routing_key: d.routing_key.clone().unwrap_or_default(),
+                    from: "x-death",
                 },
-                None => match &death {
-                    Some(d) if d.exchange.is_some() => Origin {
-                        exchange: d.exchange.clone().unwrap_or_default(),
-                        routing_key: d.routing_key.clone().unwrap_or_default(),
-                        from: "x-death",
-                    },
-                    _ => Origin {
-                        exchange: String::new(),
-                        routing_key: origin_queue(queue).to_owned(),
-                        from: "queue",
-                    },
+                _ => Origin {
+                    exchange: String::new(),
+                    routing_key: origin_queue(queue).to_owned(),
+                    from: "queue",
                 },
             },
-        );
+        };
+        let origin = replayed_to(queue, origin);
         Self {
             position,
             message_id: props.message_id().as_ref().map(|s| s.to_string()).or_else(|| field("message_id")),
