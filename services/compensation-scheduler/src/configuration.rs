@@ -1,6 +1,7 @@
 //! compensation-scheduler's command line and configuration: the settings every service shares, plus its own.
 //! Every setting is also an environment variable; `compensation-scheduler --help` lists them.
 
+use crate::callbacks::schedule::CallbackSchedule;
 use crate::schedule::StuckSchedule;
 use paygate::runtime::duration_setting::{DurationSetting, PlainUnit};
 use paygate::runtime::service_cli::{ServiceBase, ServiceCli, ServiceIdentity};
@@ -65,6 +66,12 @@ pub struct Config {
           value_parser = |s: &str| INBOX_RETENTION.parse(s))]
     pub inbox_retention: Duration,
 
+    /// How long a merchant callback delivered (2xx) is kept with its attempts (a whole number
+    /// with a unit; from 1d to 3650d). Exhausted and pending deliveries are never pruned.
+    #[arg(long, env = "CALLBACK_RETENTION", value_name = "CALLBACK_RETENTION", default_value = "30d",
+          value_parser = |s: &str| CALLBACK_RETENTION.parse(s))]
+    pub callback_retention: Duration,
+
     /// How often old rows are pruned (from 1s to 1d).
     #[arg(long, env = "RETENTION_INTERVAL", value_name = "RETENTION_INTERVAL", default_value = "1h",
           value_parser = |s: &str| RETENTION_INTERVAL.parse(s))]
@@ -84,6 +91,30 @@ pub struct Config {
           value_parser = |s: &str| UNDECIDED_INTERVAL.parse(s))]
     pub undecided_notification_interval: Duration,
 
+    /// Merchant callbacks: the waits between a delivery's attempts after a failure,
+    /// comma-separated, each from 100ms to 7d (docs/callbacks.md). A delivery is sent when its
+    /// event arrives, then after each wait in turn until a 2xx; after the last it is exhausted.
+    #[arg(long, env = "CALLBACK_SCHEDULE", value_name = "CALLBACK_SCHEDULE",
+          default_value = crate::callbacks::schedule::DEFAULT, value_parser = CallbackSchedule::parse)]
+    pub callback_schedule: CallbackSchedule,
+
+    /// Merchant callbacks: how long one attempt may take, from connecting to reading the answer
+    /// (from 1s to 60s); past it the attempt failed.
+    #[arg(long, env = "CALLBACK_TIMEOUT", value_name = "CALLBACK_TIMEOUT", default_value = "10s",
+          value_parser = |s: &str| CALLBACK_TIMEOUT.parse(s))]
+    pub callback_timeout: Duration,
+
+    /// Merchant callbacks: how often due deliveries are looked for (from 100ms to 1m); new ones
+    /// are sent at once without waiting for it.
+    #[arg(long, env = "CALLBACK_POLL_INTERVAL", value_name = "CALLBACK_POLL_INTERVAL", default_value = "1s",
+          value_parser = |s: &str| CALLBACK_POLL.parse(s))]
+    pub callback_poll_interval: Duration,
+
+    /// Merchant callbacks: attempts in flight at once from this instance (1 to 1024).
+    #[arg(long, env = "CALLBACK_CONCURRENCY", value_name = "CALLBACK_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub callback_concurrency: u16,
+
     #[command(flatten)]
     pub recon: paygate::recon::args::ReconArgs,
 }
@@ -94,6 +125,7 @@ impl Config {
         crate::retention::Retention {
             outbox: self.outbox_retention,
             inbox: self.inbox_retention,
+            callbacks: self.callback_retention,
             interval: self.retention_interval,
         }
     }
@@ -110,7 +142,11 @@ const OUTBOX_RETENTION: DurationSetting =
     DurationSetting::within(Duration::from_secs(60), DAY.saturating_mul(3650));
 const INBOX_RETENTION: DurationSetting =
     DurationSetting::within(crate::retention::MIN_INBOX_RETENTION, DAY.saturating_mul(3650));
+const CALLBACK_RETENTION: DurationSetting = DurationSetting::within(DAY, DAY.saturating_mul(3650));
 const RETENTION_INTERVAL: DurationSetting = DurationSetting::within(SECOND, DAY);
 const RESEND_AFTER: DurationSetting = DurationSetting::within(SECOND, DAY);
 const UNDECIDED_AGE: DurationSetting = DurationSetting::within(SECOND, DAY);
+const CALLBACK_TIMEOUT: DurationSetting = DurationSetting::within(SECOND, Duration::from_secs(60));
+const CALLBACK_POLL: DurationSetting =
+    DurationSetting::within(Duration::from_millis(100), Duration::from_secs(60));
 const UNDECIDED_INTERVAL: DurationSetting = DurationSetting::within(Duration::from_millis(100), HOUR);

@@ -9,6 +9,8 @@
 //!   needs-attention and reconciliation backlogs it measures for the alerts;
 //! - [`retention`]: pruning published outbox rows and old inbox rows;
 //! - [`undecided`]: forwarding stored notifications nobody decided to their orders again;
+//! - [`callbacks`]: the signed merchant callbacks: events from the events exchange owed to the
+//!   merchants' URLs, POSTed, retried on a schedule kept in PostgreSQL (docs/callbacks.md);
 //! - [`recon`]: the daily reconciliation of every provider's bill and settlement, and the
 //!   settling of proven discrepancies (the engine is the library's, [`paygate::recon`]).
 //!
@@ -16,6 +18,7 @@
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
 pub mod backlogs;
+pub mod callbacks;
 pub mod configuration;
 pub mod metrics;
 pub mod recon;

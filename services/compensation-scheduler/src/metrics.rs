@@ -12,7 +12,7 @@
 //! - `paygate_scheduler_oldest_undecided_notification_age_seconds`: the age of the oldest of
 //!   them, 0 when there is none;
 //! - `paygate_retention_pruned_total{table}`: rows pruned past their retention (`outbox`,
-//!   `processed_messages`; see `retention`);
+//!   `processed_messages`, `callback_deliveries`; see `retention`);
 //! - `paygate_scheduler_stuck_schedule_span_seconds`: how long the longest stuck schedule takes
 //!   to go through all its tiers once (`StuckSchedule::span`); a payment not final past it has
 //!   been queried at every tier (alert `PaygateStuckPaymentPastSchedule`);
@@ -20,7 +20,8 @@
 //!   `paygate_outbox_unpublished` and `paygate_outbox_oldest_unpublished_age_seconds` (relay
 //!   lag), `paygate_attention_open` and `paygate_attention_oldest_open_age_seconds` (the
 //!   needs-attention list), `paygate_recon_discrepancies_open` and
-//!   `paygate_recon_oldest_open_discrepancy_age_seconds`; each age 0 when there is none.
+//!   `paygate_recon_oldest_open_discrepancy_age_seconds`, `paygate_callbacks_exhausted` and
+//!   `paygate_callbacks_oldest_overdue_seconds` (merchant callbacks); each age 0 when there is none.
 //!
 //! The broker's metrics (the outbox relay's) are [`BrokerMetrics`](paygate::broker::BrokerMetrics)'.
 
@@ -55,6 +56,8 @@ pub struct SchedulerMetrics {
     pub oldest_attention_age: Gauge<f64, AtomicU64>,
     pub discrepancies_open: Gauge,
     pub oldest_discrepancy_age: Gauge<f64, AtomicU64>,
+    pub callbacks_exhausted: Gauge,
+    pub oldest_overdue_callback: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,6 +131,16 @@ impl SchedulerMetrics {
             "Age of the oldest open reconciliation discrepancy, 0 when there is none",
             m.oldest_discrepancy_age.clone(),
         );
+        registry.register(
+            "callbacks_exhausted",
+            "Merchant callback deliveries that used up their schedule and wait for an operator (payctl callback failed)",
+            m.callbacks_exhausted.clone(),
+        );
+        registry.register(
+            "callbacks_oldest_overdue_seconds",
+            "How far the oldest pending merchant callback is past its due time, 0 when none is",
+            m.oldest_overdue_callback.clone(),
+        );
         m
     }
 
@@ -135,6 +148,7 @@ impl SchedulerMetrics {
     pub fn pruned(&self, p: &crate::retention::Pruned) {
         self.pruned.get_or_create(&TableLabels { table: "outbox" }).inc_by(p.outbox);
         self.pruned.get_or_create(&TableLabels { table: "processed_messages" }).inc_by(p.inbox);
+        self.pruned.get_or_create(&TableLabels { table: "callback_deliveries" }).inc_by(p.callbacks);
     }
 
     /// Counts what one poll did.
@@ -171,6 +185,8 @@ impl SchedulerMetrics {
         self.oldest_attention_age.set(age(b.attention.oldest));
         self.discrepancies_open.set(count(b.discrepancies.count));
         self.oldest_discrepancy_age.set(age(b.discrepancies.oldest));
+        self.callbacks_exhausted.set(count(b.callbacks_exhausted.count));
+        self.oldest_overdue_callback.set(age(b.callbacks_overdue.oldest));
     }
 
     pub fn stuck_schedule_span(&self, span: Duration) {

@@ -8,6 +8,10 @@
 //!   default): a message id must be remembered as long as the message could arrive again (a
 //!   relay's republish after a crash comes within seconds; the longest retry tier is an hour), so
 //!   the retention is at least a day.
+//! - **Succeeded merchant callbacks** (`callback_deliveries` in state `succeeded` whose
+//!   `finished_at` is older than `CALLBACK_RETENTION`, 30 days by default), with their attempts
+//!   (`ON DELETE CASCADE`). Pending and exhausted deliveries are never pruned: they are still
+//!   owed, or wait for an operator (`payctl callback failed`).
 //!
 //! Pruning runs every `RETENTION_INTERVAL` (an hour by default) and deletes in batches of
 //! [`BATCH`] rows, one short transaction each, so it never holds many locks or a long
@@ -28,6 +32,7 @@ pub const MIN_INBOX_RETENTION: Duration = Duration::from_secs(86_400);
 pub struct Retention {
     pub outbox: Duration,
     pub inbox: Duration,
+    pub callbacks: Duration,
     pub interval: Duration,
 }
 
@@ -36,6 +41,7 @@ pub struct Retention {
 pub struct Pruned {
     pub outbox: u64,
     pub inbox: u64,
+    pub callbacks: u64,
 }
 
 impl Retention {
@@ -61,7 +67,17 @@ impl Retention {
             self.inbox,
         )
         .await?;
-        Ok(Pruned { outbox, inbox })
+        let callbacks = drain(
+            pool,
+            shutdown,
+            "DELETE FROM callback_deliveries WHERE id IN (
+                SELECT id FROM callback_deliveries
+                 WHERE state = 'succeeded' AND finished_at < now() - $1::bigint * interval '1 second'
+                 ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            self.callbacks,
+        )
+        .await?;
+        Ok(Pruned { outbox, inbox, callbacks })
     }
 
     /// Prunes every interval (the first time at once) until `shutdown`; a failed run is logged
@@ -80,6 +96,7 @@ impl Retention {
                         tracing::info!(
                             outbox = pruned.outbox,
                             inbox = pruned.inbox,
+                            callbacks = pruned.callbacks,
                             "retention: pruned old rows"
                         );
                     }

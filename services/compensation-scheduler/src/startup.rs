@@ -3,14 +3,18 @@
 //! fresh database and vhost, exactly as `main` does.
 //!
 //! It runs the stuck and expiry scans ([`Scheduler`]), the sweep of undecided notifications
-//! (`undecided`), an outbox relay for the work they enqueue, reconciliation (`recon`), and the pruning of old outbox and inbox rows (`retention`). Any number of instances may run against one database (the scans claim rows with
+//! (`undecided`), an outbox relay for the work they enqueue, reconciliation (`recon`), the pruning of old outbox and inbox rows (`retention`), and the merchant callbacks (`callbacks`: the consumer of the callbacks queue and the sender). Any number of instances may run against one database (the scans claim rows with
 //! SKIP LOCKED).
 
+use crate::callbacks::CallbackMetrics;
+use crate::callbacks::intake::{self, Intake};
+use crate::callbacks::sender::Sender;
 use crate::configuration::Config;
 use crate::metrics::SchedulerMetrics;
 use crate::runner::Scheduler;
 use crate::scan::Scanner;
 use paygate::broker::connection::Supervisor;
+use paygate::broker::consumer::{Consumer, ConsumerConfig};
 use paygate::broker::metrics::BrokerMetrics;
 use paygate::broker::outbox::OutboxRelay;
 use paygate::runtime::entrypoint::Service;
@@ -59,7 +63,7 @@ impl Service for Application {
         let broker_metrics = BrokerMetrics::new(&mut core.registry);
         let metrics = SchedulerMetrics::new(&mut core.registry);
         metrics.stuck_schedule_span(self.config.stuck_schedule.span());
-        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics);
+        let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
         let scanner = Scanner::new(
             core.db.clone(),
             core.topology.clone(),
@@ -80,6 +84,39 @@ impl Service for Application {
         let (pool, pruning_metrics, stop) = (core.db.clone(), metrics.clone(), shutdown.clone());
         let scheduler = Scheduler::new(scanner, metrics, self.config.poll_interval).waking(relay.waker());
         let mut workers = Workers::new();
+        let callback_metrics = CallbackMetrics::new(&mut core.registry);
+        let sender = Sender::new(
+            core.db.clone(),
+            Arc::new(self.config.callback_schedule.clone()),
+            self.config.callback_timeout,
+            self.config.callback_poll_interval,
+            usize::from(self.config.callback_concurrency),
+            callback_metrics,
+        )?;
+        let intake = Consumer::new(
+            ConsumerConfig::for_queue(intake::CONSUMER, core.topology.callbacks_queue())
+                .with_batch(32)
+                .with_prefetch(256)
+                .with_shutdown_grace(core.common.shutdown_grace)
+                .waking(sender.waker()),
+            core.topology.clone(),
+            core.db.clone(),
+            Intake,
+            broker_metrics.clone(),
+        )?;
+        let intake_supervisor =
+            Supervisor::new(core.common.amqp_url.clone(), format!("{}/callbacks", Self::NAME))
+                .declaring(core.topology.clone());
+        let intake_stop = shutdown.clone();
+        workers.spawn(async move {
+            intake.run(&intake_supervisor, &intake_stop).await;
+            Ok(())
+        });
+        let sender_stop = shutdown.clone();
+        workers.spawn(async move {
+            sender.run(&sender_stop).await;
+            Ok(())
+        });
         workers.spawn(async move {
             retention.run(&pool, &pruning_metrics, &stop).await;
             Ok(())

@@ -118,6 +118,48 @@ async fn a_poll_measures_the_outbox_attention_and_reconciliation_backlogs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_measures_the_exhausted_and_overdue_merchant_callbacks() {
+    let db = migrated().await;
+    exec(
+        &db,
+        "INSERT INTO callback_endpoints (id, merchant_id, url, secret)
+         VALUES ('cbe_000000000000000000000001', 'm-1', 'http://127.0.0.1:9/cb', 'whsec_' || repeat('0', 64))",
+    )
+    .await;
+    // Two exhausted; pending: one overdue by 10 minutes (no sender took it), one due in the future
+    // (a claimed one's lease), one succeeded.
+    exec(
+        &db,
+        "INSERT INTO callback_deliveries (endpoint_id, message_id, event_id, kind, payment_id, sequence, body, state,
+                                          next_attempt_at, finished_at)
+         SELECT 'cbe_000000000000000000000001', gen_random_uuid(), gen_random_uuid(), 'payment.succeeded',
+                gen_random_uuid(), 1, '{}', st, due, fin
+           FROM (VALUES ('exhausted', NULL, now() - interval '1 hour'),
+                        ('exhausted', NULL, now()),
+                        ('pending', now() - interval '10 minutes', NULL),
+                        ('pending', now() + interval '40 seconds', NULL),
+                        ('succeeded', NULL, now())) AS v(st, due, fin)",
+    )
+    .await;
+    let (scheduler, metrics, registry) = scheduler(&db);
+    scheduler.poll(&CancellationToken::new()).await.expect("poll");
+    assert_eq!(metrics.callbacks_exhausted.get(), 2);
+    let overdue = metrics.oldest_overdue_callback.get();
+    assert!((600.0..660.0).contains(&overdue), "10 minutes past due: {overdue}");
+    let text = encoded(&registry);
+    for line in ["paygate_callbacks_exhausted 2", "paygate_callbacks_oldest_overdue_seconds 6"] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    exec(&db, "UPDATE callback_deliveries SET next_attempt_at = now() + interval '1 minute' WHERE state = 'pending'")
+        .await;
+    // A new scheduler (a poll measures the backlogs every 30 s), whose gauge starts at 0.
+    let (scheduler, metrics, _registry) = self::scheduler(&db);
+    metrics.oldest_overdue_callback.set(99.0);
+    scheduler.poll(&CancellationToken::new()).await.expect("poll");
+    assert_eq!(metrics.oldest_overdue_callback.get(), 0.0, "none overdue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_backlogs_measure_zero() {
     let db = migrated().await;
     let (scheduler, metrics, _registry) = scheduler(&db);

@@ -32,3 +32,34 @@ async fn the_undecided_notification_sweep_is_documented_and_checked() {
         assert!(out.stderr.contains(var) && out.stderr.contains(form), "{var}={value}:\n{}", out.stderr);
     }
 }
+
+/// The merchant callbacks' settings are listed by --help, and a bad value stops the service
+/// naming the variable and the form it takes.
+#[tokio::test]
+async fn the_callback_settings_are_documented_and_checked() {
+    use paygate_test_support::run_to_exit;
+    use std::time::Duration;
+    let bin = env!("CARGO_BIN_EXE_compensation-scheduler");
+    let help = run_to_exit(bin, &["--help"], &[], Duration::from_secs(30)).await;
+    for var in [
+        "CALLBACK_SCHEDULE",
+        "CALLBACK_TIMEOUT",
+        "CALLBACK_POLL_INTERVAL",
+        "CALLBACK_CONCURRENCY",
+        "CALLBACK_RETENTION",
+    ] {
+        assert!(help.stdout.contains(var), "--help does not mention {var}:\n{}", help.stdout);
+    }
+    for (var, value, form) in [
+        ("CALLBACK_SCHEDULE", "15s,soon", "comma-separated waits with a unit"),
+        ("CALLBACK_SCHEDULE", "10ms", "from 100ms to 7d"),
+        ("CALLBACK_TIMEOUT", "5m", "from 1s to 1m"),
+        ("CALLBACK_POLL_INTERVAL", "0s", "from 100ms to 1m"),
+        ("CALLBACK_CONCURRENCY", "0", "1..=1024"),
+        ("CALLBACK_RETENTION", "1h", "from 1d to 3650d"),
+    ] {
+        let out = run_to_exit(bin, &[], &[(var, value)], Duration::from_secs(30)).await;
+        assert_ne!(out.code, Some(0), "{var}={value} must be rejected");
+        assert!(out.stderr.contains(var) && out.stderr.contains(form), "{var}={value}:\n{}", out.stderr);
+    }
+}

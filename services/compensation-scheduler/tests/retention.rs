@@ -1,5 +1,6 @@
-//! Retention against a real PostgreSQL: published outbox rows and inbox rows older than their
-//! retention are pruned, in batches; unpublished rows, however old, and recent rows stay; two
+//! Retention against a real PostgreSQL: published outbox rows, inbox rows and succeeded merchant
+//! callbacks (with their attempts) older than their retention are pruned, in batches; unpublished
+//! rows and pending or exhausted callbacks, however old, and recent rows stay; two
 //! pruners at once delete each row once; and a retention setting out of range names its variable
 //! and the rule.
 
@@ -47,12 +48,42 @@ async fn inbox_rows(db: &TestDb, n: i64, age: &str) {
     .expect("insert inbox rows");
 }
 
+/// Adds `n` callback deliveries in `state`, finished `age` ago, each with one attempt.
+async fn callback_rows(db: &TestDb, n: i64, state: &str, age: &str) {
+    sqlx::query(
+        "INSERT INTO callback_endpoints (id, merchant_id, url, secret)
+         VALUES ('cbe_000000000000000000000001', 'm-1', 'http://127.0.0.1:9/cb', 'whsec_' || repeat('0', 64))
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("insert an endpoint");
+    sqlx::query(
+        "WITH d AS (
+             INSERT INTO callback_deliveries (endpoint_id, message_id, event_id, kind, payment_id, sequence, body,
+                                              state, next_attempt_at, finished_at)
+             SELECT 'cbe_000000000000000000000001', gen_random_uuid(), gen_random_uuid(), 'payment.succeeded',
+                    gen_random_uuid(), 1, '{}', $2, CASE WHEN $2 = 'pending' THEN now() END,
+                    CASE WHEN $2 <> 'pending' THEN now() - $3::interval END
+               FROM generate_series(1, $1)
+             RETURNING id)
+         INSERT INTO callback_attempts (delivery_id, attempt, started_at, latency_ms, status)
+         SELECT id, 1, now() - $3::interval, 5, 200 FROM d",
+    )
+    .bind(n)
+    .bind(state)
+    .bind(age)
+    .execute(&db.pool)
+    .await
+    .expect("insert callback deliveries");
+}
+
 async fn count(db: &TestDb, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&db.pool).await.expect(sql)
 }
 
 fn week() -> Retention {
-    Retention { outbox: 7 * DAY, inbox: 7 * DAY, interval: Duration::from_secs(3600) }
+    Retention { outbox: 7 * DAY, inbox: 7 * DAY, callbacks: 30 * DAY, interval: Duration::from_secs(3600) }
 }
 
 #[tokio::test]
@@ -65,10 +96,18 @@ async fn what_is_past_its_retention_goes_and_nothing_else() {
     outbox_rows(&db, 4, "6 days", true).await; // published, within the week
     inbox_rows(&db, 11, "8 days").await;
     inbox_rows(&db, 5, "1 day").await;
+    callback_rows(&db, 6, "succeeded", "31 days").await;
+    callback_rows(&db, 2, "succeeded", "29 days").await;
+    callback_rows(&db, 3, "exhausted", "90 days").await; // waits for an operator
+    callback_rows(&db, 1, "pending", "90 days").await; // still owed
 
     let pruned = week().prune(&db.pool, &CancellationToken::new()).await.expect("prune");
 
-    assert_eq!(pruned, Pruned { outbox: u64::try_from(old_published).unwrap(), inbox: 11 });
+    assert_eq!(pruned, Pruned { outbox: u64::try_from(old_published).unwrap(), inbox: 11, callbacks: 6 });
+    assert_eq!(count(&db, "SELECT count(*) FROM callback_deliveries WHERE state = 'exhausted'").await, 3);
+    assert_eq!(count(&db, "SELECT count(*) FROM callback_deliveries WHERE state = 'pending'").await, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM callback_deliveries").await, 6);
+    assert_eq!(count(&db, "SELECT count(*) FROM callback_attempts").await, 6, "the attempts went with them");
     assert_eq!(count(&db, "SELECT count(*) FROM outbox WHERE published_at IS NULL").await, 3);
     assert_eq!(count(&db, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").await, 4);
     assert_eq!(
@@ -108,6 +147,11 @@ fn retention_settings_name_their_variable_and_range() {
     assert!(short.contains("INBOX_RETENTION") && short.contains("from 1d to 3650d"), "{short}");
     let unitless = parse(&["--outbox-retention", "7"]).unwrap_err().to_string();
     assert!(unitless.contains("OUTBOX_RETENTION") && unitless.contains("unit"), "{unitless}");
+    let callbacks = parse(&["--callback-retention", "1h"]).unwrap_err().to_string();
+    assert!(
+        callbacks.contains("CALLBACK_RETENTION") && callbacks.contains("from 1d to 3650d"),
+        "{callbacks}"
+    );
     let long = parse(&["--retention-interval", "2d"]).unwrap_err().to_string();
     assert!(long.contains("RETENTION_INTERVAL") && long.contains("from 1s to 1d"), "{long}");
     let chosen =
@@ -115,6 +159,11 @@ fn retention_settings_name_their_variable_and_range() {
             .expect("chosen settings");
     assert_eq!(
         chosen.config.retention(),
-        Retention { outbox: 30 * DAY, inbox: 14 * DAY, interval: Duration::from_secs(600) }
+        Retention {
+            outbox: 30 * DAY,
+            inbox: 14 * DAY,
+            callbacks: 30 * DAY,
+            interval: Duration::from_secs(600)
+        }
     );
 }

@@ -44,6 +44,10 @@ pub enum PayctlCommand {
     /// revoke.
     #[command(subcommand, name = "api-key")]
     ApiKey(crate::api_keys::ApiKeyCommand),
+    /// Merchant callbacks: register signed callback URLs (the secret is shown once), list and
+    /// remove them, list the deliveries that gave up and send one again.
+    #[command(subcommand)]
+    Callback(crate::callbacks::CallbackCommand),
     /// Dead-letter queues: list them, show, replay or purge one's messages.
     #[command(subcommand)]
     Dlq(crate::dlq::DlqCommand),

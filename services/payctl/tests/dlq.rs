@@ -140,7 +140,11 @@ async fn show_pages_without_losing_or_reordering_and_bad_input_is_named() {
     assert_eq!(ingest["depth"], 5);
     assert_eq!(ingest["by_reason"]["rejected"], 5);
     assert!(ingest["oldest_age_seconds"].as_i64().is_some(), "{ingest}");
-    assert_eq!(list.as_array().unwrap().len(), 3, "ingest's and two shards' .dlq: {list}");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        4,
+        "ingest's, two shards' and the callbacks queue's .dlq: {list}"
+    );
 
     // Pages, twice over: the same messages in the same order each time, none lost.
     for _ in 0..2 {

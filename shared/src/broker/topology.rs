@@ -9,7 +9,7 @@
 //! {p}.commands (topic) ──#──▶ {p}.commands.ingest
 //! {p}.orders (x-consistent-hash, hash-header=order-key) ──"1"──▶ {p}.orders.shard.{0..N}
 //! {p}.retry (direct) ──{tier}──▶ {p}.retry.{tier} ──(TTL, dead-letter)──▶ {p}.orders
-//! {p}.events (topic)            (upstream binds its own queues)
+//! {p}.events (topic) ──payment.#, refund.#──▶ {p}.events.callbacks   (and upstream's own queues)
 //! {p}.dlx (direct) ──{queue}──▶ {queue}.dlq   for every work queue
 //! ```
 //!
@@ -257,6 +257,12 @@ impl Topology {
             // For a consistent-hash exchange the routing key of a binding is its weight.
             t.bind(&orders, &shard, "1");
         }
+        // Merchant callbacks consume the events like any upstream would (docs/callbacks.md).
+        let callbacks = t.callbacks_queue();
+        t.add_work_queue(&callbacks, false);
+        for key in CALLBACK_BINDINGS {
+            t.bind(&events, &callbacks, key);
+        }
         for tier in t.config.retry_tiers.clone() {
             let queue = t.retry_queue(&tier.name);
             let ttl = i64::try_from(tier.ttl.as_millis()).expect("validated: fits in u32");
@@ -406,6 +412,11 @@ impl Topology {
     pub fn events_exchange(&self) -> String {
         self.name("events")
     }
+    /// `{p}.events.callbacks`: every payment and refund event, for the merchant callbacks
+    /// (compensation-scheduler's `callbacks`), bound with [`CALLBACK_BINDINGS`].
+    pub fn callbacks_queue(&self) -> String {
+        self.name(CALLBACKS_QUEUE)
+    }
     /// `{p}.dlx`: dead letters, routed by the name of the queue they died in.
     pub fn dlx(&self) -> String {
         self.name("dlx")
@@ -424,6 +435,13 @@ impl Topology {
         exchange != self.events_exchange() && exchange != DEFAULT_EXCHANGE
     }
 }
+
+/// The callbacks queue's name after the prefix.
+pub const CALLBACKS_QUEUE: &str = "events.callbacks";
+
+/// The routing keys the callbacks queue is bound to the events exchange with: the events of
+/// orders (`command.rejected` is answered to its sender, not called back).
+pub const CALLBACK_BINDINGS: [&str; 2] = ["payment.#", "refund.#"];
 
 /// The AMQP default exchange: routes to the queue named by the routing key (replies go here).
 pub const DEFAULT_EXCHANGE: &str = "";
@@ -492,6 +510,7 @@ mod tests {
         assert_eq!(t.events_exchange(), "paygate.events");
         assert_eq!(t.dlx(), "paygate.dlx");
         assert_eq!(t.dlq(&t.shard_queue(0)), "paygate.orders.shard.0.dlq");
+        assert_eq!(t.callbacks_queue(), "paygate.events.callbacks");
     }
 
     #[test]
@@ -507,10 +526,18 @@ mod tests {
     fn the_default_topology_has_every_object() {
         let t = Topology::default();
         assert_eq!(t.exchanges().len(), 5);
-        // ingest + dlq, 4 shards + 4 dlqs, 5 tiers
-        assert_eq!(t.queues().len(), 2 + 8 + 5);
-        // commands->ingest, dlx->ingest.dlq, 4x orders->shard, 4x dlx->shard.dlq, 5x retry->tier
-        assert_eq!(t.bindings().len(), 2 + 8 + 5);
+        // ingest + dlq, 4 shards + 4 dlqs, callbacks + dlq, 5 tiers
+        assert_eq!(t.queues().len(), 2 + 8 + 2 + 5);
+        // commands->ingest, dlx->ingest.dlq, 4x orders->shard, 4x dlx->shard.dlq,
+        // 2x events->callbacks, dlx->callbacks.dlq, 5x retry->tier
+        assert_eq!(t.bindings().len(), 2 + 8 + 3 + 5);
+        let callbacks: Vec<&str> = t
+            .bindings()
+            .iter()
+            .filter(|b| b.destination == "paygate.events.callbacks")
+            .map(|b| b.routing_key.as_str())
+            .collect();
+        assert_eq!(callbacks, ["payment.#", "refund.#"], "the order events, from the events exchange");
         let shard = t.queue("paygate.orders.shard.2").unwrap();
         assert_eq!(shard.arguments["x-single-active-consumer"], ArgValue::Bool(true));
         assert_eq!(shard.arguments["x-delivery-limit"], ArgValue::Int(10));

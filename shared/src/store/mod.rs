@@ -13,12 +13,14 @@
 //! [`exchanges`] keeps the raw provider exchange log beside them, [`notifications`] the inbox
 //! of raw inbound provider notifications, and [`recon`] reconciliation's batches, discrepancies
 //! and the audit of their resolutions. [`api_keys`] holds the upstream HTTP API's merchant keys and
-//! the nonces of their signed requests.
+//! the nonces of their signed requests, and [`callbacks`] the merchants' callback endpoints and the
+//! deliveries owed to them.
 
 pub mod api_keys;
 pub mod applied;
 pub mod attention;
 pub mod balance;
+pub mod callbacks;
 pub mod created;
 pub mod error;
 pub mod exchanges;

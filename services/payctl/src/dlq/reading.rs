@@ -166,8 +166,23 @@ pub struct Origin {
     pub exchange: String,
     pub routing_key: String,
     /// What said so: `paygate headers`, `x-death`, or `queue` (no header: straight back to the
-    /// work queue through the default exchange).
+    /// work queue through the default exchange; and always for a queue fed by the events
+    /// exchange, [`replayed_to`]).
     pub from: &'static str,
+}
+
+/// Where a dead letter of `dlq` goes when replayed, given where it came from. A queue fed by the
+/// events exchange (the callbacks queue) shares its messages with upstream's own queues: its
+/// dead letters go back to that queue alone, through the default exchange, never to every
+/// upstream again.
+pub fn replayed_to(dlq: &str, origin: Origin) -> Origin {
+    let queue = origin_queue(dlq);
+    let from_events =
+        queue.strip_suffix(paygate::broker::topology::CALLBACKS_QUEUE).is_some_and(|p| p.ends_with('.'));
+    if from_events {
+        return Origin { exchange: String::new(), routing_key: queue.to_owned(), from: "queue" };
+    }
+    origin
 }
 
 /// One dead letter, decoded for people.
@@ -244,6 +259,7 @@ impl DeadLetter {
                 },
             },
         };
+        let origin = replayed_to(queue, origin);
         Self {
             position,
             message_id: props.message_id().as_ref().map(|s| s.to_string()).or_else(|| field("message_id")),
@@ -349,6 +365,22 @@ mod tests {
         assert!(e.contains("no dead-letter queue") && e.contains("paygate.commands.ingest.dlq"), "{e}");
         let e = check_queue(&t, "nope").unwrap_err().to_string();
         assert!(e.contains("must end in .dlq"), "{e}");
+    }
+
+    #[test]
+    fn a_callback_dead_letter_is_replayed_to_its_queue_alone_not_to_every_upstream() {
+        let t = Topology::default();
+        let from_events = || Origin {
+            exchange: t.events_exchange(),
+            routing_key: "payment.succeeded.retail".into(),
+            from: "paygate headers",
+        };
+        let to = replayed_to(&t.dlq(&t.callbacks_queue()), from_events());
+        assert_eq!((to.exchange.as_str(), to.routing_key.as_str()), ("", "paygate.events.callbacks"));
+        let shard = replayed_to(&t.dlq(&t.shard_queue(0)), from_events());
+        assert_eq!(shard.exchange, t.events_exchange(), "other queues keep their origin");
+        let lookalike = replayed_to("paygate.xevents.callbacks.dlq", from_events());
+        assert_eq!(lookalike.exchange, t.events_exchange());
     }
 
     #[test]
