@@ -82,12 +82,6 @@ pub async fn run(pool: &PgPool, command: CallbackCommand, json: bool) -> anyhow:
                 anyhow::anyhow!("{flag}: {}", e.rule())
             })?;
             let added = callbacks::add(&mut conn, &new).await?;
-            if new.url.starts_with("https://") {
-                eprintln!(
-                    "note: this build's callback sender has no TLS backend yet: deliveries to an https:// URL \
-                     fail until one is enabled (docs/callbacks.md, \"Not yet\")"
-                );
-            }
             print_added(&added, json)
         }
         CallbackCommand::List { merchant, all } => {

@@ -500,4 +500,38 @@ mod tests {
     fn bodies_are_kept_without_a_hook() {
         assert_eq!(Redaction::headers(&[]).body("{\"x\":1}"), "{\"x\":1}");
     }
+
+    /// Real providers are reached over https only: an `https://` URL opens a TLS handshake (the
+    /// first bytes on the wire are a TLS handshake record, 0x16 0x03), never plain HTTP and
+    /// never "scheme is not http" (a client built without a TLS backend). The listener answers
+    /// nothing, so the call ends as a transport failure after its ClientHello was seen.
+    #[tokio::test]
+    async fn an_https_url_is_spoken_to_over_tls() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("its address").port();
+        let seen = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("the client connects");
+            let mut first = [0u8; 2];
+            socket.read_exact(&mut first).await.expect("the client speaks first");
+            first
+        });
+        let http =
+            ProviderHttp::new("tls_test", Duration::from_secs(5), Redaction::default()).expect("a client");
+        let request = OutboundRequest {
+            operation: "query",
+            method: reqwest::Method::GET,
+            url: format!("https://127.0.0.1:{port}/v1/x"),
+            headers: Vec::new(),
+            body: None,
+        };
+        let sent = http.send(request).await;
+        let end = format!("{:?}", sent.end);
+        assert!(!end.contains("scheme is not http"), "the client has a TLS backend: {end}");
+        let first = tokio::time::timeout(Duration::from_secs(5), seen)
+            .await
+            .expect("the client connected")
+            .expect("the listener ran");
+        assert_eq!(first, [0x16, 0x03], "a TLS handshake record");
+    }
 }

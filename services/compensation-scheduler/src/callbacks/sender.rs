@@ -244,7 +244,7 @@ impl Sender {
         let mut outcome =
             AttemptOutcome { started_at, latency: Duration::ZERO, status: None, excerpt: None, error: None };
         match sent {
-            Err(e) => outcome.error = Some(describe(&e, &delivery.url)),
+            Err(e) => outcome.error = Some(describe(&e)),
             Ok(mut response) => {
                 let status = response.status();
                 outcome.status = Some(status.as_u16());
@@ -263,9 +263,9 @@ impl Sender {
                         Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
                         Ok(None) => break,
                         Err(e) => {
-                            outcome.error.get_or_insert_with(|| {
-                                format!("reading the answer: {}", describe(&e, &delivery.url))
-                            });
+                            outcome
+                                .error
+                                .get_or_insert_with(|| format!("reading the answer: {}", describe(&e)));
                             break;
                         }
                     }
@@ -325,11 +325,8 @@ impl Sender {
     }
 }
 
-/// What the client says of an `https://` URL when it was built without a TLS backend.
-const NO_TLS: &str = "scheme is not http";
-
 /// An HTTP error in words: what failed (timeout, connect, …) and why.
-fn describe(e: &reqwest::Error, url: &str) -> String {
+fn describe(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -344,12 +341,6 @@ fn describe(e: &reqwest::Error, url: &str) -> String {
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));
         source = s.source();
-    }
-    if url.starts_with("https://") && text.contains(NO_TLS) {
-        // The workspace's reqwest has no TLS backend yet (docs/callbacks.md, "Not yet").
-        text = format!(
-            "cannot reach an https:// endpoint: this build's HTTP client has no TLS backend ({text})"
-        );
     }
     truncate(text.as_bytes(), EXCERPT_BYTES)
 }
