@@ -8,10 +8,14 @@
 //! the simulator; that step is inside the payment's time.
 //!
 //! The driver publishes from `publishers` tasks on one confirm channel, each awaiting its own
-//! confirm (as the floor's driver does). With `inflight > 0` at most that many payments are in
+//! confirm (as the floor's driver does); with `--via http` the same tasks send each command to
+//! ingest's HTTP API instead ([`super::http_upstream`]), each awaiting its answer, which is timed
+//! as the create's latency. With `rate`, commands start on a fixed schedule (open loop) instead of
+//! as fast as the tasks go. With `inflight > 0` at most that many payments are in
 //! the system at once (a payment leaves the window when its last final event arrives), so
 //! latency is not just the length of the backlog.
 
+use super::http_upstream::{HttpUpstream, Via};
 use super::providers::{BenchProvider, Customer};
 use super::stats::Samples;
 use crate::system::MERCHANT;
@@ -61,6 +65,10 @@ pub struct Drive {
     /// that is slow or failing shows in mockpay's figures only through paygate, never through
     /// the driver's window.
     pub second_provider: Option<String>,
+    /// How commands are sent: published, or over ingest's HTTP API.
+    pub via: Via,
+    /// Start pay commands at this many a second (open loop); `None`: as fast as the tasks go.
+    pub rate: Option<u32>,
 }
 
 impl Drive {
@@ -88,6 +96,10 @@ pub struct Driven {
     pub refunds_sent: u64,
     pub pay_latency: Samples,
     pub refund_latency: Samples,
+    /// Over HTTP: each create's answer time (request sent → answer in).
+    pub create_latency: Samples,
+    /// Over HTTP: when the last create's answer came in (µs since the first send).
+    pub last_create_us: u64,
     pub last_final_us: u64,
     pub last_publish_us: u64,
     pub timed_out: bool,
@@ -137,6 +149,8 @@ struct Shared {
     errors: AtomicU64,
     /// The simulated customer, when payments wait for one.
     customer: Option<Customer>,
+    /// The HTTP API's client, with `--via http`.
+    http: Option<HttpUpstream>,
 }
 
 /// What the driver does next for a payment, after one of its events.
@@ -177,9 +191,18 @@ impl Shared {
         if let (true, Some(provider)) = (second, &self.drive.second_provider) {
             payload["provider"] = json!(provider);
         }
-        let envelope = Envelope::new("command.pay", no.clone(), payload);
         self.pay_sent[idx(i)].store(self.now_us() + 1, Relaxed);
-        self.publish("pay", envelope).await?;
+        match &self.http {
+            Some(http) => {
+                let started = self.now_us();
+                http.post("/v1/payments", &payload).await?;
+                let answered = self.now_us();
+                let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                guard.1.create_latency.push(answered.saturating_sub(started));
+                guard.1.last_create_us = guard.1.last_create_us.max(answered);
+            }
+            None => self.publish("pay", Envelope::new("command.pay", no.clone(), payload)).await?,
+        }
         if second {
             // Not awaited: it leaves the window as soon as it is sent.
             let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -197,7 +220,10 @@ impl Shared {
             "amount": "1.00", "currency": "CNY", "requested_by": "bench", "reason": "bench"
         });
         self.refund_sent[idx(i)].store(self.now_us() + 1, Relaxed);
-        self.publish("refund", Envelope::new("command.refund", no, payload)).await
+        match &self.http {
+            Some(http) => http.post("/v1/refunds", &payload).await.map(drop),
+            None => self.publish("refund", Envelope::new("command.refund", no, payload)).await,
+        }
     }
 
     /// Marks payment `i` complete (once).
@@ -351,7 +377,14 @@ pub async fn run(
     events_exchange: &str,
     drive: Drive,
     customer: Option<Customer>,
+    http: Option<HttpUpstream>,
 ) -> anyhow::Result<Driven> {
+    anyhow::ensure!(
+        (drive.via == Via::Http) == http.is_some(),
+        "the drive goes {:?}, but an HTTP client was{} given",
+        drive.via,
+        if http.is_some() { "" } else { " not" }
+    );
     let conn =
         Connection::connect(amqp_url, ConnectionProperties::default()).await.context("upstream connects")?;
     let consume = bind_events(&conn, events_exchange, customer.is_some()).await?;
@@ -372,6 +405,7 @@ pub async fn run(
         all_complete: Notify::new(),
         errors: AtomicU64::new(0),
         customer,
+        http,
     });
 
     let mut deliveries = consume
@@ -412,6 +446,11 @@ pub async fn run(
                         Ok(permit) => permit.forget(),
                         Err(_) => break,
                     }
+                }
+                if let Some(rate) = shared.drive.rate {
+                    // Open loop: payment i starts at i / rate seconds, however long the others take.
+                    let at = Duration::from_micros(i.saturating_mul(1_000_000) / u64::from(rate.max(1)));
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(shared.t0 + at)).await;
                 }
                 if let Err(e) = shared.send_pay(i).await {
                     shared.errors.fetch_add(1, Relaxed);

@@ -27,6 +27,7 @@
 pub mod cpu;
 pub mod driver;
 pub mod floor;
+pub mod http_upstream;
 pub mod latency;
 pub mod peaks;
 pub mod providers;
@@ -91,6 +92,14 @@ pub struct BenchArgs {
     /// one round's ratio more than the median of three.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub repeat: u32,
+    /// How upstream sends its commands: `amqp` (published, the default) or `http` (signed requests
+    /// to ingest's upstream API, docs/http-api.md; each create's answer time is reported too).
+    #[arg(long, value_enum, default_value = "amqp")]
+    pub via: http_upstream::Via,
+    /// Start pay commands at this many a second (open loop, e.g. half the rate a run reached, for
+    /// latency at a known load); unset: as fast as the publishers go.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
     /// Hard time bound of the paygate run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_secs: u64,
@@ -198,6 +207,7 @@ async fn pass(
         extra_env: args.service_env.clone(),
         log: args.service_log.clone(),
         second_provider,
+        via: args.via,
     };
     eprintln!("bench: starting paygate ({settings:?})");
     let system = services::BenchSystem::start(&settings).await?;
@@ -209,6 +219,8 @@ async fn pass(
         inflight: args.inflight,
         max_secs: args.max_secs,
         second_provider: second_provider.map(|_| services::SECOND_PROVIDER.to_owned()),
+        via: args.via,
+        rate: args.rate,
     };
     eprintln!("bench: driving {drive:?}");
     let pids = system.pids();
@@ -226,6 +238,7 @@ async fn pass(
         &system.topology.events_exchange(),
         drive,
         system.simulator.customer(),
+        system.api.clone().map(http_upstream::HttpUpstream::new).transpose()?,
     )
     .await;
     let cpu_line = cpu::report(
@@ -278,6 +291,12 @@ fn report(args: &BenchArgs, label: &str, provider: BenchProvider, pass: &Pass) {
     );
     if let Some(s) = pay {
         println!("{label}: pay command -> payment final event: {s}");
+    }
+    if let Some(s) = driven.create_latency.summary() {
+        println!(
+            "{label}: over HTTP: {} creates/s (answered), POST /v1/payments -> its answer: {s}",
+            Milli::rate(driven.create_latency.len() as u64, driven.last_create_us).show(1)
+        );
     }
     if let Some(s) = driven.refund_latency.summary() {
         println!("{label}: refund command -> refund final event: {s}");
@@ -468,6 +487,26 @@ async fn round(args: &BenchArgs) -> anyhow::Result<Headline> {
             rate(timing_out).ratio(rate(healthy)).show(2),
             p99(timing_out)
         );
+    }
+    if args.via == http_upstream::Via::Http {
+        for p in &passes {
+            let d = &p.zero.driven;
+            let created = Milli::rate(d.create_latency.len() as u64, d.last_create_us);
+            let ratio =
+                floor.as_ref().map_or_else(|| "-".to_owned(), |f| created.ratio(f.payments_per_sec).show(2));
+            let answer = d.create_latency.summary();
+            let ms = |f: fn(&stats::Summary) -> u64| {
+                answer.as_ref().map_or_else(|| "-".to_owned(), |s| Millis(f(s)).to_string())
+            };
+            println!(
+                "http{}: {} creates/s over HTTP, ratio: {ratio}, create answer p50: {} ms, p99: {} ms{}",
+                tag(p.provider),
+                created.show(1),
+                ms(|s| s.p50_us),
+                ms(|s| s.p99_us),
+                args.rate.map_or_else(String::new, |r| format!(" (sent at {r}/s)"))
+            );
+        }
     }
     for p in &passes {
         let e2e = rate(&p.zero);

@@ -5,6 +5,7 @@
 //! their environment exactly as an operator would. Everything is removed again when the
 //! [`BenchSystem`] is stopped (or dropped).
 
+use super::http_upstream::{self, ApiTarget, Via};
 use super::providers::{self, BenchProvider, Simulator};
 use anyhow::{Context, bail};
 use mockpay::MockPayHandle;
@@ -35,6 +36,9 @@ pub struct ServiceSettings {
     pub log: String,
     /// A second provider, [`SECOND_PROVIDER`] (another mockpay account, on its own mockpay).
     pub second_provider: Option<SecondProvider>,
+    /// How upstream sends commands; over HTTP, ingest's API listens on a port of its own and
+    /// the bench's merchant gets a key ([`BenchSystem::api`]).
+    pub via: Via,
 }
 
 /// The second provider's name (a mockpay of its own, configured with `KIND=mockpay`).
@@ -64,6 +68,8 @@ pub struct BenchSystem {
     pub dispatcher_http: Vec<String>,
     /// notify-handler's HTTP base, when the pass runs it.
     pub notify_http: Option<String>,
+    /// ingest's upstream API and the bench merchant's key, with `--via http`.
+    pub api: Option<ApiTarget>,
 }
 
 impl BenchSystem {
@@ -107,8 +113,23 @@ impl BenchSystem {
             processes: Vec::new(),
             dispatcher_http: Vec::new(),
             notify_http: None,
+            api: None,
         };
         let mut common = system.common_env(settings);
+        if settings.via == Via::Http {
+            let port = free_port()?;
+            let base = format!("http://127.0.0.1:{port}");
+            system.api = Some(http_upstream::make_key(&system.db.pool, crate::system::MERCHANT, base).await?);
+            common.retain(|(k, _)| k != "API_ADDR");
+            common.push(("API_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+            // The bench is one merchant key sending as fast as it can: the per-key limit is
+            // lifted (a real key's default is 20/s), so that the service is measured, not it.
+            for (k, v) in [("API_RATE_PER_SECOND", "1000000"), ("API_RATE_BURST", "1000000")] {
+                if !common.iter().any(|(key, _)| key == k) {
+                    common.push((k.to_owned(), v.to_owned()));
+                }
+            }
+        }
         common.extend(system.provider_env(settings.provider));
         system.processes.push(spawn(&bins[0], &common).await?.0);
         let mut dispatcher_env = common.clone();
@@ -181,6 +202,12 @@ impl BenchSystem {
         }
         // The database and the vhost are dropped (removed) with `self.db` and `self.vhost`.
     }
+}
+
+/// A TCP port free on 127.0.0.1 now (bound, then released for the service to take).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// Declares the topology, as every service would, so the upstream can bind before they start.
