@@ -469,3 +469,67 @@ async fn the_openapi_document_is_served_unsigned_and_other_paths_answer_in_shape
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_authorised_payment_is_captured_or_voided_over_http() {
+    let (app, api) = start().await;
+    for order in ["o-cap", "o-void"] {
+        let mut manual = pay(order);
+        manual["capture"] = json!("manual");
+        let created = api.post("/v1/payments", &manual).await;
+        assert_eq!(created.status, 202, "{created:?}");
+    }
+    let capture = json!({"amount": "10.00", "currency": "CNY"});
+    let early = api.post("/v1/payments/o-cap/capture", &capture).await;
+    assert_eq!(
+        (early.status, early.code(), early.field()),
+        (409, "wrong_state", "merchant_order_no"),
+        "{early:?}"
+    );
+    let early = api.post("/v1/payments/o-void/void", &json!({})).await;
+    assert_eq!(
+        (early.status, early.code(), early.field()),
+        (409, "wrong_state", "merchant_order_no"),
+        "{early:?}"
+    );
+    // As the dispatcher would once the provider authorised them.
+    sqlx::query("UPDATE payments SET state = 'authorized' WHERE merchant_order_no IN ('o-cap', 'o-void')")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    let too_much =
+        api.post("/v1/payments/o-cap/capture", &json!({"amount": "20.00", "currency": "CNY"})).await;
+    assert_eq!(
+        (too_much.status, too_much.code(), too_much.field()),
+        (422, "invalid_field", "amount"),
+        "{too_much:?}"
+    );
+    let other_path = api
+        .post(
+            "/v1/payments/o-cap/capture",
+            &json!({"merchant_order_no": "o-void", "amount": "1.00", "currency": "CNY"}),
+        )
+        .await;
+    assert_eq!((other_path.status, other_path.field()), (422, "merchant_order_no"), "{other_path:?}");
+    let no_amount = api.post("/v1/payments/o-cap/capture", &json!({"currency": "CNY"})).await;
+    assert_eq!((no_amount.status, no_amount.field()), (422, "amount"), "{no_amount:?}");
+
+    let other = Client::for_merchant(&app.db.pool, app.api_addr, "m-2").await;
+    let theirs = other.post("/v1/payments/o-cap/capture", &capture).await;
+    assert_eq!((theirs.status, theirs.code()), (404, "not_found"), "{theirs:?}");
+    let theirs = other.post("/v1/payments/o-void/void", &json!({})).await;
+    assert_eq!((theirs.status, theirs.code()), (404, "not_found"), "{theirs:?}");
+
+    let captured = api.post("/v1/payments/o-cap/capture", &capture).await;
+    assert_eq!((captured.status, captured.code()), (202, "accepted"), "{captured:?}");
+    assert_eq!(captured.body["data"]["poll_url"], "/v1/payments/o-cap");
+    let id = captured.body["data"]["payment_id"].clone();
+    app.wait_for("order.capture", "order.capture", |s| s.envelope.payload["payment_id"] == id).await;
+
+    let voided = api.post("/v1/payments/o-void/void", &json!({})).await;
+    assert_eq!((voided.status, voided.code()), (202, "accepted"), "{voided:?}");
+    let id = voided.body["data"]["payment_id"].clone();
+    app.wait_for("order.void", "order.void", |s| s.envelope.payload["payment_id"] == id).await;
+    app.stop().await;
+}

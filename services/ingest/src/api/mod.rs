@@ -81,6 +81,8 @@ fn v1() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(payments::create))
         .routes(routes!(payments::get))
         .routes(routes!(payments::close))
+        .routes(routes!(payments::capture))
+        .routes(routes!(payments::void))
         .routes(routes!(refunds::create))
         .routes(routes!(refunds::get))
         .routes(routes!(refunds::approve))

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 #[openapi(
     info(
         title = "paygate upstream API",
-        description = "Create payments and refunds, close payments, decide refunds, and read payments, refunds and reconciled days, for the merchant of the API key. Every /v1 request is signed: docs/http-api.md.",
+        description = "Create payments and refunds, close payments, capture or void authorised ones, decide refunds, and read payments, refunds and reconciled days, for the merchant of the API key. Every /v1 request is signed: docs/http-api.md.",
         version = "1",
     ),
     components(schemas(Body)),

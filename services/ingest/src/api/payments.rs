@@ -1,5 +1,5 @@
 //! `/v1/payments`: create a payment (the pay command), read one by the merchant's order number,
-//! close one.
+//! close one, capture or void an authorised one (a payment made with `capture: manual`).
 //!
 //! A create answers once the payment is pre-committed: if the provider answers within
 //! `API_CREATE_WAIT_MS` (the dispatcher stores the customer's action on the payment row, the same
@@ -11,7 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::codes;
 use super::response::{Answer, Body, db_error, unreadable_path};
-use super::views::{PayRequest, PaymentAnswer, PaymentView};
+use super::views::{CaptureRequest, PayRequest, PaymentAnswer, PaymentView};
 use super::writes::{self, Shows, Write};
 use axum::Extension;
 use axum::body::Bytes;
@@ -19,7 +19,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use paygate::domain::ValidationError;
-use paygate::messages::commands::{CLOSE, PAY};
+use paygate::messages::commands::{CAPTURE, CLOSE, PAY, VOID};
 use paygate::state_machine::PaymentState;
 use paygate::store::StoredRow;
 use paygate::store::payments::Payment;
@@ -169,6 +169,85 @@ pub async fn close(
     let path = format!("{}/close", super::views::payment_url(&merchant_order_no));
     let write = Write {
         message_type: CLOSE,
+        method: "POST",
+        path: &path,
+        body: &body,
+        path_fields: vec![("merchant_order_no", merchant_order_no)],
+        shows: Shows::Payment,
+    };
+    writes::run(&state, &caller, &headers, write).await.answer
+}
+
+/// Capture all or part of an authorised payment, once; the rest of the authorisation is released.
+#[utoipa::path(
+    post, path = "/v1/payments/{merchant_order_no}/capture", tag = "payments",
+    request_body = CaptureRequest,
+    params(
+        ("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 202, description = "`accepted`: the capture is on its way to the provider; poll the payment (`payment.captured` follows)", body = PaymentAnswer),
+        (status = 400, description = "`malformed_request`", body = Body),
+        (status = 401, description = "`unauthenticated`", body = Body),
+        (status = 404, description = "`not_found`", body = Body),
+        (status = 409, description = "`idempotency_conflict` (captured already for another amount), or `wrong_state` (not authorized)", body = Body),
+        (status = 422, description = "`invalid_field`", body = Body),
+        (status = 429, description = "`rate_limited`", body = Body),
+        (status = 500, description = "`internal_error`", body = Body),
+    ),
+    security(("paygate_key" = [], "paygate_timestamp" = [], "paygate_nonce" = [], "paygate_signature" = []))
+)]
+pub async fn capture(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
+    let path = format!("{}/capture", super::views::payment_url(&merchant_order_no));
+    let write = Write {
+        message_type: CAPTURE,
+        method: "POST",
+        path: &path,
+        body: &body,
+        path_fields: vec![("merchant_order_no", merchant_order_no)],
+        shows: Shows::Payment,
+    };
+    writes::run(&state, &caller, &headers, write).await.answer
+}
+
+/// Void (release) an authorised payment: none of the money is taken.
+#[utoipa::path(
+    post, path = "/v1/payments/{merchant_order_no}/void", tag = "payments",
+    params(
+        ("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe", pattern = "^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 202, description = "`accepted`: the void is on its way to the provider; poll the payment (`payment.voided` follows)", body = PaymentAnswer),
+        (status = 400, description = "`malformed_request`", body = Body),
+        (status = 401, description = "`unauthenticated`", body = Body),
+        (status = 404, description = "`not_found`", body = Body),
+        (status = 409, description = "`idempotency_conflict` or `wrong_state` (not authorized)", body = Body),
+        (status = 422, description = "`invalid_field`", body = Body),
+        (status = 429, description = "`rate_limited`", body = Body),
+        (status = 500, description = "`internal_error`", body = Body),
+    ),
+    security(("paygate_key" = [], "paygate_timestamp" = [], "paygate_nonce" = [], "paygate_signature" = []))
+)]
+pub async fn void(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
+    let path = format!("{}/void", super::views::payment_url(&merchant_order_no));
+    let write = Write {
+        message_type: VOID,
         method: "POST",
         path: &path,
         body: &body,

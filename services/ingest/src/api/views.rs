@@ -21,7 +21,8 @@ pub struct PaymentView {
     pub payment_id: Uuid,
     pub merchant_order_no: String,
     /// created, pending, action_required, unknown, succeeded, failed, closed, expired,
-    /// partially_refunded, refunded.
+    /// partially_refunded, refunded; with manual capture also authorized, capturing, voiding,
+    /// voided.
     pub state: String,
     /// Decimal string in whole units, e.g. "12.34".
     pub amount: String,
@@ -35,6 +36,8 @@ pub struct PaymentView {
     #[schema(value_type = Object, nullable)]
     pub action: Option<Value>,
     pub provider_txn_id: Option<String>,
+    /// What was captured of a manual-capture payment, decimal string, once captured.
+    pub captured: Option<String>,
     /// How much has been refunded, decimal string.
     pub refunded: String,
     pub flags: Vec<String>,
@@ -59,6 +62,7 @@ impl PaymentView {
             subject: p.subject.clone(),
             action: p.customer_action.clone(),
             provider_txn_id: p.provider_txn_id.clone(),
+            captured: p.captured.map(|c| c.to_decimal_string()),
             refunded: p.refunded.to_decimal_string(),
             flags: p.flags.clone(),
             expires_at: p.expires_at,
@@ -192,6 +196,30 @@ pub struct PayRequest {
     pub auth_code: Option<String>,
     /// Who pays, where the provider needs it.
     pub payer: Option<PayerRequest>,
+    /// `manual`: only authorise; capture or void later (providers that authorise separately).
+    pub capture: Option<CaptureModeName>,
+}
+
+/// `capture`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CaptureModeName {
+    Automatic,
+    Manual,
+}
+
+/// `POST /v1/payments/{merchant_order_no}/capture`: the capture command's fields (docs/messages.md).
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CaptureRequest {
+    /// Decimal string in whole units, more than zero and at most the authorised amount.
+    #[schema(pattern = "^[0-9]{1,12}(\\.[0-9]{1,3})?$", example = "12.34")]
+    pub amount: String,
+    /// The payment's currency.
+    #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+    pub currency: String,
 }
 
 /// `pay_method`.

@@ -127,7 +127,8 @@ pub async fn run(state: &ApiState, caller: &Caller, headers: &HeaderMap, write: 
     };
     let number = match (&command, write.shows) {
         (Command::Pay(c), Shows::Payment) => c.merchant_order_no.as_str().to_owned(),
-        (Command::Close(c), Shows::Payment) => c.merchant_order_no.as_str().to_owned(),
+        (Command::Close(c) | Command::Void(c), Shows::Payment) => c.merchant_order_no.as_str().to_owned(),
+        (Command::Capture(c), Shows::Payment) => c.merchant_order_no.as_str().to_owned(),
         (Command::Refund(c), Shows::Refund) => c.refund_no.as_str().to_owned(),
         (Command::ApproveRefund(c) | Command::RejectRefund(c), Shows::Refund) => {
             c.refund_no.as_str().to_owned()

@@ -10,7 +10,7 @@
 //! dispatcher checks again under the payment's lock before it sends anything.
 //! emit: `order.capture` with the amount.
 
-use super::{CommandOutcome, Context, Rejection, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::{CaptureMode, ValidationError};
 use paygate::messages::commands::CaptureCommand;
@@ -27,13 +27,15 @@ pub async fn apply(
 ) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
+    let reject_as = |kind: RejectionKind, error: ValidationError| {
+        Rejection::of_kind(kind, merchant, Some(order_no), error)
+    };
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
-        return Ok(reject(ValidationError::new("merchant_order_no", rule)));
+        return Ok(reject_as(RejectionKind::NotFound, ValidationError::new("merchant_order_no", rule)));
     };
     if payment.capture_mode != CaptureMode::Manual {
-        return Ok(reject(not_manual()));
+        return Ok(reject_as(RejectionKind::WrongState, not_manual()));
     }
     if let Some(requested) = payment.capture_requested {
         if requested == cmd.amount {
@@ -43,13 +45,19 @@ pub async fn apply(
         let rule = format!(
             "idempotency conflict: the payment was captured for {requested} already (a payment is captured once)"
         );
-        return Ok(reject(ValidationError::new("amount", rule)));
+        return Ok(reject_as(RejectionKind::IdempotencyConflict, ValidationError::new("amount", rule)));
     }
     if let Err(refused) = capture::check(payment.state, payment.amount, cmd.amount) {
-        return Ok(reject(refused));
+        return Ok(reject_as(state_or_field(&refused), refused));
     }
     route(conn, ctx, &OrderWork::Capture { payment_id: payment.id, amount: cmd.amount }).await?;
     Ok(CommandOutcome::Accepted)
+}
+
+/// What kind of refusal a failed [`capture::check`] is: one about the payment's state (it names
+/// the order) answers `wrong_state` over HTTP, one about the amount or currency `invalid_field`.
+fn state_or_field(refused: &ValidationError) -> RejectionKind {
+    if refused.field() == "merchant_order_no" { RejectionKind::WrongState } else { RejectionKind::Invalid }
 }
 
 /// A capture or void of a payment whose money was taken when the customer paid.

@@ -7,7 +7,7 @@
 //! reads without a lock; the dispatcher decides under the payment's lock.
 //! emit: `order.void` with reason `requested`.
 
-use super::{CommandOutcome, Context, Rejection, route, store_error};
+use super::{CommandOutcome, Context, Rejection, RejectionKind, route, store_error};
 use paygate::broker::consumer::HandlerError;
 use paygate::domain::{CaptureMode, ValidationError};
 use paygate::messages::commands::OrderRef;
@@ -24,20 +24,22 @@ pub async fn apply(
 ) -> Result<CommandOutcome, HandlerError> {
     let merchant = cmd.merchant_id.as_str();
     let order_no = cmd.merchant_order_no.as_str();
-    let reject = |error: ValidationError| Rejection::of(merchant, Some(order_no), error);
+    let reject_as = |kind: RejectionKind, error: ValidationError| {
+        Rejection::of_kind(kind, merchant, Some(order_no), error)
+    };
     let Some(payment) = Payment::find_by_number(conn, merchant, order_no).await.map_err(store_error)? else {
         let rule = format!("no payment with this number for merchant {merchant}");
-        return Ok(reject(ValidationError::new("merchant_order_no", rule)));
+        return Ok(reject_as(RejectionKind::NotFound, ValidationError::new("merchant_order_no", rule)));
     };
     if payment.capture_mode != CaptureMode::Manual {
-        return Ok(reject(super::capture::not_manual()));
+        return Ok(reject_as(RejectionKind::WrongState, super::capture::not_manual()));
     }
     if matches!(payment.state, PaymentState::Voiding | PaymentState::Voided) {
         super::report(conn, ctx, payment.id).await?;
         return Ok(CommandOutcome::Duplicate);
     }
     if let Err(refused) = capture::check_void(payment.state) {
-        return Ok(reject(refused));
+        return Ok(reject_as(RejectionKind::WrongState, refused));
     }
     route(conn, ctx, &OrderWork::Void { payment_id: payment.id, reason: VoidReason::Requested }).await?;
     Ok(CommandOutcome::Accepted)
