@@ -19,6 +19,7 @@ pub mod api_keys;
 pub mod applied;
 pub mod attention;
 pub mod balance;
+pub mod cashier;
 pub mod created;
 pub mod error;
 pub mod exchanges;

@@ -6,12 +6,14 @@
 //! row `payment.action_required` is made from), `201 created` with `data.action`; else
 //! `202 accepted` with the payment's state and `data.poll_url`. The wait polls the row with a
 //! deadline; it never holds a transaction.
+//!
+//! A create with `"cashier": true` opens a hosted cashier session instead (`crate::cashier::open`).
 
 use super::ApiState;
 use super::auth::Caller;
 use super::codes;
 use super::response::{Answer, Body, db_error, unreadable_path};
-use super::views::{PayRequest, PaymentAnswer, PaymentView};
+use super::views::{CreateAnswer, PayRequest, PaymentAnswer, PaymentView};
 use super::writes::{self, Shows, Write};
 use axum::Extension;
 use axum::body::Bytes;
@@ -36,8 +38,8 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
     request_body = PayRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe: the same key and body get the first answer", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "`ok`: the same payment was created before (same order number and parameters): its state now", body = PaymentAnswer),
-        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action", body = PaymentAnswer),
+        (status = 200, description = "`ok`: the same payment (or cashier session) was created before, with the same order number and parameters: its state now", body = CreateAnswer),
+        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action; or, with `cashier: true`, the cashier session is open: `data.cashier_url`", body = CreateAnswer),
         (status = 202, description = "`accepted`: pre-committed; the provider has not answered yet: poll `data.poll_url`", body = PaymentAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
@@ -54,6 +56,9 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    if crate::cashier::open::asks_for_cashier(&body) {
+        return crate::cashier::open::create(&state, &caller, &body).await;
+    }
     let write = Write {
         message_type: PAY,
         method: "POST",
