@@ -44,6 +44,9 @@ pub enum PayctlCommand {
     /// revoke.
     #[command(subcommand, name = "api-key")]
     ApiKey(crate::api_keys::ApiKeyCommand),
+    /// The hosted cashier: the methods each merchant's cashier offers.
+    #[command(subcommand)]
+    Cashier(crate::cashier::CashierCommand),
     /// Dead-letter queues: list them, show, replay or purge one's messages.
     #[command(subcommand)]
     Dlq(crate::dlq::DlqCommand),

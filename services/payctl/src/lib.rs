@@ -6,6 +6,7 @@
 //! - `attention list`: what needs a person ([`attention`]);
 //! - `recon run|list|show|resolve`: reconciliation ([`recon`]; the engine is `paygate::recon`);
 //! - `api-key create|list|rotate|revoke`: merchants' keys for the upstream HTTP API ([`api_keys`]);
+//! - `cashier methods set|list`: the methods merchants' hosted cashiers offer ([`cashier`]);
 //! - `dlq list|show|replay|purge`: the dead-letter queues ([`dlq`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
@@ -15,6 +16,7 @@
 
 pub mod api_keys;
 pub mod attention;
+pub mod cashier;
 pub mod cli;
 pub mod commands;
 pub mod demo;
