@@ -192,7 +192,7 @@ pub fn following(lang: Lang, token_path: &str, s: &Summary, f: &Following<'_>) -
         }
         return frame(lang, Some(token_path), t.title, &body, &data);
     }
-    body.push_str(&format!(r#"<section id="action" aria-live="polite">"#));
+    body.push_str(r#"<section id="action" aria-live="polite">"#);
     match f.action {
         Some(action) => body.push_str(&action_html(t, f.provider, action)),
         None => body.push_str(&format!(r#"<p id="waiting" role="status">{}</p>"#, escape(t.waiting))),
