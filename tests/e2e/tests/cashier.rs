@@ -110,13 +110,15 @@ async fn text_of(browser: &Client, css: &str) -> String {
     .await
 }
 
-/// Waits until the element `css` has `attribute` equal to `value`.
-async fn until_attr(browser: &Client, css: &str, attribute: &str, value: &str) {
-    paygate_test_support::eventually(&format!("{css}[{attribute}={value}]"), WITHIN, || async move {
-        match browser.find(Locator::Css(css)).await {
-            Ok(e) => e.attr(attribute).await.ok().flatten().as_deref() == Some(value),
-            Err(_) => false,
+/// Waits until the element `css` has `attribute` equal to `value`: its text then (read at once:
+/// a final page moves on to the shop after a few seconds).
+async fn until_attr(browser: &Client, css: &str, attribute: &str, value: &str) -> String {
+    paygate_test_support::eventually_some(&format!("{css}[{attribute}={value}]"), WITHIN, || async move {
+        let e = browser.find(Locator::Css(css)).await.ok()?;
+        if e.attr(attribute).await.ok().flatten().as_deref() != Some(value) {
+            return None;
         }
+        e.text().await.ok()
     })
     .await
 }
@@ -248,8 +250,7 @@ async fn a_customer_pays_through_the_cashier_in_a_real_browser() {
     let payment = system.payment("o-cashier-qr").await.expect("the choice created the payment");
     assert_eq!((payment.provider.as_str(), payment.pay_method.as_str()), ("mockpay", "qr"));
     system.mockpay.admin().pay(&paygate::providers::adapter::trade_no(payment.id)).await.unwrap();
-    until_attr(&browser, "#outcome", "data-outcome", "succeeded").await;
-    assert_eq!(text_of(&browser, "#outcome").await, "Paid");
+    assert_eq!(until_attr(&browser, "#outcome", "data-outcome", "succeeded").await, "Paid");
     shot(&browser, "03-qr-paid").await;
     let landed = until_url(&browser, &shop, "outcome=succeeded").await;
     assert!(landed.contains("merchant_order_no=o-cashier-qr"), "{landed}");
@@ -271,9 +272,17 @@ async fn a_customer_pays_through_the_cashier_in_a_real_browser() {
     // 2. The provider's page, where the card is declined.
     let url = api.cashier("o-cashier-decline", "8.00", &shop).await;
     browser.goto(&format!("{url}?lang=en")).await.unwrap();
-    browser.find(Locator::Css("input[value='mockpay:redirect']")).await.unwrap().click().await.unwrap();
+    // By keyboard only: the first method has the focus, the arrow key moves to the next, Enter pays.
+    let first = browser.find(Locator::Css("#method-0")).await.unwrap();
+    first.send_keys(&char::from(fantoccini::key::Key::Down).to_string()).await.unwrap();
+    let second = browser.find(Locator::Css("input[value='mockpay:redirect']")).await.unwrap();
+    assert_eq!(
+        second.prop("checked").await.unwrap().as_deref(),
+        Some("true"),
+        "the arrow key chose the redirect"
+    );
     shot(&browser, "05-decline-choose").await;
-    browser.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    second.send_keys(&char::from(fantoccini::key::Key::Enter).to_string()).await.unwrap();
     let link = paygate_test_support::eventually_some("the link to mockpay", WITHIN, || async {
         browser.find(Locator::Css("a#continue")).await.ok()
     })
@@ -288,8 +297,7 @@ async fn a_customer_pays_through_the_cashier_in_a_real_browser() {
         .await
         .unwrap();
     link.click().await.unwrap();
-    until_attr(&browser, "#outcome", "data-outcome", "failed").await;
-    assert_eq!(text_of(&browser, "#outcome").await, "Payment failed");
+    assert_eq!(until_attr(&browser, "#outcome", "data-outcome", "failed").await, "Payment failed");
     shot(&browser, "07-decline-failed").await;
     until_url(&browser, &shop, "outcome=failed").await;
     shot(&browser, "08-decline-returned").await;

@@ -59,6 +59,8 @@ pub async fn create(
     if crate::cashier::open::asks_for_cashier(&body) {
         return crate::cashier::open::create(&state, &caller, &body).await;
     }
+    // `"cashier": false` is an ordinary create: the pay command has no such field.
+    let body = crate::cashier::open::without_cashier_false(body);
     let write = Write {
         message_type: PAY,
         method: "POST",

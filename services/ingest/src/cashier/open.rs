@@ -76,6 +76,18 @@ pub fn asks_for_cashier(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body).ok().and_then(|v| v.get(FIELD).cloned()) == Some(Value::Bool(true))
 }
 
+/// The body without `"cashier": false` (an ordinary create says nothing else by it); any other
+/// body as it is, so that the pay parser judges it.
+pub fn without_cashier_false(body: axum::body::Bytes) -> axum::body::Bytes {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut map)) if map.get(FIELD) == Some(&Value::Bool(false)) => {
+            map.remove(FIELD);
+            Value::Object(map).to_string().into()
+        }
+        _ => body,
+    }
+}
+
 fn refused(field: &'static str, rule: &str) -> Answer {
     Answer::refused(codes::INVALID_FIELD, &ValidationError::new(field, rule.to_owned()))
 }
@@ -171,5 +183,24 @@ pub async fn create(state: &ApiState, caller: &Caller, body: &[u8]) -> Answer {
     match result.await {
         Ok(answer) => answer,
         Err(e) => db_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_cashier_true_asks_and_cashier_false_is_dropped() {
+        assert!(asks_for_cashier(br#"{"cashier": true}"#));
+        assert!(
+            !asks_for_cashier(br#"{"cashier": "true"}"#)
+                && !asks_for_cashier(b"[true]")
+                && !asks_for_cashier(b"x")
+        );
+        let dropped = without_cashier_false(br#"{"cashier": false, "amount": "1"}"#.as_slice().into());
+        assert_eq!(serde_json::from_slice::<Value>(&dropped).unwrap(), serde_json::json!({"amount": "1"}));
+        let kept = without_cashier_false(br#"{"cashier": 1}"#.as_slice().into());
+        assert_eq!(&kept[..], br#"{"cashier": 1}"#);
     }
 }

@@ -3,7 +3,7 @@
 // 1. submits the provider's form (#auto-submit) as soon as the page loads;
 // 2. follows the payment: polls data-status-url every second and reloads the page when the
 //    server says the view changed (an action arrived, the payment became final);
-// 3. on a final page, goes to the merchant's return URL (data-return-url) after a moment.
+// 3. on a final page, goes to the merchant's return URL (data-return-url) after four seconds.
 // Without JavaScript the page still works: the form has its button, the return its link, and
 // a Refresh link replaces the polling.
 "use strict";
@@ -14,7 +14,7 @@
   if (form) { form.submit(); return; }
   var returnUrl = root.getAttribute("data-return-url");
   if (returnUrl) {
-    window.setTimeout(function () { window.location.assign(returnUrl); }, 3000);
+    window.setTimeout(function () { window.location.assign(returnUrl); }, 4000);
     return;
   }
   var statusUrl = root.getAttribute("data-status-url");
