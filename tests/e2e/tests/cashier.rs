@@ -172,24 +172,35 @@ impl Api {
         }
     }
 
-    async fn create(&self, body: &Value) -> (u16, Value) {
-        let bytes = body.to_string().into_bytes();
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let headers = ingest::api::signature::headers(
             &self.key_id,
             &self.secret,
-            "POST",
-            "/v1/payments",
+            method.as_str(),
+            path,
             chrono::Utc::now().timestamp(),
             &nonce,
             &bytes,
         );
-        let mut request = self.http.post(format!("{}/v1/payments", self.base));
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let response = request.header("content-type", "application/json").body(bytes).send().await.unwrap();
+        if !bytes.is_empty() {
+            request = request.header("content-type", "application/json").body(bytes);
+        }
+        let response = request.send().await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn create(&self, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, "/v1/payments", Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// A cashier create for `order_no`: its cashier URL.
@@ -354,6 +365,10 @@ async fn the_cashier_speaks_chinese_and_refuses_what_it_must() {
     let (status, answer) = api.create(&body).await;
     assert_eq!(status, 201, "{answer}");
     let url = answer["data"]["cashier_url"].as_str().unwrap();
+    // Until the customer chooses, the order reads as its cashier session.
+    let (status, read) = api.get("/v1/payments/o-zh").await;
+    assert_eq!((status, read["data"]["state"].as_str()), (200, Some("awaiting_method")), "{read}");
+    assert_eq!(read["data"]["cashier_url"].as_str(), Some(url));
     // Other parameters under the same order number: a conflict.
     let mut other = body.clone();
     other["amount"] = json!("1600");

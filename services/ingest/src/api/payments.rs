@@ -110,7 +110,7 @@ async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, ac
     get, path = "/v1/payments/{merchant_order_no}", tag = "payments",
     params(("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")),
     responses(
-        (status = 200, description = "`ok`: the payment", body = PaymentAnswer),
+        (status = 200, description = "`ok`: the payment; or, for a cashier create whose customer has not chosen a method yet, the cashier session", body = CreateAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no payment with this number for the key's merchant", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -134,7 +134,20 @@ pub async fn get(
     };
     match Payment::find_by_number(&mut conn, caller.merchant_id.as_str(), &merchant_order_no).await {
         Ok(Some(p)) => Answer::data(codes::OK, PaymentView::of(&p)),
-        Ok(None) => Answer::refused(codes::NOT_FOUND, &not_found(&caller)),
+        // A cashier create whose customer has not chosen yet: no payment, its session.
+        Ok(None) => match paygate::store::cashier::find_by_number(
+            &mut conn,
+            caller.merchant_id.as_str(),
+            &merchant_order_no,
+        )
+        .await
+        {
+            Ok(Some(s)) => {
+                Answer::data(codes::OK, crate::cashier::open::CashierView::of(&s, &state.settings.cashier))
+            }
+            Ok(None) => Answer::refused(codes::NOT_FOUND, &not_found(&caller)),
+            Err(e) => db_error(e),
+        },
         Err(e) => db_error(e),
     }
 }
