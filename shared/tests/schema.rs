@@ -206,6 +206,8 @@ async fn migrations_apply_cleanly_and_create_every_table() {
         "notifications",
         "attention",
         "merchant_policies",
+        "cashier_methods",
+        "cashier_sessions",
     ] {
         assert!(tables.iter().any(|t| t == expected), "table {expected} missing from {tables:?}");
     }

@@ -74,11 +74,54 @@ pub struct ApiArgs {
         default_value = "40"
     )]
     pub rate_burst: std::num::NonZeroU32,
+
+    /// The secret cashier URLs are signed with (HMAC-SHA256; at least 32 bytes). Every ingest
+    /// instance behind one address needs the same. Unset: a random one per process, so its URLs
+    /// stop working when it restarts (fine for a single development instance only).
+    #[arg(long = "cashier-secret", env = "CASHIER_SECRET", value_name = "CASHIER_SECRET", hide_env_values = true,
+          value_parser = cashier_secret)]
+    pub cashier_secret: Option<String>,
+
+    /// How long a cashier URL may be used, in seconds (60–86400).
+    #[arg(long = "cashier-token-ttl-secs", env = "CASHIER_TOKEN_TTL_SECS", value_name = "CASHIER_TOKEN_TTL_SECS",
+          default_value_t = 1_800, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub cashier_token_ttl_secs: u64,
+
+    /// Where customers reach the cashier (scheme, host and port, e.g. `https://pay.example.com`);
+    /// the API's own address (`http://API_ADDR`) when unset.
+    #[arg(long = "cashier-base-url", env = "CASHIER_BASE_URL", value_name = "CASHIER_BASE_URL")]
+    pub cashier_base_url: Option<String>,
+}
+
+fn cashier_secret(s: &str) -> Result<String, String> {
+    if s.len() < 32 {
+        return Err(format!("must be at least 32 bytes (got {})", s.len()));
+    }
+    Ok(s.to_owned())
 }
 
 impl ApiArgs {
-    pub fn settings(&self) -> crate::api::ApiSettings {
+    /// The API's settings, the cashier's base URL defaulting to `http://{api_addr}` (the bound
+    /// address, when `API_ADDR` asked for a free port).
+    pub fn settings(&self, api_addr: std::net::SocketAddr) -> crate::api::ApiSettings {
+        let secret = match &self.cashier_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "CASHIER_SECRET is not set: cashier URLs are signed with a random secret of this process only"
+                );
+                let mut random = uuid::Uuid::new_v4().as_bytes().to_vec();
+                random.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                random
+            }
+        };
+        let cashier = crate::cashier::CashierSettings {
+            key: crate::cashier::token::TokenKey::new(&secret),
+            token_ttl: std::time::Duration::from_secs(self.cashier_token_ttl_secs),
+            base_url: self.cashier_base_url.clone().unwrap_or_else(|| format!("http://{api_addr}")),
+        };
         crate::api::ApiSettings {
+            cashier,
             create_wait: std::time::Duration::from_millis(self.create_wait_ms),
             signature_window_secs: self.signature_window_secs,
             rate_per_second: self.rate_per_second,
@@ -109,7 +152,10 @@ mod tests {
     fn the_api_has_its_own_port_and_bounded_settings() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.api.addr.to_string(), "127.0.0.1:8090");
-        assert_eq!(c.api.settings().create_wait, std::time::Duration::from_secs(2));
+        assert_eq!(
+            c.api.settings("127.0.0.1:8090".parse().unwrap()).create_wait,
+            std::time::Duration::from_secs(2)
+        );
         assert_eq!(c.api.signature_window_secs, 300);
         let c = parse(&["--api-addr", "127.0.0.1:0", "--api-rate-per-second", "1", "--api-rate-burst", "2"])
             .unwrap();

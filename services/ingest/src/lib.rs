@@ -7,6 +7,7 @@
 //!
 //! - [`handler`]: the consumer's handler for the commands queue;
 //! - [`api`]: the upstream HTTP API (signed, per merchant), calling the same [`commands`];
+//! - [`cashier`]: the hosted cashier page a create may ask for, on the API's listener;
 //! - [`commands`]: one module per command (parse → apply → emit);
 //! - [`rejection`]: the `command.rejected` event;
 //! - [`metrics`]: commands by type and outcome;
@@ -16,6 +17,7 @@
 //! `paygate::runtime::entrypoint::main`, which builds [`startup::Application`] and runs it.
 
 pub mod api;
+pub mod cashier;
 pub mod commands;
 pub mod configuration;
 pub mod handler;

@@ -66,20 +66,20 @@ impl Service for Application {
         let relay = OutboxRelay::new(core.db.clone(), core.topology.clone(), broker_metrics.clone());
         // One series for the commands, whichever way they came.
         let command_metrics = CommandMetrics::new(&mut core.registry);
-        let api = Arc::new(ApiState::new(
-            core.db.clone(),
-            core.topology.clone(),
-            providers.clone(),
-            relay.waker(),
-            config.api.settings(),
-            command_metrics.clone(),
-        ));
         let bind_error = |e: std::io::Error| StartupError::Bind {
             addr: config.api.addr.to_string(),
             reason: e.to_string(),
         };
         let api_listener = TcpListener::bind(config.api.addr).await.map_err(bind_error)?;
         let api_addr = api_listener.local_addr().map_err(bind_error)?;
+        let api = Arc::new(ApiState::new(
+            core.db.clone(),
+            core.topology.clone(),
+            providers.clone(),
+            relay.waker(),
+            config.api.settings(api_addr),
+            command_metrics.clone(),
+        ));
         let handler = CommandHandler::new(core.topology.clone(), providers, command_metrics);
         let batch = config.command_batch;
         let consumer_config = ConsumerConfig::for_queue(Self::NAME, core.topology.ingest_queue())
@@ -122,7 +122,7 @@ impl Service for Application {
         let router = api::router(api.clone());
         let stop = shutdown.clone();
         // Not "listening …": tests and scripts take the operational address from that line.
-        tracing::info!(api_addr = %api_addr, "serving the upstream HTTP API (/v1, /openapi.json)");
+        tracing::info!(api_addr = %api_addr, "serving the upstream HTTP API (/v1, /openapi.json) and the hosted cashier (/cashier)");
         workers.spawn(async move {
             axum::serve(api_listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
             Ok(())

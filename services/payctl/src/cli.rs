@@ -48,6 +48,9 @@ pub enum PayctlCommand {
     /// remove them, list the deliveries that gave up and send one again.
     #[command(subcommand)]
     Callback(crate::callbacks::CallbackCommand),
+    /// The hosted cashier: the methods each merchant's cashier offers.
+    #[command(subcommand)]
+    Cashier(crate::cashier::CashierCommand),
     /// Dead-letter queues: list them, show, replay or purge one's messages.
     #[command(subcommand)]
     Dlq(crate::dlq::DlqCommand),

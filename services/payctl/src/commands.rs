@@ -67,6 +67,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = database::connect_and_migrate(&cli.common).await?;
             crate::callbacks::run(&pool, command, cli.json).await?;
         }
+        PayctlCommand::Cashier(command) => {
+            let pool = database::connect_and_migrate(&cli.common).await?;
+            crate::cashier::run(&pool, command, cli.json).await?;
+        }
         PayctlCommand::Dlq(command) => crate::dlq::run(&cli.common, command, cli.json).await?,
         PayctlCommand::Demo(args) => crate::demo::run(&cli.common, &args).await?,
     }

@@ -7,6 +7,7 @@
 //! - `recon run|list|show|resolve`: reconciliation ([`recon`]; the engine is `paygate::recon`);
 //! - `api-key create|list|rotate|revoke`: merchants' keys for the upstream HTTP API ([`api_keys`]);
 //! - `callback add|list|remove|failed|show|resend`: merchants' signed callbacks ([`callbacks`]);
+//! - `cashier methods set|list`: the methods merchants' hosted cashiers offer ([`cashier`]);
 //! - `dlq list|show|replay|purge`: the dead-letter queues ([`dlq`]);
 //! - `demo`: the Quick start's demo batch, driven through a running system as an upstream ([`demo`]);
 //! - `migrate`, `topology definitions`: the schema, and the RabbitMQ definitions for SREs.
@@ -17,6 +18,7 @@
 pub mod api_keys;
 pub mod attention;
 pub mod callbacks;
+pub mod cashier;
 pub mod cli;
 pub mod commands;
 pub mod demo;

@@ -21,6 +21,7 @@ pub mod applied;
 pub mod attention;
 pub mod balance;
 pub mod callbacks;
+pub mod cashier;
 pub mod created;
 pub mod error;
 pub mod exchanges;

@@ -20,6 +20,8 @@ use uuid::Uuid;
 /// Our merchant at mockpay in tests.
 pub const MOCKPAY_MERCHANT: &str = "paygate";
 pub const MOCKPAY_SECRET: &str = "e2e-signing-secret";
+/// The secret ingest signs cashier URLs with in tests.
+pub const CASHIER_SECRET: &str = "e2e-cashier-secret-of-32-bytes-or-more";
 /// The prefix of every exchange and queue in a test's vhost.
 pub const PREFIX: &str = "paygate";
 
@@ -361,6 +363,8 @@ impl System {
         env.push(("API_ADDR".into(), "127.0.0.1:0".into()));
         // A create answers as soon as the provider has; a loaded test machine may take a while.
         env.push(("API_CREATE_WAIT_MS".into(), "10000".into()));
+        // A known cashier secret, so that a test can sign a token of its own (an expired one).
+        env.push(("CASHIER_SECRET".into(), CASHIER_SECRET.into()));
         if self.options.processes {
             return spawn_process("ingest", &env, &self.options.service_env).await;
         }

@@ -9,6 +9,8 @@
 //! - [`response`], [`codes`], [`views`]: the one answer shape, its codes, and what it shows;
 //! - [`openapi`]: the document, generated from the routes, at `/openapi.json`;
 //! - [`rate_limit`]: the per-key limiter.
+//!
+//! The hosted cashier (`crate::cashier`) is served by the same router, under `/cashier`, unsigned.
 
 pub mod auth;
 pub mod codes;
@@ -46,6 +48,8 @@ pub struct ApiSettings {
     pub signature_window_secs: u64,
     pub rate_per_second: NonZeroU32,
     pub rate_burst: NonZeroU32,
+    /// The hosted cashier's (`CASHIER_…`).
+    pub cashier: crate::cashier::CashierSettings,
 }
 
 /// What every route needs.
@@ -109,7 +113,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .merge(v1.with_state(state))
+        .merge(v1.with_state(state.clone()))
+        .merge(crate::cashier::routes::router().with_state(state))
         .method_not_allowed_fallback(|| async {
             let error = paygate::domain::ValidationError::new(
                 "method",

@@ -6,12 +6,14 @@
 //! row `payment.action_required` is made from), `201 created` with `data.action`; else
 //! `202 accepted` with the payment's state and `data.poll_url`. The wait polls the row with a
 //! deadline; it never holds a transaction.
+//!
+//! A create with `"cashier": true` opens a hosted cashier session instead (`crate::cashier::open`).
 
 use super::ApiState;
 use super::auth::Caller;
 use super::codes;
 use super::response::{Answer, Body, db_error, unreadable_path};
-use super::views::{CaptureRequest, PayRequest, PaymentAnswer, PaymentView};
+use super::views::{CaptureRequest, CreateAnswer, PayRequest, PaymentAnswer, PaymentView};
 use super::writes::{self, Shows, Write};
 use axum::Extension;
 use axum::body::Bytes;
@@ -36,8 +38,8 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
     request_body = PayRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe: the same key and body get the first answer", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "`ok`: the same payment was created before (same order number and parameters): its state now", body = PaymentAnswer),
-        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action", body = PaymentAnswer),
+        (status = 200, description = "`ok`: the same payment (or cashier session) was created before, with the same order number and parameters: its state now", body = CreateAnswer),
+        (status = 201, description = "`created`: the provider answered within the wait: `data.action` is the customer's action; or, with `cashier: true`, the cashier session is open: `data.cashier_url`", body = CreateAnswer),
         (status = 202, description = "`accepted`: pre-committed; the provider has not answered yet: poll `data.poll_url`", body = PaymentAnswer),
         (status = 400, description = "`malformed_request`", body = Body),
         (status = 401, description = "`unauthenticated`", body = Body),
@@ -54,6 +56,11 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    if crate::cashier::open::asks_for_cashier(&body) {
+        return crate::cashier::open::create(&state, &caller, &body).await;
+    }
+    // `"cashier": false` is an ordinary create: the pay command has no such field.
+    let body = crate::cashier::open::without_cashier_false(body);
     let write = Write {
         message_type: PAY,
         method: "POST",
@@ -103,7 +110,7 @@ async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, ac
     get, path = "/v1/payments/{merchant_order_no}", tag = "payments",
     params(("merchant_order_no" = String, Path, description = "The merchant's order number", pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "order-1001")),
     responses(
-        (status = 200, description = "`ok`: the payment", body = PaymentAnswer),
+        (status = 200, description = "`ok`: the payment; or, for a cashier create whose customer has not chosen a method yet, the cashier session", body = CreateAnswer),
         (status = 401, description = "`unauthenticated`", body = Body),
         (status = 404, description = "`not_found`: no payment with this number for the key's merchant", body = Body),
         (status = 422, description = "`invalid_field`", body = Body),
@@ -127,7 +134,20 @@ pub async fn get(
     };
     match Payment::find_by_number(&mut conn, caller.merchant_id.as_str(), &merchant_order_no).await {
         Ok(Some(p)) => Answer::data(codes::OK, PaymentView::of(&p)),
-        Ok(None) => Answer::refused(codes::NOT_FOUND, &not_found(&caller)),
+        // A cashier create whose customer has not chosen yet: no payment, its session.
+        Ok(None) => match paygate::store::cashier::find_by_number(
+            &mut conn,
+            caller.merchant_id.as_str(),
+            &merchant_order_no,
+        )
+        .await
+        {
+            Ok(Some(s)) => {
+                Answer::data(codes::OK, crate::cashier::open::CashierView::of(&s, &state.settings.cashier))
+            }
+            Ok(None) => Answer::refused(codes::NOT_FOUND, &not_found(&caller)),
+            Err(e) => db_error(e),
+        },
         Err(e) => db_error(e),
     }
 }

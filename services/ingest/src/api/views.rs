@@ -150,6 +150,15 @@ pub struct PaymentAnswer {
     pub data: PaymentView,
 }
 
+/// What a create answers: a payment, or with `cashier: true` a cashier session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CreateAnswer {
+    Payment(PaymentAnswer),
+    Cashier(crate::cashier::open::CashierAnswer),
+}
+
 /// A success carrying a refund.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -175,12 +184,15 @@ pub struct PayRequest {
     /// ISO 4217, one paygate supports.
     #[schema(pattern = "^[A-Z]{3}$", example = "CNY")]
     pub currency: String,
-    /// A configured provider.
+    /// A configured provider. Required, unless `cashier` is true (then left out).
     #[schema(pattern = "^[a-z0-9_]{1,32}$", example = "mockpay")]
-    pub provider: String,
-    /// What the provider takes.
+    pub provider: Option<String>,
+    /// What the provider takes. Required, unless `cashier` is true (then left out).
     #[schema(example = "qr")]
-    pub pay_method: PayMethodName,
+    pub pay_method: Option<PayMethodName>,
+    /// `true`: the customer chooses the provider and method on paygate's hosted cashier; the
+    /// answer carries `data.cashier_url` (docs/cashier.md).
+    pub cashier: Option<bool>,
     #[schema(pattern = "^[a-z0-9_]{1,32}$", example = "retail")]
     pub order_type: String,
     #[schema(min_length = 1, max_length = 128, example = "Coffee")]

@@ -58,7 +58,7 @@ pub struct Written {
 }
 
 /// The body as a JSON object with the key's merchant and the path's fields, or why not.
-fn payload(caller: &Caller, write: &Write<'_>) -> Result<Value, (ApiCode, ValidationError)> {
+pub(crate) fn payload(caller: &Caller, write: &Write<'_>) -> Result<Value, (ApiCode, ValidationError)> {
     let mut object: Map<String, Value> = if write.body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
