@@ -150,10 +150,11 @@ pub struct PaymentAnswer {
     pub data: PaymentView,
 }
 
-/// What a create answers: a payment, or with `cashier: true` a cashier session.
+/// What a create answers: a payment, or with `cashier: true` a cashier session. Only the
+/// OpenAPI document's schema: never built, so the size of its variants does not matter.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::large_enum_variant)]
 pub enum CreateAnswer {
     Payment(PaymentAnswer),
     Cashier(crate::cashier::open::CashierAnswer),
