@@ -39,6 +39,14 @@
 //!   the refund). LINE Pay keeps no refund number of ours: without that id, no refund at all
 //!   proves ours was not made (not found); otherwise which entry is ours cannot be told, and the
 //!   answer is UNKNOWN for a person (docs/providers/linepay.md).
+//! - **Authorise, then capture** (a `capture: manual` redirect payment): the request carries
+//!   `options.payment.capture: false`; confirm then only authorises (`Authorized`), and the
+//!   details' `payStatus` says where the authorisation is (`AUTHORIZATION`,
+//!   `VOIDED_AUTHORIZATION`, `EXPIRED_AUTHORIZATION`; none once captured).
+//!   [`ProviderAdapter::capture`] and [`ProviderAdapter::void`] read the details first and post to
+//!   `/v3/payments/authorizations/{transactionId}/capture|void` only while LINE Pay holds it; an
+//!   answer saying it is not (or no longer) held is read back from the details
+//!   ([`codes::after_capture`]), never repeated blind. One-time-key payments always capture.
 //! - **One-time keys** (`barcode`, the offline POS API v2: [`pos`]): pay with the customer's
 //!   key, checked by order id, voided (the reversal) or refunded; a query with the method
 //!   unknown and nothing online falls back to the POS check.
