@@ -121,6 +121,7 @@ impl Handler for Dispatcher {
                 amount: payment.amount,
                 provider_txn_id: payment.provider_txn_id.clone(),
                 pay_method: Some(payment.pay_method),
+                capture: payment.capture_mode,
                 may_complete: matches!(
                     payment.state,
                     PaymentState::Pending | PaymentState::ActionRequired | PaymentState::Unknown

@@ -50,7 +50,12 @@ impl PayRequest {
     /// What of the request a provider's own rules for pay methods, payment codes and payers
     /// ([`PayTerms`]) look at.
     pub fn terms(&self) -> PayTerms<'_> {
-        PayTerms { pay_method: self.pay_method, auth_code: self.auth_code.as_ref(), payer: &self.payer }
+        PayTerms {
+            pay_method: self.pay_method,
+            auth_code: self.auth_code.as_ref(),
+            payer: &self.payer,
+            capture: self.capture,
+        }
     }
 }
 
@@ -64,6 +69,9 @@ pub struct PayTerms<'a> {
     pub pay_method: PayMethod,
     pub auth_code: Option<&'a AuthCode>,
     pub payer: &'a Payer,
+    /// When the money is taken: a provider may authorise separately by some methods only
+    /// (LINE Pay: online, not with a one-time key).
+    pub capture: CaptureMode,
 }
 
 impl PayTerms<'_> {
@@ -121,6 +129,9 @@ pub struct TradeRef {
     /// How the payment was made, when known: a provider with separate APIs per method asks the
     /// right one (LINE Pay's POS API for a `barcode` one-time-key payment).
     pub pay_method: Option<PayMethod>,
+    /// How the payment takes its money, as our row has it: a provider whose confirm answer does
+    /// not say whether it authorised or captured (LINE Pay) reads it from here.
+    pub capture: CaptureMode,
 }
 
 impl TradeRef {
@@ -132,6 +143,7 @@ impl TradeRef {
             provider_txn_id: None,
             may_complete: true,
             pay_method: None,
+            capture: CaptureMode::Automatic,
         }
     }
 

@@ -61,8 +61,9 @@ pub const KINDS: &[ProviderKind] = &[
         name: super::linepay::NAME,
         build: super::linepay::settings::build,
         pay_terms: super::linepay::pay_terms,
-        // LINE Pay can (`capture: false`), but its adapter always captures: not yet offered.
-        authorizes_separately: false,
+        // Online (redirect) payments: `options.payment.capture: false`, then capture or void;
+        // a one-time-key (barcode) payment is refused with manual capture (`linepay::pay_terms`).
+        authorizes_separately: true,
     },
 ];
 

@@ -249,6 +249,9 @@ impl Sweeper<'_> {
                     provider_txn_id: row.provider_txn_id.clone(),
                     may_complete: false,
                     pay_method: PayMethod::parse(&row.pay_method).ok(),
+                    // A sweep never confirms (`may_complete: false`), so how the payment takes its
+                    // money changes nothing here; the amount asked with is the captured one.
+                    capture: Default::default(),
                 };
                 let called = self.adapter.query_trade(&trade).await;
                 self.log(row, &called).await.map_err(logged)?;

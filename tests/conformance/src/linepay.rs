@@ -58,10 +58,13 @@ impl Provider for LinePay {
         self.adapter.clone()
     }
 
-    // Redirect (Online API v3) and the one-time key (offline POS API v2); no webhook, no bill or
-    // settlement API.
-    const CAPABILITIES: &'static [Capability] =
-        &[Capability::Pay(PayMethod::Redirect), Capability::Pay(PayMethod::Barcode)];
+    // Redirect (Online API v3) and the one-time key (offline POS API v2); authorise then capture
+    // (online: `options.payment.capture: false`); no webhook, no bill or settlement API.
+    const CAPABILITIES: &'static [Capability] = &[
+        Capability::Pay(PayMethod::Redirect),
+        Capability::Pay(PayMethod::Barcode),
+        Capability::ManualCapture,
+    ];
 
     fn currency(&self) -> Currency {
         Currency::JPY
@@ -92,6 +95,14 @@ impl Provider for LinePay {
             payer: Default::default(),
             capture: Default::default(),
         }
+    }
+
+    /// LINE Pay releases an authorisation (`capture: false`) left uncaptured for `after`.
+    async fn authorizations_expire_after(&self, after: std::time::Duration) -> anyhow::Result<()> {
+        let admin = self.sim.admin();
+        let mut settings = admin.settings().await?;
+        settings.authorization_ttl_ms = u64::try_from(after.as_millis())?;
+        admin.set_settings(&settings).await
     }
 
     /// One-time-key payments wait for the customer to confirm on the phone (`1145`).
@@ -142,7 +153,8 @@ impl Provider for LinePay {
         Ok(Some(Books {
             charges: u32::try_from(int(&o["charges"])?)?,
             amount: int(&o["amount"])?,
-            captured: None,
+            // What a capture of an authorisation (`capture: false`) took.
+            captured: o["captured"].as_i64(),
             refunds,
         }))
     }

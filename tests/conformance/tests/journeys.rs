@@ -127,6 +127,11 @@ conformance::provider_tests! {
         a_payment_waiting_for_its_customer_is_followed_without_alarm,
         a_barcode_payment_in_process_is_polled_to_success,
         a_barcode_payment_never_confirmed_is_reversed,
+        an_authorised_payment_is_captured_in_full,
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured,
+        an_authorisation_is_voided_and_takes_nothing,
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
     ],
     not_applicable: [
         a_notification_before_the_pay_answer_settles_it_with_one_charge = "not applicable: LINE Pay sends no notifications (no webhook)",
@@ -138,6 +143,7 @@ conformance::provider_tests! {
     defects: [
         an_expired_unpaid_payment_is_closed_at_the_provider = "LINE Pay has no cancel of a payment request: after our expiry close the customer can still approve at LINE Pay (the scenario requires the approval to fail); nothing is charged, since a closed payment is never confirmed (tests/linepay.rs, an_approval_after_close_is_never_confirmed)",
         a_close_never_claims_closed_what_the_customer_can_still_pay = "LINE Pay has no cancel of a payment request: after our close the customer can still approve at LINE Pay (the scenario requires the approval to fail); nothing is charged, since a closed payment is never confirmed (tests/linepay.rs, an_approval_after_close_is_never_confirmed)",
+        an_authorisation_the_provider_releases_itself_is_voided = "LINE Pay sends no notification when it releases an authorisation at its own expiry: paygate learns of it only from a query or from its own AUTHORIZATION_EXPIRY void (set below LINE Pay's hold), whose read of the details finds EXPIRED_AUTHORIZATION; the scenario waits for the provider's notification and forbids the void",
         a_payment_paid_at_the_last_moment_wins_over_its_expiry = "the scenario loses the provider's notification so that the expiry close asks first; LINE Pay has none: the customer's redirect makes the dispatcher confirm at once (succeeded, without paid_at_expiry), and an approval whose redirect is lost would lose to the expiry close, which never confirms (a close moves no money)",
     ],
 }

@@ -131,6 +131,9 @@ conformance::provider_tests! {
         twenty_concurrent_refunds_never_exceed_captured,
         bill_download_matches_capability,
         settlement_download_matches_capability,
+        authorise_then_capture_part_once,
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it,
+        authorise_then_void_idempotently,
     ],
     not_applicable: [
         pay_qr = "not applicable: LINE Pay's Online API v3 pays by redirect to its payment URL (no QR flow in the adapter)",

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v3/payments/requests/{txn}/check", get(check))
         .route("/v3/payments/{txn}/confirm", post(confirm))
         .route("/v3/payments/{txn}/refund", post(refund))
+        .route("/v3/payments/authorizations/{txn}/capture", post(capture))
+        .route("/v3/payments/authorizations/{txn}/void", post(void))
         .route("/v3/payments", get(details))
 }
 
@@ -151,6 +153,13 @@ fn create(app: &App, v: &Value) -> Answer {
     if sum != amount {
         return Answer::code("1124", "Amount info error (amount must be the sum of the packages).");
     }
+    // `options.payment.capture`: true unless the request says false (authorise at confirm, the
+    // merchant captures or voids later).
+    let capture = match &v["options"]["payment"]["capture"] {
+        Value::Null => true,
+        Value::Bool(b) => *b,
+        _ => return param_error("options.payment.capture"),
+    };
     let Some(confirm_url) = v["redirectUrls"]["confirmUrl"].as_str().filter(|u| !u.is_empty()) else {
         return param_error("redirectUrls.confirmUrl");
     };
@@ -158,7 +167,10 @@ fn create(app: &App, v: &Value) -> Answer {
     if let Some(existing) = ledger.by_order(order_id) {
         // The same order again: answered with the same request while it is open and the same;
         // otherwise the order id is taken.
-        if matches!(existing.state, State::Waiting | State::Approved) && existing.amount == amount {
+        if matches!(existing.state, State::Waiting | State::Approved)
+            && existing.amount == amount
+            && existing.capture == capture
+        {
             return request_answer(app, existing);
         }
         return Answer::code("1172", "Existing same orderId.");
@@ -178,6 +190,9 @@ fn create(app: &App, v: &Value) -> Answer {
         refunds: Vec::new(),
         redirects: Vec::new(),
         pos: false,
+        capture,
+        authorization_expires_at: None,
+        captured: None,
     };
     let answer = request_answer(app, &payment);
     ledger.by_order.insert(order_id.to_owned(), txn);
@@ -215,7 +230,11 @@ async fn check(AxState(app): AxState<App>, Path(txn): Path<String>, headers: Hea
                 Answer::code("0121", "Payment was canceled by the user or the authorization expired.")
             }
             State::Failed(_) => Answer::code("0122", "Payment failed."),
-            State::Completed => Answer::code("0123", "Payment is completed."),
+            // Confirmed: captured, or (capture false) authorised, voided or released.
+            State::Completed | State::Authorized | State::AuthorizationExpired => {
+                Answer::code("0123", "Payment is completed.")
+            }
+            State::Voided if !p.capture => Answer::code("0123", "Payment is completed."),
             State::InProcess | State::Voided => Answer::code("1150", "Transaction record not found."),
         }
     })
@@ -242,7 +261,10 @@ async fn confirm(
             return Answer::code("1150", "Transaction record not found.");
         };
         match p.state {
-            State::Completed => return Answer::code("1172", "Existing same orderId."),
+            State::Completed | State::Authorized | State::AuthorizationExpired => {
+                return Answer::code("1172", "Existing same orderId.");
+            }
+            State::Voided if !p.capture => return Answer::code("1172", "Existing same orderId."),
             State::InProcess | State::Voided => return Answer::code("1150", "Transaction record not found."),
             State::Waiting => {
                 return Answer::code(
@@ -260,14 +282,109 @@ async fn confirm(
         if amount != p.amount {
             return Answer::code("1153", "The payment amount is different than the requested amount.");
         }
-        p.state = State::Completed;
-        p.charges += 1;
-        p.confirmed_at = Some(Utc::now());
-        Answer::ok(json!({
+        let now = Utc::now();
+        p.confirmed_at = Some(now);
+        let mut info = json!({
             "orderId": p.order_id,
             "transactionId": p.txn,
             "payInfo": [{"method": "BALANCE", "amount": p.amount}],
+        });
+        if p.capture {
+            p.state = State::Completed;
+            p.charges += 1;
+        } else {
+            // Authorised only: held until captured, voided or expired; nothing taken.
+            let ttl = i64::try_from(app.settings().authorization_ttl_ms).unwrap_or(i64::MAX);
+            let at = now + chrono::Duration::milliseconds(ttl);
+            p.state = State::Authorized;
+            p.authorization_expires_at = Some(at);
+            info["authorizationExpireDate"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        Answer::ok(info)
+    })
+    .await
+}
+
+/// The answer to a capture or void of an authorisation no longer held.
+fn not_held(p: &Payment) -> Answer {
+    match p.state {
+        State::AuthorizationExpired => Answer::code("1180", "The authorization has expired."),
+        _ => Answer::code("1179", "The transaction status cannot be processed."),
+    }
+}
+
+/// The authorisation `txn` (confirmed with `capture: false`), or the answer without one.
+fn authorization<'a>(ledger: &'a mut crate::model::Ledger, txn: &str) -> Result<&'a mut Payment, Answer> {
+    let p = txn
+        .parse::<u64>()
+        .ok()
+        .and_then(|t| ledger.payments.get_mut(&t))
+        .filter(|p| !p.pos && !p.capture && p.confirmed_at.is_some())
+        .ok_or_else(|| Answer::code("1150", "Transaction record not found."))?;
+    if p.state == State::Authorized { Ok(p) } else { Err(not_held(p)) }
+}
+
+/// `POST /v3/payments/authorizations/{transactionId}/capture` `{amount, currency}`: takes
+/// `amount` (at most the authorised amount; the rest is released) of an authorisation.
+async fn capture(
+    AxState(app): AxState<App>,
+    Path(txn): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/v3/payments/authorizations/{txn}/capture");
+    let raw = text(&body);
+    let order = order_of_txn(&app, &txn);
+    serve(&app, Operation::Capture, &path, &headers, &raw, order, |app| {
+        let v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        let (Some(amount), Some(currency)) = (v["amount"].as_i64(), v["currency"].as_str()) else {
+            return param_error("amount, currency");
+        };
+        let mut ledger = app.ledger();
+        let p = match authorization(&mut ledger, &txn) {
+            Ok(p) => p,
+            Err(answer) => return answer,
+        };
+        if currency != p.currency {
+            return Answer::code("1178", "The currency is not supported by the store.");
+        }
+        if amount <= 0 {
+            return Answer::code("1183", "Payment amount must be greater than 0.");
+        }
+        if amount > p.amount {
+            return Answer::code("1184", "The payment amount exceeds the requested amount.");
+        }
+        p.state = State::Completed;
+        p.captured = Some(amount);
+        p.charges += 1;
+        Answer::ok(json!({
+            "orderId": p.order_id,
+            "transactionId": p.txn,
+            "payInfo": [{"method": "BALANCE", "amount": amount}],
         }))
+    })
+    .await
+}
+
+/// `POST /v3/payments/authorizations/{transactionId}/void`: releases an authorisation.
+async fn void(
+    AxState(app): AxState<App>,
+    Path(txn): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/v3/payments/authorizations/{txn}/void");
+    let raw = text(&body);
+    let order = order_of_txn(&app, &txn);
+    serve(&app, Operation::Void, &path, &headers, &raw, order, |app| {
+        let mut ledger = app.ledger();
+        match authorization(&mut ledger, &txn) {
+            Ok(p) => {
+                p.state = State::Voided;
+                Answer::ok(json!({}))
+            }
+            Err(answer) => answer,
+        }
     })
     .await
 }
@@ -287,7 +404,7 @@ async fn details(AxState(app): AxState<App>, headers: HeaderMap, RawQuery(query)
         let list: Vec<Value> = ledger
             .payments
             .values()
-            .filter(|p| p.state == State::Completed && !p.pos)
+            .filter(|p| p.listed())
             .filter(|p| orders.contains(&p.order_id) || txns.contains(&p.txn.to_string()))
             .map(Payment::details)
             .collect();
@@ -331,7 +448,8 @@ pub(crate) fn refund_payment(p: &mut Payment, id: u64, v: &Value) -> Answer {
         if p.state != State::Completed {
             return Answer::code("1150", "Transaction record not found.");
         }
-        let left = p.amount - p.refunded();
+        // Only what was taken is refundable: a capture's amount, not the authorisation's.
+        let left = p.paid() - p.refunded();
         if left == 0 {
             return Answer::code("1165", "A transaction has already been refunded.");
         }

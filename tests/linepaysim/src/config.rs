@@ -19,6 +19,10 @@ pub struct Settings {
     /// Whether a one-time-key (POS) payment waits for the customer to confirm on the phone
     /// (`1145` until approved through the admin API) instead of completing at once.
     pub pos_waits_for_customer: bool,
+    /// How long an authorisation (`options.payment.capture: false`, confirmed) is held before
+    /// LINE Pay releases it. LINE Pay's reference says an authorisation is held "until it
+    /// expires" without a figure found here: 7 days by default, a setting.
+    pub authorization_ttl_ms: u64,
 }
 
 impl Default for Settings {
@@ -28,6 +32,7 @@ impl Default for Settings {
             redirect: true,
             timeout_hold_ms: 60_000,
             pos_waits_for_customer: false,
+            authorization_ttl_ms: 7 * 24 * 3_600 * 1_000,
         }
     }
 }

@@ -30,8 +30,16 @@
 //!   on the phone, when `posWaitsForCustomer`), check, void and refund by order id, with the
 //!   channel secret in `X-LINE-ChannelSecret`. POS payments are not in the v3 details.
 //!
-//! Not modelled: capture and void of authorisations (`capture:
-//! false`), pre-approved payments, the payment page itself, LINE Pay's IP allow-list, rate limits,
+//! - Authorise, then capture (`options.payment.capture: false` in the request): confirm then
+//!   only authorises (nothing taken; the answer carries `authorizationExpireDate`, the details
+//!   list it with `payStatus` `AUTHORIZATION`); `POST /v3/payments/authorizations/{transactionId}/capture`
+//!   `{amount, currency}` takes at most the authorised amount (`1184` above it; the rest is
+//!   released) and `…/void` releases it (`VOIDED_AUTHORIZATION`); either on an authorisation no
+//!   longer held answers `1179` (`1180` once expired; `1150` for none). An authorisation left
+//!   uncaptured past `authorizationTtlMs` is released (`EXPIRED_AUTHORIZATION`). Refunds apply
+//!   to what was captured only. Faults are drawn as `capture` and `void`.
+//!
+//! Not modelled: capture-separated one-time-key (POS) payments, pre-approved payments, the payment page itself, LINE Pay's IP allow-list, rate limits,
 //! and anything the published reference does not state (e.g. how long a request stays open: a
 //! setting here).
 

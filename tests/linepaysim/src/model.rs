@@ -22,8 +22,14 @@ pub enum State {
     Completed,
     /// A one-time-key (POS) payment waiting for the customer to confirm on the phone (`1145`).
     InProcess,
-    /// A one-time-key payment voided before it completed.
+    /// A one-time-key payment voided before it completed, or an online authorisation
+    /// (`capture: false`) voided before it was captured.
     Voided,
+    /// Confirmed with `options.payment.capture: false`: authorised, nothing taken yet; captured
+    /// or voided by the merchant, or released at its expiry.
+    Authorized,
+    /// An authorisation neither captured nor voided before it expired: released, nothing taken.
+    AuthorizationExpired,
 }
 
 impl State {
@@ -37,6 +43,8 @@ impl State {
             State::Completed => "COMPLETED",
             State::InProcess => "IN_PROCESS",
             State::Voided => "VOIDED",
+            State::Authorized => "AUTHORIZED",
+            State::AuthorizationExpired => "AUTHORIZATION_EXPIRED",
         }
     }
 }
@@ -68,11 +76,44 @@ pub struct Payment {
     pub redirects: Vec<String>,
     /// Made by the offline (POS) API with a one-time key.
     pub pos: bool,
+    /// Whether confirm captures (`options.payment.capture`, true unless the request said false).
+    pub capture: bool,
+    /// When an authorisation (`capture: false`, confirmed) is released if not captured.
+    pub authorization_expires_at: Option<DateTime<Utc>>,
+    /// What a capture of an authorisation took (at most the amount; the rest released).
+    pub captured: Option<i64>,
 }
 
 impl Payment {
     pub fn refunded(&self) -> i64 {
         self.refunds.iter().map(|r| r.amount).sum()
+    }
+
+    /// What was taken: the capture of an authorisation, or the whole amount at confirm.
+    pub fn paid(&self) -> i64 {
+        self.captured.unwrap_or(self.amount)
+    }
+
+    /// Whether the payment details list it: confirmed (captured at once), or confirmed as an
+    /// authorisation (held, captured, voided or expired).
+    pub fn listed(&self) -> bool {
+        match self.state {
+            State::Completed | State::Authorized | State::AuthorizationExpired => !self.pos,
+            State::Voided => !self.pos && !self.capture,
+            _ => false,
+        }
+    }
+
+    /// The details' `payStatus` of an authorisation: `AUTHORIZATION` while held,
+    /// `VOIDED_AUTHORIZATION`, `EXPIRED_AUTHORIZATION`; none once captured (as a payment
+    /// captured at confirm).
+    pub fn pay_status(&self) -> Option<&'static str> {
+        match self.state {
+            State::Authorized => Some("AUTHORIZATION"),
+            State::Voided => Some("VOIDED_AUTHORIZATION"),
+            State::AuthorizationExpired => Some("EXPIRED_AUTHORIZATION"),
+            _ => None,
+        }
     }
 
     /// The admin truth.
@@ -91,27 +132,37 @@ impl Payment {
             })).collect::<Vec<_>>(),
             "redirects": self.redirects,
             "pos": self.pos,
+            "capture": self.capture,
+            "captured": self.captured,
+            "authorizationExpiresAt": self.authorization_expires_at.map(simkit::time),
         })
     }
 
     /// As the payment details API lists a confirmed payment.
     pub fn details(&self) -> Value {
         let date = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        json!({
+        let mut v = json!({
             "transactionId": self.txn,
             "transactionDate": date(self.confirmed_at.unwrap_or(self.created_at)),
             "transactionType": "PAYMENT",
-            "payInfo": [{"method": "BALANCE", "amount": self.amount}],
+            "payInfo": [{"method": "BALANCE", "amount": self.paid()}],
             "productName": self.product_name,
             "currency": self.currency,
             "orderId": self.order_id,
             "refundList": self.refunds.iter().map(|r| json!({
                 "refundTransactionId": r.id,
-                "transactionType": if self.refunded() == self.amount && self.refunds.len() == 1 { "PAYMENT_REFUND" } else { "PARTIAL_REFUND" },
+                "transactionType": if self.refunded() == self.paid() && self.refunds.len() == 1 { "PAYMENT_REFUND" } else { "PARTIAL_REFUND" },
                 "refundAmount": r.amount,
                 "refundTransactionDate": date(r.at),
             })).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(status) = self.pay_status() {
+            v["payStatus"] = json!(status);
+        }
+        if let Some(at) = self.authorization_expires_at.filter(|_| self.state == State::Authorized) {
+            v["authorizationExpireDate"] = json!(date(at));
+        }
+        v
     }
 }
 
@@ -141,12 +192,16 @@ impl Ledger {
         self.payments.get_mut(&t)
     }
 
-    /// Moves requests past their time to `Expired`.
+    /// Moves requests past their time to `Expired`, and authorisations past theirs to
+    /// `AuthorizationExpired` (released: nothing taken).
     pub fn expire(&mut self, ttl_ms: u64, now: DateTime<Utc>) {
         let ttl = chrono::Duration::milliseconds(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
         for p in self.payments.values_mut() {
             if matches!(p.state, State::Waiting | State::Approved) && now - p.created_at >= ttl {
                 p.state = State::Expired;
+            }
+            if p.state == State::Authorized && p.authorization_expires_at.is_some_and(|at| at <= now) {
+                p.state = State::AuthorizationExpired;
             }
         }
     }

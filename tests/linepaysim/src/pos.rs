@@ -73,6 +73,9 @@ pub(crate) async fn pay(AxState(app): AxState<App>, headers: HeaderMap, body: By
             refunds: Vec::new(),
             redirects: Vec::new(),
             pos: true,
+            capture: true,
+            authorization_expires_at: None,
+            captured: None,
         };
         let answer = match decline {
             Some(d) => {

@@ -418,3 +418,91 @@ async fn a_one_time_key_payment_in_process_is_polled_or_voided_and_a_wrong_secre
     }
     let _ = sim.shutdown().await;
 }
+
+/// Requested with `capture: manual`, approved and confirmed: authorised, nothing taken.
+async fn authorised(sim: &SimHandle, a: &LinePayAdapter, t: &str, minor: i64) -> TradeRef {
+    let request = PayRequest { capture: paygate::domain::CaptureMode::Manual, ..pay(t, minor) };
+    let f = facts(a.pay(&request).await.outcome);
+    let order = sim.admin().order(t).await.unwrap().unwrap();
+    assert_eq!(order["capture"], false, "options.payment.capture=false reached LINE Pay: {order}");
+    sim.admin().approve(t, false).await.unwrap();
+    let trade = TradeRef {
+        capture: paygate::domain::CaptureMode::Manual,
+        ..TradeRef::new(t, twd(minor)).with_provider_txn_id(f.provider_txn_id)
+    };
+    let f = facts(a.query_trade(&trade).await.outcome);
+    assert_eq!((f.status, f.amount), (PaymentStatus::Authorized, Some(twd(minor))));
+    assert_eq!(charges(sim, t).await, 0, "an authorisation takes nothing");
+    trade
+}
+
+/// A capture reads the details, then posts to LINE Pay's capture API once; a repeat (and a void
+/// of the captured payment) answers the capture made without posting; what was captured is all
+/// a refund can take.
+#[tokio::test]
+async fn a_capture_posts_once_and_its_repeat_reads_the_capture_back() {
+    use paygate::providers::adapter::CaptureRequest;
+    let sim = sim().await;
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    authorised(&sim, &a, &t, 100_000).await;
+    let capture = CaptureRequest { trade_no: t.clone(), amount: twd(40_000), authorized: twd(100_000) };
+    let called = a.capture(&capture).await;
+    let posts: Vec<String> =
+        called.earlier.iter().chain([&called.exchange]).map(|e| e.request_url.clone()).collect();
+    assert!(posts.last().is_some_and(|u| u.ends_with("/capture")), "{posts:?}");
+    assert!(called.exchange.request_body.as_deref().is_some_and(|b| b.contains("\"amount\":400")));
+    assert_eq!(facts(called.outcome).status, PaymentStatus::Succeeded);
+    let order = sim.admin().order(&t).await.unwrap().unwrap();
+    assert_eq!((order["charges"].as_i64(), order["captured"].as_i64()), (Some(1), Some(400)));
+
+    let again = a.capture(&capture).await;
+    assert!(
+        again.earlier.is_empty() && again.exchange.request_method == "GET",
+        "read, not posted: {again:?}"
+    );
+    assert_eq!(facts(again.outcome).status, PaymentStatus::Succeeded);
+    assert_eq!(facts(a.void(&t, Currency::TWD).await.outcome).status, PaymentStatus::Succeeded);
+    let over = RefundRequest {
+        trade_no: t.clone(),
+        refund_trade_no: no(),
+        amount: twd(40_100),
+        payment_amount: twd(100_000),
+        reason: None,
+        notify_url: None,
+    };
+    match a.refund(&over).await.outcome {
+        CallOutcome::Refused { code } => assert_eq!(code.unified, UnifiedCode::ExceedsRefundable),
+        other => panic!("a refund above the captured part must be refused: {other:?}"),
+    }
+}
+
+/// LINE Pay releases an authorisation at its expiry: the query says expired, and a capture then
+/// posts nothing and answers expired.
+#[tokio::test]
+async fn an_authorisation_released_at_its_expiry_is_expired_and_never_captured() {
+    use paygate::providers::adapter::CaptureRequest;
+    let sim = sim().await;
+    let mut settings = sim.admin().settings().await.unwrap();
+    settings.authorization_ttl_ms = 300;
+    sim.admin().set_settings(&settings).await.unwrap();
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    let trade = authorised(&sim, &a, &t, 100_000).await;
+    // Polled with a deadline: the query says expired once LINE Pay released it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = facts(a.query_trade(&trade).await.outcome).status;
+        if status == PaymentStatus::Expired {
+            break;
+        }
+        assert_eq!(status, PaymentStatus::Authorized, "held until it expires");
+        assert!(tokio::time::Instant::now() < deadline, "the authorisation did not expire in 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let capture = CaptureRequest { trade_no: t.clone(), amount: twd(100_000), authorized: twd(100_000) };
+    let called = a.capture(&capture).await;
+    assert_eq!(called.exchange.request_method, "GET", "nothing posted: {called:?}");
+    assert_eq!(facts(called.outcome).status, PaymentStatus::Expired);
+    assert_eq!(charges(&sim, &t).await, 0);
+}

@@ -108,7 +108,12 @@ fn refusal(ctx: &Context<'_>, cmd: &PayCommand) -> Option<ValidationError> {
             return Some(ValidationError::new(CaptureMode::FIELD, rule));
         }
         let payer = cmd.payer.clone().unwrap_or_default();
-        let terms = PayTerms { pay_method: cmd.pay_method, auth_code: cmd.auth_code.as_ref(), payer: &payer };
+        let terms = PayTerms {
+            pay_method: cmd.pay_method,
+            auth_code: cmd.auth_code.as_ref(),
+            payer: &payer,
+            capture: cmd.capture,
+        };
         if let Err(refused) = (kind.pay_terms)(&terms) {
             return Some(refused);
         }

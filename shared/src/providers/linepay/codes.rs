@@ -353,6 +353,43 @@ pub fn map(code: &str, message: &str) -> (MappedCode, Meaning) {
     (mapped, lookup(code).map_or(Meaning::Undecided, |c| c.meaning))
 }
 
+/// What an answer to a capture or void of an authorisation
+/// (`POST /v3/payments/authorizations/{transactionId}/capture|void`) comes to, by its code's
+/// [`Meaning`]. A capture or void is never repeated blindly: whatever says the authorisation is
+/// not (or no longer) held is read back from the payment details, which say what it is now
+/// (captured by our earlier call, voided, expired, or not there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCapture {
+    /// `0000`: captured (capture) or released (void).
+    Done,
+    /// The request itself is refused, nothing happened (`1184` above the authorised amount,
+    /// `1183`, `1178`, `1106`, parameter errors).
+    Refused,
+    /// Not held as an authorisation any more, or never was: our earlier capture or void got
+    /// through (`1172`, `1152`), the status does not allow it (`1179`, e.g. captured or voided
+    /// already), it expired (`1180`), or there is no such transaction (`1150`): read the details.
+    ReadBack,
+    /// LINE Pay is busy with it (`1198`, `1145`): ask again later.
+    Later,
+    /// Decides nothing (`9000`, an unknown code): UNKNOWN, the dispatcher queries.
+    Unknown,
+}
+
+/// The reading of a capture's or void's answer (see [`AfterCapture`]).
+pub fn after_capture(meaning: Meaning) -> AfterCapture {
+    match meaning {
+        Meaning::Done => AfterCapture::Done,
+        Meaning::Refused => AfterCapture::Refused,
+        Meaning::AlreadyDone
+        | Meaning::Declined
+        | Meaning::Expired
+        | Meaning::NotFound
+        | Meaning::NotApproved => AfterCapture::ReadBack,
+        Meaning::RetryLater | Meaning::InProcess => AfterCapture::Later,
+        Meaning::Undecided => AfterCapture::Unknown,
+    }
+}
+
 /// A payment request's status as the `check` API says it
 /// (`GET /v3/payments/requests/{transactionId}/check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,6 +511,19 @@ mod tests {
             (unknown.unified, unknown.definitive, m),
             (UnifiedCode::UnknownCode, false, Meaning::Undecided)
         );
+    }
+
+    #[test]
+    fn a_capture_or_void_is_read_back_whenever_the_authorisation_may_have_moved() {
+        let after = |c: &str| after_capture(map(c, "").1);
+        assert_eq!(after("0000"), AfterCapture::Done);
+        assert_eq!(after("1184"), AfterCapture::Refused, "above the authorised amount");
+        for code in ["1150", "1152", "1172", "1179", "1180"] {
+            assert_eq!(after(code), AfterCapture::ReadBack, "{code}");
+        }
+        assert_eq!(after("1198"), AfterCapture::Later);
+        assert_eq!(after("9000"), AfterCapture::Unknown);
+        assert_eq!(after("4242"), AfterCapture::Unknown, "an unknown code decides nothing");
     }
 
     #[test]

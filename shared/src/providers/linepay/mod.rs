@@ -39,6 +39,14 @@
 //!   the refund). LINE Pay keeps no refund number of ours: without that id, no refund at all
 //!   proves ours was not made (not found); otherwise which entry is ours cannot be told, and the
 //!   answer is UNKNOWN for a person (docs/providers/linepay.md).
+//! - **Authorise, then capture** (a `capture: manual` redirect payment): the request carries
+//!   `options.payment.capture: false`; confirm then only authorises (`Authorized`), and the
+//!   details' `payStatus` says where the authorisation is (`AUTHORIZATION`,
+//!   `VOIDED_AUTHORIZATION`, `EXPIRED_AUTHORIZATION`; none once captured).
+//!   [`ProviderAdapter::capture`] and [`ProviderAdapter::void`] read the details first and post to
+//!   `/v3/payments/authorizations/{transactionId}/capture|void` only while LINE Pay holds it; an
+//!   answer saying it is not (or no longer) held is read back from the details
+//!   ([`codes::after_capture`]), never repeated blind. One-time-key payments always capture.
 //! - **One-time keys** (`barcode`, the offline POS API v2: [`pos`]): pay with the customer's
 //!   key, checked by order id, voided (the reversal) or refunded; a query with the method
 //!   unknown and nothing online falls back to the POS check.
@@ -64,10 +72,12 @@ pub mod transformers;
 #[cfg(test)]
 mod vectors;
 
-use crate::domain::{Currency, ValidationError};
+use crate::domain::{CaptureMode, Currency, ValidationError};
 use crate::messages::commands::PayMethod;
 use crate::messages::events::{CustomerAction, HttpGet};
-use crate::providers::adapter::{PayRequest, PayTerms, ProviderAdapter, RefundRef, RefundRequest, TradeRef};
+use crate::providers::adapter::{
+    CaptureRequest, PayRequest, PayTerms, ProviderAdapter, RefundRef, RefundRequest, TradeRef,
+};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus,
 };
@@ -78,13 +88,13 @@ use crate::providers::exchange::{Exchange, ExchangeOutcome};
 use crate::providers::http::{HttpEnd, OutboundRequest, ProviderHttp, Redaction, json_body};
 use crate::providers::notification::{NoWebhook, NotificationPolicy, NotificationVerifier};
 use chrono::NaiveDate;
-use codes::{CheckStatus, Meaning};
+use codes::{AfterCapture, CheckStatus, Meaning};
 use reqwest::Method;
 use signing::ChannelSecret;
 use std::time::Duration;
 use transformers::{
-    ConfirmInfo, ConfirmRequest, Envelope, NotSendable, RefundInfo, RefundRequestBody, RequestInfo,
-    Transaction, Unreadable,
+    ConfirmInfo, ConfirmRequest, Envelope, NotSendable, PayStatus, RefundInfo, RefundRequestBody,
+    RequestInfo, Transaction, Unreadable,
 };
 
 /// The provider's name in commands, rows and the registry.
@@ -95,6 +105,20 @@ pub const DEFAULT_BASE_URL: &str = "https://api-pay.line.me";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The read timeout of confirm: LINE Pay's reference asks for at least 40 s.
 pub const MIN_CONFIRM_TIMEOUT: Duration = Duration::from_secs(40);
+/// The read timeout of a capture of an authorisation: LINE Pay's reference asks for at least
+/// 60 s (the confirm timeout when that is longer).
+pub const MIN_CAPTURE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which read timeout a call gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Every call but confirm and capture (at least 20 s at LINE Pay).
+    Normal,
+    /// Confirm (at least 40 s).
+    Confirm,
+    /// Capture of an authorisation (at least 60 s).
+    Capture,
+}
 /// How long after our last request a "no such transaction" is believed.
 pub const DEFAULT_NOT_FOUND_FINAL_AFTER: Duration = Duration::from_secs(300);
 /// How long a one-time-key (POS) payment may stay unfinished before it is voided instead of
@@ -109,6 +133,11 @@ pub const DEFAULT_DEVICE_TYPE: &str = "POS";
 pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
     match terms.pay_method {
         PayMethod::Redirect => Ok(()),
+        PayMethod::Barcode if terms.capture.is_manual() => Err(ValidationError::new(
+            CaptureMode::FIELD,
+            "manual needs pay_method redirect with LINE Pay: a one-time-key (barcode) payment is captured when \
+             the customer pays (got capture manual with pay_method barcode)",
+        )),
         PayMethod::Barcode => pos::one_time_key_rule(terms.required_auth_code()?),
         other => Err(ValidationError::new(
             PayMethod::FIELD,
@@ -186,6 +215,8 @@ pub struct LinePayAdapter {
     confirm_timeout: Duration,
     http: ProviderHttp,
     confirm_http: ProviderHttp,
+    capture_timeout: Duration,
+    capture_http: ProviderHttp,
     verifier: NoWebhook,
     not_found_final_after: Duration,
 }
@@ -226,8 +257,12 @@ fn after<T>(mut called: Called<T>, mut before: Vec<Exchange>) -> Called<T> {
     called
 }
 
-/// The facts of a confirmed payment, from its details.
-fn paid_facts(t: &Transaction, currency: Currency) -> Result<PaymentFacts, Unreadable> {
+/// The facts of a confirmed payment, from its details: captured (`Succeeded`), or, for one
+/// confirmed with `capture: false`, its `payStatus`: `AUTHORIZATION` authorised,
+/// `VOIDED_AUTHORIZATION` closed, `EXPIRED_AUTHORIZATION` expired. A `payStatus` paygate does
+/// not know is unreadable (UNKNOWN), never guessed.
+fn paid_facts(t: &Transaction, trade: &TradeRef) -> Result<PaymentFacts, Unreadable> {
+    let currency = trade.currency();
     if t.currency_differs(currency) {
         return Err(Unreadable(format!(
             "the payment is in {} but ours is in {}",
@@ -235,11 +270,29 @@ fn paid_facts(t: &Transaction, currency: Currency) -> Result<PaymentFacts, Unrea
             currency.as_str()
         )));
     }
+    let Some(pay_status) = transformers::pay_status(t.pay_status.as_deref()) else {
+        return Err(Unreadable(format!(
+            "the payment's payStatus {:?} is not one paygate knows",
+            t.pay_status.as_deref().unwrap_or("")
+        )));
+    };
+    let status = match pay_status {
+        PayStatus::Captured => PaymentStatus::Succeeded,
+        PayStatus::Authorized => PaymentStatus::Authorized,
+        PayStatus::Voided => PaymentStatus::Closed,
+        PayStatus::Expired => PaymentStatus::Expired,
+    };
+    // The pay infos hold what was taken: after a partial capture of an authorisation, the
+    // captured part, which does not say what the payment's amount was: not given then.
+    let amount = match pay_status {
+        PayStatus::Captured if trade.capture.is_manual() => None,
+        _ => Some(t.paid(currency)?),
+    };
     Ok(PaymentFacts {
-        status: PaymentStatus::Succeeded,
+        status,
         provider_txn_id: Some(t.transaction_id.0.clone()),
         action: None,
-        amount: Some(t.paid(currency)?),
+        amount,
         refunded: Some(t.refunded(currency)?),
         paid_at: t
             .transaction_date
@@ -273,6 +326,24 @@ fn confirm_url(request: &PayRequest) -> Result<String, NotSendable> {
     let marker = "/notify/";
     let at = notify.rfind(marker).ok_or_else(missing)?;
     Ok(format!("{}/return/{}", &notify[..at], &notify[at + marker.len()..]))
+}
+
+/// An outcome that is not the details' answer (a refusal, "later", unknown) as a payment call's.
+trait MapPayment {
+    fn map_payment(self) -> CallOutcome<PaymentFacts>;
+}
+
+impl MapPayment for CallOutcome<Details> {
+    fn map_payment(self) -> CallOutcome<PaymentFacts> {
+        match self {
+            CallOutcome::Answer { code, .. } => {
+                CallOutcome::Unknown { reason: "the details' answer was not read".into(), code: Some(code) }
+            }
+            CallOutcome::Refused { code } => CallOutcome::Refused { code },
+            CallOutcome::RetryLater { code } => CallOutcome::RetryLater { code },
+            CallOutcome::Unknown { reason, code } => CallOutcome::Unknown { reason, code },
+        }
+    }
 }
 
 /// An outcome without facts (a refusal, "later", unknown) as a refund call's.
@@ -322,7 +393,9 @@ impl LinePayAdapter {
         let redaction = Redaction::headers(&[signing::SIGNATURE_HEADER, signing::CHANNEL_SECRET_HEADER])
             .with_json_fields(&["oneTimeKey"]);
         let http = ProviderHttp::new(config.name, config.request_timeout, redaction.clone())?;
-        let confirm_http = ProviderHttp::new(config.name, config.confirm_timeout, redaction)?;
+        let confirm_http = ProviderHttp::new(config.name, config.confirm_timeout, redaction.clone())?;
+        let capture_timeout = config.confirm_timeout.max(MIN_CAPTURE_TIMEOUT);
+        let capture_http = ProviderHttp::new(config.name, capture_timeout, redaction)?;
         Ok(Self {
             name: config.name,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
@@ -336,6 +409,8 @@ impl LinePayAdapter {
             confirm_timeout: config.confirm_timeout,
             http,
             confirm_http,
+            capture_timeout,
+            capture_http,
             not_found_final_after: config.not_found_final_after,
         })
     }
@@ -415,7 +490,7 @@ impl LinePayAdapter {
         path: &str,
         query: Option<&str>,
         body: Option<String>,
-        confirm: bool,
+        wait: Wait,
         decide: impl FnOnce(Read) -> Decided<T>,
     ) -> Called<T> {
         let signed = body.as_deref().or(query).unwrap_or("");
@@ -424,8 +499,11 @@ impl LinePayAdapter {
             Some(q) if !q.is_empty() => format!("{}{path}?{q}", self.base_url),
             _ => format!("{}{path}", self.base_url),
         };
-        let (http, timeout) =
-            if confirm { (&self.confirm_http, self.confirm_timeout) } else { (&self.http, self.timeout) };
+        let (http, timeout) = match wait {
+            Wait::Normal => (&self.http, self.timeout),
+            Wait::Confirm => (&self.confirm_http, self.confirm_timeout),
+            Wait::Capture => (&self.capture_http, self.capture_timeout),
+        };
         let sent = http.send(OutboundRequest { operation: op, method, url, headers, body }).await;
         let decided = match self.read(op, sent.end, timeout) {
             Ok(read) => decide(read),
@@ -463,21 +541,23 @@ impl LinePayAdapter {
     /// The payment details of `trade_no` (`GET /v3/payments?orderId=…`).
     async fn details(&self, op: &'static str, trade_no: &str) -> Called<Details> {
         let query = format!("orderId={trade_no}");
-        self.call(op, Method::GET, "/v3/payments", Some(&query), None, false, |read| match read.meaning {
-            Meaning::Done => {
-                let list = match transformers::info::<Vec<Transaction>>(&read.envelope, "the payment details")
-                {
-                    Ok(list) => list,
-                    Err(e) => return unreadable(op, &read.code, e),
-                };
-                match transformers::payment_of(list, trade_no) {
-                    Ok(Some(t)) => Decided::answer(Details::Paid(Box::new(t)), read.code),
-                    Ok(None) => Decided::answer(Details::Nothing(read.code.clone()), read.code),
-                    Err(e) => unreadable(op, &read.code, e),
+        self.call(op, Method::GET, "/v3/payments", Some(&query), None, Wait::Normal, |read| {
+            match read.meaning {
+                Meaning::Done => {
+                    let list =
+                        match transformers::info::<Vec<Transaction>>(&read.envelope, "the payment details") {
+                            Ok(list) => list,
+                            Err(e) => return unreadable(op, &read.code, e),
+                        };
+                    match transformers::payment_of(list, trade_no) {
+                        Ok(Some(t)) => Decided::answer(Details::Paid(Box::new(t)), read.code),
+                        Ok(None) => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+                        Err(e) => unreadable(op, &read.code, e),
+                    }
                 }
+                Meaning::NotFound => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+                _ => otherwise(op, read),
             }
-            Meaning::NotFound => Decided::answer(Details::Nothing(read.code.clone()), read.code),
-            _ => otherwise(op, read),
         })
         .await
     }
@@ -485,7 +565,7 @@ impl LinePayAdapter {
     /// `GET /v3/payments/requests/{transactionId}/check`: where the customer is with the request.
     async fn check(&self, op: &'static str, txn: &str) -> Called<(CheckStatus, MappedCode)> {
         let path = format!("/v3/payments/requests/{txn}/check");
-        self.call(op, Method::GET, &path, None, None, false, |read| {
+        self.call(op, Method::GET, &path, None, None, Wait::Normal, |read| {
             match codes::check_status(&read.envelope.return_code) {
                 Some(status) => {
                     let code = codes::check_code(&read.envelope.return_code, &read.envelope.return_message);
@@ -513,7 +593,7 @@ impl LinePayAdapter {
         let body = json_body(&ConfirmRequest { amount, currency: currency.as_str() });
         let mut again = false;
         let confirmed = self
-            .call(OP, Method::POST, &path, None, Some(body), true, |read| match read.meaning {
+            .call(OP, Method::POST, &path, None, Some(body), Wait::Confirm, |read| match read.meaning {
                 Meaning::Done => {
                     match transformers::info::<ConfirmInfo>(&read.envelope, "the confirm answer") {
                         Ok(info) => {
@@ -539,8 +619,16 @@ impl LinePayAdapter {
                                     );
                                 }
                             };
+                            // Confirmed with `capture: false`: authorised only (the answer's
+                            // authorisation expiry says so too); captured otherwise.
+                            let status =
+                                if trade.capture.is_manual() || info.authorization_expire_date.is_some() {
+                                    PaymentStatus::Authorized
+                                } else {
+                                    PaymentStatus::Succeeded
+                                };
                             let facts = PaymentFacts {
-                                status: PaymentStatus::Succeeded,
+                                status,
                                 provider_txn_id: Some(info.transaction_id.0),
                                 action: None,
                                 amount: amount.or(Some(trade.amount)),
@@ -576,7 +664,7 @@ impl LinePayAdapter {
     async fn paid_from_details(&self, op: &'static str, trade: &TradeRef) -> Called<PaymentFacts> {
         let details = self.details(op, &trade.trade_no).await;
         let outcome = match details.outcome {
-            CallOutcome::Answer { facts: Details::Paid(t), code } => match paid_facts(&t, trade.currency()) {
+            CallOutcome::Answer { facts: Details::Paid(t), code } => match paid_facts(&t, trade) {
                 Ok(facts) => CallOutcome::Answer { facts, code },
                 Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
             },
@@ -603,7 +691,7 @@ impl LinePayAdapter {
         let details = self.details(op, &trade.trade_no).await;
         let nothing = match details.outcome {
             CallOutcome::Answer { facts: Details::Paid(t), code } => {
-                let outcome = match paid_facts(&t, trade.currency()) {
+                let outcome = match paid_facts(&t, trade) {
                     Ok(facts) => CallOutcome::Answer { facts, code },
                     Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
                 };
@@ -699,6 +787,94 @@ impl LinePayAdapter {
         }
     }
 
+    /// The authorisation of `trade` from the details, for a capture or void: its transaction id
+    /// and the details' exchange when LINE Pay still holds it (`AUTHORIZATION`); otherwise the
+    /// answer is the payment as the details show it (captured, voided, expired, not found),
+    /// and nothing is sent.
+    async fn held_authorization(
+        &self,
+        op: &'static str,
+        trade: &TradeRef,
+    ) -> Result<(PaymentFacts, MappedCode, Exchange), Called<PaymentFacts>> {
+        let details = self.details(op, &trade.trade_no).await;
+        let outcome = match details.outcome {
+            CallOutcome::Answer { facts: Details::Paid(t), code } => match paid_facts(&t, trade) {
+                Ok(facts) if facts.status == PaymentStatus::Authorized => {
+                    return Ok((facts, code, details.exchange));
+                }
+                Ok(facts) => CallOutcome::Answer { facts, code },
+                Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
+            },
+            CallOutcome::Answer { facts: Details::Nothing(code), .. } => {
+                CallOutcome::Answer { facts: PaymentFacts::status(PaymentStatus::NotFound), code }
+            }
+            other => other.map_payment(),
+        };
+        Err(Called { outcome, exchange: details.exchange, earlier: details.earlier })
+    }
+
+    /// The payment as the details show it now: what a capture or void answered by a code that
+    /// means "not (or no longer) held" comes to ([`codes::after_capture`]).
+    async fn read_back(&self, op: &'static str, trade: &TradeRef) -> Called<PaymentFacts> {
+        match self.held_authorization(op, trade).await {
+            Ok((facts, code, exchange)) => Called::new(CallOutcome::Answer { facts, code }, exchange),
+            Err(called) => called,
+        }
+    }
+
+    /// Sends a capture (`amount`) or void (`None`) of the authorisation `txn`, and reads it: done,
+    /// refused, later, unknown, or read back from the details ([`codes::after_capture`]).
+    async fn on_authorization(
+        &self,
+        op: &'static str,
+        trade: &TradeRef,
+        held: &PaymentFacts,
+        amount: Option<i64>,
+        found: Exchange,
+    ) -> Called<PaymentFacts> {
+        let txn = held.provider_txn_id.as_deref().unwrap_or_default();
+        let (path, body, wait, done) = match amount {
+            Some(a) => (
+                format!("/v3/payments/authorizations/{txn}/capture"),
+                Some(json_body(&ConfirmRequest { amount: a, currency: trade.currency().as_str() })),
+                Wait::Capture,
+                PaymentStatus::Succeeded,
+            ),
+            None => {
+                (format!("/v3/payments/authorizations/{txn}/void"), None, Wait::Normal, PaymentStatus::Closed)
+            }
+        };
+        let mut again = false;
+        let sent = self
+            .call(op, Method::POST, &path, None, body, wait, |read| {
+                match codes::after_capture(read.meaning) {
+                    AfterCapture::Done => {
+                        // The payment's (authorised) amount, not the captured part: the dispatcher
+                        // records the capture's amount from its own request.
+                        let facts = PaymentFacts {
+                            provider_txn_id: Some(txn.to_owned()),
+                            amount: held.amount,
+                            ..PaymentFacts::status(done)
+                        };
+                        Decided::answer(facts, read.code)
+                    }
+                    AfterCapture::ReadBack => {
+                        again = true;
+                        undecided(op, read.code)
+                    }
+                    AfterCapture::Refused => Decided::refused(read.code),
+                    AfterCapture::Later => Decided::retry_later(read.code),
+                    AfterCapture::Unknown => undecided(op, read.code),
+                }
+            })
+            .await;
+        if !again {
+            return after(sent, vec![found]);
+        }
+        let read_back = self.read_back("query", trade).await;
+        after(read_back, vec![found, sent.exchange])
+    }
+
     /// The refundable payment of `trade_no`: its transaction, or the call's outcome without one.
     async fn payment_for_refund(
         &self,
@@ -784,7 +960,7 @@ impl ProviderAdapter for LinePayAdapter {
             Ok(body) => body,
             Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
         };
-        self.call(OP, Method::POST, path, None, Some(body), false, |read| match read.meaning {
+        self.call(OP, Method::POST, path, None, Some(body), Wait::Normal, |read| match read.meaning {
             Meaning::Done => match transformers::info::<RequestInfo>(&read.envelope, "the request answer") {
                 Ok(info) => {
                     let facts = PaymentFacts {
@@ -909,7 +1085,7 @@ impl ProviderAdapter for LinePayAdapter {
         let amount = transformers::to_wire(request.amount, "amount").expect("checked above");
         let body = json_body(&RefundRequestBody { refund_amount: amount });
         let refunded = self
-            .call(OP, Method::POST, &path, None, Some(body), false, |read| match read.meaning {
+            .call(OP, Method::POST, &path, None, Some(body), Wait::Normal, |read| match read.meaning {
                 Meaning::Done => {
                     match transformers::info::<RefundInfo>(&read.envelope, "the refund answer") {
                         Ok(info) => Decided::answer(
@@ -1013,6 +1189,67 @@ impl ProviderAdapter for LinePayAdapter {
         Called { outcome, exchange: details.exchange, earlier: details.earlier }
     }
 
+    /// Captures `amount` of an authorisation made with `options.payment.capture: false`
+    /// (`POST /v3/payments/authorizations/{transactionId}/capture` `{amount, currency}`; the rest
+    /// is released). The details first: the transaction id, and whether LINE Pay still holds it;
+    /// a payment captured, voided or expired meanwhile is answered as the details show it, and
+    /// nothing is sent (so a repeated capture answers the capture made).
+    async fn capture(&self, request: &CaptureRequest) -> Called<PaymentFacts> {
+        const OP: &str = "capture";
+        let path = "/v3/payments/authorizations/{transactionId}/capture";
+        let within = |a: i64| {
+            if request.amount.currency() != request.authorized.currency()
+                || request.amount.minor_units() > request.authorized.minor_units()
+            {
+                Err(NotSendable {
+                    field: "amount",
+                    rule: format!(
+                        "a capture takes at most the authorised {}; got {}",
+                        request.authorized.to_decimal_string(),
+                        request.amount.to_decimal_string()
+                    ),
+                })
+            } else {
+                Ok(a)
+            }
+        };
+        let amount = match Self::check_trade_no("trade_no", &request.trade_no)
+            .and_then(|()| transformers::to_wire(request.amount, "amount"))
+            .and_then(within)
+        {
+            Ok(a) => a,
+            Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
+        };
+        let trade = TradeRef {
+            capture: CaptureMode::Manual,
+            ..TradeRef::new(request.trade_no.clone(), request.authorized)
+        };
+        match self.held_authorization(OP, &trade).await {
+            Ok((held, _, found)) => self.on_authorization(OP, &trade, &held, Some(amount), found).await,
+            Err(answered) => answered,
+        }
+    }
+
+    /// Voids (releases) an authorisation (`POST /v3/payments/authorizations/{transactionId}/void`):
+    /// the details first, as [`ProviderAdapter::capture`]; a payment captured meanwhile answers
+    /// as paid, one voided before as closed.
+    async fn void(&self, trade_no: &str, currency: Currency) -> Called<PaymentFacts> {
+        const OP: &str = "void";
+        let path = "/v3/payments/authorizations/{transactionId}/void";
+        let zero = crate::domain::Money::from_minor(0, currency)
+            .map_err(|e| NotSendable { field: "currency", rule: e.to_string() });
+        let zero = match Self::check_trade_no("trade_no", trade_no).and(zero) {
+            Ok(z) => z,
+            Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
+        };
+        // The amount is not known here: the read-back of a held authorisation gives the details'.
+        let trade = TradeRef { capture: CaptureMode::Manual, ..TradeRef::new(trade_no, zero) };
+        match self.held_authorization(OP, &trade).await {
+            Ok((held, _, found)) => self.on_authorization(OP, &trade, &held, None, found).await,
+            Err(answered) => answered,
+        }
+    }
+
     fn offers_bills(&self) -> bool {
         false
     }
@@ -1054,7 +1291,12 @@ mod tests {
     #[test]
     fn linepay_takes_redirect_and_one_time_keys_of_their_lengths() {
         let payer = Payer::default();
-        let terms = |pay_method| PayTerms { pay_method, auth_code: None::<&AuthCode>, payer: &payer };
+        let terms = |pay_method| PayTerms {
+            pay_method,
+            auth_code: None::<&AuthCode>,
+            payer: &payer,
+            capture: CaptureMode::Automatic,
+        };
         assert!(pay_terms(&terms(PayMethod::Redirect)).is_ok());
         for m in [PayMethod::Qr, PayMethod::Form, PayMethod::ClientSecret, PayMethod::Direct] {
             let e = pay_terms(&terms(m)).unwrap_err().to_string();
@@ -1071,9 +1313,57 @@ mod tests {
         ];
         for (key, ok) in keys {
             let code = AuthCode::parse(key).unwrap();
-            let t = PayTerms { pay_method: PayMethod::Barcode, auth_code: Some(&code), payer: &payer };
+            let t = PayTerms {
+                pay_method: PayMethod::Barcode,
+                auth_code: Some(&code),
+                payer: &payer,
+                capture: CaptureMode::Automatic,
+            };
             assert_eq!(pay_terms(&t).is_ok(), ok, "{key}");
         }
+    }
+
+    #[test]
+    fn manual_capture_is_online_only() {
+        let payer = Payer::default();
+        let code = AuthCode::parse("123456789012").unwrap();
+        let manual = |pay_method, auth_code| PayTerms {
+            pay_method,
+            auth_code,
+            payer: &payer,
+            capture: CaptureMode::Manual,
+        };
+        assert!(pay_terms(&manual(PayMethod::Redirect, None)).is_ok());
+        let e = pay_terms(&manual(PayMethod::Barcode, Some(&code))).unwrap_err();
+        assert_eq!(e.field(), CaptureMode::FIELD);
+        assert!(e.to_string().contains("redirect") && e.to_string().contains("barcode"), "{e}");
+    }
+
+    #[test]
+    fn an_authorisations_pay_status_says_where_it_is_and_an_unknown_one_is_unreadable() {
+        let trade = TradeRef::new("o", Money::from_minor(100, Currency::JPY).unwrap());
+        let t = |status: &str, paid: i64| -> Transaction {
+            let status =
+                if status.is_empty() { String::new() } else { format!(r#","payStatus":"{status}""#) };
+            serde_json::from_str(&format!(
+                r#"{{"transactionId":"1","orderId":"o","currency":"JPY","payInfo":[{{"amount":{paid}}}]{status}}}"#
+            ))
+            .unwrap()
+        };
+        let status = |s: &str| paid_facts(&t(s, 100), &trade).map(|f| f.status);
+        assert_eq!(status(""), Ok(PaymentStatus::Succeeded));
+        assert_eq!(status("AUTHORIZATION"), Ok(PaymentStatus::Authorized));
+        assert_eq!(status("VOIDED_AUTHORIZATION"), Ok(PaymentStatus::Closed));
+        assert_eq!(status("EXPIRED_AUTHORIZATION"), Ok(PaymentStatus::Expired));
+        assert!(status("SOMETHING_NEW").is_err(), "never guessed");
+        // A partial capture's pay infos hold the captured part: no amount is claimed for a
+        // manual-capture payment then.
+        let manual = TradeRef { capture: CaptureMode::Manual, ..trade.clone() };
+        assert_eq!(paid_facts(&t("", 30), &manual).unwrap().amount, None);
+        assert_eq!(
+            paid_facts(&t("AUTHORIZATION", 100), &manual).unwrap().amount,
+            Some(Money::from_minor(100, Currency::JPY).unwrap())
+        );
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl LinePayAdapter {
                             },
                             order_id: None,
                             pay_info: info.pay_info,
+                            authorization_expire_date: None,
                         };
                         match paid(confirm, currency) {
                             Ok(facts) => Decided::answer(facts, read.code),

@@ -880,7 +880,12 @@ mod tests {
     #[test]
     fn stripe_takes_client_secret_only() {
         let payer = Payer::default();
-        let terms = |pay_method| PayTerms { pay_method, auth_code: None::<&AuthCode>, payer: &payer };
+        let terms = |pay_method| PayTerms {
+            pay_method,
+            auth_code: None::<&AuthCode>,
+            payer: &payer,
+            capture: Default::default(),
+        };
         assert!(pay_terms(&terms(PayMethod::ClientSecret)).is_ok());
         for m in [PayMethod::Redirect, PayMethod::Qr, PayMethod::Form, PayMethod::Direct, PayMethod::Barcode]
         {

@@ -233,8 +233,12 @@ mod tests {
             assert_eq!(pay.provider.as_str(), provider.name());
             let kind = registry::kind(provider.name()).expect("paygate has the kind");
             let payer = pay.payer.clone().unwrap_or_else(Payer::default);
-            let terms =
-                PayTerms { pay_method: pay.pay_method, auth_code: pay.auth_code.as_ref(), payer: &payer };
+            let terms = PayTerms {
+                pay_method: pay.pay_method,
+                auth_code: pay.auth_code.as_ref(),
+                payer: &payer,
+                capture: pay.capture,
+            };
             (kind.pay_terms)(&terms).unwrap_or_else(|e| panic!("{}: {e}", provider.name()));
         }
     }
