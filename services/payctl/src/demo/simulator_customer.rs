@@ -85,7 +85,9 @@ impl Simulator {
             Some(r) if r.contains("/return/linepay/") && r.contains(": HTTP 2") => {
                 Ok(Some(format!("redirected to confirmUrl ({r})")))
             }
-            Some(r) => anyhow::bail!("the customer's redirect to confirmUrl did not reach notify-handler: {r}"),
+            Some(r) => {
+                anyhow::bail!("the customer's redirect to confirmUrl did not reach notify-handler: {r}")
+            }
             None => anyhow::bail!("linepaysim made no redirect to confirmUrl after the approval: {answer}"),
         }
     }

@@ -266,7 +266,11 @@ enum Details {
 /// URL the dispatcher gives (`{base}/notify/{provider}/{trade no}` →
 /// `{base}/return/{provider}/{trade no}`), or, without one, from the provider's own
 /// `notify_url_base` (`{it}/return/{provider}/{trade no}`).
-fn confirm_url(request: &PayRequest, name: &str, notify_url_base: Option<&str>) -> Result<String, NotSendable> {
+fn confirm_url(
+    request: &PayRequest,
+    name: &str,
+    notify_url_base: Option<&str>,
+) -> Result<String, NotSendable> {
     let missing = || {
         NotSendable {
         field: "notify_url",

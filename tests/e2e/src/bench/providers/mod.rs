@@ -135,7 +135,9 @@ impl BenchProvider {
             BenchProvider::Stripe => {
                 "refunds complete in stripesim's answer (refund_delay_ms 0, status succeeded)"
             }
-            BenchProvider::LinePay => "refunds complete in linepaysim's answer (LINE Pay refunds are synchronous)",
+            BenchProvider::LinePay => {
+                "refunds complete in linepaysim's answer (LINE Pay refunds are synchronous)"
+            }
         }
     }
 
@@ -173,9 +175,10 @@ impl Simulator {
     pub async fn notify_at(&self, http: &str) -> anyhow::Result<()> {
         match self {
             Simulator::Stripe(s) => s.notify_at(http).await,
-            Simulator::Mockpay(_) | Simulator::Alipay(_) | Simulator::Wechatpay(_) | Simulator::LinePay(_) => {
-                Ok(())
-            }
+            Simulator::Mockpay(_)
+            | Simulator::Alipay(_)
+            | Simulator::Wechatpay(_)
+            | Simulator::LinePay(_) => Ok(()),
         }
     }
 
