@@ -316,7 +316,8 @@ mod tests {
                 amount: pay.amount,
                 subject: pay.subject.clone(),
                 pay_method: pay.pay_method,
-                notify_url: Some("http://127.0.0.1:9/notify".into()),
+                // As the dispatcher gives it (LINE Pay derives its confirmUrl from it).
+                notify_url: Some(format!("http://127.0.0.1:9/notify/{}/{trade_no}", provider.name())),
                 return_url: None,
                 expires_at: None,
                 auth_code: pay.auth_code.clone(),
