@@ -391,6 +391,10 @@ async fn an_older_event_arriving_late_is_verified_but_the_query_says_paid() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let mut settings = sim.admin().settings().await.unwrap();
     settings.webhook_url = Some(url);
+    // Real time: the held-back decline waits up to 30 s for the success to overtake it. At this
+    // file's usual 1/1000 scale the hold is 30 ms, which a loaded machine outlasts between the
+    // two payments, releasing the decline first.
+    settings.notify_scale_ppm = 1_000_000;
     sim.admin().set_settings(&settings).await.unwrap();
     let faults = stripesim::FaultSettings { notification_reorder_ppm: stripesim::PPM, ..Default::default() };
     sim.admin().set_faults(&faults).await.unwrap();

@@ -14,10 +14,12 @@
 //!   query finds;
 //! - a `redirect` pay the customer's bank declines, which ends `failed` with the provider's code.
 //!
-//! - when the Alipay, WeChat Pay or Stripe simulator is running as a provider (`ALIPAYSIM_URL`,
-//!   `WECHATPAYSIM_URL`, `STRIPESIM_URL`, set by `scripts/up` with `UP_ALIPAYSIM=1` /
-//!   `UP_WECHATPAYSIM=1` / `UP_STRIPESIM=1`), a pay through each (`qr`; `client_secret` at
-//!   Stripe) that the customer pays at the simulator, then a partial refund.
+//! - when the Alipay, WeChat Pay, Stripe or LINE Pay simulator is running as a provider
+//!   (`ALIPAYSIM_URL`, `WECHATPAYSIM_URL`, `STRIPESIM_URL`, `LINEPAYSIM_URL`, set by `scripts/up`
+//!   with `UP_ALIPAYSIM=1` / `UP_WECHATPAYSIM=1` / `UP_STRIPESIM=1` / `UP_LINEPAYSIM=1`), a pay
+//!   through each (`qr`; `client_secret` at Stripe; `redirect` in TWD at LINE Pay, where the
+//!   customer approves and the browser's redirect to notify-handler makes the dispatcher
+//!   confirm) that the customer pays at the simulator, then a partial refund.
 //!
 //! Every step waits for its event until one deadline for the whole run; a step that does not
 //! reach its expected state by then fails the demo (a non-zero exit).
@@ -70,6 +72,12 @@ pub struct DemoArgs {
     #[arg(long = "stripesim-url", env = "STRIPESIM_URL", value_name = "STRIPESIM_URL",
           value_parser = parse_http_url)]
     pub stripesim_url: Option<String>,
+
+    /// The same for the LINE Pay simulator, configured as the provider `linepay` (paid by
+    /// redirect in TWD: the customer approves, and the browser's redirect reaches notify-handler).
+    #[arg(long = "linepaysim-url", env = "LINEPAYSIM_URL", value_name = "LINEPAYSIM_URL",
+          value_parser = parse_http_url)]
+    pub linepaysim_url: Option<String>,
 
     /// The merchant the demo's orders belong to.
     #[arg(long = "merchant-id", env = "DEMO_MERCHANT_ID", value_name = "DEMO_MERCHANT_ID",
@@ -179,6 +187,7 @@ pub async fn run(common: &CommonConfig, args: &DemoArgs) -> anyhow::Result<()> {
         (Simulator::Alipay, &args.alipaysim_url),
         (Simulator::Wechatpay, &args.wechatpaysim_url),
         (Simulator::Stripe, &args.stripesim_url),
+        (Simulator::LinePay, &args.linepaysim_url),
     ] {
         if let Some(url) = url {
             let customer = SimulatorCustomer::new(simulator, url)?;
@@ -298,18 +307,20 @@ impl Demo {
         })
     }
 
-    /// A pay through a real provider's simulator (`qr`; `client_secret` at Stripe): shown, paid by
-    /// the customer at the simulator, found by paygate (its notification or the follow-up query),
-    /// then refunded in part.
+    /// A pay through a real provider's simulator (`qr`; `client_secret` at Stripe; `redirect` at
+    /// LINE Pay): shown, paid by the customer at the simulator, found by paygate (its
+    /// notification, the customer's return, or the follow-up query), then refunded in part.
     async fn through(&self, simulator: &SimulatorCustomer) -> (ReportLine, ReportLine) {
         let provider = simulator.simulator.provider();
         let (method, currency) = (simulator.simulator.pay_method(), simulator.simulator.currency());
         let order_no = self.order_no(provider);
         let refund_no = self.order_no(&format!("{provider}-refund"));
+        let (amount, refunded) = simulator.simulator.amounts();
         let mut line =
-            ReportLine::new(&order_no, format!("{method} at {provider}"), format!("6.00 {currency}"));
-        let refund = ReportLine::new(&refund_no, format!("refund of {order_no}"), format!("1.50 {currency}"));
-        let payload = self.pay_payload_in(provider, &order_no, "6.00", currency, method);
+            ReportLine::new(&order_no, format!("{method} at {provider}"), format!("{amount} {currency}"));
+        let refund =
+            ReportLine::new(&refund_no, format!("refund of {order_no}"), format!("{refunded} {currency}"));
+        let payload = self.pay_payload_in(provider, &order_no, amount, currency, method);
         if let Err(why) = self.command("command.pay", &order_no, "pay", payload).await {
             return (line.failed(why), refund.skipped("the payment was not sent"));
         }
@@ -328,18 +339,19 @@ impl Demo {
             Err(why) => return (line.failed(why), refund.skipped("the payment did not succeed")),
         };
         let shown = waiting.action.as_ref().map_or_else(|| "no action".to_owned(), describe_action);
-        if let Err(e) = simulator.pays(&trade_no(waiting.payment_id)).await {
-            return (line.failed(format!("{e:#}")), refund.skipped("the customer could not pay"));
-        }
+        let also = match simulator.pays(&trade_no(waiting.payment_id)).await {
+            Ok(also) => also.map(|a| format!("; {a}")).unwrap_or_default(),
+            Err(e) => return (line.failed(format!("{e:#}")), refund.skipped("the customer could not pay")),
+        };
         let paid = match self.settled(&order_no, "succeeded").await {
             Ok(event) => event,
             Err(why) => return (line.failed(why), refund.skipped("the payment did not succeed")),
         };
         line.state = paid.state.clone();
         line.provider_txn = paid.provider_txn_id.clone().unwrap_or_default();
-        line.note = format!("customer shown {shown}; paid at the {provider} simulator");
+        line.note = format!("customer shown {shown}; paid at the {provider} simulator{also}");
         let refund =
-            self.refund(&order_no, &refund_no, "1.50", currency, "partially_refunded", &paid, refund).await;
+            self.refund(&order_no, &refund_no, refunded, currency, "partially_refunded", &paid, refund).await;
         if refund.outcome == LineOutcome::AsExpected {
             line.state = "partially_refunded".into();
         }

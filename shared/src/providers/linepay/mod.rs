@@ -167,6 +167,9 @@ pub struct LinePayConfig {
     /// At least [`MIN_CONFIRM_TIMEOUT`].
     pub confirm_timeout: Duration,
     pub not_found_final_after: Duration,
+    /// notify-handler's public base URL, for a payment the dispatcher gives no notify URL
+    /// (`NOTIFY_BASE_URL` unset): its confirmUrl is then `<it>/return/<name>/<trade no>`.
+    pub notify_url_base: Option<String>,
 }
 
 impl LinePayConfig {
@@ -182,6 +185,7 @@ impl LinePayConfig {
             request_timeout: DEFAULT_TIMEOUT,
             confirm_timeout: MIN_CONFIRM_TIMEOUT,
             not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
+            notify_url_base: None,
         }
     }
 }
@@ -219,6 +223,7 @@ pub struct LinePayAdapter {
     capture_http: ProviderHttp,
     verifier: NoWebhook,
     not_found_final_after: Duration,
+    notify_url_base: Option<String>,
 }
 
 /// An answer read: its code as mapped, what the code means, and the envelope.
@@ -312,17 +317,25 @@ enum Details {
 
 /// The confirmUrl of a payment: notify-handler's return route for it, derived from the notify
 /// URL the dispatcher gives (`{base}/notify/{provider}/{trade no}` →
-/// `{base}/return/{provider}/{trade no}`).
-fn confirm_url(request: &PayRequest) -> Result<String, NotSendable> {
+/// `{base}/return/{provider}/{trade no}`), or, without one, from the provider's own
+/// `notify_url_base` (`{it}/return/{provider}/{trade no}`).
+fn confirm_url(
+    request: &PayRequest,
+    name: &str,
+    notify_url_base: Option<&str>,
+) -> Result<String, NotSendable> {
     let missing = || {
         NotSendable {
         field: "notify_url",
         rule: "LINE Pay needs our confirmUrl (notify-handler's /return/{provider}/{trade no}), derived from the notify URL; \
-               configure notify-handler's public base URL"
+               configure notify-handler's public base URL (NOTIFY_BASE_URL, or the provider's NOTIFY_URL)"
             .into(),
     }
     };
-    let notify = request.notify_url.as_deref().ok_or_else(missing)?;
+    let Some(notify) = request.notify_url.as_deref() else {
+        let base = notify_url_base.ok_or_else(missing)?;
+        return Ok(format!("{}/return/{name}/{}", base.trim_end_matches('/'), request.trade_no));
+    };
     let marker = "/notify/";
     let at = notify.rfind(marker).ok_or_else(missing)?;
     Ok(format!("{}/return/{}", &notify[..at], &notify[at + marker.len()..]))
@@ -412,6 +425,7 @@ impl LinePayAdapter {
             capture_timeout,
             capture_http,
             not_found_final_after: config.not_found_final_after,
+            notify_url_base: config.notify_url_base,
         })
     }
 
@@ -951,7 +965,7 @@ impl ProviderAdapter for LinePayAdapter {
         let body = pay_terms(&request.terms())
             .map_err(|e| NotSendable { field: PayMethod::FIELD, rule: e.to_string() })
             .and_then(|()| Self::check_trade_no("trade_no", &request.trade_no))
-            .and_then(|()| confirm_url(request))
+            .and_then(|()| confirm_url(request, self.name, self.notify_url_base.as_deref()))
             .and_then(|confirm| {
                 let cancel = request.return_url.clone().unwrap_or_else(|| confirm.clone());
                 transformers::payment_request(request, confirm, cancel).map(|b| json_body(&b))
@@ -1380,9 +1394,19 @@ mod tests {
             payer: Payer::default(),
             capture: Default::default(),
         };
-        assert_eq!(confirm_url(&r).unwrap(), "https://pg.example/base/return/linepay/abc");
+        assert_eq!(confirm_url(&r, "linepay", None).unwrap(), "https://pg.example/base/return/linepay/abc");
+        // The dispatcher's notify URL wins over the provider's own base.
+        assert_eq!(
+            confirm_url(&r, "linepay", Some("http://other:1")).unwrap(),
+            "https://pg.example/base/return/linepay/abc"
+        );
         r.notify_url = None;
-        assert_eq!(confirm_url(&r).unwrap_err().field, "notify_url");
+        assert_eq!(confirm_url(&r, "linepay", None).unwrap_err().field, "notify_url");
+        // Without one, the provider's NOTIFY_URL (notify-handler's base URL) gives it.
+        assert_eq!(
+            confirm_url(&r, "linepay_tw", Some("http://127.0.0.1:8083/")).unwrap(),
+            "http://127.0.0.1:8083/return/linepay_tw/t"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | `TIMEOUT` | `20s` | how long one call but confirm may take before its outcome is unknown |
 //! | `CONFIRM_TIMEOUT` | `40s` | the same for confirm; at least 40 s (LINE Pay's reference) |
 //! | `NOT_FOUND_FINAL_AFTER` | `5m` | how long after our last request "no such transaction" is believed |
+//! | `NOTIFY_URL` | none | notify-handler's public base URL, for when the dispatcher gives no notify URL (`NOTIFY_BASE_URL` unset): the confirmUrl is then `<it>/return/<name>/<trade no>` |
 //!
 //! LINE Pay has no webhook, so there is no notification secret or policy to set. Secrets are read
 //! once at start; an error names the variable, never the secret.
@@ -44,6 +45,7 @@ pub fn adapter(settings: &ProviderSettings<'_>) -> Result<LinePayAdapter, Provid
         request_timeout: settings.wait("TIMEOUT", DEFAULT_TIMEOUT)?,
         confirm_timeout: settings.wait("CONFIRM_TIMEOUT", MIN_CONFIRM_TIMEOUT)?,
         not_found_final_after: settings.wait("NOT_FOUND_FINAL_AFTER", DEFAULT_NOT_FOUND_FINAL_AFTER)?,
+        notify_url_base: settings.get("NOTIFY_URL"),
         ..LinePayConfig::new(channel_id, ChannelSecret::new(secret))
     };
     LinePayAdapter::new(config).map_err(|e| {

@@ -217,7 +217,7 @@ impl Shared {
         let no = order_no(i);
         let payload = json!({
             "merchant_id": MERCHANT, "refund_no": format!("refund-{i:07}"), "merchant_order_no": no,
-            "amount": "1.00", "currency": "CNY", "requested_by": "bench", "reason": "bench"
+            "amount": "1.00", "currency": self.drive.provider.currency(), "requested_by": "bench", "reason": "bench"
         });
         self.refund_sent[idx(i)].store(self.now_us() + 1, Relaxed);
         match &self.http {

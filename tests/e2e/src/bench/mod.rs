@@ -55,7 +55,9 @@ pub struct BenchArgs {
     /// The provider(s) to run a pass against, each on its own simulator, in this order
     /// (repeatable, or comma-separated: `--providers mockpay,alipay,wechatpay`). mockpay pays
     /// direct; alipay by barcode (alipay.trade.pay); wechatpay by QR, paid by the simulated
-    /// customer and confirmed through notify-handler.
+    /// customer and confirmed through notify-handler; stripe by client secret, confirmed by the
+    /// simulated customer's card; linepay by redirect in TWD, approved by the simulated customer,
+    /// whose redirect to notify-handler makes the dispatcher confirm.
     #[arg(
         long = "provider",
         visible_alias = "providers",

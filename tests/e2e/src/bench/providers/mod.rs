@@ -1,4 +1,4 @@
-//! The provider a bench pass pays through (`--provider mockpay|alipay|wechatpay|stripe`): its simulator,
+//! The provider a bench pass pays through (`--provider mockpay|alipay|wechatpay|stripe|linepay`): its simulator,
 //! started in-process for the pass with the run's provider latency, the settings the services are
 //! given for it, the pay command that reaches a final success the way that provider charges, and
 //! the simulated customer where a payment waits for one.
@@ -9,11 +9,14 @@
 //! | alipay | alipaysim | `barcode` with the customer's `auth_code` (`alipay.trade.pay`) | charged in the pay answer (queried until paid if it answers 10003) | not run |
 //! | wechatpay | wechatpaysim | `qr` (Native; API v3 has no direct charge) | the customer pays at the simulator on `payment.action_required`, the simulator notifies notify-handler, the dispatcher confirms by query | run |
 //! | stripe | stripesim | `client_secret` (a PaymentIntent waits for the customer's confirmation) | the customer confirms with a card at the simulator on `payment.action_required`, the webhook reaches notify-handler, the dispatcher confirms by query | run |
+//! | linepay | linepaysim | `redirect` in TWD, whole units (Online API v3 `request`; no charge without the customer) | the customer approves at the simulator on `payment.action_required`, the browser's redirect reaches notify-handler's `/return/linepay/…`, the dispatcher queries (`check` → `0110`) and confirms | run |
 //!
-//! Refunds complete in the provider's create answer for all four (the simulators' refund delay
-//! is 0), so `refund.succeeded` is a refund's final event in every pass.
+//! Refunds complete in the provider's create answer for all five (the simulators' refund delay
+//! is 0; LINE Pay's refund is synchronous), so `refund.succeeded` is a refund's final event in
+//! every pass. Each pass pays and refunds in [`BenchProvider::currency`].
 
 mod alipay;
+mod linepay;
 mod mockpay;
 mod stripe;
 mod wechatpay;
@@ -31,6 +34,8 @@ pub enum BenchProvider {
     Alipay,
     Wechatpay,
     Stripe,
+    #[value(name = "linepay")]
+    LinePay,
 }
 
 impl BenchProvider {
@@ -41,6 +46,7 @@ impl BenchProvider {
             BenchProvider::Alipay => "alipay",
             BenchProvider::Wechatpay => "wechatpay",
             BenchProvider::Stripe => "stripe",
+            BenchProvider::LinePay => "linepay",
         }
     }
 
@@ -51,20 +57,41 @@ impl BenchProvider {
             BenchProvider::Alipay => "alipaysim",
             BenchProvider::Wechatpay => "wechatpaysim",
             BenchProvider::Stripe => "stripesim",
+            BenchProvider::LinePay => "linepaysim",
         }
     }
 
-    /// The pay command of order `merchant_order_no` for `amount` (CNY, in yuan as commands
-    /// spell it).
+    /// The currency its pass pays and refunds in: CNY, but TWD at LINE Pay (linepaysim's test
+    /// channel takes one currency).
+    pub fn currency(self) -> &'static str {
+        match self {
+            BenchProvider::LinePay => linepay::CURRENCY,
+            _ => "CNY",
+        }
+    }
+
+    /// The pay command of order `merchant_order_no` for `amount` (in [`Self::currency`], as
+    /// commands spell it: `12.34`). LINE Pay takes TWD in whole units, so its amount is cut to
+    /// the whole unit (`12.00`).
     pub fn pay_command(self, merchant_order_no: &str, amount: &str) -> Value {
         let method = match self {
             BenchProvider::Mockpay => "direct",
             BenchProvider::Alipay => "barcode",
             BenchProvider::Wechatpay => "qr",
             BenchProvider::Stripe => "client_secret",
+            BenchProvider::LinePay => "redirect",
+        };
+        let whole;
+        let amount = match self {
+            BenchProvider::LinePay => {
+                whole = format!("{}.00", amount.split('.').next().unwrap_or(amount));
+                whole.as_str()
+            }
+            _ => amount,
         };
         let mut payload = pay_command(merchant_order_no, amount, method);
         payload["provider"] = json!(self.name());
+        payload["currency"] = json!(self.currency());
         if self == BenchProvider::Alipay {
             payload["auth_code"] = json!(alipay::AUTH_CODE);
         }
@@ -87,6 +114,11 @@ impl BenchProvider {
                  confirming with a card at stripesim on payment.action_required, the webhook to notify-handler \
                  and the dispatcher's query"
             }
+            BenchProvider::LinePay => {
+                "redirect pay in TWD approved by the customer; a different flow: the time includes the customer \
+                 approving at linepaysim on payment.action_required, the browser's redirect to notify-handler's \
+                 /return/linepay/…, the dispatcher's check and confirm"
+            }
         }
     }
 
@@ -103,13 +135,16 @@ impl BenchProvider {
             BenchProvider::Stripe => {
                 "refunds complete in stripesim's answer (refund_delay_ms 0, status succeeded)"
             }
+            BenchProvider::LinePay => {
+                "refunds complete in linepaysim's answer (LINE Pay refunds are synchronous)"
+            }
         }
     }
 
     /// Whether its payments end through a notification, so the pass runs notify-handler and
     /// tells the dispatchers its address (`NOTIFY_BASE_URL`).
     pub fn needs_notify_handler(self) -> bool {
-        matches!(self, BenchProvider::Wechatpay | BenchProvider::Stripe)
+        matches!(self, BenchProvider::Wechatpay | BenchProvider::Stripe | BenchProvider::LinePay)
     }
 }
 
@@ -119,6 +154,7 @@ pub enum Simulator {
     Alipay(alipay::Alipay),
     Wechatpay(wechatpay::Wechatpay),
     Stripe(stripe::Stripe),
+    LinePay(linepay::LinePay),
 }
 
 impl Simulator {
@@ -129,6 +165,7 @@ impl Simulator {
             BenchProvider::Alipay => Simulator::Alipay(alipay::Alipay::start(latency).await?),
             BenchProvider::Wechatpay => Simulator::Wechatpay(wechatpay::Wechatpay::start(latency).await?),
             BenchProvider::Stripe => Simulator::Stripe(stripe::Stripe::start(latency).await?),
+            BenchProvider::LinePay => Simulator::LinePay(linepay::LinePay::start(latency).await?),
         })
     }
 
@@ -138,7 +175,10 @@ impl Simulator {
     pub async fn notify_at(&self, http: &str) -> anyhow::Result<()> {
         match self {
             Simulator::Stripe(s) => s.notify_at(http).await,
-            Simulator::Mockpay(_) | Simulator::Alipay(_) | Simulator::Wechatpay(_) => Ok(()),
+            Simulator::Mockpay(_)
+            | Simulator::Alipay(_)
+            | Simulator::Wechatpay(_)
+            | Simulator::LinePay(_) => Ok(()),
         }
     }
 
@@ -150,6 +190,7 @@ impl Simulator {
             Simulator::Alipay(a) => a.provider_env(),
             Simulator::Wechatpay(w) => w.provider_env(),
             Simulator::Stripe(s) => s.provider_env(),
+            Simulator::LinePay(l) => l.provider_env(),
         }
     }
 
@@ -159,6 +200,7 @@ impl Simulator {
             Simulator::Mockpay(_) | Simulator::Alipay(_) => None,
             Simulator::Wechatpay(w) => Some(Customer::Wechatpay(w.admin())),
             Simulator::Stripe(s) => Some(Customer::Stripe(s.admin())),
+            Simulator::LinePay(l) => Some(Customer::LinePay(l.admin())),
         }
     }
 
@@ -168,6 +210,7 @@ impl Simulator {
             Simulator::Alipay(a) => a.shutdown().await,
             Simulator::Wechatpay(w) => w.shutdown().await,
             Simulator::Stripe(s) => s.shutdown().await,
+            Simulator::LinePay(l) => l.shutdown().await,
         };
     }
 }
@@ -187,11 +230,13 @@ pub fn second_mockpay_env(upper: &str, handle: &::mockpay::MockPayHandle) -> Vec
 }
 
 /// The simulated customer: pays a payment at the simulator, as the customer's app does after
-/// scanning the payment's QR code (or the customer's browser, confirming a PaymentIntent).
+/// scanning the payment's QR code (or the customer's browser, confirming a PaymentIntent or
+/// approving at LINE Pay's payment page and being redirected to the confirmUrl).
 #[derive(Debug, Clone)]
 pub enum Customer {
     Wechatpay(wechatpaysim::AdminClient),
     Stripe(stripesim::AdminClient),
+    LinePay(linepaysim::AdminClient),
 }
 
 impl Customer {
@@ -200,6 +245,7 @@ impl Customer {
         match self {
             Customer::Wechatpay(admin) => admin.pay(trade_no).await.map(drop),
             Customer::Stripe(admin) => admin.pay(trade_no, stripe::CARD).await.map(drop),
+            Customer::LinePay(admin) => admin.approve(trade_no, true).await.map(drop),
         }
     }
 }
@@ -274,7 +320,8 @@ mod tests {
                 amount: pay.amount,
                 subject: pay.subject.clone(),
                 pay_method: pay.pay_method,
-                notify_url: Some("http://127.0.0.1:9/notify".into()),
+                // As the dispatcher gives it (LINE Pay derives its confirmUrl from it).
+                notify_url: Some(format!("http://127.0.0.1:9/notify/{}/{trade_no}", provider.name())),
                 return_url: None,
                 expires_at: None,
                 auth_code: pay.auth_code.clone(),
@@ -286,7 +333,11 @@ mod tests {
             if let Some(customer) = simulator.customer() {
                 assert_eq!(answer.status, PaymentStatus::WaitingForCustomer, "{}", provider.name());
                 customer.pays(&trade_no).await.expect("the customer pays");
-                let answer = facts(provider, adapter.query(&trade_no, pay.amount.currency()).await.outcome);
+                // With the transaction id, as the dispatcher asks (LINE Pay checks and confirms
+                // through it).
+                let trade = paygate::providers::adapter::TradeRef::new(&trade_no, pay.amount)
+                    .with_provider_txn_id(answer.provider_txn_id.clone());
+                let answer = facts(provider, adapter.query_trade(&trade).await.outcome);
                 assert_eq!(answer.status, PaymentStatus::Succeeded, "{}", provider.name());
             } else {
                 assert_eq!(answer.status, PaymentStatus::Succeeded, "{}", provider.name());
