@@ -185,17 +185,7 @@ pub async fn close(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
-    let path = format!("{}/close", super::views::payment_url(&merchant_order_no));
-    let write = Write {
-        message_type: CLOSE,
-        method: "POST",
-        path: &path,
-        body: &body,
-        path_fields: vec![("merchant_order_no", merchant_order_no)],
-        shows: Shows::Payment,
-    };
-    writes::run(&state, &caller, &headers, write).await.answer
+    on_the_payment(&state, &caller, path, &headers, &body, ("close", CLOSE)).await
 }
 
 /// Capture all or part of an authorised payment, once; the rest of the authorisation is released.
@@ -225,17 +215,7 @@ pub async fn capture(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
-    let path = format!("{}/capture", super::views::payment_url(&merchant_order_no));
-    let write = Write {
-        message_type: CAPTURE,
-        method: "POST",
-        path: &path,
-        body: &body,
-        path_fields: vec![("merchant_order_no", merchant_order_no)],
-        shows: Shows::Payment,
-    };
-    writes::run(&state, &caller, &headers, write).await.answer
+    on_the_payment(&state, &caller, path, &headers, &body, ("capture", CAPTURE)).await
 }
 
 /// Void (release) an authorised payment: none of the money is taken.
@@ -264,17 +244,30 @@ pub async fn void(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    on_the_payment(&state, &caller, path, &headers, &body, ("void", VOID)).await
+}
+
+/// A command about one payment named in the path (`/v1/payments/{no}/<action>`): close, capture,
+/// void. The path's order number goes into the command; the answer shows the payment.
+async fn on_the_payment(
+    state: &ApiState,
+    caller: &Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    (action, message_type): (&str, &'static str),
+) -> Answer {
     let Ok(Path(merchant_order_no)) = path else { return unreadable_path("merchant_order_no") };
-    let path = format!("{}/void", super::views::payment_url(&merchant_order_no));
+    let path = format!("{}/{action}", super::views::payment_url(&merchant_order_no));
     let write = Write {
-        message_type: VOID,
+        message_type,
         method: "POST",
         path: &path,
-        body: &body,
+        body,
         path_fields: vec![("merchant_order_no", merchant_order_no)],
         shows: Shows::Payment,
     };
-    writes::run(&state, &caller, &headers, write).await.answer
+    writes::run(state, caller, headers, write).await.answer
 }
 
 #[cfg(test)]
