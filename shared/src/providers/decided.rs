@@ -7,7 +7,7 @@
 use super::answers::{CallOutcome, Called};
 use super::codes::{MappedCode, UnifiedCode};
 use super::exchange::ExchangeOutcome;
-use super::http::ExchangeDraft;
+use super::http::{ExchangeDraft, HttpAnswer, HttpEnd};
 
 /// An answer read for its operation.
 pub struct Decided<T> {
@@ -19,6 +19,30 @@ pub struct Decided<T> {
 }
 
 impl<T> Decided<T> {
+    /// The provider's answer, or, when the call ended without one (timed out, the connection
+    /// failed, the answer was longer than the client reads), UNKNOWN: the request may or may not
+    /// have been processed. `timeout` is the client's, for the reason's words.
+    pub fn answer_of(op: &str, end: HttpEnd, timeout: std::time::Duration) -> Result<HttpAnswer, Self> {
+        match end {
+            HttpEnd::Answered(answer) => Ok(answer),
+            HttpEnd::TimedOut { error } => Err(Decided::unknown(
+                format!("no answer to {op} within {timeout:?}; it may or may not have happened"),
+                MappedCode::local(UnifiedCode::Timeout, error),
+                ExchangeOutcome::Timeout,
+            )),
+            HttpEnd::TransportFailed { error } => Err(Decided::unknown(
+                format!("the connection failed during {op} ({error}); it may or may not have happened"),
+                MappedCode::local(UnifiedCode::TransportError, error),
+                ExchangeOutcome::TransportError,
+            )),
+            HttpEnd::Cut { limit, error } => Err(Decided::unknown(
+                format!("the answer to {op} was longer than {limit} bytes; it may or may not have happened"),
+                MappedCode::local(UnifiedCode::UnreadableAnswer, error),
+                ExchangeOutcome::Error,
+            )),
+        }
+    }
+
     /// The provider answered with facts: `Ok` on success, `Declined` with the code's description
     /// otherwise (a declined payment is an answer too).
     pub fn answer(facts: T, code: MappedCode) -> Self {

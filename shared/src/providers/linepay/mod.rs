@@ -446,32 +446,7 @@ impl LinePayAdapter {
 
     /// Reads a transport end into an answer, or the undecided outcome.
     fn read<T>(&self, op: &str, end: HttpEnd, timeout: Duration) -> Result<Read, Decided<T>> {
-        let answer = match end {
-            HttpEnd::TimedOut { error } => {
-                return Err(Decided::unknown(
-                    format!("no answer to {op} within {timeout:?}; it may or may not have happened"),
-                    MappedCode::local(UnifiedCode::Timeout, error),
-                    ExchangeOutcome::Timeout,
-                ));
-            }
-            HttpEnd::TransportFailed { error } => {
-                return Err(Decided::unknown(
-                    format!("the connection failed during {op} ({error}); it may or may not have happened"),
-                    MappedCode::local(UnifiedCode::TransportError, error),
-                    ExchangeOutcome::TransportError,
-                ));
-            }
-            HttpEnd::Cut { limit, error } => {
-                return Err(Decided::unknown(
-                    format!(
-                        "the answer to {op} was longer than {limit} bytes; it may or may not have happened"
-                    ),
-                    MappedCode::local(UnifiedCode::UnreadableAnswer, error),
-                    ExchangeOutcome::Error,
-                ));
-            }
-            HttpEnd::Answered(answer) => answer,
-        };
+        let answer = Decided::answer_of(op, end, timeout)?;
         let status = answer.status;
         match transformers::envelope(&answer.body) {
             Ok(envelope) if (200..300).contains(&status) => {

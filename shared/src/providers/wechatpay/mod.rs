@@ -313,32 +313,7 @@ impl WechatpayAdapter {
     /// Reads a transport end into a verified answer, or the undecided outcome.
     fn read<T>(&self, operation: Operation, end: HttpEnd) -> Result<Read, Decided<T>> {
         let op = operation.as_str();
-        let answer = match end {
-            HttpEnd::TimedOut { error } => {
-                return Err(Decided::unknown(
-                    format!("no answer to {op} within {:?}; it may or may not have happened", self.timeout),
-                    MappedCode::local(UnifiedCode::Timeout, error),
-                    ExchangeOutcome::Timeout,
-                ));
-            }
-            HttpEnd::TransportFailed { error } => {
-                return Err(Decided::unknown(
-                    format!("the connection failed during {op} ({error}); it may or may not have happened"),
-                    MappedCode::local(UnifiedCode::TransportError, error),
-                    ExchangeOutcome::TransportError,
-                ));
-            }
-            HttpEnd::Cut { limit, error } => {
-                return Err(Decided::unknown(
-                    format!(
-                        "the answer to {op} was longer than {limit} bytes; it may or may not have happened"
-                    ),
-                    MappedCode::local(UnifiedCode::UnreadableAnswer, error),
-                    ExchangeOutcome::Error,
-                ));
-            }
-            HttpEnd::Answered(answer) => answer,
-        };
+        let answer = Decided::answer_of(op, end, self.timeout)?;
         if let Err(why) = self.verify(&answer) {
             return Err(Decided::unknown(
                 format!(
