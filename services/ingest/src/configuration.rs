@@ -91,6 +91,36 @@ pub struct ApiArgs {
     /// the API's own address (`http://API_ADDR`) when unset.
     #[arg(long = "cashier-base-url", env = "CASHIER_BASE_URL", value_name = "CASHIER_BASE_URL")]
     pub cashier_base_url: Option<String>,
+
+    /// Requests a second each client address may make to the cashier (per ingest instance).
+    #[arg(
+        long = "cashier-rate-per-second",
+        env = "CASHIER_RATE_PER_SECOND",
+        value_name = "CASHIER_RATE_PER_SECOND",
+        default_value = "10"
+    )]
+    pub cashier_rate_per_second: std::num::NonZeroU32,
+
+    /// The most cashier requests a client address may make at once before the rate applies.
+    #[arg(
+        long = "cashier-rate-burst",
+        env = "CASHIER_RATE_BURST",
+        value_name = "CASHIER_RATE_BURST",
+        default_value = "60"
+    )]
+    pub cashier_rate_burst: std::num::NonZeroU32,
+
+    /// The header the proxy in front of ingest writes the client's address into (e.g.
+    /// `X-Forwarded-For`; its last entry counts). Unset: the connection's peer address. Name only
+    /// a header your own proxy always sets.
+    #[arg(long = "cashier-client-address-header", env = "CASHIER_CLIENT_ADDRESS_HEADER",
+          value_name = "CASHIER_CLIENT_ADDRESS_HEADER", value_parser = header_name)]
+    pub cashier_client_address_header: Option<axum::http::HeaderName>,
+}
+
+fn header_name(s: &str) -> Result<axum::http::HeaderName, String> {
+    axum::http::HeaderName::from_bytes(s.trim().as_bytes())
+        .map_err(|_| format!("must be an HTTP header name such as X-Forwarded-For (got {s:?})"))
 }
 
 fn cashier_secret(s: &str) -> Result<String, String> {
@@ -119,6 +149,9 @@ impl ApiArgs {
             key: crate::cashier::token::TokenKey::new(&secret),
             token_ttl: std::time::Duration::from_secs(self.cashier_token_ttl_secs),
             base_url: self.cashier_base_url.clone().unwrap_or_else(|| format!("http://{api_addr}")),
+            rate_per_second: self.cashier_rate_per_second,
+            rate_burst: self.cashier_rate_burst,
+            client_address_header: self.cashier_client_address_header.clone(),
         };
         crate::api::ApiSettings {
             cashier,
@@ -163,6 +196,18 @@ mod tests {
         assert!(parse(&["--api-create-wait-ms", "30001"]).unwrap_err().contains("API_CREATE_WAIT_MS"));
         assert!(parse(&["--api-rate-per-second", "0"]).is_err());
         assert!(parse(&["--api-signature-window-secs", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_cashiers_limit_has_defaults_and_a_bad_header_name_is_refused_by_name() {
+        let settings = parse(&[]).unwrap().api.settings("127.0.0.1:8090".parse().unwrap()).cashier;
+        assert_eq!((settings.rate_per_second.get(), settings.rate_burst.get()), (10, 60));
+        assert_eq!(settings.client_address_header, None);
+        let c = parse(&["--cashier-client-address-header", "X-Forwarded-For"]).unwrap();
+        assert_eq!(c.api.cashier_client_address_header.unwrap().as_str(), "x-forwarded-for");
+        let err = parse(&["--cashier-client-address-header", "not a header"]).unwrap_err();
+        assert!(err.contains("CASHIER_CLIENT_ADDRESS_HEADER") && err.contains("header name"), "{err}");
+        assert!(parse(&["--cashier-rate-burst", "0"]).unwrap_err().contains("CASHIER_RATE_BURST"));
     }
 
     #[test]

@@ -124,7 +124,9 @@ impl Service for Application {
         // Not "listening …": tests and scripts take the operational address from that line.
         tracing::info!(api_addr = %api_addr, "serving the upstream HTTP API (/v1, /openapi.json) and the hosted cashier (/cashier)");
         workers.spawn(async move {
-            axum::serve(api_listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
+            axum::serve(api_listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await?;
             Ok(())
         });
 
@@ -145,6 +147,7 @@ impl Service for Application {
                     tracing::warn!(error = %e, "could not forget expired API nonces and idempotency keys; trying again later");
                 }
                 api.limit.forget_idle();
+                api.cashier_limit.forget_idle();
             }
         });
 

@@ -392,6 +392,88 @@ async fn a_key_past_its_rate_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_client_past_the_cashiers_rate_gets_429_and_a_proxys_header_separates_clients() {
+    let limit = ["--cashier-rate-per-second", "1", "--cashier-rate-burst", "2"];
+    let app = Ingest::start_with(&[], &limit).await;
+    let http = reqwest::Client::new();
+    let css = format!("http://{}/cashier/assets/cashier.css", app.api_addr);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(http.get(&css).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "no 429 in {statuses:?}");
+    // Without a named header a forged X-Forwarded-For buys nothing: the peer is the key.
+    let forged = http.get(&css).header("x-forwarded-for", "203.0.113.1").send().await.unwrap();
+    assert_eq!(forged.status(), 429, "a forged address got a budget of its own");
+    // A page in the customer's language, with Retry-After; the status the page polls in JSON.
+    // (Sent until limited: a second's pause on a loaded machine gives the budget one request.)
+    let limited = |request: reqwest::RequestBuilder| async move {
+        for _ in 0..5 {
+            let answer = request.try_clone().unwrap().send().await.unwrap();
+            if answer.status() == 429 {
+                return answer;
+            }
+        }
+        panic!("never limited");
+    };
+    let page = limited(http.get(&css).header("accept-language", "zh-CN")).await;
+    let retry_after: u64 = page.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!(page.text().await.unwrap().contains("请求过于频繁"));
+    let status = limited(http.get(format!("http://{}/cashier/t/status", app.api_addr))).await;
+    assert_eq!(status.json::<Value>().await.unwrap()["error"], "rate_limited");
+    // The API's own routes are not the cashier's budget.
+    assert_eq!(http.get(format!("http://{}/openapi.json", app.api_addr)).send().await.unwrap().status(), 200);
+    app.stop().await;
+
+    let behind_proxy = [
+        "--cashier-rate-per-second",
+        "1",
+        "--cashier-rate-burst",
+        "1",
+        "--cashier-client-address-header",
+        "X-Forwarded-For",
+    ];
+    let app = Ingest::start_with(&[], &behind_proxy).await;
+    let css = format!("http://{}/cashier/assets/cashier.css", app.api_addr);
+    let from = |client: &'static str| http.get(&css).header("x-forwarded-for", format!("10.9.9.9, {client}"));
+    assert_eq!(from("198.51.100.1").send().await.unwrap().status(), 200);
+    assert_eq!(from("198.51.100.1").send().await.unwrap().status(), 429, "the same client, past its burst");
+    assert_eq!(from("198.51.100.2").send().await.unwrap().status(), 200, "another client behind the proxy");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cashier_shows_the_merchants_name_once_set_and_its_id_before() {
+    let (app, api) = start().await;
+    {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        paygate::store::cashier::set_methods(&mut conn, "m-1", "mockpay", &["qr".to_owned()]).await.unwrap();
+    }
+    let body = json!({
+        "merchant_order_no": "o-named", "amount": "12.34", "currency": "CNY", "order_type": "retail",
+        "subject": "Tea", "cashier": true
+    });
+    let answer = api.post("/v1/payments", &body).await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let url = answer.body["data"]["cashier_url"].as_str().unwrap().to_owned();
+    let page = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let merchant = |html: &str| {
+        let at = html.find(r#"<dd id="merchant">"#).expect("the merchant's line") + 18;
+        html[at..at + html[at..].find("</dd>").unwrap()].to_owned()
+    };
+    assert_eq!(merchant(&page().await), "m-1");
+    let name = paygate::domain::MerchantName::parse("Tea <House> 茶馆").unwrap();
+    {
+        let mut conn = app.db.pool.acquire().await.unwrap();
+        paygate::store::cashier::set_name(&mut conn, "m-1", Some(&name)).await.unwrap();
+    }
+    assert_eq!(merchant(&page().await), "Tea &lt;House&gt; 茶馆", "the name, escaped");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_reconciled_day_shows_the_merchants_own_lines() {
     let (app, api) = start().await;
     let other = Client::for_merchant(&app.db.pool, app.api_addr, "m-2").await;

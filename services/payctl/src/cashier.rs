@@ -1,9 +1,10 @@
 //! `payctl cashier methods set|list`: which methods a merchant's hosted cashier offers
 //! (docs/cashier.md), stored in `cashier_methods` (migration 0033), read by ingest when a create
-//! asks for the cashier and when the page lists them.
+//! asks for the cashier and when the page lists them; `payctl cashier name`: the name the page
+//! shows instead of the merchant id (`merchant_names`, migration 0036).
 
 use crate::output;
-use paygate::domain::{MerchantId, PayMethod, ProviderName};
+use paygate::domain::{MerchantId, MerchantName, PayMethod, ProviderName};
 use paygate::store::cashier::{self, CashierMethod};
 use sqlx::PgPool;
 
@@ -12,6 +13,17 @@ pub enum CashierCommand {
     /// The methods of merchants' cashiers.
     #[command(subcommand)]
     Methods(MethodsCommand),
+    /// Set the name a merchant's cashier shows its customers (the merchant id when none is set).
+    Name {
+        #[arg(long)]
+        merchant: String,
+        /// 1 to 100 characters, one line.
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        name: Option<String>,
+        /// Remove the name: the page shows the merchant id again.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,7 +49,12 @@ pub enum MethodsCommand {
 }
 
 pub async fn run(pool: &PgPool, command: CashierCommand, json: bool) -> anyhow::Result<()> {
-    let CashierCommand::Methods(command) = command;
+    let command = match command {
+        CashierCommand::Methods(command) => command,
+        CashierCommand::Name { merchant, name, clear: _ } => {
+            return set_name(pool, &merchant, name, json).await;
+        }
+    };
     let mut conn = pool.acquire().await?;
     let methods = match command {
         MethodsCommand::Set { merchant, provider, methods } => {
@@ -62,6 +79,24 @@ pub async fn run(pool: &PgPool, command: CashierCommand, json: bool) -> anyhow::
         MethodsCommand::List { merchant } => cashier::methods_of(&mut conn, merchant.as_deref()).await?,
     };
     print(&methods, json)
+}
+
+async fn set_name(pool: &PgPool, merchant: &str, name: Option<String>, json: bool) -> anyhow::Result<()> {
+    let merchant = MerchantId::parse(merchant).map_err(|e| anyhow::anyhow!("--merchant: {}", e.rule()))?;
+    let name = name
+        .map(|n| MerchantName::parse(&n).map_err(|e| anyhow::anyhow!("--name: {}", e.rule())))
+        .transpose()?;
+    let mut conn = pool.acquire().await?;
+    cashier::set_name(&mut conn, merchant.as_str(), name.as_ref()).await?;
+    let shown = cashier::name_of(&mut conn, merchant.as_str()).await?;
+    if json {
+        return output::json(&serde_json::json!({"merchant_id": merchant.as_str(), "display_name": shown}));
+    }
+    match shown {
+        Some(name) => println!("merchant {merchant}'s cashier shows {name:?}"),
+        None => println!("merchant {merchant}'s cashier shows its id (no name set)"),
+    }
+    Ok(())
 }
 
 fn print(methods: &[CashierMethod], json: bool) -> anyhow::Result<()> {

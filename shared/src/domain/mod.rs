@@ -1,4 +1,5 @@
-//! The domain core: money, identifiers, operator identities, provider names, pay methods and the payer.
+//! The domain core: money, identifiers, operator identities, provider names, pay methods, the payer
+//! and a merchant's display name.
 //! Each type parses its input once, at the edge, and afterwards cannot hold an invalid value.
 //!
 //! Every parser returns a [`ValidationError`] that names the field and the rule it breaks, e.g.
@@ -9,6 +10,7 @@ mod capture_mode;
 mod currency;
 mod error;
 mod ids;
+mod merchant_name;
 mod money;
 mod operator;
 mod pay_method;
@@ -19,6 +21,7 @@ pub use currency::Currency;
 pub use error::ValidationError;
 pub(crate) use error::quote;
 pub use ids::{MerchantId, MerchantOrderNo, PaymentId, ProviderName, ProviderTxnId, RefundId, RefundNo};
+pub use merchant_name::MerchantName;
 pub use money::{Money, MoneyError};
 pub use operator::OperatorId;
 pub use pay_method::PayMethod;

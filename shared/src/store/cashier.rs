@@ -1,6 +1,6 @@
-//! The hosted cashier's rows (migrations 0033 and 0034, docs/cashier.md): the methods each
-//! merchant's cashier offers (set by payctl, read by ingest), and the cashier sessions a create
-//! with `"cashier": true` opens (written and read by ingest's cashier).
+//! The hosted cashier's rows (migrations 0033, 0034 and 0036, docs/cashier.md): the methods each
+//! merchant's cashier offers and the name it shows (set by payctl, read by ingest), and the
+//! cashier sessions a create with `"cashier": true` opens (written and read by ingest's cashier).
 //!
 //! A session holds what the payment will be, without provider and pay method; choosing a method
 //! ([`choose`]) is single-use and happens in the transaction that creates the payment.
@@ -77,6 +77,34 @@ pub async fn methods_of(
     .bind(merchant)
     .fetch_all(conn)
     .await
+}
+
+/// Sets (or, with `None`, removes) the name `merchant`'s cashier shows instead of its id.
+pub async fn set_name(
+    conn: &mut PgConnection,
+    merchant: &str,
+    name: Option<&crate::domain::MerchantName>,
+) -> Result<(), sqlx::Error> {
+    match name {
+        Some(name) => sqlx::query(
+            "INSERT INTO merchant_names (merchant_id, display_name) VALUES ($1, $2) \
+             ON CONFLICT (merchant_id) DO UPDATE SET display_name = EXCLUDED.display_name, updated_at = now()",
+        )
+        .bind(merchant)
+        .bind(name.as_str()),
+        None => sqlx::query("DELETE FROM merchant_names WHERE merchant_id = $1").bind(merchant),
+    }
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The name `merchant`'s cashier shows, if one is set.
+pub async fn name_of(conn: &mut PgConnection, merchant: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT display_name FROM merchant_names WHERE merchant_id = $1")
+        .bind(merchant)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A cashier session.

@@ -61,6 +61,8 @@ pub struct ApiState {
     pub relay_waker: Arc<Notify>,
     pub settings: ApiSettings,
     pub limit: KeyLimit,
+    /// The cashier's limit per client address ([`crate::cashier::client_limit`]).
+    pub cashier_limit: KeyLimit,
     /// `paygate_ingest_commands_total`, shared with the AMQP handler.
     pub metrics: CommandMetrics,
 }
@@ -75,7 +77,8 @@ impl ApiState {
         metrics: CommandMetrics,
     ) -> Self {
         let limit = KeyLimit::new(settings.rate_per_second, settings.rate_burst);
-        Self { db, topology, providers, relay_waker, settings, limit, metrics }
+        let cashier_limit = KeyLimit::new(settings.cashier.rate_per_second, settings.cashier.rate_burst);
+        Self { db, topology, providers, relay_waker, settings, limit, cashier_limit, metrics }
     }
 }
 
@@ -114,7 +117,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
             }),
         )
         .merge(v1.with_state(state.clone()))
-        .merge(crate::cashier::routes::router().with_state(state))
+        .merge(
+            crate::cashier::routes::router()
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::cashier::client_limit::limit,
+                ))
+                .with_state(state),
+        )
         .method_not_allowed_fallback(|| async {
             let error = paygate::domain::ValidationError::new(
                 "method",

@@ -112,6 +112,7 @@ pub struct Texts {
     pub not_offered: &'static str,
     pub refused: &'static str,
     pub try_later: &'static str,
+    pub too_many: &'static str,
     pub language: &'static str,
 }
 
@@ -152,6 +153,7 @@ pub static EN: Texts = Texts {
     not_offered: "That payment method is not offered for this order.",
     refused: "The payment could not be started:",
     try_later: "Something went wrong on our side. Please try again in a moment.",
+    too_many: "Too many requests from your network. Please wait a few seconds and try again.",
     language: "Language",
 };
 
@@ -192,6 +194,7 @@ pub static ZH: Texts = Texts {
     not_offered: "该订单不支持此支付方式。",
     refused: "无法发起支付：",
     try_later: "系统繁忙，请稍后再试。",
+    too_many: "您的网络请求过于频繁，请稍等几秒后再试。",
     language: "语言",
 };
 

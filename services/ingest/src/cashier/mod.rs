@@ -11,9 +11,11 @@
 //!
 //! - [`token`]: the URL's signed token; [`open`]: the create that opens a session;
 //! - [`choose`]: a method chosen, once; [`routes`]: the pages, the status and the assets;
-//! - [`page`], [`qr`], [`i18n`]: the HTML, the QR codes as SVG, English and Chinese.
+//! - [`page`], [`qr`], [`i18n`]: the HTML, the QR codes as SVG, English and Chinese;
+//! - [`client_limit`]: the rate limit per client address.
 
 pub mod choose;
+pub mod client_limit;
 pub mod i18n;
 pub mod open;
 pub mod page;
@@ -21,11 +23,13 @@ pub mod qr;
 pub mod routes;
 pub mod token;
 
+use axum::http::HeaderName;
 use paygate::domain::{Currency, Money};
 use paygate::state_machine::PaymentState;
 use paygate::store::cashier::{self, CashierMethod, Session};
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::num::NonZeroU32;
 use std::time::Duration;
 use token::TokenKey;
 
@@ -38,6 +42,13 @@ pub struct CashierSettings {
     pub token_ttl: Duration,
     /// Where customers reach the cashier (`CASHIER_BASE_URL`); the API's own address by default.
     pub base_url: String,
+    /// Requests a second per client address (`CASHIER_RATE_PER_SECOND`), in bursts of at most
+    /// `rate_burst` (`CASHIER_RATE_BURST`).
+    pub rate_per_second: NonZeroU32,
+    pub rate_burst: NonZeroU32,
+    /// The header a proxy of ours writes the client's address into (`CASHIER_CLIENT_ADDRESS_HEADER`);
+    /// `None`: the connection's peer.
+    pub client_address_header: Option<HeaderName>,
 }
 
 impl CashierSettings {
@@ -80,10 +91,11 @@ pub fn amount_of(template: &Value) -> String {
     }
 }
 
-/// The summary every page of `session` shows.
-pub fn summary(session: &Session) -> page::Summary {
+/// The summary every page of `session` shows: the merchant by its display name (`payctl cashier
+/// name`), else by its id.
+pub fn summary(session: &Session, merchant_name: Option<String>) -> page::Summary {
     page::Summary {
-        merchant: session.merchant_id.clone(),
+        merchant: merchant_name.unwrap_or_else(|| session.merchant_id.clone()),
         order_no: session.merchant_order_no.clone(),
         subject: session.pay_template.get("subject").and_then(Value::as_str).unwrap_or("").to_owned(),
         amount: amount_of(&session.pay_template),

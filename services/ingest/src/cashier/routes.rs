@@ -97,7 +97,8 @@ fn html(status: StatusCode, form_to: Option<&str>, body: String) -> Response {
     (status, headers(form_to), body).into_response()
 }
 
-fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Response {
+/// A page that only says something (why a link does not work, why to wait).
+pub(super) fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Response {
     html(status, None, page::message(lang, title, text))
 }
 
@@ -172,7 +173,16 @@ async fn render(
 ) -> Response {
     let t = lang.texts();
     let path = CashierSettings::path(token);
-    let summary = summary(session);
+    let name = async {
+        let mut conn = state.db.acquire().await?;
+        cashier::name_of(&mut conn, &session.merchant_id).await
+    };
+    // The name only decorates the page: without it the page shows the merchant id.
+    let name = name.await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cashier: could not read the merchant's name");
+        None
+    });
+    let summary = summary(session, name);
     if session.chosen_at.is_none() {
         let methods = async {
             let mut conn = state.db.acquire().await?;
