@@ -119,6 +119,13 @@ impl Service for Application {
             Ok(())
         });
 
+        let watcher = api.clone();
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            watcher.provider_wait.watch(watcher.db.clone(), stop).await;
+            Ok(())
+        });
+
         let router = api::router(api.clone());
         let stop = shutdown.clone();
         // Not "listening …": tests and scripts take the operational address from that line.

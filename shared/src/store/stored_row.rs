@@ -60,6 +60,15 @@ pub trait StoredRow: Sized + Send {
     ) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send {
         by_number(conn, merchant_id, number)
     }
+
+    /// The rows with these (merchant, number) pairs that exist, in one query (no lock, no order).
+    fn find_by_numbers(
+        conn: &mut PgConnection,
+        merchant_ids: &[String],
+        numbers: &[String],
+    ) -> impl Future<Output = Result<Vec<Self>, StoreError>> + Send {
+        by_numbers(conn, merchant_ids, numbers)
+    }
 }
 
 /// Whether a read locks the rows it finds for the rest of the caller's transaction.
@@ -97,6 +106,23 @@ async fn by_number<T: StoredRow>(
     let row: Option<T::Row> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(merchant_id).bind(number).fetch_optional(conn).await?;
     row.map(T::decode).transpose()
+}
+
+/// The rows of these (merchant, number) pairs, `merchant_ids[i]` with `numbers[i]`.
+async fn by_numbers<T: StoredRow>(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+    numbers: &[String],
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE (merchant_id, {}) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        T::COLUMNS,
+        T::TABLE,
+        T::NUMBER
+    );
+    let rows: Vec<T::Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(merchant_ids).bind(numbers).fetch_all(conn).await?;
+    rows.into_iter().map(T::decode).collect()
 }
 
 /// Every row that `filter` (`WHERE …` and any `ORDER BY` or lock, with one parameter, `$1`)

@@ -107,3 +107,34 @@ async fn a_create_answers_with_the_customers_action_and_a_refund_is_followed_to_
     assert_eq!(system.truth(payment.id).await.charges, 1);
     system.stop().await;
 }
+
+/// Many creates waiting at once (their answers are read together, `api/provider_wait.rs`): each
+/// gets its own payment's action, none another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_waiting_together_each_get_their_own_payments_action() {
+    let system = System::start().await;
+    let api = std::sync::Arc::new(Api::new(&system).await);
+    let creates = (0..24).map(|n| {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let pay = json!({
+                "merchant_order_no": format!("o-many-{n:02}"), "amount": format!("{}.00", n + 1),
+                "currency": "CNY", "provider": "mockpay", "pay_method": "qr", "order_type": "retail",
+                "subject": "together"
+            });
+            (n, api.post("/v1/payments", &pay).await)
+        })
+    });
+    for create in futures_util::future::join_all(creates).await {
+        let (n, (status, created)) = create.unwrap();
+        assert_eq!((status, created["code"].as_str()), (201, Some("created")), "o-many-{n:02}: {created}");
+        let data = &created["data"];
+        assert_eq!(data["merchant_order_no"], format!("o-many-{n:02}"), "{created}");
+        assert_eq!(data["amount"], format!("{}.00", n + 1), "{created}");
+        let payment = system.payment(&format!("o-many-{n:02}")).await.unwrap();
+        let stored = serde_json::to_value(payment.customer_action.expect("an action")).unwrap();
+        assert_eq!(data["action"], stored, "o-many-{n:02}: its own payment's action");
+        assert_eq!(data["payment_id"], payment.id.to_string());
+    }
+    system.stop().await;
+}

@@ -8,7 +8,8 @@
 //! - [`payments`], [`refunds`], [`recon`]: the routes;
 //! - [`response`], [`codes`], [`views`]: the one answer shape, its codes, and what it shows;
 //! - [`openapi`]: the document, generated from the routes, at `/openapi.json`;
-//! - [`rate_limit`]: the per-key limiter.
+//! - [`rate_limit`]: the per-key limiter;
+//! - [`provider_wait`]: the creates waiting for their provider's answer, read together.
 //!
 //! The hosted cashier (`crate::cashier`) is served by the same router, under `/cashier`, unsigned.
 
@@ -17,6 +18,7 @@ pub mod codes;
 pub mod idempotency;
 pub mod openapi;
 pub mod payments;
+pub mod provider_wait;
 pub mod rate_limit;
 pub mod recon;
 pub mod refunds;
@@ -63,6 +65,8 @@ pub struct ApiState {
     pub limit: KeyLimit,
     /// The cashier's limit per client address ([`crate::cashier::client_limit`]).
     pub cashier_limit: KeyLimit,
+    /// The creates waiting for their provider's answer, read together.
+    pub provider_wait: provider_wait::ProviderWait,
     /// `paygate_ingest_commands_total`, shared with the AMQP handler.
     pub metrics: CommandMetrics,
 }
@@ -78,7 +82,8 @@ impl ApiState {
     ) -> Self {
         let limit = KeyLimit::new(settings.rate_per_second, settings.rate_burst);
         let cashier_limit = KeyLimit::new(settings.cashier.rate_per_second, settings.cashier.rate_burst);
-        Self { db, topology, providers, relay_waker, settings, limit, cashier_limit, metrics }
+        let provider_wait = provider_wait::ProviderWait::default();
+        Self { db, topology, providers, relay_waker, settings, limit, cashier_limit, provider_wait, metrics }
     }
 }
 

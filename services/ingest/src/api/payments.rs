@@ -4,8 +4,8 @@
 //! A create answers once the payment is pre-committed: if the provider answers within
 //! `API_CREATE_WAIT_MS` (the dispatcher stores the customer's action on the payment row, the same
 //! row `payment.action_required` is made from), `201 created` with `data.action`; else
-//! `202 accepted` with the payment's state and `data.poll_url`. The wait polls the row with a
-//! deadline; it never holds a transaction.
+//! `202 accepted` with the payment's state and `data.poll_url`. The wait is one of many a watcher
+//! reads together (`super::provider_wait`); it never holds a transaction.
 //!
 //! A create with `"cashier": true` opens a hosted cashier session instead (`crate::cashier::open`).
 
@@ -22,15 +22,9 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use paygate::domain::ValidationError;
 use paygate::messages::commands::{CAPTURE, CLOSE, PAY, VOID};
-use paygate::state_machine::PaymentState;
 use paygate::store::StoredRow;
 use paygate::store::payments::Payment;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::time::Instant;
-
-/// How often a create looks at its payment while it waits for the provider's answer.
-const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// Create a payment.
 #[utoipa::path(
@@ -76,32 +70,13 @@ pub async fn create(
     }
 }
 
-/// Whether the provider has answered about a payment in `state` with `action`: the customer has
-/// something to do, or the payment is past waiting for the provider (`unknown`, an ambiguous
-/// call, is still waiting: a query will decide).
-fn provider_answered(state: PaymentState, has_action: bool) -> bool {
-    has_action || !matches!(state, PaymentState::Created | PaymentState::Pending | PaymentState::Unknown)
-}
-
-/// Polls the new payment until the provider has answered or `API_CREATE_WAIT_MS` has passed.
+/// Waits for the new payment's provider answer ([`super::provider_wait`]) until
+/// `API_CREATE_WAIT_MS` has passed: `201` with the payment then, else the `202` already written.
 async fn wait_for_provider(state: &ApiState, caller: &Caller, order_no: &str, accepted: Answer) -> Answer {
-    let deadline = Instant::now() + state.settings.create_wait;
-    loop {
-        let found = match state.db.acquire().await {
-            Ok(mut conn) => {
-                Payment::find_by_number(&mut conn, caller.merchant_id.as_str(), order_no).await.ok().flatten()
-            }
-            Err(_) => None,
-        };
-        if let Some(p) = found
-            && provider_answered(p.state, p.customer_action.is_some())
-        {
-            return Answer::data(codes::CREATED, PaymentView::of(&p));
-        }
-        if Instant::now() + POLL_EVERY > deadline {
-            return accepted;
-        }
-        tokio::time::sleep(POLL_EVERY).await;
+    let wait = state.settings.create_wait;
+    match state.provider_wait.until_answered(caller.merchant_id.as_str(), order_no, wait).await {
+        Some(p) => Answer::data(codes::CREATED, PaymentView::of(&p)),
+        None => accepted,
     }
 }
 
@@ -268,19 +243,4 @@ async fn on_the_payment(
         shows: Shows::Payment,
     };
     writes::run(state, caller, headers, write).await.answer
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_provider_has_answered_once_there_is_an_action_or_the_payment_moved_on() {
-        assert!(!provider_answered(PaymentState::Created, false));
-        assert!(!provider_answered(PaymentState::Pending, false));
-        assert!(provider_answered(PaymentState::Pending, true));
-        assert!(provider_answered(PaymentState::ActionRequired, false));
-        assert!(provider_answered(PaymentState::Succeeded, false));
-        assert!(!provider_answered(PaymentState::Unknown, false));
-    }
 }
