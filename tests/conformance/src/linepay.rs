@@ -246,6 +246,52 @@ pub mod journeys {
         h.stop().await;
     }
 
+    /// A POS terminal's one-time-key pay asking for manual capture: `capture: false` reaches
+    /// LINE Pay, upstream hears `payment.authorized` (nothing taken); a `capture` of part takes
+    /// that part once (`payment.captured`, the rest released). Another such payment is voided:
+    /// `payment.voided`, nothing taken, no capture sent.
+    pub async fn a_one_time_key_authorisation_is_captured_or_voided(p: &LinePay) {
+        let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+        let authorised = |order: &'static str| {
+            let h = &h;
+            async move {
+                h.pay_manual(order, AMOUNT, PayMethod::Barcode).await;
+                let authorized = h.event(order, "payment.authorized").await;
+                assert_eq!(authorized.state, "authorized", "{authorized:?}");
+                assert_eq!(authorized.captured, None, "nothing captured yet");
+                let trade = h.trade_no(order).await;
+                let at_linepay = p.sim().admin().order(&trade).await.expect("admin").expect("the payment");
+                assert_eq!(at_linepay["pos"], true, "paid through the offline API: {at_linepay}");
+                assert_eq!(at_linepay["capture"], false, "capture: false reached LINE Pay: {at_linepay}");
+                assert_eq!(h.books(order).await.charges, 0, "an authorisation takes nothing");
+            }
+        };
+
+        authorised("lp-pos-capture").await;
+        let part = AMOUNT / 2;
+        h.capture("lp-pos-capture", part).await;
+        let captured = h.event("lp-pos-capture", "payment.captured").await;
+        assert_eq!(captured.state, "succeeded");
+        assert_eq!(captured.captured, Some(crate::Provider::money(p, part)));
+        let books = h.books("lp-pos-capture").await;
+        assert_eq!((books.charges, books.captured), (1, Some(part)), "captured once, in part");
+        let states = h.states("lp-pos-capture").await;
+        let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+        assert_eq!(tail, ["authorized", "capturing", "succeeded"], "{states:?}");
+
+        authorised("lp-pos-void").await;
+        h.void("lp-pos-void").await;
+        let voided = h.event("lp-pos-void", "payment.voided").await;
+        assert_eq!(voided.captured, None);
+        let states = h.states("lp-pos-void").await;
+        let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+        assert_eq!(tail, ["authorized", "voiding", "voided"], "{states:?}");
+        let books = h.books("lp-pos-void").await;
+        assert_eq!((books.charges, books.captured), (0, None), "nothing taken");
+        assert_eq!(h.calls("lp-pos-void", "capture").await, 0);
+        h.stop().await;
+    }
+
     /// Upstream closes the payment; the customer approves afterwards (LINE Pay has no cancel of a
     /// request) and comes back: the query it asks for never confirms a closed payment. Nothing
     /// is charged and the payment stays closed.
