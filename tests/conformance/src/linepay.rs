@@ -24,19 +24,27 @@ use std::sync::Arc;
 /// A one-time key of Taiwan's length (18 digits), as the till scans it.
 const ONE_TIME_KEY: &str = "123456789012345678";
 
-pub struct LinePay {
+/// LINE Pay, taking money in the scenarios by redirect (Online API v3) or, with `POS`, by the
+/// customer's one-time key at a till (the offline API v2): [`LinePay`] and [`LinePayPos`], one
+/// simulator and adapter each; the capture scenarios then authorise through that API.
+pub struct LinePayOf<const POS: bool> {
     sim: SimHandle,
     adapter: Arc<LinePayAdapter>,
 }
 
-impl LinePay {
+/// LINE Pay charging by redirect (Online API v3).
+pub type LinePay = LinePayOf<false>;
+/// LINE Pay charging by one-time key (the offline POS API v2), manual capture included.
+pub type LinePayPos = LinePayOf<true>;
+
+impl<const POS: bool> LinePayOf<POS> {
     pub fn sim(&self) -> &SimHandle {
         &self.sim
     }
 }
 
 #[async_trait::async_trait]
-impl Provider for LinePay {
+impl<const POS: bool> Provider for LinePayOf<POS> {
     const NAME: &'static str = "linepay";
 
     async fn start() -> anyhow::Result<Self> {
@@ -47,7 +55,7 @@ impl Provider for LinePay {
         config.base_url = sim.base_url().to_owned();
         config.request_timeout = ADAPTER_TIMEOUT;
         let adapter = Arc::new(LinePayAdapter::new(config)?);
-        Ok(LinePay { sim, adapter })
+        Ok(Self { sim, adapter })
     }
 
     async fn stop(self) {
@@ -59,19 +67,24 @@ impl Provider for LinePay {
     }
 
     // Redirect (Online API v3) and the one-time key (offline POS API v2); authorise then capture
-    // (online: `options.payment.capture: false`); no webhook, no bill or settlement API.
-    const CAPABILITIES: &'static [Capability] = &[
-        Capability::Pay(PayMethod::Redirect),
-        Capability::Pay(PayMethod::Barcode),
-        Capability::ManualCapture,
-    ];
+    // (online: `options.payment.capture: false`; at a till: `capture: false`); no webhook, no bill
+    // or settlement API. The POS variant is the till's only.
+    const CAPABILITIES: &'static [Capability] = if POS {
+        &[Capability::Pay(PayMethod::Barcode), Capability::ManualCapture]
+    } else {
+        &[
+            Capability::Pay(PayMethod::Redirect),
+            Capability::Pay(PayMethod::Barcode),
+            Capability::ManualCapture,
+        ]
+    };
 
     fn currency(&self) -> Currency {
         Currency::JPY
     }
 
     fn charging_method(&self) -> PayMethod {
-        PayMethod::Redirect
+        if POS { PayMethod::Barcode } else { PayMethod::Redirect }
     }
 
     fn waiting_method(&self) -> PayMethod {

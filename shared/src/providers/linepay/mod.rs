@@ -1137,6 +1137,19 @@ impl ProviderAdapter for LinePayAdapter {
         }
         let currency = refund.amount.currency();
         let details = self.details(OP, &refund.trade_no).await;
+        let details = match details.outcome {
+            // No online payment: a one-time-key payment's refunds are in the offline payment
+            // details ("retrieve payment details", `GET /v2/payments?orderId=`).
+            CallOutcome::Answer { facts: Details::Nothing(_), .. } => {
+                let trade = TradeRef::new(refund.trade_no.clone(), refund.amount);
+                let mut before = details.earlier;
+                before.push(details.exchange);
+                let listed = self.pos_list(OP, pos::PAYMENTS, &trade).await;
+                before.extend(listed.earlier);
+                Called { outcome: listed.outcome, exchange: listed.exchange, earlier: before }
+            }
+            _ => details,
+        };
         let outcome = match details.outcome {
             CallOutcome::Answer { facts: Details::Paid(t), code } => {
                 let ours = refund

@@ -74,7 +74,7 @@ struct CheckInfo {
 /// capture separated, by `payStatus`.
 const AUTHORIZATIONS: &str = "/v2/payments/authorizations";
 /// "Retrieve payment details": the captured (and refunded) one-time-key payments.
-const PAYMENTS: &str = "/v2/payments";
+pub(super) const PAYMENTS: &str = "/v2/payments";
 
 /// The one-time key's published lengths: 19 (JP), 18 (TW), 12 (TH, global).
 pub const ONE_TIME_KEY_LENGTHS: [usize; 3] = [12, 18, 19];
@@ -164,32 +164,55 @@ impl LinePayAdapter {
             Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
         };
         let currency = request.amount.currency();
-        self.pos_call(OP, Method::POST, path, Some(body), |read| match read.meaning {
-            Meaning::Done => match transformers::info::<ConfirmInfo>(&read.envelope, "the pay answer")
-                .and_then(|i| paid(i, currency))
-            {
-                // Made with `capture: false`: confirmed as an authorisation, nothing taken yet.
-                Ok(facts) if manual => Decided::answer(
-                    PaymentFacts {
-                        status: PaymentStatus::Authorized,
-                        amount: facts.amount.or(Some(request.amount)),
-                        ..facts
-                    },
-                    read.code,
-                ),
-                Ok(facts) => Decided::answer(facts, read.code),
-                Err(e) => unreadable(OP, &read.code, e),
-            },
-            // The customer confirms on the phone: in process, polled.
-            Meaning::InProcess => Decided::answer(PaymentFacts::status(PaymentStatus::Processing), read.code),
-            Meaning::Declined | Meaning::Expired => {
-                Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code)
-            }
-            // Our order id is used: by our own earlier pay, which got through. Query.
-            Meaning::AlreadyDone => undecided(OP, read.code),
-            _ => otherwise(OP, read),
-        })
-        .await
+        let mut again = false;
+        let paid = self
+            .pos_call(OP, Method::POST, path, Some(body), |read| match read.meaning {
+                Meaning::Done => match transformers::info::<ConfirmInfo>(&read.envelope, "the pay answer")
+                    .and_then(|i| paid(i, currency))
+                {
+                    // Made with `capture: false`: confirmed as an authorisation, nothing taken yet.
+                    Ok(facts) if manual => Decided::answer(
+                        PaymentFacts {
+                            status: PaymentStatus::Authorized,
+                            amount: facts.amount.or(Some(request.amount)),
+                            ..facts
+                        },
+                        read.code,
+                    ),
+                    Ok(facts) => Decided::answer(facts, read.code),
+                    Err(e) => unreadable(OP, &read.code, e),
+                },
+                // The customer confirms on the phone: in process, polled.
+                Meaning::InProcess => {
+                    Decided::answer(PaymentFacts::status(PaymentStatus::Processing), read.code)
+                }
+                Meaning::Declined | Meaning::Expired => {
+                    Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code)
+                }
+                // Our order id is used: by our own earlier pay, which got through: read it back.
+                Meaning::AlreadyDone => {
+                    again = true;
+                    undecided(OP, read.code)
+                }
+                _ => otherwise(OP, read),
+            })
+            .await;
+        if !again {
+            return paid;
+        }
+        let trade = TradeRef {
+            pay_method: Some(request.pay_method),
+            capture: request.capture,
+            ..TradeRef::new(request.trade_no.clone(), request.amount)
+        };
+        let mut read_back = self.pos_follow("query", &trade).await;
+        // "Not found" after LINE Pay said the order id is used proves nothing: the repeat stays
+        // UNKNOWN (queried), never closed.
+        if matches!(&read_back.outcome, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::NotFound)
+        {
+            read_back.outcome = paid.outcome;
+        }
+        after(read_back, vec![paid.exchange])
     }
 
     /// The POS payment of `trade.trade_no`, by `GET /v2/payments/orders/{orderId}/check`.
