@@ -644,3 +644,40 @@ async fn a_one_time_key_authorisation_is_voided_once_and_a_repeat_reads_it_back(
     assert_eq!(charges(&sim, &t).await, 0);
     let _ = sim.shutdown().await;
 }
+
+/// A one-time-key authorisation the customer confirms on the phone: in process (`1145`) until
+/// then, authorised afterwards (never read as captured), and a reversal of it is a void.
+#[tokio::test]
+async fn a_one_time_key_authorisation_confirmed_on_the_phone_is_authorised_and_reversed_by_a_void() {
+    let sim = sim().await;
+    let admin = sim.admin();
+    let mut settings = admin.settings().await.unwrap();
+    settings.pos_waits_for_customer = true;
+    admin.set_settings(&settings).await.unwrap();
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    let request = PayRequest { capture: paygate::domain::CaptureMode::Manual, ..one_time_key_pay(&t, 1_000) };
+    assert_eq!(facts(a.pay(&request).await.outcome).status, PaymentStatus::Processing);
+    let trade = TradeRef {
+        pay_method: Some(PayMethod::Barcode),
+        capture: paygate::domain::CaptureMode::Manual,
+        ..TradeRef::new(&t, twd(1_000))
+    };
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Processing);
+    admin.approve(&t, false).await.unwrap();
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Authorized);
+    assert_eq!(charges(&sim, &t).await, 0);
+    // The check alone says complete: the reversal finds the authorisation held and voids it.
+    match a.reverse(&t, Currency::TWD).await.outcome {
+        CallOutcome::Answer { facts, .. } => {
+            assert_eq!(facts.status, paygate::providers::ReversalStatus::Closed)
+        }
+        other => panic!("{other:?}"),
+    }
+    let order = admin.order(&t).await.unwrap().unwrap();
+    assert_eq!(
+        (order["state"].as_str(), order["refunds"].as_array().map(Vec::len)),
+        (Some("VOIDED"), Some(0))
+    );
+    let _ = sim.shutdown().await;
+}
