@@ -69,8 +69,8 @@ pub struct PayTerms<'a> {
     pub pay_method: PayMethod,
     pub auth_code: Option<&'a AuthCode>,
     pub payer: &'a Payer,
-    /// When the money is taken: a provider may authorise separately by some methods only
-    /// (LINE Pay: online, not with a one-time key).
+    /// When the money is taken: a provider may authorise separately by some methods only (its
+    /// `pay_terms` refuses manual capture for the others, naming the field).
     pub capture: CaptureMode,
 }
 

@@ -61,8 +61,8 @@ pub const KINDS: &[ProviderKind] = &[
         name: super::linepay::NAME,
         build: super::linepay::settings::build,
         pay_terms: super::linepay::pay_terms,
-        // Online (redirect) payments: `options.payment.capture: false`, then capture or void;
-        // a one-time-key (barcode) payment is refused with manual capture (`linepay::pay_terms`).
+        // Online (redirect) payments: `options.payment.capture: false`; one-time-key (barcode)
+        // payments: the offline API's `capture: false`; then capture or void.
         authorizes_separately: true,
     },
 ];

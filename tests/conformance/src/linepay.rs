@@ -24,19 +24,27 @@ use std::sync::Arc;
 /// A one-time key of Taiwan's length (18 digits), as the till scans it.
 const ONE_TIME_KEY: &str = "123456789012345678";
 
-pub struct LinePay {
+/// LINE Pay, taking money in the scenarios by redirect (Online API v3) or, with `POS`, by the
+/// customer's one-time key at a till (the offline API v2): [`LinePay`] and [`LinePayPos`], one
+/// simulator and adapter each; the capture scenarios then authorise through that API.
+pub struct LinePayOf<const POS: bool> {
     sim: SimHandle,
     adapter: Arc<LinePayAdapter>,
 }
 
-impl LinePay {
+/// LINE Pay charging by redirect (Online API v3).
+pub type LinePay = LinePayOf<false>;
+/// LINE Pay charging by one-time key (the offline POS API v2), manual capture included.
+pub type LinePayPos = LinePayOf<true>;
+
+impl<const POS: bool> LinePayOf<POS> {
     pub fn sim(&self) -> &SimHandle {
         &self.sim
     }
 }
 
 #[async_trait::async_trait]
-impl Provider for LinePay {
+impl<const POS: bool> Provider for LinePayOf<POS> {
     const NAME: &'static str = "linepay";
 
     async fn start() -> anyhow::Result<Self> {
@@ -47,7 +55,7 @@ impl Provider for LinePay {
         config.base_url = sim.base_url().to_owned();
         config.request_timeout = ADAPTER_TIMEOUT;
         let adapter = Arc::new(LinePayAdapter::new(config)?);
-        Ok(LinePay { sim, adapter })
+        Ok(Self { sim, adapter })
     }
 
     async fn stop(self) {
@@ -59,19 +67,24 @@ impl Provider for LinePay {
     }
 
     // Redirect (Online API v3) and the one-time key (offline POS API v2); authorise then capture
-    // (online: `options.payment.capture: false`); no webhook, no bill or settlement API.
-    const CAPABILITIES: &'static [Capability] = &[
-        Capability::Pay(PayMethod::Redirect),
-        Capability::Pay(PayMethod::Barcode),
-        Capability::ManualCapture,
-    ];
+    // (online: `options.payment.capture: false`; at a till: `capture: false`); no webhook, no bill
+    // or settlement API. The POS variant is the till's only.
+    const CAPABILITIES: &'static [Capability] = if POS {
+        &[Capability::Pay(PayMethod::Barcode), Capability::ManualCapture]
+    } else {
+        &[
+            Capability::Pay(PayMethod::Redirect),
+            Capability::Pay(PayMethod::Barcode),
+            Capability::ManualCapture,
+        ]
+    };
 
     fn currency(&self) -> Currency {
         Currency::JPY
     }
 
     fn charging_method(&self) -> PayMethod {
-        PayMethod::Redirect
+        if POS { PayMethod::Barcode } else { PayMethod::Redirect }
     }
 
     fn waiting_method(&self) -> PayMethod {
@@ -243,6 +256,52 @@ pub mod journeys {
         h.event("lp-lost", "payment.succeeded").await;
         assert_eq!(h.calls("lp-lost", "confirm").await, 1);
         assert_eq!(h.books("lp-lost").await.charges, 1);
+        h.stop().await;
+    }
+
+    /// A POS terminal's one-time-key pay asking for manual capture: `capture: false` reaches
+    /// LINE Pay, upstream hears `payment.authorized` (nothing taken); a `capture` of part takes
+    /// that part once (`payment.captured`, the rest released). Another such payment is voided:
+    /// `payment.voided`, nothing taken, no capture sent.
+    pub async fn a_one_time_key_authorisation_is_captured_or_voided(p: &LinePay) {
+        let h = Harness::start(p, |o| o.retry_tiers = "1s,2s,3s,5s".into()).await;
+        let authorised = |order: &'static str| {
+            let h = &h;
+            async move {
+                h.pay_manual(order, AMOUNT, PayMethod::Barcode).await;
+                let authorized = h.event(order, "payment.authorized").await;
+                assert_eq!(authorized.state, "authorized", "{authorized:?}");
+                assert_eq!(authorized.captured, None, "nothing captured yet");
+                let trade = h.trade_no(order).await;
+                let at_linepay = p.sim().admin().order(&trade).await.expect("admin").expect("the payment");
+                assert_eq!(at_linepay["pos"], true, "paid through the offline API: {at_linepay}");
+                assert_eq!(at_linepay["capture"], false, "capture: false reached LINE Pay: {at_linepay}");
+                assert_eq!(h.books(order).await.charges, 0, "an authorisation takes nothing");
+            }
+        };
+
+        authorised("lp-pos-capture").await;
+        let part = AMOUNT / 2;
+        h.capture("lp-pos-capture", part).await;
+        let captured = h.event("lp-pos-capture", "payment.captured").await;
+        assert_eq!(captured.state, "succeeded");
+        assert_eq!(captured.captured, Some(crate::Provider::money(p, part)));
+        let books = h.books("lp-pos-capture").await;
+        assert_eq!((books.charges, books.captured), (1, Some(part)), "captured once, in part");
+        let states = h.states("lp-pos-capture").await;
+        let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+        assert_eq!(tail, ["authorized", "capturing", "succeeded"], "{states:?}");
+
+        authorised("lp-pos-void").await;
+        h.void("lp-pos-void").await;
+        let voided = h.event("lp-pos-void", "payment.voided").await;
+        assert_eq!(voided.captured, None);
+        let states = h.states("lp-pos-void").await;
+        let tail: Vec<&str> = states.iter().rev().take(3).rev().map(String::as_str).collect();
+        assert_eq!(tail, ["authorized", "voiding", "voided"], "{states:?}");
+        let books = h.books("lp-pos-void").await;
+        assert_eq!((books.charges, books.captured), (0, None), "nothing taken");
+        assert_eq!(h.calls("lp-pos-void", "capture").await, 0);
         h.stop().await;
     }
 

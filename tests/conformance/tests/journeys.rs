@@ -147,3 +147,32 @@ conformance::provider_tests! {
         a_payment_paid_at_the_last_moment_wins_over_its_expiry = "the scenario loses the provider's notification so that the expiry close asks first; LINE Pay has none: the customer's redirect makes the dispatcher confirm at once (succeeded, without paid_at_expiry), and an approval whose redirect is lost would lose to the expiry close, which never confirms (a close moves no money)",
     ],
 }
+
+conformance::provider_tests! {
+    journeys;
+    linepay_pos: conformance::linepay::LinePayPos,
+    run: [
+        paid_once_through_the_services,
+        a_payment_waiting_for_its_customer_is_followed_without_alarm,
+        a_barcode_payment_in_process_is_polled_to_success,
+        a_barcode_payment_never_confirmed_is_reversed,
+        an_authorised_payment_is_captured_in_full,
+        a_partial_capture_releases_the_rest_and_refunds_apply_to_what_was_captured,
+        an_authorisation_is_voided_and_takes_nothing,
+        an_authorisation_left_uncaptured_is_voided_at_its_expiry,
+        a_capture_whose_answer_is_lost_stays_capturing_until_a_query_finds_it,
+    ],
+    not_applicable: [
+        a_notification_before_the_pay_answer_settles_it_with_one_charge = "not applicable: LINE Pay sends no notifications (no webhook)",
+        refused_and_replayed_notifications_change_nothing_and_are_flagged = "not applicable: LINE Pay sends no notifications (no webhook)",
+        paid_after_close_is_succeeded_and_flagged = "not applicable: LINE Pay sends no notifications (no webhook)",
+        the_days_bill_reconciled_finds_every_planted_discrepancy = "not applicable: LINE Pay has no bill API",
+        the_days_settlement_is_our_payments_of_the_providers_own_day = "not applicable: LINE Pay has no settlement API",
+    ],
+    defects: [
+        an_expired_unpaid_payment_is_closed_at_the_provider = "the waiting payment of these journeys is an online (redirect) one, as in the linepay block: LINE Pay has no cancel of a payment request (see there)",
+        a_close_never_claims_closed_what_the_customer_can_still_pay = "the waiting payment of these journeys is an online (redirect) one, as in the linepay block: LINE Pay has no cancel of a payment request (see there)",
+        an_authorisation_the_provider_releases_itself_is_voided = "LINE Pay sends no notification when it releases an authorisation at its own expiry: paygate learns of it only from a query or from its own AUTHORIZATION_EXPIRY void, whose read of the offline authorisations finds EXPIRED_AUTHORIZATION; the scenario waits for the provider's notification and forbids the void",
+        a_payment_paid_at_the_last_moment_wins_over_its_expiry = "the scenario loses the provider's notification so that the expiry close asks first; LINE Pay has none (see the linepay block)",
+    ],
+}

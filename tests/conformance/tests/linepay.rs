@@ -2,7 +2,8 @@
 //! the customer's redirect; a lost redirect caught by `check` on the retry ladder; an approval
 //! after our close never confirmed; `/notify/linepay` refused as LINE Pay has no webhook; a
 //! refund cut off by a crash never sent twice (LINE Pay keeps no refund number of ours); the day's
-//! query sweep agrees and never confirms.
+//! query sweep agrees and never confirms; a POS terminal's one-time-key authorisation captured
+//! in part, and another voided.
 //!
 //! `nice -n 19 cargo test -p paygate-conformance --test linepay`.
 
@@ -48,5 +49,12 @@ async fn linepay_a_refund_cut_off_by_a_crash_is_never_sent_twice() {
 async fn linepay_the_days_sweep_agrees_and_never_confirms() {
     let p = LinePay::start().await.expect("start linepaysim");
     journeys::the_days_sweep_agrees_and_never_confirms(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linepay_a_one_time_key_authorisation_is_captured_or_voided() {
+    let p = LinePay::start().await.expect("start linepaysim");
+    journeys::a_one_time_key_authorisation_is_captured_or_voided(&p).await;
     p.stop().await;
 }

@@ -148,3 +148,33 @@ conformance::provider_tests! {
         lost_response_is_unknown_and_query_finds_the_charge = "LINE Pay cannot be asked about a request whose answer was lost: its payment details list confirmed payments only and check needs the lost transactionId, so the query says not found (nothing can be charged without our confirm; the dispatcher closes the payment after the not-found delay), where the scenario expects the request found waiting (docs/providers/linepay.md)",
     ],
 }
+
+conformance::provider_tests! {
+    scenarios;
+    linepay_pos: conformance::linepay::LinePayPos,
+    run: [
+        pay_barcode,
+        same_pay_twice_charges_once,
+        decline_is_a_definitive_refusal,
+        timeout_is_unknown_and_query_agrees_with_the_books,
+        lost_response_is_unknown_and_query_finds_the_charge,
+        partial_then_full_refund_never_above_captured,
+        twenty_concurrent_refunds_never_exceed_captured,
+        bill_download_matches_capability,
+        settlement_download_matches_capability,
+        authorise_then_capture_part_once,
+        a_capture_whose_answer_is_lost_is_unknown_and_the_query_finds_it,
+        authorise_then_void_idempotently,
+    ],
+    not_applicable: [
+        pay_qr = "not applicable: a LINE Pay till takes the customer's one-time key (the online flows are the linepay block's)",
+        pay_redirect = "not applicable: a LINE Pay till takes the customer's one-time key (redirect is the linepay block's)",
+        pay_form = "not applicable: LINE Pay has no form payment",
+        pay_client_secret = "not applicable: LINE Pay has no client-side confirmation with a secret",
+        pay_direct = "not applicable: LINE Pay has no direct charge",
+        forged_tampered_oversized_notifications_are_refused = "not applicable: LINE Pay sends no notifications (no webhook)",
+        bill_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: LINE Pay has no bill API",
+        settlement_agrees_with_the_books_and_shows_planted_discrepancies = "not applicable: LINE Pay has no settlement API",
+    ],
+    defects: [],
+}

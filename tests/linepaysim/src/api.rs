@@ -24,6 +24,9 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/payments/orders/{order}/check", get(crate::pos::check))
         .route("/v2/payments/orders/{order}/void", post(crate::pos::void))
         .route("/v2/payments/orders/{order}/refund", post(crate::pos::refund))
+        .route("/v2/payments/orders/{order}/capture", post(crate::pos::capture))
+        .route("/v2/payments/authorizations", get(crate::pos::authorizations))
+        .route("/v2/payments", get(crate::pos::payments))
         .route("/v3/payments/request", post(request))
         .route("/v3/payments/requests/{txn}/check", get(check))
         .route("/v3/payments/{txn}/confirm", post(confirm))
@@ -484,11 +487,10 @@ pub(crate) async fn approve(app: &App, order_id: &str, redirect: bool) -> Result
             .ok_or_else(|| format!("no payment request for order {order_id}"))?;
         match p.state {
             State::Waiting => {}
-            // The customer confirms a one-time-key payment on the phone: it completes.
+            // The customer confirms a one-time-key payment on the phone: it completes (or, made
+            // with `capture: false`, is authorised).
             State::InProcess => {
-                p.state = State::Completed;
-                p.charges += 1;
-                p.confirmed_at = Some(Utc::now());
+                crate::pos::confirm(p, app.settings().authorization_ttl_ms);
                 return Ok(p.json());
             }
             State::Approved => return Ok(p.json()),

@@ -29,6 +29,11 @@
 //! - The offline (POS) API v2 (`pos`): one-time-key payments (`1145` while the customer confirms
 //!   on the phone, when `posWaitsForCustomer`), check, void and refund by order id, with the
 //!   channel secret in `X-LINE-ChannelSecret`. POS payments are not in the v3 details.
+//!   Capture-separated (`capture: false`) one-time-key payments: authorised at confirmation,
+//!   listed by `GET /v2/payments/authorizations` (`payStatus`), captured once by
+//!   `POST /v2/payments/orders/{orderId}/capture` (at most the authorised amount: `1184` above),
+//!   released by `…/void`; captured ones are listed by `GET /v2/payments`. What the check answers
+//!   for an authorisation (`COMPLETE`) is the simulator's reading (`pos`).
 //!
 //! - Authorise, then capture (`options.payment.capture: false` in the request): confirm then
 //!   only authorises (nothing taken; the answer carries `authorizationExpireDate`, the details
@@ -39,7 +44,7 @@
 //!   uncaptured past `authorizationTtlMs` is released (`EXPIRED_AUTHORIZATION`). Refunds apply
 //!   to what was captured only. Faults are drawn as `capture` and `void`.
 //!
-//! Not modelled: capture-separated one-time-key (POS) payments, pre-approved payments, the payment page itself, LINE Pay's IP allow-list, rate limits,
+//! Not modelled: pre-approved payments, the payment page itself, LINE Pay's IP allow-list, rate limits,
 //! and anything the published reference does not state (e.g. how long a request stays open: a
 //! setting here).
 

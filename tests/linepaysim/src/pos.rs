@@ -4,17 +4,29 @@
 //! `posWaitsForCustomer` a payment answers `1145` (the customer confirms on the phone) until
 //! approved through the admin API.
 //!
+//! Capture-separated payments (LINE Pay's reference, "Implement capture-separated payment" for
+//! offline): `capture: false` stops the payment at confirmation (authorised, nothing taken,
+//! released after `authorizationTtlMs`); `POST /v2/payments/orders/{orderId}/capture`
+//! `{amount, currency}` takes at most the authorised amount (`1184` above, `1183` at zero,
+//! `1178` another currency; the rest released; once: `1179` after, `1180` once expired) and
+//! `…/void` releases it. `GET /v2/payments/authorizations?orderId=` ("retrieve confirmation
+//! information") lists the payments confirmed or voided with capture separated, with their
+//! `payStatus` (`AUTHORIZATION`, `VOIDED_AUTHORIZATION`, `EXPIRED_AUTHORIZATION`); `GET
+//! /v2/payments?orderId=` ("retrieve payment details") lists the captured (complete) ones.
+//!
 //! The check's `info.status` for a complete payment is `COMPLETE` (PROVIDERS.md), for a failed
-//! one `FAIL`; a voided one answers `VOID`, and the complete answer carries `transactionId` and
-//! `payInfo`: the simulator's reading where the published reference found says nothing
-//! (docs/providers/linepay.md).
+//! one `FAIL`; a voided one (or a released authorisation) answers `VOID`, an authorisation held
+//! answers `COMPLETE` (confirmation is complete: the reference's words for `capture: false`), and
+//! the complete answer carries `transactionId` and `payInfo`: the simulator's reading where the
+//! published reference found says nothing (docs/providers/linepay.md). Its `COMPLETE` for an
+//! authorisation is deliberately the reading a client must not mistake for a capture.
 
 use crate::api::{decline_code, param_error, refund_payment, serve, text};
 use crate::app::App;
 use crate::model::{Payment, State};
 use crate::wire::Answer;
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxState};
+use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
@@ -46,6 +58,12 @@ pub(crate) async fn pay(AxState(app): AxState<App>, headers: HeaderMap, body: By
             return param_error("orderId");
         };
         let Some(key) = v["oneTimeKey"].as_str() else { return param_error("oneTimeKey") };
+        // `capture`: true (the default) unless the request says false (authorise only).
+        let capture = match &v["capture"] {
+            Value::Null => true,
+            Value::Bool(b) => *b,
+            _ => return param_error("capture"),
+        };
         if !KEY_LENGTHS.contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_digit()) {
             return param_error("oneTimeKey");
         }
@@ -73,7 +91,7 @@ pub(crate) async fn pay(AxState(app): AxState<App>, headers: HeaderMap, body: By
             refunds: Vec::new(),
             redirects: Vec::new(),
             pos: true,
-            capture: true,
+            capture,
             authorization_expires_at: None,
             captured: None,
         };
@@ -85,9 +103,7 @@ pub(crate) async fn pay(AxState(app): AxState<App>, headers: HeaderMap, body: By
             }
             None if waits => Answer::code("1145", "Payment is in process."),
             None => {
-                p.state = State::Completed;
-                p.charges = 1;
-                p.confirmed_at = Some(Utc::now());
+                confirm(&mut p, app.settings().authorization_ttl_ms);
                 Answer::ok(paid_info(&p))
             }
         };
@@ -96,6 +112,21 @@ pub(crate) async fn pay(AxState(app): AxState<App>, headers: HeaderMap, body: By
         answer
     })
     .await
+}
+
+/// The customer's confirmation completes a one-time-key payment: captured (`capture: true`), or
+/// authorised only, held until captured, voided or released after `ttl_ms`.
+pub(crate) fn confirm(p: &mut Payment, ttl_ms: u64) {
+    let now = Utc::now();
+    p.confirmed_at = Some(now);
+    if p.capture {
+        p.state = State::Completed;
+        p.charges = 1;
+    } else {
+        p.state = State::Authorized;
+        let ttl = chrono::Duration::milliseconds(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        p.authorization_expires_at = Some(now + ttl);
+    }
 }
 
 fn pos_payment<'a>(ledger: &'a mut crate::model::Ledger, order: &str) -> Option<&'a mut Payment> {
@@ -115,12 +146,16 @@ pub(crate) async fn check(
         };
         match p.state {
             State::InProcess => Answer::code("1145", "Payment is in process."),
-            State::Completed => {
+            // Confirmed: captured, or (capture false) an authorisation held: "complete" either way
+            // (the simulator's reading; see the file's opening comment).
+            State::Completed | State::Authorized => {
                 let mut info = paid_info(p);
                 info["status"] = json!("COMPLETE");
                 Answer::ok(info)
             }
-            State::Voided => Answer::ok(json!({"status": "VOID", "orderId": p.order_id})),
+            State::Voided | State::AuthorizationExpired => {
+                Answer::ok(json!({"status": "VOID", "orderId": p.order_id}))
+            }
             _ => Answer::ok(json!({"status": "FAIL", "orderId": p.order_id})),
         }
     })
@@ -141,9 +176,17 @@ pub(crate) async fn void(
             return Answer::code("1150", "Transaction record not found.");
         };
         match p.state {
-            State::InProcess | State::Voided => {
+            State::InProcess | State::Authorized => {
                 p.state = State::Voided;
                 Answer::ok(json!({}))
+            }
+            // A one-time-key payment voided before it completed: voided again.
+            State::Voided if p.capture => Answer::ok(json!({})),
+            // An authorisation no longer held (voided, or captured) or released at its expiry.
+            State::Voided => Answer::code("1179", "The transaction status cannot be processed."),
+            State::AuthorizationExpired => Answer::code("1180", "The authorization has expired."),
+            State::Completed if !p.capture => {
+                Answer::code("1179", "The transaction status cannot be processed.")
             }
             State::Completed => Answer::code("1155", "A captured payment cannot be voided: refund it."),
             _ => Answer::code("1150", "Transaction record not found."),
@@ -174,4 +217,112 @@ pub(crate) async fn refund(
         refund_payment(p, id, &v)
     })
     .await
+}
+
+/// `POST /v2/payments/orders/{orderId}/capture` `{amount, currency}`: takes `amount` (at most the
+/// authorised amount; the rest is released) of a one-time-key payment made with `capture: false`.
+pub(crate) async fn capture(
+    AxState(app): AxState<App>,
+    Path(order): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/v2/payments/orders/{order}/capture");
+    let raw = text(&body);
+    serve(&app, Operation::Capture, &path, &headers, &raw, Some(order.clone()), |app| {
+        let v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        let (Some(amount), Some(currency)) = (v["amount"].as_i64(), v["currency"].as_str()) else {
+            return param_error("amount, currency");
+        };
+        let mut ledger = app.ledger();
+        let Some(p) = pos_payment(&mut ledger, &order).filter(|p| !p.capture && p.confirmed_at.is_some())
+        else {
+            return Answer::code("1150", "Transaction record not found.");
+        };
+        match p.state {
+            State::Authorized => {}
+            State::AuthorizationExpired => return Answer::code("1180", "The authorization has expired."),
+            _ => return Answer::code("1179", "The transaction status cannot be processed."),
+        }
+        if currency != p.currency {
+            return Answer::code("1178", "The currency is not supported by the store.");
+        }
+        if amount <= 0 {
+            return Answer::code("1183", "Payment amount must be greater than 0.");
+        }
+        if amount > p.amount {
+            return Answer::code("1184", "The payment amount exceeds the requested amount.");
+        }
+        p.state = State::Completed;
+        p.captured = Some(amount);
+        p.charges += 1;
+        Answer::ok(json!({
+            "orderId": p.order_id,
+            "transactionId": p.txn,
+            "payInfo": [{"method": "BALANCE", "amount": amount}],
+        }))
+    })
+    .await
+}
+
+/// The order ids and transaction ids a list query names.
+fn named(query: &str) -> (Vec<String>, Vec<String>) {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let pick = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect();
+    (pick("orderId"), pick("transactionId"))
+}
+
+/// Serves a list of one-time-key payments by order or transaction id: those `listed` keeps.
+async fn list(
+    app: &App,
+    path: &'static str,
+    headers: &HeaderMap,
+    query: String,
+    listed: fn(&Payment) -> bool,
+) -> Response {
+    let (orders, txns) = named(&query);
+    let order = orders.first().cloned();
+    serve(app, Operation::Query, path, headers, &query, order, |app| {
+        if orders.is_empty() && txns.is_empty() {
+            return param_error("transactionId or orderId");
+        }
+        let ledger = app.ledger();
+        let list: Vec<Value> = ledger
+            .payments
+            .values()
+            .filter(|p| p.pos && listed(p))
+            .filter(|p| orders.contains(&p.order_id) || txns.contains(&p.txn.to_string()))
+            .map(Payment::details)
+            .collect();
+        if list.is_empty() {
+            return Answer::code("1150", "Transaction record not found.");
+        }
+        Answer::ok(Value::Array(list))
+    })
+    .await
+}
+
+/// `GET /v2/payments/authorizations?orderId=…` ("retrieve confirmation information"): the
+/// one-time-key payments confirmed with `capture: false` and not captured: held, voided or
+/// released, with their `payStatus`.
+pub(crate) async fn authorizations(
+    AxState(app): AxState<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let held = |p: &Payment| {
+        !p.capture && matches!(p.state, State::Authorized | State::Voided | State::AuthorizationExpired)
+    };
+    list(&app, "/v2/payments/authorizations", &headers, query.unwrap_or_default(), held).await
+}
+
+/// `GET /v2/payments?orderId=…` ("retrieve payment details"): the one-time-key payments
+/// captured (at once, or by a capture of an authorisation).
+pub(crate) async fn payments(
+    AxState(app): AxState<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let captured = |p: &Payment| p.state == State::Completed;
+    list(&app, "/v2/payments", &headers, query.unwrap_or_default(), captured).await
 }

@@ -373,8 +373,11 @@ async fn a_one_time_key_payment_is_paid_checked_refunded_and_its_key_never_logge
     let refunded: i64 =
         order["refunds"].as_array().unwrap().iter().map(|r| r["refundAmount"].as_i64().unwrap()).sum();
     assert_eq!(refunded, 1000, "never more than the payment");
-    // The same pay again: 1172, our earlier pay got through: UNKNOWN.
-    assert!(matches!(a.pay(&one_time_key_pay(&t, 100_000)).await.outcome, CallOutcome::Unknown { .. }));
+    // The same pay again: 1172, our earlier pay got through: read back, never a second charge.
+    let again = a.pay(&one_time_key_pay(&t, 100_000)).await;
+    assert_eq!(again.earlier.len(), 1, "the pay, then the read: {again:?}");
+    assert_eq!(facts(again.outcome).status, PaymentStatus::Succeeded);
+    assert_eq!(charges(&sim, &t).await, 1);
     let _ = sim.shutdown().await;
 }
 
@@ -505,4 +508,176 @@ async fn an_authorisation_released_at_its_expiry_is_expired_and_never_captured()
     assert_eq!(called.exchange.request_method, "GET", "nothing posted: {called:?}");
     assert_eq!(facts(called.outcome).status, PaymentStatus::Expired);
     assert_eq!(charges(&sim, &t).await, 0);
+}
+
+/// A one-time-key pay with `capture: manual`: `capture: false` reaches LINE Pay, the answer means
+/// authorised (nothing taken), and the query reads it from the offline authorisations.
+async fn pos_authorised(sim: &SimHandle, a: &LinePayAdapter, t: &str, minor: i64) -> TradeRef {
+    let request = PayRequest { capture: paygate::domain::CaptureMode::Manual, ..one_time_key_pay(t, minor) };
+    let called = a.pay(&request).await;
+    assert!(
+        called.exchange.request_body.as_deref().is_some_and(|b| b.contains("\"capture\":false")),
+        "{:?}",
+        called.exchange.request_body
+    );
+    let f = facts(called.outcome);
+    assert_eq!((f.status, f.amount), (PaymentStatus::Authorized, Some(twd(minor))));
+    assert_eq!(charges(sim, t).await, 0, "an authorisation takes nothing");
+    let trade = TradeRef {
+        pay_method: Some(PayMethod::Barcode),
+        capture: paygate::domain::CaptureMode::Manual,
+        ..TradeRef::new(t, twd(minor))
+    };
+    let f = facts(a.query_trade(&trade).await.outcome);
+    assert_eq!((f.status, f.amount), (PaymentStatus::Authorized, Some(twd(minor))), "read as authorised");
+    trade
+}
+
+fn urls(called: &paygate::providers::Called<PaymentFacts>) -> Vec<String> {
+    called
+        .earlier
+        .iter()
+        .chain([&called.exchange])
+        .map(|e| format!("{} {}", e.request_method, e.request_url))
+        .collect()
+}
+
+/// POS manual capture: a partial capture posts to the offline capture API once; a repeat reads
+/// the capture back and posts nothing; a capture above the authorised amount is refused with
+/// nothing sent; a void of the captured payment answers paid.
+#[tokio::test]
+async fn a_one_time_key_authorisation_is_captured_in_part_once_and_a_repeat_reads_it_back() {
+    use paygate::providers::adapter::CaptureRequest;
+    let sim = sim().await;
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    let trade = pos_authorised(&sim, &a, &t, 100_000).await;
+
+    // Above the authorised amount: refused here, nothing sent.
+    let above = CaptureRequest { trade_no: t.clone(), amount: twd(100_100), authorized: twd(100_000) };
+    let called = a.capture(&above).await;
+    assert!(matches!(called.outcome, CallOutcome::Refused { .. }), "{:?}", called.outcome);
+    assert!(
+        called.earlier.is_empty() && called.exchange.response_status.is_none(),
+        "nothing sent: {:?}",
+        urls(&called)
+    );
+    assert_eq!(sim.admin().order(&t).await.unwrap().unwrap()["state"], "AUTHORIZED");
+
+    let capture = CaptureRequest { trade_no: t.clone(), amount: twd(40_000), authorized: twd(100_000) };
+    let called = a.capture(&capture).await;
+    let sent = urls(&called);
+    assert!(
+        sent.last().is_some_and(
+            |u| u.starts_with("POST") && u.ends_with(&format!("/v2/payments/orders/{t}/capture"))
+        ),
+        "{sent:?}"
+    );
+    assert!(
+        called
+            .exchange
+            .request_body
+            .as_deref()
+            .is_some_and(|b| b.contains("\"amount\":400") && b.contains("TWD"))
+    );
+    assert_eq!(facts(called.outcome).status, PaymentStatus::Succeeded);
+    let order = sim.admin().order(&t).await.unwrap().unwrap();
+    assert_eq!((order["charges"].as_i64(), order["captured"].as_i64()), (Some(1), Some(400)));
+
+    // Captured once: the repeat posts nothing and answers the capture made.
+    let again = a.capture(&capture).await;
+    assert!(urls(&again).iter().all(|u| u.starts_with("GET")), "read, not posted: {:?}", urls(&again));
+    assert_eq!(facts(again.outcome).status, PaymentStatus::Succeeded);
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Succeeded);
+    // A void of the captured payment: answered as paid, nothing posted.
+    let void = a.void(&t, Currency::TWD).await;
+    assert!(urls(&void).iter().all(|u| u.starts_with("GET")), "{:?}", urls(&void));
+    assert_eq!(facts(void.outcome).status, PaymentStatus::Succeeded);
+    assert_eq!(charges(&sim, &t).await, 1);
+    let _ = sim.shutdown().await;
+}
+
+/// LINE Pay's own refusal of a capture above the authorised amount (`1184`) when it is sent (the
+/// row's authorised amount above LINE Pay's): refused, nothing taken.
+#[tokio::test]
+async fn linepay_refuses_a_one_time_key_capture_above_its_authorisation_with_1184() {
+    use paygate::providers::adapter::CaptureRequest;
+    let sim = sim().await;
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    pos_authorised(&sim, &a, &t, 1_000).await;
+    let capture = CaptureRequest { trade_no: t.clone(), amount: twd(2_000), authorized: twd(2_000) };
+    match a.capture(&capture).await.outcome {
+        CallOutcome::Refused { code } => assert_eq!(code.provider_code, "1184"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(charges(&sim, &t).await, 0);
+    let _ = sim.shutdown().await;
+}
+
+/// A void releases a one-time-key authorisation once; its repeat reads it voided and posts
+/// nothing; a capture after it posts nothing and answers closed.
+#[tokio::test]
+async fn a_one_time_key_authorisation_is_voided_once_and_a_repeat_reads_it_back() {
+    use paygate::providers::adapter::CaptureRequest;
+    let sim = sim().await;
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    let trade = pos_authorised(&sim, &a, &t, 1_000).await;
+    let called = a.void(&t, Currency::TWD).await;
+    let sent = urls(&called);
+    assert!(
+        sent.last()
+            .is_some_and(|u| u.starts_with("POST") && u.ends_with(&format!("/v2/payments/orders/{t}/void"))),
+        "{sent:?}"
+    );
+    assert_eq!(facts(called.outcome).status, PaymentStatus::Closed);
+    assert_eq!(sim.admin().order(&t).await.unwrap().unwrap()["state"], "VOIDED");
+    let again = a.void(&t, Currency::TWD).await;
+    assert!(urls(&again).iter().all(|u| u.starts_with("GET")), "{:?}", urls(&again));
+    assert_eq!(facts(again.outcome).status, PaymentStatus::Closed);
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Closed);
+    let capture = CaptureRequest { trade_no: t.clone(), amount: twd(1_000), authorized: twd(1_000) };
+    let late = a.capture(&capture).await;
+    assert!(urls(&late).iter().all(|u| u.starts_with("GET")), "{:?}", urls(&late));
+    assert_eq!(facts(late.outcome).status, PaymentStatus::Closed);
+    assert_eq!(charges(&sim, &t).await, 0);
+    let _ = sim.shutdown().await;
+}
+
+/// A one-time-key authorisation the customer confirms on the phone: in process (`1145`) until
+/// then, authorised afterwards (never read as captured), and a reversal of it is a void.
+#[tokio::test]
+async fn a_one_time_key_authorisation_confirmed_on_the_phone_is_authorised_and_reversed_by_a_void() {
+    let sim = sim().await;
+    let admin = sim.admin();
+    let mut settings = admin.settings().await.unwrap();
+    settings.pos_waits_for_customer = true;
+    admin.set_settings(&settings).await.unwrap();
+    let a = adapter(&sim, testkit::CHANNEL_SECRET);
+    let t = no();
+    let request = PayRequest { capture: paygate::domain::CaptureMode::Manual, ..one_time_key_pay(&t, 1_000) };
+    assert_eq!(facts(a.pay(&request).await.outcome).status, PaymentStatus::Processing);
+    let trade = TradeRef {
+        pay_method: Some(PayMethod::Barcode),
+        capture: paygate::domain::CaptureMode::Manual,
+        ..TradeRef::new(&t, twd(1_000))
+    };
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Processing);
+    admin.approve(&t, false).await.unwrap();
+    assert_eq!(facts(a.query_trade(&trade).await.outcome).status, PaymentStatus::Authorized);
+    assert_eq!(charges(&sim, &t).await, 0);
+    // The check alone says complete: the reversal finds the authorisation held and voids it.
+    match a.reverse(&t, Currency::TWD).await.outcome {
+        CallOutcome::Answer { facts, .. } => {
+            assert_eq!(facts.status, paygate::providers::ReversalStatus::Closed)
+        }
+        other => panic!("{other:?}"),
+    }
+    let order = admin.order(&t).await.unwrap().unwrap();
+    assert_eq!(
+        (order["state"].as_str(), order["refunds"].as_array().map(Vec::len)),
+        (Some("VOIDED"), Some(0))
+    );
+    let _ = sim.shutdown().await;
 }

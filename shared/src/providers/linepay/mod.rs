@@ -46,7 +46,10 @@
 //!   [`ProviderAdapter::capture`] and [`ProviderAdapter::void`] read the details first and post to
 //!   `/v3/payments/authorizations/{transactionId}/capture|void` only while LINE Pay holds it; an
 //!   answer saying it is not (or no longer) held is read back from the details
-//!   ([`codes::after_capture`]), never repeated blind. One-time-key payments always capture.
+//!   ([`codes::after_capture`]), never repeated blind. A one-time-key payment with manual
+//!   capture is paid with `capture: false`, read from the offline authorisations, captured or
+//!   voided by its order id ([`pos`]); capture and void find it when the online details have
+//!   no payment of the order.
 //! - **One-time keys** (`barcode`, the offline POS API v2: [`pos`]): pay with the customer's
 //!   key, checked by order id, voided (the reversal) or refunded; a query with the method
 //!   unknown and nothing online falls back to the POS check.
@@ -133,11 +136,8 @@ pub const DEFAULT_DEVICE_TYPE: &str = "POS";
 pub fn pay_terms(terms: &PayTerms<'_>) -> Result<(), ValidationError> {
     match terms.pay_method {
         PayMethod::Redirect => Ok(()),
-        PayMethod::Barcode if terms.capture.is_manual() => Err(ValidationError::new(
-            CaptureMode::FIELD,
-            "manual needs pay_method redirect with LINE Pay: a one-time-key (barcode) payment is captured when \
-             the customer pays (got capture manual with pay_method barcode)",
-        )),
+        // Either captures at once or (`capture: manual`) authorises only: online with
+        // `options.payment.capture: false`, a one-time key with `capture: false`.
         PayMethod::Barcode => pos::one_time_key_rule(terms.required_auth_code()?),
         other => Err(ValidationError::new(
             PayMethod::FIELD,
@@ -305,6 +305,12 @@ fn paid_facts(t: &Transaction, trade: &TradeRef) -> Result<PaymentFacts, Unreada
             .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
             .map(|d| d.with_timezone(&chrono::Utc)),
     })
+}
+
+/// Whether the online details' answer was "no such payment": a capture or void then looks for a
+/// one-time-key (POS) authorisation of the order.
+fn online_nothing(called: &Called<PaymentFacts>) -> bool {
+    matches!(&called.outcome, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::NotFound)
 }
 
 /// What the payment details said.
@@ -675,7 +681,7 @@ impl LinePayAdapter {
             return self.refuse_locally(op, Method::GET, "/v3/payments", &why);
         }
         if trade.pay_method == Some(PayMethod::Barcode) {
-            return self.pos_check(op, trade).await;
+            return self.pos_follow(op, trade).await;
         }
         let details = self.details(op, &trade.trade_no).await;
         let nothing = match details.outcome {
@@ -704,7 +710,7 @@ impl LinePayAdapter {
             // No transaction id: a one-time-key payment (its method unknown to the caller) is
             // found by its order id at the POS API; otherwise (the request's answer was lost)
             // the details are all we can read.
-            _ if trade.pay_method.is_none() => return after(self.pos_check(op, trade).await, before),
+            _ if trade.pay_method.is_none() => return after(self.pos_follow(op, trade).await, before),
             _ => {
                 let exchange = before.pop().expect("the details exchange");
                 let facts = PaymentFacts::status(PaymentStatus::NotFound);
@@ -723,7 +729,7 @@ impl LinePayAdapter {
                 if trade.pay_method.is_none() {
                     // Not an online request: perhaps a one-time-key payment.
                     before.push(checked.exchange);
-                    return after(self.pos_check(op, trade).await, before);
+                    return after(self.pos_follow(op, trade).await, before);
                 }
                 let facts = PaymentFacts::status(PaymentStatus::NotFound);
                 return after(Called::new(CallOutcome::Answer { facts, code }, checked.exchange), before);
@@ -1131,6 +1137,19 @@ impl ProviderAdapter for LinePayAdapter {
         }
         let currency = refund.amount.currency();
         let details = self.details(OP, &refund.trade_no).await;
+        let details = match details.outcome {
+            // No online payment: a one-time-key payment's refunds are in the offline payment
+            // details ("retrieve payment details", `GET /v2/payments?orderId=`).
+            CallOutcome::Answer { facts: Details::Nothing(_), .. } => {
+                let trade = TradeRef::new(refund.trade_no.clone(), refund.amount);
+                let mut before = details.earlier;
+                before.push(details.exchange);
+                let listed = self.pos_list(OP, pos::PAYMENTS, &trade).await;
+                before.extend(listed.earlier);
+                Called { outcome: listed.outcome, exchange: listed.exchange, earlier: before }
+            }
+            _ => details,
+        };
         let outcome = match details.outcome {
             CallOutcome::Answer { facts: Details::Paid(t), code } => {
                 let ours = refund
@@ -1215,6 +1234,12 @@ impl ProviderAdapter for LinePayAdapter {
         };
         match self.held_authorization(OP, &trade).await {
             Ok((held, _, found)) => self.on_authorization(OP, &trade, &held, Some(amount), found).await,
+            // No online payment: a one-time-key authorisation is captured by its order id.
+            Err(answered) if online_nothing(&answered) => {
+                let mut before = answered.earlier;
+                before.push(answered.exchange);
+                self.pos_capture(request, amount, before).await
+            }
             Err(answered) => answered,
         }
     }
@@ -1235,6 +1260,12 @@ impl ProviderAdapter for LinePayAdapter {
         let trade = TradeRef { capture: CaptureMode::Manual, ..TradeRef::new(trade_no, zero) };
         match self.held_authorization(OP, &trade).await {
             Ok((held, _, found)) => self.on_authorization(OP, &trade, &held, None, found).await,
+            // No online payment: a one-time-key authorisation is voided by its order id.
+            Err(answered) if online_nothing(&answered) => {
+                let mut before = answered.earlier;
+                before.push(answered.exchange);
+                self.pos_void(&trade, before).await
+            }
             Err(answered) => answered,
         }
     }
@@ -1313,7 +1344,7 @@ mod tests {
     }
 
     #[test]
-    fn manual_capture_is_online_only() {
+    fn manual_capture_is_taken_online_and_with_a_one_time_key() {
         let payer = Payer::default();
         let code = AuthCode::parse("123456789012").unwrap();
         let manual = |pay_method, auth_code| PayTerms {
@@ -1323,9 +1354,10 @@ mod tests {
             capture: CaptureMode::Manual,
         };
         assert!(pay_terms(&manual(PayMethod::Redirect, None)).is_ok());
-        let e = pay_terms(&manual(PayMethod::Barcode, Some(&code))).unwrap_err();
-        assert_eq!(e.field(), CaptureMode::FIELD);
-        assert!(e.to_string().contains("redirect") && e.to_string().contains("barcode"), "{e}");
+        assert!(pay_terms(&manual(PayMethod::Barcode, Some(&code))).is_ok());
+        // The key's own rules still apply.
+        let e = pay_terms(&manual(PayMethod::Barcode, None)).unwrap_err();
+        assert_eq!(e.field(), AuthCode::FIELD);
     }
 
     #[test]

@@ -9,9 +9,20 @@
 //! logged body.
 //!
 //! - pay: `POST /v2/payments/oneTimeKeys/pay` `{productName, amount, currency, orderId,
-//!   oneTimeKey, capture: true}`. `1145` (the customer confirms on the phone) is an answer "in
+//!   oneTimeKey, capture}` (`capture: false` for a pay command's manual capture: the answer then
+//!   means authorised, not paid). `1145` (the customer confirms on the phone) is an answer "in
 //!   process", polled by the dispatcher's queries, and reversed after
 //!   [`super::DEFAULT_REVERSE_AFTER`];
+//! - a manual-capture payment is read ([`LinePayAdapter::pos_follow`]) from "retrieve
+//!   confirmation information" (`GET /v2/payments/authorizations?orderId=`: held, voided or
+//!   released, by `payStatus`), then "retrieve payment details" (`GET /v2/payments?orderId=`:
+//!   captured), then the check (in process, failed, not found). The check alone never says
+//!   captured for it: what the check answers for an authorisation is not published, and a
+//!   `COMPLETE` listed by neither list is UNKNOWN;
+//! - capture: `POST /v2/payments/orders/{orderId}/capture` `{amount, currency}` and void
+//!   `POST /v2/payments/orders/{orderId}/void` of an authorisation, each only after the read
+//!   above found it held; a payment captured, voided or released already is answered as read,
+//!   and an answer saying it is not held is read back ([`codes::after_capture`]);
 //! - check: `GET /v2/payments/orders/{orderId}/check`: `info.status` `COMPLETE` is paid, `FAIL`
 //!   failed; any other status is UNKNOWN (the published status list beyond `COMPLETE` was not
 //!   found: docs/providers/linepay.md); `1145` in process, `1150` no such payment;
@@ -19,16 +30,19 @@
 //!   complete one is refunded in full (`POST /v2/payments/orders/{orderId}/refund` `{}`);
 //! - refund: `POST /v2/payments/orders/{orderId}/refund` `{refundAmount}`.
 
-use super::codes::{self, Meaning, PosStatus};
-use super::transformers::{self, ConfirmInfo, NotSendable, RefundInfo, Unreadable};
-use super::{LinePayAdapter, Read, after, otherwise, undecided, unreadable};
-use crate::domain::{AuthCode, Currency};
-use crate::providers::adapter::{PayRequest, RefundRequest, TradeRef};
+use super::codes::{self, AfterCapture, Meaning, PosStatus};
+use super::transformers::{
+    self, ConfirmInfo, ConfirmRequest, NotSendable, PayStatus, RefundInfo, Transaction, Unreadable,
+};
+use super::{Details, LinePayAdapter, MapPayment, Read, after, otherwise, paid_facts, undecided, unreadable};
+use crate::domain::{AuthCode, CaptureMode, Currency};
+use crate::providers::adapter::{CaptureRequest, PayRequest, RefundRequest, TradeRef};
 use crate::providers::answers::{
     CallOutcome, Called, PaymentFacts, PaymentStatus, RefundFacts, RefundStatus, ReversalFacts,
     ReversalStatus,
 };
 use crate::providers::decided::Decided;
+use crate::providers::exchange::Exchange;
 use crate::providers::http::{OutboundRequest, json_body};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -55,6 +69,12 @@ struct CheckInfo {
     #[serde(default)]
     pay_info: Vec<transformers::PayInfo>,
 }
+
+/// "Retrieve confirmation information": the one-time-key payments confirmed (or voided) with
+/// capture separated, by `payStatus`.
+const AUTHORIZATIONS: &str = "/v2/payments/authorizations";
+/// "Retrieve payment details": the captured (and refunded) one-time-key payments.
+pub(super) const PAYMENTS: &str = "/v2/payments";
 
 /// The one-time key's published lengths: 19 (JP), 18 (TW), 12 (TH, global).
 pub const ONE_TIME_KEY_LENGTHS: [usize; 3] = [12, 18, 19];
@@ -125,6 +145,7 @@ impl LinePayAdapter {
     pub(super) async fn pos_pay(&self, request: &PayRequest, key: &AuthCode) -> Called<PaymentFacts> {
         const OP: &str = "pay";
         let path = "/v2/payments/oneTimeKeys/pay";
+        let manual = request.capture.is_manual();
         let body = one_time_key_rule(key)
             .map_err(|e| NotSendable { field: AuthCode::FIELD, rule: e.to_string() })
             .and_then(|()| transformers::to_wire(request.amount, "amount"))
@@ -135,7 +156,7 @@ impl LinePayAdapter {
                     currency: request.amount.currency().as_str(),
                     order_id: &request.trade_no,
                     one_time_key: key.expose(),
-                    capture: true,
+                    capture: !manual,
                 })
             });
         let body = match body {
@@ -143,23 +164,55 @@ impl LinePayAdapter {
             Err(why) => return self.refuse_locally(OP, Method::POST, path, &why),
         };
         let currency = request.amount.currency();
-        self.pos_call(OP, Method::POST, path, Some(body), |read| match read.meaning {
-            Meaning::Done => match transformers::info::<ConfirmInfo>(&read.envelope, "the pay answer")
-                .and_then(|i| paid(i, currency))
-            {
-                Ok(facts) => Decided::answer(facts, read.code),
-                Err(e) => unreadable(OP, &read.code, e),
-            },
-            // The customer confirms on the phone: in process, polled.
-            Meaning::InProcess => Decided::answer(PaymentFacts::status(PaymentStatus::Processing), read.code),
-            Meaning::Declined | Meaning::Expired => {
-                Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code)
-            }
-            // Our order id is used: by our own earlier pay, which got through. Query.
-            Meaning::AlreadyDone => undecided(OP, read.code),
-            _ => otherwise(OP, read),
-        })
-        .await
+        let mut again = false;
+        let paid = self
+            .pos_call(OP, Method::POST, path, Some(body), |read| match read.meaning {
+                Meaning::Done => match transformers::info::<ConfirmInfo>(&read.envelope, "the pay answer")
+                    .and_then(|i| paid(i, currency))
+                {
+                    // Made with `capture: false`: confirmed as an authorisation, nothing taken yet.
+                    Ok(facts) if manual => Decided::answer(
+                        PaymentFacts {
+                            status: PaymentStatus::Authorized,
+                            amount: facts.amount.or(Some(request.amount)),
+                            ..facts
+                        },
+                        read.code,
+                    ),
+                    Ok(facts) => Decided::answer(facts, read.code),
+                    Err(e) => unreadable(OP, &read.code, e),
+                },
+                // The customer confirms on the phone: in process, polled.
+                Meaning::InProcess => {
+                    Decided::answer(PaymentFacts::status(PaymentStatus::Processing), read.code)
+                }
+                Meaning::Declined | Meaning::Expired => {
+                    Decided::answer(PaymentFacts::status(PaymentStatus::Failed), read.code)
+                }
+                // Our order id is used: by our own earlier pay, which got through: read it back.
+                Meaning::AlreadyDone => {
+                    again = true;
+                    undecided(OP, read.code)
+                }
+                _ => otherwise(OP, read),
+            })
+            .await;
+        if !again {
+            return paid;
+        }
+        let trade = TradeRef {
+            pay_method: Some(request.pay_method),
+            capture: request.capture,
+            ..TradeRef::new(request.trade_no.clone(), request.amount)
+        };
+        let mut read_back = self.pos_follow("query", &trade).await;
+        // "Not found" after LINE Pay said the order id is used proves nothing: the repeat stays
+        // UNKNOWN (queried), never closed.
+        if matches!(&read_back.outcome, CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::NotFound)
+        {
+            read_back.outcome = paid.outcome;
+        }
+        after(read_back, vec![paid.exchange])
     }
 
     /// The POS payment of `trade.trade_no`, by `GET /v2/payments/orders/{orderId}/check`.
@@ -233,6 +286,19 @@ impl LinePayAdapter {
             // The check did not answer: void anyway (a void of a complete payment is refused).
             _ => (false, None),
         };
+        // A complete one made with `capture: false` may be an authorisation still held (the check
+        // does not tell): that is voided, not refunded.
+        let mut before = vec![checked.exchange];
+        let refund = if refund {
+            let trade = TradeRef { capture: CaptureMode::Manual, ..TradeRef::new(trade_no, zero) };
+            let held = self.pos_list(OP, AUTHORIZATIONS, &trade).await;
+            before.extend(held.earlier);
+            before.push(held.exchange);
+            !matches!(&held.outcome, CallOutcome::Answer { facts: Details::Paid(t), .. }
+                if transformers::pay_status(t.pay_status.as_deref()) == Some(PayStatus::Authorized))
+        } else {
+            refund
+        };
         let (path, body) = if refund {
             (format!("/v2/payments/orders/{trade_no}/refund"), "{}".to_owned())
         } else {
@@ -251,7 +317,7 @@ impl LinePayAdapter {
                 _ => undecided(OP, read.code),
             })
             .await;
-        after(reversed, vec![checked.exchange])
+        after(reversed, before)
     }
 
     /// Refunds a one-time-key payment by its order id.
@@ -286,5 +352,151 @@ impl LinePayAdapter {
             })
             .await;
         after(refunded, earlier)
+    }
+}
+
+impl LinePayAdapter {
+    /// `GET {path}?orderId=…` (the authorisations or the payment details of the offline API): our
+    /// order's payment in the list, or nothing.
+    pub(super) async fn pos_list(&self, op: &'static str, path: &str, trade: &TradeRef) -> Called<Details> {
+        let url_path = format!("{path}?orderId={}", trade.trade_no);
+        let trade_no = trade.trade_no.clone();
+        self.pos_call(op, Method::GET, &url_path, None, |read| match read.meaning {
+            Meaning::Done => {
+                let list = match transformers::info::<Vec<Transaction>>(&read.envelope, "the payment list") {
+                    Ok(list) => list,
+                    Err(e) => return unreadable(op, &read.code, e),
+                };
+                match transformers::payment_of(list, &trade_no) {
+                    Ok(Some(t)) => Decided::answer(Details::Paid(Box::new(t)), read.code),
+                    Ok(None) => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+                    Err(e) => unreadable(op, &read.code, e),
+                }
+            }
+            Meaning::NotFound => Decided::answer(Details::Nothing(read.code.clone()), read.code),
+            _ => otherwise(op, read),
+        })
+        .await
+    }
+
+    /// A one-time-key payment as LINE Pay knows it. One made with `capture: false`
+    /// (`trade.capture` manual) is read from the authorisations (held, voided, released), then
+    /// the payment details (captured), then the check (in process, failed, not found); a check
+    /// that says complete for a payment neither list shows is UNKNOWN (what the check answers for
+    /// an authorisation is not published: it is never read as a capture). Any other is read
+    /// from the check.
+    pub(super) async fn pos_follow(&self, op: &'static str, trade: &TradeRef) -> Called<PaymentFacts> {
+        if !trade.capture.is_manual() {
+            return self.pos_check(op, trade).await;
+        }
+        let mut before: Vec<Exchange> = Vec::new();
+        for path in [AUTHORIZATIONS, PAYMENTS] {
+            let listed = self.pos_list(op, path, trade).await;
+            match listed.outcome {
+                CallOutcome::Answer { facts: Details::Paid(t), code } => {
+                    let outcome = match paid_facts(&t, trade) {
+                        Ok(facts) => CallOutcome::Answer { facts, code },
+                        Err(e) => CallOutcome::Unknown { reason: format!("{op}: {}", e.0), code: Some(code) },
+                    };
+                    let called = Called { outcome, exchange: listed.exchange, earlier: listed.earlier };
+                    return after(called, before);
+                }
+                CallOutcome::Answer { facts: Details::Nothing(_), .. } => {
+                    before.extend(listed.earlier);
+                    before.push(listed.exchange);
+                }
+                other => {
+                    let called = Called {
+                        outcome: other.map_payment(),
+                        exchange: listed.exchange,
+                        earlier: listed.earlier,
+                    };
+                    return after(called, before);
+                }
+            }
+        }
+        let mut checked = self.pos_check(op, trade).await;
+        if let CallOutcome::Answer { facts, code } = &checked.outcome
+            && facts.status == PaymentStatus::Succeeded
+        {
+            checked.outcome = CallOutcome::Unknown {
+                reason: format!(
+                    "LINE Pay's check says the payment of order {} is complete, but it is listed neither as an \
+                         authorisation nor as a captured payment (yet)",
+                    trade.trade_no
+                ),
+                code: Some(code.clone()),
+            };
+        }
+        after(checked, before)
+    }
+
+    /// Captures `amount` (whole units) of a one-time-key authorisation: read first
+    /// ([`LinePayAdapter::pos_follow`]); only one still held gets
+    /// `POST /v2/payments/orders/{orderId}/capture`.
+    pub(super) async fn pos_capture(
+        &self,
+        request: &CaptureRequest,
+        amount: i64,
+        before: Vec<Exchange>,
+    ) -> Called<PaymentFacts> {
+        let trade = TradeRef {
+            capture: CaptureMode::Manual,
+            ..TradeRef::new(request.trade_no.clone(), request.authorized)
+        };
+        let path = format!("/v2/payments/orders/{}/capture", trade.trade_no);
+        let body = json_body(&ConfirmRequest { amount, currency: trade.currency().as_str() });
+        self.on_pos_authorization("capture", &trade, path, Some(body), PaymentStatus::Succeeded, before).await
+    }
+
+    /// Voids (releases) a one-time-key authorisation, read first as [`LinePayAdapter::pos_capture`].
+    pub(super) async fn pos_void(&self, trade: &TradeRef, before: Vec<Exchange>) -> Called<PaymentFacts> {
+        let path = format!("/v2/payments/orders/{}/void", trade.trade_no);
+        self.on_pos_authorization("void", trade, path, None, PaymentStatus::Closed, before).await
+    }
+
+    /// The read, then (for an authorisation held) the capture or void, read through
+    /// [`codes::after_capture`]: done, refused, later, unknown, or read back.
+    async fn on_pos_authorization(
+        &self,
+        op: &'static str,
+        trade: &TradeRef,
+        path: String,
+        body: Option<String>,
+        done: PaymentStatus,
+        mut before: Vec<Exchange>,
+    ) -> Called<PaymentFacts> {
+        let read = self.pos_follow(op, trade).await;
+        let held = match &read.outcome {
+            CallOutcome::Answer { facts, .. } if facts.status == PaymentStatus::Authorized => facts.clone(),
+            // Captured, voided, released, not found, or not read: answered as it is, nothing sent.
+            _ => return after(read, before),
+        };
+        before.extend(read.earlier);
+        before.push(read.exchange);
+        let mut again = false;
+        let sent = self
+            .pos_call(op, Method::POST, &path, body, |read| match codes::after_capture(read.meaning) {
+                AfterCapture::Done => {
+                    // The payment's (authorised) amount: the dispatcher records the capture's
+                    // amount from its own request.
+                    let facts =
+                        PaymentFacts { amount: held.amount, ..PaymentFacts { status: done, ..held.clone() } };
+                    Decided::answer(facts, read.code)
+                }
+                AfterCapture::ReadBack => {
+                    again = true;
+                    undecided(op, read.code)
+                }
+                AfterCapture::Refused => Decided::refused(read.code),
+                AfterCapture::Later => Decided::retry_later(read.code),
+                AfterCapture::Unknown => undecided(op, read.code),
+            })
+            .await;
+        if !again {
+            return after(sent, before);
+        }
+        before.push(sent.exchange);
+        after(self.pos_follow("query", trade).await, before)
     }
 }
