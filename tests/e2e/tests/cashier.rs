@@ -13,7 +13,8 @@
 //!   test card 4242… straight to the simulator (the page's `connect-src` allows exactly its
 //!   origin), the payment succeeds in paygate and the page lands on the return URL; a second
 //!   order's card 4000…0002 is declined: the page shows Stripe's message, the field stays usable,
-//!   nothing is charged.
+//!   nothing is charged; a third order's card 4000 0025 0000 3155 goes through 3-D Secure (the
+//!   simulator's page) and back to the cashier, which lands on the return URL.
 //!
 //! Screenshots of each step go to `target/cashier-screenshots/` (the path is printed). The test
 //! waits by polling with deadlines, never by sleeping. Without chromium or chromedriver it
@@ -532,6 +533,25 @@ async fn a_customer_pays_by_card_at_stripe_in_a_real_browser() {
         open.state
     );
     assert!(browser.current_url().await.unwrap().as_str().starts_with(&url), "still on the cashier");
+
+    // 3. A card that needs 3-D Secure: the page goes to the provider's challenge (stripesim's
+    // page completes it at once) and comes back to the cashier, which follows the payment.
+    let url = api.cashier_in("o-cashier-card-3ds", "9.99", "USD", &shop).await;
+    browser.goto(&format!("{url}?lang=en")).await.unwrap();
+    browser.find(Locator::Css("input[value='stripe:client_secret']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    until_enabled(&browser, "#card-number").await;
+    pay_by_card(&browser, "4000002500003155").await;
+    browser.find(Locator::Css("#card-pay")).await.unwrap().click().await.unwrap();
+    assert_eq!(until_attr(&browser, "#outcome", "data-outcome", "succeeded").await, "Paid");
+    let back = browser.current_url().await.unwrap().to_string();
+    assert!(
+        back.starts_with(&url) && back.contains("redirect_status=succeeded"),
+        "back from 3-D Secure: {back}"
+    );
+    shot(&browser, "18-card-3ds-paid").await;
+    until_url(&browser, &shop, "outcome=succeeded").await;
+    system.payment_in("o-cashier-card-3ds", "succeeded", WITHIN).await;
 
     browser.close().await.unwrap();
     drop(driver);
