@@ -51,11 +51,13 @@ pub fn adapter(settings: &ProviderSettings<'_>) -> Result<StripeAdapter, Provide
     let base_url = settings.get("URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let browser = match (settings.get("PUBLISHABLE_KEY"), settings.get("PUBLIC_URL")) {
         (Some(key), public) => {
+            // Without PUBLIC_URL the browser's base is URL, and a bad one is named as URL.
+            let named = if public.is_some() { "PUBLIC_URL" } else { "URL" };
             let public = public.unwrap_or_else(|| base_url.clone());
-            Some(
-                BrowserConfirm::new(&key, &public, &secret_key)
-                    .map_err(|e| settings.invalid(e.setting, e.rule))?,
-            )
+            let browser = BrowserConfirm::new(&key, &public, &secret_key).map_err(|e| {
+                settings.invalid(if e.setting == "PUBLIC_URL" { named } else { e.setting }, e.rule)
+            })?;
+            Some(browser)
         }
         (None, Some(_)) => {
             return Err(settings.invalid(
@@ -121,6 +123,8 @@ mod tests {
         assert!(!bad.contains("sk_test_oops"), "the refused value is not quoted: {bad}");
         let url = with(&[("PUBLISHABLE_KEY", "pk_test_1"), ("PUBLIC_URL", "nope")]).unwrap_err().to_string();
         assert!(url.contains("PAYGATE_PROVIDER_STRIPE_PUBLIC_URL"), "{url}");
+        let url = with(&[("PUBLISHABLE_KEY", "pk_test_1"), ("URL", "nope")]).unwrap_err().to_string();
+        assert!(url.contains("PAYGATE_PROVIDER_STRIPE_URL:"), "{url}");
         let alone = with(&[("PUBLIC_URL", "https://x")]).unwrap_err().to_string();
         assert!(alone.contains("PUBLIC_URL") && alone.contains("PUBLISHABLE_KEY"), "{alone}");
     }
