@@ -111,7 +111,7 @@ async fn each_pay_method_answers_its_action_shape() {
             (PayMethod::Qr, CustomerAction::QrCode { qr_code }) => {
                 assert_eq!(qr_code, format!("mockpay://pay/{txn}"))
             }
-            (PayMethod::ClientSecret, CustomerAction::ClientSecret { client_secret }) => {
+            (PayMethod::ClientSecret, CustomerAction::ClientSecret { client_secret, .. }) => {
                 assert!(client_secret.starts_with(&format!("{txn}_secret_")), "{client_secret}")
             }
             (method, action) => panic!("{method:?} answered {action:?}"),

@@ -228,7 +228,7 @@ async fn jsapi_gives_the_clients_signed_parameters_and_needs_the_openid() {
     let payer = Payer { openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()), client_ip: None };
     let called = s.adapter.pay(&PayRequest { payer, ..pay_request(PayMethod::ClientSecret) }).await;
     let CallOutcome::Answer { facts, .. } = &called.outcome else { panic!("{:?}", called.outcome) };
-    let Some(CustomerAction::ClientSecret { client_secret }) = &facts.action else { panic!("{facts:?}") };
+    let Some(CustomerAction::ClientSecret { client_secret, .. }) = &facts.action else { panic!("{facts:?}") };
     let params: Value = serde_json::from_str(client_secret).unwrap();
     assert_eq!(params["package"], "prepay_id=wx2014102720093955");
     assert_eq!(

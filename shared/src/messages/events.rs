@@ -25,8 +25,31 @@ pub enum CustomerAction {
     Form { method: HttpPost, url: String, form: Map<String, serde_json::Value> },
     /// Show a QR code: `{"qr_code": ...}`.
     QrCode { qr_code: String },
-    /// Confirm on the client: `{"client_secret": ...}`.
-    ClientSecret { client_secret: String },
+    /// Confirm on the client: `{"client_secret": ...}`, with what a browser needs to confirm it
+    /// with the provider directly, when the provider's account says (Stripe:
+    /// `{"client_secret", "publishable_key", "api_base"}`). Everything in it is public by design
+    /// except the client secret, which only the paying customer should see.
+    ClientSecret {
+        client_secret: String,
+        /// The provider's publishable key (Stripe's `pk_…`): identifies the account to a browser,
+        /// allows nothing but what the client secret allows. Never a secret key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publishable_key: Option<String>,
+        /// The provider API's base URL as a browser reaches it (`https://api.stripe.com`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_base: Option<String>,
+    },
+}
+
+impl CustomerAction {
+    /// A client secret alone: `{"client_secret": ...}`.
+    pub fn client_secret(client_secret: impl Into<String>) -> Self {
+        CustomerAction::ClientSecret {
+            client_secret: client_secret.into(),
+            publishable_key: None,
+            api_base: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,7 +206,18 @@ mod tests {
         );
         let qr = CustomerAction::QrCode { qr_code: "mockpay://pay/1".into() };
         assert_eq!(serde_json::to_value(&qr).unwrap(), json!({"qr_code": "mockpay://pay/1"}));
-        for action in [redirect, post, qr, CustomerAction::ClientSecret { client_secret: "s".into() }] {
+        let secret = CustomerAction::client_secret("s");
+        assert_eq!(serde_json::to_value(&secret).unwrap(), json!({"client_secret": "s"}));
+        let browser = CustomerAction::ClientSecret {
+            client_secret: "pi_1_secret_2".into(),
+            publishable_key: Some("pk_test_1".into()),
+            api_base: Some("https://api.stripe.com".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&browser).unwrap(),
+            json!({"client_secret": "pi_1_secret_2", "publishable_key": "pk_test_1", "api_base": "https://api.stripe.com"})
+        );
+        for action in [redirect, post, qr, secret, browser] {
             let back: CustomerAction =
                 serde_json::from_value(serde_json::to_value(&action).unwrap()).unwrap();
             assert_eq!(back, action);

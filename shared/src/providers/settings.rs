@@ -142,7 +142,7 @@ pub struct ProviderSettings<'a> {
     vars: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl ProviderSettings<'_> {
+impl<'a> ProviderSettings<'a> {
     /// The provider's name as configured (and as payments and notification URLs spell it).
     pub fn name(&self) -> &'static str {
         self.name
@@ -160,6 +160,12 @@ impl ProviderSettings<'_> {
                 known: known.join(", "),
             }
         })
+    }
+
+    /// Settings read from `vars` (unit tests of a kind's builder).
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &'static str, vars: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        ProviderSettings { name, vars }
     }
 
     /// The variable that holds `key`: `PAYGATE_PROVIDER_<NAME>_<KEY>`.

@@ -8,7 +8,13 @@
 //! - a second order: the customer picks the provider's page, follows the link, the card is
 //!   declined there (a scripted decline at mockpay), the page shows the failure and lands on the
 //!   return URL with `outcome=failed`;
-//! - an expired token shows the "expired" page (410), a changed one the "not valid" page (403).
+//! - an expired token shows the "expired" page (410), a changed one the "not valid" page (403);
+//! - by card at Stripe (stripesim, with a publishable key): the page's own script posts Stripe's
+//!   test card 4242… straight to the simulator (the page's `connect-src` allows exactly its
+//!   origin), the payment succeeds in paygate and the page lands on the return URL; a second
+//!   order's card 4000…0002 is declined: the page shows Stripe's message, the field stays usable,
+//!   nothing is charged; a third order's card 4000 0025 0000 3155 goes through 3-D Secure (the
+//!   simulator's page) and back to the cashier, which lands on the return URL.
 //!
 //! Screenshots of each step go to `target/cashier-screenshots/` (the path is printed). The test
 //! waits by polling with deadlines, never by sleeping. Without chromium or chromedriver it
@@ -17,7 +23,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use paygate_e2e::System;
-use paygate_e2e::system::{CASHIER_SECRET, MERCHANT};
+use paygate_e2e::system::{CASHIER_SECRET, MERCHANT, ProviderAccount, SystemOptions};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -203,10 +209,15 @@ impl Api {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    /// A cashier create for `order_no`: its cashier URL.
+    /// A cashier create for `order_no` in CNY: its cashier URL.
     async fn cashier(&self, order_no: &str, amount: &str, return_url: &str) -> String {
+        self.cashier_in(order_no, amount, "CNY", return_url).await
+    }
+
+    /// A cashier create for `order_no` in `currency`: its cashier URL.
+    async fn cashier_in(&self, order_no: &str, amount: &str, currency: &str, return_url: &str) -> String {
         let body = json!({
-            "merchant_order_no": order_no, "amount": amount, "currency": "CNY", "order_type": "retail",
+            "merchant_order_no": order_no, "amount": amount, "currency": currency, "order_type": "retail",
             "subject": "Browser coffee", "return_url": return_url, "cashier": true
         });
         let (status, answer) = self.create(&body).await;
@@ -386,4 +397,164 @@ async fn the_cashier_speaks_chinese_and_refuses_what_it_must() {
     let status: Value = api.http.get(format!("{url}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!((status["method_chosen"].as_bool(), status["final"].as_bool()), (Some(false), Some(false)));
     system.stop().await;
+}
+
+/// Fills the card form with `number` (a future expiry, a CVC) and pays.
+async fn pay_by_card(browser: &Client, number: &str) {
+    let next_year = (chrono::Datelike::year(&chrono::Utc::now()) + 2).to_string();
+    for (css, value) in [
+        ("#card-number", number),
+        ("#card-exp-month", "12"),
+        ("#card-exp-year", next_year.as_str()),
+        ("#card-cvc", "123"),
+    ] {
+        let input = browser.find(Locator::Css(css)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+}
+
+/// Whether the element `css` is enabled (the card form is enabled by the script).
+async fn until_enabled(browser: &Client, css: &str) {
+    paygate_test_support::eventually(&format!("{css} enabled"), WITHIN, || async move {
+        let Ok(e) = browser.find(Locator::Css(css)).await else { return false };
+        e.is_enabled().await.unwrap_or(false)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_pays_by_card_at_stripe_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let mut sim_config = stripesim::testkit::test_config();
+    sim_config.settings.notify_scale_ppm = 1_000;
+    let sim = stripesim::StripeSim::start(sim_config).await.expect("stripesim starts");
+    let stripe = ProviderAccount {
+        name: "stripe".into(),
+        settings: [
+            ("KIND", "stripe"),
+            ("URL", sim.base_url()),
+            ("SECRET_KEY", stripesim::testkit::SECRET_KEY),
+            ("WEBHOOK_SECRET", stripesim::testkit::WEBHOOK_SECRET),
+            ("ACCOUNT", sim.account()),
+            ("PUBLISHABLE_KEY", stripesim::testkit::PUBLISHABLE_KEY),
+            ("TIMEOUT", "2s"),
+            ("NOT_FOUND_FINAL_AFTER", "2s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    };
+    let system = System::with(SystemOptions {
+        accounts: vec![stripe],
+        notify_handler: true,
+        ..SystemOptions::default()
+    })
+    .await;
+    // Stripe's events go to notify-handler, as a webhook endpoint configured at Stripe would.
+    let admin = sim.admin();
+    let mut settings = admin.settings().await.unwrap();
+    settings.webhook_url = Some(format!("{}/notify/stripe", system.notify_http().unwrap()));
+    admin.set_settings(&settings).await.unwrap();
+    {
+        let mut conn = system.db.pool.acquire().await.unwrap();
+        paygate::store::cashier::set_methods(&mut conn, MERCHANT, "stripe", &["client_secret".to_owned()])
+            .await
+            .unwrap();
+    }
+    let api = Api::new(&system).await;
+    let shop = shop().await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    // 1. Stripe's test card that succeeds.
+    let url = api.cashier_in("o-cashier-card", "12.50", "USD", &shop).await;
+    browser.goto(&format!("{url}?lang=en")).await.unwrap();
+    assert!(text_of(&browser, "label[for=method-0]").await.starts_with("Card"));
+    shot(&browser, "11-card-choose").await;
+    browser.find(Locator::Css("input[value='stripe:client_secret']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    until_enabled(&browser, "#card-number").await;
+    assert_eq!(text_of(&browser, "label[for=card-number]").await, "Card number");
+    // The page may connect to exactly the simulator's origin, and load scripts only from itself.
+    let page = api.http.get(&url).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains(&format!("connect-src 'self' {};", sim.base_url())), "{csp}");
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(stripesim::testkit::PUBLISHABLE_KEY) && !html.contains(stripesim::testkit::SECRET_KEY)
+    );
+    shot(&browser, "12-card-form").await;
+    pay_by_card(&browser, "4242 4242 4242 4242").await;
+    shot(&browser, "13-card-typed").await;
+    browser.find(Locator::Css("#card-pay")).await.unwrap().click().await.unwrap();
+    assert_eq!(until_attr(&browser, "#outcome", "data-outcome", "succeeded").await, "Paid");
+    shot(&browser, "14-card-paid").await;
+    let landed = until_url(&browser, &shop, "outcome=succeeded").await;
+    assert!(landed.contains("merchant_order_no=o-cashier-card"), "{landed}");
+    shot(&browser, "15-card-returned").await;
+    let paid = system.payment_in("o-cashier-card", "succeeded", WITHIN).await;
+    assert_eq!((paid.provider.as_str(), paid.pay_method.as_str()), ("stripe", "client_secret"));
+    let trade_no = paygate::providers::adapter::trade_no(paid.id);
+    let truth = admin.order(&trade_no).await.unwrap().expect("stripesim has the PaymentIntent");
+    assert_eq!(truth["charges"], 1, "{truth}");
+
+    // 2. Stripe's test card that is declined: the provider's message, the field usable again.
+    let url = api.cashier_in("o-cashier-card-declined", "7.00", "USD", &shop).await;
+    browser.goto(&format!("{url}?lang=en")).await.unwrap();
+    browser.find(Locator::Css("input[value='stripe:client_secret']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    until_enabled(&browser, "#card-number").await;
+    pay_by_card(&browser, "4000000000000002").await;
+    shot(&browser, "16-card-decline-typed").await;
+    browser.find(Locator::Css("#card-pay")).await.unwrap().click().await.unwrap();
+    let error = paygate_test_support::eventually_some("the decline on the page", WITHIN, || async {
+        let text = browser.find(Locator::Css("#card-error")).await.ok()?.text().await.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(error, "Your card was declined.");
+    let role = browser.find(Locator::Css("#card-error")).await.unwrap().attr("role").await.unwrap();
+    assert_eq!(role.as_deref(), Some("alert"));
+    until_enabled(&browser, "#card-number").await;
+    until_enabled(&browser, "#card-pay").await;
+    shot(&browser, "17-card-declined").await;
+    let open = system.payment("o-cashier-card-declined").await.expect("the choice created the payment");
+    let trade_no = paygate::providers::adapter::trade_no(open.id);
+    let truth = admin.order(&trade_no).await.unwrap().expect("stripesim has the PaymentIntent");
+    assert_eq!(truth["charges"], 0, "nothing charged: {truth}");
+    assert_eq!(truth["paymentIntent"]["status"], "requires_payment_method", "{truth}");
+    assert!(
+        !matches!(open.state.as_str(), "succeeded" | "authorized"),
+        "a declined card moves no money: {}",
+        open.state
+    );
+    assert!(browser.current_url().await.unwrap().as_str().starts_with(&url), "still on the cashier");
+
+    // 3. A card that needs 3-D Secure: the page goes to the provider's challenge (stripesim's
+    // page completes it at once) and comes back to the cashier, which follows the payment.
+    let url = api.cashier_in("o-cashier-card-3ds", "9.99", "USD", &shop).await;
+    browser.goto(&format!("{url}?lang=en")).await.unwrap();
+    browser.find(Locator::Css("input[value='stripe:client_secret']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    until_enabled(&browser, "#card-number").await;
+    pay_by_card(&browser, "4000002500003155").await;
+    browser.find(Locator::Css("#card-pay")).await.unwrap().click().await.unwrap();
+    assert_eq!(until_attr(&browser, "#outcome", "data-outcome", "succeeded").await, "Paid");
+    let back = browser.current_url().await.unwrap().to_string();
+    assert!(
+        back.starts_with(&url) && back.contains("redirect_status=succeeded"),
+        "back from 3-D Secure: {back}"
+    );
+    shot(&browser, "18-card-3ds-paid").await;
+    until_url(&browser, &shop, "outcome=succeeded").await;
+    system.payment_in("o-cashier-card-3ds", "succeeded", WITHIN).await;
+
+    browser.close().await.unwrap();
+    drop(driver);
+    system.stop().await;
+    sim.shutdown().await.unwrap();
 }

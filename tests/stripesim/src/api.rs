@@ -66,6 +66,12 @@ async fn serve(
     f: impl FnOnce(&App, &[(String, String)]) -> Outcome,
 ) -> Response {
     let key = wire::bearer(headers);
+    if key.as_deref() == Some(app.publishable_key.as_str()) {
+        // Stripe: a publishable key may only confirm (with the client secret) and tokenise.
+        let answer = wire::publishable_key_refused();
+        app.kit.stats().request(op.as_str(), &answer.outcome());
+        return respond(answer);
+    }
     if key.as_deref() != Some(app.secret_key.as_str()) {
         let answer = wire::bad_key(key.as_deref());
         app.kit.stats().request(op.as_str(), &answer.outcome());
@@ -246,6 +252,7 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
         payment_method: payment_method.clone(),
         last_payment_error: None,
         redirect_url: None,
+        return_url: wire::get(p, "return_url").map(str::to_owned),
         created: chrono::Utc::now().timestamp(),
         changed: Instant::now(),
         charges: 0,
@@ -269,9 +276,47 @@ fn create(app: &App, p: &[(String, String)]) -> Outcome {
 /// Confirms the PaymentIntent `id` with the test payment method `pm` (what Stripe.js does with
 /// the client secret, or `confirm=true` on create).
 pub(crate) fn confirm(app: &App, id: &str, pm: &str) -> Outcome {
-    let Some(mut outcome) = cards::outcome(pm) else {
+    let Some(outcome) = cards::outcome(pm) else {
         return (Answer::missing("PaymentMethod", pm, "payment_method"), Vec::new());
     };
+    confirm_as(app, id, pm, outcome)
+}
+
+/// Confirms with raw card details (`payment_method_data[type]=card` and
+/// `payment_method_data[card][number|exp_month|exp_year|cvc]`, what Stripe.js sends): a
+/// malformed card is a 402 `card_error` that leaves the PaymentIntent as it was; a test card
+/// number confirms as its test payment method; any other number is declined as a real card in
+/// test mode.
+fn confirm_card(app: &App, id: &str, p: &[(String, String)]) -> Outcome {
+    if wire::get(p, "payment_method_data[type]") != Some("card") {
+        let a = Answer::invalid(
+            None,
+            "stripesim models only payment_method_data[type]=card.",
+            Some("payment_method_data[type]"),
+        );
+        return (a, Vec::new());
+    }
+    let field = |name: &str| wire::get(p, &format!("payment_method_data[card][{name}]")).unwrap_or("");
+    let now = chrono::Utc::now();
+    let today = (chrono::Datelike::year(&now), chrono::Datelike::month(&now));
+    match cards::of_card(field("number"), field("exp_month"), field("exp_year"), field("cvc"), today) {
+        Err(r) => {
+            let a = Answer::error(402, "card_error", Some(r.code), r.message, Some(r.param));
+            (a, Vec::new())
+        }
+        Ok(known) => {
+            let outcome = match known {
+                Ok(pm) => cards::outcome(pm).unwrap_or(cards::LIVE_CARD_IN_TEST_MODE),
+                Err(declined) => declined,
+            };
+            let pm_id = app.ledger().id("pm");
+            confirm_as(app, id, &pm_id, outcome)
+        }
+    }
+}
+
+/// Confirms the PaymentIntent `id` with the payment method `pm`, whose charge does `outcome`.
+fn confirm_as(app: &App, id: &str, pm: &str, mut outcome: CardOutcome) -> Outcome {
     let trade_no = trade_no_of_intent(app, id).unwrap_or_default();
     if outcome == CardOutcome::Succeeds {
         let decline = app.kit.faults().charge(&app.account, &trade_no);
@@ -515,10 +560,27 @@ pub(crate) fn authenticate(app: &App, id: &str, ok: bool) -> Result<Value, Strin
     app.ledger().intents.get(id).map(PaymentIntent::json).ok_or_else(|| "gone".into())
 }
 
+/// The customer's 3-D Secure page: completes (or with `?result=fail` fails) the authentication,
+/// then, as Stripe does, sends the customer to the confirm's `return_url` with
+/// `payment_intent`, `payment_intent_client_secret` and `redirect_status` in the query (a page
+/// that says what happened when there is none).
 async fn three_d_secure(State(app): State<App>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
     let pairs = wire::pairs(q.as_deref().unwrap_or(""));
     let ok = wire::get(&pairs, "result") != Some("fail");
+    let back = app.ledger().intents.get(&id).and_then(|pi| {
+        let url = pi.return_url.clone()?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payment_intent", &pi.id)
+            .append_pair("payment_intent_client_secret", &pi.client_secret)
+            .append_pair("redirect_status", if ok { "succeeded" } else { "failed" })
+            .finish();
+        Some(format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' }))
+    });
     match authenticate(&app, &id, ok) {
+        Ok(_) if back.is_some() => {
+            let to = back.unwrap_or_default();
+            (axum::http::StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, to)]).into_response()
+        }
         Ok(v) => format!(
             "3-D Secure {}: the PaymentIntent is {}",
             if ok { "completed" } else { "failed" },
@@ -535,30 +597,81 @@ async fn confirm_intent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // The customer's call (Stripe.js: the publishable key and the client secret), or the
-    // server's (the secret key). No transport fault: it is not paygate's call.
+    // The customer's call (Stripe.js: the publishable key as `key` in the form, or as the
+    // Bearer token, and the client secret), or the server's (the secret key). No transport
+    // fault: it is not paygate's call.
     let params = body_pairs(&body);
-    let key = wire::bearer(&headers);
-    let client_secret_ok = app
-        .ledger()
-        .intents
-        .get(&id)
-        .is_some_and(|pi| wire::get(&params, "client_secret") == Some(pi.client_secret.as_str()));
-    let allowed = key.as_deref() == Some(app.secret_key.as_str())
-        || (key.as_deref() == Some(app.publishable_key.as_str()) && client_secret_ok);
-    if !allowed {
-        return respond(wire::bad_key(key.as_deref()));
+    let by_browser = match confirm_caller(&app, &id, &headers, &params) {
+        Ok(b) => b,
+        Err(refused) => return respond(refused),
+    };
+    if let Some(url) = wire::get(&params, "return_url")
+        && let Some(pi) = app.ledger().intents.get_mut(&id)
+    {
+        pi.return_url = Some(url.to_owned());
     }
-    let Some(pm) = wire::get(&params, "payment_method").map(str::to_owned) else {
-        return respond(Answer::invalid(
+    let (mut answer, events) = if let Some(pm) = wire::get(&params, "payment_method") {
+        confirm(&app, &id, pm)
+    } else if wire::get(&params, "payment_method_data[type]").is_some() {
+        confirm_card(&app, &id, &params)
+    } else {
+        let a = Answer::invalid(
             Some("parameter_missing"),
             "Missing required param: payment_method.",
             Some("payment_method"),
+        );
+        (a, Vec::new())
+    };
+    send_all(&app, events);
+    if by_browser {
+        // A publishable key sees the PaymentIntent without its metadata (Stripe answers a
+        // client-side subset of the object).
+        let embedded = answer.body.get_mut("error").and_then(|e| e.get_mut("payment_intent"));
+        if let Some(map) = embedded.and_then(|pi| pi.as_object_mut()) {
+            map.remove("metadata");
+        }
+        if let Some(map) = answer.body.as_object_mut() {
+            map.remove("metadata");
+        }
+    }
+    respond(answer)
+}
+
+/// Who confirms: `Ok(false)` the secret key (the server), `Ok(true)` the publishable key with
+/// the PaymentIntent's client secret (a browser); else Stripe's refusal: an unknown key 401, a
+/// publishable key without the right client secret 400 `invalid_request_error`.
+fn confirm_caller(
+    app: &App,
+    id: &str,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<bool, Answer> {
+    let key = wire::bearer(headers).or_else(|| wire::get(params, "key").map(str::to_owned));
+    if key.as_deref() == Some(app.secret_key.as_str()) {
+        return Ok(false);
+    }
+    if key.as_deref() != Some(app.publishable_key.as_str()) {
+        return Err(wire::bad_key(key.as_deref()));
+    }
+    let Some(given) = wire::get(params, "client_secret") else {
+        return Err(Answer::invalid(
+            Some("parameter_missing"),
+            "Missing required param: client_secret.",
+            Some("client_secret"),
         ));
     };
-    let (answer, events) = confirm(&app, &id, &pm);
-    send_all(&app, events);
-    respond(answer)
+    let ledger = app.ledger();
+    let Some(pi) = ledger.intents.get(id) else {
+        return Err(Answer::missing("payment_intent", id, "intent"));
+    };
+    if pi.client_secret != given {
+        return Err(Answer::invalid(
+            None,
+            "The client_secret provided does not match the client_secret associated with the PaymentIntent.",
+            Some("client_secret"),
+        ));
+    }
+    Ok(true)
 }
 
 async fn retrieve_intent(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {

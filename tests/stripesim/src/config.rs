@@ -77,7 +77,7 @@ impl Config {
             public_url: None,
             account: "acct_1StripeSimTest".to_owned(),
             secret_key: secret_key.to_owned(),
-            publishable_key: "pk_test_stripesim".to_owned(),
+            publishable_key: crate::testkit::PUBLISHABLE_KEY.to_owned(),
             webhook_secret: webhook_secret.to_owned(),
             faults: FaultSettings::default(),
             settings: Settings::default(),

@@ -8,6 +8,11 @@
 //!   visibility lag), `POST …/{id}/confirm` (test payment methods: `pm_card_visa` succeeds,
 //!   `pm_card_chargeDeclined*` decline with their `decline_code`, `pm_card_threeDSecure2Required`
 //!   asks for 3-D Secure through `next_action.redirect_to_url`), `POST …/{id}/cancel`.
+//! - A browser's confirm, as Stripe.js makes it: the publishable key (`key=pk_…` in the form, or
+//!   as the Bearer token) with the PaymentIntent's `client_secret` (another is 400
+//!   `invalid_request_error`; a publishable key on any other endpoint 403), raw card details
+//!   (`payment_method_data[card][…]`) mapped from Stripe's test card numbers (`cards`), a
+//!   `return_url` the 3-D Secure page sends the customer back to, and CORS (`cors`).
 //! - Refunds: `POST /v1/refunds` (by `payment_intent`, partial and full, never above what is
 //!   left), `GET /v1/refunds/{id}`, `GET /v1/refunds?payment_intent=…`; `pending` until their fate.
 //! - Idempotency keys on POST: the same key and parameters answer the saved answer, other
@@ -40,6 +45,7 @@ mod app;
 mod balance;
 pub mod cards;
 mod config;
+mod cors;
 mod model;
 mod server;
 pub mod testkit;

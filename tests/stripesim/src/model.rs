@@ -60,6 +60,8 @@ pub struct PaymentIntent {
     pub payment_method: Option<String>,
     pub last_payment_error: Option<PaymentError>,
     pub redirect_url: Option<String>,
+    /// Where the 3-D Secure page sends the customer back (`return_url` of the confirm).
+    pub return_url: Option<String>,
     pub created: i64,
     /// When the search index last saw it (for the search lag).
     pub changed: Instant,
@@ -85,7 +87,7 @@ impl PaymentIntent {
         let next_action = match (&self.status, &self.redirect_url) {
             (PiStatus::RequiresAction, Some(url)) => json!({
                 "type": "redirect_to_url",
-                "redirect_to_url": { "url": url, "return_url": null },
+                "redirect_to_url": { "url": url, "return_url": self.return_url },
             }),
             _ => Value::Null,
         };

@@ -27,7 +27,8 @@ impl StripeSim {
             .merge(crate::balance::routes())
             .merge(crate::admin::routes())
             .route("/healthz", get(|| async { "ok" }))
-            .with_state(app.clone());
+            .with_state(app.clone())
+            .layer(axum::middleware::from_fn(crate::cors::cors));
         let shutdown = app.kit.cancel_token().clone().cancelled_owned();
         let server =
             tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });

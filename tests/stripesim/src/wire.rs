@@ -90,6 +90,17 @@ pub fn bad_key(key: Option<&str>) -> Answer {
     Answer::error(401, "invalid_request_error", None, &message, None)
 }
 
+/// Stripe's answer to a publishable key on an endpoint that needs the secret key (403).
+pub fn publishable_key_refused() -> Answer {
+    Answer::error(
+        403,
+        "invalid_request_error",
+        None,
+        "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.",
+        None,
+    )
+}
+
 /// A form body or a query string as its pairs, in order.
 pub fn pairs(text: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(text.as_bytes()).into_owned().collect()

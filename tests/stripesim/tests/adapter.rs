@@ -106,7 +106,7 @@ async fn three_d_secure_is_a_redirect_then_the_payment_succeeds() {
     let created = a.pay(&pay(&t, 1_000, Currency::EUR)).await.outcome;
     let CallOutcome::Answer { facts, .. } = created else { panic!("{created:?}") };
     assert!(
-        matches!(facts.action, Some(CustomerAction::ClientSecret { ref client_secret }) if client_secret.contains("_secret_"))
+        matches!(facts.action, Some(CustomerAction::ClientSecret { ref client_secret, .. }) if client_secret.contains("_secret_"))
     );
     sim.admin().pay(&t, "pm_card_threeDSecure2Required").await.unwrap();
     let q = a.query(&t, Currency::EUR).await;
@@ -201,7 +201,7 @@ async fn a_bad_key_is_refused_and_no_key_reaches_the_exchange_log() {
     let ok = good.pay(&pay(&no(), 1_000, Currency::USD)).await;
     let CallOutcome::Answer { facts, .. } = &ok.outcome else { panic!("{:?}", ok.outcome) };
     assert!(
-        matches!(&facts.action, Some(CustomerAction::ClientSecret { client_secret }) if client_secret.contains("_secret_")),
+        matches!(&facts.action, Some(CustomerAction::ClientSecret { client_secret, .. }) if client_secret.contains("_secret_")),
         "the customer still gets it"
     );
     for exchange in [&called.exchange, &ok.exchange] {

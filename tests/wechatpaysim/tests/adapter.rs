@@ -198,7 +198,7 @@ async fn jsapi_and_h5_need_their_payer_fields_and_answer_prepay_id_and_h5_url() 
             .outcome,
     );
     match jsapi.action {
-        Some(CustomerAction::ClientSecret { client_secret }) => {
+        Some(CustomerAction::ClientSecret { client_secret, .. }) => {
             assert!(client_secret.contains("prepay_id=wx"), "{client_secret}")
         }
         other => panic!("client parameters, got {other:?}"),

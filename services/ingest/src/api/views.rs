@@ -32,7 +32,9 @@ pub struct PaymentView {
     pub order_type: String,
     pub subject: String,
     /// What the customer must do, once the provider said: `{"method": "GET", "url"}`,
-    /// `{"method": "POST", "url", "form"}`, `{"qr_code"}` or `{"client_secret"}`.
+    /// `{"method": "POST", "url", "form"}`, `{"qr_code"}` or `{"client_secret"}` (at Stripe with a
+    /// publishable key configured, `{"client_secret", "publishable_key", "api_base"}`: what a
+    /// browser needs to confirm with Stripe itself; never a secret key).
     #[schema(value_type = Object, nullable)]
     pub action: Option<Value>,
     pub provider_txn_id: Option<String>,

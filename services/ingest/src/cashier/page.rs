@@ -221,17 +221,7 @@ fn action_html(t: &Texts, provider: &str, action: &Value) -> String {
         );
     }
     if let Some(secret) = action.get("client_secret").and_then(Value::as_str) {
-        return format!(
-            r#"<form id="card" data-client-secret="{secret}" data-provider="{provider}">
-<label for="card-number">{card}</label>
-<input id="card-number" name="card_number" inputmode="numeric" autocomplete="cc-number" disabled>
-<p class="note">{note}</p>
-</form>"#,
-            secret = escape(secret),
-            provider = escape(provider),
-            card = escape(t.card_number),
-            note = escape(t.card_note),
-        );
+        return card_html(t, provider, action, secret);
     }
     let url = action.get("url").and_then(Value::as_str).unwrap_or("");
     let method = action.get("method").and_then(Value::as_str).unwrap_or("GET");
@@ -262,6 +252,50 @@ fn action_html(t: &Texts, provider: &str, action: &Value) -> String {
         url = escape(url),
         cont = escape(t.continue_to),
         provider = escape(provider),
+    )
+}
+
+/// A client secret's card form, when the action carries what a browser needs to confirm with the
+/// provider itself (`publishable_key`, `api_base`): the script posts the card there, never to
+/// paygate. Its inputs have no `name`, so that a form submitted without the script sends nothing
+/// anywhere, and they stay disabled until the script enables them. Without the publishable key
+/// (a payment made before it was configured, a provider that confirms another way) the page
+/// says that a card cannot be taken here rather than show a field that does nothing.
+fn card_html(t: &Texts, provider: &str, action: &Value, secret: &str) -> String {
+    let public = |field: &str| action.get(field).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let (Some(key), Some(base)) = (public("publishable_key"), public("api_base")) else {
+        return format!(r#"<p id="card-unavailable" role="alert">{}</p>"#, escape(t.card_unavailable));
+    };
+    let field = |id: &str, label: &str, autocomplete: &str, size: u8| {
+        format!(
+            r#"<div class="field"><label for="{id}">{label}</label><input id="{id}" type="text" inputmode="numeric" autocomplete="{autocomplete}" maxlength="{size}" size="{size}" required disabled aria-describedby="card-error"></div>"#,
+            label = escape(label),
+        )
+    };
+    format!(
+        r#"<form id="card" novalidate data-client-secret="{secret}" data-publishable-key="{key}" data-api-base="{base}" data-confirming="{confirming}" data-confirmed="{confirmed}" data-network-error="{network}">
+{number}
+<div class="row">{month}{year}{cvc}</div>
+<p class="error" id="card-error" role="alert"></p>
+<p class="note" id="card-status" role="status"></p>
+<button type="submit" id="card-pay" disabled>{pay}</button>
+<p class="note">{note} <span class="provider">{provider}</span></p>
+</form>
+<noscript><p id="card-needs-script">{needs_script}</p></noscript>"#,
+        secret = escape(secret),
+        key = escape(key),
+        base = escape(base),
+        confirming = escape(t.card_confirming),
+        confirmed = escape(t.card_confirmed),
+        network = escape(t.card_network_error),
+        number = field("card-number", t.card_number, "cc-number", 23),
+        month = field("card-exp-month", t.card_exp_month, "cc-exp-month", 2),
+        year = field("card-exp-year", t.card_exp_year, "cc-exp-year", 4),
+        cvc = field("card-cvc", t.card_cvc, "cc-csc", 4),
+        pay = escape(t.card_pay),
+        note = escape(t.card_note),
+        provider = escape(provider),
+        needs_script = escape(t.card_needs_script),
     )
 }
 
@@ -314,7 +348,38 @@ mod tests {
         );
         assert!(post.contains(r#"id="auto-submit" method="post" action="http://p/gw""#), "{post}");
         assert!(post.contains(r#"name="sign" value="x&quot;y""#), "{post}");
-        let card = action_html(t, "stripe", &json!({"client_secret": "pi_1_secret_2"}));
-        assert!(card.contains(r#"<label for="card-number">"#) && card.contains("pi_1_secret_2"), "{card}");
+        // Without a publishable key no dead field: it says a card cannot be taken here.
+        let old = action_html(t, "stripe", &json!({"client_secret": "pi_1_secret_2"}));
+        assert!(old.contains(r#"id="card-unavailable" role="alert""#) && !old.contains("<input"), "{old}");
+        assert!(!old.contains("pi_1_secret_2"), "{old}");
+    }
+
+    #[test]
+    fn a_card_form_posts_nowhere_but_carries_what_the_script_needs() {
+        let t = Lang::En.texts();
+        let card = action_html(
+            t,
+            "stripe",
+            &json!({"client_secret": "pi_1_secret_2", "publishable_key": "pk_test_1", "api_base": "https://api.stripe.com"}),
+        );
+        for want in [
+            r#"data-client-secret="pi_1_secret_2""#,
+            r#"data-publishable-key="pk_test_1""#,
+            r#"data-api-base="https://api.stripe.com""#,
+            r#"<label for="card-number">Card number</label>"#,
+            r#"<label for="card-exp-month">"#,
+            r#"<label for="card-exp-year">"#,
+            r#"<label for="card-cvc">"#,
+            r#"autocomplete="cc-number""#,
+            r#"id="card-error" role="alert""#,
+            r#"<noscript>"#,
+        ] {
+            assert!(card.contains(want), "{want} in {card}");
+        }
+        // No input is named, so a submit without the script sends no card data anywhere; and no
+        // input works until the script enables it.
+        assert!(!card.contains(" name="), "{card}");
+        assert_eq!(card.matches("<input").count(), card.matches(" disabled ").count(), "{card}");
+        assert!(!card.contains(" action="), "{card}");
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! A token that is not ours (changed, cut short) is a `403` page; an expired one a `410` page.
 //! Every page carries a `Content-Security-Policy` that allows only this origin's script and styles
-//! (no inline script), images from this origin and `data:`, and forms posted to this origin or
-//! to the provider whose form the page shows.
+//! (no inline script), images from this origin and `data:`, forms posted to this origin or to
+//! the provider whose form the page shows, and connections to this origin or, on a card form, to
+//! the one provider API origin its action names (where the script posts the card).
 
 use super::choose::{self, Choice};
 use super::i18n::Lang;
@@ -69,17 +70,46 @@ fn origin(url: &str) -> Option<&str> {
         .then_some(origin)
 }
 
-/// The headers of every page: its policy (with `form_to`, the provider's form target, allowed),
-/// no caching, no sniffing, no referrer, no framing.
-pub fn headers(form_to: Option<&str>) -> HeaderMap {
-    let mut form_action = "'self'".to_owned();
-    if let Some(o) = form_to.and_then(origin) {
-        form_action.push(' ');
-        form_action.push_str(o);
+/// What a page's policy allows beyond its own origin: the origin of the provider's form target
+/// (`form-action`) and of the provider API a card form posts to (`connect-src`), each exactly
+/// that origin (`scheme://host:port`), nothing wider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allow<'a> {
+    pub form_to: Option<&'a str>,
+    pub connect_to: Option<&'a str>,
+}
+
+impl<'a> Allow<'a> {
+    /// What the action of a payment still open needs: a POST form's target; a card form's API.
+    pub fn of_action(action: Option<&'a serde_json::Value>) -> Self {
+        let text = |a: &'a serde_json::Value, field: &str| a.get(field).and_then(|v| v.as_str());
+        let Some(a) = action else { return Allow::default() };
+        let form_to =
+            text(a, "method").filter(|m| m.eq_ignore_ascii_case("POST")).and_then(|_| text(a, "url"));
+        // A card form exists only with a client secret and a publishable key (page::card_html).
+        let card_form =
+            text(a, "client_secret").is_some() && text(a, "publishable_key").is_some_and(|k| !k.is_empty());
+        let connect_to = text(a, "api_base").filter(|_| card_form);
+        Allow { form_to, connect_to }
     }
+}
+
+/// `'self'` and the origin of `url`, if it has one.
+fn sources(url: Option<&str>) -> String {
+    match url.and_then(origin) {
+        Some(o) => format!("'self' {o}"),
+        None => "'self'".to_owned(),
+    }
+}
+
+/// The headers of every page: its policy (with the provider's form target and card API allowed,
+/// [`Allow`]), no caching, no sniffing, no referrer, no framing.
+pub fn headers(allow: Allow<'_>) -> HeaderMap {
     let policy = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-         form-action {form_action}; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect}; \
+         form-action {form}; base-uri 'none'; frame-ancestors 'none'",
+        connect = sources(allow.connect_to),
+        form = sources(allow.form_to),
     );
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -93,13 +123,13 @@ pub fn headers(form_to: Option<&str>) -> HeaderMap {
     h
 }
 
-fn html(status: StatusCode, form_to: Option<&str>, body: String) -> Response {
-    (status, headers(form_to), body).into_response()
+fn html(status: StatusCode, allow: Allow<'_>, body: String) -> Response {
+    (status, headers(allow), body).into_response()
 }
 
 /// A page that only says something (why a link does not work, why to wait).
 pub(super) fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Response {
-    html(status, None, page::message(lang, title, text))
+    html(status, Allow::default(), page::message(lang, title, text))
 }
 
 /// The session a token names, or the page that says why not.
@@ -192,7 +222,7 @@ async fn render(
             Ok(m) => {
                 let m: Vec<_> =
                     m.iter().map(|m| (m.key(), m.provider.clone(), m.pay_method.clone())).collect();
-                html(status, None, page::choose(lang, &path, &summary, &m, error))
+                html(status, Allow::default(), page::choose(lang, &path, &summary, &m, error))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cashier: could not read the methods");
@@ -218,10 +248,7 @@ async fn render(
         (Some(o), Some(url)) => Some(return_to(url, &session.merchant_order_no, o)),
         _ => None,
     };
-    let form_to = action
-        .filter(|a| a.get("method").and_then(|m| m.as_str()).is_some_and(|m| m.eq_ignore_ascii_case("POST")))
-        .and_then(|a| a.get("url"))
-        .and_then(|u| u.as_str());
+    let allow = if outcome.is_none() { Allow::of_action(action) } else { Allow::default() };
     let following = Following {
         provider: &provider,
         state: &state_name,
@@ -242,7 +269,7 @@ async fn render(
             1,
         );
     }
-    html(status, if outcome.is_none() { form_to } else { None }, body)
+    html(status, allow, body)
 }
 
 async fn pick(
@@ -345,17 +372,57 @@ async fn status(State(state): State<Arc<ApiState>>, Path(token): Path<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_policy_allows_only_this_origin_and_the_providers_form_target() {
-        let h = headers(Some("https://openapi.alipay.com/gateway.do?charset=utf-8"));
+        let form = json!({"method": "POST", "url": "https://openapi.alipay.com/gateway.do?charset=utf-8", "form": {}});
+        let h = headers(Allow::of_action(Some(&form)));
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("script-src 'self';") && csp.contains("default-src 'none'"), "{csp}");
         assert!(csp.contains("form-action 'self' https://openapi.alipay.com;"), "{csp}");
-        let plain = headers(None);
+        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        let plain = headers(Allow::default());
         assert!(plain[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("form-action 'self';"));
         assert_eq!(origin("http://127.0.0.1:7070/pay/1"), Some("http://127.0.0.1:7070"));
         assert_eq!(origin("javascript:alert(1)"), None);
         assert_eq!(origin("http://a b/"), None);
+    }
+
+    #[test]
+    fn a_card_form_may_connect_to_exactly_its_providers_api_origin() {
+        let card = json!({"client_secret": "pi_1_secret_2", "publishable_key": "pk_test_1", "api_base": "https://api.stripe.com/v1x"});
+        let csp = headers(Allow::of_action(Some(&card)))[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("connect-src 'self' https://api.stripe.com;"), "{csp}");
+        assert!(csp.contains("form-action 'self';") && csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("https:;") && !csp.contains('*'), "nothing wider: {csp}");
+        let local = json!({"client_secret": "s", "publishable_key": "pk_test_1", "api_base": "http://127.0.0.1:7073"});
+        let csp = headers(Allow::of_action(Some(&local)))[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("connect-src 'self' http://127.0.0.1:7073;"), "{csp}");
+        // A client secret without the publishable key gets no card form, so no connection.
+        for a in [
+            json!({"client_secret": "s"}),
+            json!({"client_secret": "s", "publishable_key": "", "api_base": "https://x"}),
+        ] {
+            let csp = headers(Allow::of_action(Some(&a)))[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(csp.contains("connect-src 'self';"), "{csp}");
+        }
+        // A value that is not an origin is left out, never pasted into the policy.
+        let odd =
+            json!({"client_secret": "s", "publishable_key": "pk_1", "api_base": "https://x; script-src *"});
+        let csp = headers(Allow::of_action(Some(&odd)))[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("connect-src 'self';") && csp.contains("script-src 'self';"), "{csp}");
     }
 }

@@ -199,7 +199,7 @@ impl PaymentAction {
             return Ok(CustomerAction::QrCode { qr_code: qr_code.clone() });
         }
         if let Some(client_secret) = &self.client_secret {
-            return Ok(CustomerAction::ClientSecret { client_secret: client_secret.clone() });
+            return Ok(CustomerAction::client_secret(client_secret.clone()));
         }
         match (self.method.as_deref(), &self.url, &self.form) {
             (Some("GET"), Some(url), None) => {

@@ -9,8 +9,11 @@
 //!   lower-case currency, `capture_method` (`automatic`, or `manual` when the pay asks for manual
 //!   capture: the confirmed PaymentIntent is then `requires_capture`, ours `Authorized`) and our
 //!   trade number in `metadata[trade_no]` and as the `Idempotency-Key`. The answer's
-//!   `client_secret` is the customer's action: the client confirms with it (Stripe.js), and a
-//!   3-D Secure `requires_action` shows as a redirect to `next_action.redirect_to_url.url`.
+//!   `client_secret` is the customer's action: the client confirms with it (Stripe.js, or
+//!   paygate's cashier, which posts the card to Stripe itself), and a 3-D Secure
+//!   `requires_action` shows as a redirect to `next_action.redirect_to_url.url`. With a
+//!   publishable key configured ([`browser`]), the action carries it and the API's base URL as
+//!   the browser reaches it: `{client_secret, publishable_key, api_base}`.
 //!   A key reused with other parameters is `idempotency_error`: refused, never re-sent.
 //! - **Query**: we know our trade number, not Stripe's `pi_…` id (the trait passes only the
 //!   trade number). The PaymentIntent is found with the Search API
@@ -45,6 +48,7 @@
 //! dispatcher queries. Every exchange is logged with `Authorization` redacted; the secret key and
 //! the webhook secret never reach the log.
 //!
+//! - [`browser`]: the publishable key and the browser's API base, for the customer's action;
 //! - [`codes`]: the one table of error codes, and the PaymentIntent and Refund statuses;
 //! - [`notification`]: webhook events, verified and read into our terms;
 //! - [`settings`]: the adapter from `PAYGATE_PROVIDER_<NAME>_*`;
@@ -52,6 +56,7 @@
 //! - [`signing`]: the secrets, and `Stripe-Signature` (HMAC-SHA256, several `v1`, 300 s);
 //! - [`transformers`]: the wire types and forms, and their conversions.
 
+pub mod browser;
 pub mod codes;
 pub mod notification;
 pub mod settings;
@@ -126,6 +131,9 @@ pub struct StripeConfig {
     pub not_found_final_after: Duration,
     /// The webhook signature's tolerance, in seconds.
     pub tolerance_secs: i64,
+    /// The publishable key and API base a customer's browser confirms with; none: the action is
+    /// the client secret alone.
+    pub browser: Option<browser::BrowserConfirm>,
 }
 
 impl StripeConfig {
@@ -141,6 +149,7 @@ impl StripeConfig {
             notification_policy: NotificationPolicy::AlwaysQueryBack,
             not_found_final_after: DEFAULT_NOT_FOUND_FINAL_AFTER,
             tolerance_secs: signing::DEFAULT_TOLERANCE_SECS,
+            browser: None,
         }
     }
 }
@@ -170,6 +179,7 @@ pub struct StripeAdapter {
     verifier: notification::StripeVerifier,
     notification_policy: NotificationPolicy,
     not_found_final_after: Duration,
+    browser: Option<browser::BrowserConfirm>,
 }
 
 /// A body as the exchange log keeps it: every `client_secret` in a JSON answer replaced (Stripe:
@@ -290,6 +300,7 @@ impl StripeAdapter {
             verifier,
             notification_policy: config.notification_policy,
             not_found_final_after: config.not_found_final_after,
+            browser: config.browser,
         })
     }
 
@@ -455,8 +466,10 @@ impl StripeAdapter {
     /// `GET /v1/payment_intents/{id}` in our terms.
     async fn retrieve(&self, operation: Operation, id: &str, trade_no: &str) -> Called<PaymentFacts> {
         let path = format!("/v1/payment_intents/{id}");
-        self.call(operation, Method::GET, &path, None, None, |read| intent_answer(operation, read, trade_no))
-            .await
+        self.call(operation, Method::GET, &path, None, None, |read| {
+            intent_answer(operation, read, trade_no, self.browser.as_ref())
+        })
+        .await
     }
 
     /// Finds the PaymentIntent of `trade_no`, then `POST /v1/payment_intents/{id}/{action}` with
@@ -483,7 +496,7 @@ impl StripeAdapter {
                 if read.treatment == Treatment::StateConflict {
                     conflict = true;
                 }
-                intent_answer(operation, read, trade_no)
+                intent_answer(operation, read, trade_no, self.browser.as_ref())
             })
             .await;
         if !conflict {
@@ -549,12 +562,23 @@ impl StripeAdapter {
 }
 
 /// Reads an answer holding a PaymentIntent (create, retrieve, cancel).
-fn intent_answer(operation: Operation, read: Read, trade_no: &str) -> Decided<PaymentFacts> {
+/// A PaymentIntent answer in our terms; a client secret action completed with what a browser
+/// needs (`browser`), when the account has it.
+fn intent_answer(
+    operation: Operation,
+    read: Read,
+    trade_no: &str,
+    browser: Option<&browser::BrowserConfirm>,
+) -> Decided<PaymentFacts> {
     match read.treatment {
         Treatment::Facts => {
             match transformers::read::<PaymentIntent>(&read.body, "a PaymentIntent").and_then(|pi| {
                 let decline = pi.last_decline();
-                Ok((pi.into_facts(trade_no)?, decline))
+                let mut facts = pi.into_facts(trade_no)?;
+                if let Some(b) = browser {
+                    facts.action = facts.action.map(|a| b.complete(a));
+                }
+                Ok((facts, decline))
             }) {
                 // A declined attempt leaves the PaymentIntent waiting for another payment method:
                 // the answer says so, with the decline's code for the log and the events.
@@ -610,7 +634,7 @@ impl ProviderAdapter for StripeAdapter {
         };
         let trade_no = request.trade_no.as_str();
         self.call(OP, Method::POST, path, Some(&form), Some(trade_no), |read| {
-            intent_answer(OP, read, trade_no)
+            intent_answer(OP, read, trade_no, self.browser.as_ref())
         })
         .await
     }
@@ -652,7 +676,7 @@ impl ProviderAdapter for StripeAdapter {
                 if read.treatment == Treatment::StateConflict {
                     conflict = true;
                 }
-                intent_answer(OP, read, trade_no)
+                intent_answer(OP, read, trade_no, self.browser.as_ref())
             })
             .await;
         if !conflict {

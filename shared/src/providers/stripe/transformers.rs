@@ -317,15 +317,12 @@ impl PaymentIntent {
             PaymentIntentStatus::RequiresAction => {
                 match self.next_action.as_ref().and_then(|n| n.redirect_to_url.as_ref()) {
                     Some(r) => Some(CustomerAction::Redirect { method: HttpGet::Get, url: r.url.clone() }),
-                    None => self
-                        .client_secret
-                        .clone()
-                        .map(|client_secret| CustomerAction::ClientSecret { client_secret }),
+                    None => self.client_secret.clone().map(CustomerAction::client_secret),
                 }
             }
             PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresConfirmation => {
                 match self.client_secret.clone() {
-                    Some(client_secret) => Some(CustomerAction::ClientSecret { client_secret }),
+                    Some(client_secret) => Some(CustomerAction::client_secret(client_secret)),
                     None => {
                         return Err(Unreadable(
                             "client_secret: a PaymentIntent waiting for the customer must carry one".into(),
@@ -434,7 +431,7 @@ mod tests {
     fn statuses_become_ours_with_the_customers_action() {
         let f = intent("requires_payment_method", "").into_facts("t1").unwrap();
         assert_eq!(f.status, PaymentStatus::WaitingForCustomer);
-        assert_eq!(f.action, Some(CustomerAction::ClientSecret { client_secret: "pi_1_secret_x".into() }));
+        assert_eq!(f.action, Some(CustomerAction::client_secret("pi_1_secret_x")));
         assert_eq!(f.amount, Some(Money::from_minor(1234, Currency::USD).unwrap()));
         let f = intent("requires_action", r#","next_action":{"type":"redirect_to_url","redirect_to_url":{"url":"https://hooks.stripe.com/3ds","return_url":"https://shop/r"}}"#)
             .into_facts("t1")

@@ -361,7 +361,7 @@ pub fn created_action(
             let prepay_id = non_empty("prepay_id", c.prepay_id)?;
             let params: ClientParams = client_params::sign_now(key, appid, &prepay_id, now);
             let client_secret = serde_json::to_string(&params).expect("the client's parameters serialise");
-            Ok(CustomerAction::ClientSecret { client_secret })
+            Ok(CustomerAction::client_secret(client_secret))
         }
     }
 }
