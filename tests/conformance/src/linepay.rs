@@ -305,6 +305,55 @@ pub mod journeys {
         h.stop().await;
     }
 
+    /// LINE Pay releases an authorisation left uncaptured at its own expiry (linepaysim's set to
+    /// 2 s) and says nothing. paygate learns of it from its own `AUTHORIZATION_EXPIRY` void (3 s
+    /// here): the void reads LINE Pay first (the online details; a till's offline
+    /// authorisations), finds `EXPIRED_AUTHORIZATION`, sends no void, and the payment ends
+    /// `voided` with the event `expired`. Nothing was taken. Online (redirect) and at a till
+    /// (one-time key) alike.
+    pub async fn an_authorisation_linepay_released_itself_is_found_by_the_expiry_void(p: &LinePay) {
+        crate::Provider::authorizations_expire_after(p, std::time::Duration::from_secs(2))
+            .await
+            .expect("set LINE Pay's expiry");
+        let h = Harness::start(p, |o| {
+            o.retry_tiers = "1s,2s,3s,5s".into();
+            o.schedulers = 1;
+            o.scheduler_config.push(("AUTHORIZATION_EXPIRY".into(), "3s,1s".into()));
+        })
+        .await;
+        for (order, method) in
+            [("lp-released-online", PayMethod::Redirect), ("lp-released-pos", PayMethod::Barcode)]
+        {
+            h.pay_manual(order, AMOUNT, method).await;
+            if method == PayMethod::Redirect {
+                h.event(order, "payment.action_required").await;
+                h.customer_pays(order).await;
+            }
+            h.event(order, "payment.authorized").await;
+            h.event(order, "payment.voided").await;
+            let id = h.payment(order).await.id;
+            let history = h.system.history(id).await;
+            let last = history.iter().rev().find(|r| r.refund_id.is_none()).expect("a history");
+            assert_eq!(
+                (last.to_state.as_str(), last.event.as_str()),
+                ("voided", "expired"),
+                "{order}: released by LINE Pay, not by our void: {history:?}"
+            );
+            let posts: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM provider_exchanges WHERE payment_id = $1 AND operation = 'void' AND request_method = 'POST'",
+            )
+            .bind(id)
+            .fetch_one(&h.system.db.pool)
+            .await
+            .expect("count the void requests");
+            assert_eq!(posts, 0, "{order}: the read found it released; no void was sent");
+            assert!(h.calls(order, "void").await >= 1, "{order}: the scan's void read LINE Pay");
+            let books = h.books(order).await;
+            assert_eq!((books.charges, books.captured), (0, None), "{order}: nothing was taken");
+        }
+        h.stop().await;
+    }
+
     /// Upstream closes the payment; the customer approves afterwards (LINE Pay has no cancel of a
     /// request) and comes back: the query it asks for never confirms a closed payment. Nothing
     /// is charged and the payment stays closed.

@@ -3,7 +3,8 @@
 //! after our close never confirmed; `/notify/linepay` refused as LINE Pay has no webhook; a
 //! refund cut off by a crash never sent twice (LINE Pay keeps no refund number of ours); the day's
 //! query sweep agrees and never confirms; a POS terminal's one-time-key authorisation captured
-//! in part, and another voided.
+//! in part, and another voided; an authorisation LINE Pay released itself, found by the expiry
+//! void's read (online and at a till).
 //!
 //! `nice -n 19 cargo test -p paygate-conformance --test linepay`.
 
@@ -56,5 +57,12 @@ async fn linepay_the_days_sweep_agrees_and_never_confirms() {
 async fn linepay_a_one_time_key_authorisation_is_captured_or_voided() {
     let p = LinePay::start().await.expect("start linepaysim");
     journeys::a_one_time_key_authorisation_is_captured_or_voided(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linepay_an_authorisation_linepay_released_itself_is_found_by_the_expiry_void() {
+    let p = LinePay::start().await.expect("start linepaysim");
+    journeys::an_authorisation_linepay_released_itself_is_found_by_the_expiry_void(&p).await;
     p.stop().await;
 }
