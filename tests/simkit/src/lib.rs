@@ -13,11 +13,13 @@
 //! - [`BillFault`]: planted discrepancies in the provider's bills;
 //! - [`stats`]: run totals;
 //! - [`listen`]: binding a simulator's socket and the base URL it names;
+//! - [`admin_http`]: the HTTP half of every simulator's admin client;
 //! - [`Kit`]: all of it behind locks, with the cancellation every background task watches.
 //!
 //! What a fault looks like on the wire (which return code a "system error" is, how a response
 //! is dropped) is each simulator's business; [`dropped_response`] is the common way to drop one.
 
+pub mod admin_http;
 pub mod bill;
 mod faults;
 pub mod listen;

@@ -223,39 +223,21 @@ async fn reset(State(app): State<App>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// An error from the admin API: its status and message.
-#[derive(Debug, thiserror::Error)]
-#[error("admin API: HTTP {status}: {body}")]
-pub struct AdminError {
-    pub status: u16,
-    pub body: String,
-}
+pub use simkit::admin_http::AdminError;
 
 /// A client of the admin API.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
-    base: String,
-    http: reqwest::Client,
+    http: simkit::admin_http::AdminHttp,
 }
 
 impl AdminClient {
     pub fn new(base: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
-        AdminClient { base: base.into().trim_end_matches('/').to_owned(), http }
+        AdminClient { http: simkit::admin_http::AdminHttp::new(base) }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut r = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        if status >= 300 {
-            return Err(AdminError { status, body: text }.into());
-        }
-        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+        self.http.call(method, path, body).await
     }
 
     /// The customer confirms the order's PaymentIntent with `payment_method`; the PaymentIntent
