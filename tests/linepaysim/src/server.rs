@@ -1,4 +1,5 @@
-//! Starting and stopping the simulator in process: [`LinePaySim::start`] and [`SimHandle`].
+//! Starting and stopping the simulator in process: [`LinePaySim::start`] and [`SimHandle`] (serving
+//! is simkit's [`simkit::serve::Serving`]).
 
 use crate::admin::AdminClient;
 use crate::app::App;
@@ -6,9 +7,8 @@ use crate::config::Config;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use simkit::serve::Serving;
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// The simulator.
 pub struct LinePaySim;
@@ -17,40 +17,34 @@ impl LinePaySim {
     /// Binds `config.addr`, starts serving and returns a handle. Inside a tokio runtime.
     pub async fn start(config: Config) -> anyhow::Result<SimHandle> {
         config.faults.validate().map_err(anyhow::Error::msg).context("invalid faults")?;
-        let simkit::listen::Listening { listener, addr, base_url } =
-            simkit::listen::bind(config.addr, config.public_url.as_deref())
-                .await
-                .with_context(|| format!("cannot bind {}", config.addr))?;
-        let app = App::new(&config, base_url.clone())?;
+        let listening = simkit::listen::bind(config.addr, config.public_url.as_deref())
+            .await
+            .with_context(|| format!("cannot bind {}", config.addr))?;
+        let app = App::new(&config, listening.base_url.clone())?;
         let router = Router::new()
             .merge(crate::api::routes())
             .merge(crate::admin::routes())
             .route("/healthz", get(|| async { "ok" }))
             .with_state(app.clone());
-        let shutdown = app.kit.cancel_token().clone().cancelled_owned();
-        let server =
-            tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });
-        tracing::info!(%addr, %base_url, "linepaysim listening");
-        Ok(SimHandle { addr, base_url, app, server: Some(server) })
+        let serving = Serving::start("linepaysim", listening, router, app.kit.cancel_token().clone());
+        Ok(SimHandle { serving, app })
     }
 }
 
 /// A running simulator. Dropping it stops it too (without waiting).
 pub struct SimHandle {
-    addr: SocketAddr,
-    base_url: String,
+    serving: Serving,
     app: App,
-    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl SimHandle {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr()
     }
 
     /// `http://host:port` without a trailing slash: paygate's LINE Pay `URL`.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.serving.base_url()
     }
 
     /// The channel id requests must carry.
@@ -59,30 +53,12 @@ impl SimHandle {
     }
 
     pub fn admin(&self) -> AdminClient {
-        let addr = if self.addr.ip().is_unspecified() {
-            SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
-        } else {
-            self.addr
-        };
-        AdminClient::new(format!("http://{addr}"))
+        AdminClient::new(self.serving.admin_url())
     }
 
     /// Stops serving: held responses are dropped, background tasks stop, the server is awaited
     /// (at most 5 s).
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.app.kit.shutdown();
-        if let Some(server) = self.server.take() {
-            match tokio::time::timeout(Duration::from_secs(5), server).await {
-                Ok(joined) => joined.context("server task")?.context("server")?,
-                Err(_) => anyhow::bail!("linepaysim did not stop within 5 s"),
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        self.app.kit.shutdown();
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.serving.shutdown().await
     }
 }

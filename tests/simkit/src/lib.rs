@@ -12,7 +12,8 @@
 //!   delivery history), with the wire format left to each simulator's [`notify::Channel`];
 //! - [`BillFault`]: planted discrepancies in the provider's bills;
 //! - [`stats`]: run totals;
-//! - [`listen`]: binding a simulator's socket and the base URL it names;
+//! - [`listen`]: binding a simulator's socket and the base URL it names; [`serve`]: serving it
+//!   until its kit's cancellation;
 //! - [`admin_http`]: the HTTP half of every simulator's admin client;
 //! - [`Kit`]: all of it behind locks, with the cancellation every background task watches.
 //!
@@ -25,6 +26,7 @@ mod faults;
 pub mod listen;
 pub mod notify;
 mod script;
+pub mod serve;
 pub mod stats;
 
 pub use bill::{BillFault, BillFaultKind};
