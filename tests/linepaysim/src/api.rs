@@ -327,6 +327,28 @@ fn authorization<'a>(ledger: &'a mut crate::model::Ledger, txn: &str) -> Result<
     if p.state == State::Authorized { Ok(p) } else { Err(not_held(p)) }
 }
 
+/// Captures `amount` of `p`, an authorisation LINE Pay still holds (online or at a till): in its
+/// currency, above 0, at most the authorised amount (the rest is released); taken once.
+pub(crate) fn capture_held(p: &mut Payment, currency: &str, amount: i64) -> Answer {
+    if currency != p.currency {
+        return Answer::code("1178", "The currency is not supported by the store.");
+    }
+    if amount <= 0 {
+        return Answer::code("1183", "Payment amount must be greater than 0.");
+    }
+    if amount > p.amount {
+        return Answer::code("1184", "The payment amount exceeds the requested amount.");
+    }
+    p.state = State::Completed;
+    p.captured = Some(amount);
+    p.charges += 1;
+    Answer::ok(json!({
+        "orderId": p.order_id,
+        "transactionId": p.txn,
+        "payInfo": [{"method": "BALANCE", "amount": amount}],
+    }))
+}
+
 /// `POST /v3/payments/authorizations/{transactionId}/capture` `{amount, currency}`: takes
 /// `amount` (at most the authorised amount; the rest is released) of an authorisation.
 async fn capture(
@@ -348,23 +370,7 @@ async fn capture(
             Ok(p) => p,
             Err(answer) => return answer,
         };
-        if currency != p.currency {
-            return Answer::code("1178", "The currency is not supported by the store.");
-        }
-        if amount <= 0 {
-            return Answer::code("1183", "Payment amount must be greater than 0.");
-        }
-        if amount > p.amount {
-            return Answer::code("1184", "The payment amount exceeds the requested amount.");
-        }
-        p.state = State::Completed;
-        p.captured = Some(amount);
-        p.charges += 1;
-        Answer::ok(json!({
-            "orderId": p.order_id,
-            "transactionId": p.txn,
-            "payInfo": [{"method": "BALANCE", "amount": amount}],
-        }))
+        capture_held(p, currency, amount)
     })
     .await
 }

@@ -21,7 +21,7 @@
 //! published reference found says nothing (docs/providers/linepay.md). Its `COMPLETE` for an
 //! authorisation is deliberately the reading a client must not mistake for a capture.
 
-use crate::api::{decline_code, param_error, refund_payment, serve, text};
+use crate::api::{capture_held, decline_code, param_error, refund_payment, serve, text};
 use crate::app::App;
 use crate::model::{Payment, State};
 use crate::wire::Answer;
@@ -244,23 +244,7 @@ pub(crate) async fn capture(
             State::AuthorizationExpired => return Answer::code("1180", "The authorization has expired."),
             _ => return Answer::code("1179", "The transaction status cannot be processed."),
         }
-        if currency != p.currency {
-            return Answer::code("1178", "The currency is not supported by the store.");
-        }
-        if amount <= 0 {
-            return Answer::code("1183", "Payment amount must be greater than 0.");
-        }
-        if amount > p.amount {
-            return Answer::code("1184", "The payment amount exceeds the requested amount.");
-        }
-        p.state = State::Completed;
-        p.captured = Some(amount);
-        p.charges += 1;
-        Answer::ok(json!({
-            "orderId": p.order_id,
-            "transactionId": p.txn,
-            "payInfo": [{"method": "BALANCE", "amount": amount}],
-        }))
+        capture_held(p, currency, amount)
     })
     .await
 }
