@@ -23,6 +23,15 @@ async fn sim() -> SimHandle {
     LinePaySim::start(config).await.expect("linepaysim starts")
 }
 
+/// A simulator whose one-time-key payments wait (`1145`) until the customer confirms on the phone
+/// through the admin API.
+async fn sim_where_customers_confirm_on_the_phone() -> SimHandle {
+    let mut config = testkit::test_config();
+    config.settings.timeout_hold_ms = 300;
+    config.settings.pos_waits_for_customer = true;
+    LinePaySim::start(config).await.expect("linepaysim starts")
+}
+
 fn adapter(sim: &SimHandle, secret: &str) -> LinePayAdapter {
     let mut config = LinePayConfig::new(testkit::CHANNEL_ID, ChannelSecret::new(secret));
     config.base_url = sim.base_url().to_owned();
@@ -383,11 +392,8 @@ async fn a_one_time_key_payment_is_paid_checked_refunded_and_its_key_never_logge
 
 #[tokio::test]
 async fn a_one_time_key_payment_in_process_is_polled_or_voided_and_a_wrong_secret_is_1106() {
-    let sim = sim().await;
+    let sim = sim_where_customers_confirm_on_the_phone().await;
     let admin = sim.admin();
-    let mut settings = admin.settings().await.unwrap();
-    settings.pos_waits_for_customer = true;
-    admin.set_settings(&settings).await.unwrap();
     let a = adapter(&sim, testkit::CHANNEL_SECRET);
     let t = no();
     let trade = TradeRef { pay_method: Some(PayMethod::Barcode), ..TradeRef::new(&t, twd(1_000)) };
@@ -649,11 +655,8 @@ async fn a_one_time_key_authorisation_is_voided_once_and_a_repeat_reads_it_back(
 /// then, authorised afterwards (never read as captured), and a reversal of it is a void.
 #[tokio::test]
 async fn a_one_time_key_authorisation_confirmed_on_the_phone_is_authorised_and_reversed_by_a_void() {
-    let sim = sim().await;
+    let sim = sim_where_customers_confirm_on_the_phone().await;
     let admin = sim.admin();
-    let mut settings = admin.settings().await.unwrap();
-    settings.pos_waits_for_customer = true;
-    admin.set_settings(&settings).await.unwrap();
     let a = adapter(&sim, testkit::CHANNEL_SECRET);
     let t = no();
     let request = PayRequest { capture: paygate::domain::CaptureMode::Manual, ..one_time_key_pay(&t, 1_000) };
