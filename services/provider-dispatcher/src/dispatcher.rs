@@ -164,6 +164,21 @@ impl Handler for Dispatcher {
             .collect())
     }
 
+    /// Work its provider's bulkhead held, and work of an order with messages on the retry
+    /// ladder, is applied on its own (it is held, or must leave or follow the order's line); the
+    /// other messages it arrived with are still applied together. Batched with them, it would
+    /// send them all one by one: a provider whose bulkhead is full or whose breaker is open would
+    /// then cost every other provider's answers a transaction each.
+    fn applies_alone(&self, prepared: &Prepared) -> bool {
+        prepared.held.is_some() || prepared.line != Line::Empty
+    }
+
+    /// Work held by its provider's bulkhead, or behind its order's retry line, is settled without
+    /// a transaction: it was not tried, and nothing of it is written.
+    fn decided(&self, prepared: &Prepared) -> Option<Outcome> {
+        decided(prepared)
+    }
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
@@ -236,6 +251,30 @@ impl Handler for Dispatcher {
         retry_line::dead_lettered(&mut conn, work.payment_id(), msg.envelope.message_id).await?;
         Ok(())
     }
+}
+
+/// What a message's preparation decided alone: a message behind its order's retry line waits
+/// there too (or follows a dead-lettered head to the dead-letter queue), and work its provider's
+/// bulkhead refused waits on the ladder, neither tried nor spending a retry.
+fn decided(prepared: &Prepared) -> Option<Outcome> {
+    if let Line::Behind(head) = prepared.line {
+        let id = head.message_id;
+        return Some(if head.dead_lettered {
+            Outcome::Reject {
+                reason: format!(
+                    "follows message {id} of this order to the dead-letter queue: it must not overtake it; \
+                     replay that one first"
+                ),
+            }
+        } else {
+            Outcome::Hold {
+                reason: format!("waiting behind message {id} of this order, which is on the retry ladder"),
+                at_least: head.stuck_for,
+            }
+        });
+    }
+    let refusal = prepared.held.as_ref()?;
+    Some(Outcome::Hold { reason: refusal.to_string(), at_least: refusal.lasts_at_least() })
 }
 
 /// The payments with these ids, locked in one statement (`payments::lock_many`), by id.
@@ -337,27 +376,8 @@ impl Dispatcher {
         work: OrderWork,
         prepared: &Prepared,
     ) -> Result<Outcome, HandlerError> {
-        if let Line::Behind(head) = prepared.line {
-            let id = head.message_id;
-            return Ok(if head.dead_lettered {
-                Outcome::Reject {
-                    reason: format!(
-                        "follows message {id} of this order to the dead-letter queue: it must not overtake it; \
-                         replay that one first"
-                    ),
-                }
-            } else {
-                Outcome::Hold {
-                    reason: format!(
-                        "waiting behind message {id} of this order, which is on the retry ladder"
-                    ),
-                    at_least: head.stuck_for,
-                }
-            });
-        }
-        if let Some(refusal) = &prepared.held {
-            // Not tried: the provider's bulkhead is full or its circuit open. No retry is spent.
-            return Ok(Outcome::Hold { reason: refusal.to_string(), at_least: refusal.lasts_at_least() });
+        if let Some(outcome) = decided(prepared) {
+            return Ok(outcome);
         }
         let payment_id = work.payment_id();
         let Some(payment) = Payment::lock(tx, payment_id).await.map_err(WorkError::from)? else {

@@ -6,11 +6,14 @@ use std::time::Duration;
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use lapin::types::AMQPValue;
-use paygate::broker::consumer::{Consumer, ConsumerConfig, Handler, RetryStrategy};
+use paygate::broker::consumer::{
+    Batched, Consumer, ConsumerConfig, Delivered, Handler, HandlerError, Outcome, RetryStrategy,
+};
 use paygate::broker::envelope::{Envelope, header_str, headers};
 use paygate::broker::metrics::{HandledLabels, QueueLabels};
 use paygate::broker::{BrokerMetrics, Publisher, Routing, Supervisor, Topology};
 use paygate_test_support::{TestDb, TestVhost, eventually, eventually_some};
+use sqlx::{Postgres, Transaction};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -173,11 +176,11 @@ async fn a_permanent_error_rolls_back_and_dead_letters_with_the_reason() {
 }
 
 /// One consumer per shard, all with the same handler.
-fn spawn_shards(
+fn spawn_shards<H: Handler + Clone>(
     topology: &Arc<Topology>,
     db: &TestDb,
     url: &str,
-    recorder: &Recorder,
+    recorder: &H,
     metrics: &BrokerMetrics,
 ) -> Vec<Running> {
     (0..topology.config().order_shards)
@@ -778,6 +781,199 @@ async fn a_batch_that_falls_back_applies_each_message_with_what_was_prepared_for
     }
     assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 9);
     running.stop().await;
+}
+
+/// A preparing handler whose preparation marks the payload `"alone"` as work that must be applied
+/// on its own (as the dispatcher's work held by its provider's bulkhead is), and whose
+/// `handle_batch` declines any batch that holds such work (as the dispatcher's does).
+#[derive(Clone)]
+struct Loner {
+    recorder: Recorder,
+}
+
+impl Handler for Loner {
+    type Prepared = bool;
+    const PREPARES: bool = true;
+
+    async fn prepare(
+        &self,
+        _: &sqlx::PgPool,
+        msgs: &[&Delivered],
+    ) -> Result<Vec<paygate::broker::consumer::Preparing<bool>>, HandlerError> {
+        Ok(msgs
+            .iter()
+            .map(|m| -> paygate::broker::consumer::Preparing<bool> {
+                Box::pin(std::future::ready(Ok(m.envelope.payload == "alone")))
+            })
+            .collect())
+    }
+
+    fn applies_alone(&self, alone: &bool) -> bool {
+        *alone
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msg: &Delivered,
+        _: &bool,
+    ) -> Result<Outcome, HandlerError> {
+        self.recorder.handle(tx, msg, &()).await
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msgs: &[(&Delivered, &bool)],
+    ) -> Result<Batched, HandlerError> {
+        self.recorder
+            .batches
+            .lock()
+            .unwrap()
+            .push(msgs.iter().map(|(m, _)| m.envelope.order_key.clone()).collect());
+        if msgs.iter().any(|(_, alone)| **alone) {
+            return Ok(Batched::OneByOne { reason: "work that goes alone is in it".into() });
+        }
+        for &(msg, _) in msgs {
+            self.recorder.handle(tx, msg, &()).await?;
+        }
+        Ok(Batched::AllDone)
+    }
+}
+
+#[tokio::test]
+async fn work_that_must_go_alone_is_applied_alone_and_the_rest_of_its_batch_together() {
+    // The dispatcher's work held by a provider's full bulkhead or open breaker must be applied on
+    // its own. Before, it made the whole batch it came with go one by one: every other
+    // provider's answers then cost a transaction each (the isolation bench's leak).
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let queue = topology.ingest_queue();
+    let metrics = BrokerMetrics::default();
+    let loner = Loner { recorder: Recorder::new(Mode::Ok) };
+    let config =
+        ConsumerConfig::for_queue(NAME, &queue).with_prefetch(100).with_concurrency(1).with_batch(10);
+    let consumer =
+        Consumer::new(config, topology.clone(), db.pool.clone(), loner.clone(), metrics.clone()).unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    for n in 0..10 {
+        let payload = if n == 5 { serde_json::json!("alone") } else { serde_json::json!(n) };
+        publish_command(&publisher, &topology, &Envelope::new("command.pay", format!("k{n}"), payload)).await;
+    }
+    // Published before the consumer starts, the ten arrive together and are prepared as one job.
+    let running = spawn(consumer, &vhost.amqp_url, "goes-alone");
+    eventually("all ten handled", WITHIN, || async { handled(&metrics, &queue, "done") == 10 }).await;
+    let batches = loner.recorder.batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().all(|b| !b.contains(&"k5".to_owned())),
+        "the work that goes alone was never in a batch: {batches:?}"
+    );
+    let outcome = |outcome| {
+        metrics
+            .batches
+            .get_or_create(&HandledLabels { consumer: NAME.into(), queue: queue.clone(), outcome })
+            .get()
+    };
+    assert_eq!(outcome("one_by_one"), 0, "no batch declined: {batches:?}");
+    assert!(outcome("committed") >= 1, "the others were applied together: {batches:?}");
+    assert!(batches.iter().any(|b| b.len() > 1), "{batches:?}");
+    // Each of the ten applied once: nine in batches, k5 alone.
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 10);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects WHERE order_key = 'k5'").await, 1);
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM processed_messages").await, 10);
+    running.stop().await;
+}
+
+/// A preparing handler whose preparation holds the payload `"held"` the first time it is
+/// prepared (as the dispatcher's bulkhead holds work it has no room for), deciding that alone.
+/// Records the preparation (`true`: held) of every message `handle` was given.
+#[derive(Clone, Default)]
+struct Decider {
+    prepared: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, u32>>>,
+    handled: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+    recorder: Option<Recorder>,
+}
+
+impl Handler for Decider {
+    type Prepared = bool;
+    const PREPARES: bool = true;
+
+    async fn prepare(
+        &self,
+        _: &sqlx::PgPool,
+        msgs: &[&Delivered],
+    ) -> Result<Vec<paygate::broker::consumer::Preparing<bool>>, HandlerError> {
+        let mut prepared = self.prepared.lock().unwrap();
+        Ok(msgs
+            .iter()
+            .map(|m| -> paygate::broker::consumer::Preparing<bool> {
+                let n = prepared.entry(m.envelope.message_id).or_default();
+                *n += 1;
+                Box::pin(std::future::ready(Ok(m.envelope.payload == "held" && *n == 1)))
+            })
+            .collect())
+    }
+
+    fn decided(&self, held: &bool) -> Option<Outcome> {
+        held.then(|| Outcome::Hold {
+            reason: "the provider's bulkhead is full".into(),
+            at_least: Duration::ZERO,
+        })
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        msg: &Delivered,
+        held: &bool,
+    ) -> Result<Outcome, HandlerError> {
+        self.handled.lock().unwrap().push((msg.envelope.order_key.clone(), *held));
+        self.recorder.as_ref().unwrap().handle(tx, msg, &()).await
+    }
+}
+
+#[tokio::test]
+async fn work_its_preparation_held_goes_round_the_ladder_without_a_transaction() {
+    // The dispatcher's work held by a full bulkhead or an open breaker was applied in a
+    // transaction of its own (an inbox row written, deleted, committed) only to be held: a commit
+    // for every held message, every time round the ladder.
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 100)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let decider = Decider { recorder: Some(Recorder::new(Mode::Ok)), ..Decider::default() };
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &decider, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!("held"));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    eventually("applied once it is no longer held", WITHIN, || async {
+        !decider.handled.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(decider.prepared.lock().unwrap()[&env.message_id], 2, "prepared, held, prepared again");
+    assert_eq!(
+        *decider.handled.lock().unwrap(),
+        vec![("pay_held".to_owned(), false)],
+        "the handler's transaction ran only for the preparation that was not held"
+    );
+    assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 1);
+    let ch = conn.create_channel().await.unwrap();
+    for q in topology.shard_queues() {
+        assert!(get_one(&ch, &topology.dlq(&q)).await.is_none(), "nothing dead-lettered from {q}");
+        assert_eq!(handled(&metrics, &q, "retried"), 0, "a hold is not a retry");
+    }
+    eventually("held once, then done", WITHIN, || async {
+        topology.shard_queues().iter().map(|q| handled(&metrics, q, "held")).sum::<u64>() == 1
+            && topology.shard_queues().iter().map(|q| handled(&metrics, q, "done")).sum::<u64>() == 1
+    })
+    .await;
+    for r in shards {
+        r.stop().await;
+    }
 }
 
 /// A preparing handler, as the dispatcher with its provider calls: the preparation of the

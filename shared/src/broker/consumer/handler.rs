@@ -132,6 +132,28 @@ pub trait Handler: Send + Sync + 'static {
         prepared: &Self::Prepared,
     ) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
 
+    /// Whether a message must be applied on its own, never in a batch: what its preparation
+    /// found says its transaction differs from the others' (the dispatcher's work held by its
+    /// provider's bulkhead, or waiting behind its order's retry line). The consumer applies such
+    /// messages one by one and batches the rest, so one message that cannot share a transaction
+    /// does not send every message it arrived with down the one-by-one path. The default: none.
+    fn applies_alone(&self, prepared: &Self::Prepared) -> bool {
+        let _ = prepared;
+        false
+    }
+
+    /// The outcome a message's preparation has already decided, if it has: work its provider's
+    /// bulkhead held, say, which was neither tried nor needs anything written. The consumer then
+    /// settles the message as that outcome says without a transaction (a hold, a retry or a
+    /// rejection that writes nothing has nothing to commit), sparing a commit for every message
+    /// a full bulkhead or an open breaker sends round the ladder. `Done` cannot be decided so (it
+    /// needs the inbox row of a transaction): such a message is applied as usual. A message with
+    /// a decided outcome is never batched. The default: none.
+    fn decided(&self, prepared: &Self::Prepared) -> Option<Outcome> {
+        let _ = prepared;
+        None
+    }
+
     /// Applies several messages (of different order keys, in delivery order) inside one
     /// transaction, as if each had been [`handle`](Handler::handle)d and come out
     /// [`Outcome::Done`]; the consumer then commits them together with their inbox rows. Answer

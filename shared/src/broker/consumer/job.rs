@@ -73,6 +73,18 @@ pub(super) enum Step {
     Permanent(String),
 }
 
+impl Step {
+    /// The step the handler's outcome asks for.
+    fn of(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Done => Step::Done,
+            Outcome::RetryLater { reason } => Step::Retry(reason),
+            Outcome::Hold { reason, at_least } => Step::Hold(reason, at_least),
+            Outcome::Reject { reason } => Step::Reject(reason),
+        }
+    }
+}
+
 /// One delivery's work, on its own task.
 pub(super) struct Job<H: Handler> {
     pub(super) inner: Arc<Inner<H>>,
@@ -155,13 +167,20 @@ impl<H: Handler> Job<H> {
         self.in_hand.settled(delivery.delivery_tag);
     }
 
-    /// Applies deliveries whose preparation is done: in one transaction if there are several and
-    /// the handler can ([`Job::try_batch`]), or else one by one.
+    /// Applies deliveries whose preparation is done: those the handler says must go alone
+    /// ([`Handler::applies_alone`]) one by one, and the others in one transaction if there are
+    /// several and the handler can ([`Job::try_batch`]), or else one by one too. Their order keys
+    /// all differ (a key's next message waits for its turn), so applying them apart reorders
+    /// nothing within an order.
     pub(super) async fn apply_ready(&self, ready: Vec<prepare::Ready<H::Prepared>>, started: Instant) {
-        if ready.len() > 1 && self.try_batch(&ready, started).await {
-            return;
+        let handler = &self.inner.handler;
+        let (alone, mut together): (Vec<_>, Vec<_>) = ready.into_iter().partition(|(_, _, _, prepared)| {
+            handler.applies_alone(prepared) || handler.decided(prepared).is_some()
+        });
+        if together.len() > 1 && self.try_batch(&together, started).await {
+            together.clear();
         }
-        for (delivery, msg, span, prepared) in ready {
+        for (delivery, msg, span, prepared) in together.into_iter().chain(alone) {
             let started = Instant::now();
             self.handle(&delivery, &msg, &prepared).instrument(span).await;
             self.observe(started);
@@ -231,6 +250,10 @@ impl<H: Handler> Job<H> {
     }
 
     pub(super) async fn handle(&self, delivery: &Delivery, msg: &Delivered, prepared: &H::Prepared) {
+        if let Some(outcome) = self.inner.handler.decided(prepared).filter(|o| *o != Outcome::Done) {
+            // Decided by its preparation, with nothing to write: no transaction.
+            return self.finish(delivery, msg, Step::of(outcome)).await;
+        }
         let Some(applied) = self.holding(|| self.apply(msg, prepared)).await else {
             self.nack_requeue(delivery, "requeued").await;
             return;
@@ -346,12 +369,7 @@ impl<H: Handler> Job<H> {
                 return Err(e);
             }
         };
-        let step = match outcome {
-            Outcome::Done => Step::Done,
-            Outcome::RetryLater { reason } => Step::Retry(reason),
-            Outcome::Hold { reason, at_least } => Step::Hold(reason, at_least),
-            Outcome::Reject { reason } => Step::Reject(reason),
-        };
+        let step = Step::of(outcome);
         if !matches!(step, Step::Done) {
             sqlx::query("DELETE FROM processed_messages WHERE consumer = $1 AND message_id = $2")
                 .bind(consumer)
