@@ -332,8 +332,12 @@ struct ProviderPasses {
 /// One provider's headline figures of one round: its ratio to the floor and, with
 /// `--provider-latency`, its throughput with latency as a share of its zero-latency one.
 type ProviderHeadline = (BenchProvider, Option<Milli>, Option<Milli>);
-/// One round's headline figures, per provider.
-type Headline = Vec<ProviderHeadline>;
+/// One round's headline figures: per provider, and with `--other-provider-timing-out` mockpay's
+/// throughput while the other provider times out, as a share of its normal.
+struct Headline {
+    providers: Vec<ProviderHeadline>,
+    isolation: Option<Milli>,
+}
 
 /// Runs the whole bench `--repeat` times and prints each round's report; with more than one
 /// round, ends with the median of each headline figure.
@@ -356,21 +360,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The median lines of several rounds: `median of <N>: e2e[ <provider>]: ratio <r> (<r1>, <r2>, …)`
-/// and, with latency, `median of <N>: latency[ <provider>]: <x> of zero latency (…)`.
+/// The median lines of several rounds: `median of <N>: e2e[ <provider>]: ratio <r> (<r1>, <r2>, …)`,
+/// with latency `median of <N>: latency[ <provider>]: <x> of zero latency (…)`, and with
+/// `--other-provider-timing-out` `median of <N>: isolation: <x> of its normal (…)`.
 fn medians(args: &BenchArgs, rounds: &[Headline]) -> Vec<String> {
     fn median(mut v: Vec<Milli>) -> Milli {
         v.sort_unstable_by_key(|m| m.0);
         v[v.len() / 2]
     }
     let named = args.names_providers();
+    let show = |v: &[Milli]| v.iter().map(|m| m.show(2)).collect::<Vec<_>>().join(", ");
     let mut lines = Vec::new();
     for provider in args.providers() {
         let tag = if named { format!(" {}", provider.name()) } else { String::new() };
         let of = |pick: fn(&ProviderHeadline) -> Option<Milli>| -> Vec<Milli> {
-            rounds.iter().filter_map(|r| r.iter().find(|h| h.0 == provider).and_then(pick)).collect()
+            rounds
+                .iter()
+                .filter_map(|r| r.providers.iter().find(|h| h.0 == provider).and_then(pick))
+                .collect()
         };
-        let show = |v: &[Milli]| v.iter().map(|m| m.show(2)).collect::<Vec<_>>().join(", ");
         for (what, values) in [("e2e", of(|h| h.1)), ("latency", of(|h| h.2))] {
             if values.is_empty() {
                 continue;
@@ -384,6 +392,15 @@ fn medians(args: &BenchArgs, rounds: &[Headline]) -> Vec<String> {
             };
             lines.push(format!("median of {}: {what}{tag}: {head}{tail} ({})", rounds.len(), show(&values)));
         }
+    }
+    let isolation: Vec<Milli> = rounds.iter().filter_map(|r| r.isolation).collect();
+    if !isolation.is_empty() {
+        let m = median(isolation.clone()).show(2);
+        lines.push(format!(
+            "median of {}: isolation: {m} of its normal ({})",
+            rounds.len(),
+            show(&isolation)
+        ));
     }
     lines
 }
@@ -547,14 +564,16 @@ async fn round(args: &BenchArgs) -> anyhow::Result<Headline> {
             );
         }
     }
-    Ok(passes
+    let providers = passes
         .iter()
         .map(|p| {
             let ratio = floor.as_ref().map(|f| rate(&p.zero).ratio(f.payments_per_sec));
             let latency = p.slow.as_ref().map(|s| rate(s).ratio(rate(&p.zero)));
             (p.provider, ratio, latency)
         })
-        .collect())
+        .collect();
+    let isolation = isolation.as_ref().map(|(healthy, timing_out)| rate(timing_out).ratio(rate(healthy)));
+    Ok(Headline { providers, isolation })
 }
 
 #[cfg(test)]
@@ -581,16 +600,17 @@ mod tests {
     fn medians_are_of_every_round_per_provider() {
         let args = BenchArgs::try_parse_from(["paygate-bench", "--repeat", "3"]).unwrap();
         let m = |x: u64| Some(Milli(x));
-        let rounds = vec![
-            vec![(BenchProvider::Mockpay, m(410), m(900))],
-            vec![(BenchProvider::Mockpay, m(620), m(740))],
-            vec![(BenchProvider::Mockpay, m(530), m(820))],
-        ];
+        let round = |ratio, latency, isolation| Headline {
+            providers: vec![(BenchProvider::Mockpay, m(ratio), m(latency))],
+            isolation: Some(Milli(isolation)),
+        };
+        let rounds = vec![round(410, 900, 1020), round(620, 740, 740), round(530, 820, 860)];
         assert_eq!(
             medians(&args, &rounds),
             [
                 "median of 3: e2e: ratio 0.53 (0.41, 0.62, 0.53)",
-                "median of 3: latency: 0.82 of zero latency (0.90, 0.74, 0.82)"
+                "median of 3: latency: 0.82 of zero latency (0.90, 0.74, 0.82)",
+                "median of 3: isolation: 0.86 of its normal (1.02, 0.74, 0.86)"
             ]
         );
     }
