@@ -16,6 +16,7 @@ use paygate_test_support::{TestDb, TestVhost, eventually, eventually_some};
 use sqlx::{Postgres, Transaction};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::common::*;
 
@@ -1132,4 +1133,59 @@ async fn answers_of_separate_jobs_ready_together_are_applied_in_one_transaction(
     .await;
     eventually("all acknowledged", WITHIN, || async { ready_count(&conn, &queue).await == 0 }).await;
     running.stop().await;
+}
+
+#[tokio::test]
+async fn the_inbox_lookup_before_preparing_probes_each_id_even_without_statistics() {
+    // Planned while `processed_messages` had rows but no statistics (a new database before
+    // autovacuum's first analyze), the plain `consumer = $1 AND message_id = ANY($2)` was cached
+    // as a scan of every message the consumer had handled, the ids a filter.
+    let db = TestDb::new().await;
+    paygate::db::migrate(&db.pool).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query(
+        "INSERT INTO processed_messages (consumer, message_id)
+         SELECT CASE WHEN n % 2 = 0 THEN 'provider-dispatcher' ELSE 'ingest' END, gen_random_uuid()
+           FROM generate_series(1, 40) AS n",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
+    let prepare =
+        format!("PREPARE handled_before(text, uuid[]) AS {}", paygate::broker::consumer::HANDLED_BEFORE);
+    sqlx::query(sqlx::AssertSqlSafe(prepare)).execute(&mut *conn).await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN EXECUTE handled_before('provider-dispatcher', ARRAY[gen_random_uuid(), gen_random_uuid()])",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Cond: ((consumer = $1) AND (message_id = m.id))"),
+        "each id is looked up in the primary key:\n{plan}"
+    );
+    assert!(!plan.contains("Filter"), "no id is checked by reading the consumer's whole inbox:\n{plan}");
+    // And it answers what it should: the ids handled, and only by this consumer.
+    let handled: Uuid = sqlx::query_scalar(
+        "INSERT INTO processed_messages (consumer, message_id) VALUES ('provider-dispatcher', gen_random_uuid())
+         RETURNING message_id",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    let other: Uuid = sqlx::query_scalar(
+        "INSERT INTO processed_messages (consumer, message_id) VALUES ('ingest', gen_random_uuid()) RETURNING message_id",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    let found: Vec<Uuid> = sqlx::query_scalar(paygate::broker::consumer::HANDLED_BEFORE)
+        .bind("provider-dispatcher")
+        .bind(vec![handled, other, Uuid::now_v7()])
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(found, vec![handled]);
 }

@@ -81,6 +81,7 @@ pub use config::{ConsumerConfig, ConsumerConfigError, DEFAULT_REQUEUE, RetryStra
 pub use handler::{Batched, Delivered, Handler, HandlerError, Outcome, Preparing};
 use job::{Job, Turns, lock};
 use key_order::KeyOrder;
+pub use prepare::HANDLED_BEFORE;
 
 /// Consumes one queue with one handler. See the module documentation.
 pub struct Consumer<H> {
