@@ -164,17 +164,16 @@ impl Handler for Dispatcher {
             .collect())
     }
 
-    /// Work its provider's bulkhead held, and work of an order with messages on the retry
-    /// ladder, is applied on its own (it is held, or must leave or follow the order's line); the
-    /// other messages it arrived with are still applied together. Batched with them, it would
-    /// send them all one by one: a provider whose bulkhead is full or whose breaker is open would
-    /// then cost every other provider's answers a transaction each.
+    /// The head of its order's retry line is applied on its own: it leaves the line in its own
+    /// transaction (`apply`). The messages it arrived with are still applied together.
     fn applies_alone(&self, prepared: &Prepared) -> bool {
-        prepared.held.is_some() || prepared.line != Line::Empty
+        prepared.line == Line::Head
     }
 
     /// Work held by its provider's bulkhead, or behind its order's retry line, is settled without
-    /// a transaction: it was not tried, and nothing of it is written.
+    /// a transaction: it was not tried, and nothing of it is written. (Batched with the answers it
+    /// arrived with, it would send them all one by one: a provider whose bulkhead is full or whose
+    /// breaker is open would then cost every other provider's answers a transaction each.)
     fn decided(&self, prepared: &Prepared) -> Option<Outcome> {
         decided(prepared)
     }
