@@ -400,29 +400,44 @@ async fn void(
 
 async fn details(AxState(app): AxState<App>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let orders: Vec<String> = pairs.iter().filter(|(k, _)| k == "orderId").map(|(_, v)| v.clone()).collect();
-    let txns: Vec<String> =
-        pairs.iter().filter(|(k, _)| k == "transactionId").map(|(_, v)| v.clone()).collect();
+    let (orders, txns) = named(&query);
     let order = orders.first().cloned().or_else(|| txns.first().and_then(|t| order_of_txn(&app, t)));
     serve(&app, Operation::Query, "/v3/payments", &headers, &query, order, |app| {
-        if orders.is_empty() && txns.is_empty() {
-            return param_error("transactionId or orderId");
-        }
-        let ledger = app.ledger();
-        let list: Vec<Value> = ledger
-            .payments
-            .values()
-            .filter(|p| p.listed())
-            .filter(|p| orders.contains(&p.order_id) || txns.contains(&p.txn.to_string()))
-            .map(Payment::details)
-            .collect();
-        if list.is_empty() {
-            return Answer::code("1150", "Transaction record not found.");
-        }
-        Answer::ok(Value::Array(list))
+        listing(app, &orders, &txns, Payment::listed)
     })
     .await
+}
+
+/// The order ids and transaction ids a list query (`?orderId=…&transactionId=…`) names.
+pub(crate) fn named(query: &str) -> (Vec<String>, Vec<String>) {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let pick = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect();
+    (pick("orderId"), pick("transactionId"))
+}
+
+/// The answer of a list query: the details of the payments named by order or transaction id that
+/// `keep` keeps (online payments, or one kind of till payment), `1150` when there are none.
+pub(crate) fn listing(
+    app: &App,
+    orders: &[String],
+    txns: &[String],
+    keep: impl Fn(&Payment) -> bool,
+) -> Answer {
+    if orders.is_empty() && txns.is_empty() {
+        return param_error("transactionId or orderId");
+    }
+    let ledger = app.ledger();
+    let list: Vec<Value> = ledger
+        .payments
+        .values()
+        .filter(|p| keep(p))
+        .filter(|p| orders.contains(&p.order_id) || txns.contains(&p.txn.to_string()))
+        .map(Payment::details)
+        .collect();
+    if list.is_empty() {
+        return Answer::code("1150", "Transaction record not found.");
+    }
+    Answer::ok(Value::Array(list))
 }
 
 async fn refund(

@@ -21,7 +21,7 @@
 //! published reference found says nothing (docs/providers/linepay.md). Its `COMPLETE` for an
 //! authorisation is deliberately the reading a client must not mistake for a capture.
 
-use crate::api::{capture_held, decline_code, param_error, refund_payment, serve, text};
+use crate::api::{capture_held, decline_code, listing, named, param_error, refund_payment, serve, text};
 use crate::app::App;
 use crate::model::{Payment, State};
 use crate::wire::Answer;
@@ -249,13 +249,6 @@ pub(crate) async fn capture(
     .await
 }
 
-/// The order ids and transaction ids a list query names.
-fn named(query: &str) -> (Vec<String>, Vec<String>) {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let pick = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect();
-    (pick("orderId"), pick("transactionId"))
-}
-
 /// Serves a list of one-time-key payments by order or transaction id: those `listed` keeps.
 async fn list(
     app: &App,
@@ -267,21 +260,7 @@ async fn list(
     let (orders, txns) = named(&query);
     let order = orders.first().cloned();
     serve(app, Operation::Query, path, headers, &query, order, |app| {
-        if orders.is_empty() && txns.is_empty() {
-            return param_error("transactionId or orderId");
-        }
-        let ledger = app.ledger();
-        let list: Vec<Value> = ledger
-            .payments
-            .values()
-            .filter(|p| p.pos && listed(p))
-            .filter(|p| orders.contains(&p.order_id) || txns.contains(&p.txn.to_string()))
-            .map(Payment::details)
-            .collect();
-        if list.is_empty() {
-            return Answer::code("1150", "Transaction record not found.");
-        }
-        Answer::ok(Value::Array(list))
+        listing(app, &orders, &txns, |p| p.pos && listed(p))
     })
     .await
 }

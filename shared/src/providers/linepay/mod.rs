@@ -255,6 +255,23 @@ fn otherwise<T>(op: &str, read: Read) -> Decided<T> {
     }
 }
 
+/// What a capture's or void's answer decides ([`codes::after_capture`]): `done` (the payment's
+/// facts once it is captured or voided), refused, later, unknown, or nothing yet with `read_back`
+/// set: the answer says the payment moved some other way, so its own state is read next. Both the
+/// online (`/v3`) and the till's (`/v2`, [`pos`]) capture and void read their answer here.
+fn capture_answer(op: &str, read: Read, done: PaymentFacts, read_back: &mut bool) -> Decided<PaymentFacts> {
+    match codes::after_capture(read.meaning) {
+        AfterCapture::Done => Decided::answer(done, read.code),
+        AfterCapture::ReadBack => {
+            *read_back = true;
+            undecided(op, read.code)
+        }
+        AfterCapture::Refused => Decided::refused(read.code),
+        AfterCapture::Later => Decided::retry_later(read.code),
+        AfterCapture::Unknown => undecided(op, read.code),
+    }
+}
+
 /// Appends `exchange` to the exchanges made before `called`'s own.
 fn after<T>(mut called: Called<T>, mut before: Vec<Exchange>) -> Called<T> {
     before.append(&mut called.earlier);
@@ -839,28 +856,17 @@ impl LinePayAdapter {
                 (format!("/v3/payments/authorizations/{txn}/void"), None, Wait::Normal, PaymentStatus::Closed)
             }
         };
+        // The payment's (authorised) amount, not the captured part: the dispatcher records the
+        // capture's amount from its own request.
+        let facts = PaymentFacts {
+            provider_txn_id: Some(txn.to_owned()),
+            amount: held.amount,
+            ..PaymentFacts::status(done)
+        };
         let mut again = false;
         let sent = self
             .call(op, Method::POST, &path, None, body, wait, |read| {
-                match codes::after_capture(read.meaning) {
-                    AfterCapture::Done => {
-                        // The payment's (authorised) amount, not the captured part: the dispatcher
-                        // records the capture's amount from its own request.
-                        let facts = PaymentFacts {
-                            provider_txn_id: Some(txn.to_owned()),
-                            amount: held.amount,
-                            ..PaymentFacts::status(done)
-                        };
-                        Decided::answer(facts, read.code)
-                    }
-                    AfterCapture::ReadBack => {
-                        again = true;
-                        undecided(op, read.code)
-                    }
-                    AfterCapture::Refused => Decided::refused(read.code),
-                    AfterCapture::Later => Decided::retry_later(read.code),
-                    AfterCapture::Unknown => undecided(op, read.code),
-                }
+                capture_answer(op, read, facts, &mut again)
             })
             .await;
         if !again {

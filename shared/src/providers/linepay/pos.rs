@@ -30,11 +30,14 @@
 //!   complete one is refunded in full (`POST /v2/payments/orders/{orderId}/refund` `{}`);
 //! - refund: `POST /v2/payments/orders/{orderId}/refund` `{refundAmount}`.
 
-use super::codes::{self, AfterCapture, Meaning, PosStatus};
+use super::codes::{self, Meaning, PosStatus};
 use super::transformers::{
     self, ConfirmInfo, ConfirmRequest, NotSendable, PayStatus, RefundInfo, Transaction, Unreadable,
 };
-use super::{Details, LinePayAdapter, MapPayment, Read, after, otherwise, paid_facts, undecided, unreadable};
+use super::{
+    Details, LinePayAdapter, MapPayment, Read, after, capture_answer, otherwise, paid_facts, undecided,
+    unreadable,
+};
 use crate::domain::{AuthCode, CaptureMode, Currency};
 use crate::providers::adapter::{CaptureRequest, PayRequest, RefundRequest, TradeRef};
 use crate::providers::answers::{
@@ -474,24 +477,12 @@ impl LinePayAdapter {
         };
         before.extend(read.earlier);
         before.push(read.exchange);
+        // The payment's (authorised) amount: the dispatcher records the capture's amount from its
+        // own request.
+        let facts = PaymentFacts { status: done, amount: held.amount, ..held };
         let mut again = false;
         let sent = self
-            .pos_call(op, Method::POST, &path, body, |read| match codes::after_capture(read.meaning) {
-                AfterCapture::Done => {
-                    // The payment's (authorised) amount: the dispatcher records the capture's
-                    // amount from its own request.
-                    let facts =
-                        PaymentFacts { amount: held.amount, ..PaymentFacts { status: done, ..held.clone() } };
-                    Decided::answer(facts, read.code)
-                }
-                AfterCapture::ReadBack => {
-                    again = true;
-                    undecided(op, read.code)
-                }
-                AfterCapture::Refused => Decided::refused(read.code),
-                AfterCapture::Later => Decided::retry_later(read.code),
-                AfterCapture::Unknown => undecided(op, read.code),
-            })
+            .pos_call(op, Method::POST, &path, body, |read| capture_answer(op, read, facts, &mut again))
             .await;
         if !again {
             return after(sent, before);
