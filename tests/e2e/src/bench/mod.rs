@@ -16,7 +16,8 @@
 //! 4. stops and removes each system, then runs the floor's pipeline ([`floor`]) once, on the same
 //!    machine, at its best setting and with quorum queues as paygate uses;
 //! 5. prints the figures of each pass (with the provider calls in flight and the database
-//!    connections in use, [`peaks`]), ending with
+//!    connections in use, [`peaks`], and the provider calls and notifications per payment,
+//!    [`calls`]), ending with
 //!    `latency: <X> payments/s with <spec> per call, <X/zero> of zero latency, p99: <ms> ms` (with
 //!    `--provider-latency`) and
 //!    `e2e: <X> payments/s, floor: <Y> payments/s, ratio: <X/Y>, p99: <ms> ms`. A run with any
@@ -24,6 +25,7 @@
 //!    (`e2e alipay: …, ratio: <X/Y>, p50: <ms> ms, p99: <ms> ms`), one line per provider, each
 //!    against the same floor.
 
+pub mod calls;
 pub mod cpu;
 pub mod driver;
 pub mod floor;
@@ -189,6 +191,8 @@ struct Pass {
     driven: driver::Driven,
     cpu_line: String,
     peaks: peaks::Peaks,
+    /// The provider calls and notifications per payment, or why they could not be read.
+    asked: String,
 }
 
 async fn pass(
@@ -253,8 +257,12 @@ async fn pass(
     );
     stop_sampling.cancel();
     let peaks = sampler.await.unwrap_or_default();
+    let asked = match calls::Asked::read(&system.db.pool).await {
+        Ok(asked) => asked.line(args.count),
+        Err(e) => format!("provider calls per payment: not read: {e}"),
+    };
     system.stop().await;
-    Ok(Pass { driven: driven?, cpu_line, peaks })
+    Ok(Pass { driven: driven?, cpu_line, peaks, asked })
 }
 
 /// Prints one pass's figures, each line starting with `label`.
@@ -305,6 +313,7 @@ fn report(args: &BenchArgs, label: &str, provider: BenchProvider, pass: &Pass) {
     }
     println!("{label}: {}", pass.cpu_line);
     println!("{label}: {}", pass.peaks.line());
+    println!("{label}: {}", pass.asked);
     for p in &driven.problems {
         println!("{label}: problem: {p}");
     }
