@@ -55,18 +55,46 @@ pub enum Refusal {
     #[error(
         "provider {provider}: circuit open after calls whose outcome was unknown; calling again in {retry_in:?}"
     )]
-    Open { provider: &'static str, retry_in: Duration },
+    Open {
+        provider: &'static str,
+        retry_in: Duration,
+        /// When the breaker first opened in this outage: it stays the same through failed
+        /// trials, and a trial answered ends the outage.
+        failing_since: Instant,
+    },
 }
+
+/// The longest an outage is expected to last, however long it has lasted: the wait of the work
+/// it holds is at most this (rounded down to a tier of the ladder), so the work comes back at
+/// most this long after the provider does.
+pub const LONGEST_OUTAGE_ESTIMATE: Duration = Duration::from_secs(120);
 
 impl Refusal {
     /// How long the refusal is expected to last: what a held message should wait before coming
-    /// back. A full bulkhead frees as calls end (soon); an open circuit stays open `retry_in`.
+    /// back. A full bulkhead frees as calls end (soon). An open circuit stays open `retry_in`,
+    /// and a provider failing since `failing_since` is expected to go on failing about as long
+    /// again ([`outage_estimate`]).
     pub fn lasts_at_least(&self) -> Duration {
         match self {
             Refusal::Full { .. } => Duration::ZERO,
-            Refusal::Open { retry_in, .. } => *retry_in,
+            Refusal::Open { retry_in, failing_since, .. } => {
+                outage_estimate(*retry_in, failing_since.elapsed())
+            }
         }
     }
+}
+
+/// How much longer an outage is expected to last, `failing_for` into it with its breaker open
+/// `retry_in` more: at least `retry_in`, and as long as it has lasted so far (an outage that has
+/// lasted a minute is not over in five seconds), up to [`LONGEST_OUTAGE_ESTIMATE`].
+///
+/// The work a provider's open breaker holds waits on the ladder that long. Were it always the
+/// breaker's few seconds, every held message would come round again every few seconds for as
+/// long as the outage lasts: each time read from the queue, its order locked, and published to
+/// the ladder again. A long outage's backlog then spends the machine, and the other providers'
+/// payments slow down with it (docs/benchmarks.md, "A long outage's held work").
+pub fn outage_estimate(retry_in: Duration, failing_for: Duration) -> Duration {
+    retry_in.max(failing_for.min(LONGEST_OUTAGE_ESTIMATE))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -149,9 +177,28 @@ enum Breaker {
     },
     Open {
         until: Instant,
+        /// When this outage began: the breaker's first opening since it was last closed.
+        since: Instant,
     },
     /// The trial call is out.
-    HalfOpen,
+    HalfOpen {
+        since: Instant,
+    },
+}
+
+impl Breaker {
+    /// When the outage began, if there is one.
+    fn failing_since(self) -> Option<Instant> {
+        match self {
+            Breaker::Closed { .. } => None,
+            Breaker::Open { since, .. } | Breaker::HalfOpen { since } => Some(since),
+        }
+    }
+
+    /// Open until `until`, in the outage already under way, or in one beginning now.
+    fn open_until(self, until: Instant) -> Breaker {
+        Breaker::Open { until, since: self.failing_since().unwrap_or_else(Instant::now) }
+    }
 }
 
 impl Bulkhead {
@@ -160,15 +207,23 @@ impl Bulkhead {
             let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             match *breaker {
                 Breaker::Closed { .. } => false,
-                Breaker::HalfOpen => {
-                    return Err(Refusal::Open { provider: self.provider, retry_in: self.config.open_for });
+                Breaker::HalfOpen { since } => {
+                    return Err(Refusal::Open {
+                        provider: self.provider,
+                        retry_in: self.config.open_for,
+                        failing_since: since,
+                    });
                 }
-                Breaker::Open { until } => {
+                Breaker::Open { until, since } => {
                     let now = Instant::now();
                     if now < until {
-                        return Err(Refusal::Open { provider: self.provider, retry_in: until - now });
+                        return Err(Refusal::Open {
+                            provider: self.provider,
+                            retry_in: until - now,
+                            failing_since: since,
+                        });
                     }
-                    *breaker = Breaker::HalfOpen;
+                    *breaker = Breaker::HalfOpen { since };
                     true
                 }
             }
@@ -177,13 +232,19 @@ impl Bulkhead {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => {
                 if trial {
-                    self.settle(Breaker::Open { until: Instant::now() });
+                    self.reopen(Instant::now());
                 }
                 return Err(Refusal::Full { provider: self.provider, max: self.config.max_in_flight });
             }
         };
         self.gauge_in_flight();
         Ok(Pass { bulkhead: self.clone(), permit: Some(permit), trial, recorded: false })
+    }
+
+    /// Opens the breaker until `until`, in the outage under way (a trial given up or failed).
+    fn reopen(&self, until: Instant) {
+        let state = self.breaker.lock().unwrap_or_else(|e| e.into_inner()).open_until(until);
+        self.settle(state);
     }
 
     fn settle(&self, state: Breaker) {
@@ -201,10 +262,10 @@ impl Bulkhead {
                 (Breaker::Closed { failures }, false) if failures + 1 >= self.config.failures_to_open => {
                     tracing::warn!(provider = self.provider, failures = failures + 1, open_for = ?self.config.open_for,
                         "circuit opened: the provider's outcomes are unknown; its work waits on the retry ladder");
-                    Breaker::Open { until: Instant::now() + self.config.open_for }
+                    breaker.open_until(Instant::now() + self.config.open_for)
                 }
                 (Breaker::Closed { failures }, false) => Breaker::Closed { failures: failures + 1 },
-                (_, false) if trial => Breaker::Open { until: Instant::now() + self.config.open_for },
+                (state, false) if trial => state.open_until(Instant::now() + self.config.open_for),
                 // A call let in before the breaker opened, ending after: the breaker stands.
                 (state, _) => state,
             }
@@ -222,8 +283,10 @@ impl Bulkhead {
         let next = {
             let breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             match *breaker {
-                Breaker::Open { until: already } if already > until => Breaker::Open { until: already },
-                _ => Breaker::Open { until },
+                Breaker::Open { until: already, since } if already > until => {
+                    Breaker::Open { until: already, since }
+                }
+                state => state.open_until(until),
             }
         };
         tracing::info!(
@@ -273,7 +336,7 @@ impl Pass {
 impl Drop for Pass {
     fn drop(&mut self) {
         if self.trial && !self.recorded {
-            self.bulkhead.settle(Breaker::Open { until: Instant::now() });
+            self.bulkhead.reopen(Instant::now());
         }
         drop(self.permit.take());
         self.bulkhead.gauge_in_flight();
@@ -321,7 +384,7 @@ mod tests {
         let b = bulkheads(10, 1, Duration::from_millis(1));
         b.enter("p").unwrap().back_off(Duration::from_secs(30));
         match b.enter("p") {
-            Err(Refusal::Open { provider: "p", retry_in }) => {
+            Err(Refusal::Open { provider: "p", retry_in, .. }) => {
                 assert!(retry_in > Duration::from_secs(29), "held for the wait it asked for: {retry_in:?}")
             }
             other => panic!("not held: {:?}", other.err()),
@@ -354,6 +417,54 @@ mod tests {
         let trial = b.enter("p").expect("opened again, for no time: another trial");
         trial.record(true);
         assert!(b.enter("p").is_ok() && b.enter("p").is_ok(), "closed: every call goes");
+    }
+
+    /// When the outage that refused `entered` began.
+    fn failing_since(entered: Result<Pass, Refusal>) -> Instant {
+        match entered {
+            Err(Refusal::Open { failing_since, .. }) => failing_since,
+            other => panic!("not refused as open: {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn an_outage_dates_from_its_first_opening_through_failed_trials_and_ends_with_an_answer() {
+        let b = bulkheads(10, 1, Duration::ZERO);
+        b.enter("p").unwrap().record(false);
+        let trial = b.enter("p").expect("a trial");
+        let began = failing_since(b.enter("p"));
+        trial.record(false);
+        let trial = b.enter("p").expect("another trial");
+        assert_eq!(failing_since(b.enter("p")), began, "a failed trial: the same outage");
+        drop(trial);
+        let trial = b.enter("p").expect("the abandoned trial's successor");
+        assert_eq!(failing_since(b.enter("p")), began, "an abandoned trial: the same outage");
+        trial.record(true);
+        b.enter("p").unwrap().record(false);
+        let trial = b.enter("p").expect("a trial of the next outage");
+        let next = failing_since(b.enter("p"));
+        assert!(next > began, "an answer ended the first outage");
+        // A wait the provider asks for in an outage is part of it.
+        trial.back_off(Duration::from_secs(30));
+        assert_eq!(failing_since(b.enter("p")), next, "asked to wait: the same outage");
+    }
+
+    #[test]
+    fn the_longer_an_outage_has_lasted_the_longer_its_work_waits_up_to_two_minutes() {
+        let secs = Duration::from_secs;
+        assert_eq!(outage_estimate(secs(3), Duration::ZERO), secs(3), "a new outage: the breaker's wait");
+        assert_eq!(outage_estimate(secs(3), secs(45)), secs(45), "as long again as it has lasted");
+        assert_eq!(outage_estimate(secs(3), secs(3600)), LONGEST_OUTAGE_ESTIMATE, "at most two minutes");
+        assert_eq!(outage_estimate(secs(300), secs(10)), secs(300), "a longer wait asked for is kept");
+        // On the default ladder (5s, 30s, 2m, …) held work comes round every 5 s at first, every
+        // 30 s after half a minute of outage, and every 2 minutes after two.
+        let ladder = paygate::broker::topology::Topology::default();
+        let tier = |failing_for| {
+            ladder.hold_tier(0, 0, outage_estimate(secs(5), failing_for)).map(|t| t.name.clone())
+        };
+        assert_eq!(tier(secs(1)).as_deref(), Some("5s"));
+        assert_eq!(tier(secs(40)).as_deref(), Some("30s"));
+        assert_eq!(tier(secs(7200)).as_deref(), Some("2m"));
     }
 
     #[test]

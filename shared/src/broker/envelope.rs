@@ -82,6 +82,14 @@ pub struct Envelope<P> {
     /// How many delayed retries this message has been through: 0 on the first delivery.
     #[serde(default)]
     pub attempt: u32,
+    /// How many times the message has been held back without being tried (its provider's
+    /// bulkhead full or its circuit open, an earlier message of its order on the ladder): each
+    /// hold waits longer than the one before ([`Topology::hold_tier`]). 0, and left out of the
+    /// JSON, until it is first held.
+    ///
+    /// [`Topology::hold_tier`]: crate::broker::topology::Topology::hold_tier
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holds: u32,
     pub created_at: DateTime<Utc>,
     /// Ties a conversation together (e.g. the upstream request id); see [`Envelope::caused_by`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +126,10 @@ pub struct AmqpMessage {
     pub properties: BasicProperties,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl<P> Envelope<P> {
     /// A new message: a fresh UUIDv7, attempt 0, now, and the current span's trace context.
     pub fn new(message_type: impl Into<String>, order_key: impl Into<String>, payload: P) -> Self {
@@ -127,6 +139,7 @@ impl<P> Envelope<P> {
             schema_version: DEFAULT_SCHEMA_VERSION,
             order_key: order_key.into(),
             attempt: 0,
+            holds: 0,
             created_at: Utc::now(),
             correlation_id: None,
             reply_to: None,
@@ -176,6 +189,7 @@ impl<P> Envelope<P> {
             schema_version: self.schema_version,
             order_key: self.order_key,
             attempt: self.attempt,
+            holds: self.holds,
             created_at: self.created_at,
             correlation_id: self.correlation_id,
             reply_to: self.reply_to,
@@ -192,6 +206,7 @@ impl<P> Envelope<P> {
             schema_version: self.schema_version,
             order_key: self.order_key.clone(),
             attempt: self.attempt,
+            holds: self.holds,
             created_at: self.created_at,
             correlation_id: self.correlation_id.clone(),
             reply_to: self.reply_to.clone(),

@@ -41,17 +41,20 @@ pub async fn schedule_retry<P: Serialize>(
 
 /// Publishes (with confirm) a copy of `envelope` held back by something outside it (its
 /// provider's circuit is open, an earlier message of its order waits on the ladder): the copy
-/// keeps its attempt count, so holding never exhausts the ladder. It waits in
-/// [`Topology::hold_tier`]: as long as the hold's cause is expected to last (`at_least`, rounded
-/// down to a tier), so a long outage does not send every held message round the ladder's
-/// shortest tier again and again. Returns the tier.
+/// keeps its attempt count, so holding never exhausts the ladder, and counts one more hold. It
+/// waits in [`Topology::hold_tier`]: as long as the hold's cause is expected to last (`at_least`,
+/// rounded down to a tier), and a rung longer each time it is held again (up to two minutes), so
+/// a long outage does not send every held message round the ladder's shortest tier again and
+/// again. Returns the tier.
 pub async fn schedule_hold<P: Serialize>(
     publisher: &Publisher,
     topology: &Topology,
     envelope: &Envelope<P>,
     at_least: Duration,
 ) -> Result<Option<String>, PublishError> {
-    let Some(tier) = topology.hold_tier(envelope.attempt, at_least) else { return Ok(None) };
-    publisher.publish(&topology.retry_exchange(), &tier.name, &envelope.as_ref(), Routing::Mandatory).await?;
+    let Some(tier) = topology.hold_tier(envelope.attempt, envelope.holds, at_least) else { return Ok(None) };
+    let mut copy = envelope.as_ref();
+    copy.holds = envelope.holds.saturating_add(1);
+    publisher.publish(&topology.retry_exchange(), &tier.name, &copy, Routing::Mandatory).await?;
     Ok(Some(tier.name.clone()))
 }

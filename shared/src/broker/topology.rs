@@ -42,6 +42,11 @@ use lapin::{Channel, ExchangeKind};
 
 use super::envelope::headers;
 
+/// How far up the ladder holding a message again and again takes it ([`Topology::hold_tier`]):
+/// to the longest tier within this, so held work comes back at most about this long after its
+/// cause ends.
+pub const HOLDS_BACK_OFF_UP_TO: Duration = Duration::from_secs(120);
+
 /// What the topology is built from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopologyConfig {
@@ -396,13 +401,23 @@ impl Topology {
     }
     /// The tier a held message waits in: the longest tier no longer than `at_least` (the hold's
     /// own estimate of how long its cause lasts), but never shorter than the tier of its current
-    /// attempt (the first before any retry, the last once past it). `None` without a ladder.
-    pub fn hold_tier(&self, attempt: u32, at_least: Duration) -> Option<&RetryTier> {
+    /// attempt (the first before any retry, the last once past it), nor than the tier `holds`
+    /// rungs up for a message held `holds` times before, as far as the longest tier within
+    /// [`HOLDS_BACK_OFF_UP_TO`]. `None` without a ladder.
+    ///
+    /// The last keeps a backlog held through a long outage from coming round every few
+    /// seconds: each time round, a held message is read, its order locked and it is published
+    /// again, and thousands of them doing so every 5 s take the machine from the providers that
+    /// work (docs/benchmarks.md, "A long outage's held work"). On the default ladder a message
+    /// waits 5 s when first held, 30 s the second time, then 2 minutes each time.
+    pub fn hold_tier(&self, attempt: u32, holds: u32, at_least: Duration) -> Option<&RetryTier> {
         let tiers = &self.config.retry_tiers;
         let last = tiers.len().checked_sub(1)?;
         let by_attempt = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX).min(last);
         let by_wait = tiers.iter().rposition(|tier| tier.ttl <= at_least).unwrap_or(0);
-        tiers.get(by_attempt.max(by_wait))
+        let backing_off_to = tiers.iter().rposition(|tier| tier.ttl <= HOLDS_BACK_OFF_UP_TO).unwrap_or(0);
+        let by_holds = usize::try_from(holds).unwrap_or(usize::MAX).min(backing_off_to);
+        tiers.get(by_attempt.max(by_wait).max(by_holds))
     }
     /// How many delayed retries the ladder allows.
     pub fn max_retries(&self) -> u32 {
@@ -564,7 +579,7 @@ mod tests {
     #[test]
     fn a_hold_waits_about_as_long_as_its_cause_but_never_less_than_its_attempts_tier() {
         let t = Topology::default(); // 5s, 30s, 2m, 10m, 1h
-        let tier = |attempt, secs| t.hold_tier(attempt, Duration::from_secs(secs)).unwrap().name.clone();
+        let tier = |attempt, secs| t.hold_tier(attempt, 0, Duration::from_secs(secs)).unwrap().name.clone();
         assert_eq!(tier(0, 0), "5s", "nothing known: the first tier");
         assert_eq!(tier(0, 4), "5s", "shorter than every tier: the first");
         assert_eq!(tier(0, 45), "30s", "rounded down to a tier");
@@ -572,6 +587,31 @@ mod tests {
         assert_eq!(tier(0, 86_400), "1h", "longer than every tier: the last");
         assert_eq!(tier(3, 10), "2m", "a message on its third attempt waits at least that tier");
         assert_eq!(tier(9, 0), "1h", "past the ladder: the last tier");
+    }
+
+    #[test]
+    fn each_hold_of_a_message_waits_a_rung_longer_up_to_two_minutes() {
+        let t = Topology::default(); // 5s, 30s, 2m, 10m, 1h
+        let tier = |attempt, holds, secs| {
+            t.hold_tier(attempt, holds, Duration::from_secs(secs)).unwrap().name.clone()
+        };
+        assert_eq!(tier(0, 0, 0), "5s", "first held: the first tier");
+        assert_eq!(tier(0, 1, 0), "30s", "held once before: a rung up");
+        assert_eq!(tier(0, 2, 0), "2m");
+        assert_eq!(tier(0, 3, 0), "2m", "no higher than the longest tier within two minutes");
+        assert_eq!(tier(0, 50, 0), "2m");
+        assert_eq!(tier(0, 1, 660), "10m", "a longer cause still waits its own time");
+        assert_eq!(tier(4, 1, 0), "10m", "and a retried message its attempt's tier");
+        // A ladder whose every tier is longer than two minutes: holds stay on the first.
+        let long = Topology::new(TopologyConfig {
+            retry_tiers: vec![
+                RetryTier::new("5m", Duration::from_secs(300)),
+                RetryTier::new("1h", Duration::from_secs(3600)),
+            ],
+            ..TopologyConfig::default()
+        })
+        .unwrap();
+        assert_eq!(long.hold_tier(0, 7, Duration::ZERO).unwrap().name, "5m");
     }
 
     #[test]

@@ -887,14 +887,17 @@ async fn work_that_must_go_alone_is_applied_alone_and_the_rest_of_its_batch_toge
     running.stop().await;
 }
 
-/// A preparing handler whose preparation holds the payload `"held"` the first time it is
-/// prepared (as the dispatcher's bulkhead holds work it has no room for), deciding that alone.
-/// Records the preparation (`true`: held) of every message `handle` was given.
+/// A preparing handler whose preparation holds the payload `"held"` the first `1 + more_holds`
+/// times it is prepared (as the dispatcher's bulkhead holds work it has no room for), deciding
+/// that alone. Records the preparation (`true`: held) of every message `handle` was given, and
+/// the envelope's `holds` at each preparation.
 #[derive(Clone, Default)]
 struct Decider {
     prepared: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, u32>>>,
     handled: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
     recorder: Option<Recorder>,
+    more_holds: u32,
+    holds_seen: Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl Handler for Decider {
@@ -912,7 +915,8 @@ impl Handler for Decider {
             .map(|m| -> paygate::broker::consumer::Preparing<bool> {
                 let n = prepared.entry(m.envelope.message_id).or_default();
                 *n += 1;
-                Box::pin(std::future::ready(Ok(m.envelope.payload == "held" && *n == 1)))
+                self.holds_seen.lock().unwrap().push(m.envelope.holds);
+                Box::pin(std::future::ready(Ok(m.envelope.payload == "held" && *n <= 1 + self.more_holds)))
             })
             .collect())
     }
@@ -972,6 +976,40 @@ async fn work_its_preparation_held_goes_round_the_ladder_without_a_transaction()
             && topology.shard_queues().iter().map(|q| handled(&metrics, q, "done")).sum::<u64>() == 1
     })
     .await;
+    for r in shards {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_held_again_and_again_counts_its_holds_so_each_waits_longer() {
+    // A held message went back to the ladder as it came, so it waited in the shortest tier
+    // however often it was held: in a long outage every held message came round every 5 s,
+    // and a backlog of them took the machine from the providers that worked.
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(&[("t1", 50), ("t2", 100), ("t3", 150)], 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let decider = Decider { recorder: Some(Recorder::new(Mode::Ok)), more_holds: 2, ..Decider::default() };
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &decider, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!("held"));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+
+    eventually("applied once it is no longer held", WITHIN, || async {
+        !decider.handled.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(*decider.holds_seen.lock().unwrap(), vec![0, 1, 2, 3], "each time round, one hold more");
+    assert_eq!(
+        topology.hold_tier(0, 2, Duration::ZERO).map(|t| t.name.as_str()),
+        Some("t3"),
+        "so its last hold waited in the longest tier"
+    );
+    for q in topology.shard_queues() {
+        assert_eq!(handled(&metrics, &q, "retried"), 0, "a hold is not a retry");
+    }
     for r in shards {
         r.stop().await;
     }
