@@ -939,26 +939,43 @@ impl Handler for Decider {
     }
 }
 
+/// A run of [`Decider`] on shards of its own, with the ladder `tiers`, once the payload `"held"`
+/// (published as `env`) has been held and then applied.
+struct HeldRun {
+    _vhost: TestVhost,
+    db: TestDb,
+    topology: Arc<Topology>,
+    conn: lapin::Connection,
+    metrics: BrokerMetrics,
+    shards: Vec<Running>,
+    env: Envelope<serde_json::Value>,
+}
+
+async fn held_until_applied(decider: &Decider, tiers: &[(&str, u64)]) -> HeldRun {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    create_effects(&db.pool).await;
+    let topology = test_topology(tiers, 10);
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let metrics = BrokerMetrics::default();
+    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, decider, &metrics);
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!("held"));
+    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
+    eventually("applied once it is no longer held", WITHIN, || async {
+        !decider.handled.lock().unwrap().is_empty()
+    })
+    .await;
+    HeldRun { _vhost: vhost, db, topology, conn, metrics, shards, env }
+}
+
 #[tokio::test]
 async fn work_its_preparation_held_goes_round_the_ladder_without_a_transaction() {
     // The dispatcher's work held by a full bulkhead or an open breaker was applied in a
     // transaction of its own (an inbox row written, deleted, committed) only to be held: a commit
     // for every held message, every time round the ladder.
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    create_effects(&db.pool).await;
-    let topology = test_topology(&[("t1", 100)], 10);
-    let conn = declared(&vhost.amqp_url, &topology).await;
     let decider = Decider { recorder: Some(Recorder::new(Mode::Ok)), ..Decider::default() };
-    let metrics = BrokerMetrics::default();
-    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &decider, &metrics);
-    let publisher = Publisher::new(&conn).await.unwrap();
-    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!("held"));
-    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
-
-    eventually("applied once it is no longer held", WITHIN, || async {
-        !decider.handled.lock().unwrap().is_empty()
-    })
-    .await;
+    let HeldRun { db, topology, conn, metrics, shards, env, _vhost } =
+        held_until_applied(&decider, &[("t1", 100)]).await;
     assert_eq!(decider.prepared.lock().unwrap()[&env.message_id], 2, "prepared, held, prepared again");
     assert_eq!(
         *decider.handled.lock().unwrap(),
@@ -986,21 +1003,11 @@ async fn a_message_held_again_and_again_counts_its_holds_so_each_waits_longer() 
     // A held message went back to the ladder as it came, so it waited in the shortest tier
     // however often it was held: in a long outage every held message came round every 5 s,
     // and a backlog of them took the machine from the providers that worked.
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    create_effects(&db.pool).await;
-    let topology = test_topology(&[("t1", 50), ("t2", 100), ("t3", 150)], 10);
-    let conn = declared(&vhost.amqp_url, &topology).await;
     let decider = Decider { recorder: Some(Recorder::new(Mode::Ok)), more_holds: 2, ..Decider::default() };
-    let metrics = BrokerMetrics::default();
-    let shards = spawn_shards(&topology, &db, &vhost.amqp_url, &decider, &metrics);
-    let publisher = Publisher::new(&conn).await.unwrap();
-    let env = Envelope::new("order.dispatch", "pay_held", serde_json::json!("held"));
-    publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
-
-    eventually("applied once it is no longer held", WITHIN, || async {
-        !decider.handled.lock().unwrap().is_empty()
-    })
-    .await;
+    let tiers = [("t1", 50), ("t2", 100), ("t3", 150)];
+    // Every part is kept to the end: the vhost and the database are dropped with it.
+    let HeldRun { topology, metrics, shards, _vhost, db: _db, conn: _conn, env: _env } =
+        held_until_applied(&decider, &tiers).await;
     assert_eq!(*decider.holds_seen.lock().unwrap(), vec![0, 1, 2, 3], "each time round, one hold more");
     assert_eq!(
         topology.hold_tier(0, 2, Duration::ZERO).map(|t| t.name.as_str()),
