@@ -4,11 +4,19 @@
 //! into `outbox` inside the caller's transaction, and nothing is published unless that
 //! transaction commits. The [`OutboxRelay`] then publishes what is committed:
 //!
-//! 1. in a transaction, claim the oldest unpublished rows
-//!    (`... WHERE published_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`), so several
-//!    relays (one per service instance) never publish the same row at the same time;
-//! 2. publish them all (pipelined) and wait for the broker's confirms;
+//! 1. in a transaction, take the relays' turn and claim the oldest unpublished rows ([`claim`]);
+//! 2. publish them all (pipelined, in the outbox's order) and wait for the broker's confirms;
 //! 3. set `published_at` on the confirmed ones and commit.
+//!
+//! **One relay at a time.** Every service instance runs a relay on the one outbox, and an
+//! order's messages must reach their queue in the order they were committed (an order's close
+//! must not overtake its pay). So a relay takes a turn (a transaction-scoped advisory lock)
+//! before it claims, and keeps it until its batch is marked: another relay waits for it, then
+//! claims from the first row still unpublished. Claiming with `SKIP LOCKED` instead let a second
+//! relay pass over a busy relay's rows and publish the same orders' later messages first; killing
+//! database connections amid pays and closes showed it (`ordering::killing_the_database_…`). A
+//! relay whose session dies mid-batch gives its turn up with it, and the next republishes the
+//! batch from its first row, so an order's first copy of each message still arrives in order.
 //!
 //! A crash or an outage between 2 and 3 leaves rows unmarked, and they are published again: the
 //! relay publishes at least once, always with the row's message id, and consumers deduplicate
@@ -36,6 +44,7 @@ use super::envelope::{Envelope, EnvelopeError};
 use super::metrics::{BrokerMetrics, ExchangeLabels};
 use super::publisher::{PublishError, Publisher};
 use super::topology::Topology;
+use crate::db::advisory_locks;
 
 /// Enqueuing failed.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +176,26 @@ async fn insert(
     Ok(())
 }
 
+/// One row claimed for publishing: its id, exchange, routing key and envelope.
+pub type Claimed = (i64, String, String, serde_json::Value);
+
+/// Step 1 in `tx`: waits for the relays' turn ([`advisory_locks::OUTBOX_RELAY_TURN`], held until
+/// `tx` ends), then claims up to `limit` of the oldest unpublished rows, in the order they must
+/// be published.
+pub async fn claim(tx: &mut PgConnection, limit: u32) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .bind(advisory_locks::OUTBOX_RELAY_TURN)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_as(
+        "SELECT id, exchange, routing_key, envelope FROM outbox WHERE published_at IS NULL \
+         ORDER BY id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(tx)
+    .await
+}
+
 /// How the relay works.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
@@ -176,7 +205,7 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// Backoff after a database error or a failed publish.
     pub error_backoff: ExponentialBuilder,
-    /// How long to wait for the broker's confirms of a batch (the claimed rows stay locked
+    /// How long to wait for the broker's confirms of a batch (the relays' turn is held
     /// meanwhile). After that the session is restarted on a new connection.
     pub confirm_timeout: Duration,
 }
@@ -213,8 +242,6 @@ pub struct OutboxRelay {
     metrics: BrokerMetrics,
     wake: Arc<Notify>,
 }
-
-type Row = (i64, String, String, serde_json::Value);
 
 impl OutboxRelay {
     pub fn new(pool: PgPool, topology: Arc<Topology>, metrics: BrokerMetrics) -> Self {
@@ -309,13 +336,7 @@ impl OutboxRelay {
         // crash only means the rows are published again, which consumers recognise (inbox,
         // stable event ids). It saves a flush per batch on the hot path.
         sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, exchange, routing_key, envelope FROM outbox WHERE published_at IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(i64::from(self.config.batch_size))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = claim(&mut tx, self.config.batch_size).await?;
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(0);

@@ -5,8 +5,10 @@
 //! or from several services starting at once, is harmless.
 //!
 //! Violations of named constraints come back typed through [`ConstraintViolation`] and
-//! [`is_unique_violation`]; the names the application reacts to are in [`constraints`].
+//! [`is_unique_violation`]; the names the application reacts to are in [`constraints`]. The
+//! advisory locks paygate takes are in [`advisory_locks`].
 
+pub mod advisory_locks;
 pub mod constraints;
 mod errors;
 

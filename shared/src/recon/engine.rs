@@ -3,6 +3,7 @@
 
 use super::{Kind, Progress, Run, load, matching, proofs, sweep};
 use crate::broker::topology::Topology;
+use crate::db::advisory_locks;
 use crate::providers::bill::BillItem;
 use crate::providers::bill::{BillError, BillStream};
 use crate::providers::{Exchange, ProviderAdapter};
@@ -130,7 +131,8 @@ pub async fn run_from(
     .await?;
     // One run per batch at a time, held on a connection of its own for the whole run.
     let mut lock = pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(872341, $1::int)")
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(advisory_locks::RECON_BATCH)
         .bind(i32::try_from(batch_id).unwrap_or(i32::MAX))
         .fetch_one(&mut *lock)
         .await?;
@@ -152,7 +154,8 @@ pub async fn run_from(
         .execute(pool)
         .await?;
     }
-    let _ = sqlx::query("SELECT pg_advisory_unlock(872341, $1::int)")
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+        .bind(advisory_locks::RECON_BATCH)
         .bind(i32::try_from(batch_id).unwrap_or(i32::MAX))
         .execute(&mut *lock)
         .await;

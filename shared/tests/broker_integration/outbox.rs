@@ -5,19 +5,14 @@ use std::sync::Arc;
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use paygate::broker::envelope::Envelope;
-use paygate::broker::{BrokerMetrics, OutboxRelay, Supervisor, Topology, enqueue};
+use paygate::broker::{BrokerMetrics, OutboxRelay, Publisher, Supervisor, Topology, enqueue, outbox};
 use paygate_test_support::{TestDb, TestVhost, eventually};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn the_relay_publishes_committed_rows_once_and_republishes_unmarked_ones() {
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    paygate::db::migrate(&db.pool).await.unwrap();
-    let topology = Arc::new(Topology::default());
-    let conn = declared(&vhost.amqp_url, &topology).await;
-    // Upstream's queue on the events exchange.
+/// Upstream's queue on the events exchange, bound to every payment event, and a channel to read it.
+async fn upstream_queue(conn: &lapin::Connection, topology: &Topology) -> (lapin::Channel, &'static str) {
     let ch = conn.create_channel().await.unwrap();
     let upstream = "upstream.events";
     ch.queue_declare(
@@ -36,6 +31,16 @@ async fn the_relay_publishes_committed_rows_once_and_republishes_unmarked_ones()
     )
     .await
     .unwrap();
+    (ch, upstream)
+}
+
+#[tokio::test]
+async fn the_relay_publishes_committed_rows_once_and_republishes_unmarked_ones() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    paygate::db::migrate(&db.pool).await.unwrap();
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let (ch, upstream) = upstream_queue(&conn, &topology).await;
 
     // Three messages in a committed transaction, one in a rolled-back one.
     let events = topology.events_exchange();
@@ -144,4 +149,55 @@ async fn the_relay_recovers_when_its_connection_is_closed() {
     drop(ch);
     shutdown.cancel();
     tokio::time::timeout(WITHIN, handle).await.expect("the relay stops").unwrap();
+}
+
+/// Every service instance runs a relay on the one outbox. While one relay holds a batch, another
+/// waits for it, rather than pass over its rows and publish what the same orders sent next (an
+/// order's close before its pay: `SKIP LOCKED` did, when database connections were killed).
+#[tokio::test]
+async fn a_second_relay_waits_for_a_busy_one_rather_than_publish_what_follows_its_batch() {
+    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+    paygate::db::migrate(&db.pool).await.unwrap();
+    let topology = Arc::new(Topology::default());
+    let conn = declared(&vhost.amqp_url, &topology).await;
+    let (ch, upstream) = upstream_queue(&conn, &topology).await;
+    // One order's two messages, committed one after the other.
+    let events = topology.events_exchange();
+    let sent = [Envelope::new("payment.pending", "pay_1", 1), Envelope::new("payment.closed", "pay_1", 2)];
+    for e in &sent {
+        let mut tx = db.pool.begin().await.unwrap();
+        enqueue(&mut tx, &events, &e.message_type, e).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    // A relay has claimed the first and is still publishing it.
+    let mut busy = db.pool.begin().await.unwrap();
+    let claimed = outbox::claim(&mut busy, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the busy relay's batch: the first message");
+    // Another relay's batch meanwhile.
+    let relay = OutboxRelay::new(db.pool.clone(), topology.clone(), BrokerMetrics::default());
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let other = tokio::spawn(async move { relay.relay_batch(&publisher).await.unwrap() });
+    eventually("the other relay waiting for its turn", WITHIN, || async {
+        count(
+            &db.pool,
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert!(get_one(&ch, upstream).await.is_none(), "nothing published past the busy relay's batch");
+
+    // The busy relay's session ends before its publish was confirmed: its turn ends with it, and
+    // the other relay publishes from the first unpublished row.
+    busy.rollback().await.unwrap();
+    let published = tokio::time::timeout(WITHIN, other).await.expect("the other relay's batch ends").unwrap();
+    assert_eq!(published, 2);
+    let mut got = Vec::new();
+    while let Some((_, body)) = get_one(&ch, upstream).await {
+        got.push(Envelope::<i32>::from_json(&body).unwrap());
+    }
+    assert_eq!(got, sent, "the order's messages in the order they were committed");
 }
