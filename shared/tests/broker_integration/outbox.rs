@@ -11,7 +11,28 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 
-/// Upstream's queue on the events exchange, bound to every payment event, and a channel to read it.
+/// A database and a vhost for relays, with upstream's queue on the events exchange (bound to
+/// every payment event) and a channel to read it.
+struct Relayed {
+    vhost: TestVhost,
+    db: TestDb,
+    topology: Arc<Topology>,
+    conn: lapin::Connection,
+    ch: lapin::Channel,
+    upstream: &'static str,
+}
+
+impl Relayed {
+    async fn new() -> Self {
+        let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
+        paygate::db::migrate(&db.pool).await.unwrap();
+        let topology = Arc::new(Topology::default());
+        let conn = declared(&vhost.amqp_url, &topology).await;
+        let (ch, upstream) = upstream_queue(&conn, &topology).await;
+        Self { vhost, db, topology, conn, ch, upstream }
+    }
+}
+
 async fn upstream_queue(conn: &lapin::Connection, topology: &Topology) -> (lapin::Channel, &'static str) {
     let ch = conn.create_channel().await.unwrap();
     let upstream = "upstream.events";
@@ -36,11 +57,7 @@ async fn upstream_queue(conn: &lapin::Connection, topology: &Topology) -> (lapin
 
 #[tokio::test]
 async fn the_relay_publishes_committed_rows_once_and_republishes_unmarked_ones() {
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    paygate::db::migrate(&db.pool).await.unwrap();
-    let topology = Arc::new(Topology::default());
-    let conn = declared(&vhost.amqp_url, &topology).await;
-    let (ch, upstream) = upstream_queue(&conn, &topology).await;
+    let Relayed { vhost, db, topology, conn: _conn, ch, upstream } = Relayed::new().await;
 
     // Three messages in a committed transaction, one in a rolled-back one.
     let events = topology.events_exchange();
@@ -156,11 +173,7 @@ async fn the_relay_recovers_when_its_connection_is_closed() {
 /// order's close before its pay: `SKIP LOCKED` did, when database connections were killed).
 #[tokio::test]
 async fn a_second_relay_waits_for_a_busy_one_rather_than_publish_what_follows_its_batch() {
-    let (vhost, db) = (TestVhost::new().await, TestDb::new().await);
-    paygate::db::migrate(&db.pool).await.unwrap();
-    let topology = Arc::new(Topology::default());
-    let conn = declared(&vhost.amqp_url, &topology).await;
-    let (ch, upstream) = upstream_queue(&conn, &topology).await;
+    let Relayed { vhost: _vhost, db, topology, conn, ch, upstream } = Relayed::new().await;
     // One order's two messages, committed one after the other.
     let events = topology.events_exchange();
     let sent = [Envelope::new("payment.pending", "pay_1", 1), Envelope::new("payment.closed", "pay_1", 2)];
