@@ -26,6 +26,55 @@ struct Inbox {
     arrivals: watch::Sender<Option<usize>>,
 }
 
+impl Inbox {
+    fn new() -> Self {
+        Self { received: Mutex::new(Vec::new()), arrivals: watch::channel(Some(0)).0 }
+    }
+
+    /// Keeps `envelope`, then tells the waiters.
+    fn arrived(&self, envelope: Envelope<Value>) {
+        let n = {
+            let mut received = self.received.lock().expect("inbox lock");
+            received.push(envelope);
+            received.len()
+        };
+        self.arrivals.send_replace(Some(n));
+    }
+
+    /// The consumer stopped: no more will arrive.
+    fn closed(&self) {
+        self.arrivals.send_replace(None);
+    }
+
+    /// See [`Upstream::wait_for`].
+    async fn wait_for<T>(
+        &self,
+        what: &str,
+        deadline: Instant,
+        mut pick: impl FnMut(&Envelope<Value>) -> Option<T>,
+    ) -> Result<T, String> {
+        let mut arrivals = self.arrivals.subscribe();
+        loop {
+            // Marked seen before looking, so that what arrives while we look wakes the wait
+            // below (marked after, its arrival was taken as seen and missed until the next: the
+            // smoke's last event once waited out the demo's whole deadline so).
+            let open = arrivals.borrow_and_update().is_some();
+            let received = self.received.lock().expect("inbox lock").clone();
+            if let Some(found) = received.iter().find_map(&mut pick) {
+                return Ok(found);
+            }
+            if !open {
+                return Err(format!("{what}: the connection to RabbitMQ was lost"));
+            }
+            match tokio::time::timeout_at(deadline, arrivals.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(format!("{what}: the event consumer stopped")),
+                Err(_) => return Err(format!("{what}: not seen before the deadline")),
+            }
+        }
+    }
+}
+
 /// A connected upstream: publishes commands and collects the events of one order type.
 pub struct Upstream {
     connection: Connection,
@@ -80,22 +129,16 @@ impl Upstream {
                 FieldTable::default(),
             )
             .await?;
-        let (arrivals, _) = watch::channel(Some(0));
-        let inbox = Arc::new(Inbox { received: Mutex::new(Vec::new()), arrivals });
+        let inbox = Arc::new(Inbox::new());
         let sink = inbox.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = deliveries.next().await {
                 // Anything that is not an envelope is not ours to judge here: skip it.
                 if let Ok(envelope) = Envelope::<Value>::from_json(&delivery.data) {
-                    let n = {
-                        let mut received = sink.received.lock().expect("inbox lock");
-                        received.push(envelope);
-                        received.len()
-                    };
-                    sink.arrivals.send_replace(Some(n));
+                    sink.arrived(envelope);
                 }
             }
-            sink.arrivals.send_replace(None);
+            sink.closed();
         });
         Ok(Self {
             connection,
@@ -131,23 +174,9 @@ impl Upstream {
         &self,
         what: &str,
         deadline: Instant,
-        mut pick: impl FnMut(&Envelope<Value>) -> Option<T>,
+        pick: impl FnMut(&Envelope<Value>) -> Option<T>,
     ) -> Result<T, String> {
-        let mut arrivals = self.inbox.arrivals.subscribe();
-        loop {
-            let found = self.inbox.received.lock().expect("inbox lock").iter().find_map(&mut pick);
-            if let Some(found) = found {
-                return Ok(found);
-            }
-            if arrivals.borrow_and_update().is_none() {
-                return Err(format!("{what}: the connection to RabbitMQ was lost"));
-            }
-            match tokio::time::timeout_at(deadline, arrivals.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(format!("{what}: the event consumer stopped")),
-                Err(_) => return Err(format!("{what}: not seen before the deadline")),
-            }
-        }
+        self.inbox.wait_for(what, deadline, pick).await
     }
 
     /// A change notifier for printing events as they arrive.
@@ -160,5 +189,46 @@ impl Upstream {
         self.publisher.close().await;
         let _ = self.consume.close(200, "demo done".into()).await;
         let _ = self.connection.close(200, "demo done".into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn event(kind: &str) -> Envelope<Value> {
+        Envelope::new(kind, "m-1:o-1", Value::Null)
+    }
+
+    #[tokio::test]
+    async fn an_event_that_arrives_while_the_received_ones_are_looked_at_is_not_missed() {
+        let inbox = Arc::new(Inbox::new());
+        inbox.arrived(event("payment.action_required"));
+        let mut arriving = Some(inbox.clone());
+        let found = inbox
+            .wait_for("payment.succeeded", Instant::now() + Duration::from_secs(10), |e| {
+                // The awaited event arrives while the first is being looked at, and no other after it.
+                if let Some(inbox) = arriving.take() {
+                    inbox.arrived(event("payment.succeeded"));
+                }
+                (e.message_type == "payment.succeeded").then_some(())
+            })
+            .await;
+        assert_eq!(found, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn what_arrived_before_the_connection_was_lost_is_still_found_and_then_the_loss_is_said() {
+        let inbox = Inbox::new();
+        inbox.arrived(event("payment.succeeded"));
+        inbox.closed();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pick = |kind: &'static str| move |e: &Envelope<Value>| (e.message_type == kind).then_some(());
+        assert_eq!(inbox.wait_for("succeeded", deadline, pick("payment.succeeded")).await, Ok(()));
+        assert_eq!(
+            inbox.wait_for("refunded", deadline, pick("refund.succeeded")).await,
+            Err("refunded: the connection to RabbitMQ was lost".to_owned())
+        );
     }
 }
