@@ -66,8 +66,9 @@ pub enum Refusal {
 
 /// The longest an outage is expected to last, however long it has lasted: the wait of the work
 /// it holds is at most this (rounded down to a tier of the ladder), so the work comes back at
-/// most this long after the provider does.
-pub const LONGEST_OUTAGE_ESTIMATE: Duration = Duration::from_secs(120);
+/// most this long after the provider does. The ladder's own bound on held work, so that the
+/// two say one thing.
+pub const LONGEST_OUTAGE_ESTIMATE: Duration = paygate::broker::topology::HOLDS_BACK_OFF_UP_TO;
 
 impl Refusal {
     /// How long the refusal is expected to last: what a held message should wait before coming
