@@ -95,6 +95,8 @@ impl Handler for Dispatcher {
         let heads = retry_line::heads(&mut tx, &ids).await.map_err(WorkError::from)?;
         let mut plans = Vec::with_capacity(msgs.len());
         let mut attempts: Vec<Unwritten> = Vec::new();
+        // The work this preparation holds, put in its orders' retry lines in this transaction.
+        let mut holding: Vec<retry_line::Joining> = Vec::new();
         for (msg, work) in msgs.iter().zip(&works) {
             // A message that is not order work, or names a payment or provider we do not have,
             // is the transaction's to reject.
@@ -107,10 +109,18 @@ impl Handler for Dispatcher {
                 plans.push((Prepared::default(), None));
                 continue;
             };
+            let joining = retry_line::Joining {
+                payment_id: payment.id,
+                message_id: msg.envelope.message_id,
+                message_type: work.message_type(),
+            };
             let line = match heads.get(&payment.id) {
                 None => Line::Empty,
                 Some(head) if head.message_id == msg.envelope.message_id => Line::Head,
                 Some(head) => {
+                    if !head.dead_lettered {
+                        holding.push(joining);
+                    }
                     plans.push((Prepared { line: Line::Behind(*head), ..Prepared::default() }, None));
                     continue;
                 }
@@ -139,7 +149,10 @@ impl Handler for Dispatcher {
             let versions = Some((before, after));
             plans.push(match planned {
                 Plan::NoCall => (Prepared { versions, line, ..Prepared::default() }, None),
-                Plan::Held(refusal) => (Prepared { held: Some(refusal), line, ..Prepared::default() }, None),
+                Plan::Held(refusal) => {
+                    holding.push(joining);
+                    (Prepared { held: Some(refusal), line, ..Prepared::default() }, None)
+                }
                 Plan::Call(call, pass) => {
                     let planned = Planned { call, payment_id, currency, trade, adapter, pass };
                     (Prepared { versions, line, ..Prepared::default() }, Some((planned, span)))
@@ -147,6 +160,7 @@ impl Handler for Dispatcher {
             });
         }
         write_all(&mut tx, &attempts).await?;
+        retry_line::join_many(&mut tx, &holding).await.map_err(WorkError::from)?;
         tx.commit().await?;
         Ok(plans
             .into_iter()
@@ -254,7 +268,8 @@ impl Handler for Dispatcher {
 
 /// What a message's preparation decided alone: a message behind its order's retry line waits
 /// there too (or follows a dead-lettered head to the dead-letter queue), and work its provider's
-/// bulkhead refused waits on the ladder, neither tried nor spending a retry.
+/// bulkhead refused waits on the ladder, neither tried nor spending a retry. Either hold is
+/// `recorded`: the preparation's transaction put the message in its order's retry line.
 fn decided(prepared: &Prepared) -> Option<Outcome> {
     if let Line::Behind(head) = prepared.line {
         let id = head.message_id;
@@ -269,11 +284,12 @@ fn decided(prepared: &Prepared) -> Option<Outcome> {
             Outcome::Hold {
                 reason: format!("waiting behind message {id} of this order, which is on the retry ladder"),
                 at_least: head.stuck_for,
+                recorded: true,
             }
         });
     }
     let refusal = prepared.held.as_ref()?;
-    Some(Outcome::Hold { reason: refusal.to_string(), at_least: refusal.lasts_at_least() })
+    Some(Outcome::Hold { reason: refusal.to_string(), at_least: refusal.lasts_at_least(), recorded: true })
 }
 
 /// The payments with these ids, locked in one statement (`payments::lock_many`), by id.

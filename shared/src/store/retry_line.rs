@@ -92,6 +92,40 @@ pub async fn join(
     Ok(joined == 1)
 }
 
+/// [`join`] for several messages at once, each of a different order, in the caller's
+/// transaction: the dispatcher's preparation puts the work it holds in its orders' lines as it
+/// locks them (the payments are locked, so they exist), one statement for the batch, where a
+/// join of its own for each held message would be a statement and a commit each. Returns how
+/// many joined or came back.
+pub async fn join_many(conn: &mut PgConnection, joining: &[Joining]) -> Result<u64, sqlx::Error> {
+    if joining.is_empty() {
+        return Ok(0);
+    }
+    let payment_ids: Vec<Uuid> = joining.iter().map(|j| j.payment_id).collect();
+    let message_ids: Vec<Uuid> = joining.iter().map(|j| j.message_id).collect();
+    let types: Vec<&str> = joining.iter().map(|j| j.message_type).collect();
+    Ok(sqlx::query(
+        "INSERT INTO order_retry_line (payment_id, message_id, message_type)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[])
+         ON CONFLICT (payment_id, message_id) DO UPDATE SET dead_lettered_at = NULL
+         WHERE order_retry_line.dead_lettered_at IS NOT NULL",
+    )
+    .bind(&payment_ids)
+    .bind(&message_ids)
+    .bind(&types)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// A message joining its order's line ([`join_many`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joining {
+    pub payment_id: Uuid,
+    pub message_id: Uuid,
+    pub message_type: &'static str,
+}
+
 /// Takes a message out of its order's line (it has been applied or rejected).
 pub async fn leave(conn: &mut PgConnection, payment_id: Uuid, message_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM order_retry_line WHERE payment_id = $1 AND message_id = $2")

@@ -262,6 +262,7 @@ impl Handler for Recorder {
             Mode::HeldThrice if self.calls.load(Ordering::SeqCst) <= 3 => Ok(Outcome::Hold {
                 reason: "the provider's circuit is open".into(),
                 at_least: Duration::ZERO,
+                recorded: false,
             }),
             Mode::HeldThrice => Ok(Outcome::Done),
             Mode::Block => {

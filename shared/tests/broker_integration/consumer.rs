@@ -1,6 +1,7 @@
 //! The consumer runtime: inbox deduplication, retries, dead-lettering, shutdown, recovery.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lapin::BasicProperties;
@@ -140,7 +141,7 @@ async fn the_effect_and_the_inbox_commit_together_and_a_redelivery_is_not_applie
             .await
             .unwrap();
     assert_eq!((consumer_name.as_str(), id), (NAME, env.message_id));
-    assert_eq!(recorder.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "the handler ran once");
+    assert_eq!(recorder.calls.load(Ordering::SeqCst), 1, "the handler ran once");
     assert_eq!(ready_count(&conn, &queue).await, 0);
     running.stop().await;
 }
@@ -276,7 +277,7 @@ async fn a_held_message_waits_on_the_ladder_without_spending_its_retries() {
     publisher.publish(&topology.orders_exchange(), "order.dispatch", &env, Routing::Mandatory).await.unwrap();
 
     eventually("the message applied after three holds", WITHIN, || async {
-        recorder.calls.load(std::sync::atomic::Ordering::SeqCst) == 4
+        recorder.calls.load(Ordering::SeqCst) == 4
     })
     .await;
     assert_eq!(
@@ -359,7 +360,7 @@ async fn requeued_failures_end_in_the_dlq_at_the_delivery_limit() {
     };
     assert_eq!(reason, "delivery_limit");
     // Delivered 1 + limit times, then dead-lettered.
-    assert_eq!(recorder.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(recorder.calls.load(Ordering::SeqCst), 3);
     running.stop().await;
 }
 
@@ -463,7 +464,7 @@ async fn a_stop_gives_back_the_messages_waiting_their_turn_without_beginning_the
     recorder.release.notify_one();
     tokio::time::timeout(WITHIN, running.handle).await.expect("stops").unwrap();
 
-    let calls = recorder.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let calls = recorder.calls.load(Ordering::SeqCst);
     assert_eq!(calls, 1, "only the message under way was handled");
     assert_eq!(count(&db.pool, "SELECT count(*) FROM effects").await, 1);
     eventually("the two waiting are back in the queue", WITHIN, || async {
@@ -890,7 +891,9 @@ async fn work_that_must_go_alone_is_applied_alone_and_the_rest_of_its_batch_toge
 /// A preparing handler whose preparation holds the payload `"held"` the first `1 + more_holds`
 /// times it is prepared (as the dispatcher's bulkhead holds work it has no room for), deciding
 /// that alone. Records the preparation (`true`: held) of every message `handle` was given, and
-/// the envelope's `holds` at each preparation.
+/// the envelope's `holds` at each preparation. With `records_holds` its holds say the handler
+/// recorded them itself (as the dispatcher's preparation puts held work in its order's line);
+/// `retrying` counts the calls of its `retrying`.
 #[derive(Clone, Default)]
 struct Decider {
     prepared: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, u32>>>,
@@ -898,6 +901,8 @@ struct Decider {
     recorder: Option<Recorder>,
     more_holds: u32,
     holds_seen: Arc<std::sync::Mutex<Vec<u32>>>,
+    records_holds: bool,
+    retrying: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Handler for Decider {
@@ -925,7 +930,13 @@ impl Handler for Decider {
         held.then(|| Outcome::Hold {
             reason: "the provider's bulkhead is full".into(),
             at_least: Duration::ZERO,
+            recorded: self.records_holds,
         })
+    }
+
+    async fn retrying(&self, _: &sqlx::PgPool, _: &Delivered) -> Result<(), HandlerError> {
+        self.retrying.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn handle(
@@ -1019,6 +1030,33 @@ async fn a_message_held_again_and_again_counts_its_holds_so_each_waits_longer() 
     }
     for r in shards {
         r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_hold_its_handler_recorded_itself_is_not_recorded_again() {
+    // Every hold of the dispatcher's held work called its `retrying` after the preparation: an
+    // INSERT and a commit of its own for each held message each time round the ladder (in a
+    // long outage, a third of PostgreSQL's time), though the preparation's transaction, which
+    // locked the order, could put the message in its order's retry line with the others of its
+    // batch in one statement.
+    for (records_holds, calls) in [(false, 2), (true, 0)] {
+        let decider = Decider {
+            recorder: Some(Recorder::new(Mode::Ok)),
+            more_holds: 1,
+            records_holds,
+            ..Decider::default()
+        };
+        let HeldRun { shards, _vhost, db: _db, conn: _conn, env: _env, topology: _t, metrics: _m } =
+            held_until_applied(&decider, &[("t1", 50), ("t2", 100)]).await;
+        assert_eq!(
+            decider.retrying.load(Ordering::SeqCst),
+            calls,
+            "held twice, recorded by its handler: {records_holds}"
+        );
+        for r in shards {
+            r.stop().await;
+        }
     }
 }
 

@@ -47,7 +47,11 @@ pub enum Outcome {
     /// that was not tried at all; what was tried and failed is `RetryLater`. `at_least` is how
     /// long the cause is expected to last (the circuit's remaining open time, how long the line
     /// has been stuck): the copy waits about that long, never less than its attempt's tier.
-    Hold { reason: String, at_least: std::time::Duration },
+    /// `recorded`: the handler has already done, in the transaction that decided the hold, what
+    /// [`Handler::retrying`] does (the dispatcher's preparation puts the work it holds in its
+    /// order's retry line as it locks the order), so the consumer does not call `retrying`: a
+    /// statement and a commit fewer for every message a long outage sends round the ladder.
+    Hold { reason: String, at_least: std::time::Duration, recorded: bool },
     /// Never: the handler's writes commit (say, flagging a forged notification), without the
     /// inbox row, and the message goes to the DLQ with `reason`.
     Reject { reason: String },
@@ -174,7 +178,8 @@ pub trait Handler: Send + Sync + 'static {
     /// while the consumer still holds its order key's turn and no transaction of its own. Messages
     /// of the same order that arrive meanwhile could overtake it; a handler that must keep an
     /// order's messages in order records here that this one is waiting (the dispatcher's retry
-    /// line). A database that cannot be reached holds the message, as for `handle`; another
+    /// line). Not called for a hold the handler has recorded itself (`Outcome::Hold`'s
+    /// `recorded`). A database that cannot be reached holds the message, as for `handle`; another
     /// error is logged and the retry goes on. The default does nothing.
     fn retrying(
         &self,

@@ -67,7 +67,8 @@ pub(super) enum Step {
     Done,
     Duplicate,
     Retry(String),
-    Hold(String, Duration),
+    /// The reason, how long at least, and whether the handler recorded the hold itself.
+    Hold(String, Duration, bool),
     Reject(String),
     Transient(String),
     Permanent(String),
@@ -79,7 +80,7 @@ impl Step {
         match outcome {
             Outcome::Done => Step::Done,
             Outcome::RetryLater { reason } => Step::Retry(reason),
-            Outcome::Hold { reason, at_least } => Step::Hold(reason, at_least),
+            Outcome::Hold { reason, at_least, recorded } => Step::Hold(reason, at_least, recorded),
             Outcome::Reject { reason } => Step::Reject(reason),
         }
     }
@@ -328,9 +329,9 @@ impl<H: Handler> Job<H> {
                 tracing::warn!(error = %reason, "transient failure: retrying later");
                 self.retry(delivery, msg, &reason).await;
             }
-            Step::Hold(reason, at_least) => {
+            Step::Hold(reason, at_least, recorded) => {
                 tracing::info!(%reason, ?at_least, "held: retrying later without spending an attempt");
-                self.hold(delivery, msg, at_least).await;
+                self.hold(delivery, msg, at_least, recorded).await;
             }
             Step::Reject(reason) => {
                 tracing::warn!(%reason, "handler rejected the message: dead-lettering");
@@ -474,15 +475,26 @@ impl<H: Handler> Job<H> {
 
     /// A held message ([`Outcome::Hold`]) goes down the ladder as a retry does (its place in
     /// its order kept by the handler's `retrying`), but its copy keeps its attempt count.
-    pub(super) async fn hold(&self, delivery: &Delivery, msg: &Delivered, at_least: Duration) {
+    /// `recorded`: the handler already did what its `retrying` does ([`Outcome::Hold`]).
+    pub(super) async fn hold(
+        &self,
+        delivery: &Delivery,
+        msg: &Delivered,
+        at_least: Duration,
+        recorded: bool,
+    ) {
         let cfg = &self.inner.config;
-        match self.holding(|| self.inner.handler.retrying(&self.inner.pool, msg)).await {
-            None => {
-                self.nack_requeue(delivery, "requeued").await;
-                return;
+        if !recorded {
+            match self.holding(|| self.inner.handler.retrying(&self.inner.pool, msg)).await {
+                None => {
+                    self.nack_requeue(delivery, "requeued").await;
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "the handler's retrying step failed; holding anyway")
+                }
+                Some(Ok(())) => {}
             }
-            Some(Err(e)) => tracing::error!(error = %e, "the handler's retrying step failed; holding anyway"),
-            Some(Ok(())) => {}
         }
         if !matches!(cfg.retry, RetryStrategy::Tiers) {
             // Without a ladder a hold is a requeue, as a retry is.
