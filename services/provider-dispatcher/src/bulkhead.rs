@@ -61,6 +61,8 @@ pub enum Refusal {
         /// When the breaker first opened in this outage: it stays the same through failed
         /// trials, and a trial answered ends the outage.
         failing_since: Instant,
+        /// Whether calls failed in this outage (it is not only a wait the provider asked for).
+        failed: bool,
     },
 }
 
@@ -70,6 +72,18 @@ pub enum Refusal {
 /// two say one thing.
 pub const LONGEST_OUTAGE_ESTIMATE: Duration = paygate::broker::topology::HOLDS_BACK_OFF_UP_TO;
 
+/// The shortest an outage whose calls failed is expected to last, however new: its work waits at
+/// least this long (the default ladder's second tier). A breaker opens on
+/// `failures_to_open` unknown outcomes in a row (timeouts, 5xx, broken connections); such an
+/// outage is seldom over within the breaker's few seconds, and work held for those few seconds
+/// came round again and again while it lasted: in a 50 s pass with a provider timing out, each of
+/// its held payments was read, locked and published to the ladder about twice (docs/benchmarks.md,
+/// "Held work and the outage's first rung"). The breaker's trial still finds the provider back
+/// within its `open_for`, and work that arrives after that is called at once; only the work held
+/// during the outage waits, up to this long after the provider is back. A wait the provider asks
+/// for (`Retry-After`) is not a failure and keeps its own length.
+pub const SHORTEST_OUTAGE_ESTIMATE: Duration = Duration::from_secs(30);
+
 impl Refusal {
     /// How long the refusal is expected to last: what a held message should wait before coming
     /// back. A full bulkhead frees as calls end (soon). An open circuit stays open `retry_in`,
@@ -78,24 +92,26 @@ impl Refusal {
     pub fn lasts_at_least(&self) -> Duration {
         match self {
             Refusal::Full { .. } => Duration::ZERO,
-            Refusal::Open { retry_in, failing_since, .. } => {
-                outage_estimate(*retry_in, failing_since.elapsed())
+            Refusal::Open { retry_in, failing_since, failed, .. } => {
+                outage_estimate(*retry_in, failing_since.elapsed(), *failed)
             }
         }
     }
 }
 
 /// How much longer an outage is expected to last, `failing_for` into it with its breaker open
-/// `retry_in` more: at least `retry_in`, and as long as it has lasted so far (an outage that has
-/// lasted a minute is not over in five seconds), up to [`LONGEST_OUTAGE_ESTIMATE`].
+/// `retry_in` more: at least `retry_in` (and [`SHORTEST_OUTAGE_ESTIMATE`] if calls `failed` in
+/// it), and as long as it has lasted so far (an outage that has lasted a minute is not over in
+/// five seconds), up to [`LONGEST_OUTAGE_ESTIMATE`].
 ///
 /// The work a provider's open breaker holds waits on the ladder that long. Were it always the
 /// breaker's few seconds, every held message would come round again every few seconds for as
 /// long as the outage lasts: each time read from the queue, its order locked, and published to
 /// the ladder again. A long outage's backlog then spends the machine, and the other providers'
 /// payments slow down with it (docs/benchmarks.md, "A long outage's held work").
-pub fn outage_estimate(retry_in: Duration, failing_for: Duration) -> Duration {
-    retry_in.max(failing_for.min(LONGEST_OUTAGE_ESTIMATE))
+pub fn outage_estimate(retry_in: Duration, failing_for: Duration, failed: bool) -> Duration {
+    let shortest = if failed { SHORTEST_OUTAGE_ESTIMATE } else { Duration::ZERO };
+    retry_in.max(shortest).max(failing_for.min(LONGEST_OUTAGE_ESTIMATE))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -180,10 +196,13 @@ enum Breaker {
         until: Instant,
         /// When this outage began: the breaker's first opening since it was last closed.
         since: Instant,
+        /// Whether calls failed in this outage, or the provider only asked us to wait.
+        failed: bool,
     },
     /// The trial call is out.
     HalfOpen {
         since: Instant,
+        failed: bool,
     },
 }
 
@@ -192,13 +211,33 @@ impl Breaker {
     fn failing_since(self) -> Option<Instant> {
         match self {
             Breaker::Closed { .. } => None,
-            Breaker::Open { since, .. } | Breaker::HalfOpen { since } => Some(since),
+            Breaker::Open { since, .. } | Breaker::HalfOpen { since, .. } => Some(since),
+        }
+    }
+
+    /// Whether calls failed in the outage under way.
+    fn failed(self) -> bool {
+        match self {
+            Breaker::Closed { .. } => false,
+            Breaker::Open { failed, .. } | Breaker::HalfOpen { failed, .. } => failed,
         }
     }
 
     /// Open until `until`, in the outage already under way, or in one beginning now.
     fn open_until(self, until: Instant) -> Breaker {
-        Breaker::Open { until, since: self.failing_since().unwrap_or_else(Instant::now) }
+        Breaker::Open {
+            until,
+            since: self.failing_since().unwrap_or_else(Instant::now),
+            failed: self.failed(),
+        }
+    }
+
+    /// As [`Breaker::open_until`], because calls failed.
+    fn failed_until(self, until: Instant) -> Breaker {
+        match self.open_until(until) {
+            Breaker::Open { until, since, .. } => Breaker::Open { until, since, failed: true },
+            other => other,
+        }
     }
 }
 
@@ -208,23 +247,25 @@ impl Bulkhead {
             let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             match *breaker {
                 Breaker::Closed { .. } => false,
-                Breaker::HalfOpen { since } => {
+                Breaker::HalfOpen { since, failed } => {
                     return Err(Refusal::Open {
                         provider: self.provider,
                         retry_in: self.config.open_for,
                         failing_since: since,
+                        failed,
                     });
                 }
-                Breaker::Open { until, since } => {
+                Breaker::Open { until, since, failed } => {
                     let now = Instant::now();
                     if now < until {
                         return Err(Refusal::Open {
                             provider: self.provider,
                             retry_in: until - now,
                             failing_since: since,
+                            failed,
                         });
                     }
-                    *breaker = Breaker::HalfOpen { since };
+                    *breaker = Breaker::HalfOpen { since, failed };
                     true
                 }
             }
@@ -263,10 +304,10 @@ impl Bulkhead {
                 (Breaker::Closed { failures }, false) if failures + 1 >= self.config.failures_to_open => {
                     tracing::warn!(provider = self.provider, failures = failures + 1, open_for = ?self.config.open_for,
                         "circuit opened: the provider's outcomes are unknown; its work waits on the retry ladder");
-                    breaker.open_until(Instant::now() + self.config.open_for)
+                    breaker.failed_until(Instant::now() + self.config.open_for)
                 }
                 (Breaker::Closed { failures }, false) => Breaker::Closed { failures: failures + 1 },
-                (state, false) if trial => state.open_until(Instant::now() + self.config.open_for),
+                (state, false) if trial => state.failed_until(Instant::now() + self.config.open_for),
                 // A call let in before the breaker opened, ending after: the breaker stands.
                 (state, _) => state,
             }
@@ -284,8 +325,8 @@ impl Bulkhead {
         let next = {
             let breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             match *breaker {
-                Breaker::Open { until: already, since } if already > until => {
-                    Breaker::Open { until: already, since }
+                Breaker::Open { until: already, since, failed } if already > until => {
+                    Breaker::Open { until: already, since, failed }
                 }
                 state => state.open_until(until),
             }
@@ -453,19 +494,49 @@ mod tests {
     #[test]
     fn the_longer_an_outage_has_lasted_the_longer_its_work_waits_up_to_two_minutes() {
         let secs = Duration::from_secs;
-        assert_eq!(outage_estimate(secs(3), Duration::ZERO), secs(3), "a new outage: the breaker's wait");
-        assert_eq!(outage_estimate(secs(3), secs(45)), secs(45), "as long again as it has lasted");
-        assert_eq!(outage_estimate(secs(3), secs(3600)), LONGEST_OUTAGE_ESTIMATE, "at most two minutes");
-        assert_eq!(outage_estimate(secs(300), secs(10)), secs(300), "a longer wait asked for is kept");
-        // On the default ladder (5s, 30s, 2m, …) held work comes round every 5 s at first, every
-        // 30 s after half a minute of outage, and every 2 minutes after two.
+        let asked = |retry_in, failing_for| outage_estimate(retry_in, failing_for, false);
+        assert_eq!(asked(secs(3), Duration::ZERO), secs(3), "a new wait asked for: the breaker's wait");
+        assert_eq!(asked(secs(3), secs(45)), secs(45), "as long again as it has lasted");
+        assert_eq!(asked(secs(3), secs(3600)), LONGEST_OUTAGE_ESTIMATE, "at most two minutes");
+        assert_eq!(asked(secs(300), secs(10)), secs(300), "a longer wait asked for is kept");
+        let failed = |failing_for| outage_estimate(secs(5), failing_for, true);
+        assert_eq!(failed(Duration::ZERO), SHORTEST_OUTAGE_ESTIMATE, "a new outage: half a minute");
+        assert_eq!(failed(secs(45)), secs(45));
+        assert_eq!(failed(secs(3600)), LONGEST_OUTAGE_ESTIMATE);
+        // On the default ladder (5s, 30s, 2m, …) work held by failures waits 30 s at first and
+        // every 2 minutes after two; a wait asked for starts at its own tier.
         let ladder = paygate::broker::topology::Topology::default();
-        let tier = |failing_for| {
-            ladder.hold_tier(0, 0, outage_estimate(secs(5), failing_for)).map(|t| t.name.clone())
-        };
-        assert_eq!(tier(secs(1)).as_deref(), Some("5s"));
-        assert_eq!(tier(secs(40)).as_deref(), Some("30s"));
-        assert_eq!(tier(secs(7200)).as_deref(), Some("2m"));
+        let tier = |estimate| ladder.hold_tier(0, 0, estimate).map(|t| t.name.clone());
+        assert_eq!(tier(failed(secs(1))).as_deref(), Some("30s"));
+        assert_eq!(tier(failed(secs(7200))).as_deref(), Some("2m"));
+        assert_eq!(tier(asked(secs(2), Duration::ZERO)).as_deref(), Some("5s"));
+    }
+
+    #[test]
+    fn work_held_by_failed_calls_waits_half_a_minute_from_the_start_and_a_wait_asked_for_its_own_length() {
+        // The first work an open breaker held waited the breaker's 5 s, and came round again and
+        // again while the outage lasted (docs/benchmarks.md, "Held work and the outage's first
+        // rung").
+        let b = bulkheads(10, 2, Duration::from_secs(5));
+        b.enter("p").unwrap().record(false);
+        b.enter("p").unwrap().record(false);
+        let held = b.enter("p").err().expect("open after two unknown outcomes");
+        assert!(matches!(held, Refusal::Open { failed: true, .. }), "{held:?}");
+        assert!(held.lasts_at_least() >= SHORTEST_OUTAGE_ESTIMATE, "{:?}", held.lasts_at_least());
+
+        let asked = bulkheads(10, 2, Duration::from_secs(5));
+        asked.enter("p").unwrap().back_off(Duration::from_secs(2));
+        let held = asked.enter("p").err().expect("open while the provider asked us to wait");
+        assert!(matches!(held, Refusal::Open { failed: false, .. }), "{held:?}");
+        assert!(held.lasts_at_least() <= Duration::from_secs(2), "{:?}", held.lasts_at_least());
+
+        // A trial that fails after a wait asked for makes it an outage of failures.
+        let b = bulkheads(10, 2, Duration::ZERO);
+        b.enter("p").unwrap().back_off(Duration::ZERO);
+        b.enter("p").expect("the trial after the wait").record(false);
+        let _next_trial = b.enter("p").expect("the next trial (open for no time)");
+        let held = b.enter("p").err().expect("its trial out");
+        assert!(matches!(held, Refusal::Open { failed: true, .. }), "{held:?}");
     }
 
     #[test]
