@@ -223,20 +223,13 @@ impl Breaker {
         }
     }
 
-    /// Open until `until`, in the outage already under way, or in one beginning now.
-    fn open_until(self, until: Instant) -> Breaker {
+    /// Open until `until`, in the outage already under way, or in one beginning now; `failed`:
+    /// because calls failed (the outage then counts as one of failures from now on).
+    fn open_until(self, until: Instant, failed: bool) -> Breaker {
         Breaker::Open {
             until,
             since: self.failing_since().unwrap_or_else(Instant::now),
-            failed: self.failed(),
-        }
-    }
-
-    /// As [`Breaker::open_until`], because calls failed.
-    fn failed_until(self, until: Instant) -> Breaker {
-        match self.open_until(until) {
-            Breaker::Open { until, since, .. } => Breaker::Open { until, since, failed: true },
-            other => other,
+            failed: failed || self.failed(),
         }
     }
 }
@@ -285,7 +278,7 @@ impl Bulkhead {
 
     /// Opens the breaker until `until`, in the outage under way (a trial given up or failed).
     fn reopen(&self, until: Instant) {
-        let state = self.breaker.lock().unwrap_or_else(|e| e.into_inner()).open_until(until);
+        let state = self.breaker.lock().unwrap_or_else(|e| e.into_inner()).open_until(until, false);
         self.settle(state);
     }
 
@@ -304,10 +297,10 @@ impl Bulkhead {
                 (Breaker::Closed { failures }, false) if failures + 1 >= self.config.failures_to_open => {
                     tracing::warn!(provider = self.provider, failures = failures + 1, open_for = ?self.config.open_for,
                         "circuit opened: the provider's outcomes are unknown; its work waits on the retry ladder");
-                    breaker.failed_until(Instant::now() + self.config.open_for)
+                    breaker.open_until(Instant::now() + self.config.open_for, true)
                 }
                 (Breaker::Closed { failures }, false) => Breaker::Closed { failures: failures + 1 },
-                (state, false) if trial => state.failed_until(Instant::now() + self.config.open_for),
+                (state, false) if trial => state.open_until(Instant::now() + self.config.open_for, true),
                 // A call let in before the breaker opened, ending after: the breaker stands.
                 (state, _) => state,
             }
@@ -328,7 +321,7 @@ impl Bulkhead {
                 Breaker::Open { until: already, since, failed } if already > until => {
                     Breaker::Open { until: already, since, failed }
                 }
-                state => state.open_until(until),
+                state => state.open_until(until, false),
             }
         };
         tracing::info!(
